@@ -1,0 +1,106 @@
+/**
+ * The pipeline file's schema, as users write it (loose, with defaults). `compilePipeline` turns a parsed
+ * file into the fully typed CompiledPipeline the engine runs; nothing past it sees optional fields.
+ */
+import { z } from 'zod';
+
+const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an identifier (letters, digits, _)');
+
+export const fieldSchema = z.object({
+  type: z.enum(['string', 'number', 'integer', 'boolean', 'object']),
+  required: z.boolean().default(true),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  enum: z.array(z.string()).optional(),
+});
+
+export const inputSchemaSchema = z.object({
+  /** Field names are top-level keys of the decoded event; nested objects are addressed as `device.trusted`. */
+  fields: z.record(z.string(), fieldSchema),
+  /** Which field carries the event id and the partition key. */
+  id: z.string().default('id'),
+  key: z.string().default('key'),
+});
+
+/** One feature column: a numeric event field, optionally transformed, or a one-hot of a categorical field. */
+export const featureSchema = z.union([
+  z.object({
+    field: z.string(),
+    transform: z.enum(['identity', 'log1p', 'bool']).default('identity'),
+  }).strict(),
+  z.object({ field: z.string(), oneHot: z.array(z.string()).min(1) }).strict(),
+  z.object({ field: z.string(), equalsField: z.string() }).strict(),
+]);
+
+export const stepSchema = z.object({
+  id: identifier,
+  model: z.string().min(1),
+  /** Model input name → a reference (`features.dense`, `event.amount`, `steps.gbt.fraud_probability`) or a list to concatenate. */
+  inputs: z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)])),
+  when: z.string().optional(),
+  timeoutMs: z.number().int().positive().optional(),
+});
+
+export const ruleSchema = z.object({
+  when: z.string().min(1),
+  action: z.string().min(1),
+  reason: z.string().min(1),
+});
+
+export const batchingSchema = z.object({
+  maxBatchSize: z.number().int().positive().optional(),
+  maxDelayMs: z.number().nonnegative().optional(),
+  mailboxCapacity: z.number().int().positive().optional(),
+});
+
+export const pipelineFileSchema = z.object({
+  pipeline: identifier.or(z.string().regex(/^[A-Za-z0-9_.-]+$/)),
+  description: z.string().optional(),
+  schemas: z.record(z.string(), inputSchemaSchema),
+  input: z.object({
+    topic: z.string().default('transactions'),
+    schema: z.string(),
+    format: z.enum(['json', 'msgpack', 'auto']).default('auto'),
+    features: z.record(identifier, z.array(featureSchema).min(1)),
+  }),
+  steps: z.array(stepSchema).min(1),
+  join: z.object({
+    mode: z.enum(['all', 'any', 'partial']).default('partial'),
+    deadlineMs: z.number().positive().default(50),
+  }).default({ mode: 'partial', deadlineMs: 50 }),
+  decision: z.object({
+    /** CEL for the decision's score; when absent the score is the highest-priority model probability found. */
+    score: z.string().optional(),
+    rules: z.array(ruleSchema).default([]),
+    default: z.string().default('approve'),
+    onIncomplete: z.union([
+      z.object({ policy: z.literal('fail-open') }),
+      z.object({ policy: z.literal('fail-closed'), action: z.string().default('review') }),
+      z.object({ policy: z.literal('fallback'), rules: z.array(ruleSchema).min(1), default: z.string() }),
+    ]).default({ policy: 'fail-open' }),
+  }),
+  output: z.object({
+    topic: z.string().default('decisions'),
+    deadLetter: z.string().default('verdict.dlq'),
+  }).default({ topic: 'decisions', deadLetter: 'verdict.dlq' }),
+  models: z.object({
+    registry: z.string().default('models/registry'),
+    batching: batchingSchema.default({}),
+    /** Per-model overrides, by model name. */
+    overrides: z.record(z.string(), batchingSchema).default({}),
+  }).default({ registry: 'models/registry', batching: {}, overrides: {} }),
+  runtime: z.object({
+    /** Piscina workers; 0 runs inference on the main thread. Default: cores - 1, at least 1. */
+    workers: z.number().int().nonnegative().optional(),
+    /** onnxruntime intra-op threads per session. */
+    intraOpThreads: z.number().int().positive().default(1),
+  }).default({ intraOpThreads: 1 }),
+}).strict();
+
+export type PipelineFile = z.output<typeof pipelineFileSchema>;
+export type FieldSpec = z.output<typeof fieldSchema>;
+export type InputSchemaSpec = z.output<typeof inputSchemaSchema>;
+export type FeatureSpec = z.output<typeof featureSchema>;
+export type StepSpec = z.output<typeof stepSchema>;
+export type RuleSpec = z.output<typeof ruleSchema>;
+export type BatchingSpec = z.output<typeof batchingSchema>;

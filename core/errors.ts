@@ -1,0 +1,144 @@
+/**
+ * Typed errors with stable codes.
+ *
+ * Every error Verdict raises extends VerdictError. A subclass declares its code once as a static field and
+ * the base reads it from `new.target`, so a code is never copied by hand. `retryable` says whether trying the
+ * same work again can help (a timeout can, a schema mismatch cannot).
+ *
+ * Errors cross worker and process boundaries as plain structured clones, which lose their prototype. The
+ * `Symbol.for` brand and the `code` field survive as data, so `asVerdictError` can recognise and rebuild them.
+ */
+
+const BRAND = Symbol.for('verdict.error');
+
+export interface ErrorDetails {
+  readonly [key: string]: string | number | boolean | undefined;
+}
+
+export class VerdictError extends Error {
+  static readonly code: string = 'VERDICT_ERROR';
+  static readonly retryable: boolean = false;
+
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly details: ErrorDetails;
+  readonly [BRAND] = true;
+
+  constructor(message: string, options: { cause?: unknown; details?: ErrorDetails; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const ctor = new.target as typeof VerdictError;
+    this.name = ctor.name;
+    this.code = ctor.code;
+    this.retryable = options.retryable ?? ctor.retryable;
+    this.details = options.details ?? {};
+  }
+
+  /** A plain object that survives structuredClone, JSON and Kafka headers. */
+  toJSON(): SerializedError {
+    return { code: this.code, message: this.message, retryable: this.retryable, details: this.details };
+  }
+}
+
+export interface SerializedError {
+  readonly code: string;
+  readonly message: string;
+  readonly retryable: boolean;
+  readonly details: ErrorDetails;
+}
+
+// ---- configuration -------------------------------------------------------------------------------------
+export class ConfigError extends VerdictError {
+  static override readonly code = 'CONFIG_INVALID';
+}
+
+// ---- ingestion -----------------------------------------------------------------------------------------
+export class DecodeError extends VerdictError {
+  static override readonly code = 'INPUT_DECODE_FAILED';
+}
+export class SchemaError extends VerdictError {
+  static override readonly code = 'INPUT_SCHEMA_MISMATCH';
+}
+export class FeatureError extends VerdictError {
+  static override readonly code = 'INPUT_FEATURE_FAILED';
+}
+
+// ---- models and registry -------------------------------------------------------------------------------
+export class ModelNotFoundError extends VerdictError {
+  static override readonly code = 'MODEL_NOT_FOUND';
+}
+export class ModelIntegrityError extends VerdictError {
+  static override readonly code = 'MODEL_INTEGRITY';
+}
+export class ModelSignatureError extends VerdictError {
+  static override readonly code = 'MODEL_SIGNATURE_MISMATCH';
+}
+export class ModelInputError extends VerdictError {
+  static override readonly code = 'MODEL_INPUT_INVALID';
+}
+export class ModelExecutionError extends VerdictError {
+  static override readonly code = 'MODEL_EXECUTION_FAILED';
+}
+export class ModelTimeoutError extends VerdictError {
+  static override readonly code = 'MODEL_TIMEOUT';
+  static override readonly retryable = true;
+}
+export class WorkerCrashedError extends VerdictError {
+  static override readonly code = 'MODEL_WORKER_CRASHED';
+  static override readonly retryable = true;
+}
+export class MailboxFullError extends VerdictError {
+  static override readonly code = 'ACTOR_MAILBOX_FULL';
+  static override readonly retryable = true;
+}
+export class ActorStoppedError extends VerdictError {
+  static override readonly code = 'ACTOR_STOPPED';
+}
+
+// ---- decisions -----------------------------------------------------------------------------------------
+export class RuleError extends VerdictError {
+  static override readonly code = 'RULE_EVALUATION_FAILED';
+}
+export class IncompleteJoinError extends VerdictError {
+  static override readonly code = 'JOIN_INCOMPLETE';
+}
+
+// ---- transport -----------------------------------------------------------------------------------------
+export class TransportError extends VerdictError {
+  static override readonly code = 'TRANSPORT_FAILED';
+  static override readonly retryable = true;
+}
+
+const KNOWN: ReadonlyArray<typeof VerdictError> = [
+  ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
+  ModelSignatureError, ModelInputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
+  MailboxFullError, ActorStoppedError, RuleError, IncompleteJoinError, TransportError,
+];
+const BY_CODE = new Map<string, typeof VerdictError>(KNOWN.map((c) => [c.code, c]));
+
+export function isVerdictError(value: unknown): value is VerdictError {
+  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
+}
+
+function looksSerialized(value: unknown): value is SerializedError {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as { code?: unknown; message?: unknown };
+  return typeof v.code === 'string' && typeof v.message === 'string' && BY_CODE.has(v.code);
+}
+
+/**
+ * Classifies anything thrown into a VerdictError. Walks `cause` so that a wrapped Verdict error keeps its
+ * code, and rebuilds errors that arrive as structured clones from a worker thread.
+ */
+export function asVerdictError(value: unknown, fallback: typeof VerdictError = ModelExecutionError): VerdictError {
+  for (let cur: unknown = value, depth = 0; cur !== undefined && cur !== null && depth < 8; depth++) {
+    if (cur instanceof VerdictError) return cur;
+    if (looksSerialized(cur)) {
+      const Ctor = BY_CODE.get(cur.code) ?? VerdictError;
+      const details = (cur as { details?: ErrorDetails }).details;
+      return new Ctor(cur.message, { details: details ?? {} });
+    }
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  const message = value instanceof Error ? value.message : String(value);
+  return new fallback(message, { cause: value });
+}
