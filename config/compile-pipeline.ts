@@ -1,0 +1,223 @@
+/**
+ * Compiles a parsed pipeline file against the model registry: resolves every model id, builds the step
+ * graph, and checks it before anything runs. Every error names the config path it is about
+ * (`steps[2].inputs.features`), so a user can fix the file without reading code.
+ */
+import { cpus } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { parse as parseCel } from '@marcbachmann/cel-js';
+import { ConfigError, isVerdictError } from '../core/errors.js';
+import type { ResolvedModel, TensorSpec } from '../models/types.js';
+import { compileFeatures } from '../streams/ingest/features.js';
+import type { Batching, CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
+import type { PipelineFile, StepSpec } from './pipeline-schema.js';
+
+export interface ModelResolver {
+  resolve(id: string): Promise<ResolvedModel>;
+}
+
+const STEP_REF = /\bsteps\.([A-Za-z_][A-Za-z0-9_]*)/g;
+const DEFAULT_BATCHING: Batching = { maxBatchSize: 64, maxDelayMs: 2, mailboxCapacity: 8192 };
+
+/** Values per row of a tensor: the product of every dimension after the batch dimension. */
+export function rowWidth(spec: TensorSpec, path: string): number {
+  let width = 1;
+  for (const dim of spec.shape.slice(1)) {
+    if (typeof dim !== 'number') throw new ConfigError(`${path}: ${spec.name} has a dynamic non-batch dimension, which Verdict cannot feed`);
+    width *= dim;
+  }
+  return width;
+}
+
+function checkCel(source: string, path: string): void {
+  try {
+    parseCel(source);
+  } catch (err) {
+    throw new ConfigError(`${path}: not a valid CEL expression: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function stepRefs(source: string): string[] {
+  return [...source.matchAll(STEP_REF)].map((m) => m[1] ?? '');
+}
+
+function topologicalOrder(steps: readonly StepSpec[], deps: ReadonlyMap<string, readonly string[]>): StepSpec[] {
+  const byId = new Map(steps.map((s) => [s.id, s]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const order: StepSpec[] = [];
+  const visit = (id: string, trail: string[]): void => {
+    const seen = state.get(id);
+    if (seen === 'done') return;
+    if (seen === 'visiting') {
+      const cycle = [...trail.slice(trail.indexOf(id)), id].join(' → ');
+      throw new ConfigError(`steps: dependency cycle ${cycle}`);
+    }
+    state.set(id, 'visiting');
+    for (const dep of deps.get(id) ?? []) visit(dep, [...trail, id]);
+    state.set(id, 'done');
+    const step = byId.get(id);
+    if (step !== undefined) order.push(step);
+  };
+  for (const s of steps) visit(s.id, []);
+  return order;
+}
+
+export async function compilePipeline(
+  file: PipelineFile,
+  registry: ModelResolver,
+  options: { baseDir?: string; cores?: number } = {},
+): Promise<CompiledPipeline> {
+  const baseDir = options.baseDir ?? process.cwd();
+  const schema = file.schemas[file.input.schema];
+  if (schema === undefined) {
+    throw new ConfigError(`input.schema: unknown schema "${file.input.schema}" (defined: ${Object.keys(file.schemas).join(', ') || 'none'})`);
+  }
+  const featureWidths = new Map<string, number>();
+  for (const [name, specs] of Object.entries(file.input.features)) {
+    specs.forEach((spec, i) => {
+      const top = spec.field.split('.')[0] ?? spec.field;
+      if (schema.fields[spec.field] === undefined && schema.fields[top] === undefined) {
+        throw new ConfigError(`input.features.${name}[${i}].field: "${spec.field}" is not a field of schema "${file.input.schema}"`);
+      }
+    });
+    featureWidths.set(name, compileFeatures(specs).width);
+  }
+
+  const ids = new Set<string>();
+  file.steps.forEach((s, i) => {
+    if (ids.has(s.id)) throw new ConfigError(`steps[${i}].id: duplicate step id "${s.id}"`);
+    ids.add(s.id);
+  });
+
+  // Resolve models in parallel; a failure names the step that asked for it.
+  const models = await Promise.all(
+    file.steps.map(async (s, i) => {
+      try {
+        return await registry.resolve(s.model);
+      } catch (err) {
+        const code = isVerdictError(err) ? `${err.code}: ` : '';
+        throw new ConfigError(`steps[${i}].model: ${code}${(err as Error).message}`, { cause: err });
+      }
+    }),
+  );
+  const modelOf = new Map(file.steps.map((s, i) => [s.id, models[i] as ResolvedModel]));
+  const pathOf = new Map(file.steps.map((s, i) => [s.id, `steps[${i}]`]));
+
+  const deps = new Map<string, string[]>();
+  const compiledInputs = new Map<string, CompiledInput[]>();
+  file.steps.forEach((step, i) => {
+    const path = `steps[${i}]`;
+    const model = models[i] as ResolvedModel;
+    const stepDeps = new Set<string>();
+    if (step.when !== undefined) {
+      checkCel(step.when, `${path}.when`);
+      for (const ref of stepRefs(step.when)) {
+        if (!ids.has(ref)) throw new ConfigError(`${path}.when: refers to unknown step "${ref}"`);
+        stepDeps.add(ref);
+      }
+    }
+    for (const name of Object.keys(step.inputs)) {
+      if (!model.manifest.inputs.some((t) => t.name === name)) {
+        throw new ConfigError(`${path}.inputs.${name}: model ${model.ref} has no input "${name}" (it has: ${model.manifest.inputs.map((t) => t.name).join(', ')})`);
+      }
+    }
+    const inputs = model.manifest.inputs.map((spec): CompiledInput => {
+      const mapping = step.inputs[spec.name];
+      const ipath = `${path}.inputs.${spec.name}`;
+      if (mapping === undefined) throw new ConfigError(`${ipath}: missing: model ${model.ref} needs input "${spec.name}"`);
+      const width = rowWidth(spec, ipath);
+      const sources = (Array.isArray(mapping) ? mapping : [mapping]).map((ref): InputSource => {
+        const [root, ...rest] = ref.split('.');
+        if (root === 'features' && rest.length === 1) {
+          const set = rest[0] ?? '';
+          const w = featureWidths.get(set);
+          if (w === undefined) throw new ConfigError(`${ipath}: unknown feature set "${set}" (defined: ${[...featureWidths.keys()].join(', ')})`);
+          return { kind: 'feature', set, width: w };
+        }
+        if (root === 'event' && rest.length >= 1) {
+          const field = rest.join('.');
+          const f = schema.fields[field];
+          if (f === undefined) throw new ConfigError(`${ipath}: "${field}" is not a field of schema "${file.input.schema}"`);
+          if (f.type !== 'number' && f.type !== 'integer' && f.type !== 'boolean') {
+            throw new ConfigError(`${ipath}: event.${field} is a ${f.type}; a model input needs a number`);
+          }
+          return { kind: 'event', path: rest, width: 1 };
+        }
+        if (root === 'steps' && rest.length === 2) {
+          const [dep = '', output = ''] = rest;
+          const depModel = modelOf.get(dep);
+          if (depModel === undefined) throw new ConfigError(`${ipath}: refers to unknown step "${dep}"`);
+          const out = depModel.manifest.outputs.find((o) => o.name === output);
+          if (out === undefined) throw new ConfigError(`${ipath}: step "${dep}" (${depModel.ref}) has no output "${output}"`);
+          stepDeps.add(dep);
+          return { kind: 'step', step: dep, output, width: rowWidth(out, `${pathOf.get(dep) ?? dep}.model`) };
+        }
+        throw new ConfigError(`${ipath}: "${ref}" is not a reference (use features.<set>, event.<field> or steps.<id>.<output>)`);
+      });
+      const total = sources.reduce((n, s) => n + s.width, 0);
+      if (total !== width) {
+        throw new ConfigError(`${ipath}: shape mismatch: model ${model.ref} expects ${width} values per row for "${spec.name}" (shape [${spec.shape.join(', ')}]), the mapping gives ${total}`);
+      }
+      if (spec.type !== 'float32' && spec.type !== 'float64') {
+        throw new ConfigError(`${ipath}: type mismatch: model ${model.ref} input "${spec.name}" is ${spec.type}; mapped features are float32`);
+      }
+      return { name: spec.name, spec, width, sources };
+    });
+    stepDeps.delete(step.id);
+    deps.set(step.id, [...stepDeps]);
+    compiledInputs.set(step.id, inputs);
+  });
+
+  for (const [expr, path] of [
+    ...file.decision.rules.map((r, i) => [r.when, `decision.rules[${i}].when`] as const),
+    ...(file.decision.score === undefined ? [] : [[file.decision.score, 'decision.score'] as const]),
+    ...(file.decision.onIncomplete.policy === 'fallback'
+      ? file.decision.onIncomplete.rules.map((r, i) => [r.when, `decision.onIncomplete.rules[${i}].when`] as const)
+      : []),
+  ]) {
+    checkCel(expr, path);
+    for (const ref of stepRefs(expr)) if (!ids.has(ref)) throw new ConfigError(`${path}: refers to unknown step "${ref}"`);
+  }
+
+  const ordered = topologicalOrder(file.steps, deps);
+  const steps = ordered.map((s, index): CompiledStep => {
+    const model = modelOf.get(s.id) as ResolvedModel;
+    const override = file.models.overrides[model.name] ?? {};
+    return {
+      id: s.id,
+      index,
+      modelId: s.model,
+      model,
+      inputs: compiledInputs.get(s.id) ?? [],
+      when: s.when ?? null,
+      dependsOn: deps.get(s.id) ?? [],
+      timeoutMs: s.timeoutMs ?? file.join.deadlineMs,
+      batching: { ...DEFAULT_BATCHING, ...stripUndefined(file.models.batching), ...stripUndefined(override) },
+    };
+  });
+
+  const cores = options.cores ?? cpus().length;
+  const registryRoot = isAbsolute(file.models.registry) ? file.models.registry : resolve(baseDir, file.models.registry);
+  const onIncomplete = file.decision.onIncomplete;
+  return {
+    name: file.pipeline,
+    description: file.description ?? '',
+    input: { topic: file.input.topic, format: file.input.format, schemaName: file.input.schema, schema, features: file.input.features },
+    steps,
+    join: file.join,
+    decision: {
+      score: file.decision.score ?? null,
+      rules: file.decision.rules,
+      default: file.decision.default,
+      onIncomplete,
+    },
+    output: file.output,
+    registryRoot,
+    // One core stays with the main thread (Kafka I/O, RxJS, join, decisions); the rest run inference.
+    runtime: { workers: file.runtime.workers ?? Math.max(1, cores - 1), intraOpThreads: file.runtime.intraOpThreads },
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

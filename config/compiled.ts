@@ -1,0 +1,67 @@
+/** The compiled pipeline: every option resolved, defaulted and cross-checked. Nothing downstream sees optional fields. */
+import type { ResolvedModel, TensorSpec } from '../models/types.js';
+import type { FeatureSpec, InputSchemaSpec, RuleSpec } from './pipeline-schema.js';
+
+export type JoinMode = 'all' | 'any' | 'partial';
+
+/** Where one slice of a model input comes from. */
+export type InputSource =
+  | { readonly kind: 'feature'; readonly set: string; readonly width: number }
+  | { readonly kind: 'event'; readonly path: readonly string[]; readonly width: 1 }
+  | { readonly kind: 'step'; readonly step: string; readonly output: string; readonly width: number };
+
+export interface CompiledInput {
+  readonly name: string;
+  readonly spec: TensorSpec;
+  readonly width: number;
+  readonly sources: readonly InputSource[];
+}
+
+export interface Batching {
+  readonly maxBatchSize: number;
+  readonly maxDelayMs: number;
+  readonly mailboxCapacity: number;
+}
+
+export interface CompiledStep {
+  readonly id: string;
+  readonly index: number;
+  readonly modelId: string;
+  readonly model: ResolvedModel;
+  readonly inputs: readonly CompiledInput[];
+  /** The CEL source of the step's condition, or null when the step always applies. */
+  readonly when: string | null;
+  /** Ids of the steps this one waits for: referenced by its inputs or its `when`. */
+  readonly dependsOn: readonly string[];
+  readonly timeoutMs: number;
+  readonly batching: Batching;
+}
+
+export interface CompiledDecision {
+  readonly score: string | null;
+  readonly rules: readonly RuleSpec[];
+  readonly default: string;
+  readonly onIncomplete:
+    | { readonly policy: 'fail-open' }
+    | { readonly policy: 'fail-closed'; readonly action: string }
+    | { readonly policy: 'fallback'; readonly rules: readonly RuleSpec[]; readonly default: string };
+}
+
+export interface CompiledPipeline {
+  readonly name: string;
+  readonly description: string;
+  readonly input: {
+    readonly topic: string;
+    readonly format: 'json' | 'msgpack' | 'auto';
+    readonly schemaName: string;
+    readonly schema: InputSchemaSpec;
+    readonly features: Readonly<Record<string, readonly FeatureSpec[]>>;
+  };
+  /** In dependency order: every step comes after the steps it depends on. */
+  readonly steps: readonly CompiledStep[];
+  readonly join: { readonly mode: JoinMode; readonly deadlineMs: number };
+  readonly decision: CompiledDecision;
+  readonly output: { readonly topic: string; readonly deadLetter: string };
+  readonly registryRoot: string;
+  readonly runtime: { readonly workers: number; readonly intraOpThreads: number };
+}

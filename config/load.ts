@@ -1,0 +1,36 @@
+/** Reading pipeline files: YAML in, a validated PipelineFile out, with errors that name the config path. */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import type { ZodError } from 'zod';
+import { ConfigError } from '../core/errors.js';
+import { pipelineFileSchema, type PipelineFile } from './pipeline-schema.js';
+
+export function formatZodError(error: ZodError, source: string): string {
+  const lines = error.issues.map((issue) => {
+    const path = issue.path.length === 0 ? '(root)' : issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    return `  ${path}: ${issue.message}`;
+  });
+  return `${source} is invalid:\n${lines.join('\n')}`;
+}
+
+export function parsePipeline(text: string, source = 'pipeline'): PipelineFile {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${source}: not valid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = pipelineFileSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, source));
+  return parsed.data;
+}
+
+export async function loadPipelineFile(path: string): Promise<PipelineFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read pipeline file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parsePipeline(text, path);
+}
