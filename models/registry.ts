@@ -1,0 +1,325 @@
+/**
+ * The versioned model registry: a directory tree, so it can be reviewed, copied and shipped as files.
+ *
+ *   <root>/<name>/<version>/model.onnx       the model, never changed once written
+ *   <root>/<name>/<version>/manifest.json    its signature, sha256, metrics and provenance
+ *   <root>/<name>/aliases.json               alias → version, and the history of every move
+ *
+ * Every read validates what it reads and every resolve checks the model's sha256, so a hand edit or a
+ * corrupted copy fails loudly at start-up instead of scoring traffic with the wrong model. Every write is
+ * atomic: a version appears whole (its directory is staged under a dot-name and renamed into place) and
+ * aliases.json is replaced by rename.
+ */
+import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import { ConfigError, ModelIntegrityError, ModelNotFoundError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { syncDirectory, writeDurable, writeFileAtomic } from './atomic-write.js';
+import { HashCache, sha256Bytes } from './integrity.js';
+import { readAliasFile, readManifest, toJsonText, type AliasFile, type AliasHistoryEntry } from './manifest.js';
+import { DEFAULT_ALIAS, assertAlias, assertModelName, assertVersion, modelRef, parseModelId, parseVersion } from './model-id.js';
+import { verifyModel } from './signature.js';
+import type { ModelManifest, ResolvedModel, TensorSpec } from './types.js';
+
+export interface ModelSummary {
+  readonly name: string;
+  /** Ascending. */
+  readonly versions: readonly number[];
+  readonly aliases: Readonly<Record<string, number>>;
+}
+
+export interface ModelInspection {
+  readonly model: ResolvedModel;
+  /** Aliases that point at this version. */
+  readonly aliases: readonly string[];
+  readonly sizeBytes: number;
+  /** Inspect reports a hash mismatch instead of refusing, so a damaged version can still be looked at. */
+  readonly integrity: { readonly ok: boolean; readonly actualSha256: string };
+}
+
+export interface RegisterOptions {
+  readonly description?: string;
+  readonly metrics?: Readonly<Record<string, number>>;
+  readonly training?: Readonly<Record<string, string | number>>;
+  /** Defaults to the highest existing version + 1. An existing version is never overwritten. */
+  readonly version?: number;
+  /** The signature the caller expects; registration fails with ModelSignatureError if the model differs. */
+  readonly inputs?: readonly TensorSpec[];
+  readonly outputs?: readonly TensorSpec[];
+  /** Point this alias at the new version once it is written. */
+  readonly alias?: string;
+}
+
+export interface AliasChange {
+  readonly name: string;
+  readonly alias: string;
+  readonly from: number | null;
+  readonly to: number;
+  readonly at: string;
+}
+
+export interface RegistryOptions {
+  /** Timestamps for manifests and alias history; an RxJS scheduler fits. */
+  readonly clock?: { now(): number };
+  /** Verified hashes; pass one cache to successive registries (a config reload) so they share it. */
+  readonly hashCache?: HashCache;
+}
+
+const MODEL_FILE = 'model.onnx';
+const MANIFEST_FILE = 'manifest.json';
+const ALIAS_FILE = 'aliases.json';
+/** Attempts at claiming the next version number when concurrent registrations race for it. */
+const CLAIM_ATTEMPTS = 5;
+
+const listText = (items: readonly (string | number)[]): string => (items.length === 0 ? 'none' : items.join(', '));
+function lastMove(history: readonly AliasHistoryEntry[], alias: string): AliasHistoryEntry | undefined {
+  for (let i = history.length - 1; i >= 0; i--) if (history[i]?.alias === alias) return history[i];
+  return undefined;
+}
+const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+
+export class ModelRegistry {
+  readonly root: string;
+  private readonly log: Logger;
+  private readonly clock: { now(): number };
+  private readonly hashes: HashCache;
+
+  constructor(root: string, logger: Logger = silentLogger, options: RegistryOptions = {}) {
+    this.root = resolvePath(root);
+    this.log = logger.child({ component: 'model-registry' });
+    this.clock = options.clock ?? Date;
+    this.hashes = options.hashCache ?? new HashCache();
+  }
+
+  async list(): Promise<ModelSummary[]> {
+    const names = await this.modelNames();
+    return Promise.all(
+      names.map(async (name) => ({
+        name,
+        versions: (await this.versionsOf(name)) ?? [],
+        aliases: (await readAliasFile(this.aliasPath(name))).aliases,
+      })),
+    );
+  }
+
+  /** Resolves an id to one verified version: the manifest is valid and model.onnx has the manifest's sha256. */
+  async resolve(id: string): Promise<ResolvedModel> {
+    const { name, version } = await this.locate(id);
+    const model = await this.load(name, version);
+    const { sha256 } = await this.hashes.hash(model.path);
+    if (sha256 !== model.manifest.sha256) {
+      throw new ModelIntegrityError(
+        `${model.path} does not match its manifest: expected sha256 ${model.manifest.sha256}, actual ${sha256}`,
+        { details: { path: model.path, expected: model.manifest.sha256, actual: sha256 } },
+      );
+    }
+    this.log.debug({ id, ref: model.ref }, 'model resolved');
+    return model;
+  }
+
+  async inspect(id: string): Promise<ModelInspection> {
+    const { name, version, aliases } = await this.locate(id);
+    const model = await this.load(name, version);
+    const { sha256, size } = await this.hashes.hash(model.path);
+    return {
+      model,
+      aliases: Object.entries(aliases.aliases).filter(([, v]) => v === version).map(([a]) => a).sort(),
+      sizeBytes: size,
+      integrity: { ok: sha256 === model.manifest.sha256, actualSha256: sha256 },
+    };
+  }
+
+  /**
+   * Adds a version: the file must load in onnxruntime, match the expected signature if one is given, and
+   * score a batch of two zero rows. The bytes that were checked are the bytes written.
+   */
+  async register(name: string, onnxFile: string, options: RegisterOptions = {}): Promise<ResolvedModel> {
+    assertModelName(name);
+    if (options.version !== undefined) assertVersion(options.version);
+    if (options.alias !== undefined) assertAlias(options.alias);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(onnxFile);
+    } catch (err) {
+      throw new ConfigError(`cannot read model file ${onnxFile}: ${(err as Error).message}`, { cause: err, details: { path: onnxFile } });
+    }
+    const expected = { ...(options.inputs && { inputs: options.inputs }), ...(options.outputs && { outputs: options.outputs }) };
+    const signature = await verifyModel(bytes, onnxFile, expected);
+    const dir = this.modelDir(name);
+    await mkdir(dir, { recursive: true });
+    if (options.version !== undefined && (await this.versionsOf(name))?.includes(options.version)) {
+      throw this.versionExists(name, options.version);
+    }
+    const base = {
+      name,
+      description: options.description ?? '',
+      createdAt: new Date(this.clock.now()).toISOString(),
+      sha256: sha256Bytes(bytes),
+      inputs: signature.inputs,
+      outputs: signature.outputs,
+      metrics: { ...options.metrics },
+      ...(options.training && { training: { ...options.training } }),
+    };
+    const staging = await mkdtemp(join(dir, '.staging-'));
+    let manifest: ModelManifest | undefined;
+    try {
+      await writeDurable(join(staging, MODEL_FILE), bytes);
+      for (let attempt = 1; manifest === undefined; attempt++) {
+        const version = options.version ?? Math.max(0, ...((await this.versionsOf(name)) ?? [])) + 1;
+        const candidate: ModelManifest = { ...base, version };
+        await rm(join(staging, MANIFEST_FILE), { force: true });
+        await writeDurable(join(staging, MANIFEST_FILE), toJsonText(candidate));
+        await syncDirectory(staging);
+        try {
+          // Renaming the whole directory publishes model and manifest together, and fails if the version exists.
+          await rename(staging, this.versionDir(name, version));
+          manifest = candidate;
+        } catch (err) {
+          const taken = errnoOf(err) === 'ENOTEMPTY' || errnoOf(err) === 'EEXIST';
+          if (!taken) throw err;
+          if (options.version !== undefined || attempt >= CLAIM_ATTEMPTS) throw this.versionExists(name, version);
+        }
+      }
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+    await syncDirectory(dir);
+    const model = this.resolved(manifest);
+    await this.hashes.remember(model.path, manifest.sha256);
+    this.log.info({ ref: model.ref, sha256: manifest.sha256 }, 'model registered');
+    if (options.alias !== undefined) await this.promote(name, manifest.version, options.alias);
+    return model;
+  }
+
+  /** Points an alias at a version (which must exist and pass its integrity check) and records the move. */
+  async promote(name: string, version: number, alias: string = DEFAULT_ALIAS): Promise<AliasChange> {
+    assertModelName(name);
+    assertVersion(version);
+    assertAlias(alias);
+    await this.resolve(modelRef(name, version));
+    const file = await readAliasFile(this.aliasPath(name));
+    return this.moveAlias(name, file, alias, version, 'promote');
+  }
+
+  /** Points an alias back to where it was before its latest move; the rollback is itself recorded. */
+  async rollback(name: string, alias: string = DEFAULT_ALIAS): Promise<AliasChange> {
+    assertModelName(name);
+    assertAlias(alias);
+    const file = await readAliasFile(this.aliasPath(name));
+    const last = lastMove(file.history, alias);
+    if (last === undefined || last.from === null) {
+      throw new ConfigError(`cannot roll back ${name}@${alias}: its history has no earlier version`, { details: { name, alias } });
+    }
+    await this.resolve(modelRef(name, last.from));
+    return this.moveAlias(name, file, alias, last.from, 'rollback');
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------------
+
+  private modelDir(name: string): string {
+    return join(this.root, name);
+  }
+
+  private versionDir(name: string, version: number): string {
+    return join(this.root, name, String(version));
+  }
+
+  private aliasPath(name: string): string {
+    return join(this.root, name, ALIAS_FILE);
+  }
+
+  private resolved(manifest: ModelManifest): ResolvedModel {
+    const { name, version } = manifest;
+    return { name, version, ref: modelRef(name, version), path: join(this.versionDir(name, version), MODEL_FILE), manifest };
+  }
+
+  private versionExists(name: string, version: number): ConfigError {
+    return new ConfigError(`${modelRef(name, version)} already exists in ${this.root}; versions are never overwritten`, {
+      details: { name, version },
+    });
+  }
+
+  private async modelNames(): Promise<string[]> {
+    let entries;
+    try {
+      entries = await readdir(this.root, { withFileTypes: true });
+    } catch (err) {
+      throw new ConfigError(`cannot read model registry ${this.root}: ${(err as Error).message}`, { cause: err, details: { path: this.root } });
+    }
+    // Dot-names are staging directories and temporary files, never models.
+    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  }
+
+  /** The model's versions, ascending; undefined when the model does not exist. */
+  private async versionsOf(name: string): Promise<number[] | undefined> {
+    let entries;
+    try {
+      entries = await readdir(this.modelDir(name), { withFileTypes: true });
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return undefined;
+      throw err;
+    }
+    const versions = entries.filter((e) => e.isDirectory()).map((e) => parseVersion(e.name));
+    return versions.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+  }
+
+  /** Turns an id into a name and an existing version, without reading the version's files. */
+  private async locate(id: string): Promise<{ name: string; version: number; aliases: AliasFile }> {
+    const { name, selector } = parseModelId(id);
+    const versions = await this.versionsOf(name);
+    if (versions === undefined || versions.length === 0) {
+      const known = await this.modelNames().catch(() => []);
+      throw new ModelNotFoundError(`model ${name} is not in the registry ${this.root} (models: ${listText(known)})`, { details: { id } });
+    }
+    const aliases = await readAliasFile(this.aliasPath(name));
+    const aliasNames = Object.keys(aliases.aliases).sort();
+    let version: number;
+    if (selector.kind === 'version') {
+      version = selector.version;
+    } else if (selector.kind === 'alias') {
+      const target = aliases.aliases[selector.alias];
+      if (target === undefined) {
+        throw new ModelNotFoundError(`model ${name} has no alias ${selector.alias} (aliases: ${listText(aliasNames)})`, { details: { id } });
+      }
+      version = target;
+    } else {
+      version = aliases.aliases[DEFAULT_ALIAS] ?? (versions[versions.length - 1] as number);
+    }
+    if (!versions.includes(version)) {
+      throw new ModelNotFoundError(`${id} resolves to ${modelRef(name, version)}, which does not exist (versions: ${listText(versions)})`, {
+        details: { id },
+      });
+    }
+    return { name, version, aliases };
+  }
+
+  /** Reads and validates a version's manifest; it must describe the directory it sits in. */
+  private async load(name: string, version: number): Promise<ResolvedModel> {
+    const file = join(this.versionDir(name, version), MANIFEST_FILE);
+    const manifest = await readManifest(file);
+    if (manifest.name !== name || manifest.version !== version) {
+      throw new ConfigError(`${file}: name/version say ${modelRef(manifest.name, manifest.version)} but the file is in ${modelRef(name, version)}'s directory`, {
+        details: { file },
+      });
+    }
+    const model = this.resolved(manifest);
+    try {
+      await stat(model.path);
+    } catch (err) {
+      throw new ModelIntegrityError(`${model.path} is missing: ${(err as Error).message}`, { cause: err, details: { path: model.path } });
+    }
+    return model;
+  }
+
+  private async moveAlias(name: string, file: AliasFile, alias: string, to: number, action: 'promote' | 'rollback'): Promise<AliasChange> {
+    const from = file.aliases[alias] ?? null;
+    const at = new Date(this.clock.now()).toISOString();
+    // Re-promoting the version an alias already has changes nothing, so it leaves no history to roll back over.
+    if (from === to) return { name, alias, from, to, at };
+    const entry: AliasHistoryEntry = { alias, from, to, at, action };
+    const next: AliasFile = { aliases: { ...file.aliases, [alias]: to }, history: [...file.history, entry] };
+    await writeFileAtomic(this.aliasPath(name), toJsonText(next));
+    this.log.info({ name, alias, from, to, action }, 'alias moved');
+    return { name, alias, from, to, at };
+  }
+}
