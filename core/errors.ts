@@ -93,6 +93,10 @@ export class MailboxFullError extends VerdictError {
 export class ActorStoppedError extends VerdictError {
   static override readonly code = 'ACTOR_STOPPED';
 }
+/** The caller's AbortSignal fired before its row was dispatched: the row never ran. */
+export class AbortedError extends VerdictError {
+  static override readonly code = 'ACTOR_ROW_ABORTED';
+}
 
 // ---- decisions -----------------------------------------------------------------------------------------
 export class RuleError extends VerdictError {
@@ -111,7 +115,7 @@ export class TransportError extends VerdictError {
 const KNOWN: ReadonlyArray<typeof VerdictError> = [
   ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
   ModelSignatureError, ModelInputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
-  MailboxFullError, ActorStoppedError, RuleError, IncompleteJoinError, TransportError,
+  MailboxFullError, ActorStoppedError, AbortedError, RuleError, IncompleteJoinError, TransportError,
 ];
 const BY_CODE = new Map<string, typeof VerdictError>(KNOWN.map((c) => [c.code, c]));
 

@@ -1,0 +1,37 @@
+/**
+ * Runs batches on the calling thread, with the same session cache and execution as the worker. For tests,
+ * and for models so small that the Piscina round-trip would cost more than the inference itself.
+ */
+import { ActorStoppedError } from '../core/errors.js';
+import { SessionCache, executeBatch } from './onnx-worker.js';
+import type { BatchResult, BatchTask, ModelRunner, SessionThreadOptions } from './runner.js';
+
+export type InThreadRunnerOptions = SessionThreadOptions;
+
+export class InThreadRunner implements ModelRunner {
+  readonly #cache: SessionCache;
+  readonly #running = new Set<Promise<unknown>>();
+  #closed = false;
+
+  constructor(options: InThreadRunnerOptions = {}) {
+    this.#cache = new SessionCache(options);
+  }
+
+  async run(task: BatchTask): Promise<BatchResult> {
+    if (this.#closed) throw new ActorStoppedError('the in-thread runner is closed');
+    const running = executeBatch(this.#cache, task);
+    this.#running.add(running);
+    try {
+      return await running;
+    } finally {
+      this.#running.delete(running);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#running]);
+    await this.#cache.close();
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The ONNX worker: the Piscina task file, plus the session cache and batch execution it shares with the
+ * in-thread runner. Each thread keeps its own `InferenceSession`s, keyed by model path and content hash, so
+ * a model is loaded and optimised once per thread, not once per batch.
+ */
+import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { Piscina, move, transferableSymbol, valueSymbol } from 'piscina';
+import {
+  ModelExecutionError, ModelInputError, ModelIntegrityError, ModelNotFoundError, ModelSignatureError,
+  VerdictError, asVerdictError,
+} from '../core/errors.js';
+import type { BatchResult, BatchTask, SessionThreadOptions, WorkerReply } from './runner.js';
+import type { PackedTensor, TensorData } from './tensors.js';
+import type { ElementType } from './types.js';
+
+interface CacheEntry {
+  readonly session: Promise<InferenceSession>;
+  /** Batches running on this session: an evicted session is released only once this drops to zero. */
+  users: number;
+  evicted: boolean;
+}
+
+/** Per-thread sessions, least recently used evicted past `maxSessions`. */
+export class SessionCache {
+  readonly #entries = new Map<string, CacheEntry>();
+  readonly #options: InferenceSession.SessionOptions;
+  readonly #maxSessions: number;
+
+  constructor(options: SessionThreadOptions = {}) {
+    this.#options = {
+      intraOpNumThreads: options.intraOpThreads ?? 1,
+      interOpNumThreads: options.interOpThreads ?? 1,
+      // Sequential: one batch is a short chain of ops; parallel branches would fight the pool for 2 cores.
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    };
+    this.#maxSessions = options.maxSessions ?? 32;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Runs `fn` with the session for this model, loading it on first use. */
+  async use<T>(path: string, sha256: string, fn: (session: InferenceSession) => Promise<T>): Promise<T> {
+    const entry = this.#acquire(`${path}#${sha256}`, path);
+    entry.users++;
+    try {
+      return await fn(await entry.session);
+    } finally {
+      entry.users--;
+      if (entry.evicted && entry.users === 0) void release(entry);
+    }
+  }
+
+  async close(): Promise<void> {
+    const entries = [...this.#entries.values()];
+    this.#entries.clear();
+    await Promise.all(entries.map(release));
+  }
+
+  #acquire(key: string, path: string): CacheEntry {
+    const hit = this.#entries.get(key);
+    if (hit !== undefined) {
+      // Re-insert so Map order is recency order and the first key is the eviction candidate.
+      this.#entries.delete(key);
+      this.#entries.set(key, hit);
+      return hit;
+    }
+    const entry: CacheEntry = { session: InferenceSession.create(path, this.#options), users: 0, evicted: false };
+    // A failed load is not cached: the file may be fixed or appear, and the next batch should try again.
+    entry.session.catch(() => {
+      if (this.#entries.get(key) === entry) this.#entries.delete(key);
+    });
+    this.#entries.set(key, entry);
+    while (this.#entries.size > this.#maxSessions) {
+      const [oldKey, old] = this.#entries.entries().next().value as [string, CacheEntry];
+      this.#entries.delete(oldKey);
+      old.evicted = true;
+      if (old.users === 0) void release(old);
+    }
+    return entry;
+  }
+}
+
+async function release(entry: CacheEntry): Promise<void> {
+  try {
+    await (await entry.session).release();
+  } catch {
+    // A session that failed to load has nothing to release.
+  }
+}
+
+/** ONNX Runtime raises plain Errors; their messages are the only way to tell input mistakes from the rest. */
+export function classifyOrtError(error: unknown, phase: 'load' | 'run'): VerdictError {
+  if (error instanceof VerdictError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (phase === 'load') {
+    if (/doesn't exist|no such file|ENOENT/i.test(message)) return new ModelNotFoundError(message, { cause: error });
+    return new ModelIntegrityError(message, { cause: error });
+  }
+  if (/invalid dimensions|is missing in 'feeds'|unexpected input data type|invalid input name|invalid rank/i.test(message)) {
+    return new ModelInputError(message, { cause: error });
+  }
+  if (/invalid output name/i.test(message)) return new ModelSignatureError(message, { cause: error });
+  return asVerdictError(error, ModelExecutionError);
+}
+
+const SUPPORTED: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int32', 'int64']);
+
+function toPacked(name: string, tensor: Tensor | undefined): PackedTensor {
+  if (tensor === undefined) {
+    throw new ModelSignatureError(`model returned no output '${name}'`, { details: { output: name } });
+  }
+  if (!SUPPORTED.has(tensor.type)) {
+    throw new ModelSignatureError(`output '${name}' has unsupported element type ${tensor.type}`, {
+      details: { output: name, type: tensor.type },
+    });
+  }
+  return { name, type: tensor.type as ElementType, dims: [...tensor.dims], data: tensor.data as TensorData };
+}
+
+/** Runs one batch on this thread. Throws VerdictErrors only. */
+export async function executeBatch(cache: SessionCache, task: BatchTask): Promise<BatchResult> {
+  const feeds: Record<string, Tensor> = {};
+  for (const input of task.inputs) {
+    const expected = input.dims.reduce((a, b) => a * b, 1);
+    if (expected !== input.data.length) {
+      throw new ModelInputError(
+        `input '${input.name}' has ${input.data.length} values for dims [${input.dims.join(',')}]`,
+        { details: { input: input.name } },
+      );
+    }
+    // Wraps the (transferred) buffer as it is: no copy on the way into the runtime.
+    feeds[input.name] = new Tensor(input.type, input.data, input.dims);
+  }
+  let loaded = false;
+  try {
+    return await cache.use(task.modelPath, task.modelSha256, async (session) => {
+      loaded = true;
+      const results = await session.run(feeds, [...task.outputNames]);
+      return { outputs: task.outputNames.map((name) => toPacked(name, results[name])) };
+    });
+  } catch (error) {
+    throw classifyOrtError(error, loaded ? 'run' : 'load');
+  }
+}
+
+let threadCache: SessionCache | undefined;
+
+function cacheForThread(): SessionCache {
+  threadCache ??= new SessionCache((Piscina.workerData ?? {}) as SessionThreadOptions);
+  return threadCache;
+}
+
+/**
+ * The Piscina task. Output buffers are handed back as transferables (moved, not copied); failures return
+ * as a serialised error the main thread rebuilds with `asVerdictError`.
+ */
+export default async function runBatchTask(task: BatchTask): Promise<unknown> {
+  let reply: WorkerReply;
+  try {
+    const result = await executeBatch(cacheForThread(), task);
+    reply = { ok: true, outputs: result.outputs };
+  } catch (error) {
+    return { ok: false, error: asVerdictError(error).toJSON() } satisfies WorkerReply;
+  }
+  const buffers = new Set<ArrayBuffer>();
+  for (const out of reply.outputs) buffers.add(out.data.buffer as ArrayBuffer);
+  return move({ [transferableSymbol]: [...buffers], [valueSymbol]: reply });
+}

@@ -1,0 +1,47 @@
+/**
+ * The `ModelRunner` seam: where one batch runs. A Piscina pool (`PiscinaRunner`) or the main thread
+ * (`InThreadRunner`); the actor above does not know which, so placement is configuration and measurement.
+ */
+import type { SerializedError } from '../core/errors.js';
+import type { PackedTensor } from './tensors.js';
+
+export type { PackedTensor, TensorData } from './tensors.js';
+
+/** One batch for one model. A runner takes ownership of the input buffers (a pool transfers them away). */
+export interface BatchTask {
+  readonly modelPath: string;
+  /** Content hash of the model file: with the path, the key of the per-thread session cache. */
+  readonly modelSha256: string;
+  readonly inputs: readonly PackedTensor[];
+  readonly outputNames: readonly string[];
+}
+
+/** The requested outputs, in the order of `outputNames`, each with its batch dim first. */
+export interface BatchResult {
+  readonly outputs: readonly PackedTensor[];
+}
+
+export interface ModelRunner {
+  /** Runs one batch. Rejects with a VerdictError whose code says what went wrong and whether to retry. */
+  run(task: BatchTask): Promise<BatchResult>;
+  /** Waits for running batches, then releases sessions and threads. */
+  close(): Promise<void>;
+}
+
+/**
+ * What the worker task replies. Failures come back as data, not as a thrown error: a thrown Error crosses
+ * `postMessage` as a clone that keeps its message but drops `code` and every other own field.
+ */
+export type WorkerReply =
+  | { readonly ok: true; readonly outputs: readonly PackedTensor[] }
+  | { readonly ok: false; readonly error: SerializedError };
+
+/** Options every runner honours: ONNX Runtime's own thread pools, per session. */
+export interface SessionThreadOptions {
+  /** Threads one operator may use. 1 on a 2-core machine: parallelism comes from the batch and the pool. */
+  readonly intraOpThreads?: number;
+  /** Threads running independent graph branches; unused in the sequential execution mode set here. */
+  readonly interOpThreads?: number;
+  /** Sessions kept per thread before the least recently used is released. */
+  readonly maxSessions?: number;
+}
