@@ -1,0 +1,152 @@
+/**
+ * Compiling a pipeline's feature spec into a mapper from an event to a Float32Array row. This runs once per
+ * event per feature set on the hot path, so everything that depends only on the spec (path splitting,
+ * one-hot lookup tables, column offsets) is done once here, and `map` is a loop over small closures.
+ */
+import { ConfigError, FeatureError } from '../../core/errors.js';
+import type { FeatureSpec } from '../../config/pipeline-schema.js';
+
+type Event = Readonly<Record<string, unknown>>;
+
+export interface FeatureMapper {
+  /** Number of columns the mapper writes. */
+  readonly width: number;
+  /** One name per column, in order: `amount`, `log1p(amount)`, `merchant_category=crypto`, `country==card_country`. */
+  readonly columns: readonly string[];
+  /**
+   * Writes one row. With `out`, writes `width` values from `offset` (so a batch can be filled in place) and
+   * returns `out`; without, returns a fresh array. Throws FeatureError for a missing or ill-typed field.
+   */
+  map(event: Event, out?: Float32Array, offset?: number): Float32Array;
+}
+
+/** Reads a (possibly dotted) path from an event; undefined when any step is missing or not an object. */
+type Getter = (event: Event) => unknown;
+/** Writes one spec's columns starting at `at`. */
+type Writer = (event: Event, out: Float32Array, at: number) => void;
+
+function compilePath(path: string): Getter {
+  const parts = path.split('.');
+  if (parts.some((p) => p.length === 0)) throw new ConfigError(`feature field "${path}" is not a valid path`, { details: { field: path } });
+  const [a, b] = parts;
+  // The common one- and two-segment cases avoid a loop and an array walk per read.
+  if (parts.length === 1 && a !== undefined) return (e) => e[a];
+  if (parts.length === 2 && a !== undefined && b !== undefined) {
+    return (e) => {
+      const o = e[a];
+      return typeof o === 'object' && o !== null ? (o as Event)[b] : undefined;
+    };
+  }
+  return (e) => {
+    let cur: unknown = e;
+    for (const p of parts) {
+      if (typeof cur !== 'object' || cur === null) return undefined;
+      cur = (cur as Event)[p];
+    }
+    return cur;
+  };
+}
+
+function missing(field: string): FeatureError {
+  return new FeatureError(`feature field "${field}" is missing`, { details: { field } });
+}
+
+function illTyped(field: string, expected: string, value: unknown): FeatureError {
+  const got = value === null ? 'null' : typeof value === 'number' ? String(value) : typeof value;
+  return new FeatureError(`feature field "${field}" must be ${expected}, got ${got}`, { details: { field, expected, got } });
+}
+
+function numberOf(field: string, value: unknown): number {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  throw value === undefined ? missing(field) : illTyped(field, 'a finite number', value);
+}
+
+function numericWriter(field: string, get: Getter, transform: 'identity' | 'log1p' | 'bool'): Writer {
+  switch (transform) {
+    case 'identity':
+      return (e, out, at) => {
+        out[at] = numberOf(field, get(e));
+      };
+    case 'log1p':
+      return (e, out, at) => {
+        const x = numberOf(field, get(e));
+        // log1p is undefined at or below -1; a silent NaN or -Infinity would poison every model downstream.
+        if (x <= -1) throw illTyped(field, 'a number above -1 for log1p', x);
+        out[at] = Math.log1p(x);
+      };
+    case 'bool':
+      return (e, out, at) => {
+        const v = get(e);
+        if (typeof v === 'boolean') out[at] = v ? 1 : 0;
+        else if (typeof v === 'number' && Number.isFinite(v)) out[at] = v !== 0 ? 1 : 0;
+        else throw v === undefined ? missing(field) : illTyped(field, 'a boolean', v);
+      };
+  }
+}
+
+function oneHotWriter(field: string, get: Getter, values: readonly string[]): Writer {
+  const index = new Map<string, number>();
+  values.forEach((v, i) => {
+    if (index.has(v)) throw new ConfigError(`feature "${field}" lists one-hot value "${v}" twice`, { details: { field } });
+    index.set(v, i);
+  });
+  const width = values.length;
+  return (e, out, at) => {
+    const v = get(e);
+    // Categorical codes are often numbers (merchant category codes), so numbers match their decimal string.
+    let key: string;
+    if (typeof v === 'string') key = v;
+    else if (typeof v === 'number' || typeof v === 'boolean') key = String(v);
+    else throw v === undefined || v === null ? missing(field) : illTyped(field, 'a string', v);
+    out.fill(0, at, at + width);
+    const hit = index.get(key);
+    // An unseen category is all zeros rather than an error: new merchants appear before models are retrained.
+    if (hit !== undefined) out[at + hit] = 1;
+  };
+}
+
+function equalsWriter(field: string, get: Getter, other: string, getOther: Getter): Writer {
+  return (e, out, at) => {
+    const a = get(e);
+    if (a === undefined) throw missing(field);
+    const b = getOther(e);
+    if (b === undefined) throw missing(other);
+    out[at] = a === b ? 1 : 0;
+  };
+}
+
+export function compileFeatures(specs: readonly FeatureSpec[]): FeatureMapper {
+  const writers: Writer[] = [];
+  const offsets: number[] = [];
+  const columns: string[] = [];
+  for (const spec of specs) {
+    const get = compilePath(spec.field);
+    offsets.push(columns.length);
+    if ('oneHot' in spec) {
+      writers.push(oneHotWriter(spec.field, get, spec.oneHot));
+      for (const v of spec.oneHot) columns.push(`${spec.field}=${v}`);
+    } else if ('equalsField' in spec) {
+      writers.push(equalsWriter(spec.field, get, spec.equalsField, compilePath(spec.equalsField)));
+      columns.push(`${spec.field}==${spec.equalsField}`);
+    } else {
+      writers.push(numericWriter(spec.field, get, spec.transform));
+      columns.push(spec.transform === 'log1p' ? `log1p(${spec.field})` : spec.field);
+    }
+  }
+  const width = columns.length;
+  const count = writers.length;
+
+  return {
+    width,
+    columns,
+    map(event, out, offset = 0) {
+      const row = out ?? new Float32Array(width);
+      // A short buffer is a caller bug, not bad input, so it is a RangeError rather than a FeatureError.
+      if (offset < 0 || offset + width > row.length) {
+        throw new RangeError(`feature row needs ${width} values at offset ${offset}, buffer holds ${row.length}`);
+      }
+      for (let i = 0; i < count; i++) (writers[i] as Writer)(event, row, offset + (offsets[i] as number));
+      return row;
+    },
+  };
+}
