@@ -1,0 +1,27 @@
+/**
+ * A producer of the embedded log, behind the same `Sink` seam as Kafka. Appending is synchronous, so
+ * `send` resolves once every record is in its partition, as a Kafka send resolves on the broker's acks.
+ */
+import { TransportError } from '../../core/errors.js';
+import type { OutboundRecord, Sink } from '../types.js';
+
+export class EmbeddedSink implements Sink {
+  private closed = false;
+
+  constructor(private readonly append: (records: readonly OutboundRecord[]) => void) {}
+
+  send(records: readonly OutboundRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new TransportError('send after close', { retryable: false }));
+    try {
+      this.append(records);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new TransportError(String(err)));
+    }
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
