@@ -1,0 +1,32 @@
+/** `verdict validate <config>`: compiles a pipeline against its registry and reports the first problem. */
+import { dirname, resolve } from 'node:path';
+import { Command } from 'commander';
+import { compilePipeline } from '../config/compile-pipeline.js';
+import { loadPipelineFile } from '../config/load.js';
+import { isVerdictError } from '../core/errors.js';
+import { silentLogger } from '../core/log.js';
+import { ModelRegistry } from '../models/registry.js';
+
+export function validateCommand(): Command {
+  return new Command('validate')
+    .description('check a pipeline file: schema, models, step graph, CEL rules')
+    .argument('<config>', 'pipeline YAML')
+    .action(async (config: string) => {
+      try {
+        const file = await loadPipelineFile(config);
+        const baseDir = dirname(resolve(config));
+        const registry = new ModelRegistry(resolve(baseDir, file.models.registry), silentLogger);
+        const p = await compilePipeline(file, registry, { baseDir });
+        process.stdout.write(`${config}: ok — pipeline "${p.name}", ${p.steps.length} steps\n`);
+        for (const s of p.steps) {
+          const deps = s.dependsOn.length > 0 ? ` after ${s.dependsOn.join(', ')}` : '';
+          const when = s.when === null ? '' : ` when ${s.when}`;
+          process.stdout.write(`  ${s.id}: ${s.model.ref}${deps}${when}\n`);
+        }
+      } catch (err) {
+        const code = isVerdictError(err) ? err.code : 'UNEXPECTED';
+        process.stderr.write(`error ${code}: ${(err as Error).message}\n`);
+        process.exitCode = 1;
+      }
+    });
+}

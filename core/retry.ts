@@ -1,0 +1,53 @@
+/**
+ * The one retry helper: exponential backoff with full jitter, stopping at the first non-retryable error.
+ * Every attempt's error is kept, so the final failure can say what happened each time.
+ */
+import { asVerdictError, type VerdictError } from './errors.js';
+
+export interface RetryOptions {
+  /** Attempts in all, the first included. Infinity retries until the signal aborts. */
+  readonly attempts: number;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly signal?: AbortSignal;
+  readonly onRetry?: (error: VerdictError, attempt: number, delayMs: number) => void;
+  /** Injected for tests; defaults to Math.random. */
+  readonly random?: () => number;
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+export class RetryExhaustedError extends Error {
+  constructor(readonly errors: readonly VerdictError[]) {
+    super(`gave up after ${errors.length} attempts: ${errors.at(-1)?.message ?? 'unknown error'}`);
+    this.name = 'RetryExhaustedError';
+  }
+}
+
+const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted === true) return reject(signal.reason as Error);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(timer); reject(signal.reason as Error); }, { once: true });
+  });
+
+export async function retry<T>(work: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const errors: VerdictError[] = [];
+  const random = options.random ?? Math.random;
+  const sleep = options.sleep ?? defaultSleep;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work(attempt);
+    } catch (err) {
+      const error = asVerdictError(err);
+      errors.push(error);
+      if (!error.retryable || attempt >= options.attempts || options.signal?.aborted === true) {
+        if (errors.length === 1) throw error;
+        throw new RetryExhaustedError(errors);
+      }
+      const ceiling = Math.min(options.maxDelayMs, options.initialDelayMs * 2 ** (attempt - 1));
+      const delay = Math.round(random() * ceiling);
+      options.onRetry?.(error, attempt, delay);
+      await sleep(delay, options.signal);
+    }
+  }
+}

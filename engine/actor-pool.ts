@@ -1,0 +1,53 @@
+/**
+ * The model actors of a process: one per model version in use, shared by every engine and API call that
+ * runs that version, so they all batch together on one runner.
+ */
+import type { SchedulerLike } from 'rxjs';
+import { ModelActor } from '../actors/model-actor.js';
+import type { Batching } from '../config/compiled.js';
+import type { Logger } from '../core/log.js';
+import type { Metrics } from '../core/metrics.js';
+import type { ModelRunner } from '../models/runner.js';
+import type { ResolvedModel } from '../models/types.js';
+
+export interface ActorPoolOptions {
+  readonly runner: ModelRunner;
+  readonly scheduler: SchedulerLike;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Whether closing the pool also closes the runner. */
+  readonly ownsRunner: boolean;
+}
+
+export class ActorPool {
+  readonly #options: ActorPoolOptions;
+  readonly #actors = new Map<string, ModelActor>();
+
+  constructor(options: ActorPoolOptions) {
+    this.#options = options;
+  }
+
+  /** The actor for a model version, created (and warming up) on first use. The first caller's batching wins. */
+  actorFor(model: ResolvedModel, batching?: Batching): ModelActor {
+    let actor = this.#actors.get(model.ref);
+    if (actor === undefined) {
+      const { runner, scheduler, metrics, logger } = this.#options;
+      actor = new ModelActor({ model, runner, scheduler, metrics, logger, ...(batching ?? {}) });
+      this.#actors.set(model.ref, actor);
+      // A failed warm-up is reported by start(); here it must only not become an unhandled rejection.
+      actor.start().catch((err: unknown) => logger.error({ err, model: model.ref }, 'model actor failed to start'));
+    }
+    return actor;
+  }
+
+  /** Waits until every actor has loaded its model; rejects with the first typed load error. */
+  async ready(): Promise<void> {
+    await Promise.all([...this.#actors.values()].map((a) => a.start()));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#actors.values()].map((a) => a.stop()));
+    this.#actors.clear();
+    if (this.#options.ownsRunner) await this.#options.runner.close();
+  }
+}

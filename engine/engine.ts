@@ -1,0 +1,165 @@
+/**
+ * The engine: one compiled pipeline with its model actors, join, router and decision actor, shared by the
+ * stream path (`stream`) and the programmatic API (`evaluate`, `executeModel`), so both run the same code.
+ */
+import { dirname } from 'node:path';
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import { DecisionActor, type Decision } from '../actors/decision-actor.js';
+import type { CompiledPipeline } from '../config/compiled.js';
+import { compilePipeline } from '../config/compile-pipeline.js';
+import { loadPipelineFile } from '../config/load.js';
+import type { PipelineFile } from '../config/pipeline-schema.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { createMetrics, type Metrics } from '../core/metrics.js';
+import { InThreadRunner } from '../models/in-thread-runner.js';
+import { PiscinaRunner } from '../models/piscina-runner.js';
+import { ModelRegistry } from '../models/registry.js';
+import type { ModelRunner } from '../models/runner.js';
+import type { RowInputs, RowOutputs } from '../models/types.js';
+import { CommitTracker } from '../streams/commit-tracker.js';
+import { DecisionStream, type StreamOptions } from '../streams/decision-stream.js';
+import { encodeOutcome } from '../streams/encode-outcome.js';
+import { createIngestor } from '../streams/ingest/ingest.js';
+import { JoinWindows } from '../streams/join/join-windows.js';
+import type { Outcome } from '../streams/outcome.js';
+import { createRecordProcessor } from '../streams/process-record.js';
+import { EventRouter, type StepExecutor } from '../streams/route/event-router.js';
+import type { InboundRecord, Sink, Source } from '../streams/types.js';
+import { ActorPool } from './actor-pool.js';
+import { stepExecutor } from './step-executor.js';
+
+export interface EngineOptions {
+  readonly scheduler?: SchedulerLike;
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+  /** Where batches run. Default: a Piscina pool sized by `pipeline.runtime.workers` (0 runs in-thread). */
+  readonly runner?: ModelRunner;
+  /** Model actors shared with other engines; the engine makes (and closes) its own when absent. */
+  readonly pool?: ActorPool;
+  readonly registry?: ModelRegistry;
+}
+
+export interface PipelineResult {
+  readonly outcome: Outcome;
+  /** Each ok step's outputs, by step id. */
+  readonly outputs: Readonly<Record<string, RowOutputs>>;
+  readonly decision: Decision | null;
+}
+
+export class Engine {
+  readonly pipeline: CompiledPipeline;
+  readonly metrics: Metrics;
+  readonly registry: ModelRegistry;
+  readonly logger: Logger;
+  readonly scheduler: SchedulerLike;
+  readonly #pool: ActorPool;
+  readonly #ownsPool: boolean;
+  readonly #join: JoinWindows;
+  readonly #process: (record: InboundRecord, event?: Record<string, unknown>) => Promise<Outcome>;
+  #sequence = 0;
+
+  private constructor(pipeline: CompiledPipeline, registry: ModelRegistry, options: EngineOptions) {
+    this.pipeline = pipeline;
+    this.registry = registry;
+    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.metrics = options.metrics ?? createMetrics();
+    this.logger = (options.logger ?? silentLogger).child({ component: 'engine', pipeline: pipeline.name });
+    this.#ownsPool = options.pool === undefined;
+    this.#pool = options.pool ?? new ActorPool({
+      runner: options.runner ?? defaultRunner(pipeline, this.metrics, this.logger),
+      ownsRunner: options.runner === undefined,
+      scheduler: this.scheduler,
+      metrics: this.metrics,
+      logger: this.logger,
+    });
+
+    const executors = new Map<string, StepExecutor>();
+    for (const step of pipeline.steps) executors.set(step.id, stepExecutor(this.#pool.actorFor(step.model, step.batching), this.scheduler));
+    this.#join = new JoinWindows({
+      pipeline: pipeline.name,
+      steps: pipeline.steps.map((s) => s.id),
+      mode: pipeline.join.mode,
+      deadlineMs: pipeline.join.deadlineMs,
+      scheduler: this.scheduler,
+      metrics: this.metrics,
+    });
+    const router = new EventRouter(pipeline, executors, this.#join);
+    const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger });
+    this.#process = createRecordProcessor({
+      pipeline: pipeline.name,
+      ingestor: createIngestor(pipeline, this.scheduler),
+      router,
+      decider,
+      scheduler: this.scheduler,
+      metrics: this.metrics,
+    });
+  }
+
+  /** Compiles a pipeline (file path or parsed file) against its registry and starts its model actors. */
+  static async create(source: string | PipelineFile, options: EngineOptions & { baseDir?: string } = {}): Promise<Engine> {
+    const file = typeof source === 'string' ? await loadPipelineFile(source) : source;
+    const baseDir = options.baseDir ?? (typeof source === 'string' ? dirname(source) : process.cwd());
+    const registry = options.registry ?? new ModelRegistry(resolveRegistry(file, baseDir), options.logger ?? silentLogger);
+    const pipeline = await compilePipeline(file, registry, { baseDir });
+    const engine = new Engine(pipeline, registry, options);
+    await engine.#pool.ready();
+    return engine;
+  }
+
+  /** One record through the whole core, as the stream path does it. Never rejects. */
+  processRecord(record: InboundRecord): Promise<Outcome> {
+    return this.#process(record);
+  }
+
+  /** One event object through the pipeline: each step's outputs and the decision (or the dead letter). */
+  async evaluate(event: Record<string, unknown>): Promise<PipelineResult> {
+    const record: InboundRecord = {
+      topic: this.pipeline.input.topic, partition: 0, offset: this.#sequence++,
+      key: null, value: null, headers: {}, timestamp: this.scheduler.now(),
+    };
+    const outcome = await this.#process(record, event);
+    if (outcome.kind === 'dead-letter') return { outcome, outputs: {}, decision: null };
+    return { outcome, outputs: outcome.decision.outputs, decision: outcome.decision };
+  }
+
+  /** Runs one model on one row, through the same actor (and micro-batches) the pipeline uses. */
+  async executeModel(modelId: string, input: RowInputs): Promise<RowOutputs> {
+    const model = await this.registry.resolve(modelId);
+    return this.#pool.actorFor(model).infer(input);
+  }
+
+  /** Runs the pipeline between a source and a sink until drained. */
+  stream(source: Source, sink: Sink, options: { stream?: Partial<StreamOptions>; onDelivered?: (o: Outcome) => void } = {}): DecisionStream {
+    const stream = new DecisionStream({
+      source,
+      sink,
+      process: (record) => this.#process(record),
+      encode: (o) => encodeOutcome(o, this.pipeline.output, this.pipeline.name),
+      tracker: new CommitTracker(),
+      scheduler: this.scheduler,
+      logger: this.logger,
+      metrics: this.metrics,
+      ...(options.stream === undefined ? {} : { options: options.stream }),
+      ...(options.onDelivered === undefined ? {} : { onDelivered: options.onDelivered }),
+    });
+    stream.start();
+    return stream;
+  }
+
+  /** Closes open joins (their events settle as timeouts) and, if the engine made its actors, stops them. */
+  async close(): Promise<void> {
+    this.#join.close();
+    if (this.#ownsPool) await this.#pool.close();
+  }
+}
+
+export function defaultRunner(pipeline: CompiledPipeline, metrics: Metrics, logger: Logger): ModelRunner {
+  const { workers, intraOpThreads } = pipeline.runtime;
+  return workers === 0
+    ? new InThreadRunner({ intraOpThreads })
+    : new PiscinaRunner({ threads: workers, intraOpThreads, metrics, logger });
+}
+
+function resolveRegistry(file: PipelineFile, baseDir: string): string {
+  return file.models.registry.startsWith('/') ? file.models.registry : `${baseDir}/${file.models.registry}`;
+}

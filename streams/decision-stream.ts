@@ -1,0 +1,239 @@
+/**
+ * The hot path, as one RxJS pipeline:
+ *
+ *   source batches → admit (track offsets, backpressure) → per partition: process every record (ingest,
+ *   models, join, decide) concurrently, emit outcomes in offset order → produce to the sink in batches →
+ *   ack → ordered offset commits.
+ *
+ * Order holds within a partition; partitions run in parallel. Offsets are committed only when every
+ * earlier offset of the partition has been acknowledged by the sink, so a crash loses nothing.
+ * Backpressure starts at the source: partitions are paused when too many of their records are in flight.
+ */
+import { BehaviorSubject, Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import { asVerdictError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { Metrics } from '../core/metrics.js';
+import { retry } from '../core/retry.js';
+import type { CommitOffset, CommitTracker } from './commit-tracker.js';
+import type { Outcome } from './outcome.js';
+import type { InboundRecord, OutboundRecord, RecordBatch, Sink, Source, TopicPartition } from './types.js';
+
+export type StreamState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+export interface StreamOptions {
+  /** Records in flight across all partitions before the source is paused. */
+  readonly maxInflight: number;
+  /** Records in flight in one partition before that partition is paused. */
+  readonly maxInflightPerPartition: number;
+  readonly commitIntervalMs: number;
+  readonly maxConcurrentSends: number;
+}
+
+export const defaultStreamOptions: StreamOptions = {
+  maxInflight: 20_000,
+  maxInflightPerPartition: 5_000,
+  commitIntervalMs: 200,
+  maxConcurrentSends: 8,
+};
+
+export interface StreamDeps {
+  readonly source: Source;
+  readonly sink: Sink;
+  readonly process: (record: InboundRecord) => Promise<Outcome>;
+  readonly encode: (outcome: Outcome) => OutboundRecord;
+  readonly tracker: CommitTracker;
+  readonly scheduler: SchedulerLike;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  readonly options?: Partial<StreamOptions>;
+  /** Called with every delivered outcome, after the sink acknowledged it (the demo and bench count here). */
+  readonly onDelivered?: (outcome: Outcome) => void;
+}
+
+interface Processed {
+  readonly batch: RecordBatch;
+  readonly outcomes: readonly Outcome[];
+}
+
+const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
+
+export class DecisionStream {
+  readonly state$ = new BehaviorSubject<StreamState>('starting');
+  readonly #deps: StreamDeps;
+  readonly #options: StreamOptions;
+  readonly #assigned = new Map<string, TopicPartition>();
+  readonly #paused = new Set<string>();
+  readonly #drained = new Subject<void>();
+  #inflight = 0;
+  #subscription: Subscription | undefined;
+  #commitTimer: Subscription | undefined;
+  #committing: Promise<void> = Promise.resolve();
+  readonly #uncommitted = new Map<string, CommitOffset>();
+
+  constructor(deps: StreamDeps) {
+    this.#deps = deps;
+    this.#options = { ...defaultStreamOptions, ...deps.options };
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  start(): void {
+    const { source, sink, process, encode, logger } = this.#deps;
+    const sendRetrying = (records: OutboundRecord[]): Promise<void> =>
+      retry(() => sink.send(records), {
+        attempts: Infinity,
+        initialDelayMs: 50,
+        maxDelayMs: 5_000,
+        onRetry: (error, attempt, delayMs) => logger.warn({ code: error.code, attempt, delayMs }, 'sink send failed; retrying'),
+      });
+
+    this.#subscription = source.events$
+      .pipe(
+        tap((event) => {
+          if (event.type === 'assigned') this.#onAssigned(event.partitions);
+          else if (event.type === 'revoked') this.#onRevoked(event.partitions);
+        }),
+        filter((event) => event.type === 'batch'),
+        map((event) => this.#admit(event.batch)),
+        groupBy((batch) => tpKey(batch)),
+        mergeMap((partition$) =>
+          partition$.pipe(
+            // Start every record's work now; concatMap then only waits, so order costs no parallelism.
+            map((batch) => ({ batch, pending: batch.records.map(process) })),
+            concatMap(({ batch, pending }) => from(Promise.all(pending).then((outcomes): Processed => ({ batch, outcomes })))),
+          ),
+        ),
+        mergeMap(
+          (processed) => from(sendRetrying(processed.outcomes.map(encode)).then(() => processed)),
+          this.#options.maxConcurrentSends,
+        ),
+      )
+      .subscribe({
+        next: (processed) => this.#acknowledge(processed),
+        error: (err: unknown) => {
+          logger.error({ err: asVerdictError(err).toJSON() }, 'decision stream failed');
+          this.state$.next('failed');
+        },
+      });
+    this.#scheduleCommits();
+    this.state$.next('running');
+  }
+
+  /** Stops fetching, waits for in-flight records to be delivered (at most `timeoutMs`), commits, closes. */
+  async drain(timeoutMs: number): Promise<{ drained: boolean; abandoned: number }> {
+    if (this.state$.value === 'stopped') return { drained: true, abandoned: 0 };
+    this.state$.next('draining');
+    this.#deps.source.pause([...this.#assigned.values()]);
+    const drained = await new Promise<boolean>((resolve) => {
+      if (this.#inflight === 0) return resolve(true);
+      const timer = this.#deps.scheduler.schedule(() => { sub.unsubscribe(); resolve(false); }, timeoutMs);
+      const sub = this.#drained.subscribe(() => { timer.unsubscribe(); sub.unsubscribe(); resolve(true); });
+    });
+    const abandoned = this.#inflight;
+    this.#commitTimer?.unsubscribe();
+    await this.commitNow();
+    this.#subscription?.unsubscribe();
+    this.state$.next('stopped');
+    this.state$.complete();
+    return { drained, abandoned };
+  }
+
+  /** Commits whatever is committable now; serialised so commits never overtake each other. */
+  commitNow(extra: readonly CommitOffset[] = []): Promise<void> {
+    this.#committing = this.#committing.then(async () => {
+      // Offsets of a failed commit wait here and are merged into the next one (the later offset wins).
+      for (const o of [...extra, ...this.#deps.tracker.committable()]) {
+        const prev = this.#uncommitted.get(tpKey(o));
+        if (prev === undefined || prev.offset < o.offset) this.#uncommitted.set(tpKey(o), o);
+      }
+      if (this.#uncommitted.size === 0) return;
+      const offsets = [...this.#uncommitted.values()];
+      this.#uncommitted.clear();
+      try {
+        await this.#deps.source.commit(offsets);
+        this.#deps.metrics?.commits.inc();
+      } catch (err) {
+        // A partition that has been revoked meanwhile is its new owner's to commit.
+        for (const o of offsets) {
+          if (this.#assigned.has(tpKey(o)) && !this.#uncommitted.has(tpKey(o))) this.#uncommitted.set(tpKey(o), o);
+        }
+        this.#deps.logger.warn({ err: asVerdictError(err).toJSON() }, 'offset commit failed; will retry');
+      }
+    });
+    return this.#committing;
+  }
+
+  #scheduleCommits(): void {
+    const interval = this.#options.commitIntervalMs;
+    const commit = (): Promise<void> => this.commitNow();
+    this.#commitTimer = this.#deps.scheduler.schedule(function tick(this: SchedulerAction<undefined>) {
+      void commit();
+      this.schedule(undefined, interval);
+    }, interval);
+  }
+
+  #onAssigned(partitions: readonly TopicPartition[]): void {
+    for (const tp of partitions) this.#assigned.set(tpKey(tp), tp);
+  }
+
+  #onRevoked(partitions: readonly TopicPartition[]): void {
+    for (const tp of partitions) {
+      this.#assigned.delete(tpKey(tp));
+      this.#paused.delete(tpKey(tp));
+    }
+    // Commit what is done before the partitions go; the rest is re-read by their next owner.
+    const owed = partitions.flatMap((tp) => this.#deps.tracker.revoke(tp) ?? []);
+    this.commitNow(owed).catch(() => undefined);
+    this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
+  }
+
+  #admit(batch: RecordBatch): RecordBatch {
+    const { tracker, source, metrics } = this.#deps;
+    for (const r of batch.records) tracker.track(batch, r.offset);
+    this.#inflight += batch.records.length;
+    metrics?.inflight.set(this.#inflight);
+    const key = tpKey(batch);
+    if (!this.#paused.has(key) && tracker.inflight(batch) >= this.#options.maxInflightPerPartition) {
+      this.#paused.add(key);
+      source.pause([batch]);
+    }
+    if (this.#inflight >= this.#options.maxInflight) {
+      const toPause = [...this.#assigned.entries()].filter(([k]) => !this.#paused.has(k));
+      for (const [k] of toPause) this.#paused.add(k);
+      source.pause(toPause.map(([, tp]) => tp));
+    }
+    metrics?.pausedPartitions.set(this.#paused.size);
+    return batch;
+  }
+
+  #acknowledge({ batch, outcomes }: Processed): void {
+    const { tracker, source, metrics, onDelivered } = this.#deps;
+    for (const o of outcomes) {
+      tracker.ack(batch, o.record.offset);
+      if (o.kind === 'decision') metrics?.endToEndSeconds.observe({ pipeline: o.decision.pipeline }, (o.decision.latencyMs['total'] ?? 0) / 1000);
+      onDelivered?.(o);
+    }
+    this.#inflight -= outcomes.length;
+    metrics?.inflight.set(this.#inflight);
+    if (this.#paused.size > 0 && this.state$.value === 'running') this.#resumeBelowLowWater();
+    if (this.#inflight === 0) this.#drained.next();
+  }
+
+  /** Resume at half the bound, not just under it, so a partition does not flap between paused and running. */
+  #resumeBelowLowWater(): void {
+    if (this.#inflight > this.#options.maxInflight / 2) return;
+    const resumed: TopicPartition[] = [];
+    for (const key of this.#paused) {
+      const tp = this.#assigned.get(key);
+      if (tp === undefined) { this.#paused.delete(key); continue; }
+      if (this.#deps.tracker.inflight(tp) <= this.#options.maxInflightPerPartition / 2) {
+        this.#paused.delete(key);
+        resumed.push(tp);
+      }
+    }
+    if (resumed.length > 0) this.#deps.source.resume(resumed);
+    this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
+  }
+}
