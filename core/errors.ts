@@ -26,7 +26,7 @@ export class VerdictError extends Error {
 
   constructor(message: string, options: { cause?: unknown; details?: ErrorDetails; retryable?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    const ctor = new.target as typeof VerdictError;
+    const ctor = new.target;
     this.name = ctor.name;
     this.code = ctor.code;
     this.retryable = options.retryable ?? ctor.retryable;

@@ -74,7 +74,11 @@ export class Engine {
     });
 
     const executors = new Map<string, StepExecutor>();
-    for (const step of pipeline.steps) executors.set(step.id, stepExecutor(this.#pool.actorFor(step.model, step.batching), this.scheduler));
+    for (const step of pipeline.steps) {
+      // The join deadline already bounds every step: a step timeout only needs its own timer when tighter.
+      const timeout = step.timeoutMs < pipeline.join.deadlineMs ? step.timeoutMs : undefined;
+      executors.set(step.id, stepExecutor(this.#pool.actorFor(step.model, step.batching), this.scheduler, timeout));
+    }
     this.#join = new JoinWindows({
       pipeline: pipeline.name,
       steps: pipeline.steps.map((s) => s.id),

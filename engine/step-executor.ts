@@ -1,28 +1,31 @@
 /**
- * Adapts a model actor to the router's StepExecutor, adding the step's own timeout. The row is aborted if
- * still queued when the timeout fires; a row already in a running batch is left to finish and its late
- * result is ignored, so the step settles as a timeout either way.
+ * Adapts a model actor to the router's StepExecutor and enforces the step's own timeout. All calls of a
+ * step share one timeout length, so one DeadlineQueue serves them with a single timer. A row still queued
+ * or running when its step times out is left to finish; its late result is ignored, and the step settles
+ * as a timeout.
  */
 import type { SchedulerLike } from 'rxjs';
-import { ModelTimeoutError } from '../core/errors.js';
 import type { ModelActor } from '../actors/model-actor.js';
+import { DeadlineQueue } from '../core/deadline-queue.js';
+import { asVerdictError, ModelTimeoutError } from '../core/errors.js';
 import type { RowInputs, RowOutputs } from '../models/types.js';
 import type { StepExecutor } from '../streams/route/event-router.js';
 
-export function stepExecutor(actor: ModelActor, scheduler: SchedulerLike): StepExecutor {
+export function stepExecutor(actor: ModelActor, scheduler: SchedulerLike, timeoutMs: number | undefined): StepExecutor {
+  if (timeoutMs === undefined) return { infer: (row) => actor.infer(row) };
+  const deadlines = new DeadlineQueue(scheduler, timeoutMs);
+  const ref = actor.model.ref;
   return {
-    infer(row: RowInputs, options?: { timeoutMs?: number }): Promise<RowOutputs> {
-      const timeoutMs = options?.timeoutMs;
-      if (timeoutMs === undefined) return actor.infer(row);
-      const controller = new AbortController();
+    infer(row: RowInputs): Promise<RowOutputs> {
       return new Promise<RowOutputs>((resolve, reject) => {
-        const timer = scheduler.schedule(() => {
-          controller.abort();
-          reject(new ModelTimeoutError(`${actor.model.ref} did not answer within ${timeoutMs} ms`, { details: { model: actor.model.ref, timeoutMs } }));
-        }, timeoutMs);
-        actor.infer(row, controller.signal).then(
-          (out) => { timer.unsubscribe(); resolve(out); },
-          (err: unknown) => { timer.unsubscribe(); reject(err as Error); },
+        let settled = false;
+        const deadline = deadlines.add(() => {
+          settled = true;
+          reject(new ModelTimeoutError(`${ref} did not answer within ${timeoutMs} ms`, { details: { model: ref, timeoutMs } }));
+        });
+        actor.infer(row).then(
+          (out) => { if (!settled) { settled = true; deadline.cancel(); resolve(out); } },
+          (err: unknown) => { if (!settled) { settled = true; deadline.cancel(); reject(asVerdictError(err)); } },
         );
       });
     },

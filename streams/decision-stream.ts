@@ -30,8 +30,8 @@ export interface StreamOptions {
 }
 
 export const defaultStreamOptions: StreamOptions = {
-  maxInflight: 20_000,
-  maxInflightPerPartition: 5_000,
+  maxInflight: 512,
+  maxInflightPerPartition: 256,
   commitIntervalMs: 200,
   maxConcurrentSends: 8,
 };
@@ -209,7 +209,7 @@ export class DecisionStream {
   }
 
   #acknowledge({ batch, outcomes }: Processed): void {
-    const { tracker, source, metrics, onDelivered } = this.#deps;
+    const { tracker, metrics, onDelivered } = this.#deps;
     for (const o of outcomes) {
       tracker.ack(batch, o.record.offset);
       if (o.kind === 'decision') metrics?.endToEndSeconds.observe({ pipeline: o.decision.pipeline }, (o.decision.latencyMs['total'] ?? 0) / 1000);

@@ -12,9 +12,9 @@ import type { IngestedEvent } from '../ingest/ingest.js';
 import type { JoinResult, StepReport } from '../join/types.js';
 import { buildStepInputs } from './step-inputs.js';
 
-/** What the router needs of a model actor. */
+/** What the router needs of a model actor: one row in, its outputs out (the step's timeout included). */
 export interface StepExecutor {
-  infer(row: RowInputs, options?: { timeoutMs?: number }): Promise<RowOutputs>;
+  infer(row: RowInputs): Promise<RowOutputs>;
 }
 
 /** What the router needs of the join. */
@@ -31,8 +31,6 @@ interface RoutedStep {
   readonly condition: Condition | null;
   readonly dependents: readonly number[];
   readonly dependsOn: readonly number[];
-  /** Only pass a per-call timeout when it is tighter than the join deadline, which already bounds the step. */
-  readonly timeoutMs: number | undefined;
 }
 
 /** Per-event state: which steps have settled and what the ok ones produced. */
@@ -58,7 +56,6 @@ export class EventRouter {
         condition: step.when === null ? null : (parseCel(step.when) as Condition),
         dependsOn: step.dependsOn.map((d) => index.get(d) ?? -1),
         dependents: pipeline.steps.filter((s) => s.dependsOn.includes(step.id)).map((s) => index.get(s.id) ?? -1),
-        timeoutMs: step.timeoutMs < pipeline.join.deadlineMs ? step.timeoutMs : undefined,
       };
     });
     this.#roots = this.#steps.flatMap((s, i) => (s.dependsOn.length === 0 ? [i] : []));
@@ -102,7 +99,7 @@ export class EventRouter {
       return;
     }
     const started = performance.now();
-    routed.executor.infer(row, routed.timeoutMs === undefined ? undefined : { timeoutMs: routed.timeoutMs }).then(
+    routed.executor.infer(row).then(
       (outputs) => {
         run.outputs[step.id] = outputs;
         this.#settle(run, i, true, { status: 'ok', outputs, model: step.model.ref, latencyMs: performance.now() - started });

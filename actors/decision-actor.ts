@@ -1,0 +1,149 @@
+/**
+ * The decision actor: turns a closed join into a decision with CEL business rules. Decisions are pure,
+ * synchronous CPU work, so the actor is a status plus a handler; there is nothing to queue.
+ *
+ * Incomplete joins follow the configured policy: fail-open applies the normal rules to what arrived,
+ * fail-closed returns a fixed action, fallback applies a separate rule set.
+ */
+import type { CompiledDecision } from '../config/compiled.js';
+import type { Logger } from '../core/log.js';
+import { silentLogger } from '../core/log.js';
+import type { Metrics } from '../core/metrics.js';
+import type { RowOutputs } from '../models/types.js';
+import type { JoinResult, StepStatus } from '../streams/join/types.js';
+import { Lifecycle, type ActorStatus } from './actor.js';
+import { compileExpression, compileRules, evaluateRules, type CelContext, type CompiledRule } from './rules.js';
+
+export interface DecisionInput {
+  readonly event: Readonly<Record<string, unknown>>;
+  readonly eventId: string;
+  readonly key: string;
+  readonly join: JoinResult;
+  /** Stage latencies measured upstream, in ms. */
+  readonly timings?: Readonly<Record<string, number>>;
+}
+
+export type DecisionPolicy = 'rules' | 'fail-open' | 'fail-closed' | 'fallback';
+
+export interface Decision {
+  readonly eventId: string;
+  readonly key: string;
+  readonly pipeline: string;
+  readonly action: string;
+  readonly score: number | null;
+  readonly reasons: readonly string[];
+  /** The model version each step ran, by step id. */
+  readonly models: Readonly<Record<string, string>>;
+  readonly outputs: Readonly<Record<string, RowOutputs>>;
+  readonly completeness: Readonly<Record<string, StepStatus>>;
+  readonly complete: boolean;
+  readonly policy: DecisionPolicy;
+  readonly ruleErrors?: readonly string[];
+  readonly latencyMs: Readonly<Record<string, number>>;
+}
+
+export interface DecisionActorOptions {
+  readonly pipeline: string;
+  readonly decision: CompiledDecision;
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+export class DecisionActor {
+  readonly #pipeline: string;
+  readonly #rules: readonly CompiledRule[];
+  readonly #default: string;
+  readonly #score: ((c: CelContext) => unknown) | null;
+  readonly #incomplete: CompiledDecision['onIncomplete'];
+  readonly #fallback: readonly CompiledRule[];
+  readonly #lifecycle = new Lifecycle();
+  readonly #metrics: Metrics | undefined;
+  readonly #log: Logger;
+  readonly #now: () => number;
+
+  constructor(options: DecisionActorOptions) {
+    const { decision } = options;
+    this.#pipeline = options.pipeline;
+    this.#rules = compileRules(decision.rules, 'decision.rules');
+    this.#default = decision.default;
+    this.#score = decision.score === null ? null : compileExpression(decision.score, 'decision.score');
+    this.#incomplete = decision.onIncomplete;
+    this.#fallback = decision.onIncomplete.policy === 'fallback' ? compileRules(decision.onIncomplete.rules, 'decision.onIncomplete.rules') : [];
+    this.#metrics = options.metrics;
+    this.#log = (options.logger ?? silentLogger).child({ component: 'decision_actor', pipeline: options.pipeline });
+    this.#now = options.now ?? (() => performance.now());
+    this.#lifecycle.moveTo('running');
+  }
+
+  get status(): ActorStatus {
+    return this.#lifecycle.status;
+  }
+
+  decide(input: DecisionInput): Decision {
+    const started = this.#now();
+    const { join } = input;
+    const context: CelContext = { event: input.event, steps: join.outputs, completeness: join.completeness };
+    let policy: DecisionPolicy = 'rules';
+    let action: string;
+    let reasons: string[];
+    let errors: string[];
+    const incomplete = this.#incomplete;
+    if (join.complete || incomplete.policy === 'fail-open') {
+      if (!join.complete) policy = 'fail-open';
+      const verdict = evaluateRules(this.#rules, context);
+      action = verdict.action ?? this.#default;
+      reasons = verdict.reasons;
+      errors = verdict.errors;
+    } else if (incomplete.policy === 'fail-closed') {
+      policy = 'fail-closed';
+      action = incomplete.action;
+      reasons = [`incomplete:${Object.entries(join.completeness).filter(([, s]) => s !== 'ok' && s !== 'skipped').map(([id]) => id).join(',')}`];
+      errors = [];
+    } else {
+      policy = 'fallback';
+      const verdict = evaluateRules(this.#fallback, context);
+      action = verdict.action ?? incomplete.default;
+      reasons = verdict.reasons;
+      errors = verdict.errors;
+    }
+    const score = this.#scoreOf(context, errors);
+    if (errors.length > 0) {
+      this.#metrics?.errors.inc({ component: 'decision_actor', code: 'RULE_EVALUATION_FAILED' }, errors.length);
+      this.#log.debug({ eventId: input.eventId, errors }, 'rule evaluation failed');
+    }
+    this.#metrics?.decisions.inc({ pipeline: this.#pipeline, action });
+    return {
+      eventId: input.eventId,
+      key: input.key,
+      pipeline: this.#pipeline,
+      action,
+      score,
+      reasons,
+      models: join.models,
+      outputs: join.outputs,
+      completeness: join.completeness,
+      complete: join.complete,
+      policy,
+      ...(errors.length > 0 ? { ruleErrors: errors } : {}),
+      latencyMs: { ...input.timings, decision: this.#now() - started },
+    };
+  }
+
+  decideBatch(inputs: readonly DecisionInput[]): Decision[] {
+    return inputs.map((i) => this.decide(i));
+  }
+
+  #scoreOf(context: CelContext, errors: string[]): number | null {
+    if (this.#score === null) return null;
+    try {
+      const value = this.#score(context);
+      if (typeof value === 'number') return value;
+      if (typeof value === 'bigint') return Number(value);
+      errors.push(`decision.score: evaluated to ${typeof value}, not a number`);
+    } catch (err) {
+      errors.push(`decision.score: ${(err as Error).message}`);
+    }
+    return null;
+  }
+}
