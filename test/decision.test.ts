@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DecisionActor, type DecisionInput } from '../actors/decision-actor.js';
+import type { CompiledDecision } from '../config/compiled.js';
+import { createMetrics } from '../core/metrics.js';
+import type { JoinResult, StepStatus } from '../streams/join/types.js';
+
+const RULES = [
+  { when: 'steps.gbt.fraud_probability > 0.9', action: 'decline', reason: 'high_gbt' },
+  { when: 'has(steps.mlp) && steps.mlp.fraud_probability > 0.5', action: 'review', reason: 'mlp_suspicious' },
+  { when: 'event.amount > 500.0', action: 'review', reason: 'large_amount' },
+];
+
+function decision(onIncomplete: CompiledDecision['onIncomplete'] = { policy: 'fail-open' }, score: string | null = 'steps.gbt.fraud_probability'): CompiledDecision {
+  return { score, rules: RULES, default: 'approve', onIncomplete };
+}
+
+function input(outputs: Record<string, number>, amount = 10, complete = true): DecisionInput {
+  const completeness: Record<string, StepStatus> = { gbt: 'timeout', mlp: 'skipped' };
+  for (const k of Object.keys(outputs)) completeness[k] = 'ok';
+  const join: JoinResult = {
+    eventId: 'e1', complete, openedAt: 0, closedAt: 3, errors: {}, completeness,
+    outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { fraud_probability: v }])),
+    models: Object.fromEntries(Object.keys(outputs).map((k) => [k, `${k}_model@1`])),
+  };
+  return { event: { amount }, eventId: 'e1', key: 'card-1', join, timings: { ingest: 0.1 } };
+}
+
+describe('decision actor', () => {
+  test('the first rule that fires sets the action; every fired rule is a reason', () => {
+    const actor = new DecisionActor({ pipeline: 'p', decision: decision() });
+    const d = actor.decide(input({ gbt: 0.95, mlp: 0.7 }, 900));
+    assert.equal(d.action, 'decline');
+    assert.deepEqual(d.reasons, ['high_gbt', 'mlp_suspicious', 'large_amount']);
+    assert.equal(d.score, 0.95);
+    assert.deepEqual(d.models, { gbt: 'gbt_model@1', mlp: 'mlp_model@1' });
+    assert.equal(d.policy, 'rules');
+    assert.equal(d.latencyMs['ingest'], 0.1);
+  });
+
+  test('no rule fires: the default action', () => {
+    const actor = new DecisionActor({ pipeline: 'p', decision: decision() });
+    const d = actor.decide(input({ gbt: 0.1 }));
+    assert.equal(d.action, 'approve');
+    assert.deepEqual(d.reasons, []);
+    assert.equal(d.ruleErrors, undefined, 'has() guards the cascade step');
+  });
+
+  test('a rule that fails at run time counts as not fired and is reported, without crashing', () => {
+    const metrics = createMetrics();
+    const actor = new DecisionActor({ pipeline: 'p', decision: decision(), metrics });
+    // gbt missing: `steps.gbt.fraud_probability` has no such key.
+    const d = actor.decide(input({ mlp: 0.7 }, 10, true));
+    assert.equal(d.action, 'review');
+    assert.deepEqual(d.reasons, ['mlp_suspicious']);
+    assert.equal(d.ruleErrors?.length, 2, 'the gbt rule and the score');
+    assert.match(d.ruleErrors?.[0] ?? '', /^decision\.rules\[0\]\.when: /);
+    assert.equal(d.score, null);
+  });
+
+  test('fail-open applies the normal rules to an incomplete join', () => {
+    const actor = new DecisionActor({ pipeline: 'p', decision: decision({ policy: 'fail-open' }) });
+    const d = actor.decide(input({ gbt: 0.95 }, 10, false));
+    assert.equal(d.policy, 'fail-open');
+    assert.equal(d.action, 'decline');
+  });
+
+  test('fail-closed returns its action and names the steps that did not answer', () => {
+    const actor = new DecisionActor({ pipeline: 'p', decision: decision({ policy: 'fail-closed', action: 'review' }) });
+    const d = actor.decide(input({}, 10, false));
+    assert.equal(d.policy, 'fail-closed');
+    assert.equal(d.action, 'review');
+    assert.deepEqual(d.reasons, ['incomplete:gbt']);
+  });
+
+  test('fallback evaluates its own rule set and default', () => {
+    const fallback: CompiledDecision['onIncomplete'] = {
+      policy: 'fallback',
+      rules: [{ when: 'event.amount > 1000.0', action: 'review', reason: 'fallback_large' }],
+      default: 'approve',
+    };
+    const actor = new DecisionActor({ pipeline: 'p', decision: decision(fallback) });
+    assert.deepEqual([actor.decide(input({}, 5000, false)).action, actor.decide(input({}, 5000, false)).reasons], ['review', ['fallback_large']]);
+    assert.equal(actor.decide(input({}, 50, false)).action, 'approve');
+    assert.equal(actor.decide(input({}, 50, false)).policy, 'fallback');
+  });
+
+  test('a CEL syntax error is refused at load, naming the config path', () => {
+    assert.throws(
+      () => new DecisionActor({ pipeline: 'p', decision: { ...decision(), rules: [RULES[0]!, { when: 'event.amount >', action: 'x', reason: 'y' }] } }),
+      (err: Error & { code?: string }) => err.code === 'CONFIG_INVALID' && /decision\.rules\[1\]\.when/.test(err.message),
+    );
+  });
+
+  test('rules are CEL, never JavaScript: code-like strings do not run', () => {
+    for (const when of ['process.exit(1)', "constructor.constructor('return process')().exit(1)", 'require("fs")']) {
+      try {
+        const actor = new DecisionActor({ pipeline: 'p', decision: { ...decision(), rules: [{ when, action: 'x', reason: 'y' }] } });
+        const d = actor.decide(input({ gbt: 0.1 }));
+        assert.equal(d.action, 'approve', 'the rule did not fire');
+        assert.equal(d.ruleErrors?.length, 1);
+      } catch (err) {
+        // Refused at load is the other acceptable answer.
+        assert.equal((err as { code?: string }).code, 'CONFIG_INVALID');
+      }
+    }
+    assert.equal(process.exitCode ?? 0, 0);
+  });
+
+  test('decisions are counted by action', async () => {
+    const metrics = createMetrics();
+    const actor = new DecisionActor({ pipeline: 'p', decision: decision(), metrics });
+    actor.decideBatch([input({ gbt: 0.95 }), input({ gbt: 0.1 }), input({ gbt: 0.1 })]);
+    const values = (await metrics.decisions.get()).values.map((v) => [v.labels['action'], v.value]).sort();
+    assert.deepEqual(values, [['approve', 2], ['decline', 1]]);
+  });
+});

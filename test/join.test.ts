@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { createMetrics } from '../core/metrics.js';
+import { JoinWindows } from '../streams/join/join-windows.js';
+import type { JoinResult } from '../streams/join/types.js';
+import { ManualScheduler } from './helpers/manual-scheduler.js';
+
+const STEPS = ['gbt', 'anomaly', 'mlp'];
+const ok = (p: number) => ({ status: 'ok' as const, outputs: { fraud_probability: p }, model: 'm@1' });
+const flush = () => new Promise<void>((r) => setImmediate(r));
+
+function setup(mode: 'all' | 'any' | 'partial', deadlineMs = 50) {
+  const scheduler = new ManualScheduler();
+  const metrics = createMetrics();
+  const join = new JoinWindows({ pipeline: 'p', steps: STEPS, mode, deadlineMs, scheduler, metrics });
+  return { scheduler, metrics, join };
+}
+
+/** Tracks whether a promise has settled, so a test can say "not closed yet". */
+function track(p: Promise<JoinResult>): () => JoinResult | undefined {
+  let result: JoinResult | undefined;
+  void p.then((r) => { result = r; });
+  return () => result;
+}
+
+describe('join windows on virtual time', () => {
+  test('mode all closes when every step has settled, complete when all ok or skipped', async () => {
+    const { join } = setup('all');
+    const w = track(join.open('e1'));
+    join.report('e1', 'gbt', ok(0.2));
+    join.report('e1', 'anomaly', ok(0.1));
+    await flush();
+    assert.equal(w(), undefined, 'still waiting for mlp');
+    join.report('e1', 'mlp', { status: 'skipped', reason: 'when is false' });
+    await flush();
+    assert.deepEqual(w()?.completeness, { gbt: 'ok', anomaly: 'ok', mlp: 'skipped' });
+    assert.equal(w()?.complete, true);
+    assert.deepEqual(Object.keys(w()?.outputs ?? {}), ['gbt', 'anomaly']);
+  });
+
+  test('mode all is incomplete when a step errors', async () => {
+    const { join } = setup('all');
+    const p = join.open('e1');
+    join.report('e1', 'gbt', ok(0.2));
+    join.report('e1', 'anomaly', { status: 'error', error: { code: 'MODEL_EXECUTION_FAILED', message: 'boom', retryable: false, details: {} } });
+    join.report('e1', 'mlp', { status: 'skipped', reason: 'x' });
+    const r = await p;
+    assert.equal(r.complete, false);
+    assert.equal(r.completeness['anomaly'], 'error');
+    assert.equal(r.errors['anomaly']?.code, 'MODEL_EXECUTION_FAILED');
+  });
+
+  test('mode any closes at the first ok result; the others become timeouts', async () => {
+    const { join, scheduler } = setup('any');
+    const p = join.open('e1');
+    scheduler.advance(3);
+    join.report('e1', 'anomaly', ok(0.4));
+    const r = await p;
+    assert.equal(r.complete, true);
+    assert.equal(r.closedAt, 3);
+    assert.deepEqual(r.completeness, { gbt: 'timeout', anomaly: 'ok', mlp: 'timeout' });
+  });
+
+  test('mode partial decides on what arrived by the deadline', async () => {
+    const { join, scheduler } = setup('partial', 50);
+    const w = track(join.open('e1'));
+    join.report('e1', 'gbt', ok(0.9));
+    scheduler.advance(49);
+    await flush();
+    assert.equal(w(), undefined, 'open until the deadline');
+    scheduler.advance(1);
+    await flush();
+    assert.equal(w()?.closedAt, 50);
+    assert.deepEqual(w()?.completeness, { gbt: 'ok', anomaly: 'timeout', mlp: 'timeout' });
+    assert.equal(w()?.complete, true);
+  });
+
+  test('a join with nothing by the deadline is incomplete in every mode', async () => {
+    for (const mode of ['all', 'any', 'partial'] as const) {
+      const { join, scheduler, metrics } = setup(mode, 10);
+      const p = join.open('e');
+      scheduler.advance(10);
+      const r = await p;
+      assert.equal(r.complete, false, mode);
+      assert.equal((await metrics.incompleteJoins.get()).values[0]?.value, 1);
+    }
+  });
+
+  test('late outputs are counted per step and dropped', async () => {
+    const { join, scheduler, metrics } = setup('partial', 20);
+    const p = join.open('e1');
+    scheduler.advance(20);
+    const r = await p;
+    join.report('e1', 'gbt', ok(0.5));
+    join.report('never-opened', 'mlp', ok(0.5));
+    assert.equal(join.lateCount, 2);
+    assert.equal(r.outputs['gbt'], undefined, 'the closed result is not changed');
+    const late = (await metrics.lateOutputs.get()).values;
+    assert.deepEqual(late.map((v) => [v.labels['step'], v.value]).sort(), [['gbt', 1], ['mlp', 1]]);
+  });
+
+  test('a second report for a step is ignored: the first one wins', async () => {
+    const { join } = setup('all');
+    const p = join.open('e1');
+    join.report('e1', 'gbt', ok(0.1));
+    join.report('e1', 'gbt', ok(0.99));
+    join.report('e1', 'anomaly', ok(0.1));
+    join.report('e1', 'mlp', { status: 'skipped', reason: 'x' });
+    const r = await p;
+    assert.equal(r.outputs['gbt']?.['fraud_probability'], 0.1);
+    assert.equal(join.duplicateCount, 1);
+  });
+
+  test('many interleaved events close in deadline order from a single timer', async () => {
+    const { join, scheduler } = setup('partial', 30);
+    const closed: string[] = [];
+    const all: Promise<unknown>[] = [];
+    for (let i = 0; i < 10; i++) {
+      all.push(join.open(`e${i}`).then((r) => closed.push(`${r.eventId}@${r.closedAt}`)));
+      if (i % 2 === 0) {
+        // Even events finish early, odd ones wait for their deadline.
+        for (const s of STEPS) join.report(`e${i}`, s, ok(0.1));
+      }
+      scheduler.advance(5);
+    }
+    assert.ok(scheduler.pendingCount <= 1, `one timer at a time, saw ${scheduler.pendingCount}`);
+    scheduler.advance(100);
+    await Promise.all(all);
+    const late = closed.filter((c) => /e[13579]@/.test(c));
+    assert.deepEqual(late, ['e1@35', 'e3@45', 'e5@55', 'e7@65', 'e9@75']);
+    assert.equal(join.openCount, 0);
+  });
+
+  test('opening an event twice while open is refused with a typed error', async () => {
+    const { join } = setup('all');
+    void join.open('dup');
+    await assert.rejects(join.open('dup'), { code: 'JOIN_DUPLICATE_EVENT' });
+    join.close();
+  });
+
+  test('close() on shutdown settles every open window with timeouts', async () => {
+    const { join } = setup('partial', 1000);
+    const a = join.open('a');
+    const b = join.open('b');
+    join.report('a', 'gbt', ok(0.3));
+    join.close();
+    const [ra, rb] = await Promise.all([a, b]);
+    assert.deepEqual(ra.completeness, { gbt: 'ok', anomaly: 'timeout', mlp: 'timeout' });
+    assert.deepEqual(rb.completeness, { gbt: 'timeout', anomaly: 'timeout', mlp: 'timeout' });
+  });
+});
