@@ -104,7 +104,10 @@ export class Verdict {
   }
 }
 
-/** The base pipeline with its steps replaced by one independent step per model id. */
+/**
+ * The base pipeline with its steps replaced by one independent step per model id. Rules (and the score)
+ * that refer to a step not in the list are left out: they could never evaluate.
+ */
 function withModels(base: PipelineFile, modelIds: readonly string[]): PipelineFile {
   const nameOf = (id: string): string => id.split('@')[0] ?? id;
   const dense = Object.keys(base.input.features)[0] ?? 'dense';
@@ -113,5 +116,21 @@ function withModels(base: PipelineFile, modelIds: readonly string[]): PipelineFi
     const { when: _when, ...rest } = known ?? { id: nameOf(model), inputs: { features: `features.${dense}` } };
     return { ...rest, model };
   });
-  return { ...base, pipeline: `${base.pipeline}+${modelIds.join('+')}`, steps };
+  const ids = new Set(steps.map((s) => s.id));
+  const applies = (expr: string): boolean => [...expr.matchAll(/\bsteps\.([A-Za-z_][A-Za-z0-9_]*)/g)].every((m) => ids.has(m[1] ?? ''));
+  const { decision } = base;
+  const onIncomplete = decision.onIncomplete.policy === 'fallback'
+    ? { ...decision.onIncomplete, rules: decision.onIncomplete.rules.filter((r) => applies(r.when)) }
+    : decision.onIncomplete;
+  return {
+    ...base,
+    pipeline: `${base.pipeline}+${modelIds.join('+')}`,
+    steps,
+    decision: {
+      ...decision,
+      rules: decision.rules.filter((r) => applies(r.when)),
+      onIncomplete: onIncomplete.policy === 'fallback' && onIncomplete.rules.length === 0 ? { policy: 'fail-open' } : onIncomplete,
+      ...(decision.score !== undefined && !applies(decision.score) ? { score: undefined } : {}),
+    },
+  };
 }
