@@ -6,6 +6,7 @@ import { defaultPipelinePath } from '../core/paths.js';
 import { isVerdictError } from '../core/errors.js';
 import { formatSummary, runDemo } from './demo.js';
 import { modelsCommand } from './models-command.js';
+import { runCommand } from './run-command.js';
 import { validateCommand } from './validate-command.js';
 
 const positive = (name: string) => (value: string): number => {
@@ -43,6 +44,7 @@ program
     if (summary.decisions + summary.deadLetters !== summary.produced) process.exitCode = 1;
   });
 
+program.addCommand(runCommand());
 program.addCommand(validateCommand());
 program.addCommand(modelsCommand());
 

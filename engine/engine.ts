@@ -3,7 +3,8 @@
  * stream path (`stream`) and the programmatic API (`evaluate`, `executeModel`), so both run the same code.
  */
 import { dirname } from 'node:path';
-import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
+import { preciseScheduler } from '../core/clock.js';
 import { DecisionActor, type Decision } from '../actors/decision-actor.js';
 import type { CompiledPipeline } from '../config/compiled.js';
 import { compilePipeline } from '../config/compile-pipeline.js';
@@ -61,7 +62,7 @@ export class Engine {
   private constructor(pipeline: CompiledPipeline, registry: ModelRegistry, options: EngineOptions) {
     this.pipeline = pipeline;
     this.registry = registry;
-    this.scheduler = options.scheduler ?? asyncScheduler;
+    this.scheduler = options.scheduler ?? preciseScheduler;
     this.metrics = options.metrics ?? createMetrics();
     this.logger = (options.logger ?? silentLogger).child({ component: 'engine', pipeline: pipeline.name });
     this.#ownsPool = options.pool === undefined;

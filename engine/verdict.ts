@@ -4,7 +4,8 @@
  * actors, join and decision code as the stream path.
  */
 import { resolve } from 'node:path';
-import { asyncScheduler, type SchedulerLike } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
+import { preciseScheduler } from '../core/clock.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { loadPipelineFile } from '../config/load.js';
 import { ModelNotFoundError } from '../core/errors.js';
@@ -41,7 +42,7 @@ export class Verdict {
 
   constructor(options: VerdictOptions = {}) {
     this.#pipelinePath = resolve(options.pipeline ?? defaultPipelinePath);
-    this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#scheduler = options.scheduler ?? preciseScheduler;
     this.#logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? createMetrics();
     const workers = options.workers ?? 1;

@@ -1,0 +1,30 @@
+/**
+ * The daemon's config file: which pipeline to run, how to reach Kafka, and the operational knobs. Loaded
+ * from YAML, overridden from the environment (and a `.env` file), validated once, then fully defaulted.
+ */
+import { z } from 'zod';
+import { kafkaOptionsSchema } from '../streams/kafka/kafka-options.js';
+
+export const daemonFileSchema = z.object({
+  /** The pipeline file, relative to this config file. */
+  pipeline: z.string().min(1),
+  kafka: kafkaOptionsSchema,
+  stream: z.object({
+    maxInflight: z.number().int().positive().default(512),
+    maxInflightPerPartition: z.number().int().positive().default(256),
+    commitIntervalMs: z.number().int().positive().default(200),
+    maxConcurrentSends: z.number().int().positive().default(8),
+  }).strict().default({ maxInflight: 512, maxInflightPerPartition: 256, commitIntervalMs: 200, maxConcurrentSends: 8 }),
+  shutdown: z.object({
+    /** How long a graceful stop may wait for in-flight events before it gives up on them (they are re-read after restart). */
+    drainTimeoutMs: z.number().int().positive().default(15_000),
+  }).strict().default({ drainTimeoutMs: 15_000 }),
+  metrics: z.object({
+    enabled: z.boolean().default(true),
+    host: z.string().default('0.0.0.0'),
+    port: z.number().int().nonnegative().max(65_535).default(9464),
+  }).strict().default({ enabled: true, host: '0.0.0.0', port: 9464 }),
+  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+}).strict();
+
+export type DaemonFile = z.output<typeof daemonFileSchema>;

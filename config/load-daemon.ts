@@ -1,0 +1,64 @@
+/**
+ * Loading the daemon config: YAML file → environment overrides → validation.
+ *
+ * Overrides: `VERDICT_<PATH>` where the path's segments are separated by `__` and written in
+ * SCREAMING_SNAKE_CASE; each segment maps to the camelCase key. `VERDICT_KAFKA__GROUP_ID=g` sets
+ * `kafka.groupId`, `VERDICT_METRICS__PORT=0` sets `metrics.port`. Values are read as YAML scalars
+ * (numbers, booleans), and a value for a list (`VERDICT_KAFKA__BROKERS=a:9092,b:9092`) is split on commas.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from '../core/errors.js';
+import { daemonFileSchema, type DaemonFile } from './daemon-schema.js';
+import { formatZodError } from './load.js';
+
+const PREFIX = 'VERDICT_';
+/** Variables with the prefix that are not config paths. */
+const NOT_CONFIG = new Set(['VERDICT_LOG_LEVEL']);
+
+const camel = (segment: string): string => segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
+  const applied: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(PREFIX) || value === undefined || NOT_CONFIG.has(name)) continue;
+    const path = name.slice(PREFIX.length).split('__').map(camel);
+    let node: Record<string, unknown> = raw;
+    for (const key of path.slice(0, -1)) {
+      const next = node[key];
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+      node = node[key] as Record<string, unknown>;
+    }
+    const leaf = path.at(-1) ?? '';
+    node[leaf] = Array.isArray(node[leaf]) || (leaf === 'brokers')
+      ? value.split(',').map((v) => v.trim()).filter((v) => v.length > 0)
+      : parseYaml(value) as unknown;
+    applied.push(path.join('.'));
+  }
+  return applied;
+}
+
+export interface LoadedDaemonConfig {
+  readonly config: DaemonFile;
+  /** Absolute path of the pipeline file. */
+  readonly pipelinePath: string;
+  /** Config paths set from the environment (for the start-up log; values are not logged: they may be secrets). */
+  readonly overridden: readonly string[];
+}
+
+export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedDaemonConfig> {
+  let raw: unknown;
+  try {
+    raw = parseYaml(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`cannot read daemon config ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${path}: must be a YAML mapping`);
+  const overridden = applyEnvOverrides(raw as Record<string, unknown>, env);
+  const parsed = daemonFileSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, path));
+  const config = parsed.data;
+  const pipelinePath = isAbsolute(config.pipeline) ? config.pipeline : resolve(dirname(resolve(path)), config.pipeline);
+  return { config, pipelinePath, overridden };
+}

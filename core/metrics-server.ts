@@ -1,0 +1,43 @@
+/**
+ * The daemon's HTTP endpoint: Prometheus metrics at /metrics, liveness at /healthz, readiness at /readyz
+ * (ready only while the pipeline is running, so a load balancer or orchestrator stops routing to a draining
+ * daemon).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface MetricsServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startMetricsServer(options: { registry: Registry; host: string; port: number; ready: () => boolean }): Promise<MetricsServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      options.registry.metrics().then(
+        (text) => { res.writeHead(200, { 'content-type': options.registry.contentType }); res.end(text); },
+        (err: unknown) => { res.writeHead(500); res.end(String(err)); },
+      );
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok\n');
+    } else if (path === '/readyz') {
+      const ready = options.ready();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ready ? 'ready\n' : 'not ready\n');
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}

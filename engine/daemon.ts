@@ -1,0 +1,123 @@
+/**
+ * The long-running daemon: one pipeline between Kafka topics, with an explicit lifecycle.
+ *
+ *   starting → running → draining → stopped        (failed from any state)
+ *
+ * Stopping (SIGTERM, SIGINT) stops fetching, waits for in-flight events to be decided and acknowledged,
+ * commits, and closes, all raced against `shutdown.drainTimeoutMs`; whatever is abandoned then was never
+ * committed and is read again by the next owner of its partition.
+ */
+import { BehaviorSubject } from 'rxjs';
+import type { LoadedDaemonConfig } from '../config/load-daemon.js';
+import { asVerdictError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { createMetrics, type Metrics } from '../core/metrics.js';
+import { startMetricsServer, type MetricsServer } from '../core/metrics-server.js';
+import type { DecisionStream } from '../streams/decision-stream.js';
+import { KafkaSink } from '../streams/kafka/kafka-sink.js';
+import { KafkaSource } from '../streams/kafka/kafka-source.js';
+import { Engine } from './engine.js';
+
+export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+const STATES: readonly DaemonState[] = ['starting', 'running', 'draining', 'stopped', 'failed'];
+
+export interface StopReport {
+  readonly drained: boolean;
+  readonly abandoned: number;
+}
+
+export class Daemon {
+  readonly state$ = new BehaviorSubject<DaemonState>('starting');
+  readonly metrics: Metrics;
+  readonly #loaded: LoadedDaemonConfig;
+  readonly #logger: Logger;
+  #engine: Engine | undefined;
+  #source: KafkaSource | undefined;
+  #sink: KafkaSink | undefined;
+  #stream: DecisionStream | undefined;
+  #server: MetricsServer | undefined;
+  #stopping: Promise<StopReport> | undefined;
+
+  constructor(loaded: LoadedDaemonConfig, logger: Logger) {
+    this.#loaded = loaded;
+    this.#logger = logger.child({ component: 'daemon' });
+    this.metrics = createMetrics({ processMetrics: true });
+    this.state$.subscribe((state) => {
+      for (const s of STATES) this.metrics.lifecycle.set({ state: s }, s === state ? 1 : 0);
+      this.#logger.info({ state }, 'lifecycle');
+    });
+  }
+
+  get metricsPort(): number | undefined {
+    return this.#server?.port;
+  }
+
+  async start(): Promise<void> {
+    const { config, pipelinePath, overridden } = this.#loaded;
+    this.#logger.info({ pipeline: pipelinePath, brokers: config.kafka.brokers, groupId: config.kafka.groupId, overridden }, 'starting');
+    try {
+      if (config.metrics.enabled) {
+        this.#server = await startMetricsServer({
+          registry: this.metrics.registry, host: config.metrics.host, port: config.metrics.port,
+          ready: () => this.state$.value === 'running',
+        });
+        this.#logger.info({ port: this.#server.port }, 'metrics endpoint listening');
+      }
+      this.#engine = await Engine.create(pipelinePath, { metrics: this.metrics, logger: this.#logger });
+      const { input } = this.#engine.pipeline;
+      const { kafka } = config;
+      this.#source = new KafkaSource({ ...kafka, topics: [input.topic], logger: this.#logger });
+      this.#sink = new KafkaSink({ ...kafka, producer: kafka.producer, logger: this.#logger });
+      await this.#sink.connect();
+      this.#stream = this.#engine.stream(this.#source, this.#sink, { stream: config.stream });
+      this.#stream.state$.subscribe((s) => {
+        if (s === 'failed') void this.#fail(new Error('decision stream failed'));
+      });
+      this.state$.next('running');
+    } catch (err) {
+      await this.#fail(err);
+      throw err;
+    }
+  }
+
+  /** Graceful stop; idempotent. */
+  stop(): Promise<StopReport> {
+    this.#stopping ??= this.#drainAndClose();
+    return this.#stopping;
+  }
+
+  async #drainAndClose(): Promise<StopReport> {
+    const { drainTimeoutMs } = this.#loaded.config.shutdown;
+    if (this.state$.value === 'running') this.state$.next('draining');
+    const report = (await this.#stream?.drain(drainTimeoutMs)) ?? { drained: true, abandoned: 0 };
+    this.#logger.info(report, report.drained ? 'drained' : 'drain timed out; abandoned events are re-read after restart');
+    await this.#closeAll();
+    if (this.state$.value !== 'failed') this.state$.next('stopped');
+    this.state$.complete();
+    return report;
+  }
+
+  async #closeAll(): Promise<void> {
+    const steps: Array<[string, (() => Promise<void>) | undefined]> = [
+      ['source', this.#source && (() => this.#source!.close())],
+      ['sink', this.#sink && (() => this.#sink!.close())],
+      ['engine', this.#engine && (() => this.#engine!.close())],
+      ['metrics server', this.#server && (() => this.#server!.close())],
+    ];
+    for (const [what, close] of steps) {
+      try {
+        await close?.();
+      } catch (err) {
+        this.#logger.warn({ err: asVerdictError(err).toJSON(), what }, 'close failed');
+      }
+    }
+  }
+
+  async #fail(err: unknown): Promise<void> {
+    if (this.state$.value === 'failed' || this.state$.value === 'stopped') return;
+    this.#logger.error({ err: asVerdictError(err).toJSON() }, 'daemon failed');
+    this.state$.next('failed');
+    this.#stopping ??= this.#closeAll().then(() => ({ drained: false, abandoned: this.#stream?.inflight ?? 0 }));
+    await this.#stopping;
+  }
+}
