@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing: librdkafka-dev (the mock Kafka
-# cluster the Kafka tests run against), kcat (interop tests) and a C compiler (to build the mock launcher).
+# cluster the Kafka tests run against), kcat (interop tests), a C compiler (to build the mock launcher) and
+# prometheus (its promtool checks the metrics exposition and the alert rules).
 # Silent and without network access when everything is already there.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ missing=()
 dpkg-query -W -f='${Status}\n' librdkafka-dev 2>/dev/null | grep -q 'install ok installed' || missing+=(librdkafka-dev)
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

@@ -1,0 +1,21 @@
+# Verdict daemon image. NOTE: this file is shipped for users but is not built or tested in this project's CI
+# (the development machines have no Docker engine). The test suite covers the same commands it runs.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci
+COPY . .
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/package.json ./
+COPY --from=build /app/config ./config
+COPY --from=build /app/models/registry ./models/registry
+USER node
+EXPOSE 9464
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["run", "--config", "config/verdict.example.yaml"]
