@@ -20,6 +20,7 @@ import { Engine } from './engine.js';
 
 export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 const STATES: readonly DaemonState[] = ['starting', 'running', 'draining', 'stopped', 'failed'];
+const LAG_SAMPLE_MS = 5_000;
 
 export interface StopReport {
   readonly drained: boolean;
@@ -73,11 +74,26 @@ export class Daemon {
       this.#stream.state$.subscribe((s) => {
         if (s === 'failed') void this.#fail(new Error('decision stream failed'));
       });
+      this.#sampleLag();
       this.state$.next('running');
     } catch (err) {
       await this.#fail(err);
       throw err;
     }
+  }
+
+  /** Samples consumer lag into the metrics every few seconds (an admin round-trip, so not per batch). */
+  #sampleLag(): void {
+    const source = this.#source;
+    if (source === undefined) return;
+    const timer = setInterval(() => {
+      source.lag().then(
+        (lags) => { for (const l of lags) this.metrics.consumerLag.set({ topic: l.topic, partition: String(l.partition) }, l.lag); },
+        (err: unknown) => this.#logger.debug({ err: asVerdictError(err).toJSON() }, 'lag sample failed'),
+      );
+    }, LAG_SAMPLE_MS);
+    timer.unref();
+    this.state$.subscribe({ complete: () => clearInterval(timer) });
   }
 
   /** Graceful stop; idempotent. */
