@@ -12,7 +12,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { RowOutputs } from '../models/types.js';
 import type { JoinResult, StepStatus } from '../streams/join/types.js';
 import { Lifecycle, type ActorStatus } from './actor.js';
-import { compileExpression, compileRules, evaluateRules, type CelContext, type CompiledRule } from './rules.js';
+import { compileExpression, compileRules, errorSummary, evaluateRules, type CelContext, type CompiledRule } from './rules.js';
 
 export interface DecisionInput {
   readonly event: Readonly<Record<string, unknown>>;
@@ -59,6 +59,8 @@ export class DecisionActor {
   readonly #fallback: readonly CompiledRule[];
   readonly #lifecycle = new Lifecycle();
   readonly #metrics: Metrics | undefined;
+  /** Counter children by action: the set of actions is small and fixed by the config. */
+  readonly #decisionCounters = new Map<string, { inc(): void }>();
   readonly #log: Logger;
   readonly #now: () => number;
 
@@ -67,7 +69,7 @@ export class DecisionActor {
     this.#pipeline = options.pipeline;
     this.#rules = compileRules(decision.rules, 'decision.rules');
     this.#default = decision.default;
-    this.#score = decision.score === null ? null : compileExpression(decision.score, 'decision.score');
+    this.#score = decision.score === null ? null : compileExpression(decision.score, 'decision.score', 'number');
     this.#incomplete = decision.onIncomplete;
     this.#fallback = decision.onIncomplete.policy === 'fallback' ? compileRules(decision.onIncomplete.rules, 'decision.onIncomplete.rules') : [];
     this.#metrics = options.metrics;
@@ -107,12 +109,12 @@ export class DecisionActor {
       reasons = verdict.reasons;
       errors = verdict.errors;
     }
-    const score = this.#scoreOf(context, errors);
+    const score = this.#scoreOf(context, join.outputs, errors);
     if (errors.length > 0) {
       this.#metrics?.errors.inc({ component: 'decision_actor', code: 'RULE_EVALUATION_FAILED' }, errors.length);
       this.#log.debug({ eventId: input.eventId, errors }, 'rule evaluation failed');
     }
-    this.#metrics?.decisions.inc({ pipeline: this.#pipeline, action });
+    this.#countDecision(action);
     return {
       eventId: input.eventId,
       key: input.key,
@@ -134,16 +136,43 @@ export class DecisionActor {
     return inputs.map((i) => this.decide(i));
   }
 
-  #scoreOf(context: CelContext, errors: string[]): number | null {
-    if (this.#score === null) return null;
+  #countDecision(action: string): void {
+    const metrics = this.#metrics;
+    if (metrics === undefined) return;
+    let counter = this.#decisionCounters.get(action);
+    if (counter === undefined) {
+      counter = metrics.decisions.labels({ pipeline: this.#pipeline, action });
+      this.#decisionCounters.set(action, counter);
+    }
+    counter.inc();
+  }
+
+  #scoreOf(context: CelContext, outputs: JoinResult['outputs'], errors: string[]): number | null {
+    if (this.#score === null) return defaultScore(outputs);
     try {
       const value = this.#score(context);
       if (typeof value === 'number') return value;
       if (typeof value === 'bigint') return Number(value);
       errors.push(`decision.score: evaluated to ${typeof value}, not a number`);
     } catch (err) {
-      errors.push(`decision.score: ${(err as Error).message}`);
+      errors.push(`decision.score: ${errorSummary(err)}`);
     }
     return null;
   }
+}
+
+/**
+ * The score when the config gives no expression (as pipeline-schema documents): the first probability
+ * output (`probability` or `*_probability`) of the first ok step, in pipeline step order, which is the
+ * order the join builds its outputs in. Null when no step produced one.
+ */
+function defaultScore(outputs: JoinResult['outputs']): number | null {
+  for (const step in outputs) {
+    const row = outputs[step] as RowOutputs;
+    for (const name in row) {
+      const value = row[name];
+      if (typeof value === 'number' && (name === 'probability' || name.endsWith('_probability'))) return value;
+    }
+  }
+  return null;
 }

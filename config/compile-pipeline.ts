@@ -5,7 +5,7 @@
  */
 import { cpus } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { parse as parseCel } from '@marcbachmann/cel-js';
+import { compileExpression, type ExpressionKind } from '../actors/rules.js';
 import { ConfigError, isVerdictError } from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import { compileFeatures } from '../streams/ingest/features.js';
@@ -29,12 +29,9 @@ export function rowWidth(spec: TensorSpec, path: string): number {
   return width;
 }
 
-function checkCel(source: string, path: string): void {
-  try {
-    parseCel(source);
-  } catch (err) {
-    throw new ConfigError(`${path}: not a valid CEL expression: ${(err as Error).message}`, { cause: err });
-  }
+/** Parses and type-checks a CEL expression; the decision actor and the router compile it again for use. */
+function checkCel(source: string, path: string, kind: ExpressionKind): void {
+  compileExpression(source, path, kind);
 }
 
 function stepRefs(source: string): string[] {
@@ -110,7 +107,7 @@ export async function compilePipeline(
     const model = models[i] as ResolvedModel;
     const stepDeps = new Set<string>();
     if (step.when !== undefined) {
-      checkCel(step.when, `${path}.when`);
+      checkCel(step.when, `${path}.when`, 'condition');
       for (const ref of stepRefs(step.when)) {
         if (!ids.has(ref)) throw new ConfigError(`${path}.when: refers to unknown step "${ref}"`);
         stepDeps.add(ref);
@@ -168,14 +165,14 @@ export async function compilePipeline(
     compiledInputs.set(step.id, inputs);
   });
 
-  for (const [expr, path] of [
-    ...file.decision.rules.map((r, i) => [r.when, `decision.rules[${i}].when`] as const),
-    ...(file.decision.score === undefined ? [] : [[file.decision.score, 'decision.score'] as const]),
+  for (const [expr, path, kind] of [
+    ...file.decision.rules.map((r, i) => [r.when, `decision.rules[${i}].when`, 'condition'] as const),
+    ...(file.decision.score === undefined ? [] : [[file.decision.score, 'decision.score', 'number'] as const]),
     ...(file.decision.onIncomplete.policy === 'fallback'
-      ? file.decision.onIncomplete.rules.map((r, i) => [r.when, `decision.onIncomplete.rules[${i}].when`] as const)
+      ? file.decision.onIncomplete.rules.map((r, i) => [r.when, `decision.onIncomplete.rules[${i}].when`, 'condition'] as const)
       : []),
   ]) {
-    checkCel(expr, path);
+    checkCel(expr, path, kind);
     for (const ref of stepRefs(expr)) if (!ids.has(ref)) throw new ConfigError(`${path}: refers to unknown step "${ref}"`);
   }
 

@@ -9,12 +9,15 @@ export const daemonFileSchema = z.object({
   /** The pipeline file, relative to this config file. */
   pipeline: z.string().min(1),
   kafka: kafkaOptionsSchema,
+  /** See StreamOptions in streams/decision-stream.ts; unset fields take its defaults. */
   stream: z.object({
-    maxInflight: z.number().int().positive().default(512),
-    maxInflightPerPartition: z.number().int().positive().default(256),
-    commitIntervalMs: z.number().int().positive().default(200),
-    maxConcurrentSends: z.number().int().positive().default(8),
-  }).strict().default({ maxInflight: 512, maxInflightPerPartition: 256, commitIntervalMs: 200, maxConcurrentSends: 8 }),
+    maxInflight: z.number().int().positive().optional(),
+    chunkSize: z.number().int().positive().optional(),
+    maxBuffered: z.number().int().positive().optional(),
+    maxBufferedPerPartition: z.number().int().positive().optional(),
+    commitIntervalMs: z.number().int().positive().optional(),
+    maxConcurrentSends: z.number().int().positive().optional(),
+  }).strict().default({}),
   shutdown: z.object({
     /** How long a graceful stop may wait for in-flight events before it gives up on them (they are re-read after restart). */
     drainTimeoutMs: z.number().int().positive().default(15_000),

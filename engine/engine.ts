@@ -141,6 +141,7 @@ export class Engine {
       process: (record) => this.#process(record),
       encode: (o) => encodeOutcome(o, this.pipeline.output, this.pipeline.name),
       tracker: new CommitTracker(),
+      pipeline: this.pipeline.name,
       scheduler: this.scheduler,
       logger: this.logger,
       metrics: this.metrics,

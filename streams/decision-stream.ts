@@ -7,13 +7,18 @@
  *
  * Order holds within a partition; partitions run in parallel. Offsets are committed only when every
  * earlier offset of the partition has been acknowledged by the sink, so a crash loses nothing.
- * Backpressure starts at the source: partitions are paused when too many of their records are in flight.
+ *
+ * Two bounds keep memory and latency flat under overload. Admission releases at most `maxInflight` records
+ * into processing at a time (so a huge fetch cannot swamp the model actors); and backpressure starts at the
+ * source: a partition is paused when `maxBufferedPerPartition` of its records are read and not yet
+ * acknowledged, every partition when `maxBuffered` are, and they resume at half those marks.
  */
 import { BehaviorSubject, Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { asVerdictError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import { retry } from '../core/retry.js';
+import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
 import type { Outcome } from './outcome.js';
 import type { InboundRecord, OutboundRecord, RecordBatch, Sink, Source, TopicPartition } from './types.js';
@@ -21,17 +26,23 @@ import type { InboundRecord, OutboundRecord, RecordBatch, Sink, Source, TopicPar
 export type StreamState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
 export interface StreamOptions {
-  /** Records in flight across all partitions before the source is paused. */
+  /** Records in processing (released by admission, not yet acknowledged) at most. */
   readonly maxInflight: number;
-  /** Records in flight in one partition before that partition is paused. */
-  readonly maxInflightPerPartition: number;
+  /** Records per admitted chunk: the unit of processing, ordering and produce. */
+  readonly chunkSize: number;
+  /** Records read and not yet acknowledged, across partitions, before the whole source is paused. */
+  readonly maxBuffered: number;
+  /** The same bound for one partition, before that partition is paused. */
+  readonly maxBufferedPerPartition: number;
   readonly commitIntervalMs: number;
   readonly maxConcurrentSends: number;
 }
 
 export const defaultStreamOptions: StreamOptions = {
-  maxInflight: 512,
-  maxInflightPerPartition: 256,
+  maxInflight: 1_024,
+  chunkSize: 128,
+  maxBuffered: 8_192,
+  maxBufferedPerPartition: 4_096,
   commitIntervalMs: 200,
   maxConcurrentSends: 8,
 };
@@ -46,6 +57,8 @@ export interface StreamDeps {
   readonly logger: Logger;
   readonly metrics?: Metrics;
   readonly options?: Partial<StreamOptions>;
+  /** The pipeline's name, for metric labels. */
+  readonly pipeline?: string;
   /** Called with every delivered outcome, after the sink acknowledged it (the demo and bench count here). */
   readonly onDelivered?: (outcome: Outcome) => void;
 }
@@ -64,23 +77,29 @@ export class DecisionStream {
   readonly #assigned = new Map<string, TopicPartition>();
   readonly #paused = new Set<string>();
   readonly #drained = new Subject<void>();
-  #inflight = 0;
+  readonly #admission: Admission;
   #subscription: Subscription | undefined;
   #commitTimer: Subscription | undefined;
   #committing: Promise<void> = Promise.resolve();
   readonly #uncommitted = new Map<string, CommitOffset>();
+  /** The end-to-end histogram's child for this pipeline, resolved once rather than per decision. */
+  #endToEnd: { observe(v: number): void } | undefined;
 
   constructor(deps: StreamDeps) {
     this.#deps = deps;
-    this.#options = { ...defaultStreamOptions, ...deps.options };
+    const given = Object.entries(deps.options ?? {}).filter(([, v]) => v !== undefined);
+    this.#options = { ...defaultStreamOptions, ...Object.fromEntries(given) };
+    this.#admission = new Admission({ maxInflight: this.#options.maxInflight, chunkSize: this.#options.chunkSize });
   }
 
+  /** Records read and not yet acknowledged: queued for admission or in processing. */
   get inflight(): number {
-    return this.#inflight;
+    return this.#deps.tracker.inflight();
   }
 
   start(): void {
     const { source, sink, process, encode, logger } = this.#deps;
+    if (this.#deps.pipeline !== undefined) this.#endToEnd = this.#deps.metrics?.endToEndSeconds.labels({ pipeline: this.#deps.pipeline });
     const sendRetrying = (records: OutboundRecord[]): Promise<void> =>
       retry(() => sink.send(records), {
         attempts: Infinity,
@@ -96,8 +115,9 @@ export class DecisionStream {
           else if (event.type === 'revoked') this.#onRevoked(event.partitions);
         }),
         filter((event) => event.type === 'batch'),
-        map((event) => this.#admit(event.batch)),
-        groupBy((batch) => tpKey(batch)),
+        map((event) => this.#intake(event.batch)),
+        this.#admission.operator,
+        groupBy((chunk) => tpKey(chunk)),
         mergeMap((partition$) =>
           partition$.pipe(
             // Start every record's work now; concatMap then only waits, so order costs no parallelism.
@@ -127,11 +147,11 @@ export class DecisionStream {
     this.state$.next('draining');
     this.#deps.source.pause([...this.#assigned.values()]);
     const drained = await new Promise<boolean>((resolve) => {
-      if (this.#inflight === 0) return resolve(true);
+      if (this.inflight === 0) return resolve(true);
       const timer = this.#deps.scheduler.schedule(() => { sub.unsubscribe(); resolve(false); }, timeoutMs);
       const sub = this.#drained.subscribe(() => { timer.unsubscribe(); sub.unsubscribe(); resolve(true); });
     });
-    const abandoned = this.#inflight;
+    const abandoned = this.inflight;
     this.#commitTimer?.unsubscribe();
     await this.commitNow();
     this.#subscription?.unsubscribe();
@@ -183,23 +203,26 @@ export class DecisionStream {
       this.#assigned.delete(tpKey(tp));
       this.#paused.delete(tpKey(tp));
     }
+    // Records not yet started are left to the partitions' next owner, which reads from the committed offset.
+    this.#admission.drop(partitions);
     // Commit what is done before the partitions go; the rest is re-read by their next owner.
     const owed = partitions.flatMap((tp) => this.#deps.tracker.revoke(tp) ?? []);
     this.commitNow(owed).catch(() => undefined);
     this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
+    if (this.inflight === 0) this.#drained.next();
   }
 
-  #admit(batch: RecordBatch): RecordBatch {
+  /** Tracks a fetched batch's offsets and pauses the source where too much is buffered. */
+  #intake(batch: RecordBatch): RecordBatch {
     const { tracker, source, metrics } = this.#deps;
     for (const r of batch.records) tracker.track(batch, r.offset);
-    this.#inflight += batch.records.length;
-    metrics?.inflight.set(this.#inflight);
+    metrics?.inflight.set(tracker.inflight());
     const key = tpKey(batch);
-    if (!this.#paused.has(key) && tracker.inflight(batch) >= this.#options.maxInflightPerPartition) {
+    if (!this.#paused.has(key) && tracker.inflight(batch) >= this.#options.maxBufferedPerPartition) {
       this.#paused.add(key);
       source.pause([batch]);
     }
-    if (this.#inflight >= this.#options.maxInflight) {
+    if (tracker.inflight() >= this.#options.maxBuffered) {
       const toPause = [...this.#assigned.entries()].filter(([k]) => !this.#paused.has(k));
       for (const [k] of toPause) this.#paused.add(k);
       source.pause(toPause.map(([, tp]) => tp));
@@ -212,23 +235,24 @@ export class DecisionStream {
     const { tracker, metrics, onDelivered } = this.#deps;
     for (const o of outcomes) {
       tracker.ack(batch, o.record.offset);
-      if (o.kind === 'decision') metrics?.endToEndSeconds.observe({ pipeline: o.decision.pipeline }, (o.decision.latencyMs['total'] ?? 0) / 1000);
+      if (o.kind === 'decision') this.#endToEnd?.observe((o.decision.latencyMs['total'] ?? 0) / 1000);
       onDelivered?.(o);
     }
-    this.#inflight -= outcomes.length;
-    metrics?.inflight.set(this.#inflight);
+    metrics?.inflight.set(tracker.inflight());
+    this.#admission.release(outcomes.length);
     if (this.#paused.size > 0 && this.state$.value === 'running') this.#resumeBelowLowWater();
-    if (this.#inflight === 0) this.#drained.next();
+    if (tracker.inflight() === 0) this.#drained.next();
   }
 
   /** Resume at half the bound, not just under it, so a partition does not flap between paused and running. */
   #resumeBelowLowWater(): void {
-    if (this.#inflight > this.#options.maxInflight / 2) return;
+    const { tracker } = this.#deps;
+    if (tracker.inflight() > this.#options.maxBuffered / 2) return;
     const resumed: TopicPartition[] = [];
     for (const key of this.#paused) {
       const tp = this.#assigned.get(key);
       if (tp === undefined) { this.#paused.delete(key); continue; }
-      if (this.#deps.tracker.inflight(tp) <= this.#options.maxInflightPerPartition / 2) {
+      if (tracker.inflight(tp) <= this.#options.maxBufferedPerPartition / 2) {
         this.#paused.delete(key);
         resumed.push(tp);
       }

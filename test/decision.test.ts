@@ -4,6 +4,7 @@ import { DecisionActor, type DecisionInput } from '../actors/decision-actor.js';
 import type { CompiledDecision } from '../config/compiled.js';
 import { createMetrics } from '../core/metrics.js';
 import type { JoinResult, StepStatus } from '../streams/join/types.js';
+import { samplePipeline } from './helpers/pipelines.js';
 
 const RULES = [
   { when: 'steps.gbt.fraud_probability > 0.9', action: 'decline', reason: 'high_gbt' },
@@ -92,19 +93,82 @@ describe('decision actor', () => {
     );
   });
 
-  test('rules are CEL, never JavaScript: code-like strings do not run', () => {
-    for (const when of ['process.exit(1)', "constructor.constructor('return process')().exit(1)", 'require("fs")']) {
-      try {
-        const actor = new DecisionActor({ pipeline: 'p', decision: { ...decision(), rules: [{ when, action: 'x', reason: 'y' }] } });
-        const d = actor.decide(input({ gbt: 0.1 }));
-        assert.equal(d.action, 'approve', 'the rule did not fire');
-        assert.equal(d.ruleErrors?.length, 1);
-      } catch (err) {
-        // Refused at load is the other acceptable answer.
-        assert.equal((err as { code?: string }).code, 'CONFIG_INVALID');
-      }
+  test('rules are CEL, never JavaScript: code-like strings are refused at load', () => {
+    for (const when of ['process.exit(1)', "constructor.constructor('return process')().exit(1)", 'require("fs")', 'this.constructor']) {
+      assert.throws(
+        () => new DecisionActor({ pipeline: 'p', decision: { ...decision(), rules: [{ when, action: 'x', reason: 'y' }] } }),
+        (err: Error & { code?: string }) => err.code === 'CONFIG_INVALID' && err.message.startsWith('decision.rules[0].when: '),
+        when,
+      );
     }
-    assert.equal(process.exitCode ?? 0, 0);
+  });
+
+  test('JS object internals are not reachable from a rule: they are missing keys, not prototype lookups', () => {
+    const rules = [
+      { when: 'event.constructor.name == "Object"', action: 'x', reason: 'ctor' },
+      { when: 'event.__proto__ != null', action: 'x', reason: 'proto' },
+    ];
+    const actor = new DecisionActor({ pipeline: 'p', decision: { ...decision(), rules } });
+    const d = actor.decide(input({ gbt: 0.1 }));
+    assert.equal(d.action, 'approve', 'no rule fired');
+    assert.deepEqual(d.ruleErrors, ['decision.rules[0].when: No such key: constructor', 'decision.rules[1].when: No such key: __proto__']);
+  });
+
+  test('a typo in a variable name or a non-boolean rule is refused at load with its path', () => {
+    const withRule = (when: string) => () => new DecisionActor({ pipeline: 'p', decision: { ...decision(), rules: [RULES[0]!, RULES[1]!, { when, action: 'x', reason: 'y' }] } });
+    assert.throws(withRule('stpes.gbt.fraud_probability > 0.5'), /^ConfigError: decision\.rules\[2\]\.when: .*Unknown variable: stpes/);
+    assert.throws(withRule('"decline"'), /decision\.rules\[2\]\.when: must be a bool expression, but is string/);
+    assert.throws(
+      () => new DecisionActor({ pipeline: 'p', decision: { ...decision(), score: '"high"' } }),
+      /decision\.score: must be a number expression/,
+    );
+    assert.throws(
+      () => new DecisionActor({ pipeline: 'p', decision: decision({ policy: 'fallback', rules: [{ when: 'event.amount >>', action: 'x', reason: 'y' }], default: 'approve' }) }),
+      /decision\.onIncomplete\.rules\[0\]\.when: not a valid CEL expression/,
+    );
+  });
+
+  test('event and model numbers are doubles: int and double literals both work in comparisons and arithmetic', () => {
+    const rules = [
+      { when: 'event.amount > 500', action: 'review', reason: 'int_literal' },
+      { when: 'event.amount > 500.0', action: 'review', reason: 'double_literal' },
+      { when: 'event.amount == 900', action: 'review', reason: 'int_equality' },
+      { when: 'steps.gbt.fraud_probability * 100 > 90', action: 'review', reason: 'mixed_arithmetic' },
+    ];
+    const actor = new DecisionActor({ pipeline: 'p', decision: { ...decision(), rules, score: 'steps.gbt.fraud_probability * 100 + 1' } });
+    // 900 is an integer-valued JS number, as a JSON decoder produces it.
+    const d = actor.decide(input({ gbt: 0.95 }, 900));
+    assert.deepEqual(d.reasons, ['int_literal', 'double_literal', 'int_equality', 'mixed_arithmetic']);
+    assert.equal(d.ruleErrors, undefined);
+    assert.equal(d.score, 96);
+  });
+
+  test('without a score expression the score is the first probability output, in step order', () => {
+    const actor = new DecisionActor({ pipeline: 'p', decision: decision({ policy: 'fail-open' }, null) });
+    const join = input({ gbt: 0.3 }).join;
+    const outputs = { anomaly: { score: 4.2 }, gbt: { fraud_probability: 0.3 }, mlp: { fraud_probability: 0.8 } };
+    assert.equal(actor.decide({ ...input({}), join: { ...join, outputs } }).score, 0.3);
+    assert.equal(actor.decide({ ...input({}), join: { ...join, outputs: { anomaly: { score: 4.2 } } } }).score, null);
+  });
+
+  test('the sample pipeline decision config compiles and decides as written', async () => {
+    const file = await samplePipeline();
+    const d = file.decision;
+    const actor = new DecisionActor({ pipeline: file.pipeline, decision: { score: d.score ?? null, rules: d.rules, default: d.default, onIncomplete: d.onIncomplete } });
+    const join = (outputs: Record<string, Record<string, number>>, complete = true): JoinResult => ({
+      eventId: 'e', outputs, models: {}, errors: {}, complete, openedAt: 0, closedAt: 1,
+      completeness: Object.fromEntries(['gbt', 'anomaly', 'mlp'].map((s) => [s, s in outputs ? 'ok' : 'skipped'])),
+    });
+    const decide = (outputs: Record<string, Record<string, number>>, amount: number, complete = true) =>
+      actor.decide({ event: { amount }, eventId: 'e', key: 'k', join: join(outputs, complete) });
+    const anomalous = decide({ gbt: { fraud_probability: 0.2 }, anomaly: { score: 3.5 } }, 900);
+    assert.deepEqual([anomalous.action, anomalous.reasons, anomalous.ruleErrors], ['review', ['anomalous_amount'], undefined]);
+    assert.equal(anomalous.score, 0.2);
+    const agree = decide({ gbt: { fraud_probability: 0.6 }, anomaly: { score: 0.1 }, mlp: { fraud_probability: 0.9 } }, 20);
+    assert.deepEqual([agree.action, agree.reasons], ['decline', ['gbt_and_mlp_agree', 'mlp_suspicious']]);
+    assert.equal(agree.score, 0.75);
+    const fallback = decide({}, 2000, false);
+    assert.deepEqual([fallback.policy, fallback.action, fallback.reasons], ['fallback', 'review', ['fallback_large_amount']]);
   });
 
   test('decisions are counted by action', async () => {

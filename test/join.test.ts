@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { VirtualTimeScheduler } from 'rxjs';
 import { createMetrics } from '../core/metrics.js';
 import { JoinWindows } from '../streams/join/join-windows.js';
 import type { JoinResult } from '../streams/join/types.js';
@@ -61,6 +62,26 @@ describe('join windows on virtual time', () => {
     assert.deepEqual(r.completeness, { gbt: 'timeout', anomaly: 'ok', mlp: 'timeout' });
   });
 
+  test('mode any does not close on errors or skips, only on an ok', async () => {
+    const { join, scheduler } = setup('any', 50);
+    const w = track(join.open('e1'));
+    join.report('e1', 'gbt', { status: 'error', error: { code: 'MODEL_TIMEOUT', message: 't', retryable: true, details: {} } });
+    join.report('e1', 'anomaly', { status: 'skipped', reason: 'when is false' });
+    await flush();
+    assert.equal(w(), undefined);
+    scheduler.advance(7);
+    join.report('e1', 'mlp', ok(0.6));
+    await flush();
+    assert.deepEqual([w()?.complete, w()?.closedAt], [true, 7]);
+  });
+
+  test('mode any with no ok step is incomplete', async () => {
+    const { join } = setup('any');
+    const p = join.open('e1');
+    for (const s of STEPS) join.report('e1', s, { status: 'skipped', reason: 'x' });
+    assert.equal((await p).complete, false);
+  });
+
   test('mode partial decides on what arrived by the deadline', async () => {
     const { join, scheduler } = setup('partial', 50);
     const w = track(join.open('e1'));
@@ -84,6 +105,28 @@ describe('join windows on virtual time', () => {
       assert.equal(r.complete, false, mode);
       assert.equal((await metrics.incompleteJoins.get()).values[0]?.value, 1);
     }
+  });
+
+  test('step outcomes are counted by status when the window closes', async () => {
+    const { join, scheduler, metrics } = setup('all', 10);
+    const p = join.open('e1');
+    join.report('e1', 'gbt', ok(0.1));
+    join.report('e1', 'mlp', { status: 'skipped', reason: 'x' });
+    assert.deepEqual((await metrics.stepOutcomes.get()).values, [], 'nothing counted while open');
+    scheduler.advance(10);
+    await p;
+    const counted = (await metrics.stepOutcomes.get()).values.filter((v) => v.value > 0).map((v) => `${v.labels['step']}:${v.labels['status']}`).sort();
+    assert.deepEqual(counted, ['anomaly:timeout', 'gbt:ok', 'mlp:skipped']);
+  });
+
+  test('deadlines run on an rxjs VirtualTimeScheduler', async () => {
+    const scheduler = new VirtualTimeScheduler();
+    const join = new JoinWindows({ pipeline: 'p', steps: STEPS, mode: 'partial', deadlineMs: 25, scheduler });
+    const a = join.open('a');
+    join.report('a', 'gbt', ok(0.2));
+    scheduler.flush();
+    const r = await a;
+    assert.deepEqual([r.closedAt, r.completeness['gbt'], r.completeness['mlp'], r.complete], [25, 'ok', 'timeout', true]);
   });
 
   test('late outputs are counted per step and dropped', async () => {

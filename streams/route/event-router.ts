@@ -4,8 +4,8 @@
  * step is settled exactly once in the event's join window: ok, error, or skipped (condition false, or a
  * dependency that produced nothing).
  */
-import { parse as parseCel } from '@marcbachmann/cel-js';
 import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
+import { compileExpression } from '../../actors/rules.js';
 import { asVerdictError, RuleError } from '../../core/errors.js';
 import type { RowInputs, RowOutputs } from '../../models/types.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
@@ -23,7 +23,7 @@ export interface EventJoin {
   report(eventId: string, stepId: string, report: StepReport): void;
 }
 
-type Condition = (context: Record<string, unknown>) => unknown;
+type Condition = ReturnType<typeof compileExpression>;
 
 interface RoutedStep {
   readonly step: CompiledStep;
@@ -53,7 +53,7 @@ export class EventRouter {
       return {
         step,
         executor,
-        condition: step.when === null ? null : (parseCel(step.when) as Condition),
+        condition: step.when === null ? null : compileExpression(step.when, `steps.${step.id}.when`, 'condition'),
         dependsOn: step.dependsOn.map((d) => index.get(d) ?? -1),
         dependents: pipeline.steps.filter((s) => s.dependsOn.includes(step.id)).map((s) => index.get(s.id) ?? -1),
       };
