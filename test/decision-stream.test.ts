@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { silentLogger } from '../core/log.js';
+import { CommitTracker } from '../streams/commit-tracker.js';
+import { DecisionStream } from '../streams/decision-stream.js';
+import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
+import type { Outcome } from '../streams/outcome.js';
+import type { InboundRecord, OutboundRecord } from '../streams/types.js';
+import { ManualScheduler } from './helpers/manual-scheduler.js';
+import { SchemaError } from '../core/errors.js';
+
+const tick = () => new Promise<void>((r) => setImmediate(r));
+
+/** A stand-in for the engine: outcomes resolve only when the test says so. */
+function gatedProcessor() {
+  const waiting: Array<() => void> = [];
+  let started = 0;
+  let maxConcurrent = 0;
+  const process = (record: InboundRecord): Promise<Outcome> => {
+    started++;
+    maxConcurrent = Math.max(maxConcurrent, waiting.length + 1);
+    return new Promise((resolve) => waiting.push(() => resolve({ kind: 'dead-letter', record, error: new SchemaError('test'), attempts: 1 })));
+  };
+  return {
+    process,
+    releaseAll: () => { for (const r of waiting.splice(0)) r(); },
+    get started() { return started; },
+    get pending() { return waiting.length; },
+    get maxConcurrent() { return maxConcurrent; },
+  };
+}
+
+const encode = (o: Outcome): OutboundRecord => ({ topic: 'out', key: o.record.key, value: o.record.value ?? '', headers: {} });
+
+describe('decision stream', () => {
+  test('admission bounds the records in processing and backpressure pauses the source', async () => {
+    const log = new EmbeddedLog();
+    log.createTopic('in', 2);
+    log.createTopic('out', 1);
+    const N = 5000;
+    await log.producer().send(Array.from({ length: N }, (_, i) => ({ topic: 'in', key: `k${i % 50}`, value: `v${i}`, headers: {} })));
+    const gate = gatedProcessor();
+    const scheduler = new ManualScheduler();
+    const stream = new DecisionStream({
+      source: log.consumer({ groupId: 'g', topics: ['in'], maxBatchSize: 200 }),
+      sink: log.producer(),
+      process: gate.process,
+      encode,
+      tracker: new CommitTracker(),
+      scheduler,
+      logger: silentLogger,
+      options: { maxInflight: 300, chunkSize: 100, maxBuffered: 1000, maxBufferedPerPartition: 600, commitIntervalMs: 50 },
+    });
+    stream.start();
+    for (let i = 0; i < 50; i++) await tick();
+    assert.ok(gate.started <= 300, `admission: ${gate.started} records started, bound 300`);
+    assert.ok(stream.inflight <= 1000 + 200, `buffered ${stream.inflight}: the source was paused near the bound`);
+    assert.ok(stream.inflight >= 300, 'but it did read ahead');
+
+    let guard = 0;
+    while (log.endOffsets('out').reduce((a, b) => a + b, 0) < N && guard++ < 2000) {
+      gate.releaseAll();
+      await tick();
+      assert.ok(gate.pending <= 300, `never more than 300 in processing, saw ${gate.pending}`);
+    }
+    assert.equal(log.read('out', 0, 0).length, N, 'every record produced exactly once');
+    scheduler.advance(50);
+    await tick();
+    const result = await stream.drain(1000);
+    assert.deepEqual(result, { drained: true, abandoned: 0 });
+    assert.deepEqual(log.committed('g', 'in'), log.endOffsets('in'), 'everything committed');
+    assert.ok(gate.maxConcurrent <= 300);
+  });
+
+  test('outcomes of a partition are produced in offset order even when they finish out of order', async () => {
+    const log = new EmbeddedLog();
+    log.createTopic('in', 1);
+    log.createTopic('out', 1);
+    await log.producer().send(Array.from({ length: 20 }, (_, i) => ({ topic: 'in', key: 'same', value: `v${i}`, headers: {} })));
+    const stream = new DecisionStream({
+      source: log.consumer({ groupId: 'g', topics: ['in'] }),
+      sink: log.producer(),
+      // Later offsets finish first.
+      process: (record) => new Promise((resolve) => setTimeout(() => resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 }), 40 - 2 * record.offset)),
+      encode,
+      tracker: new CommitTracker(),
+      scheduler: new ManualScheduler(),
+      logger: silentLogger,
+      options: { chunkSize: 5 },
+    });
+    stream.start();
+    await log.waitForRecords('out', 20);
+    assert.deepEqual(log.read('out', 0, 0).map((r) => r.value?.toString()), Array.from({ length: 20 }, (_, i) => `v${i}`));
+    await stream.drain(1000);
+  });
+
+  test('a sink failure is retried and nothing is committed past an unacknowledged record', async () => {
+    const log = new EmbeddedLog();
+    log.createTopic('in', 1);
+    log.createTopic('out', 1);
+    await log.producer().send(Array.from({ length: 10 }, (_, i) => ({ topic: 'in', key: null, value: `v${i}`, headers: {} })));
+    const real = log.producer();
+    let failures = 2;
+    const { TransportError } = await import('../core/errors.js');
+    const sink = {
+      send: (records: readonly OutboundRecord[]) => (failures-- > 0 ? Promise.reject(new TransportError('broker away')) : real.send(records)),
+      close: () => real.close(),
+    };
+    const stream = new DecisionStream({
+      source: log.consumer({ groupId: 'g', topics: ['in'] }),
+      sink,
+      process: (record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 }),
+      encode,
+      tracker: new CommitTracker(),
+      scheduler: new ManualScheduler(),
+      logger: silentLogger,
+    });
+    stream.start();
+    await tick();
+    assert.ok(failures < 2, 'the first send failed');
+    await stream.commitNow();
+    assert.deepEqual(log.committed('g', 'in'), [undefined], 'nothing committed while the sink fails');
+    await log.waitForRecords('out', 10);
+    assert.equal(log.read('out', 0, 0).length, 10);
+    await stream.drain(1000);
+    assert.deepEqual(log.committed('g', 'in'), [10]);
+  });
+});
