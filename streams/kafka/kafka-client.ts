@@ -1,0 +1,103 @@
+/**
+ * The narrow seam between Verdict's Kafka transport and a Kafka client library. `KafkaSource` and
+ * `KafkaSink` only see these interfaces, in Verdict's own types, so a different client (a librdkafka
+ * binding, platformatic/kafka) can be plugged in by writing one factory. kafkajs is the default
+ * (kafkajs-client.ts); no kafkajs type crosses this file.
+ */
+import type { TransportError } from '../../core/errors.js';
+import type { InboundRecord, OutboundRecord, TopicPartition } from '../types.js';
+import type { KafkaProducerOptions, KafkaSasl, KafkaTls } from './kafka-options.js';
+
+/** Where and how to connect; shared by every client a factory makes. */
+export interface KafkaConnection {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly ssl?: boolean | KafkaTls;
+  readonly sasl?: KafkaSasl;
+  readonly connectionTimeout?: number;
+  readonly requestTimeout?: number;
+  readonly logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+}
+
+export interface ConsumerSettings {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  readonly fromBeginning: boolean;
+  readonly sessionTimeout: number;
+  readonly heartbeatInterval: number;
+  readonly rebalanceTimeout: number;
+  readonly maxBytesPerPartition: number;
+  readonly maxWaitTimeInMs: number;
+  readonly partitionsConsumedConcurrently: number;
+}
+
+/** A fetched run of records of one partition, already in Verdict's record type. */
+export interface FetchedBatch extends TopicPartition {
+  readonly records: readonly InboundRecord[];
+}
+
+/** What a consumer reports to its owner. Called on the client's own schedule; handlers must not block. */
+export interface ConsumerHandlers {
+  /**
+   * A fetched batch. Returning false refuses it: the client must not advance past it, so the same
+   * records are fetched again (once the partition is resumed, or by the partition's next owner).
+   */
+  batch(batch: FetchedBatch): boolean;
+  /**
+   * This member joined the group with this whole assignment. Every partition's position restarts at its
+   * committed offset (or the reset policy), the ones it kept included.
+   */
+  joined(assignment: readonly TopicPartition[]): void;
+  /** The group is rebalancing: the current assignment is void until the next `joined`. */
+  rebalancing(): void;
+  /** The consumer died and will not restart itself; its owner decides whether to make a new one. */
+  crashed(error: TransportError): void;
+}
+
+export interface ConsumerLike {
+  /** Connects, subscribes and starts fetching; resolves once fetching has been started, not joined. */
+  start(handlers: ConsumerHandlers): Promise<void>;
+  /** Stops fetching these partitions (a no-op while the consumer is not running). */
+  pause(partitions: readonly TopicPartition[]): void;
+  resume(partitions: readonly TopicPartition[]): void;
+  /** Commits, per partition, the next offset to read. Rejects with a TransportError. */
+  commit(offsets: ReadonlyArray<TopicPartition & { readonly offset: number }>): Promise<void>;
+  /** Leaves the group and disconnects. Safe to call after a crash and twice. */
+  stop(): Promise<void>;
+}
+
+/** Records for one topic, in send order. */
+export interface TopicRecords {
+  readonly topic: string;
+  readonly records: readonly OutboundRecord[];
+}
+
+export type ProducerSettings = KafkaProducerOptions;
+
+export interface ProducerLike {
+  connect(): Promise<void>;
+  /** One produce round for all topics; resolves when the brokers acknowledged every record. */
+  sendBatch(batch: readonly TopicRecords[]): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export interface PartitionOffsets {
+  readonly partition: number;
+  /** The log start offset. */
+  readonly low: number;
+  /** The high watermark. */
+  readonly high: number;
+}
+
+export interface AdminLike {
+  topicOffsets(topic: string): Promise<PartitionOffsets[]>;
+  /** The group's committed offsets; partitions without a commit are absent. */
+  committedOffsets(groupId: string, topics: readonly string[]): Promise<Array<TopicPartition & { readonly offset: number }>>;
+  disconnect(): Promise<void>;
+}
+
+export interface KafkaClientFactory {
+  consumer(settings: ConsumerSettings): ConsumerLike;
+  producer(settings: ProducerSettings): ProducerLike;
+  admin(): AdminLike;
+}

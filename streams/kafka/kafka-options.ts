@@ -1,0 +1,78 @@
+/**
+ * The `kafka` block of the daemon config, as users write it (loose, with defaults). Parsing yields the
+ * fully defaulted `KafkaOptions`, which spreads straight into `KafkaSource` and `KafkaSink` options.
+ * TLS material is PEM text (the daemon config may read it from files or the environment first).
+ */
+import { z } from 'zod';
+import { ConfigError } from '../../core/errors.js';
+import { formatZodError } from '../../config/load.js';
+
+const pem = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+export const kafkaTlsSchema = z.object({
+  ca: pem.optional(),
+  cert: pem.optional(),
+  key: pem.optional(),
+  rejectUnauthorized: z.boolean().optional(),
+}).strict();
+
+export const kafkaSaslSchema = z.object({
+  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+  username: z.string().min(1),
+  password: z.string().min(1),
+}).strict();
+
+const positiveInt = z.number().int().positive();
+
+export const kafkaProducerSchema = z.object({
+  /** -1 waits for every in-sync replica: a decision counts as delivered only then. */
+  acks: z.union([z.literal(-1), z.literal(1)]).default(-1),
+  compression: z.enum(['none', 'gzip']).default('none'),
+  /** Above 1, a retried request can land after a later one (the producer is not idempotent; see kafka-sink.ts). */
+  maxInFlightRequests: z.number().int().positive().default(5),
+  retries: z.number().int().nonnegative().default(5),
+  initialRetryTime: positiveInt.default(100),
+  maxRetryTime: positiveInt.default(5_000),
+}).strict();
+
+export const kafkaOptionsSchema = z.object({
+  brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
+  clientId: z.string().min(1).default('verdict'),
+  groupId: z.string().min(1).default('verdict'),
+  ssl: z.union([z.boolean(), kafkaTlsSchema]).default(false),
+  sasl: kafkaSaslSchema.optional(),
+  connectionTimeout: positiveInt.default(3_000),
+  requestTimeout: positiveInt.default(30_000),
+  /** Where a partition without a committed offset starts: its first record (true) or its end (false). */
+  fromBeginning: z.boolean().default(true),
+  sessionTimeout: positiveInt.default(30_000),
+  heartbeatInterval: positiveInt.default(3_000),
+  rebalanceTimeout: positiveInt.default(60_000),
+  maxBytesPerPartition: positiveInt.default(1_048_576),
+  maxWaitTimeInMs: positiveInt.default(500),
+  /** Partitions whose batches kafkajs hands over concurrently; handing over is cheap, so a few suffice. */
+  partitionsConsumedConcurrently: z.number().int().positive().default(4),
+  /** kafkajs's own log, forwarded to the pino logger at this level and above. */
+  logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('warn'),
+  producer: kafkaProducerSchema.default({
+    acks: -1, compression: 'none', maxInFlightRequests: 5, retries: 5, initialRetryTime: 100, maxRetryTime: 5_000,
+  }),
+}).strict().superRefine((o, ctx) => {
+  // kafkajs refuses this at run time; saying so at load time names the field.
+  if (o.heartbeatInterval >= o.sessionTimeout) {
+    ctx.addIssue({ code: 'custom', path: ['heartbeatInterval'], message: `must be below sessionTimeout (${o.sessionTimeout})` });
+  }
+});
+
+export type KafkaOptionsInput = z.input<typeof kafkaOptionsSchema>;
+export type KafkaOptions = z.output<typeof kafkaOptionsSchema>;
+export type KafkaTls = z.output<typeof kafkaTlsSchema>;
+export type KafkaSasl = z.output<typeof kafkaSaslSchema>;
+export type KafkaProducerOptions = z.output<typeof kafkaProducerSchema>;
+
+/** Validates and defaults a `kafka` block; errors name the field path under `source`. */
+export function parseKafkaOptions(raw: unknown, source = 'kafka'): KafkaOptions {
+  const parsed = kafkaOptionsSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, source));
+  return parsed.data;
+}

@@ -1,0 +1,315 @@
+/**
+ * A Kafka consumer-group member behind the `Source` seam.
+ *
+ * The consumer is started on the first subscription to `events$` and hands every fetched batch over at
+ * once, without waiting for its processing: the pipeline processes asynchronously and commits itself,
+ * through `commit`, only what it has delivered. Nothing is committed otherwise.
+ *
+ * Every join of the group restarts every partition at its committed offset, kept partitions included, so
+ * the source announces a rebalance as `revoked` (the whole old assignment) followed by `assigned` (the
+ * whole new one): the pipeline then forgets what it had in flight, exactly as the client does.
+ *
+ * A crashed consumer is replaced: the source revokes what it had, waits a backoff, and starts a new
+ * consumer in the same group; `events$` stays open, so the pipeline sees only the revoke and the assign.
+ */
+import { Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { TransportError } from '../../core/errors.js';
+import { silentLogger, type Logger } from '../../core/log.js';
+import type { Source, SourceEvent, TopicPartition } from '../types.js';
+import type { AdminLike, ConsumerLike, ConsumerSettings, FetchedBatch, KafkaClientFactory, KafkaConnection } from './kafka-client.js';
+import { kafkajsClientFactory } from './kafkajs-client.js';
+
+export interface KafkaSourceOptions extends KafkaConnection {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  /** Where a partition without a committed offset starts. Default true: its first record. */
+  readonly fromBeginning?: boolean;
+  readonly sessionTimeout: number;
+  readonly heartbeatInterval: number;
+  readonly rebalanceTimeout: number;
+  readonly maxBytesPerPartition: number;
+  readonly maxWaitTimeInMs: number;
+  /** Default 4. */
+  readonly partitionsConsumedConcurrently?: number;
+  readonly logger?: Logger;
+  /** Backoff between re-creations of a crashed consumer (full jitter). Default 500 ms doubling to 30 s. */
+  readonly restartBackoff?: { readonly initialDelayMs: number; readonly maxDelayMs: number };
+}
+
+export interface KafkaSourceDeps {
+  /** The client library. Default: kafkajs, connected with the options' connection fields. */
+  readonly factory?: KafkaClientFactory;
+  /** Times restart backoffs. Default asyncScheduler. */
+  readonly scheduler?: SchedulerLike;
+  /** Jitter source. Default Math.random. */
+  readonly random?: () => number;
+}
+
+export interface KafkaPartitionLag extends TopicPartition {
+  /** The group's committed offset, if it has one. */
+  readonly committed: number | undefined;
+  readonly highWatermark: number;
+  /** Records the group has yet to commit past. */
+  readonly lag: number;
+}
+
+type Status = 'idle' | 'running' | 'closing' | 'closed';
+
+interface Owned {
+  readonly tp: TopicPartition;
+  /** The offset the next batch must start at or after; undefined until the first batch. */
+  next: number | undefined;
+}
+
+const keyOf = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
+
+export class KafkaSource implements Source {
+  readonly events$: Observable<SourceEvent>;
+
+  readonly #settings: ConsumerSettings;
+  readonly #factory: KafkaClientFactory;
+  readonly #scheduler: SchedulerLike;
+  readonly #random: () => number;
+  readonly #backoff: { readonly initialDelayMs: number; readonly maxDelayMs: number };
+  readonly #logger: Logger;
+
+  #status: Status = 'idle';
+  #subscriber: Subscriber<SourceEvent> | undefined;
+  /** The consumer in charge; undefined while waiting to replace a crashed one. */
+  #consumer: ConsumerLike | undefined;
+  /** Stops of retired consumers; a new consumer starts only after them, so the group sees one member leave. */
+  #stopping: Promise<void> = Promise.resolve();
+  #restartTimer: Subscription | undefined;
+  /** Crashes since a batch was last delivered: the backoff exponent. */
+  #failures = 0;
+  /** The announced assignment. */
+  readonly #owned = new Map<string, Owned>();
+  /** Paused partitions of the announced assignment; a revoke clears them, as the pipeline forgets its own. */
+  readonly #paused = new Set<string>();
+  readonly #commits = new Set<Promise<void>>();
+  #admin: AdminLike | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: KafkaSourceOptions, deps: KafkaSourceDeps = {}) {
+    if (options.topics.length === 0) throw new TransportError('a Kafka source needs at least one topic', { retryable: false });
+    this.#settings = {
+      groupId: options.groupId,
+      topics: [...options.topics],
+      fromBeginning: options.fromBeginning ?? true,
+      sessionTimeout: options.sessionTimeout,
+      heartbeatInterval: options.heartbeatInterval,
+      rebalanceTimeout: options.rebalanceTimeout,
+      maxBytesPerPartition: options.maxBytesPerPartition,
+      maxWaitTimeInMs: options.maxWaitTimeInMs,
+      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 4,
+    };
+    const logger = options.logger ?? silentLogger;
+    this.#logger = logger.child({ component: 'kafka_source', groupId: options.groupId, topics: this.#settings.topics });
+    this.#factory = deps.factory ?? kafkajsClientFactory(options, logger);
+    this.#scheduler = deps.scheduler ?? asyncScheduler;
+    this.#random = deps.random ?? Math.random;
+    this.#backoff = options.restartBackoff ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
+    this.events$ = new Observable<SourceEvent>((subscriber) => this.#attach(subscriber));
+  }
+
+  /** The announced assignment. */
+  assignment(): TopicPartition[] {
+    return [...this.#owned.values()].map((o) => o.tp);
+  }
+
+  commit(offsets: ReadonlyArray<TopicPartition & { readonly offset: number }>): Promise<void> {
+    if (this.#status === 'closed') return Promise.reject(new TransportError('offset commit after close', { retryable: false }));
+    const consumer = this.#consumer;
+    if (consumer === undefined) return Promise.reject(new TransportError('offset commit while no consumer runs (restarting or unsubscribed)', { retryable: true }));
+    if (offsets.length === 0) return Promise.resolve();
+    const commit = consumer.commit(offsets);
+    this.#commits.add(commit);
+    const forget = (): void => { this.#commits.delete(commit); };
+    commit.then(forget, forget);
+    return commit;
+  }
+
+  pause(partitions: readonly TopicPartition[]): void {
+    // Only owned partitions: a pause kept for a partition not owned would outlive the pipeline's own.
+    const owned = partitions.filter((tp) => this.#owned.has(keyOf(tp)));
+    for (const tp of owned) this.#paused.add(keyOf(tp));
+    this.#consumer?.pause(owned);
+  }
+
+  resume(partitions: readonly TopicPartition[]): void {
+    for (const tp of partitions) this.#paused.delete(keyOf(tp));
+    this.#consumer?.resume(partitions);
+  }
+
+  /**
+   * Announces the loss of every owned partition (the pipeline commits what it owes while the consumer is
+   * still a member), waits for those commits, leaves the group and completes `events$`.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#close();
+    return this.#closed;
+  }
+
+  /** Per partition of the subscribed topics: how far the group's committed offset is behind the log end. */
+  async lag(): Promise<KafkaPartitionLag[]> {
+    const admin = (this.#admin ??= this.#factory.admin());
+    const { groupId, topics, fromBeginning } = this.#settings;
+    const committed = new Map((await admin.committedOffsets(groupId, topics)).map((o) => [keyOf(o), o.offset]));
+    const result: KafkaPartitionLag[] = [];
+    for (const topic of topics) {
+      for (const p of await admin.topicOffsets(topic)) {
+        const offset = committed.get(keyOf({ topic, partition: p.partition }));
+        // Without a commit the group would start where the reset policy says.
+        const from = Math.max(p.low, offset ?? (fromBeginning ? p.low : p.high));
+        result.push({ topic, partition: p.partition, committed: offset, highWatermark: p.high, lag: Math.max(0, p.high - from) });
+      }
+    }
+    return result;
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------------------
+
+  #attach(subscriber: Subscriber<SourceEvent>): (() => void) | undefined {
+    if (this.#status === 'closing' || this.#status === 'closed') {
+      subscriber.complete();
+      return undefined;
+    }
+    if (this.#subscriber !== undefined) {
+      subscriber.error(new TransportError('events$ of a Kafka source already has a subscriber', { retryable: false }));
+      return undefined;
+    }
+    this.#subscriber = subscriber;
+    this.#status = 'running';
+    // After a resubscription the previous consumer may still be leaving the group: let it go first.
+    void this.#stopping.then(() => {
+      if (this.#subscriber === subscriber && this.#status === 'running' && this.#consumer === undefined) this.#launch();
+    });
+    return () => {
+      if (this.#subscriber !== subscriber) return;
+      // Unsubscribed without close: nobody processes batches any more, so stop fetching. A later
+      // subscriber starts a new consumer, which reads from the committed offsets.
+      this.#subscriber = undefined;
+      if (this.#status !== 'running') return;
+      this.#status = 'idle';
+      this.#restartTimer?.unsubscribe();
+      this.#owned.clear();
+      this.#paused.clear();
+      if (this.#consumer !== undefined) this.#retire(this.#consumer);
+    };
+  }
+
+  #launch(): void {
+    const consumer = this.#factory.consumer(this.#settings);
+    this.#consumer = consumer;
+    consumer.start({
+      batch: (batch) => this.#onBatch(consumer, batch),
+      joined: (assignment) => this.#onJoined(consumer, assignment),
+      rebalancing: () => this.#onRebalancing(consumer),
+      crashed: (error) => this.#onCrashed(consumer, error),
+    }).then(
+      () => this.#logger.info('consumer started'),
+      (err: unknown) => this.#onCrashed(consumer, err instanceof TransportError ? err : new TransportError(String(err), { cause: err })),
+    );
+  }
+
+  #retire(consumer: ConsumerLike): void {
+    if (this.#consumer === consumer) this.#consumer = undefined;
+    const stopped = consumer.stop().catch((err: unknown) => this.#logger.warn({ err }, 'consumer stop failed'));
+    this.#stopping = Promise.all([this.#stopping, stopped]).then(() => undefined);
+  }
+
+  async #close(): Promise<void> {
+    this.#status = 'closing';
+    this.#restartTimer?.unsubscribe();
+    this.#revokeAll('close');
+    // The pipeline commits what it owes on `revoked` a few microtasks later: one turn of the event loop
+    // lets those commits start (a yield, not a delay), then they are awaited before the consumer goes.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await Promise.allSettled([...this.#commits]);
+    if (this.#consumer !== undefined) this.#retire(this.#consumer);
+    await this.#stopping;
+    await this.#admin?.disconnect().catch((err: unknown) => this.#logger.warn({ err }, 'admin disconnect failed'));
+    this.#status = 'closed';
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    subscriber?.complete();
+    this.#logger.info('closed');
+  }
+
+  // ---- consumer callbacks (each checks it comes from the consumer in charge) ----------------------------
+
+  #onBatch(consumer: ConsumerLike, batch: FetchedBatch): boolean {
+    const subscriber = this.#subscriber;
+    if (consumer !== this.#consumer || subscriber === undefined || this.#status !== 'running') return false;
+    const key = keyOf(batch);
+    const owned = this.#owned.get(key);
+    // Refused batches are fetched again: a paused partition's after resume, an unowned one by its owner.
+    if (owned === undefined || this.#paused.has(key)) return false;
+    let delivered = batch;
+    const next = owned.next;
+    if (next !== undefined && (batch.records[0]?.offset ?? next) < next) {
+      // The pipeline requires increasing offsets per partition; a client re-delivering records already
+      // handed over must not break that. Dropping them loses nothing: they are in flight already.
+      delivered = { topic: batch.topic, partition: batch.partition, records: batch.records.filter((r) => r.offset >= next) };
+      this.#logger.warn({ topic: batch.topic, partition: batch.partition, from: batch.records[0]?.offset, next }, 'dropped records delivered twice');
+    }
+    const last = delivered.records.at(-1);
+    if (last === undefined) return true;
+    owned.next = last.offset + 1;
+    this.#failures = 0;
+    subscriber.next({ type: 'batch', batch: delivered });
+    return true;
+  }
+
+  #onJoined(consumer: ConsumerLike, assignment: readonly TopicPartition[]): void {
+    if (consumer !== this.#consumer || this.#status !== 'running') return;
+    this.#revokeAll('rejoin');
+    for (const tp of assignment) this.#owned.set(keyOf(tp), { tp: { topic: tp.topic, partition: tp.partition }, next: undefined });
+    this.#logger.info({ assignment: format(assignment) }, 'partitions assigned');
+    if (assignment.length > 0) this.#subscriber?.next({ type: 'assigned', partitions: this.assignment() });
+  }
+
+  #onRebalancing(consumer: ConsumerLike): void {
+    if (consumer !== this.#consumer) return;
+    this.#revokeAll('rebalance');
+  }
+
+  #onCrashed(consumer: ConsumerLike, error: TransportError): void {
+    if (consumer !== this.#consumer) return;
+    this.#revokeAll('crash');
+    this.#retire(consumer);
+    if (this.#status !== 'running') return;
+    this.#failures++;
+    // Full jitter, as core/retry.ts. retry() itself does not fit: a restart "succeeds" when the new consumer
+    // starts, but its failure arrives later as another crash, so the attempt count must outlive attempts.
+    const ceiling = Math.min(this.#backoff.maxDelayMs, this.#backoff.initialDelayMs * 2 ** (this.#failures - 1));
+    const delayMs = Math.round(this.#random() * ceiling);
+    this.#logger.error({ err: error.toJSON(), failures: this.#failures, delayMs }, 'consumer crashed; recreating it');
+    this.#restartTimer = this.#scheduler.schedule(() => {
+      this.#restartTimer = undefined;
+      void this.#stopping.then(() => {
+        if (this.#status === 'running' && this.#consumer === undefined) this.#launch();
+      });
+    }, delayMs);
+  }
+
+  /** Announces the loss of the whole assignment and forgets its pauses, in the client too. */
+  #revokeAll(reason: string): void {
+    if (this.#owned.size === 0) return;
+    const lost = this.assignment();
+    const unpause = lost.filter((tp) => this.#paused.has(keyOf(tp)));
+    this.#owned.clear();
+    this.#paused.clear();
+    // A kafkajs pause outlives a rebalance; the pipeline's does not, so it must not survive here either.
+    this.#consumer?.resume(unpause);
+    this.#logger.info({ reason, assignment: format(lost) }, 'partitions revoked');
+    this.#subscriber?.next({ type: 'revoked', partitions: lost });
+  }
+}
+
+/** `topic: [0, 1, 2]` per topic, for logs. */
+function format(partitions: readonly TopicPartition[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const { topic, partition } of partitions) (out[topic] ??= []).push(partition);
+  return out;
+}

@@ -1,0 +1,342 @@
+/**
+ * The default `KafkaClientFactory`, over kafkajs. Everything kafkajs-specific lives here: the mapping of
+ * our options to its config, its messages to our records, its errors to `TransportError`, its log to pino.
+ */
+import {
+  CompressionTypes, Kafka, Partitioners, logLevel as KafkajsLogLevel,
+  type Admin, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage, type LogEntry, type Message, type Producer,
+} from 'kafkajs';
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { TransportError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { InboundRecord, OutboundRecord, TopicPartition } from '../types.js';
+import { decodeHeaders } from './headers.js';
+import type {
+  AdminLike, ConsumerHandlers, ConsumerLike, ConsumerSettings, KafkaClientFactory, KafkaConnection, PartitionOffsets,
+  ProducerLike, ProducerSettings, TopicRecords,
+} from './kafka-client.js';
+
+export function kafkajsClientFactory(connection: KafkaConnection, logger: Logger): KafkaClientFactory {
+  const kafka = new Kafka(kafkajsConfig(connection, logger));
+  return {
+    consumer: (settings) => new KafkajsConsumer(kafka, settings),
+    producer: (settings) => new KafkajsProducer(kafka, settings),
+    admin: () => new KafkajsAdmin(kafka),
+  };
+}
+
+// ---- configuration -------------------------------------------------------------------------------------
+
+const LEVELS = { nothing: KafkajsLogLevel.NOTHING, error: KafkajsLogLevel.ERROR, warn: KafkajsLogLevel.WARN, info: KafkajsLogLevel.INFO, debug: KafkajsLogLevel.DEBUG } as const;
+
+export function kafkajsConfig(connection: KafkaConnection, logger: Logger): KafkaConfig {
+  const config: KafkaConfig = {
+    brokers: [...connection.brokers],
+    clientId: connection.clientId,
+    logLevel: LEVELS[connection.logLevel ?? 'warn'],
+    logCreator: pinoLogCreator(logger.child({ component: 'kafkajs' })),
+  };
+  if (connection.connectionTimeout !== undefined) config.connectionTimeout = connection.connectionTimeout;
+  if (connection.requestTimeout !== undefined) config.requestTimeout = connection.requestTimeout;
+  const ssl = connection.ssl;
+  if (ssl === true) config.ssl = true;
+  else if (typeof ssl === 'object') {
+    const tls: TlsOptions = {};
+    if (ssl.ca !== undefined) tls.ca = typeof ssl.ca === 'string' ? ssl.ca : [...ssl.ca];
+    if (ssl.cert !== undefined) tls.cert = typeof ssl.cert === 'string' ? ssl.cert : [...ssl.cert];
+    if (ssl.key !== undefined) tls.key = typeof ssl.key === 'string' ? ssl.key : [...ssl.key];
+    if (ssl.rejectUnauthorized !== undefined) tls.rejectUnauthorized = ssl.rejectUnauthorized;
+    config.ssl = tls;
+  }
+  const sasl = connection.sasl;
+  if (sasl !== undefined) {
+    const { username, password } = sasl;
+    // One literal per mechanism: kafkajs types SASL options as a union discriminated by the mechanism.
+    switch (sasl.mechanism) {
+      case 'plain': config.sasl = { mechanism: 'plain', username, password }; break;
+      case 'scram-sha-256': config.sasl = { mechanism: 'scram-sha-256', username, password }; break;
+      case 'scram-sha-512': config.sasl = { mechanism: 'scram-sha-512', username, password }; break;
+    }
+  }
+  return config;
+}
+
+function pinoLogCreator(logger: Logger): () => (entry: LogEntry) => void {
+  return () => ({ namespace, level, log }) => {
+    const { message, timestamp: _timestamp, logger: _logger, ...extra } = log as { message: string; timestamp: string; logger?: unknown };
+    const fields = { namespace, ...extra };
+    if (level === KafkajsLogLevel.ERROR) logger.error(fields, message);
+    else if (level === KafkajsLogLevel.WARN) logger.warn(fields, message);
+    else if (level === KafkajsLogLevel.INFO) logger.info(fields, message);
+    else logger.debug(fields, message);
+  };
+}
+
+// ---- errors --------------------------------------------------------------------------------------------
+
+interface KafkajsErrorShape {
+  readonly name?: string;
+  readonly message?: string;
+  readonly retriable?: boolean;
+  readonly type?: string;
+  readonly cause?: unknown;
+}
+
+/**
+ * kafkajs marks each error `retriable`. It gives up with KafkaJSNumberOfRetriesExceeded, flagged
+ * non-retriable, around an error that was retriable: more time can still help, so ours is retryable.
+ * Otherwise the innermost cause decides, as kafkajs's own restart logic does.
+ */
+export function toTransportError(err: unknown, what: string): TransportError {
+  if (err instanceof TransportError) return err;
+  const top = (typeof err === 'object' && err !== null ? err : {}) as KafkajsErrorShape;
+  let root = top;
+  for (let depth = 0; depth < 8 && typeof root.cause === 'object' && root.cause !== null; depth++) root = root.cause;
+  const retryable = top.name === 'KafkaJSNumberOfRetriesExceeded' || root.retriable === true;
+  const message = top.message ?? String(err);
+  return new TransportError(`${what}: ${message}`, {
+    cause: err,
+    retryable,
+    details: { kafkaError: top.name, kafkaType: root.type ?? top.type },
+  });
+}
+
+// ---- consumer ------------------------------------------------------------------------------------------
+
+function byTopic(partitions: readonly TopicPartition[]): Array<{ topic: string; partitions: number[] }> {
+  const topics = new Map<string, number[]>();
+  for (const { topic, partition } of partitions) {
+    const list = topics.get(topic);
+    if (list === undefined) topics.set(topic, [partition]);
+    else list.push(partition);
+  }
+  return [...topics].map(([topic, list]) => ({ topic, partitions: list }));
+}
+
+function toRecord(topic: string, partition: number, m: KafkaMessage): InboundRecord {
+  return {
+    topic,
+    partition,
+    offset: Number(m.offset),
+    key: m.key,
+    value: m.value,
+    headers: decodeHeaders(m.headers),
+    timestamp: Number(m.timestamp),
+  };
+}
+
+class KafkajsConsumer implements ConsumerLike {
+  readonly #consumer: Consumer;
+  readonly #settings: ConsumerSettings;
+  /**
+   * From the first GROUP_JOIN until a crash or stop. Before it kafkajs drops commits silently (its runner
+   * is not running yet). A rebalance does not clear it: kafkajs then commits with the generation it had,
+   * which Kafka accepts while the group prepares the rebalance, so the owner can commit what it owes for
+   * revoked partitions (librdkafka's mock refuses it with REBALANCE_IN_PROGRESS: duplicates, not loss).
+   */
+  #member = false;
+  #stopped = false;
+
+  constructor(kafka: Kafka, settings: ConsumerSettings) {
+    this.#settings = settings;
+    this.#consumer = kafka.consumer({
+      groupId: settings.groupId,
+      sessionTimeout: settings.sessionTimeout,
+      heartbeatInterval: settings.heartbeatInterval,
+      rebalanceTimeout: settings.rebalanceTimeout,
+      maxBytesPerPartition: settings.maxBytesPerPartition,
+      maxWaitTimeInMs: settings.maxWaitTimeInMs,
+      allowAutoTopicCreation: false,
+      // kafkajs would restart some crashed consumers itself, on its own schedule. Refusing makes every
+      // crash final, so recovery has one path: KafkaSource recreating the consumer with its backoff.
+      retry: { restartOnFailure: () => Promise.resolve(false) },
+    });
+  }
+
+  async start(handlers: ConsumerHandlers): Promise<void> {
+    const consumer = this.#consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.#member = true;
+      const assignment = Object.entries(payload.memberAssignment)
+        .flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
+      handlers.joined(assignment);
+    });
+    consumer.on(consumer.events.REBALANCING, () => handlers.rebalancing());
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      this.#member = false;
+      if (!this.#stopped) handlers.crashed(toTransportError(payload.error, 'consumer crashed'));
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...this.#settings.topics], fromBeginning: this.#settings.fromBeginning });
+      await consumer.run({
+        // The owner commits only what the pipeline has delivered; kafkajs must never commit on its own.
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.#settings.partitionsConsumedConcurrently,
+        eachBatch: (payload) => {
+          this.#handOver(payload, handlers);
+          return Promise.resolve();
+        },
+      });
+    } catch (err) {
+      throw toTransportError(err, 'consumer start failed');
+    }
+  }
+
+  /**
+   * Hands a batch over without waiting for its processing. `resolveOffset` only moves kafkajs's fetch
+   * position past the batch (without it the same batch is fetched again and again); with autoCommit off
+   * it commits nothing. A refused batch is left unresolved, so it is fetched again later.
+   */
+  #handOver(payload: EachBatchPayload, handlers: ConsumerHandlers): void {
+    const { batch } = payload;
+    if (batch.messages.length === 0) return;
+    const { topic, partition } = batch;
+    const records = batch.messages.map((m) => toRecord(topic, partition, m));
+    if (handlers.batch({ topic, partition, records })) payload.resolveOffset(batch.lastOffset());
+  }
+
+  pause(partitions: readonly TopicPartition[]): void {
+    // kafkajs throws while it has no running group (starting, crashed); its owner refuses batches of
+    // paused partitions anyway, and a crash revokes everything, so nothing is lost by skipping.
+    if (partitions.length === 0) return;
+    try {
+      this.#consumer.pause(byTopic(partitions));
+    } catch {
+      // see above
+    }
+  }
+
+  resume(partitions: readonly TopicPartition[]): void {
+    if (partitions.length === 0) return;
+    try {
+      this.#consumer.resume(byTopic(partitions));
+    } catch {
+      // see pause()
+    }
+  }
+
+  async commit(offsets: ReadonlyArray<TopicPartition & { readonly offset: number }>): Promise<void> {
+    // kafkajs silently drops a commit while its runner is not running: refuse, so the caller keeps it.
+    if (!this.#member) throw new TransportError('offset commit before the consumer joined its group', { retryable: true });
+    try {
+      await this.#consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset) })));
+    } catch (err) {
+      throw toTransportError(err, 'offset commit failed');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#member = false;
+    try {
+      await this.#consumer.disconnect();
+    } catch (err) {
+      throw toTransportError(err, 'consumer stop failed');
+    }
+  }
+}
+
+// ---- producer ------------------------------------------------------------------------------------------
+
+function toMessage(r: OutboundRecord): Message {
+  const message: Message = { key: r.key, value: r.value, headers: r.headers };
+  if (r.partition !== undefined) message.partition = r.partition;
+  return message;
+}
+
+class KafkajsProducer implements ProducerLike {
+  readonly #producer: Producer;
+  readonly #settings: ProducerSettings;
+
+  constructor(kafka: Kafka, settings: ProducerSettings) {
+    this.#settings = settings;
+    this.#producer = kafka.producer({
+      // Idempotence needs a producer id from the controller; librdkafka's mock cluster (our test broker)
+      // names a controller that does not exist, so an idempotent producer cannot start against it.
+      // Without it a retried request may duplicate records: at-least-once, which the pipeline already is.
+      idempotent: false,
+      maxInFlightRequests: settings.maxInFlightRequests,
+      allowAutoTopicCreation: false,
+      // murmur2 of the key, as the Java client and the embedded log partition.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: settings.retries, initialRetryTime: settings.initialRetryTime, maxRetryTime: settings.maxRetryTime },
+    });
+  }
+
+  async connect(): Promise<void> {
+    try {
+      await this.#producer.connect();
+    } catch (err) {
+      throw toTransportError(err, 'producer connect failed');
+    }
+  }
+
+  async sendBatch(batch: readonly TopicRecords[]): Promise<void> {
+    try {
+      await this.#producer.sendBatch({
+        topicMessages: batch.map((t) => ({ topic: t.topic, messages: t.records.map(toMessage) })),
+        acks: this.#settings.acks,
+        compression: this.#settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+      });
+    } catch (err) {
+      throw toTransportError(err, 'produce failed');
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    try {
+      await this.#producer.disconnect();
+    } catch (err) {
+      throw toTransportError(err, 'producer disconnect failed');
+    }
+  }
+}
+
+// ---- admin ---------------------------------------------------------------------------------------------
+
+class KafkajsAdmin implements AdminLike {
+  readonly #admin: Admin;
+  #connected: Promise<void> | undefined;
+
+  constructor(kafka: Kafka) {
+    this.#admin = kafka.admin();
+  }
+
+  async topicOffsets(topic: string): Promise<PartitionOffsets[]> {
+    await this.#connect();
+    try {
+      const offsets = await this.#admin.fetchTopicOffsets(topic);
+      return offsets.map((p) => ({ partition: p.partition, low: Number(p.low), high: Number(p.high) }));
+    } catch (err) {
+      throw toTransportError(err, `fetching offsets of ${topic} failed`);
+    }
+  }
+
+  async committedOffsets(groupId: string, topics: readonly string[]): Promise<Array<TopicPartition & { readonly offset: number }>> {
+    await this.#connect();
+    try {
+      const result = await this.#admin.fetchOffsets({ groupId, topics: [...topics] });
+      // kafkajs reports "-1" for a partition the group never committed.
+      return result.flatMap(({ topic, partitions }) =>
+        partitions.map((p) => ({ topic, partition: p.partition, offset: Number(p.offset) })).filter((p) => p.offset >= 0));
+    } catch (err) {
+      throw toTransportError(err, `fetching committed offsets of ${groupId} failed`);
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.#connected === undefined) return;
+    this.#connected = undefined;
+    await this.#admin.disconnect();
+  }
+
+  #connect(): Promise<void> {
+    this.#connected ??= this.#admin.connect().catch((err: unknown) => {
+      this.#connected = undefined;
+      throw toTransportError(err, 'admin connect failed');
+    });
+    return this.#connected;
+  }
+}
