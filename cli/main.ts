@@ -4,7 +4,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createLogger } from '../core/log.js';
 import { defaultPipelinePath } from '../core/paths.js';
 import { isVerdictError } from '../core/errors.js';
+import { benchCommand } from './bench-command.js';
 import { formatSummary, runDemo } from './demo.js';
+import { dlqCommand } from './dlq-command.js';
 import { modelsCommand } from './models-command.js';
 import { runCommand } from './run-command.js';
 import { validateCommand } from './validate-command.js';
@@ -47,6 +49,8 @@ program
 program.addCommand(runCommand());
 program.addCommand(validateCommand());
 program.addCommand(modelsCommand());
+program.addCommand(benchCommand());
+program.addCommand(dlqCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const code = isVerdictError(err) ? err.code : 'UNEXPECTED';

@@ -198,7 +198,7 @@ export class DecisionStream {
     for (const tp of partitions) this.#assigned.set(tpKey(tp), tp);
     // A transport may keep a pause across a rebalance, while the stream forgets its pauses on revoke: start
     // every newly assigned partition unpaused, or one paused before the rebalance would stay stuck.
-    if (partitions.length > 0) this.#deps.source.resume(partitions);
+    if (partitions.length > 0 && this.state$.value !== 'draining') this.#deps.source.resume(partitions);
   }
 
   #onRevoked(partitions: readonly TopicPartition[]): void {
