@@ -40,6 +40,12 @@ function undecidable(join: JoinResult): { step: string; model: string | undefine
 
 export function createRecordProcessor(deps: RecordProcessorDeps): (record: InboundRecord, event?: Record<string, unknown>) => Promise<Outcome> {
   const { ingestor, router, decider, scheduler, metrics } = deps;
+  // Label children resolved once: a labelled call hashes its label set, on every event.
+  const eventsIn = metrics?.eventsIn.labels({ pipeline: deps.pipeline });
+  const stage = (name: string) => metrics?.stageSeconds.labels({ pipeline: deps.pipeline, stage: name });
+  const ingestSeconds = stage('ingest');
+  const modelsSeconds = stage('models');
+  const decisionSeconds = stage('decision');
   const deadLetter = (record: InboundRecord, err: unknown, where: { step?: string; model?: string | undefined } = {}): Outcome => {
     const error = asVerdictError(err, FeatureError);
     metrics?.deadLetters.inc({ pipeline: deps.pipeline, code: error.code });
@@ -66,7 +72,9 @@ export function createRecordProcessor(deps: RecordProcessorDeps): (record: Inbou
         timings: { ingest: ev.ingestMs, models: join.closedAt - join.openedAt },
       });
       const total = scheduler.now() - ev.receivedAt;
-      metrics?.stageSeconds.observe({ pipeline: deps.pipeline, stage: 'decision' }, (scheduler.now() - decidedAt) / 1000);
+      ingestSeconds?.observe(ev.ingestMs / 1000);
+      modelsSeconds?.observe((join.closedAt - join.openedAt) / 1000);
+      decisionSeconds?.observe((scheduler.now() - decidedAt) / 1000);
       return { kind: 'decision', record: ev.record, decision: { ...decision, latencyMs: { ...decision.latencyMs, total } } };
     } catch (err) {
       return deadLetter(ev.record, err);
@@ -74,7 +82,7 @@ export function createRecordProcessor(deps: RecordProcessorDeps): (record: Inbou
   };
 
   return (record, event) => {
-    metrics?.eventsIn.inc({ pipeline: deps.pipeline });
+    eventsIn?.inc();
     const now = scheduler.now();
     let ev: IngestedEvent;
     try {
