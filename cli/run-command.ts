@@ -23,15 +23,23 @@ export function runCommand(): Command {
           process.exit(130);
         }
         logger.info({ signal }, 'stopping');
+        // Exit once stopped rather than when the event loop empties: a client library can keep a socket open
+        // after being closed (kafkajs, after a broker outage, keeps a dropped group coordinator connected),
+        // and a stopped daemon must not linger. pino flushes its destination on exit.
         daemon.stop().then(
-          (report) => { process.exitCode = report.drained ? 0 : 3; },
-          () => { process.exitCode = 1; },
+          (report) => process.exit(report.drained ? 0 : 3),
+          () => process.exit(1),
         );
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       daemon.state$.subscribe((state) => {
-        if (state === 'failed') process.exitCode = 1;
+        if (state === 'failed') {
+          process.exitCode = 1;
+          // The failed daemon closes what it opened and the process ends when nothing is left; should a
+          // handle stay open (see above), it still exits, once closing has had the drain timeout's time.
+          setTimeout(() => process.exit(1), loaded.config.shutdown.drainTimeoutMs).unref();
+        }
         // Tell a supervising process (and the tests) when the daemon is up, on stdout, once.
         if (state === 'running') process.stdout.write(`verdict running${daemon.metricsPort === undefined ? '' : ` metrics=${daemon.metricsPort}`}\n`);
       });

@@ -38,6 +38,9 @@ export class Daemon {
   #stream: DecisionStream | undefined;
   #server: MetricsServer | undefined;
   #stopping: Promise<StopReport> | undefined;
+  #lagTimer: ReturnType<typeof setInterval> | undefined;
+  /** The lag sample in flight: awaited before the source closes, or it would reconnect the source's admin. */
+  #lagSample: Promise<void> | undefined;
 
   constructor(loaded: LoadedDaemonConfig, logger: Logger) {
     this.#loaded = loaded;
@@ -86,14 +89,23 @@ export class Daemon {
   #sampleLag(): void {
     const source = this.#source;
     if (source === undefined) return;
-    const timer = setInterval(() => {
-      source.lag().then(
+    this.#lagTimer = setInterval(() => {
+      if (this.#lagSample !== undefined) return;
+      this.#lagSample = source.lag().then(
         (lags) => { for (const l of lags) this.metrics.consumerLag.set({ topic: l.topic, partition: String(l.partition) }, l.lag); },
         (err: unknown) => this.#logger.debug({ err: asVerdictError(err).toJSON() }, 'lag sample failed'),
-      );
+      ).finally(() => { this.#lagSample = undefined; });
     }, LAG_SAMPLE_MS);
-    timer.unref();
-    this.state$.subscribe({ complete: () => clearInterval(timer) });
+    this.#lagTimer.unref();
+  }
+
+  /**
+   * Stops sampling before anything closes: a sample running into the source's close would connect its admin
+   * client again, and those sockets would keep the process alive after `stopped`.
+   */
+  async #stopSampling(): Promise<void> {
+    clearInterval(this.#lagTimer);
+    await this.#lagSample;
   }
 
   /** Graceful stop; idempotent. */
@@ -107,6 +119,7 @@ export class Daemon {
     if (this.state$.value === 'running') this.state$.next('draining');
     const report = (await this.#stream?.drain(drainTimeoutMs)) ?? { drained: true, abandoned: 0 };
     this.#logger.info(report, report.drained ? 'drained' : 'drain timed out; abandoned events are re-read after restart');
+    await this.#stopSampling();
     await this.#closeAll();
     if (this.state$.value !== 'failed') this.state$.next('stopped');
     this.state$.complete();
@@ -133,7 +146,7 @@ export class Daemon {
     if (this.state$.value === 'failed' || this.state$.value === 'stopped') return;
     this.#logger.error({ err: asVerdictError(err).toJSON() }, 'daemon failed');
     this.state$.next('failed');
-    this.#stopping ??= this.#closeAll().then(() => ({ drained: false, abandoned: this.#stream?.inflight ?? 0 }));
+    this.#stopping ??= this.#stopSampling().then(() => this.#closeAll()).then(() => ({ drained: false, abandoned: this.#stream?.inflight ?? 0 }));
     await this.#stopping;
   }
 }
