@@ -1,0 +1,222 @@
+/**
+ * `verdict bench` as a library call: every requested target, one after the other (never two at once: they
+ * would compete for the same two cores), on the same pre-generated events, through the same levels or
+ * the same saturation search, then the overload check if asked. Returns the report; writing it is
+ * report.ts's job.
+ */
+import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
+import { silentLogger, type Logger } from '../core/log.js';
+import { EventPool } from './events.js';
+import { gitInfo, machineInfo } from './machine.js';
+import { runOverload } from './overload.js';
+import { Progress, type ProgressSink } from './progress.js';
+import { ratios, type BenchReport, type ReportedLevel, type TargetReport } from './report.js';
+import { OutputRouter, primeTarget, runLevel, type LevelContext, type LevelPlan } from './run-level.js';
+import { judgeLevel, searchSaturation, type SaturationOptions } from './saturation.js';
+import { createTarget } from './targets/create-target.js';
+import { compileBenchPipeline } from './targets/pipeline.js';
+import type { BenchTarget, TargetName } from './targets/target.js';
+
+export interface BenchOptions {
+  readonly targets: readonly TargetName[];
+  /** Fixed offered rates; absent: the saturation search. */
+  readonly rates?: readonly number[];
+  readonly saturation: SaturationOptions;
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly windowS: number;
+  readonly burst?: { readonly factor: number; readonly everyMs: number; readonly lengthMs: number };
+  readonly maxBacklogS: number;
+  readonly drainTimeoutS: number;
+  /** See LevelPlan.drainIdleS. */
+  readonly drainIdleS: number;
+  /**
+   * The generator's send interval by transport (see LevelPlan.tickMs). Kafka targets send less often: the
+   * mock broker's cost grows with the number of message sets per partition, and each send is one set per
+   * partition, so 2 ms ticks would make the broker the bottleneck a few levels into a run.
+   */
+  readonly tickMs: { readonly embedded: number; readonly kafka: number };
+  /** After the search, one more level at half the max sustainable rate: latency with headroom. */
+  readonly halfSaturation: boolean;
+  readonly pipelinePath: string;
+  readonly partitions: number;
+  readonly seed: number;
+  readonly poolSize: number;
+  readonly poisonRate: number;
+  /** An existing Kafka cluster; absent: the mock broker. */
+  readonly brokers?: readonly string[];
+  /** Events sent (and answered) before a target's first level. */
+  readonly primeEvents: number;
+  readonly primeTimeoutS: number;
+  readonly overload?: { readonly target: TargetName; readonly rate?: number; readonly durationS: number; readonly catchUpTimeoutS: number };
+  readonly command: string;
+  readonly logger?: Logger;
+  readonly logLevel?: string;
+  readonly progress?: ProgressSink;
+}
+
+/** Records per partition an embedded log keeps during levels: above any backlog a level allows. */
+const EMBEDDED_RETENTION = 100_000;
+
+const NOTES = [
+  'The generator, the output reader and the system under test share the machine: on Kafka targets the system under test runs in a child process of its own, on embedded targets in the harness process. Every figure includes that competition for the cores.',
+  'Latency runs from each event\'s intended send time (open-loop schedule) to the moment its output (decision or dead letter) was read from the output topic, so stalls count (no coordinated omission). Events intended during the warm-up are excluded.',
+  'Cores per level (the Every level table): the whole machine\'s busy cores, the harness process\'s (on embedded targets it is also the system under test), and the Kafka system under test\'s own process. Machine cores well above the other two mean other processes competed (on Kafka, the mock broker is one of them).',
+  'Lag: embedded Verdict and Kafka targets report the consumer group\'s uncommitted records; the fused loop reports records not yet pulled (it does not commit).',
+  'The generator sends what has fallen due every 2 ms on embedded targets and every 10 ms on Kafka targets (fewer, larger message sets: the mock broker scans message sets linearly, so its cost grows with their number). That wait counts as latency: on average half a tick.',
+  'passthrough forwards every record (poison included) to the output topic, so it reports no dead letters.',
+  'Against the mock broker (librdkafka\'s mock cluster, one broker, loopback) absolute Kafka figures are not those of a real cluster; the ratios between Kafka targets are the comparable part. The mock keeps only about 5 MiB per partition: at tens of thousands of events per second a backlog of a second or two is deleted before it is read, and shows as lost events.',
+];
+
+export async function runBench(options: BenchOptions): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const logger = options.logger ?? silentLogger;
+  const progress = new Progress(options.progress);
+  const machine = machineInfo();
+  const git = gitInfo();
+  const pipeline = await compileBenchPipeline(options.pipelinePath, logger);
+  const pool = new EventPool({ seed: options.seed, size: options.poolSize, poisonRate: options.poisonRate });
+  const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
+  const targetContext = {
+    pipelinePath: options.pipelinePath, partitions: options.partitions, runId, logger, logLevel: options.logLevel ?? 'warn',
+    ...(options.brokers === undefined ? {} : { brokers: options.brokers }),
+  };
+  const plan = (offeredRate: number, transport: BenchTarget['transport']): LevelPlan => ({
+    offeredRate, durationS: options.durationS, warmupS: options.warmupS, windowS: options.windowS,
+    maxBacklogS: options.maxBacklogS, drainTimeoutS: options.drainTimeoutS, drainIdleS: options.drainIdleS, tickMs: options.tickMs[transport],
+    ...(options.burst === undefined ? {} : { burst: options.burst }),
+  });
+
+  const reports: TargetReport[] = [];
+  let overload: BenchReport['overload'] = null;
+  for (const name of options.targets) {
+    // A level's backlog is bounded (maxBacklogS), an overload's is not: keep everything for that one.
+    const retention = options.overload?.target === name ? Number.MAX_SAFE_INTEGER : EMBEDDED_RETENTION;
+    const target = createTarget(name, { ...targetContext, embeddedRetention: retention });
+    progress.line(`${name}: ${target.description}`);
+    const outputs = new OutputRouter();
+    const ctx: LevelContext = {
+      target, outputs, events: pool.sequence('e'),
+      onWindow: (w, i, p) => progress.window(name, p, i, w),
+    };
+    const levels: ReportedLevel[] = [];
+    let report: TargetReport | undefined;
+    try {
+      await startTarget(target, outputs, options, ctx);
+      let max: number | null = null;
+      let firstFailing: number | null = null;
+      let limitedBy: TargetReport['limitedBy'] = [];
+      if (options.rates === undefined) {
+        const search = await searchSaturation((rate) => runLevel(plan(rate, target.transport), ctx), options.saturation, (judged) => {
+          progress.level(name, judged);
+          levels.push({ ...judged.result, judgement: judged.judgement, role: 'search' });
+        });
+        max = search.maxSustainableRate;
+        firstFailing = search.firstFailingRate;
+        limitedBy = search.limitedBy;
+      } else {
+        for (const rate of options.rates) {
+          const result = await runLevel(plan(rate, target.transport), ctx);
+          const judgement = judgeLevel(result, options.saturation);
+          progress.level(name, { result, judgement });
+          levels.push({ ...result, judgement, role: 'fixed' });
+          if (judgement.sustainable && (max === null || rate > max)) max = rate;
+          if (!judgement.sustainable && (firstFailing === null || rate < firstFailing) && (max === null || rate > max)) {
+            firstFailing = rate;
+            limitedBy = judgement.reasons;
+          }
+        }
+      }
+      let half: ReportedLevel | null = null;
+      if (options.halfSaturation && max !== null) {
+        const result = await runLevel(plan(Math.max(1, Math.round(max / 2)), target.transport), ctx);
+        const judged = { result, judgement: judgeLevel(result, options.saturation) };
+        progress.level(`${name} ½`, judged);
+        half = { ...result, judgement: judged.judgement, role: 'half-saturation' };
+        levels.push(half);
+      }
+      if (options.overload?.target === name) {
+        const rate = options.overload.rate ?? (max === null ? null : 2 * max);
+        if (rate === null) progress.line(`${name}: no sustainable rate found, so no overload check`);
+        else {
+          progress.line(`${name}: overload at ${rate}/s for ${options.overload.durationS} s, then no load until caught up`);
+          const rssOf = target.transport === 'kafka' ? 'the system under test\'s own process' : 'the harness process, embedded log and generator included';
+          overload = { target: name, rssOf, ...(await runOverload({ rate, durationS: options.overload.durationS, catchUpTimeoutS: options.overload.catchUpTimeoutS, sampleS: 1, tickMs: options.tickMs[target.transport] }, ctx)) };
+        }
+      }
+      report = {
+        name, transport: target.transport, description: target.description, status: 'ok', note: null, settings: target.settings(),
+        levels, maxSustainableRate: max, firstFailingRate: firstFailing, limitedBy, halfSaturation: half,
+      };
+    } catch (err) {
+      const skipped = isUnavailableBroker(err);
+      const note = skipped
+        ? `Kafka targets need the mock broker (librdkafka-dev: scripts/ensure-system-deps.sh) or --brokers: ${(err as Error).message}`
+        : (err as Error).message;
+      progress.line(`${name}: ${skipped ? 'skipped' : 'FAILED'}: ${note}`);
+      report = {
+        name, transport: target.transport, description: target.description, status: skipped ? 'skipped' : 'failed', note,
+        settings: safeSettings(target), levels, maxSustainableRate: null, firstFailingRate: null, limitedBy: [], halfSaturation: null,
+      };
+    } finally {
+      await target.stop().catch((err: unknown) => logger.warn({ err, target: name }, 'target stop failed'));
+    }
+    reports.push(report);
+  }
+
+  const b = options.burst;
+  return {
+    tool: 'verdict bench',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    git,
+    notes: NOTES,
+    config: {
+      command: options.command,
+      pipeline: { path: options.pipelinePath, name: pipeline.name, steps: pipeline.steps.map((s) => `${s.id}=${s.modelId}`) },
+      mode: options.rates === undefined ? 'saturate' : 'rates',
+      rates: options.rates ?? null,
+      saturation: options.rates === undefined ? { ...options.saturation } : null,
+      durationS: options.durationS,
+      warmupS: options.warmupS,
+      windowS: options.windowS,
+      generatorTickMs: { ...options.tickMs },
+      burst: b === undefined ? null : { ...b },
+      sloP99Ms: options.saturation.sloP99Ms,
+      partitions: options.partitions,
+      seed: options.seed,
+      poolSize: options.poolSize,
+      poisonRate: options.poisonRate,
+      kafka: options.brokers === undefined ? 'mock broker (librdkafka mock cluster, 1 broker, loopback)' : options.brokers.join(','),
+      targets: options.targets,
+    },
+    targets: reports,
+    ratios: ratios(reports),
+    overload,
+    loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+async function startTarget(target: BenchTarget, outputs: OutputRouter, options: BenchOptions, ctx: LevelContext): Promise<void> {
+  await target.start(outputs.listener);
+  // Consumers joined, sessions loaded, first batches run: only then is anything timed.
+  const primed = await primeTarget(ctx, options.primeEvents, options.primeTimeoutS);
+  if (primed.answered < primed.sent) {
+    throw new Error(`${target.name} answered ${primed.answered} of ${primed.sent} priming events within ${options.primeTimeoutS} s`);
+  }
+}
+
+/** The mock broker could not be built or started: Kafka targets are skipped, not failed. */
+function isUnavailableBroker(err: unknown): boolean {
+  return err instanceof Error && err.name === 'MockBrokerError';
+}
+
+function safeSettings(target: BenchTarget): Readonly<Record<string, unknown>> {
+  try {
+    return target.settings();
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,36 @@
+/** Makes a target by name, with everything it needs from the run's options. */
+import type { Logger } from '../../core/log.js';
+import { FusedEmbeddedTarget } from './fused-embedded.js';
+import { externalCluster, startMockCluster, type KafkaCluster } from './kafka-cluster.js';
+import { KafkaTarget } from './kafka-target.js';
+import type { BenchTarget, TargetName } from './target.js';
+import { VerdictEmbeddedTarget } from './verdict-embedded.js';
+
+export interface TargetContext {
+  readonly pipelinePath: string;
+  readonly partitions: number;
+  /** Records kept per partition of an embedded log. */
+  readonly embeddedRetention: number;
+  /** An existing cluster; absent: each Kafka target starts the mock broker. */
+  readonly brokers?: readonly string[];
+  readonly runId: string;
+  readonly logger: Logger;
+  readonly logLevel: string;
+}
+
+export function createTarget(name: TargetName, ctx: TargetContext): BenchTarget {
+  const embedded = { pipelinePath: ctx.pipelinePath, partitions: ctx.partitions, retention: ctx.embeddedRetention, logger: ctx.logger };
+  const brokers = ctx.brokers;
+  const cluster = (): Promise<KafkaCluster> => (brokers === undefined ? startMockCluster() : Promise.resolve(externalCluster(brokers)));
+  const kafka = { cluster, partitions: ctx.partitions, pipelinePath: ctx.pipelinePath, runId: ctx.runId, logger: ctx.logger, logLevel: ctx.logLevel };
+  switch (name) {
+    case 'verdict-embedded': return new VerdictEmbeddedTarget(embedded);
+    case 'fused': return new FusedEmbeddedTarget(embedded);
+    case 'verdict-kafka':
+      return new KafkaTarget({ ...kafka, name, kind: 'verdict', description: 'Verdict: Engine.stream over KafkaSource/KafkaSink (kafkajs), models in its Piscina pool' });
+    case 'passthrough':
+      return new KafkaTarget({ ...kafka, name, kind: 'passthrough', description: 'Baseline: kafkajs eachBatch → sendBatch of the same records, no models (the I/O ceiling)' });
+    case 'naive':
+      return new KafkaTarget({ ...kafka, name, kind: 'naive', description: 'Baseline: kafkajs eachMessage, models one row at a time on the main thread, send per decision' });
+  }
+}

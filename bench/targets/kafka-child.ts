@@ -1,0 +1,60 @@
+/**
+ * Entry point of the child process that runs one Kafka system under test (see kafka-sut.ts). It starts the
+ * system on `start`, answers `stats` with its own resident memory and CPU time, and stops and exits on `stop` or when the
+ * parent goes away.
+ */
+import { createLogger } from '../../core/log.js';
+import type { ChildMessage, KafkaSutConfig, ParentMessage, RunningSut } from './kafka-sut.js';
+import { startNaive } from './naive-kafka.js';
+import { startPassthrough } from './passthrough-kafka.js';
+import { startVerdictKafka } from './verdict-kafka.js';
+
+let running: RunningSut | undefined;
+
+const reply = (m: ChildMessage): void => {
+  process.send?.(m);
+};
+
+async function start(config: KafkaSutConfig): Promise<void> {
+  const logger = createLogger({ level: config.logLevel, name: `bench-${config.kind}` });
+  switch (config.kind) {
+    case 'verdict': running = await startVerdictKafka(config, logger); break;
+    case 'passthrough': running = await startPassthrough(config); break;
+    case 'naive': running = await startNaive(config, logger); break;
+  }
+  reply({ type: 'started', settings: running.settings });
+}
+
+async function stop(): Promise<void> {
+  const sut = running;
+  running = undefined;
+  try {
+    await sut?.stop();
+  } finally {
+    reply({ type: 'stopped' });
+    process.disconnect?.();
+    process.exit(0);
+  }
+}
+
+process.on('message', (m: ParentMessage) => {
+  switch (m.type) {
+    case 'start':
+      start(m.config).catch((err: unknown) => reply({ type: 'error', message: (err as Error).message }));
+      break;
+    case 'stats': {
+      const cpu = process.cpuUsage();
+      reply({ type: 'stats', seq: m.seq, rssBytes: process.memoryUsage.rss(), cpuUs: cpu.user + cpu.system });
+      break;
+    }
+    case 'stop':
+      void stop();
+      break;
+  }
+});
+// The parent died or closed the channel: nobody reads the outputs any more.
+process.on('disconnect', () => {
+  const sut = running;
+  running = undefined;
+  if (sut !== undefined) void sut.stop().finally(() => process.exit(0));
+});

@@ -1,0 +1,56 @@
+/**
+ * The systems under test on Kafka run in a child process of their own (kafka-child.ts), as a daemon would:
+ * the harness's generator and output reader keep the parent's event loop, the system under test gets one
+ * to itself. This file is the contract between the two: the start configuration and the IPC messages.
+ */
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import type { BenchTopics } from './pipeline.js';
+
+export type KafkaSutKind = 'verdict' | 'passthrough' | 'naive';
+
+/** Consumer group timings; against the mock broker, MOCK_CONSUMER_TIMINGS (see test/kafka/mock-broker.ts). */
+export interface ConsumerTimings {
+  readonly sessionTimeout: number;
+  readonly rebalanceTimeout: number;
+  readonly heartbeatInterval: number;
+  readonly maxWaitTimeInMs: number;
+}
+
+export interface KafkaSutConfig {
+  readonly kind: KafkaSutKind;
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly groupId: string;
+  readonly topics: BenchTopics;
+  readonly pipelinePath: string;
+  readonly timings: ConsumerTimings;
+  /** Partitions whose batches kafkajs hands over concurrently (Verdict's default, for passthrough too). */
+  readonly partitionsConsumedConcurrently: number;
+  readonly logLevel: string;
+}
+
+export type ParentMessage =
+  | { readonly type: 'start'; readonly config: KafkaSutConfig }
+  | { readonly type: 'stats'; readonly seq: number }
+  | { readonly type: 'stop' };
+
+export type ChildMessage =
+  | { readonly type: 'started'; readonly settings: Readonly<Record<string, unknown>> }
+  | { readonly type: 'stats'; readonly seq: number; readonly rssBytes: number; readonly cpuUs: number }
+  | { readonly type: 'stopped' }
+  | { readonly type: 'error'; readonly message: string };
+
+export interface RunningSut {
+  readonly settings: Readonly<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** The plain kafkajs client the baselines use: what a team would configure first, not idempotent
+ * (the mock broker cannot give out producer ids), murmur2 partitioning like Verdict's sink. */
+export function baselineKafka(config: Pick<KafkaSutConfig, 'brokers' | 'clientId'>) {
+  const kafka = new Kafka({ clientId: config.clientId, brokers: [...config.brokers], logLevel: logLevel.NOTHING });
+  return {
+    kafka,
+    producer: () => kafka.producer({ idempotent: false, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }),
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * The harness side of a Kafka target: fresh topics, the system under test in a child process
+ * (kafka-child.ts), a kafkajs producer that writes the offered load to the input topic, and a kafkajs
+ * consumer that reads the decision and dead-letter topics and reports each output as it arrives.
+ * Lag is the system's consumer group's: input high watermarks minus its committed offsets.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Consumer, Producer } from 'kafkajs';
+import { TransportError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { AdminLike } from '../../streams/kafka/kafka-client.js';
+import { kafkajsClientFactory } from '../../streams/kafka/kafkajs-client.js';
+import { BENCH_ID_HEADER, type BenchEvent } from '../events.js';
+import type { KafkaCluster } from './kafka-cluster.js';
+import { baselineKafka, type ChildMessage, type KafkaSutConfig, type KafkaSutKind, type ParentMessage } from './kafka-sut.js';
+import type { BenchTopics } from './pipeline.js';
+import { DECISION_ID_HEADER, type BenchTarget, type OutputListener, type TargetName } from './target.js';
+
+export interface KafkaTargetOptions {
+  readonly name: Extract<TargetName, 'verdict-kafka' | 'passthrough' | 'naive'>;
+  readonly kind: KafkaSutKind;
+  readonly description: string;
+  /** Made when the target starts (a mock broker per target), stopped with it. */
+  readonly cluster: () => Promise<KafkaCluster>;
+  readonly partitions: number;
+  readonly pipelinePath: string;
+  readonly runId: string;
+  readonly logger: Logger;
+  readonly logLevel: string;
+}
+
+const CHILD_START_TIMEOUT_MS = 60_000;
+const CHILD_STOP_TIMEOUT_MS = 15_000;
+
+export class KafkaTarget implements BenchTarget {
+  readonly name: KafkaTargetOptions['name'];
+  readonly transport = 'kafka' as const;
+  readonly description: string;
+  readonly #options: KafkaTargetOptions;
+  #cluster: KafkaCluster | undefined;
+  #topics: BenchTopics | undefined;
+  #groupId = '';
+  #child: ChildProcess | undefined;
+  #childSettings: Readonly<Record<string, unknown>> = {};
+  #producer: Producer | undefined;
+  #reader: Consumer | undefined;
+  #admin: AdminLike | undefined;
+  #statsSeq = 0;
+  readonly #statsWaiters = new Map<number, (stats: { rssBytes: number; cpuUs: number } | null) => void>();
+  #sendErrors = 0;
+
+  constructor(options: KafkaTargetOptions) {
+    this.#options = options;
+    this.name = options.name;
+    this.description = options.description;
+  }
+
+  async start(onOutput: OutputListener): Promise<void> {
+    const o = this.#options;
+    const cluster = (this.#cluster = await o.cluster());
+    const prefix = `bench-${o.runId}-${o.name}`;
+    const topics: BenchTopics = { input: `${prefix}-in`, output: `${prefix}-out`, deadLetter: `${prefix}-dlq` };
+    await cluster.createTopic(topics.input, o.partitions);
+    await cluster.createTopic(topics.output, o.partitions);
+    await cluster.createTopic(topics.deadLetter, 1);
+    this.#topics = topics;
+    this.#groupId = `${prefix}-sut`;
+
+    const config: KafkaSutConfig = {
+      kind: o.kind, brokers: cluster.brokers, clientId: `${prefix}-sut`, groupId: this.#groupId, topics,
+      pipelinePath: o.pipelinePath, timings: cluster.timings, partitionsConsumedConcurrently: 4, logLevel: o.logLevel,
+    };
+    const { kafka, producer } = baselineKafka({ brokers: cluster.brokers, clientId: `${prefix}-harness` });
+    this.#producer = producer();
+    this.#reader = kafka.consumer({ groupId: `${prefix}-reader`, allowAutoTopicCreation: false, ...cluster.timings });
+    this.#admin = kafkajsClientFactory({ brokers: cluster.brokers, clientId: `${prefix}-admin`, logLevel: 'nothing' }, o.logger).admin();
+    // The child, the producer and the reader start together: each waits on the broker, not on the others.
+    await Promise.all([this.#startChild(config), this.#producer.connect(), this.#startReader(topics, onOutput)]);
+  }
+
+  send(events: readonly BenchEvent[]): Promise<void> {
+    const producer = this.#producer;
+    const topic = this.#topics?.input;
+    if (producer === undefined || topic === undefined) return Promise.resolve();
+    // Never rejects: the open loop keeps going, and events whose send failed are counted as lost.
+    return producer
+      .send({ topic, acks: 1, messages: events.map((e) => ({ key: e.key, value: e.value, headers: e.headers })) })
+      .then(() => undefined, (err: unknown) => {
+        if (this.#sendErrors++ === 0) this.#options.logger.warn({ err, target: this.name }, 'load producer send failed');
+      });
+  }
+
+  async lag(): Promise<number> {
+    const admin = this.#admin;
+    const topic = this.#topics?.input;
+    if (admin === undefined || topic === undefined) return 0;
+    const [ends, committed] = await Promise.all([admin.topicOffsets(topic), admin.committedOffsets(this.#groupId, [topic])]);
+    const at = new Map(committed.map((c) => [c.partition, c.offset]));
+    return ends.reduce((sum, p) => sum + Math.max(0, p.high - (at.get(p.partition) ?? p.low)), 0);
+  }
+
+  async rss(): Promise<number> {
+    return (await this.#stats())?.rssBytes ?? 0;
+  }
+
+  async sutCpuUs(): Promise<number | null> {
+    return (await this.#stats())?.cpuUs ?? null;
+  }
+
+  #stats(): Promise<{ rssBytes: number; cpuUs: number } | null> {
+    const child = this.#child;
+    if (child === undefined || !child.connected) return Promise.resolve(null);
+    const seq = this.#statsSeq++;
+    return new Promise((resolve) => {
+      this.#statsWaiters.set(seq, resolve);
+      child.send({ type: 'stats', seq } satisfies ParentMessage);
+    });
+  }
+
+  settings(): Readonly<Record<string, unknown>> {
+    return {
+      ...this.#childSettings,
+      partitions: this.#options.partitions,
+      broker: this.#cluster?.kind,
+      process: 'child process (system under test), separate from the generator and reader',
+      loadProducerSendErrors: this.#sendErrors,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled([this.#reader?.disconnect(), this.#producer?.disconnect(), this.#admin?.disconnect()]);
+    await this.#stopChild();
+    await this.#cluster?.stop();
+  }
+
+  #startChild(config: KafkaSutConfig): Promise<void> {
+    const child = fork(fileURLToPath(new URL('./kafka-child.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.#child = child;
+    return new Promise<void>((resolve, reject) => {
+      const fail = (message: string): void => {
+        clearTimeout(timer);
+        reject(new TransportError(`${this.name}: ${message}`, { retryable: false }));
+      };
+      const timer = setTimeout(() => fail(`system under test not started within ${CHILD_START_TIMEOUT_MS} ms`), CHILD_START_TIMEOUT_MS);
+      child.on('message', (m: ChildMessage) => {
+        switch (m.type) {
+          case 'started':
+            clearTimeout(timer);
+            this.#childSettings = m.settings;
+            resolve();
+            break;
+          case 'error':
+            fail(m.message);
+            break;
+          case 'stats':
+            this.#statsWaiters.get(m.seq)?.({ rssBytes: m.rssBytes, cpuUs: m.cpuUs });
+            this.#statsWaiters.delete(m.seq);
+            break;
+          case 'stopped':
+            break;
+        }
+      });
+      child.once('exit', (code) => {
+        fail(`system under test exited (code ${code})`);
+        for (const w of this.#statsWaiters.values()) w(null);
+        this.#statsWaiters.clear();
+      });
+      child.send({ type: 'start', config } satisfies ParentMessage);
+    });
+  }
+
+  async #startReader(topics: BenchTopics, onOutput: OutputListener): Promise<void> {
+    const reader = this.#reader;
+    if (reader === undefined) return;
+    await reader.connect();
+    await reader.subscribe({ topics: [topics.output, topics.deadLetter], fromBeginning: true });
+    await reader.run({
+      partitionsConsumedConcurrently: 4,
+      eachBatch: async ({ batch }) => {
+        const kind = batch.topic === topics.deadLetter ? 'dead-letter' : 'decision';
+        for (const m of batch.messages) {
+          const h = m.headers ?? {};
+          const id = h[DECISION_ID_HEADER] ?? h[BENCH_ID_HEADER];
+          if (id !== undefined) onOutput(id.toString(), kind);
+        }
+        return Promise.resolve();
+      },
+    });
+  }
+
+  async #stopChild(): Promise<void> {
+    const child = this.#child;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_STOP_TIMEOUT_MS);
+    if (child.connected) child.send({ type: 'stop' } satisfies ParentMessage);
+    else child.kill('SIGTERM');
+    await exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The naive baseline: what a team writes first. A kafkajs `eachMessage` consumer parses each event, maps
+ * its features, runs the three models one row at a time on the main thread (the MLP only when the trees
+ * see risk, as the pipeline's cascade does), applies the rules as plain code and awaits a `send` of the
+ * decision before taking the next message. Bad input goes to the dead-letter topic.
+ */
+import { DecodeError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { OutboundRecord } from '../../streams/types.js';
+import { MLP_THRESHOLD, deadLetterRecord, decide, decisionRecord, loadBaselineModels, runModel } from './baseline-models.js';
+import { baselineKafka, type KafkaSutConfig, type RunningSut } from './kafka-sut.js';
+import { compileBenchPipeline } from './pipeline.js';
+
+type KafkajsHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+
+function headerStrings(headers: KafkajsHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (v === undefined) continue;
+    out[k] = (Array.isArray(v) ? v[0] ?? '' : v).toString();
+  }
+  return out;
+}
+
+export async function startNaive(config: KafkaSutConfig, logger: Logger): Promise<RunningSut> {
+  const pipeline = await compileBenchPipeline(config.pipelinePath, logger, config.topics);
+  const models = await loadBaselineModels(pipeline);
+  const width = models.features.width;
+  const { kafka, producer: makeProducer } = baselineKafka(config);
+  const producer = makeProducer();
+  const consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, ...config.timings });
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [config.topics.input], fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const value = message.value ?? Buffer.alloc(0);
+      let record: OutboundRecord;
+      try {
+        let event: Record<string, unknown>;
+        try {
+          event = JSON.parse(value.toString('utf8')) as Record<string, unknown>;
+        } catch (err) {
+          throw new DecodeError(`value is not valid JSON: ${(err as Error).message}`, { cause: err });
+        }
+        const row = models.features.map(event);
+        const gbt = (await runModel(models.gbt, row, 1, width))[0] ?? 0;
+        const anomaly = (await runModel(models.anomaly, row, 1, width))[0] ?? 0;
+        const mlp = gbt > MLP_THRESHOLD ? (await runModel(models.mlp, row, 1, width))[0] ?? 0 : undefined;
+        const decision = decide(gbt, anomaly, mlp, Number(event['amount']));
+        record = decisionRecord(models, { id: String(event['id']), key: String(event['key']), decision, mlpRan: mlp !== undefined }, message.key);
+      } catch (err) {
+        record = deadLetterRecord(models, err, message.key, value, headerStrings(message.headers));
+      }
+      await producer.send({ topic: record.topic, messages: [{ key: record.key, value: record.value, headers: record.headers }], acks: -1 });
+    },
+  });
+  return {
+    settings: { client: 'kafkajs eachMessage → send per decision', acks: -1, inference: 'onnxruntime-node, one row per run, main thread' },
+    stop: async () => {
+      await consumer.disconnect();
+      await producer.disconnect();
+      await models.close();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * One seam for every system the harness measures: Verdict on either transport and the three baselines.
+ * A target owns the system under test, the producer that feeds its input topic and the reader of its
+ * output topics; the harness only sends events and is told when each event's output arrived.
+ */
+import type { BenchEvent } from '../events.js';
+
+export const TARGET_NAMES = ['verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+
+export type OutputKind = 'decision' | 'dead-letter';
+
+/** Called when an output record reaches the target's output reader, as soon as it is read. */
+export type OutputListener = (id: string, kind: OutputKind) => void;
+
+export interface BenchTarget {
+  readonly name: TargetName;
+  readonly transport: 'embedded' | 'kafka';
+  /** One line for the report: what runs, and how. */
+  readonly description: string;
+  /** Starts the system under test, the load producer and the output reader. */
+  start(onOutput: OutputListener): Promise<void>;
+  /** Writes events to the input topic; resolves when the transport accepted them. */
+  send(events: readonly BenchEvent[]): Promise<void> | void;
+  /** Input records the system under test has not consumed yet (see each target for the exact measure). */
+  lag(): Promise<number>;
+  /** Resident memory of the process the system under test runs in, in bytes. */
+  rss(): Promise<number>;
+  /** CPU time (user + system, µs) of the system under test's own process; null when it is the harness's. */
+  sutCpuUs(): Promise<number | null>;
+  /** Facts for the report (batching, workers, client settings). */
+  settings(): Readonly<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** Ids of outputs: decisions carry `verdict-event-id`; dead letters keep the input's `bench-id` header. */
+export const DECISION_ID_HEADER = 'verdict-event-id';

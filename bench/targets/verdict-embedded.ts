@@ -1,0 +1,96 @@
+/**
+ * Verdict on the embedded transport, wired as `verdict demo` wires it: an in-process log, the engine's
+ * stream between a consumer of the input topic and a producer, and the harness writing straight into the
+ * log. Lag is the consumer group's: records appended but not yet committed.
+ */
+import type { Logger } from '../../core/log.js';
+import { Engine } from '../../engine/engine.js';
+import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
+import type { DecisionStream } from '../../streams/decision-stream.js';
+import type { BenchEvent } from '../events.js';
+import { EmbeddedOutputReader } from './embedded-reader.js';
+import { loadBenchPipeline } from './pipeline.js';
+import type { BenchTarget, OutputListener } from './target.js';
+
+export interface EmbeddedTargetOptions {
+  readonly pipelinePath: string;
+  readonly partitions: number;
+  /**
+   * Records kept per partition. The log lives in the harness process, so keeping everything would grow
+   * its heap (and its garbage collections) level after level; enough for the largest backlog a level
+   * allows is enough.
+   */
+  readonly retention: number;
+  readonly logger: Logger;
+}
+
+const GROUP = 'verdict-bench';
+
+export class VerdictEmbeddedTarget implements BenchTarget {
+  readonly name = 'verdict-embedded' as const;
+  readonly transport = 'embedded' as const;
+  readonly description = 'Verdict: Engine.stream over the embedded log (in-process), models in its Piscina pool';
+  readonly #options: EmbeddedTargetOptions;
+  #engine: Engine | undefined;
+  #log: EmbeddedLog | undefined;
+  #stream: DecisionStream | undefined;
+  #reader: EmbeddedOutputReader | undefined;
+  #inputTopic = '';
+
+  constructor(options: EmbeddedTargetOptions) {
+    this.#options = options;
+  }
+
+  async start(onOutput: OutputListener): Promise<void> {
+    const { pipelinePath, partitions, logger } = this.#options;
+    const { file, baseDir } = await loadBenchPipeline(pipelinePath);
+    const engine = await Engine.create(file, { baseDir, logger });
+    const { input, output } = engine.pipeline;
+    const log = new EmbeddedLog({ defaultPartitions: partitions, maxRecordsPerPartition: this.#options.retention, logger });
+    log.createTopic(input.topic, partitions);
+    log.createTopic(output.topic, partitions);
+    log.createTopic(output.deadLetter, 1);
+    const reader = new EmbeddedOutputReader(log);
+    reader.follow(output.topic, 'decision', onOutput);
+    reader.follow(output.deadLetter, 'dead-letter', onOutput);
+    this.#stream = engine.stream(log.consumer({ groupId: GROUP, topics: [input.topic] }), log.producer());
+    this.#engine = engine;
+    this.#log = log;
+    this.#reader = reader;
+    this.#inputTopic = input.topic;
+  }
+
+  send(events: readonly BenchEvent[]): void {
+    const topic = this.#inputTopic;
+    this.#log?.append(events.map((e) => ({ topic, key: e.key, value: e.value, headers: e.headers })));
+  }
+
+  lag(): Promise<number> {
+    return Promise.resolve(this.#log?.totalLag(GROUP, this.#inputTopic) ?? 0);
+  }
+
+  rss(): Promise<number> {
+    return Promise.resolve(process.memoryUsage.rss());
+  }
+
+  sutCpuUs(): Promise<number | null> {
+    return Promise.resolve(null);
+  }
+
+  settings(): Readonly<Record<string, unknown>> {
+    const p = this.#engine?.pipeline;
+    return {
+      partitions: this.#options.partitions,
+      workers: p?.runtime.workers,
+      intraOpThreads: p?.runtime.intraOpThreads,
+      batching: Object.fromEntries((p?.steps ?? []).map((s) => [s.id, s.batching])),
+      join: p?.join,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.#stream?.drain(5_000);
+    await this.#reader?.stop();
+    await this.#engine?.close();
+  }
+}

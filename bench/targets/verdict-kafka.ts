@@ -1,0 +1,45 @@
+/**
+ * Verdict on Kafka, as the daemon runs it: the engine's stream between a KafkaSource (a consumer group
+ * member) and a KafkaSink, on topics of the bench's own.
+ */
+import type { Logger } from '../../core/log.js';
+import { Engine } from '../../engine/engine.js';
+import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
+import { KafkaSource } from '../../streams/kafka/kafka-source.js';
+import type { KafkaSutConfig, RunningSut } from './kafka-sut.js';
+import { loadBenchPipeline } from './pipeline.js';
+
+export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger): Promise<RunningSut> {
+  const { file, baseDir } = await loadBenchPipeline(config.pipelinePath, config.topics);
+  const engine = await Engine.create(file, { baseDir, logger });
+  const connection = { brokers: config.brokers, clientId: config.clientId, logLevel: 'nothing' as const, logger };
+  const source = new KafkaSource({
+    ...connection,
+    groupId: config.groupId,
+    topics: [config.topics.input],
+    fromBeginning: true,
+    ...config.timings,
+    maxBytesPerPartition: 1_048_576,
+    partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+  });
+  const sink = new KafkaSink(connection);
+  await sink.connect();
+  const stream = engine.stream(source, sink);
+  const p = engine.pipeline;
+  return {
+    settings: {
+      workers: p.runtime.workers,
+      intraOpThreads: p.runtime.intraOpThreads,
+      batching: Object.fromEntries(p.steps.map((s) => [s.id, s.batching])),
+      join: p.join,
+      acks: -1,
+      partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+    },
+    stop: async () => {
+      await stream.drain(5_000);
+      await source.close();
+      await sink.close();
+      await engine.close();
+    },
+  };
+}

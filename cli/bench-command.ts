@@ -1,0 +1,167 @@
+/**
+ * `verdict bench`: the load-test harness. With no flags, a short run (about two minutes): every target,
+ * the saturation search from 1000 events/s, a level at half of each saturation rate, and report.json,
+ * summary.md and chart.svg under bench/results/<timestamp>/. Kafka targets start the mock broker unless
+ * `--brokers` names a cluster.
+ */
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createLogger } from '../core/log.js';
+import { defaultPipelinePath } from '../core/paths.js';
+import { runBench, type BenchOptions } from '../bench/harness.js';
+import { renderMarkdown, writeReport } from '../bench/report.js';
+import { defaultSaturationOptions } from '../bench/saturation.js';
+import { TARGET_NAMES, type TargetName } from '../bench/targets/target.js';
+
+const positive = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+
+const fraction = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('must be a number in [0, 1)');
+  return n;
+};
+
+export function parseTargets(value: string): TargetName[] {
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const known = new Set<string>(TARGET_NAMES);
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new InvalidArgumentError(`unknown target ${unknown.join(', ') || '(none)'}; targets are ${TARGET_NAMES.join(', ')}`);
+  }
+  return [...new Set(names)] as TargetName[];
+}
+
+export function parseRates(value: string): number[] {
+  const rates = value.split(',').map((s) => Number(s.trim()));
+  if (rates.length === 0 || rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new InvalidArgumentError('rates must be positive numbers, comma-separated');
+  return rates;
+}
+
+/** `factor:everyMs:lengthMs`, e.g. `3:5000:500`: every 5 s, 500 ms at three times the rate. */
+export function parseBurst(value: string): { factor: number; everyMs: number; lengthMs: number } {
+  const parts = value.split(':').map(Number);
+  const [factor, everyMs, lengthMs] = parts;
+  if (parts.length !== 3 || factor === undefined || everyMs === undefined || lengthMs === undefined
+    || !(factor > 0) || !(everyMs > 0) || !(lengthMs > 0) || lengthMs > everyMs) {
+    throw new InvalidArgumentError('burst must be factor:everyMs:lengthMs with lengthMs ≤ everyMs, e.g. 3:5000:500');
+  }
+  return { factor, everyMs, lengthMs };
+}
+
+interface BenchFlags {
+  targets: TargetName[];
+  rates?: number[];
+  saturate?: boolean;
+  duration?: number;
+  warmup?: number;
+  window?: number;
+  sloP99: number;
+  startRate: number;
+  factor: number;
+  maxRate: number;
+  bisect: number;
+  confirm: number;
+  tickMs?: number;
+  burst?: { factor: number; everyMs: number; lengthMs: number };
+  brokers?: string;
+  partitions: number;
+  seed: number;
+  poisonRate: number;
+  pipeline: string;
+  out?: string;
+  quick?: boolean;
+  half: boolean;
+  overload?: string | boolean;
+  overloadRate?: number;
+  overloadDuration: number;
+}
+
+export function benchCommand(): Command {
+  return new Command('bench')
+    .description('load-test Verdict and its baselines, open loop; writes report.json, summary.md and chart.svg')
+    .option('--targets <list>', `comma-separated: ${TARGET_NAMES.join(',')}`, parseTargets, [...TARGET_NAMES])
+    .option('--rates <list>', 'fixed offered rates, events/s (instead of the saturation search)', parseRates)
+    .option('--saturate', 'search for the maximum sustainable rate (the default without --rates)')
+    .option('--duration <s>', 'measured seconds per level (default 2; 1 with --quick)', positive('duration'))
+    .option('--warmup <s>', 'warm-up seconds per level, left out of the figures (default 0.5)', positive('warmup'))
+    .option('--window <s>', 'measurement window, seconds (default 0.5, or one burst period)', positive('window'))
+    .option('--slo-p99 <ms>', 'latency objective: a level whose p99 exceeds it is not sustainable', positive('slo-p99'), defaultSaturationOptions.sloP99Ms)
+    .option('--start-rate <n>', 'first rate of the search, events/s', positive('start-rate'), defaultSaturationOptions.startRate)
+    .option('--factor <x>', 'step-up factor of the search', positive('factor'), defaultSaturationOptions.factor)
+    .option('--max-rate <n>', 'highest rate the search tries', positive('max-rate'), defaultSaturationOptions.maxRate)
+    .option('--bisect <n>', 'bisections between the last good and first bad rate', (v) => Math.floor(Number(v)), defaultSaturationOptions.bisectSteps)
+    .option('--confirm <n>', 'run a failing rate up to n more times before it counts as failed (noisy machines)', (v) => Math.max(0, Math.floor(Number(v))), 0)
+    .option('--tick-ms <ms>', 'how often the generator sends what has fallen due (default 2 ms embedded, 10 ms Kafka)', positive('tick-ms'))
+    .option('--burst <f:every:len>', 'bursts: rate × f for len ms every `every` ms', parseBurst)
+    .option('--brokers <list>', 'an existing Kafka cluster (host:port,...); default: the embedded mock broker')
+    .option('--partitions <n>', 'input partitions', positive('partitions'), 4)
+    .option('--seed <n>', 'generator seed', positive('seed'), 42)
+    .option('--poison-rate <p>', 'share of malformed records', fraction, 0.001)
+    .option('--pipeline <file>', 'pipeline YAML', defaultPipelinePath)
+    .option('--out <dir>', 'output directory (default bench/results/<timestamp>)')
+    .option('--quick', 'a few seconds per target: rates 200,500, 1 s levels (a smoke run)')
+    .option('--no-half', 'skip the level at half the saturation rate')
+    .addOption(new Option('--overload [target]', 'then run the target at 2× its saturation rate, then no load until caught up').preset('verdict-kafka'))
+    .option('--overload-rate <n>', 'overload rate instead of 2× saturation', positive('overload-rate'))
+    .option('--overload-duration <s>', 'seconds of overload', positive('overload-duration'), 60)
+    .action(async (flags: BenchFlags, cmd: Command) => {
+      const logLevel = cmd.optsWithGlobals<{ logLevel?: string }>().logLevel ?? 'warn';
+      const logger = createLogger({ level: logLevel });
+      const options = benchOptions(flags, process.argv.slice(2).join(' '), logLevel);
+      const report = await runBench({ ...options, logger, progress: process.stderr });
+      const stamp = report.startedAt.replace(/[:.]/g, '-');
+      const written = await writeReport(report, resolve(flags.out ?? `bench/results/${stamp}`));
+      process.stdout.write(`${renderMarkdown(report)}\nWrote ${written.json}\n      ${written.markdown}\n      ${written.chart}\n`);
+      if (report.targets.some((t) => t.status === 'failed')) process.exitCode = 1;
+    });
+}
+
+/** The flags, defaulted into harness options; `--quick` shrinks everything to a smoke run. */
+export function benchOptions(flags: BenchFlags, command: string, logLevel = 'warn'): Omit<BenchOptions, 'logger' | 'progress'> {
+  const quick = flags.quick === true;
+  const overloadTarget = flags.overload === undefined || flags.overload === false ? undefined
+    : flags.overload === true ? 'verdict-kafka' : parseTargets(flags.overload)[0];
+  const targets = overloadTarget !== undefined && !flags.targets.includes(overloadTarget) ? [...flags.targets, overloadTarget] : flags.targets;
+  const rates = flags.rates ?? (quick && flags.saturate !== true ? [200, 500] : undefined);
+  return {
+    targets,
+    ...(rates === undefined ? {} : { rates }),
+    saturation: {
+      ...defaultSaturationOptions,
+      sloP99Ms: flags.sloP99, startRate: flags.startRate, factor: flags.factor, maxRate: flags.maxRate, bisectSteps: flags.bisect,
+      confirmFailures: flags.confirm,
+    },
+    durationS: flags.duration ?? (quick ? 1 : 2),
+    warmupS: flags.warmup ?? 0.5,
+    // With bursts, a window spans a whole burst period, so windows of a steady system agree.
+    windowS: flags.window ?? (flags.burst === undefined ? 0.5 : Math.max(0.5, flags.burst.everyMs / 1000)),
+    ...(flags.burst === undefined ? {} : { burst: flags.burst }),
+    maxBacklogS: 3,
+    drainTimeoutS: 30,
+    drainIdleS: 5,
+    tickMs: { embedded: flags.tickMs ?? 2, kafka: flags.tickMs ?? 10 },
+    halfSaturation: flags.half && !quick,
+    pipelinePath: resolve(flags.pipeline),
+    partitions: flags.partitions,
+    seed: flags.seed,
+    poolSize: 20_000,
+    poisonRate: flags.poisonRate,
+    ...(flags.brokers === undefined ? {} : { brokers: flags.brokers.split(',').map((s) => s.trim()) }),
+    primeEvents: 20,
+    primeTimeoutS: 60,
+    ...(overloadTarget === undefined ? {} : {
+      overload: {
+        target: overloadTarget,
+        durationS: flags.overloadDuration,
+        catchUpTimeoutS: Math.max(60, flags.overloadDuration * 3),
+        ...(flags.overloadRate === undefined ? {} : { rate: flags.overloadRate }),
+      },
+    }),
+    command: `verdict ${command}`.trim(),
+    logLevel,
+  };
+}
