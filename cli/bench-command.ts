@@ -6,24 +6,13 @@
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { fraction, positive } from './option-parsers.js';
 import { createLogger } from '../core/log.js';
 import { defaultPipelinePath } from '../core/paths.js';
 import { runBench, type BenchOptions } from '../bench/harness.js';
 import { renderMarkdown, writeReport } from '../bench/report.js';
 import { defaultSaturationOptions } from '../bench/saturation.js';
 import { TARGET_NAMES, type TargetName } from '../bench/targets/target.js';
-
-const positive = (name: string) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
-  return n;
-};
-
-const fraction = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('must be a number in [0, 1)');
-  return n;
-};
 
 export function parseTargets(value: string): TargetName[] {
   const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `verdict` command line: thin commands over the library. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { fraction, positive } from './option-parsers.js';
 import { createLogger } from '../core/log.js';
 import { defaultPipelinePath } from '../core/paths.js';
 import { isVerdictError } from '../core/errors.js';
@@ -10,17 +11,6 @@ import { dlqCommand } from './dlq-command.js';
 import { modelsCommand } from './models-command.js';
 import { runCommand } from './run-command.js';
 import { validateCommand } from './validate-command.js';
-
-const positive = (name: string) => (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
-  return n;
-};
-const fraction = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('must be a number in [0, 1)');
-  return n;
-};
 
 const program = new Command('verdict')
   .description('Real-time decisions from event streams, orchestrating several ONNX models')

@@ -1,0 +1,14 @@
+/** commander argument parsers shared by the commands: they reject bad values with the option's name. */
+import { InvalidArgumentError } from 'commander';
+
+export const positive = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+
+export const fraction = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('must be a number in [0, 1)');
+  return n;
+};
