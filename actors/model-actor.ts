@@ -80,7 +80,10 @@ export class ModelActor {
   readonly #outputs: readonly TensorSpec[];
   readonly #outputNames: readonly string[];
   readonly #metrics: Metrics | undefined;
-  readonly #labels: { model: string };
+  // Label children resolved once: the depth is set on every row, and a labelled set hashes its labels.
+  readonly #depthGauge: { set(value: number): void } | undefined;
+  readonly #batchSizes: { observe(value: number): void } | undefined;
+  readonly #inferenceSeconds: { observe(value: number): void } | undefined;
   readonly #log: Logger;
   readonly #capacity: number;
   #stopping: Promise<void> | undefined;
@@ -94,7 +97,10 @@ export class ModelActor {
     this.#outputs = options.model.manifest.outputs;
     this.#outputNames = this.#outputs.map((o) => o.name);
     this.#metrics = options.metrics;
-    this.#labels = { model: options.model.ref };
+    const labels = { model: options.model.ref };
+    this.#depthGauge = options.metrics?.mailboxDepth.labels(labels);
+    this.#batchSizes = options.metrics?.batchSize.labels(labels);
+    this.#inferenceSeconds = options.metrics?.inferenceSeconds.labels(labels);
     this.#log = (options.logger ?? silentLogger).child({ component: COMPONENT, model: options.model.ref });
     const policy = compilePolicy(options);
     this.#capacity = policy.mailboxCapacity;
@@ -203,9 +209,9 @@ export class ModelActor {
     const started = performance.now();
     try {
       const task = this.#task(packRows(this.#inputs, batch.map((p) => p.row)));
-      this.#metrics?.batchSize.observe(this.#labels, batch.length);
+      this.#batchSizes?.observe(batch.length);
       ({ outputs } = await this.#runner.run(task));
-      this.#metrics?.inferenceSeconds.observe(this.#labels, (performance.now() - started) / 1000);
+      this.#inferenceSeconds?.observe((performance.now() - started) / 1000);
     } catch (error) {
       const typed = asVerdictError(error);
       if (typed.retryable && !retried) {
@@ -274,6 +280,6 @@ export class ModelActor {
   }
 
   #setDepth(): void {
-    this.#metrics?.mailboxDepth.set(this.#labels, this.#batcher.queued);
+    this.#depthGauge?.set(this.#batcher.queued);
   }
 }
