@@ -13,18 +13,9 @@ import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../../streams/kafka/kafka-source.js';
 import type { InboundRecord, OutboundRecord } from '../../streams/types.js';
 import { ApiKey, KafkaErrorCode, startMockBroker, uniqueTopic, type MockBroker } from './mock-broker.js';
+import { waitUntil, range } from '../helpers/wait.js';
 
 const logger = process.env['VERDICT_TEST_LOG'] === '1' ? createLogger({ level: 'debug' }) : silentLogger;
-
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
 // ---- against a fake producer -------------------------------------------------------------------------
 

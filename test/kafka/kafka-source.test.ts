@@ -17,6 +17,7 @@ import { KafkaSource, type KafkaSourceOptions } from '../../streams/kafka/kafka-
 import { partitionForKey } from '../../streams/partitioner.js';
 import type { InboundRecord, OutboundRecord, SourceEvent, TopicPartition } from '../../streams/types.js';
 import { ApiKey, startMockBroker, uniqueTopic, type MockBroker } from './mock-broker.js';
+import { waitUntil, range } from '../helpers/wait.js';
 
 const logger = process.env['VERDICT_TEST_LOG'] === '1' ? createLogger({ level: 'debug' }) : silentLogger;
 
@@ -33,16 +34,6 @@ function collect(source: KafkaSource) {
   const kinds = (): string[] => events.filter((e) => e.type !== 'batch').map((e) => `${e.type}:${e.partitions.map((p) => p.partition).sort().join(',')}`);
   return { events, records, offsets, kinds, subscription, completed: () => completed };
 }
-
-async function waitUntil(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
-const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
 // ---- against a fake client ---------------------------------------------------------------------------
 
