@@ -152,6 +152,8 @@ export class KafkaSource implements Source {
 
   /** Per partition of the subscribed topics: how far the group's committed offset is behind the log end. */
   async lag(): Promise<KafkaPartitionLag[]> {
+    // A sample started during close would connect the admin client again and keep the process alive.
+    if (this.#status === 'closing' || this.#status === 'closed') throw new TransportError('the source is closed', { retryable: false });
     const admin = (this.#admin ??= this.#factory.admin());
     const { groupId, topics, fromBeginning } = this.#settings;
     const committed = new Map((await admin.committedOffsets(groupId, topics)).map((o) => [keyOf(o), o.offset]));
