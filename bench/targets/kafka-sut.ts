@@ -3,7 +3,7 @@
  * the harness's generator and output reader keep the parent's event loop, the system under test gets one
  * to itself. This file is the contract between the two: the start configuration and the IPC messages.
  */
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type Producer } from 'kafkajs';
 import type { BenchTopics } from './pipeline.js';
 
 export type KafkaSutKind = 'verdict' | 'passthrough' | 'naive';
@@ -53,4 +53,15 @@ export function baselineKafka(config: Pick<KafkaSutConfig, 'brokers' | 'clientId
     kafka,
     producer: () => kafka.producer({ idempotent: false, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner }),
   };
+}
+
+/** The baselines' client pair: a connected producer and a connected consumer subscribed to the input topic. */
+export async function connectBaseline(config: KafkaSutConfig): Promise<{ consumer: Consumer; producer: Producer }> {
+  const { kafka, producer: makeProducer } = baselineKafka(config);
+  const producer = makeProducer();
+  const consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, ...config.timings });
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [config.topics.input], fromBeginning: true });
+  return { consumer, producer };
 }

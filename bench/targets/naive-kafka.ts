@@ -8,7 +8,7 @@ import { DecodeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { OutboundRecord } from '../../streams/types.js';
 import { MLP_THRESHOLD, deadLetterRecord, decide, decisionRecord, loadBaselineModels, runModel } from './baseline-models.js';
-import { baselineKafka, type KafkaSutConfig, type RunningSut } from './kafka-sut.js';
+import { connectBaseline, type KafkaSutConfig, type RunningSut } from './kafka-sut.js';
 import { compileBenchPipeline } from './pipeline.js';
 
 type KafkajsHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
@@ -26,12 +26,7 @@ export async function startNaive(config: KafkaSutConfig, logger: Logger): Promis
   const pipeline = await compileBenchPipeline(config.pipelinePath, logger, config.topics);
   const models = await loadBaselineModels(pipeline);
   const width = models.features.width;
-  const { kafka, producer: makeProducer } = baselineKafka(config);
-  const producer = makeProducer();
-  const consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, ...config.timings });
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [config.topics.input], fromBeginning: true });
+  const { consumer, producer } = await connectBaseline(config);
   await consumer.run({
     eachMessage: async ({ message }) => {
       const value = message.value ?? Buffer.alloc(0);

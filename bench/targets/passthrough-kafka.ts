@@ -4,15 +4,10 @@
  * Verdict's sink (-1); kafkajs commits after each batch. No decoding, no models: what is left is the cost
  * of moving records through the client and the broker.
  */
-import { baselineKafka, type KafkaSutConfig, type RunningSut } from './kafka-sut.js';
+import { connectBaseline, type KafkaSutConfig, type RunningSut } from './kafka-sut.js';
 
 export async function startPassthrough(config: KafkaSutConfig): Promise<RunningSut> {
-  const { kafka, producer: makeProducer } = baselineKafka(config);
-  const producer = makeProducer();
-  const consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, ...config.timings });
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [config.topics.input], fromBeginning: true });
+  const { consumer, producer } = await connectBaseline(config);
   await consumer.run({
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
     eachBatch: async ({ batch }) => {

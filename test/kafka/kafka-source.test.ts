@@ -84,6 +84,15 @@ const fetched = (partition: number, offsets: number[]): FetchedBatch => ({
 /** Lets promise callbacks (a consumer's start, the wait for a retired consumer's stop) run. */
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A source over the fake client, subscribed and settled: what most unit tests here start from. */
+async function startFakeSource() {
+  const { factory, consumers } = fakeFactory();
+  const source = new KafkaSource(fakeOptions, { factory, scheduler: new VirtualTimeScheduler() });
+  const seen = collect(source);
+  await settle();
+  return { source, consumers, seen };
+}
+
 describe('KafkaSource (fake client)', () => {
   test('a crashed consumer is revoked, stopped and replaced after a backoff that grows until a batch arrives', async () => {
     const scheduler = new VirtualTimeScheduler();
@@ -138,10 +147,7 @@ describe('KafkaSource (fake client)', () => {
   });
 
   test('batches of paused or unowned partitions are refused so the client fetches them again', async () => {
-    const { factory, consumers } = fakeFactory();
-    const source = new KafkaSource(fakeOptions, { factory, scheduler: new VirtualTimeScheduler() });
-    const seen = collect(source);
-    await settle();
+    const { source, consumers, seen } = await startFakeSource();
     const consumer = consumers[0];
     assert.ok(consumer);
     consumer.h.joined([tp(0), tp(1)]);
@@ -158,10 +164,7 @@ describe('KafkaSource (fake client)', () => {
   });
 
   test('records handed over twice are dropped so offsets keep increasing', async () => {
-    const { factory, consumers } = fakeFactory();
-    const source = new KafkaSource(fakeOptions, { factory, scheduler: new VirtualTimeScheduler() });
-    const seen = collect(source);
-    await settle();
+    const { source, consumers, seen } = await startFakeSource();
     consumers[0]?.h.joined([tp(0)]);
     consumers[0]?.h.batch(fetched(0, [0, 1, 2]));
     assert.equal(consumers[0]?.h.batch(fetched(0, [1, 2, 3, 4])), true);
@@ -171,10 +174,7 @@ describe('KafkaSource (fake client)', () => {
   });
 
   test('a rebalance revokes the whole assignment and lifts its pauses in the client', async () => {
-    const { factory, consumers } = fakeFactory();
-    const source = new KafkaSource(fakeOptions, { factory, scheduler: new VirtualTimeScheduler() });
-    const seen = collect(source);
-    await settle();
+    const { source, consumers, seen } = await startFakeSource();
     const consumer = consumers[0];
     assert.ok(consumer);
     consumer.h.joined([tp(0), tp(1)]);
