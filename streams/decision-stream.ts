@@ -39,7 +39,7 @@ export interface StreamOptions {
 }
 
 export const defaultStreamOptions: StreamOptions = {
-  maxInflight: 1_024,
+  maxInflight: 512,
   chunkSize: 128,
   maxBuffered: 8_192,
   maxBufferedPerPartition: 4_096,
