@@ -1,7 +1,10 @@
 /**
  * The dynamic micro-batching policy. Values queue in a bounded mailbox; a batch is dispatched when
- * `maxBatchSize` are queued, or when the oldest queued value has waited `maxDelayMs`, and at most
+ * `maxBatchSize` rows are queued, or when the oldest queued value has waited `maxDelayMs`, and at most
  * `maxInflightBatches` batches run at once. The timer runs on an injected scheduler so tests use virtual time.
+ *
+ * A queued value may hold many rows (a caller's whole block): sizes and capacity count rows, and a value
+ * larger than the space left in a batch is split, its head dispatched and its rest left first in line.
  */
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { Mailbox, type MailboxSlot } from './actor.js';
@@ -11,23 +14,40 @@ export interface BatchPolicy {
   readonly maxDelayMs: number;
   /** Batches running at once: two keep a worker fed while the previous result travels back. */
   readonly maxInflightBatches: number;
+  /** Rows queued at most. */
   readonly mailboxCapacity: number;
 }
 
+/** How the batcher measures and cuts values: one row each unless told otherwise. */
+export interface Divisible<T> {
+  size(value: T): number;
+  /** Splits off the first `rows` rows of `value` (0 < rows < size): [head, rest]. */
+  split(value: T, rows: number): readonly [T, T];
+}
+
 interface Queued<T> {
-  readonly value: T;
+  /** Replaced by its rest when the head of a split value is dispatched. */
+  value: T;
   /** Scheduler time when the value was queued: the oldest one's age decides the delay trigger. */
   readonly at: number;
 }
 
-/** A handle to a queued value, to cancel it before dispatch. */
+/** A handle to a queued value, to cancel it (or what is left of it) before dispatch. */
 export type BatchTicket<T> = MailboxSlot<Queued<T>>;
+
+const singleRows: Divisible<never> = {
+  size: () => 1,
+  split: () => { throw new Error('a single row cannot be split'); },
+};
 
 export class MicroBatcher<T> {
   readonly #policy: BatchPolicy;
   readonly #scheduler: SchedulerLike;
   readonly #dispatch: (batch: T[]) => Promise<void>;
-  readonly #mailbox: Mailbox<Queued<T>>;
+  readonly #divisible: Divisible<T>;
+  readonly #mailbox = new Mailbox<Queued<T>>(Number.MAX_SAFE_INTEGER);
+  /** Rows queued: what the capacity bounds and `maxBatchSize` is compared with. */
+  #rows = 0;
   #inflight = 0;
   // The pending delay timer and the scheduler time it fires at; undefined when none is armed.
   #timer: Subscription | undefined;
@@ -37,32 +57,38 @@ export class MicroBatcher<T> {
   #idleWaiters: (() => void)[] = [];
 
   /** `dispatch` must not reject: it owns the batch's outcome, including every error. */
-  constructor(policy: BatchPolicy, scheduler: SchedulerLike, dispatch: (batch: T[]) => Promise<void>) {
+  constructor(policy: BatchPolicy, scheduler: SchedulerLike, dispatch: (batch: T[]) => Promise<void>, divisible?: Divisible<T>) {
     this.#policy = policy;
     this.#scheduler = scheduler;
     this.#dispatch = dispatch;
-    this.#mailbox = new Mailbox<Queued<T>>(policy.mailboxCapacity);
+    this.#divisible = divisible ?? singleRows;
   }
 
+  /** Rows waiting (not those in running batches). */
   get queued(): number {
-    return this.#mailbox.size;
+    return this.#rows;
   }
 
   get inflight(): number {
     return this.#inflight;
   }
 
-  /** Queues `value` (possibly dispatching at once); undefined when the mailbox is full. */
+  /** Queues `value` (possibly dispatching at once); undefined when its rows do not fit in the mailbox. */
   offer(value: T): BatchTicket<T> | undefined {
+    const size = this.#divisible.size(value);
+    if (this.#rows + size > this.#policy.mailboxCapacity) return undefined;
     const ticket = this.#mailbox.offer({ value, at: this.#scheduler.now() });
-    if (ticket !== undefined) this.#pump();
+    if (ticket === undefined) return undefined;
+    this.#rows += size;
+    this.#pump();
     return ticket;
   }
 
-  /** Removes a value that has not been dispatched yet; false when it already has been. */
+  /** Removes what is left of a value that has not been fully dispatched; false when nothing was left. */
   cancel(ticket: BatchTicket<T>): boolean {
     const removed = this.#mailbox.cancel(ticket);
     if (removed) {
+      this.#rows -= this.#divisible.size(ticket.value.value);
       if (this.#mailbox.size === 0) this.#disarm();
       this.#notifyIfIdle();
     }
@@ -72,6 +98,7 @@ export class MicroBatcher<T> {
   /** Removes and returns everything queued, for an owner that is failing its pending work. */
   takeAll(): T[] {
     const values = this.#mailbox.take(this.#mailbox.size).map((q) => q.value);
+    this.#rows = 0;
     this.#disarm();
     this.#notifyIfIdle();
     return values;
@@ -86,11 +113,11 @@ export class MicroBatcher<T> {
   }
 
   #pump(): void {
-    const { maxBatchSize, maxDelayMs, maxInflightBatches } = this.#policy;
-    while (this.#mailbox.size > 0) {
+    const { maxDelayMs, maxInflightBatches, maxBatchSize } = this.#policy;
+    while (this.#rows > 0) {
       const oldest = this.#mailbox.peek()!;
       const deadline = oldest.at + maxDelayMs;
-      const due = this.#draining || this.#mailbox.size >= maxBatchSize || this.#scheduler.now() >= deadline;
+      const due = this.#draining || this.#rows >= maxBatchSize || this.#scheduler.now() >= deadline;
       if (!due) {
         this.#arm(deadline);
         return;
@@ -100,9 +127,33 @@ export class MicroBatcher<T> {
         this.#disarm();
         return;
       }
-      this.#run(this.#mailbox.take(maxBatchSize).map((q) => q.value));
+      this.#run(this.#takeBatch());
     }
     this.#disarm();
+  }
+
+  /** Up to maxBatchSize rows, oldest first, splitting the last value if it does not fit whole. */
+  #takeBatch(): T[] {
+    const batch: T[] = [];
+    let room = this.#policy.maxBatchSize;
+    while (room > 0) {
+      const head = this.#mailbox.peek();
+      if (head === undefined) break;
+      const size = this.#divisible.size(head.value);
+      if (size <= room) {
+        this.#mailbox.take(1);
+        batch.push(head.value);
+        room -= size;
+        this.#rows -= size;
+      } else {
+        const [first, rest] = this.#divisible.split(head.value, room);
+        head.value = rest;
+        batch.push(first);
+        this.#rows -= room;
+        room = 0;
+      }
+    }
+    return batch;
   }
 
   #run(batch: T[]): void {
@@ -131,7 +182,7 @@ export class MicroBatcher<T> {
   }
 
   #idle(): boolean {
-    return this.#mailbox.size === 0 && this.#inflight === 0;
+    return this.#rows === 0 && this.#inflight === 0;
   }
 
   #notifyIfIdle(): void {

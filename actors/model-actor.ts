@@ -1,8 +1,9 @@
 /**
- * A model actor: one per resolved model version. Callers `infer` one row at a time; rows are micro-batched
- * (see batcher.ts), each batch is one `ModelRunner` call, and the batch's outputs are split back to each
- * caller. A failing batch does not fail its neighbours: a retryable failure is retried once, a row-level
- * failure is isolated by bisection, and only the offending rows reject.
+ * A model actor: one per resolved model version. Callers send one row (`infer`) or a block of rows
+ * (`inferBlock`, what the router sends for a whole chunk of events); rows are micro-batched (see
+ * batcher.ts), each batch is one `ModelRunner` call, and its outputs are written back to each caller's
+ * block. A failing batch does not fail its neighbours: a retryable failure is retried once, a row-level
+ * failure is isolated by bisection, and only the offending rows get the error.
  */
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import {
@@ -13,7 +14,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { BatchResult, BatchTask, ModelRunner } from '../models/runner.js';
 import { allocate, checkRow, packRows, rowSize, unpackRows } from '../models/tensors.js';
-import type { ResolvedModel, RowInputs, RowOutputs, TensorSpec } from '../models/types.js';
+import type { ResolvedModel, RowInputs, RowOutputs, RowResults, TensorSpec } from '../models/types.js';
 import { Lifecycle, type ActorStatus } from './actor.js';
 import { MicroBatcher, type BatchPolicy, type BatchTicket } from './batcher.js';
 
@@ -30,14 +31,32 @@ export interface ModelActorOptions {
   readonly logger?: Logger;
 }
 
-interface Pending {
-  readonly row: RowInputs;
-  readonly resolve: (outputs: RowOutputs) => void;
-  readonly reject: (error: VerdictError) => void;
+/** One caller's rows, settled together: the unit the router sends for a whole block of events. */
+interface Block {
+  readonly rows: readonly RowInputs[];
+  readonly outputs: Array<RowOutputs | undefined>;
+  readonly errors: Array<VerdictError | undefined>;
+  /** Rows not settled yet; the block resolves when it reaches 0. */
+  unsettled: number;
+  readonly resolve: (result: RowResults) => void;
   readonly signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
-  ticket: BatchTicket<Pending> | undefined;
 }
+
+/** A contiguous run of a block's rows: what the mailbox queues, and what a batch is made of. */
+interface Segment {
+  readonly block: Block;
+  readonly start: number;
+  readonly end: number;
+}
+
+const segments = {
+  size: (s: Segment): number => s.end - s.start,
+  split: (s: Segment, rows: number): readonly [Segment, Segment] => [
+    { block: s.block, start: s.start, end: s.start + rows },
+    { block: s.block, start: s.start + rows, end: s.end },
+  ],
+};
 
 // Errors that say the model itself cannot run: every row would fail the same way, so bisecting is pointless
 // and the actor fails as a whole.
@@ -73,7 +92,7 @@ function compilePolicy(options: ModelActorOptions): BatchPolicy {
 export class ModelActor {
   readonly model: ResolvedModel;
   readonly #runner: ModelRunner;
-  readonly #batcher: MicroBatcher<Pending>;
+  readonly #batcher: MicroBatcher<Segment>;
   readonly #lifecycle = new Lifecycle();
   readonly #inputs: readonly TensorSpec[];
   readonly #inputSizes: readonly number[];
@@ -104,10 +123,11 @@ export class ModelActor {
     this.#log = (options.logger ?? silentLogger).child({ component: COMPONENT, model: options.model.ref });
     const policy = compilePolicy(options);
     this.#capacity = policy.mailboxCapacity;
-    this.#batcher = new MicroBatcher<Pending>(
+    this.#batcher = new MicroBatcher<Segment>(
       policy,
       options.scheduler ?? asyncScheduler,
       (batch) => this.#runBatch(batch),
+      segments,
     );
   }
 
@@ -146,37 +166,69 @@ export class ModelActor {
     this.#lifecycle.moveTo('running');
   }
 
-  infer(row: RowInputs, signal?: AbortSignal): Promise<RowOutputs> {
+  /** One row: its outputs, or the typed error of its row. */
+  async infer(row: RowInputs, signal?: AbortSignal): Promise<RowOutputs> {
+    const result = await this.inferBlock([row], signal);
+    const outputs = result.outputs[0];
+    if (outputs !== undefined) return outputs;
+    throw result.errors[0] ?? new ModelExecutionError(`model actor ${this.model.ref} settled a row with neither outputs nor error`);
+  }
+
+  /**
+   * Many rows in one call: they are micro-batched like single rows (a block larger than a batch is split),
+   * and the call resolves once every row has its outputs or its typed error. Never rejects.
+   */
+  inferBlock(rows: readonly RowInputs[], signal?: AbortSignal): Promise<RowResults> {
+    const n = rows.length;
+    const outputs = new Array<RowOutputs | undefined>(n).fill(undefined);
+    const errors = new Array<VerdictError | undefined>(n).fill(undefined);
+    const settledNow = (error: VerdictError): Promise<RowResults> => {
+      this.#count(error, n);
+      return Promise.resolve({ outputs, errors: errors.fill(error) });
+    };
     if (!this.#lifecycle.accepting) {
-      return Promise.reject(this.#count(new ActorStoppedError(`model actor ${this.model.ref} is ${this.status}`, {
+      return settledNow(new ActorStoppedError(`model actor ${this.model.ref} is ${this.status}`, {
         details: { model: this.model.ref, status: this.status },
-      })));
+      }));
     }
-    if (signal?.aborted === true) return Promise.reject(this.#count(this.#aborted(signal)));
-    try {
-      checkRow(this.#inputs, this.#inputSizes, row);
-    } catch (error) {
-      return Promise.reject(this.#count(asVerdictError(error)));
-    }
-    return new Promise<RowOutputs>((resolve, reject) => {
-      const pending: Pending = { row, resolve, reject, signal, onAbort: undefined, ticket: undefined };
-      // Listen before offering: the offer may dispatch at once, and dispatch detaches the listener.
-      if (signal !== undefined) {
-        pending.onAbort = () => {
-          if (pending.ticket !== undefined && this.#batcher.cancel(pending.ticket)) {
-            this.#setDepth();
-            reject(this.#count(this.#aborted(signal)));
+    if (signal?.aborted === true) return settledNow(this.#aborted(signal));
+    return new Promise<RowResults>((resolve) => {
+      const block: Block = { rows, outputs, errors, unsettled: n, resolve, signal, onAbort: undefined };
+      // Rows of the wrong shape fail alone, before queuing; the valid runs between them queue as segments.
+      const runs: Segment[] = [];
+      let start = 0;
+      for (let i = 0; i <= n; i++) {
+        if (i < n) {
+          try {
+            checkRow(this.#inputs, this.#inputSizes, rows[i]!);
+            continue;
+          } catch (error) {
+            this.#settleRow(block, i, undefined, this.#count(asVerdictError(error)));
           }
-        };
-        signal.addEventListener('abort', pending.onAbort, { once: true });
+        }
+        if (i > start) runs.push({ block, start, end: i });
+        start = i + 1;
       }
-      pending.ticket = this.#batcher.offer(pending);
-      if (pending.ticket === undefined) {
-        this.#detach(pending);
-        reject(this.#count(new MailboxFullError(`model actor ${this.model.ref} mailbox is full`, {
-          details: { model: this.model.ref, capacity: this.#capacity },
-        })));
-        return;
+      if (n === 0) resolve({ outputs, errors });
+      const tickets: BatchTicket<Segment>[] = [];
+      for (const run of runs) {
+        const ticket = this.#batcher.offer(run);
+        if (ticket === undefined) {
+          this.#settleRange(block, run.start, run.end, new MailboxFullError(`model actor ${this.model.ref} mailbox is full`, {
+            details: { model: this.model.ref, capacity: this.#capacity },
+          }));
+        } else {
+          tickets.push(ticket);
+        }
+      }
+      if (signal !== undefined && block.unsettled > 0) {
+        block.onAbort = () => {
+          for (const ticket of tickets) {
+            if (this.#batcher.cancel(ticket)) this.#settleRange(block, ticket.value.value.start, ticket.value.value.end, this.#aborted(signal));
+          }
+          this.#setDepth();
+        };
+        signal.addEventListener('abort', block.onAbort, { once: true });
       }
       this.#setDepth();
     });
@@ -193,53 +245,55 @@ export class ModelActor {
     return this.#stopping;
   }
 
-  async #runBatch(batch: Pending[]): Promise<void> {
-    for (const pending of batch) this.#detach(pending);
+  async #runBatch(batch: Segment[]): Promise<void> {
     this.#setDepth();
     await this.#settle(batch, false);
   }
 
-  /** Runs `batch` and settles every row in it. Never rejects. */
-  async #settle(batch: Pending[], retried: boolean): Promise<void> {
+  /** Runs the rows of `batch` as one inference and settles every one of them. Never rejects. */
+  async #settle(batch: readonly Segment[], retried: boolean): Promise<void> {
     if (this.#lifecycle.status === 'failed') {
       this.#rejectAll(batch, new ActorStoppedError(`model actor ${this.model.ref} has failed`));
       return;
     }
+    const rows: RowInputs[] = [];
+    for (const s of batch) for (let i = s.start; i < s.end; i++) rows.push(s.block.rows[i]!);
     let outputs: BatchResult['outputs'];
     const started = performance.now();
     try {
-      const task = this.#task(packRows(this.#inputs, batch.map((p) => p.row)));
-      this.#batchSizes?.observe(batch.length);
+      const task = this.#task(packRows(this.#inputs, rows));
+      this.#batchSizes?.observe(rows.length);
       ({ outputs } = await this.#runner.run(task));
       this.#inferenceSeconds?.observe((performance.now() - started) / 1000);
     } catch (error) {
       const typed = asVerdictError(error);
       if (typed.retryable && !retried) {
-        this.#log.warn({ err: typed, rows: batch.length }, 'batch failed with a retryable error; retrying once');
+        this.#log.warn({ err: typed, rows: rows.length }, 'batch failed with a retryable error; retrying once');
         await this.#settle(batch, true);
       } else if (MODEL_UNUSABLE.has(typed.code)) {
         this.#fail(typed);
         this.#rejectAll(batch, typed);
-      } else if (ROW_SPECIFIC.has(typed.code) && batch.length > 1) {
+      } else if (ROW_SPECIFIC.has(typed.code) && rows.length > 1) {
         // One bad row must not fail its neighbours: split until the failing rows are alone. Halves run one
         // after the other so isolation never adds more than one task to the pool's queue.
-        const mid = batch.length >>> 1;
-        await this.#settle(batch.slice(0, mid), false);
-        await this.#settle(batch.slice(mid), false);
+        const [head, tail] = splitRows(batch, rows.length >>> 1);
+        await this.#settle(head, false);
+        await this.#settle(tail, false);
       } else {
         this.#rejectAll(batch, typed);
       }
       return;
     }
-    let rows: RowOutputs[];
+    let unpacked: RowOutputs[];
     try {
-      rows = unpackRows(this.#outputs, outputs, batch.length);
+      unpacked = unpackRows(this.#outputs, outputs, rows.length);
     } catch (error) {
       // The whole result is malformed; re-running halves would get the same shape back.
       this.#rejectAll(batch, asVerdictError(error));
       return;
     }
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(rows[i]!);
+    let r = 0;
+    for (const s of batch) for (let i = s.start; i < s.end; i++) this.#settleRow(s.block, i, unpacked[r++], undefined);
   }
 
   #task(inputs: BatchTask['inputs']): BatchTask {
@@ -253,18 +307,25 @@ export class ModelActor {
     if (!this.#lifecycle.moveTo('failed')) return;
     this.#log.error({ err: error }, 'model actor failed');
     const queued = this.#batcher.takeAll();
-    for (const pending of queued) this.#detach(pending);
     this.#setDepth();
     this.#rejectAll(queued, error);
   }
 
-  #rejectAll(batch: readonly Pending[], error: VerdictError): void {
-    for (const pending of batch) pending.reject(this.#count(error));
+  #rejectAll(batch: readonly Segment[], error: VerdictError): void {
+    for (const s of batch) this.#settleRange(s.block, s.start, s.end, error);
   }
 
-  #detach(pending: Pending): void {
-    if (pending.onAbort !== undefined) pending.signal?.removeEventListener('abort', pending.onAbort);
-    pending.onAbort = undefined;
+  #settleRange(block: Block, start: number, end: number, error: VerdictError): void {
+    this.#count(error, end - start);
+    for (let i = start; i < end; i++) this.#settleRow(block, i, undefined, error);
+  }
+
+  #settleRow(block: Block, i: number, outputs: RowOutputs | undefined, error: VerdictError | undefined): void {
+    block.outputs[i] = outputs;
+    block.errors[i] = error;
+    if (--block.unsettled > 0) return;
+    if (block.onAbort !== undefined) block.signal?.removeEventListener('abort', block.onAbort);
+    block.resolve(block);
   }
 
   #aborted(signal: AbortSignal): AbortedError {
@@ -274,12 +335,31 @@ export class ModelActor {
   }
 
   /** Every error a caller sees is counted once per row, by code. */
-  #count<E extends VerdictError>(error: E): E {
-    this.#metrics?.errors.inc({ component: COMPONENT, code: error.code });
+  #count<E extends VerdictError>(error: E, rows = 1): E {
+    this.#metrics?.errors.inc({ component: COMPONENT, code: error.code }, rows);
     return error;
   }
 
   #setDepth(): void {
     this.#depthGauge?.set(this.#batcher.queued);
   }
+}
+
+/** Cuts a batch of segments after its first `rows` rows. */
+function splitRows(batch: readonly Segment[], rows: number): [Segment[], Segment[]] {
+  const head: Segment[] = [];
+  const tail: Segment[] = [];
+  let left = rows;
+  for (const s of batch) {
+    const size = s.end - s.start;
+    if (left >= size) head.push(s);
+    else if (left <= 0) tail.push(s);
+    else {
+      const [first, rest] = segments.split(s, left);
+      head.push(first);
+      tail.push(rest);
+    }
+    left -= size;
+  }
+  return [head, tail];
 }

@@ -23,7 +23,7 @@ import { encodeOutcome } from '../streams/encode-outcome.js';
 import { createIngestor } from '../streams/ingest/ingest.js';
 import { JoinWindows } from '../streams/join/join-windows.js';
 import type { Outcome } from '../streams/outcome.js';
-import { createRecordProcessor } from '../streams/process-record.js';
+import { createBlockProcessor, type BlockProcessor } from '../streams/process-block.js';
 import { EventRouter, type StepExecutor } from '../streams/route/event-router.js';
 import type { InboundRecord, Sink, Source } from '../streams/types.js';
 import { ActorPool } from './actor-pool.js';
@@ -56,7 +56,7 @@ export class Engine {
   readonly #pool: ActorPool;
   readonly #ownsPool: boolean;
   readonly #join: JoinWindows;
-  readonly #process: (record: InboundRecord, event?: Record<string, unknown>) => Promise<Outcome>;
+  readonly #process: BlockProcessor;
   #sequence = 0;
 
   private constructor(pipeline: CompiledPipeline, registry: ModelRegistry, options: EngineOptions) {
@@ -90,7 +90,7 @@ export class Engine {
     });
     const router = new EventRouter(pipeline, executors, this.#join);
     const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger });
-    this.#process = createRecordProcessor({
+    this.#process = createBlockProcessor({
       pipeline: pipeline.name,
       ingestor: createIngestor(pipeline, this.scheduler),
       router,
@@ -112,8 +112,9 @@ export class Engine {
   }
 
   /** One record through the whole core, as the stream path does it. Never rejects. */
-  processRecord(record: InboundRecord): Promise<Outcome> {
-    return this.#process(record);
+  async processRecord(record: InboundRecord): Promise<Outcome> {
+    const [outcome] = await this.#process([record]);
+    return outcome!;
   }
 
   /** One event object through the pipeline: each step's outputs and the decision (or the dead letter). */
@@ -122,7 +123,8 @@ export class Engine {
       topic: this.pipeline.input.topic, partition: 0, offset: this.#sequence++,
       key: null, value: null, headers: {}, timestamp: this.scheduler.now(),
     };
-    const outcome = await this.#process(record, event);
+    const [outcome] = await this.#process([record], [event]);
+    if (outcome === undefined) throw new Error('the block processor returned no outcome');
     if (outcome.kind === 'dead-letter') return { outcome, outputs: {}, decision: null };
     return { outcome, outputs: outcome.decision.outputs, decision: outcome.decision };
   }
@@ -138,7 +140,7 @@ export class Engine {
     const stream = new DecisionStream({
       source,
       sink,
-      process: (record) => this.#process(record),
+      process: (records) => this.#process(records),
       encode: (o) => encodeOutcome(o, this.pipeline.output, this.pipeline.name),
       tracker: new CommitTracker(),
       pipeline: this.pipeline.name,

@@ -1,32 +1,35 @@
 /**
  * Adapts a model actor to the router's StepExecutor and enforces the step's own timeout. All calls of a
- * step share one timeout length, so one DeadlineQueue serves them with a single timer. A row still queued
- * or running when its step times out is left to finish; its late result is ignored, and the step settles
- * as a timeout.
+ * step share one timeout length, so one DeadlineQueue serves them with a single timer. Rows still queued
+ * or running when their block's step times out are left to finish; their late results are ignored, and
+ * every row of the block settles as a timeout.
  */
 import type { SchedulerLike } from 'rxjs';
 import type { ModelActor } from '../actors/model-actor.js';
 import { DeadlineQueue } from '../core/deadline-queue.js';
-import { asVerdictError, ModelTimeoutError } from '../core/errors.js';
-import type { RowInputs, RowOutputs } from '../models/types.js';
+import { ModelTimeoutError } from '../core/errors.js';
+import type { RowInputs, RowResults } from '../models/types.js';
 import type { StepExecutor } from '../streams/route/event-router.js';
 
 export function stepExecutor(actor: ModelActor, scheduler: SchedulerLike, timeoutMs: number | undefined): StepExecutor {
-  if (timeoutMs === undefined) return { infer: (row) => actor.infer(row) };
+  if (timeoutMs === undefined) return { infer: (rows) => actor.inferBlock(rows) };
   const deadlines = new DeadlineQueue(scheduler, timeoutMs);
   const ref = actor.model.ref;
   return {
-    infer(row: RowInputs): Promise<RowOutputs> {
-      return new Promise<RowOutputs>((resolve, reject) => {
+    infer(rows: readonly RowInputs[]): Promise<RowResults> {
+      return new Promise<RowResults>((resolve) => {
         let settled = false;
         const deadline = deadlines.add(() => {
           settled = true;
-          reject(new ModelTimeoutError(`${ref} did not answer within ${timeoutMs} ms`, { details: { model: ref, timeoutMs } }));
+          const error = new ModelTimeoutError(`${ref} did not answer within ${timeoutMs} ms`, { details: { model: ref, timeoutMs } });
+          resolve({ outputs: new Array<undefined>(rows.length).fill(undefined), errors: new Array<ModelTimeoutError>(rows.length).fill(error) });
         });
-        actor.infer(row).then(
-          (out) => { if (!settled) { settled = true; deadline.cancel(); resolve(out); } },
-          (err: unknown) => { if (!settled) { settled = true; deadline.cancel(); reject(asVerdictError(err)); } },
-        );
+        void actor.inferBlock(rows).then((result) => {
+          if (settled) return;
+          settled = true;
+          deadline.cancel();
+          resolve(result);
+        });
       });
     },
   };

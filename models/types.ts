@@ -1,4 +1,5 @@
 /** Shared model-side types: tensor signatures, manifests, and the per-row values that flow through actors. */
+import type { VerdictError } from '../core/errors.js';
 
 export type ElementType = 'float32' | 'float64' | 'int32' | 'int64';
 
@@ -37,3 +38,9 @@ export type RowInputs = Readonly<Record<string, ArrayLike<number>>>;
 
 /** One row's outputs: a scalar where the per-row shape holds one value, otherwise an array. */
 export type RowOutputs = Readonly<Record<string, number | readonly number[]>>;
+
+/** Each row's outputs or typed error, by the row's position in a call of many rows. */
+export interface RowResults {
+  readonly outputs: ReadonlyArray<RowOutputs | undefined>;
+  readonly errors: ReadonlyArray<VerdictError | undefined>;
+}

@@ -1,8 +1,8 @@
 /**
  * The hot path, as one RxJS pipeline:
  *
- *   source batches → admit (track offsets, backpressure) → per partition: process every record (ingest,
- *   models, join, decide) concurrently, emit outcomes in offset order → produce to the sink in batches →
+ *   source batches → admit (track offsets, backpressure) → per partition: process each admitted chunk as
+ *   one block (ingest, models, join, decide), chunks concurrently, emit outcomes in offset order → produce to the sink in batches →
  *   ack → ordered offset commits.
  *
  * Order holds within a partition; partitions run in parallel. Offsets are committed only when every
@@ -50,7 +50,8 @@ export const defaultStreamOptions: StreamOptions = {
 export interface StreamDeps {
   readonly source: Source;
   readonly sink: Sink;
-  readonly process: (record: InboundRecord) => Promise<Outcome>;
+  /** One outcome per record, in order; never rejects. */
+  readonly process: (records: readonly InboundRecord[]) => Promise<Outcome[]>;
   readonly encode: (outcome: Outcome) => OutboundRecord;
   readonly tracker: CommitTracker;
   readonly scheduler: SchedulerLike;
@@ -120,9 +121,9 @@ export class DecisionStream {
         groupBy((chunk) => tpKey(chunk)),
         mergeMap((partition$) =>
           partition$.pipe(
-            // Start every record's work now; concatMap then only waits, so order costs no parallelism.
-            map((batch) => ({ batch, pending: batch.records.map(process) })),
-            concatMap(({ batch, pending }) => from(Promise.all(pending).then((outcomes): Processed => ({ batch, outcomes })))),
+            // Start each chunk's work now; concatMap then only waits, so order costs no parallelism.
+            map((batch) => ({ batch, pending: process(batch.records) })),
+            concatMap(({ batch, pending }) => from(pending.then((outcomes): Processed => ({ batch, outcomes })))),
           ),
         ),
         mergeMap(

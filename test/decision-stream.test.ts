@@ -11,6 +11,10 @@ import { SchemaError } from '../core/errors.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
+/** Lifts a per-record stand-in to the block processor the stream calls with each chunk. */
+const perRecord = (fn: (record: InboundRecord) => Promise<Outcome>) =>
+  (records: readonly InboundRecord[]): Promise<Outcome[]> => Promise.all(records.map(fn));
+
 /** A stand-in for the engine: outcomes resolve only when the test says so. */
 function gatedProcessor() {
   const waiting: Array<() => void> = [];
@@ -44,7 +48,7 @@ describe('decision stream', () => {
     const stream = new DecisionStream({
       source: log.consumer({ groupId: 'g', topics: ['in'], maxBatchSize: 200 }),
       sink: log.producer(),
-      process: gate.process,
+      process: perRecord(gate.process),
       encode,
       tracker: new CommitTracker(),
       scheduler,
@@ -81,7 +85,7 @@ describe('decision stream', () => {
       source: log.consumer({ groupId: 'g', topics: ['in'] }),
       sink: log.producer(),
       // Later offsets finish first.
-      process: (record) => new Promise((resolve) => setTimeout(() => resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 }), 40 - 2 * record.offset)),
+      process: perRecord((record) => new Promise((resolve) => setTimeout(() => resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 }), 40 - 2 * record.offset))),
       encode,
       tracker: new CommitTracker(),
       scheduler: new ManualScheduler(),
@@ -109,7 +113,7 @@ describe('decision stream', () => {
     const stream = new DecisionStream({
       source: log.consumer({ groupId: 'g', topics: ['in'] }),
       sink,
-      process: (record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 }),
+      process: perRecord((record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 })),
       encode,
       tracker: new CommitTracker(),
       scheduler: new ManualScheduler(),

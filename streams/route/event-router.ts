@@ -1,26 +1,30 @@
 /**
- * The router: walks one event through the pipeline's step graph. Steps whose dependencies have settled run
- * at once, so independent steps run concurrently; a step's CEL `when` decides whether it applies. Every
- * step is settled exactly once in the event's join window: ok, error, or skipped (condition false, or a
- * dependency that produced nothing).
+ * The router: walks a block of events (the chunk the stream processes together) through the pipeline's
+ * step graph. A step runs once per block, as one call to its model actor with the rows of the events it
+ * applies to; steps whose dependencies have settled for the block start at once, so independent steps run
+ * concurrently. A step's CEL `when` decides, per event, whether it applies. Every step of every event is
+ * settled exactly once in the block's join window: ok, error, timeout, or skipped (condition false, or a
+ * dependency that produced nothing for that event).
  */
 import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
 import { compileExpression } from '../../actors/rules.js';
 import { asVerdictError, RuleError } from '../../core/errors.js';
-import type { RowInputs, RowOutputs } from '../../models/types.js';
+import type { RowInputs, RowOutputs, RowResults } from '../../models/types.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
 import type { JoinResult, StepReport } from '../join/types.js';
 import { buildStepInputs } from './step-inputs.js';
 
-/** What the router needs of a model actor: one row in, its outputs out (the step's timeout included). */
+/** What the router needs of a model actor: rows in, each row's outputs or error out (step timeout included). Never rejects. */
 export interface StepExecutor {
-  infer(row: RowInputs): Promise<RowOutputs>;
+  infer(rows: readonly RowInputs[]): Promise<RowResults>;
 }
 
-/** What the router needs of the join. */
-export interface EventJoin {
-  open(eventId: string): Promise<JoinResult>;
-  report(eventId: string, stepId: string, report: StepReport): void;
+/** What the router needs of the join: a window per block, settled per event and step. */
+export interface BlockJoin {
+  open(eventIds: readonly string[]): {
+    report(event: number, step: number, report: StepReport): void;
+    readonly closed: Promise<JoinResult[]>;
+  };
 }
 
 type Condition = ReturnType<typeof compileExpression>;
@@ -33,19 +37,24 @@ interface RoutedStep {
   readonly dependsOn: readonly number[];
 }
 
-/** Per-event state: which steps have settled and what the ok ones produced. */
-interface EventRun {
-  readonly ev: IngestedEvent;
-  readonly outputs: Record<string, RowOutputs>;
-  readonly settled: Uint8Array; // 0 pending, 1 ok, 2 not ok
+/** Per-block state: which steps have run, and each event's ok outputs (what later steps and CEL read). */
+interface BlockRun {
+  readonly events: readonly IngestedEvent[];
+  readonly join: ReturnType<BlockJoin['open']>;
+  readonly outputs: Array<Record<string, RowOutputs>>;
+  /** Per step: 0 not started, 1 running, 2 settled for every event of the block. */
+  readonly stepState: Uint8Array;
 }
+
+const DEPENDENCY_SKIPPED: StepReport = { status: 'skipped', reason: 'dependency produced no output' };
+const CONDITION_FALSE: StepReport = { status: 'skipped', reason: 'when is false' };
 
 export class EventRouter {
   readonly #steps: readonly RoutedStep[];
   readonly #roots: readonly number[];
-  readonly #join: EventJoin;
+  readonly #join: BlockJoin;
 
-  constructor(pipeline: CompiledPipeline, executors: ReadonlyMap<string, StepExecutor>, join: EventJoin) {
+  constructor(pipeline: CompiledPipeline, executors: ReadonlyMap<string, StepExecutor>, join: BlockJoin) {
     const index = new Map(pipeline.steps.map((s, i) => [s.id, i]));
     this.#steps = pipeline.steps.map((step): RoutedStep => {
       const executor = executors.get(step.id);
@@ -62,64 +71,82 @@ export class EventRouter {
     this.#join = join;
   }
 
-  /** Starts the event's steps and resolves when its join window closes. */
-  route(ev: IngestedEvent): Promise<JoinResult> {
-    const closed = this.#join.open(ev.id);
-    const run: EventRun = { ev, outputs: {}, settled: new Uint8Array(this.#steps.length) };
+  /** Starts the block's steps and resolves, one JoinResult per event in order, when its join window closes. */
+  route(events: readonly IngestedEvent[]): Promise<JoinResult[]> {
+    const run: BlockRun = {
+      events,
+      join: this.#join.open(events.map((ev) => ev.id)),
+      outputs: events.map(() => ({})),
+      stepState: new Uint8Array(this.#steps.length),
+    };
     for (const i of this.#roots) this.#start(run, i);
-    return closed;
+    return run.join.closed;
   }
 
-  #start(run: EventRun, i: number): void {
-    const routed = this.#steps[i] as RoutedStep;
+  #start(run: BlockRun, i: number): void {
+    const routed = this.#steps[i]!;
     const { step } = routed;
-    if (routed.dependsOn.some((d) => run.settled[d] !== 1)) {
-      this.#settle(run, i, false, { status: 'skipped', reason: 'dependency produced no output' });
-      return;
+    run.stepState[i] = 1;
+    const rows: RowInputs[] = [];
+    const rowEvents: number[] = [];
+    for (let e = 0; e < run.events.length; e++) {
+      const report = this.#prepare(run, routed, e, rows);
+      if (report === null) rowEvents.push(e);
+      else run.join.report(e, i, report);
     }
-    if (routed.condition !== null) {
-      let applies: unknown;
-      try {
-        applies = routed.condition({ event: run.ev.event, steps: run.outputs });
-      } catch (err) {
-        const error = new RuleError(`steps.${step.id}.when: ${(err as Error).message}`, { cause: err });
-        this.#settle(run, i, false, { status: 'error', error: error.toJSON(), model: step.model.ref });
-        return;
-      }
-      if (applies !== true) {
-        this.#settle(run, i, false, { status: 'skipped', reason: 'when is false' });
-        return;
-      }
-    }
-    let row: RowInputs;
-    try {
-      row = buildStepInputs(step, run.ev, run.outputs);
-    } catch (err) {
-      this.#settle(run, i, false, { status: 'error', error: asVerdictError(err).toJSON(), model: step.model.ref });
+    if (rows.length === 0) {
+      this.#finish(run, i);
       return;
     }
     const started = performance.now();
-    routed.executor.infer(row).then(
-      (outputs) => {
-        run.outputs[step.id] = outputs;
-        this.#settle(run, i, true, { status: 'ok', outputs, model: step.model.ref, latencyMs: performance.now() - started });
-      },
-      (err: unknown) => {
-        const error = asVerdictError(err);
-        const report: StepReport = error.code === 'MODEL_TIMEOUT'
-          ? { status: 'timeout', model: step.model.ref }
-          : { status: 'error', error: error.toJSON(), model: step.model.ref };
-        this.#settle(run, i, false, report);
-      },
-    );
+    void routed.executor.infer(rows).then(({ outputs, errors }) => {
+      const latencyMs = performance.now() - started;
+      for (let r = 0; r < rowEvents.length; r++) {
+        const e = rowEvents[r]!;
+        const out = outputs[r];
+        if (out !== undefined) {
+          run.outputs[e]![step.id] = out;
+          run.join.report(e, i, { status: 'ok', outputs: out, model: step.model.ref, latencyMs });
+        } else {
+          const error = asVerdictError(errors[r]);
+          run.join.report(e, i, error.code === 'MODEL_TIMEOUT'
+            ? { status: 'timeout', model: step.model.ref }
+            : { status: 'error', error: error.toJSON(), model: step.model.ref });
+        }
+      }
+      this.#finish(run, i);
+    });
   }
 
-  #settle(run: EventRun, i: number, ok: boolean, report: StepReport): void {
-    run.settled[i] = ok ? 1 : 2;
-    this.#join.report(run.ev.id, (this.#steps[i] as RoutedStep).step.id, report);
-    for (const d of (this.#steps[i] as RoutedStep).dependents) {
-      const dep = this.#steps[d] as RoutedStep;
-      if (run.settled[d] === 0 && dep.dependsOn.every((x) => run.settled[x] !== 0)) this.#start(run, d);
+  /** Adds event `e`'s row for the step to `rows` and returns null, or returns why the step does not run for it. */
+  #prepare(run: BlockRun, routed: RoutedStep, e: number, rows: RowInputs[]): StepReport | null {
+    const { step } = routed;
+    const outputs = run.outputs[e]!;
+    for (const d of routed.dependsOn) if (outputs[this.#steps[d]!.step.id] === undefined) return DEPENDENCY_SKIPPED;
+    const ev = run.events[e]!;
+    if (routed.condition !== null) {
+      let applies: unknown;
+      try {
+        applies = routed.condition({ event: ev.event, steps: outputs });
+      } catch (err) {
+        const error = new RuleError(`steps.${step.id}.when: ${(err as Error).message}`, { cause: err });
+        return { status: 'error', error: error.toJSON(), model: step.model.ref };
+      }
+      if (applies !== true) return CONDITION_FALSE;
+    }
+    try {
+      rows.push(buildStepInputs(step, ev, outputs));
+    } catch (err) {
+      return { status: 'error', error: asVerdictError(err).toJSON(), model: step.model.ref };
+    }
+    return null;
+  }
+
+  /** The step has settled for the whole block: start each dependent whose dependencies all have too. */
+  #finish(run: BlockRun, i: number): void {
+    run.stepState[i] = 2;
+    for (const d of this.#steps[i]!.dependents) {
+      if (run.stepState[d] === 0 && this.#steps[d]!.dependsOn.every((x) => run.stepState[x] === 2)) this.#start(run, d);
     }
   }
 }

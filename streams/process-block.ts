@@ -1,6 +1,8 @@
 /**
- * One record's way through the core: ingest → route through the model steps → join → decide. Never
- * rejects: every failure becomes a dead letter with its typed error, so no record is silently dropped.
+ * A block of records' way through the core: ingest each → route the block through the model steps → join
+ * → decide each. The block (a chunk admitted by the stream, or a single record from the API) is the unit
+ * of routing and joining, so orchestration costs a few promises per block, not per event. Never rejects:
+ * every failure becomes a dead letter with its typed error, so no record is silently dropped.
  */
 import type { SchedulerLike } from 'rxjs';
 import type { Decision, DecisionInput } from '../actors/decision-actor.js';
@@ -16,7 +18,7 @@ export interface Decider {
   decide(input: DecisionInput): Decision;
 }
 
-export interface RecordProcessorDeps {
+export interface BlockProcessorDeps {
   readonly pipeline: string;
   readonly ingestor: Ingestor;
   readonly router: EventRouter;
@@ -25,12 +27,15 @@ export interface RecordProcessorDeps {
   readonly metrics?: Metrics;
 }
 
+/** Records in, one outcome per record out, in the same order; `events` replaces decoding (the API path). */
+export type BlockProcessor = (records: readonly InboundRecord[], events?: readonly Record<string, unknown>[]) => Promise<Outcome[]>;
+
 /**
  * A join with no model output and a non-retryable step error cannot be decided: the record itself is at
  * fault (bad input for a model). Timeouts and other transient failures go to the incomplete-join policy.
  */
 function undecidable(join: JoinResult): { step: string; model: string | undefined; error: VerdictError } | null {
-  if (Object.keys(join.outputs).length > 0) return null;
+  for (const _ in join.outputs) return null;
   for (const [step, serialized] of Object.entries(join.errors)) {
     const error = asVerdictError(serialized);
     if (!error.retryable) return { step, model: join.models[step], error };
@@ -38,9 +43,9 @@ function undecidable(join: JoinResult): { step: string; model: string | undefine
   return null;
 }
 
-export function createRecordProcessor(deps: RecordProcessorDeps): (record: InboundRecord, event?: Record<string, unknown>) => Promise<Outcome> {
+export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
   const { ingestor, router, decider, scheduler, metrics } = deps;
-  // Label children resolved once: a labelled call hashes its label set, on every event.
+  // Label children resolved once: a labelled call hashes its label set on every call.
   const eventsIn = metrics?.eventsIn.labels({ pipeline: deps.pipeline });
   const stage = (name: string) => metrics?.stageSeconds.labels({ pipeline: deps.pipeline, stage: name });
   const ingestSeconds = stage('ingest');
@@ -62,7 +67,6 @@ export function createRecordProcessor(deps: RecordProcessorDeps): (record: Inbou
   const decideJoined = (ev: IngestedEvent, join: JoinResult): Outcome => {
     const failed = undecidable(join);
     if (failed !== null) return deadLetter(ev.record, failed.error, { step: failed.step, model: failed.model });
-    const decidedAt = scheduler.now();
     try {
       const decision = decider.decide({
         event: ev.event,
@@ -72,27 +76,45 @@ export function createRecordProcessor(deps: RecordProcessorDeps): (record: Inbou
         timings: { ingest: ev.ingestMs, models: join.closedAt - join.openedAt },
       });
       const total = scheduler.now() - ev.receivedAt;
-      ingestSeconds?.observe(ev.ingestMs / 1000);
-      modelsSeconds?.observe((join.closedAt - join.openedAt) / 1000);
-      decisionSeconds?.observe((scheduler.now() - decidedAt) / 1000);
       return { kind: 'decision', record: ev.record, decision: { ...decision, latencyMs: { ...decision.latencyMs, total } } };
     } catch (err) {
       return deadLetter(ev.record, err);
     }
   };
 
-  return (record, event) => {
-    eventsIn?.inc();
-    const now = scheduler.now();
-    let ev: IngestedEvent;
-    try {
-      ev = event === undefined ? ingestor.fromRecord(record, now) : ingestor.fromEvent(event, record, now);
-    } catch (err) {
-      return Promise.resolve(deadLetter(record, err));
+  return async (records, events) => {
+    eventsIn?.inc(records.length);
+    const outcomes = new Array<Outcome | undefined>(records.length).fill(undefined);
+    const ingested: IngestedEvent[] = [];
+    const positions: number[] = [];
+    const started = scheduler.now();
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      const event = events?.[i];
+      const now = scheduler.now();
+      try {
+        ingested.push(event === undefined ? ingestor.fromRecord(record, now) : ingestor.fromEvent(event, record, now));
+        positions.push(i);
+      } catch (err) {
+        outcomes[i] = deadLetter(record, err);
+      }
     }
-    return router.route(ev).then(
-      (join) => decideJoined(ev, join),
-      (err: unknown) => deadLetter(record, err),
-    );
+    const routedAt = scheduler.now();
+    ingestSeconds?.observe((routedAt - started) / 1000);
+    if (ingested.length > 0) {
+      let joins: JoinResult[];
+      try {
+        joins = await router.route(ingested);
+      } catch (err) {
+        // The router settles every step itself; reaching here is a bug, and its records still get an outcome.
+        for (const p of positions) outcomes[p] = deadLetter(records[p]!, err);
+        return outcomes as Outcome[];
+      }
+      const decidedAt = scheduler.now();
+      modelsSeconds?.observe((decidedAt - routedAt) / 1000);
+      for (let j = 0; j < ingested.length; j++) outcomes[positions[j]!] = decideJoined(ingested[j]!, joins[j]!);
+      decisionSeconds?.observe((scheduler.now() - decidedAt) / 1000);
+    }
+    return outcomes as Outcome[];
   };
 }
