@@ -105,6 +105,7 @@ export class ModelActor {
   readonly #inferenceSeconds: { observe(value: number): void } | undefined;
   readonly #log: Logger;
   readonly #capacity: number;
+  readonly #maxBatchSize: number;
   #stopping: Promise<void> | undefined;
 
   constructor(options: ModelActorOptions) {
@@ -123,6 +124,7 @@ export class ModelActor {
     this.#log = (options.logger ?? silentLogger).child({ component: COMPONENT, model: options.model.ref });
     const policy = compilePolicy(options);
     this.#capacity = policy.mailboxCapacity;
+    this.#maxBatchSize = policy.maxBatchSize;
     this.#batcher = new MicroBatcher<Segment>(
       policy,
       options.scheduler ?? asyncScheduler,
@@ -145,18 +147,21 @@ export class ModelActor {
   }
 
   /**
-   * Loads the model before traffic arrives by running one all-zero row, so the first real batch does not
-   * pay for session creation. Rows sent before it finishes are accepted and batched as usual. Rejects with
-   * the typed error if the warm-up fails.
+   * Loads the model before traffic arrives by running one all-zero row and one all-zero full batch, so the
+   * first real batch does not pay for session creation. Rows sent before it finishes are accepted and
+   * batched as usual. Rejects with the typed error if the warm-up fails.
    */
   async start(): Promise<void> {
     if (this.#lifecycle.status !== 'starting') return;
-    const zeros = this.#inputs.map((spec, i) => ({
-      name: spec.name, type: spec.type, dims: [1, ...spec.shape.slice(1).map(Number)],
-      data: allocate(spec.type, this.#inputSizes[i]!),
+    const zeros = (rows: number) => this.#inputs.map((spec, i) => ({
+      name: spec.name, type: spec.type, dims: [rows, ...spec.shape.slice(1).map(Number)],
+      data: allocate(spec.type, rows * this.#inputSizes[i]!),
     }));
     try {
-      await this.#runner.run(this.#task(zeros));
+      // One row loads the session; a full batch then sizes onnxruntime's buffers for the largest batch, so
+      // the first full batch of real traffic does not pay for it against its step timeout.
+      await this.#runner.run(this.#task(zeros(1)));
+      if (this.#maxBatchSize > 1) await this.#runner.run(this.#task(zeros(this.#maxBatchSize)));
     } catch (error) {
       const typed = this.#count(asVerdictError(error));
       // Only a model that cannot load fails the actor; a crashed worker is worth another start().

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pack } from 'msgpackr';
 import { Engine, type PipelineResult } from '../engine/engine.js';
 import { HEADER } from '../streams/encode-outcome.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import type { OutboundRecord } from '../streams/types.js';
-import { samplePipelinePath, transactions } from './helpers/pipelines.js';
+import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 
 const N = 3000;
 
@@ -21,7 +22,8 @@ async function evaluateAll(engine: Engine, events: ReadonlyArray<{ event: Record
 describe('end to end on the embedded transport', () => {
   let engine: Engine;
   before(async () => {
-    engine = await Engine.create(samplePipelinePath);
+    // Timing is not under test here (the join tests cover it on virtual time): every step must answer.
+    engine = await Engine.create(await samplePipeline(relaxedTimeouts), { baseDir: dirname(samplePipelinePath) });
   });
   after(async () => {
     await engine.close();

@@ -138,12 +138,12 @@ void test('stop runs the queued rows without waiting for the delay, then rejects
   await assert.rejects(actor.infer({ x: [1, 1] }), ActorStoppedError);
 });
 
-void test('start warms the model with one zero row and reports running', async () => {
-  const { actor, runner } = setup();
+void test('start warms the model with one zero row and one full batch, then reports running', async () => {
+  const { actor, runner } = setup({ maxBatchSize: 16 });
   assert.equal(actor.status, 'starting');
   await actor.start();
   assert.equal(actor.status, 'running');
-  assert.deepEqual(runner.calls, [1]);
+  assert.deepEqual(runner.calls, [1, 16]);
 });
 
 void test('fails the actor and its waiting rows when the model cannot be loaded', async () => {

@@ -10,6 +10,18 @@ export async function samplePipeline(edit: (file: PipelineFile) => PipelineFile 
   return edit(await loadPipelineFile(defaultPipelinePath));
 }
 
+/**
+ * The sample pipeline with step timeouts of 2 s and a 5 s join deadline: for tests of routing and decisions
+ * on a shared 2-core machine, where a busy neighbour can stretch a batch past the production 50 ms.
+ */
+export function relaxedTimeouts(file: PipelineFile): PipelineFile {
+  return {
+    ...file,
+    steps: file.steps.map((s) => ({ ...s, timeoutMs: 2_000 })),
+    join: { ...file.join, deadlineMs: 5_000 },
+  };
+}
+
 export function transactions(n: number, seed = 7, fraudRate = 0.05): Array<{ event: Record<string, unknown>; isFraud: boolean }> {
   const gen = createTransactionGenerator({ seed, fraudRate });
   return Array.from({ length: n }, () => {
