@@ -135,7 +135,11 @@ export class KafkaTarget implements BenchTarget {
   }
 
   #startChild(config: KafkaSutConfig): Promise<void> {
-    const child = fork(fileURLToPath(new URL('./kafka-child.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(new URL('./kafka-child.js', import.meta.url)), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // VERDICT_BENCH_CHILD_FLAGS passes node flags to the system under test only (e.g. --cpu-prof to profile it).
+      execArgv: [...process.execArgv, ...(process.env['VERDICT_BENCH_CHILD_FLAGS']?.split(' ').filter(Boolean) ?? [])],
+    });
     this.#child = child;
     return new Promise<void>((resolve, reject) => {
       const fail = (message: string): void => {

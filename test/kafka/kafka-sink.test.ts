@@ -32,7 +32,14 @@ class FakeProducer implements ProducerLike {
     }
     return Promise.resolve();
   }
-  sendBatch(batch: readonly TopicRecords[]): Promise<void> { this.batches.push(batch); return Promise.resolve(); }
+  /** While set, each round waits for the test to settle it. */
+  hold = false;
+  readonly held: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
+  sendBatch(batch: readonly TopicRecords[]): Promise<void> {
+    this.batches.push(batch);
+    if (!this.hold) return Promise.resolve();
+    return new Promise((resolve, reject) => this.held.push({ resolve, reject }));
+  }
   disconnect(): Promise<void> { this.disconnected = true; return Promise.resolve(); }
 }
 
@@ -64,6 +71,42 @@ describe('KafkaSink (fake producer)', () => {
     await sink.close();
     assert.equal(producer.disconnected, true);
     await assert.rejects(sink.send(records), (err: TransportError) => err instanceof TransportError && !err.retryable);
+  });
+
+  test('sends arriving while rounds are outstanding are merged into the next round, in arrival order', async () => {
+    const producer = new FakeProducer();
+    producer.hold = true;
+    const sink = new KafkaSink({ brokers: ['unused:9092'], clientId: 'c', maxOutstandingRounds: 1 }, { factory: fakeFactory(producer) });
+    const first = sink.send([rec('a', 'k1', '1')]);
+    const merged = [sink.send([rec('a', 'k2', '2')]), sink.send([rec('b', 'k3', '3'), rec('a', 'k4', '4')])];
+    await waitUntil(() => producer.batches.length === 1, 'the first round');
+    assert.equal(producer.held.length, 1, 'one round outstanding; the other two sends wait');
+    producer.held.shift()?.resolve();
+    await first;
+    await waitUntil(() => producer.batches.length === 2, 'the merged round');
+    assert.deepEqual(producer.batches[1]?.map((t) => [t.topic, t.records.map((r) => r.value)]), [['a', ['2', '4']], ['b', ['3']]]);
+    producer.held.shift()?.reject(new TransportError('broker away'));
+    const settled = await Promise.allSettled(merged);
+    assert.deepEqual(settled.map((r) => r.status), ['rejected', 'rejected'], 'a failed round fails every send merged into it');
+    producer.hold = false;
+    await sink.send([rec('a', 'k5', '5')]);
+    assert.equal(producer.batches.length, 3);
+    await sink.close();
+  });
+
+  test('a merged round stops at maxRecordsPerRound; a larger single send still goes whole', async () => {
+    const producer = new FakeProducer();
+    producer.hold = true;
+    const sink = new KafkaSink({ brokers: ['unused:9092'], clientId: 'c', maxOutstandingRounds: 1, maxRecordsPerRound: 3 }, { factory: fakeFactory(producer) });
+    const many = (n: number, tag: string) => Array.from({ length: n }, (_, i) => rec('a', null, `${tag}${i}`));
+    const sends = [sink.send(many(1, 'x')), sink.send(many(5, 'big')), sink.send(many(2, 'y')), sink.send(many(1, 'z'))];
+    for (let round = 0; round < 3; round++) {
+      await waitUntil(() => producer.held.length === 1, `round ${round + 1}`);
+      producer.held.shift()?.resolve();
+    }
+    await Promise.all(sends);
+    assert.deepEqual(producer.batches.map((b) => b[0]?.records.length), [1, 5, 3]);
+    await sink.close();
   });
 
   test('a failed connect fails the send and is tried again by the next one', async () => {
