@@ -26,7 +26,7 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     mailboxDepth: new Gauge({ name: 'verdict_model_mailbox_depth', help: 'Rows waiting in a model actor mailbox', labelNames: ['model'], registers: r }),
     workerRestarts: new Counter({ name: 'verdict_worker_restarts_total', help: 'Inference workers that died and were replaced', registers: r }),
     stageSeconds: new Histogram({ name: 'verdict_stage_seconds', help: 'Time each processed block (the chunk of events processed together) spent in each stage', labelNames: ['pipeline', 'stage'], buckets: SECONDS, registers: r }),
-    endToEndSeconds: new Histogram({ name: 'verdict_end_to_end_seconds', help: 'From record read to decision acknowledged', labelNames: ['pipeline'], buckets: SECONDS, registers: r }),
+    endToEndSeconds: new Histogram({ name: 'verdict_end_to_end_seconds', help: 'From record read to its outcome (decision or dead letter) acknowledged by the sink', labelNames: ['pipeline'], buckets: SECONDS, registers: r }),
     inflight: new Gauge({ name: 'verdict_inflight_events', help: 'Events read and not yet acknowledged', registers: r }),
     pausedPartitions: new Gauge({ name: 'verdict_paused_partitions', help: 'Partitions paused by backpressure', registers: r }),
     commits: new Counter({ name: 'verdict_commits_total', help: 'Offset commits sent', registers: r }),

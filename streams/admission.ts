@@ -18,12 +18,12 @@ export interface AdmissionOptions {
 
 const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
 
-export class Admission {
+export class Admission<T extends RecordBatch = RecordBatch> {
   readonly #options: AdmissionOptions;
-  readonly #queue: RecordBatch[] = [];
+  readonly #queue: T[] = [];
   #inflight = 0;
   #queued = 0;
-  #emit: ((chunk: RecordBatch) => void) | undefined;
+  #emit: ((chunk: T) => void) | undefined;
   #scheduled = false;
 
   constructor(options: AdmissionOptions) {
@@ -41,15 +41,16 @@ export class Admission {
   }
 
   /** The operator: batches in, chunks out, as capacity allows. One subscriber at a time. */
-  readonly operator: OperatorFunction<RecordBatch, RecordBatch> = (batches$) =>
-    new Observable<RecordBatch>((subscriber) => {
+  readonly operator: OperatorFunction<T, T> = (batches$) =>
+    new Observable<T>((subscriber) => {
       this.#emit = (chunk) => subscriber.next(chunk);
       const sub = batches$.subscribe({
         next: (batch) => {
           const { chunkSize } = this.#options;
           for (let i = 0; i < batch.records.length; i += chunkSize) {
             const records = batch.records.length <= chunkSize ? batch.records : batch.records.slice(i, i + chunkSize);
-            this.#queue.push({ topic: batch.topic, partition: batch.partition, records });
+            // A chunk keeps whatever else the batch carries (the stream's read time).
+            this.#queue.push(batch.records.length <= chunkSize ? batch : { ...batch, records });
           }
           this.#queued += batch.records.length;
           this.#pump();
@@ -74,7 +75,7 @@ export class Admission {
     const gone = new Set(partitions.map(tpKey));
     let dropped = 0;
     for (let i = this.#queue.length - 1; i >= 0; i--) {
-      const chunk = this.#queue[i] as RecordBatch;
+      const chunk = this.#queue[i] as T;
       if (gone.has(tpKey(chunk))) {
         dropped += chunk.records.length;
         this.#queue.splice(i, 1);
