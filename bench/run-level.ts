@@ -11,6 +11,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { cpuBetween, cpuMark, type CpuUse } from './cpu.js';
+import { drainStop, type DrainStop, type LogState } from './drain.js';
 import type { EventSequence } from './events.js';
 import { LatencyRecorder, type LatencySummary } from './latency-recorder.js';
 import { dueBy, startOpenLoop, type LoadSchedule } from './open-loop.js';
@@ -34,9 +35,10 @@ export interface LevelPlan {
   /** After the load, how long to wait for the outputs of everything sent before counting the rest lost. */
   readonly drainTimeoutS: number;
   /**
-   * Stop waiting earlier when no output at all arrived for this long: what is missing then is gone (the
-   * mock broker deletes old records of a long backlog), and waiting out the full timeout would only cost
-   * time. Absent: wait the full timeout.
+   * Stop waiting earlier when no output at all arrived for this long: the system is stuck or what is
+   * missing is gone, and waiting out the full timeout would only cost time. Absent: wait the full timeout.
+   * (On Kafka targets the drain also stops as soon as every unanswered event is known to be deleted by
+   * the broker: see drain.ts.)
    */
   readonly drainIdleS?: number;
 }
@@ -65,8 +67,14 @@ export interface LevelResult {
   readonly sent: number;
   readonly decided: number;
   readonly deadLetters: number;
-  /** Sent events without an output when the drain timed out. */
+  /** Sent events without an output when the drain ended. */
   readonly lost: number;
+  /**
+   * Where the lost events were when the drain ended, on targets that can tell (Kafka): deleted from the
+   * input topic by broker retention, never accepted by the broker, or still in the broker (the system
+   * under test did not answer them). Null on embedded targets.
+   */
+  readonly lostWhere: { readonly deletedByBroker: number; readonly neverAccepted: number; readonly inBroker: number; readonly outputsDeleted: number } | null;
   /** Outputs for events already answered (at-least-once redelivery). */
   readonly duplicates: number;
   /** Events intended during the measured period, intended send → output read. */
@@ -75,8 +83,10 @@ export interface LevelResult {
   readonly backlogMax: number;
   readonly rssMaxBytes: number;
   readonly windows: readonly WindowStat[];
-  /** From the end of the load to the last output (or the drain timeout). */
+  /** From the end of the load to the end of the drain. */
   readonly drainS: number;
+  /** Why the drain ended. */
+  readonly drainEnd: DrainStop;
   /** Why the load stopped early, if it did. */
   readonly cutShort: string | null;
   /** Cores in use over the measured period: the machine's, the harness's, the system under test's. */
@@ -163,7 +173,7 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
         windowLatency[w]?.recordMs(ms);
       }
     }
-    if (pending.size === 0 && drained !== undefined) drained();
+    if (pending.size === 0) drained?.();
   });
 
   const schedule: LoadSchedule = {
@@ -229,17 +239,28 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
 
   await loop.done;
   const loadEnd = now();
-  if (pending.size > 0) {
-    lastArrival = Math.max(lastArrival, loadEnd);
-    const idleMs = plan.drainIdleS === undefined ? Infinity : plan.drainIdleS * 1000;
-    await new Promise<void>((resolve) => {
-      const timeout = scheduler.schedule(() => done(), plan.drainTimeoutS * 1000);
-      const idle = scheduler.schedule(function check(this: SchedulerAction<undefined>) {
-        if (now() - lastArrival > idleMs) done();
-        else this.schedule(undefined, 250);
+  lastArrival = Math.max(lastArrival, loadEnd);
+  let log: LogState | null = null;
+  const progress = () => ({ pending: pending.size, sinceLastOutputS: (now() - lastArrival) / 1000, elapsedS: (now() - loadEnd) / 1000, log });
+  const limits = { timeoutS: plan.drainTimeoutS, ...(plan.drainIdleS === undefined ? {} : { idleS: plan.drainIdleS }) };
+  let drainEnd = drainStop(progress(), limits);
+  if (drainEnd === null) {
+    drainEnd = await new Promise<DrainStop>((resolve) => {
+      let asking = false;
+      let checks = 0;
+      const done = (stop: DrainStop): void => { check.unsubscribe(); timeout.unsubscribe(); drained = undefined; resolve(stop); };
+      const timeout = scheduler.schedule(() => done(drainStop({ ...progress(), elapsedS: plan.drainTimeoutS }, limits) ?? { end: 'timeout', reason: 'drain timeout' }), plan.drainTimeoutS * 1000);
+      const check = scheduler.schedule(function tick(this: SchedulerAction<undefined>) {
+        const stop = drainStop(progress(), limits);
+        if (stop !== null) return done(stop);
+        // Where the unanswered events stand in the broker, once a second: walking them costs time.
+        if (target.logState !== undefined && !asking && checks++ % 4 === 0) {
+          asking = true;
+          target.logState(pending.keys()).then((state) => { log = state; }, () => undefined).finally(() => { asking = false; });
+        }
+        this.schedule(undefined, 250);
       }, 250);
-      const done = (): void => { timeout.unsubscribe(); idle.unsubscribe(); resolve(); };
-      drained = done;
+      drained = () => done({ end: 'caught-up', reason: 'every event sent has its output' });
     });
   }
   const drainS = (now() - loadEnd) / 1000;
@@ -253,6 +274,10 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
   await Promise.all(cpuMarks);
   loopDelay.disable();
 
+  const lostWhere = pending.size === 0 || target.logState === undefined ? null
+    : await target.logState(pending.keys()).then((l) => ({
+      deletedByBroker: l.deleted, neverAccepted: l.neverAccepted, inBroker: pending.size - l.deleted - l.neverAccepted, outputsDeleted: l.outputsDeleted,
+    }), () => null);
   const measuredS = (measureEnd - measureStart) / 1000;
   const offeredInPeriod = dueBy(schedule, measureEnd - start) - dueBy(schedule, measureStart - start);
   return {
@@ -264,6 +289,7 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
     decided,
     deadLetters,
     lost: pending.size,
+    lostWhere,
     duplicates,
     latency: latency.summary(),
     lagMax: Math.max(0, ...windows.map((w) => w.lag)),
@@ -271,6 +297,7 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
     rssMaxBytes: Math.max(0, ...windows.map((w) => w.rssBytes)),
     windows,
     drainS,
+    drainEnd,
     cutShort,
     cpu: cpuBetween(cpuStart, cpuEnd),
     eventLoopDelay: { p99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100, maxMs: Math.round(loopDelay.max / 1e4) / 100 },

@@ -30,7 +30,7 @@ function levelAt(rate: number, capacity: number): LevelResult {
     latency: { count: rate * 2, p50Ms: 2, p90Ms: 4, p99Ms: behind ? 900 : 8, p999Ms: behind ? 950 : 9, maxMs: behind ? 1000 : 10, meanMs: 2.5 },
     lagMax: behind ? rate - capacity : 0, backlogMax: 0, rssMaxBytes: 0,
     windows: [window(achieved), window(achieved), window(achieved), window(achieved)],
-    drainS: 0, cutShort: null, cpu: { machineCores: 1, harnessCores: 0.5, sutCores: null },
+    lostWhere: null, drainS: 0, drainEnd: { end: 'caught-up', reason: '' }, cutShort: null, cpu: { machineCores: 1, harnessCores: 0.5, sutCores: null },
     eventLoopDelay: { p99Ms: 6, maxMs: 8 },
   };
 }
@@ -149,6 +149,8 @@ describe('verdict bench, smoke run', () => {
       assert.deepEqual(t.levels.map((l) => l.offeredRate), [100, 200]);
       for (const l of t.levels) {
         assert.equal(l.lost, 0, `${t.name} at ${l.offeredRate}/s lost events`);
+        assert.equal(l.drainEnd.end, 'caught-up');
+        assert.equal(l.lostWhere, null, 'nothing lost, so nothing to place');
         assert.equal(l.decided + l.deadLetters, l.sent, `${t.name} at ${l.offeredRate}/s: every sent event has an output`);
         assert.ok(l.latency.count > 0);
         assert.ok(l.latency.p50Ms <= l.latency.p99Ms && l.latency.p99Ms <= l.latency.maxMs);

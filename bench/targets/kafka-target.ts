@@ -2,17 +2,21 @@
  * The harness side of a Kafka target: fresh topics, the system under test in a child process
  * (kafka-child.ts), a kafkajs producer that writes the offered load to the input topic, and a kafkajs
  * consumer that reads the decision and dead-letter topics and reports each output as it arrives.
- * Lag is the system's consumer group's: input high watermarks minus its committed offsets.
+ * Lag is the system's consumer group's: input high watermarks minus its committed offsets. The producer
+ * notes where each event landed (OffsetBook) and the reader notes gaps in the output offsets, so a drain
+ * can tell records the broker deleted from records the system under test has not answered.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Consumer, Producer } from 'kafkajs';
 import { TransportError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import type { LogState } from '../drain.js';
 import type { AdminLike } from '../../streams/kafka/kafka-client.js';
 import { kafkajsClientFactory } from '../../streams/kafka/kafkajs-client.js';
 import { BENCH_ID_HEADER, type BenchEvent } from '../events.js';
 import type { KafkaCluster } from './kafka-cluster.js';
+import { OffsetBook } from './offset-book.js';
 import { baselineKafka, type ChildMessage, type KafkaSutConfig, type KafkaSutKind, type ParentMessage } from './kafka-sut.js';
 import type { BenchTopics } from './pipeline.js';
 import { DECISION_ID_HEADER, type BenchTarget, type OutputListener, type TargetName } from './target.js';
@@ -49,11 +53,16 @@ export class KafkaTarget implements BenchTarget {
   #statsSeq = 0;
   readonly #statsWaiters = new Map<number, (stats: { rssBytes: number; cpuUs: number } | null) => void>();
   #sendErrors = 0;
+  readonly #book: OffsetBook;
+  /** Next expected offset per output partition; a jump is records deleted before the reader got them. */
+  readonly #outputNext = new Map<string, number>();
+  #outputsDeleted = 0;
 
   constructor(options: KafkaTargetOptions) {
     this.#options = options;
     this.name = options.name;
     this.description = options.description;
+    this.#book = new OffsetBook(options.partitions);
   }
 
   async start(onOutput: OutputListener): Promise<void> {
@@ -83,12 +92,25 @@ export class KafkaTarget implements BenchTarget {
     const producer = this.#producer;
     const topic = this.#topics?.input;
     if (producer === undefined || topic === undefined) return Promise.resolve();
+    const partitions = this.#book.assign(events);
     // Never rejects: the open loop keeps going, and events whose send failed are counted as lost.
     return producer
-      .send({ topic, acks: 1, messages: events.map((e) => ({ key: e.key, value: e.value, headers: e.headers })) })
-      .then(() => undefined, (err: unknown) => {
+      .send({ topic, acks: 1, messages: events.map((e, i) => ({ key: e.key, value: e.value, headers: e.headers, partition: partitions[i] })) })
+      .then((acks) => this.#book.accepted(events, partitions, acks), (err: unknown) => {
+        this.#book.rejected(events);
         if (this.#sendErrors++ === 0) this.#options.logger.warn({ err, target: this.name }, 'load producer send failed');
       });
+  }
+
+  async logState(pending?: Iterable<string>): Promise<LogState> {
+    const admin = this.#admin;
+    const topic = this.#topics?.input;
+    if (admin === undefined || topic === undefined) return { overtakenPartitions: 0, deleted: 0, neverAccepted: 0, outputsDeleted: this.#outputsDeleted };
+    const [offsets, committed] = await Promise.all([admin.topicOffsets(topic), admin.committedOffsets(this.#groupId, [topic])]);
+    const at = new Map(committed.map((c) => [c.partition, c.offset]));
+    const overtakenPartitions = offsets.filter((p) => p.low > (at.get(p.partition) ?? 0)).length;
+    const placed = pending === undefined ? { deleted: 0, neverAccepted: 0 } : this.#book.place(pending, new Map(offsets.map((p) => [p.partition, p.low])));
+    return { overtakenPartitions, ...placed, outputsDeleted: this.#outputsDeleted };
   }
 
   async lag(): Promise<number> {
@@ -125,6 +147,7 @@ export class KafkaTarget implements BenchTarget {
       broker: this.#cluster?.kind,
       process: 'child process (system under test), separate from the generator and reader',
       loadProducerSendErrors: this.#sendErrors,
+      outputsDeletedBeforeRead: this.#outputsDeleted,
     };
   }
 
@@ -183,10 +206,19 @@ export class KafkaTarget implements BenchTarget {
       partitionsConsumedConcurrently: 4,
       eachBatch: async ({ batch }) => {
         const kind = batch.topic === topics.deadLetter ? 'dead-letter' : 'decision';
+        const where = `${batch.topic}/${batch.partition}`;
         for (const m of batch.messages) {
+          // Offsets of a plain topic are contiguous: a jump forward is records the broker deleted unread.
+          const offset = Number(m.offset);
+          const expected = this.#outputNext.get(where) ?? 0;
+          if (offset > expected) this.#outputsDeleted += offset - expected;
+          if (offset >= expected) this.#outputNext.set(where, offset + 1);
           const h = m.headers ?? {};
           const id = h[DECISION_ID_HEADER] ?? h[BENCH_ID_HEADER];
-          if (id !== undefined) onOutput(id.toString(), kind);
+          if (id === undefined) continue;
+          const key = id.toString();
+          this.#book.answered(key);
+          onOutput(key, kind);
         }
         return Promise.resolve();
       },

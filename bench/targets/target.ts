@@ -3,6 +3,7 @@
  * A target owns the system under test, the producer that feeds its input topic and the reader of its
  * output topics; the harness only sends events and is told when each event's output arrived.
  */
+import type { LogState } from '../drain.js';
 import type { BenchEvent } from '../events.js';
 
 export const TARGET_NAMES = ['verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive'] as const;
@@ -28,6 +29,12 @@ export interface BenchTarget {
   rss(): Promise<number>;
   /** CPU time (user + system, µs) of the system under test's own process; null when it is the harness's. */
   sutCpuUs(): Promise<number | null>;
+  /**
+   * Where unanswered events stand in the broker: deleted by retention, never accepted, or still there.
+   * Without `pending`, only the partitions and outputs (the event counts are 0). Absent on targets that
+   * cannot tell (embedded).
+   */
+  logState?(pending?: Iterable<string>): Promise<LogState>;
   /** Facts for the report (batching, workers, client settings). */
   settings(): Readonly<Record<string, unknown>>;
   stop(): Promise<void>;

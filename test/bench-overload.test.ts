@@ -1,0 +1,123 @@
+/**
+ * The overload check's pure parts: the backlog forecast against the mock broker's retention, the drain's
+ * give-up rule, and where each sent event sits in the input topic. Nothing runs a broker or a load here.
+ */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { describe, test } from 'node:test';
+import { drainStop, type LogState } from '../bench/drain.js';
+import { busiestPartitionShare, kafkajsPartitioner, predictBacklog, recordBytes, RECORD_BATCH_OVERHEAD_BYTES } from '../bench/retention.js';
+import { OffsetBook } from '../bench/targets/offset-book.js';
+
+const MiB = 2 ** 20;
+
+describe('backlog forecast', () => {
+  test('a record is sized as kafkajs encodes it', () => {
+    // kafkajs's own record encoder, the one its producer writes batches with.
+    const encode = createRequire(import.meta.url)('kafkajs/src/protocol/recordBatch/record/v0') as (r: object) => { size(): number };
+    for (const [key, valueBytes, id] of [['card-004792', 306, 'euv3'], ['k', 10_000, 'e0'], ['card-poison', 40, 'e1abcdef']] as const) {
+      const e = { key, value: Buffer.alloc(valueBytes, 97), headers: { 'bench-id': id } };
+      assert.equal(recordBytes(e), encode({ offsetDelta: 0, timestampDelta: 0, key: Buffer.from(key), value: e.value, headers: e.headers }).size());
+    }
+  });
+
+  test('the busiest partition holds the unread records of its share plus a batch header per tick', () => {
+    const base = { rate: 1000, consumeRate: 600, durationS: 10, tickMs: 100, partitions: 2, recordBytes: 100, shareFor: (p: number) => 1 / p };
+    // 4,000 unread records, written over the last 4 s (40 ticks): 2,000 × 100 bytes + 40 headers.
+    const fits = predictBacklog({ ...base, retentionBytesPerPartition: 300_000 });
+    assert.equal(fits.backlogRecords, 4000);
+    assert.equal(fits.busiestPartitionRecords, 2000);
+    assert.equal(fits.busiestPartitionBytes, 200_000 + 40 * RECORD_BATCH_OVERHEAD_BYTES);
+    assert.equal(fits.fill, 0.675);
+    assert.equal(fits.fits, true);
+    assert.equal(fits.partitionsNeeded, 2);
+    // Over 75% of retention: the forecast says no, and names the partition count at which it fits.
+    const tight = predictBacklog({ ...base, retentionBytesPerPartition: 250_000 });
+    assert.equal(tight.fits, false);
+    assert.equal(tight.partitionsNeeded, 3);
+  });
+
+  test('a system that keeps up leaves no backlog, and batch headers alone can make a backlog not fit', () => {
+    const keepsUp = predictBacklog({ rate: 1000, consumeRate: 1500, durationS: 60, tickMs: 10, partitions: 4, recordBytes: 300, shareFor: (p) => 1 / p, retentionBytesPerPartition: 5 * MiB });
+    assert.equal(keepsUp.backlogRecords, 0);
+    assert.equal(keepsUp.fits, true);
+    // One-record batches every 10 ms for a minute: 6,000 headers per partition whatever the partitions.
+    const headers = predictBacklog({ rate: 100, consumeRate: 0, durationS: 60, tickMs: 10, partitions: 1, recordBytes: 1000, shareFor: () => 1, retentionBytesPerPartition: 300_000 });
+    assert.equal(headers.fits, false);
+    assert.equal(headers.partitionsNeeded, null);
+  });
+
+  test('the busiest share follows kafkajs\'s partitioner and is never below an even spread', () => {
+    const keys = ['a', 'a', 'a', 'b', 'c', 'd', 'e', 'f'];
+    const share = busiestPartitionShare(keys);
+    assert.equal(share(1), 1);
+    const at4 = kafkajsPartitioner(4);
+    const counts = [0, 0, 0, 0];
+    for (const k of keys) counts[at4(k)]! += 1;
+    assert.equal(share(4), Math.max(...counts) / keys.length);
+    assert.ok(share(4) >= 3 / 8, 'the partition with the three a\'s');
+  });
+});
+
+const log = (o: Partial<LogState> = {}): LogState => ({ overtakenPartitions: 0, deleted: 0, neverAccepted: 0, outputsDeleted: 0, ...o });
+
+describe('drain give-up rule', () => {
+  const limits = { timeoutS: 180, idleS: 20 };
+  test('stops when caught up', () => {
+    assert.equal(drainStop({ pending: 0, sinceLastOutputS: 0, elapsedS: 1, log: null }, limits)?.end, 'caught-up');
+  });
+
+  test('stops at once when every unanswered event is gone from the broker and the consumer is past them', () => {
+    const stop = drainStop({ pending: 10, sinceLastOutputS: 1, elapsedS: 2, log: log({ deleted: 8, neverAccepted: 2 }) }, limits);
+    assert.equal(stop?.end, 'unreachable');
+    assert.match(stop?.reason ?? '', /8 deleted by broker retention.*2 never accepted/);
+  });
+
+  test('keeps waiting while a deleted event may still be in flight, or some are still in the broker', () => {
+    // The group has not committed past the log start offset: it may hold records read before deletion.
+    assert.equal(drainStop({ pending: 10, sinceLastOutputS: 1, elapsedS: 2, log: log({ deleted: 10, overtakenPartitions: 1 }) }, limits), null);
+    assert.equal(drainStop({ pending: 10, sinceLastOutputS: 1, elapsedS: 2, log: log({ deleted: 9 }) }, limits), null);
+    assert.equal(drainStop({ pending: 10, sinceLastOutputS: 1, elapsedS: 2, log: null }, limits), null);
+  });
+
+  test('gives up after a bounded time without progress, or at the timeout, and says why', () => {
+    const stalled = drainStop({ pending: 10, sinceLastOutputS: 21, elapsedS: 30, log: log({ deleted: 4, outputsDeleted: 3 }) }, limits);
+    assert.equal(stalled?.end, 'stalled');
+    assert.match(stalled?.reason ?? '', /no output for 21 s with 10 events unanswered \(4 deleted by broker retention before being read, 3 outputs deleted/);
+    assert.equal(drainStop({ pending: 10, sinceLastOutputS: 5, elapsedS: 180, log: null }, limits)?.end, 'timeout');
+    assert.equal(drainStop({ pending: 10, sinceLastOutputS: 100, elapsedS: 100, log: null }, { timeoutS: 180 }), null, 'no idle limit: wait the timeout');
+  });
+});
+
+describe('offset book', () => {
+  test('places each unanswered event by partition and offset against the log start offsets', () => {
+    const book = new OffsetBook(2);
+    const partitionOf = kafkajsPartitioner(2);
+    const events = ['k1', 'k2', 'k3', 'k4', 'k5', 'k6'].map((key, i) => ({ id: `e${i}`, key }));
+    const partitions = book.assign(events);
+    assert.deepEqual(partitions, events.map((e) => partitionOf(e.key)));
+    // In flight: neither deleted nor rejected.
+    assert.deepEqual(book.place(events.map((e) => e.id), new Map([[0, 99], [1, 99]])), { deleted: 0, neverAccepted: 0 });
+    book.accepted(events, partitions, [{ partition: 0, baseOffset: '10' }, { partition: 1, baseOffset: '20' }]);
+    const inP0 = events.filter((_, i) => partitions[i] === 0).length;
+    // Partition 0's log starts after its first event; partition 1's is whole.
+    assert.deepEqual(book.place(events.map((e) => e.id), new Map([[0, 11], [1, 20]])), { deleted: inP0 > 0 ? 1 : 0, neverAccepted: 0 });
+    assert.deepEqual(book.place(events.map((e) => e.id), new Map([[0, 10 + inP0], [1, 26]])), { deleted: 6, neverAccepted: 0 });
+    for (const e of events) book.answered(e.id);
+    assert.equal(book.size, 0);
+  });
+
+  test('a failed send is never accepted, and an acknowledgement after the answer adds nothing back', () => {
+    const book = new OffsetBook(1);
+    const a = [{ id: 'a', key: 'x' }];
+    const b = [{ id: 'b', key: 'y' }];
+    book.rejected(a.map((e) => e)); // not assigned: ignored
+    book.assign(a);
+    book.rejected(a);
+    const pb = book.assign(b);
+    book.answered('b');
+    book.accepted(b, pb, [{ partition: 0, baseOffset: '0' }]);
+    assert.equal(book.size, 1);
+    assert.deepEqual(book.place(['a', 'b'], new Map([[0, 5]])), { deleted: 0, neverAccepted: 1 });
+  });
+});
