@@ -8,8 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { silentLogger, type Logger } from '../core/log.js';
 import { EventPool } from './events.js';
+import { MOCK_RETENTION_BYTES_PER_PARTITION } from './retention.js';
 import { gitInfo, machineInfo } from './machine.js';
 import { runOverload } from './overload.js';
+import { predictOverload } from './overload-plan.js';
 import { Progress, type ProgressSink } from './progress.js';
 import { ratios, type BenchReport, type ReportedLevel, type TargetReport } from './report.js';
 import { OutputRouter, primeTarget, runLevel, type LevelContext, type LevelPlan } from './run-level.js';
@@ -49,11 +51,27 @@ export interface BenchOptions {
   /** Events sent (and answered) before a target's first level. */
   readonly primeEvents: number;
   readonly primeTimeoutS: number;
-  readonly overload?: { readonly target: TargetName; readonly rate?: number; readonly durationS: number; readonly catchUpTimeoutS: number };
+  readonly overload?: OverloadOptions;
   readonly command: string;
   readonly logger?: Logger;
   readonly logLevel?: string;
   readonly progress?: ProgressSink;
+}
+
+export interface OverloadOptions {
+  readonly target: TargetName;
+  /** Absent: twice the target's max sustainable rate. */
+  readonly rate?: number;
+  readonly durationS: number;
+  readonly catchUpTimeoutS: number;
+  /** Give up the catch-up after this long without any output. */
+  readonly stallS: number;
+  /**
+   * Input (and output) partitions of the overload target, for all its levels, so its saturation and its
+   * overload are measured on the same topics. More partitions hold a longer backlog in the mock broker,
+   * whose retention is per partition. Absent: `partitions`.
+   */
+  readonly partitions?: number;
 }
 
 /** Records per partition an embedded log keeps during levels: above any backlog a level allows. */
@@ -66,7 +84,7 @@ const NOTES = [
   'Lag: embedded Verdict and Kafka targets report the consumer group\'s uncommitted records; the fused loop reports records not yet pulled (it does not commit).',
   'The generator sends what has fallen due every 2 ms on embedded targets and every 10 ms on Kafka targets (fewer, larger message sets: the mock broker scans message sets linearly, so its cost grows with their number). That wait counts as latency: on average half a tick.',
   'passthrough forwards every record (poison included) to the output topic, so it reports no dead letters.',
-  'Against the mock broker (librdkafka\'s mock cluster, one broker, loopback) absolute Kafka figures are not those of a real cluster; the ratios between Kafka targets are the comparable part. The mock keeps only about 5 MiB per partition: at tens of thousands of events per second a backlog of a second or two is deleted before it is read, and shows as lost events.',
+  'Against the mock broker (librdkafka\'s mock cluster, one broker, loopback) absolute Kafka figures are not those of a real cluster; the ratios between Kafka targets are the comparable part. The mock keeps only the newest 5 MiB of record batches per partition, read or not: a backlog beyond that is deleted before it is read. The harness tells those records apart (their offsets fall below the log start offset) and reports them as deleted by broker retention, not as lost by the system under test; a drain stops once every unanswered event is such a record.',
 ];
 
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
@@ -92,8 +110,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   let overload: BenchReport['overload'] = null;
   for (const name of options.targets) {
     // A level's backlog is bounded (maxBacklogS), an overload's is not: keep everything for that one.
-    const retention = options.overload?.target === name ? Number.MAX_SAFE_INTEGER : EMBEDDED_RETENTION;
-    const target = createTarget(name, { ...targetContext, embeddedRetention: retention });
+    const overloaded = options.overload?.target === name ? options.overload : undefined;
+    const retention = overloaded !== undefined ? Number.MAX_SAFE_INTEGER : EMBEDDED_RETENTION;
+    const partitions = overloaded?.partitions ?? options.partitions;
+    const target = createTarget(name, { ...targetContext, partitions, embeddedRetention: retention });
     progress.line(`${name}: ${target.description}`);
     const outputs = new OutputRouter();
     const ctx: LevelContext = {
@@ -136,13 +156,28 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         half = { ...result, judgement: judged.judgement, role: 'half-saturation' };
         levels.push(half);
       }
-      if (options.overload?.target === name) {
-        const rate = options.overload.rate ?? (max === null ? null : 2 * max);
+      if (overloaded !== undefined) {
+        const rate = overloaded.rate ?? (max === null ? null : 2 * max);
         if (rate === null) progress.line(`${name}: no sustainable rate found, so no overload check`);
         else {
-          progress.line(`${name}: overload at ${rate}/s for ${options.overload.durationS} s, then no load until caught up`);
-          const rssOf = target.transport === 'kafka' ? 'the system under test\'s own process' : 'the harness process, embedded log and generator included';
-          overload = { target: name, rssOf, ...(await runOverload({ rate, durationS: options.overload.durationS, catchUpTimeoutS: options.overload.catchUpTimeoutS, sampleS: 1, tickMs: options.tickMs[target.transport] }, ctx)) };
+          const tickMs = options.tickMs[target.transport];
+          const fit = predictOverload({
+            rate, durationS: overloaded.durationS, tickMs, partitions, pool,
+            ...consumption(levels),
+            retentionBytesPerPartition: target.transport === 'kafka' && options.brokers === undefined ? MOCK_RETENTION_BYTES_PER_PARTITION : null,
+          });
+          progress.line(`${name}: overload at ${rate}/s for ${overloaded.durationS} s on ${partitions} partitions, then no load until caught up`);
+          for (const l of fit.lines) progress.line(`  ${l}`);
+          const embedded = target.transport === 'embedded';
+          const rssOf = embedded
+            ? 'the harness process: generator, output reader and the embedded log, which keeps every record of the backlog, so it grows with the lag whatever Verdict does'
+            : 'the system under test\'s own process (child process)';
+          const result = await runOverload({
+            rate, durationS: overloaded.durationS, catchUpTimeoutS: overloaded.catchUpTimeoutS, stallS: overloaded.stallS, sampleS: 1, tickMs,
+            recordBytes: fit.recordBytes, note: (t) => progress.line(t),
+            ...(embedded ? { memoryNotJudged: 'the embedded log lives in the same process and keeps the whole backlog: this memory cannot show Verdict\'s backpressure (run the overload on verdict-kafka)' } : {}),
+          }, ctx);
+          overload = { target: name, rssOf, partitions, tickMs, recordBytes: fit.recordBytes, prediction: fit.prediction, worstCase: fit.worstCase, predictionNote: fit.note, ...result };
         }
       }
       report = {
@@ -186,6 +221,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       burst: b === undefined ? null : { ...b },
       sloP99Ms: options.saturation.sloP99Ms,
       partitions: options.partitions,
+      overloadPartitions: options.overload?.partitions ?? null,
       seed: options.seed,
       poolSize: options.poolSize,
       poisonRate: options.poisonRate,
@@ -206,6 +242,21 @@ async function startTarget(target: BenchTarget, outputs: OutputRouter, options: 
   if (primed.answered < primed.sent) {
     throw new Error(`${target.name} answered ${primed.answered} of ${primed.sent} priming events within ${options.primeTimeoutS} s`);
   }
+}
+
+/**
+ * What the target will consume during the overload, for the backlog forecast: the fastest it consumed in
+ * this run's levels. A level it sustained only bounds its capacity from below.
+ */
+function consumption(levels: readonly ReportedLevel[]): { consumeRate: number; consumeSource: string } {
+  const best = levels.reduce<ReportedLevel | undefined>((a, l) => (a === undefined || l.achievedRate > a.achievedRate ? l : a), undefined);
+  if (best === undefined) return { consumeRate: 0, consumeSource: 'no level ran: assuming nothing is consumed' };
+  return {
+    consumeRate: best.achievedRate,
+    consumeSource: best.judgement.sustainable
+      ? `achieved at ${best.offeredRate}/s, which it sustained: its capacity is higher, so this forecast is pessimistic`
+      : `achieved at ${best.offeredRate}/s, which it could not sustain: about its capacity`,
+  };
 }
 
 /** The mock broker could not be built or started: Kafka targets are skipped, not failed. */

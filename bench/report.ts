@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { renderChart } from './chart.js';
 import type { GitInfo, MachineInfo } from './machine.js';
 import type { OverloadResult } from './overload.js';
+import type { BacklogPrediction } from './retention.js';
 import type { LevelResult } from './run-level.js';
 import type { FailureReason, LevelJudgement } from './saturation.js';
 import type { TargetName } from './targets/target.js';
@@ -46,6 +47,8 @@ export interface BenchConfigReport {
   readonly burst: { readonly factor: number; readonly everyMs: number; readonly lengthMs: number } | null;
   readonly sloP99Ms: number;
   readonly partitions: number;
+  /** The overload target's partitions, when set apart from `partitions`. */
+  readonly overloadPartitions: number | null;
   readonly seed: number;
   readonly poolSize: number;
   readonly poisonRate: number;
@@ -64,9 +67,23 @@ export interface BenchReport {
   readonly targets: readonly TargetReport[];
   /** Ratios of max sustainable rates; null when either side has none. */
   readonly ratios: Readonly<Record<string, number | null>>;
-  readonly overload: (OverloadResult & { readonly target: TargetName; /** Whose memory was sampled. */ readonly rssOf: string }) | null;
+  readonly overload: OverloadReport | null;
   /** Load averages when the run ended (the machine's, at the start, are in `machine`). */
   readonly loadAverageAtEnd: readonly number[];
+}
+
+export interface OverloadReport extends OverloadResult {
+  readonly target: TargetName;
+  /** Whose memory was sampled. */
+  readonly rssOf: string;
+  readonly partitions: number;
+  readonly tickMs: number;
+  /** Mean bytes of one input record in a record batch. */
+  readonly recordBytes: number;
+  /** The backlog forecast at the consumption rate the levels measured, and if nothing were consumed. */
+  readonly prediction: BacklogPrediction | null;
+  readonly worstCase: BacklogPrediction | null;
+  readonly predictionNote: string;
 }
 
 export const RATIO_PAIRS: ReadonlyArray<readonly [TargetName, TargetName]> = [
@@ -125,15 +142,35 @@ export function renderMarkdown(r: BenchReport): string {
       lines.push(`| ${t.name}${l.role === 'half-saturation' ? ' (½ sat.)' : ''} | ${num(l.offeredRate)}${Math.abs(l.offeredMeanRate - l.offeredRate) > 0.01 * l.offeredRate ? ` (mean ${num(l.offeredMeanRate)})` : ''} | ${num(l.achievedRate)} | ${num(l.latency.p50Ms, 1)} | ${num(l.latency.p90Ms, 1)} | ${num(l.latency.p99Ms, 1)} | ${num(l.latency.p999Ms, 1)} | ${num(l.latency.maxMs, 1)} | ${l.decided} | ${l.deadLetters} | ${l.lost} | ${num(l.lagMax)} | ${num(l.cpu.machineCores, 2)} / ${num(l.cpu.harnessCores, 2)} / ${l.cpu.sutCores === null ? 'same' : num(l.cpu.sutCores, 2)} | ${num(l.eventLoopDelay.maxMs, 0)} | ${verdict} |`);
     }
   }
-  if (r.overload !== null) {
-    const o = r.overload;
-    lines.push('', `## Overload: ${o.target} at ${num(o.rate)}/s for ${o.durationS} s, then no load`, '',
-      `- resident memory (${o.rssOf}): ${mib(o.rss.minBytes)} – ${mib(o.rss.maxBytes)}, peak ${mib(o.rss.firstHalfMaxBytes)} in the first half of the load and ${mib(o.rss.secondHalfMaxBytes)} in the second, slope ${num(o.rss.slopeMiBPerMin, 2)} MiB/min in the second (${o.checks.memoryFlat ? 'flat' : 'NOT flat'})`,
-      `- lag: up to ${num(o.lagMax)} records (${o.checks.lagGrew ? 'grew under overload' : 'did not grow: the rate was not an overload'})`,
-      `- lost: ${o.lost}; caught up ${o.catchUpS === null ? 'NOT within the timeout' : `${num(o.catchUpS, 1)} s after the load stopped`}`);
-  }
+  if (r.overload !== null) lines.push('', ...overloadMarkdown(r.overload));
   lines.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`), '', 'Chart: `chart.svg` (latency and throughput against the offered rate). Raw figures: `report.json`.', '');
   return lines.join('\n');
+}
+
+function overloadMarkdown(o: OverloadReport): string[] {
+  const m = o.memory;
+  const check = (ok: boolean | null, yes: string, no: string, unknown: string): string => (ok === null ? unknown : ok ? yes : no);
+  const peakLag = o.samples.filter((s) => s.phase === 'load').at(-1)?.lag;
+  const p = o.prediction;
+  return [
+    `## Overload: ${o.target} at ${num(o.rate)}/s for ${o.durationS} s on ${o.partitions} partitions, then no load`,
+    '',
+    o.invalidBecause === null ? '' : `**Not a valid overload check:** ${o.invalidBecause}.\n`,
+    `| check | result |`,
+    '| --- | --- |',
+    `| memory flat | ${m.verdict}: ${m.why} |`,
+    `| lag grew | ${check(o.checks.lagGrew, 'yes', 'no: the rate was not an overload', '–')}: up to ${num(o.lagMax)} records |`,
+    `| nothing lost | ${o.lost === 0 ? `yes: all ${num(o.sent)} events answered` : `NO: ${num(o.lost)} of ${num(o.sent)} unanswered; ${o.lostBySut === null ? 'this target cannot tell who lost them' : `lost by the system under test ${num(o.lostBySut)}, deleted by broker retention ${num(o.deletedByBroker)}${o.neverAccepted > 0 ? `, never accepted by the broker ${num(o.neverAccepted)}` : ''}`}`} |`,
+    `| broker kept the backlog | ${check(o.checks.brokerKeptBacklog, 'yes: its log start offset never passed the consumer group\'s committed offset', `NO: retention overtook the consumer at ${num(o.retentionOvertookAtS, 0)} s`, 'cannot tell on this target')} |`,
+    `| caught up | ${o.catchUpS === null ? `NO: ${o.catchUpEnd.reason}` : `${num(o.catchUpS, 1)} s after the load stopped`} |`,
+    '',
+    `- resident memory of ${o.rssOf}: start ${mib(m.startBytes)}, peak of the first ${m.referenceS} s ${mib(m.referenceBytes)}, peak of the second half of the load ${mib(m.secondHalfPeakBytes)} `
+      + `(slope ${num(m.slopeMiBPerMin, 1)} MiB/min), peak overall ${mib(m.peakBytes)}, end of catch-up ${mib(m.endBytes)}.`
+      + (m.verdict === 'not judged' ? '' : ` Flat means the second half's peak within ${mib(m.toleranceBytes)} of it (10% of it, at least 24 MiB); `
+        + `the check can tell a queue from noise only when the lag's growth over the second half, at ${num(o.recordBytes)} bytes a record, is at least twice that (here ${mib(m.queueGrowthBytes)}).`),
+    `- ${p === null ? o.predictionNote : `backlog forecast before the run: ${num(p.backlogRecords)} records at ${num(p.consumeRate)}/s consumed; busiest partition ${num(p.busiestPartitionBytes / 2 ** 20, 2)} MiB = ${num(p.fill * 100)}% of the ${num(p.retentionBytesPerPartition / 2 ** 20)} MiB retention (${p.fits ? 'fits' : 'does not fit'}); if nothing were consumed ${num((o.worstCase?.fill ?? 0) * 100)}%. Measured: lag ${num(peakLag)} records when the load stopped`}.`,
+    `- generator tick ${o.tickMs} ms; lag and memory sampled every second (report.json: overload.samples).`,
+  ];
 }
 
 export interface WrittenReport {

@@ -41,6 +41,12 @@ export function parseBurst(value: string): { factor: number; everyMs: number; le
   return { factor, everyMs, lengthMs };
 }
 
+function wholePartitions(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new InvalidArgumentError('overload-partitions must be a whole number in 1..1024');
+  return n;
+}
+
 interface BenchFlags {
   targets: TargetName[];
   rates?: number[];
@@ -67,6 +73,7 @@ interface BenchFlags {
   overload?: string | boolean;
   overloadRate?: number;
   overloadDuration: number;
+  overloadPartitions?: number;
 }
 
 export function benchCommand(): Command {
@@ -97,6 +104,7 @@ export function benchCommand(): Command {
     .addOption(new Option('--overload [target]', 'then run the target at 2× its saturation rate, then no load until caught up').preset('verdict-kafka'))
     .option('--overload-rate <n>', 'overload rate instead of 2× saturation', positive('overload-rate'))
     .option('--overload-duration <s>', 'seconds of overload', positive('overload-duration'), 60)
+    .option('--overload-partitions <n>', 'partitions of the overload target, for all its levels (the mock broker keeps 5 MiB per partition: a long backlog needs many)', wholePartitions)
     .action(async (flags: BenchFlags, cmd: Command) => {
       const logLevel = cmd.optsWithGlobals<{ logLevel?: string }>().logLevel ?? 'warn';
       const logger = createLogger({ level: logLevel });
@@ -147,6 +155,10 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = 'war
         target: overloadTarget,
         durationS: flags.overloadDuration,
         catchUpTimeoutS: Math.max(60, flags.overloadDuration * 3),
+        // Catching up, a consumer outputs continuously; 20 s of nothing is a stuck system (a rebalance
+        // against the mock broker takes about 3 s).
+        stallS: 20,
+        ...(flags.overloadPartitions === undefined ? {} : { partitions: flags.overloadPartitions }),
         ...(flags.overloadRate === undefined ? {} : { rate: flags.overloadRate }),
       },
     }),

@@ -1,11 +1,14 @@
 /**
  * The overload check's pure parts: the backlog forecast against the mock broker's retention, the drain's
- * give-up rule, and where each sent event sits in the input topic. Nothing runs a broker or a load here.
+ * give-up rule, the memory flatness rule, who lost what, and where each sent event sits in the input
+ * topic. Nothing runs a broker or a load here.
  */
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { drainStop, type LogState } from '../bench/drain.js';
+import { judgeMemory, type MemorySample } from '../bench/memory.js';
+import { attributeLoss } from '../bench/overload.js';
 import { busiestPartitionShare, kafkajsPartitioner, predictBacklog, recordBytes, RECORD_BATCH_OVERHEAD_BYTES } from '../bench/retention.js';
 import { OffsetBook } from '../bench/targets/offset-book.js';
 
@@ -86,6 +89,44 @@ describe('drain give-up rule', () => {
     assert.match(stalled?.reason ?? '', /no output for 21 s with 10 events unanswered \(4 deleted by broker retention before being read, 3 outputs deleted/);
     assert.equal(drainStop({ pending: 10, sinceLastOutputS: 5, elapsedS: 180, log: null }, limits)?.end, 'timeout');
     assert.equal(drainStop({ pending: 10, sinceLastOutputS: 100, elapsedS: 100, log: null }, { timeoutS: 180 }), null, 'no idle limit: wait the timeout');
+  });
+});
+
+describe('memory flatness', () => {
+  const run = (rss: (atS: number) => number, lagPerS = 10_000, durationS = 60): MemorySample[] =>
+    Array.from({ length: durationS + 10 }, (_, i) => ({ atS: i + 1, rssBytes: rss(i + 1), lag: lagPerS * Math.min(i + 1, durationS), phase: i + 1 <= durationS ? 'load' : 'catch-up' }));
+
+  test('flat: the second half stays within the tolerance of the first 10 s while the lag grows a lot', () => {
+    const m = judgeMemory(run((t) => (t < 3 ? 200 : 250) * MiB + (t % 5) * MiB), { durationS: 60, recordBytes: 340 });
+    assert.equal(m.verdict, 'flat');
+    assert.equal(m.referenceBytes, 254 * MiB);
+    assert.equal(m.startBytes, 201 * MiB);
+    assert.ok(Math.abs(m.toleranceBytes - 25.4 * MiB) < 1);
+    // Lag grew 10,000 records a second over 29 s of the second half.
+    assert.equal(m.queueGrowthBytes, 290_000 * 340);
+  });
+
+  test('growing: memory that follows the backlog fails', () => {
+    const m = judgeMemory(run((t) => 250 * MiB + t * 3 * MiB), { durationS: 60, recordBytes: 340 });
+    assert.equal(m.verdict, 'growing');
+    assert.ok(m.slopeMiBPerMin > 170 && m.slopeMiBPerMin < 190);
+  });
+
+  test('inconclusive when the lag grew too little to tell a queue from noise; not judged when told why', () => {
+    assert.equal(judgeMemory(run(() => 250 * MiB, 100), { durationS: 60, recordBytes: 340 }).verdict, 'inconclusive');
+    assert.equal(judgeMemory([], { durationS: 60, recordBytes: 340 }).verdict, 'inconclusive');
+    const embedded = judgeMemory(run(() => 250 * MiB), { durationS: 60, recordBytes: 340, notJudged: 'holds the log' });
+    assert.deepEqual([embedded.verdict, embedded.why], ['not judged', 'holds the log']);
+  });
+});
+
+describe('who lost what', () => {
+  const where = { deletedByBroker: 7, neverAccepted: 1, inBroker: 2, outputsDeleted: 0 };
+  test('deleted records count against the broker only if retention was seen overtaking the consumer', () => {
+    assert.deepEqual(attributeLoss(where, 12), { deletedByBroker: 7, neverAccepted: 1, lostBySut: 2, brokerKept: false });
+    // Never overtaken: the group had committed past them before they were deleted.
+    assert.deepEqual(attributeLoss(where, null), { deletedByBroker: 0, neverAccepted: 1, lostBySut: 9, brokerKept: true });
+    assert.deepEqual(attributeLoss(null, null), { deletedByBroker: 0, neverAccepted: 0, lostBySut: null, brokerKept: null });
   });
 });
 

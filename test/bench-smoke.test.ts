@@ -14,7 +14,7 @@ import { defaultPipelinePath } from '../core/paths.js';
 import { renderChart } from '../bench/chart.js';
 import { EventPool } from '../bench/events.js';
 import { runBench } from '../bench/harness.js';
-import { slope } from '../bench/overload.js';
+import { slope } from '../bench/memory.js';
 import { renderMarkdown, writeReport, type BenchReport } from '../bench/report.js';
 import type { LevelResult, WindowStat } from '../bench/run-level.js';
 import { defaultSaturationOptions, isStable, judgeLevel, searchSaturation } from '../bench/saturation.js';
@@ -198,7 +198,7 @@ describe('report rendering', () => {
       git: { commit: null, dirty: null }, notes: ['n'],
       config: {
         command: 'verdict bench', pipeline: { path: 'p', name: 'card-risk', steps: [] }, mode: 'saturate', rates: null, saturation: null,
-        durationS: 2, warmupS: 1, windowS: 0.5, generatorTickMs: { embedded: 2, kafka: 10 }, burst: null, sloP99Ms: 50, partitions: 4, seed: 1, poolSize: 1, poisonRate: 0, kafka: 'mock', targets: ['fused', 'naive'],
+        durationS: 2, warmupS: 1, windowS: 0.5, generatorTickMs: { embedded: 2, kafka: 10 }, burst: null, sloP99Ms: 50, partitions: 4, overloadPartitions: null, seed: 1, poolSize: 1, poisonRate: 0, kafka: 'mock', targets: ['fused', 'naive'],
       },
       targets: [
         { name: 'fused', transport: 'embedded', description: 'd', status: 'ok', note: null, settings: {}, levels: [level, { ...level, offeredRate: 2000, achievedRate: 1990 }], maxSustainableRate: 2000, firstFailingRate: null, limitedBy: ['max-rate'], halfSaturation: null },

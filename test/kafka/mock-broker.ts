@@ -7,7 +7,9 @@
  *   idempotent producer fail ("Broker 0 not found in the cached metadata"). Create topics with
  *   `createTopic` (the mock's own API) and use a plain, non-idempotent producer.
  * - Setting a broker down does not move partition leadership; clients retry until it is up again.
- * - It keeps only ~5 MiB or 100k message sets per partition.
+ * - It keeps only the newest 5 MiB of record batches per partition (max_size in
+ *   rd_kafka_mock_partition_init; its 100k-batch max_cnt cannot bind first), read or not: a consumer further
+ *   behind finds its records deleted (bench/retention.ts has the measurement).
  */
 import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
