@@ -89,6 +89,9 @@ export function judgeMemory(
   const toleranceBytes = Math.max(TOLERANCE_SHARE * referenceBytes, TOLERANCE_FLOOR_BYTES);
   const lagGrowth = Math.max(0, ...secondHalf.map((s) => s.lag)) - (secondHalf[0]?.lag ?? 0);
   const queueGrowthBytes = Math.max(0, lagGrowth) * o.recordBytes;
+  const slopeMiBPerMin = Math.round(slope(secondHalf.map((s) => [s.atS / 60, s.rssBytes / MiB] as const)) * 100) / 100;
+  // Within the tolerance now, but rising fast enough to leave it had the second half lasted twice as long.
+  const rising = growthBytes + slopeMiBPerMin * MiB * (o.durationS / 2 / 60) > toleranceBytes;
 
   let verdict: MemoryVerdict;
   let why: string;
@@ -106,7 +109,8 @@ export function judgeMemory(
     why = `within the ${mib(toleranceBytes)} tolerance, but the lag grew by only ${mib(queueGrowthBytes)} of records over the second half: too little to tell a queue from noise`;
   } else {
     verdict = 'flat';
-    why = `the second half's peak is within ${mib(toleranceBytes)} of the first ${referenceS} s's (${growthBytes >= 0 ? '+' : ''}${mib(growthBytes)}), while the lag grew by ${mib(queueGrowthBytes)} of records`;
+    why = `the second half's peak is within ${mib(toleranceBytes)} of the first ${referenceS} s's (${growthBytes >= 0 ? '+' : ''}${mib(growthBytes)}), while the lag grew by ${mib(queueGrowthBytes)} of records`
+      + (rising ? `; but it still rose ${Math.round(slopeMiBPerMin)} MiB/min over the second half, so a longer overload would tell whether it levels off` : '');
   }
   return {
     startBytes: measured[0]?.rssBytes ?? 0,
@@ -115,7 +119,7 @@ export function judgeMemory(
     secondHalfPeakBytes,
     peakBytes: peak(measured),
     endBytes: measured.at(-1)?.rssBytes ?? 0,
-    slopeMiBPerMin: Math.round(slope(secondHalf.map((s) => [s.atS / 60, s.rssBytes / MiB] as const)) * 100) / 100,
+    slopeMiBPerMin,
     growthBytes,
     toleranceBytes,
     queueGrowthBytes,

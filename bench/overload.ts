@@ -103,7 +103,7 @@ export async function runOverload(plan: OverloadPlan, ctx: LevelContext & { read
   });
   const during = samples.filter((s) => s.phase === 'load');
   const lagMax = Math.max(0, ...samples.map((s) => s.lag));
-  const loss = attributeLoss(level.lostWhere, overtookAtS);
+  const loss = attributeLoss(target.logState === undefined ? null : level.lostWhere ?? NOTHING_LOST, overtookAtS);
   const caughtUp = level.lost === 0;
   return {
     rate: plan.rate,
@@ -133,8 +133,10 @@ export async function runOverload(plan: OverloadPlan, ctx: LevelContext & { read
   };
 }
 
+const NOTHING_LOST = { deletedByBroker: 0, neverAccepted: 0, inBroker: 0, outputsDeleted: 0 };
+
 /**
- * Who lost what. An unanswered event below the log start offset was deleted by the broker; it was deleted
+ * Who lost what; `where` null when the target cannot tell. An unanswered event below the log start offset was deleted by the broker; it was deleted
  * unread only if retention was seen overtaking the group's committed offset. If it never was, the group
  * had committed past those records before they were deleted, and they were the system's to answer.
  * Sampling once a second can miss a brief overtaking, so this leans towards blaming the system.

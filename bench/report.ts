@@ -119,7 +119,7 @@ export function renderMarkdown(r: BenchReport): string {
     '',
     `Levels: ${c.warmupS} s warm-up + ${c.durationS} s measured in ${c.windowS} s windows; sustainable = nothing lost, achieved ≥ 95% of offered, `
       + `p99 ≤ ${c.sloP99Ms} ms, last windows' throughput within 10%. Latency: intended send time → output read (open loop, no coordinated omission).`
-      + ` Kafka: ${c.kafka}. ${c.partitions} input partitions.`,
+      + ` Kafka: ${c.kafka}. ${c.partitions} input partitions${c.overloadPartitions === null ? '' : ` (${c.overloadPartitions} for the overload target, all its levels included)`}.`,
     '',
     '## Maximum sustainable rate',
     '',

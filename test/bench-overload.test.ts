@@ -106,6 +106,13 @@ describe('memory flatness', () => {
     assert.equal(m.queueGrowthBytes, 290_000 * 340);
   });
 
+  test('flat but still rising is said so', () => {
+    // +0.6 MiB/s from 10 s on: 18 MiB above the first 10 s's peak at the end, within the 25 MiB tolerance.
+    const m = judgeMemory(run((t) => 250 * MiB + Math.max(0, t - 10) * 0.36 * MiB), { durationS: 60, recordBytes: 340 });
+    assert.equal(m.verdict, 'flat');
+    assert.match(m.why, /still rose 22 MiB\/min/);
+  });
+
   test('growing: memory that follows the backlog fails', () => {
     const m = judgeMemory(run((t) => 250 * MiB + t * 3 * MiB), { durationS: 60, recordBytes: 340 });
     assert.equal(m.verdict, 'growing');
@@ -127,6 +134,10 @@ describe('who lost what', () => {
     // Never overtaken: the group had committed past them before they were deleted.
     assert.deepEqual(attributeLoss(where, null), { deletedByBroker: 0, neverAccepted: 1, lostBySut: 9, brokerKept: true });
     assert.deepEqual(attributeLoss(null, null), { deletedByBroker: 0, neverAccepted: 0, lostBySut: null, brokerKept: null });
+    // Nothing lost: the broker kept the backlog unless retention was seen overtaking the consumer anyway.
+    const none = { deletedByBroker: 0, neverAccepted: 0, inBroker: 0, outputsDeleted: 0 };
+    assert.deepEqual(attributeLoss(none, null), { deletedByBroker: 0, neverAccepted: 0, lostBySut: 0, brokerKept: true });
+    assert.equal(attributeLoss(none, 3).brokerKept, false);
   });
 });
 
