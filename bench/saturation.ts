@@ -42,13 +42,13 @@ export const defaultSaturationOptions: SaturationOptions = {
   factor: 2,
   maxRate: 200_000,
   minRate: 50,
-  bisectSteps: 2,
+  bisectSteps: 3,
   maxLevels: 10,
   sloP99Ms: 50,
   minAchievedRatio: 0.95,
   stabilityWindows: 3,
   stabilityTolerance: 0.1,
-  confirmFailures: 0,
+  confirmFailures: 1,
 };
 
 export type FailureReason = 'lost' | 'cut-short' | 'throughput' | 'slo' | 'unstable';

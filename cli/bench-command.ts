@@ -90,7 +90,7 @@ export function benchCommand(): Command {
     .option('--factor <x>', 'step-up factor of the search', positive('factor'), defaultSaturationOptions.factor)
     .option('--max-rate <n>', 'highest rate the search tries', positive('max-rate'), defaultSaturationOptions.maxRate)
     .option('--bisect <n>', 'bisections between the last good and first bad rate', (v) => Math.floor(Number(v)), defaultSaturationOptions.bisectSteps)
-    .option('--confirm <n>', 'run a failing rate up to n more times before it counts as failed (noisy machines)', (v) => Math.max(0, Math.floor(Number(v))), 0)
+    .option('--confirm <n>', 'run a failing rate up to n more times before it counts as failed (noisy machines)', (v) => Math.max(0, Math.floor(Number(v))), defaultSaturationOptions.confirmFailures)
     .option('--tick-ms <ms>', 'how often the generator sends what has fallen due (default 2 ms embedded, 10 ms Kafka)', positive('tick-ms'))
     .option('--burst <f:every:len>', 'bursts: rate × f for len ms every `every` ms', parseBurst)
     .option('--brokers <list>', 'an existing Kafka cluster (host:port,...); default: the embedded mock broker')

@@ -36,9 +36,11 @@ function levelAt(rate: number, capacity: number): LevelResult {
 }
 
 describe('saturation search', () => {
+  // Each failing rate once, unless a test asks for confirmation runs.
+  const once = { ...defaultSaturationOptions, confirmFailures: 0 };
   test('steps up until a level fails, bisects, and reports the highest sustainable rate', async () => {
     const tried: number[] = [];
-    const result = await searchSaturation((rate) => { tried.push(rate); return Promise.resolve(levelAt(rate, 5000)); }, { ...defaultSaturationOptions, bisectSteps: 2 });
+    const result = await searchSaturation((rate) => { tried.push(rate); return Promise.resolve(levelAt(rate, 5000)); }, { ...once, bisectSteps: 2 });
     assert.deepEqual(tried, [1000, 2000, 4000, 8000, 5700, 4800]);
     assert.equal(result.maxSustainableRate, 4800);
     assert.equal(result.firstFailingRate, 5700);
@@ -48,20 +50,20 @@ describe('saturation search', () => {
 
   test('steps down when the first rate already fails', async () => {
     const tried: number[] = [];
-    const result = await searchSaturation((rate) => { tried.push(rate); return Promise.resolve(levelAt(rate, 300)); }, { ...defaultSaturationOptions, bisectSteps: 0 });
+    const result = await searchSaturation((rate) => { tried.push(rate); return Promise.resolve(levelAt(rate, 300)); }, { ...once, bisectSteps: 0 });
     assert.deepEqual(tried, [1000, 500, 250]);
     assert.equal(result.maxSustainableRate, 250);
     assert.equal(result.firstFailingRate, 500);
   });
 
   test('reports no sustainable rate when even the minimum rate fails', async () => {
-    const result = await searchSaturation((rate) => Promise.resolve(levelAt(rate, 10)), { ...defaultSaturationOptions, minRate: 200 });
+    const result = await searchSaturation((rate) => Promise.resolve(levelAt(rate, 10)), { ...once, minRate: 200 });
     assert.equal(result.maxSustainableRate, null);
     assert.deepEqual(result.levels.map((l) => l.result.offeredRate), [1000, 500, 250]);
   });
 
   test('stops at the level budget and says so', async () => {
-    const result = await searchSaturation((rate) => Promise.resolve(levelAt(rate, 1e9)), { ...defaultSaturationOptions, maxLevels: 3 });
+    const result = await searchSaturation((rate) => Promise.resolve(levelAt(rate, 1e9)), { ...once, maxLevels: 3 });
     assert.equal(result.maxSustainableRate, 4000);
     assert.deepEqual(result.limitedBy, ['max-levels']);
   });
