@@ -9,8 +9,8 @@ import { createTransactionGenerator } from '../bench/generator.js';
 import { startOpenLoop } from '../bench/open-loop.js';
 import type { Logger } from '../core/log.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
-import type { Outcome } from '../streams/outcome.js';
-import type { OutboundRecord } from '../streams/types.js';
+import type { Delivery } from '../streams/outcome.js';
+import type { InboundRecord, OutboundRecord } from '../streams/types.js';
 
 export interface DemoOptions {
   readonly pipelinePath: string;
@@ -75,22 +75,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   let produced = 0;
   let sequence = 0;
 
-  const onDelivered = (o: Outcome): void => {
-    const id = o.kind === 'decision' ? o.decision.eventId : o.record.headers['demo-id'] ?? '';
+  const onDelivered = (d: Delivery, record: InboundRecord): void => {
+    const id = d.eventId ?? record.headers['demo-id'] ?? '';
     const s = sent.get(id);
     sent.delete(id);
     if (s !== undefined) latency.recordMs(performance.now() - s.intended);
-    if (o.kind === 'decision') {
+    if (d.kind === 'decision') {
       decisions++;
-      bump(byAction, o.decision.action);
-      bump(s?.isFraud === true ? fraud : legit, o.decision.action);
+      bump(byAction, d.label);
+      bump(s?.isFraud === true ? fraud : legit, d.label);
     } else {
       deadLetters++;
-      bump(deadLetterCodes, o.error.code);
+      bump(deadLetterCodes, d.label);
     }
   };
 
   const producer = log.producer();
+  await engine.prepareStream();
   const stream = engine.stream(log.consumer({ groupId: 'verdict-demo', topics: [input.topic] }), producer, { onDelivered });
   const startedAt = performance.now();
   const loop = startOpenLoop({

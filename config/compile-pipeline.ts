@@ -211,7 +211,7 @@ export async function compilePipeline(
     output: file.output,
     registryRoot,
     // One core stays with the main thread (Kafka I/O, RxJS, join, decisions); the rest run inference.
-    runtime: { workers: file.runtime.workers ?? Math.max(1, cores - 1), intraOpThreads: file.runtime.intraOpThreads },
+    runtime: { workers: file.runtime.workers ?? Math.max(1, cores - 1), intraOpThreads: file.runtime.intraOpThreads, mode: file.runtime.mode },
   };
 }
 

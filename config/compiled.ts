@@ -63,5 +63,5 @@ export interface CompiledPipeline {
   readonly decision: CompiledDecision;
   readonly output: { readonly topic: string; readonly deadLetter: string };
   readonly registryRoot: string;
-  readonly runtime: { readonly workers: number; readonly intraOpThreads: number };
+  readonly runtime: { readonly workers: number; readonly intraOpThreads: number; readonly mode: 'blocks' | 'inference' };
 }

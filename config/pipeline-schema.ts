@@ -90,11 +90,17 @@ export const pipelineFileSchema = z.object({
     overrides: z.record(z.string(), batchingSchema).default({}),
   }).default({ registry: 'models/registry', batching: {}, overrides: {} }),
   runtime: z.object({
-    /** Piscina workers; 0 runs inference on the main thread. Default: cores - 1, at least 1. */
+    /** Worker threads; 0 runs everything on the main thread. Default: cores - 1, at least 1. */
     workers: z.number().int().nonnegative().optional(),
+    /**
+     * What the workers run for the stream. `blocks`: whole blocks (ingest, models, join, decisions,
+     * encoding), each worker with its own model actors, so the main thread keeps only transport, ordering
+     * and commits. `inference`: only model batches, everything else on the main thread.
+     */
+    mode: z.enum(['blocks', 'inference']).default('blocks'),
     /** onnxruntime intra-op threads per session. */
     intraOpThreads: z.number().int().positive().default(1),
-  }).default({ intraOpThreads: 1 }),
+  }).default({ intraOpThreads: 1, mode: 'blocks' }),
 }).strict();
 
 export type PipelineFile = z.output<typeof pipelineFileSchema>;

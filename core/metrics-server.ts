@@ -5,18 +5,40 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
 export interface MetricsServer {
   readonly port: number;
   close(): Promise<void>;
 }
 
-export async function startMetricsServer(options: { registry: Registry; host: string; port: number; ready: () => boolean }): Promise<MetricsServer> {
+export interface MetricsServerOptions {
+  readonly registry: Registry;
+  /**
+   * Metrics kept elsewhere (block workers' registries, as prom-client JSON), merged into each scrape: counters
+   * and histograms summed by label set, gauges summed.
+   */
+  readonly remote?: () => Promise<unknown[]>;
+  readonly host: string;
+  readonly port: number;
+  readonly ready: () => boolean;
+}
+
+type MetricJson = Array<MetricObjectWithValues<MetricValue<string>>>;
+
+/** The registry's exposition, with remote registries merged in. */
+export async function exposition(registry: Registry, remote?: () => Promise<unknown[]>): Promise<string> {
+  const others = remote === undefined ? [] : await remote();
+  if (others.length === 0) return registry.metrics();
+  const own = await registry.getMetricsAsJSON();
+  return AggregatorRegistry.aggregate([own as MetricJson, ...(others as MetricJson[])]).metrics();
+}
+
+export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
-      options.registry.metrics().then(
+      exposition(options.registry, options.remote).then(
         (text) => { res.writeHead(200, { 'content-type': options.registry.contentType }); res.end(text); },
         (err: unknown) => { res.writeHead(500); res.end(String(err)); },
       );

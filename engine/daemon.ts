@@ -63,6 +63,7 @@ export class Daemon {
       if (config.metrics.enabled) {
         this.#server = await startMetricsServer({
           registry: this.metrics.registry, host: config.metrics.host, port: config.metrics.port,
+          remote: () => this.#engine?.workerMetrics() ?? Promise.resolve([]),
           ready: () => this.state$.value === 'running',
         });
         this.#logger.info({ port: this.#server.port }, 'metrics endpoint listening');
@@ -73,6 +74,7 @@ export class Daemon {
       this.#source = new KafkaSource({ ...kafka, topics: [input.topic], logger: this.#logger });
       this.#sink = new KafkaSink({ ...kafka, producer: kafka.producer, logger: this.#logger });
       await this.#sink.connect();
+      await this.#engine.prepareStream();
       this.#stream = this.#engine.stream(this.#source, this.#sink, { stream: config.stream });
       this.#stream.state$.subscribe((s) => {
         if (s === 'failed') void this.#fail(new Error('decision stream failed'));

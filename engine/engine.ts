@@ -20,6 +20,7 @@ import type { RowInputs, RowOutputs } from '../models/types.js';
 import { CommitTracker } from '../streams/commit-tracker.js';
 import { DecisionStream, type StreamOptions } from '../streams/decision-stream.js';
 import { encodeOutcome } from '../streams/encode-outcome.js';
+import { toDelivery, type Delivery } from '../streams/outcome.js';
 import { createIngestor } from '../streams/ingest/ingest.js';
 import { JoinWindows } from '../streams/join/join-windows.js';
 import type { Outcome } from '../streams/outcome.js';
@@ -27,6 +28,7 @@ import { createBlockProcessor, type BlockProcessor } from '../streams/process-bl
 import { EventRouter, type StepExecutor } from '../streams/route/event-router.js';
 import type { InboundRecord, Sink, Source } from '../streams/types.js';
 import { ActorPool } from './actor-pool.js';
+import { BlockPool } from './block-pool.js';
 import { stepExecutor } from './step-executor.js';
 
 export interface EngineOptions {
@@ -57,10 +59,16 @@ export class Engine {
   readonly #ownsPool: boolean;
   readonly #join: JoinWindows;
   readonly #process: BlockProcessor;
+  /** The pipeline as given, and the directory its relative paths start from: what block workers rebuild it from. */
+  readonly #file: PipelineFile;
+  readonly #baseDir: string;
+  #blocks: BlockPool | undefined;
   #sequence = 0;
 
-  private constructor(pipeline: CompiledPipeline, registry: ModelRegistry, options: EngineOptions) {
+  private constructor(pipeline: CompiledPipeline, registry: ModelRegistry, options: EngineOptions & { file: PipelineFile; baseDir: string }) {
     this.pipeline = pipeline;
+    this.#file = options.file;
+    this.#baseDir = options.baseDir;
     this.registry = registry;
     this.scheduler = options.scheduler ?? preciseScheduler;
     this.metrics = options.metrics ?? createMetrics();
@@ -106,7 +114,7 @@ export class Engine {
     const baseDir = options.baseDir ?? (typeof source === 'string' ? dirname(source) : process.cwd());
     const registry = options.registry ?? new ModelRegistry(resolveRegistry(file, baseDir), options.logger ?? silentLogger);
     const pipeline = await compilePipeline(file, registry, { baseDir });
-    const engine = new Engine(pipeline, registry, options);
+    const engine = new Engine(pipeline, registry, { ...options, file, baseDir });
     await engine.#pool.ready();
     return engine;
   }
@@ -115,6 +123,16 @@ export class Engine {
   async processRecord(record: InboundRecord): Promise<Outcome> {
     const [outcome] = await this.#process([record]);
     return outcome!;
+  }
+
+  /** A block of records through the whole core on this thread, each outcome encoded for the sink. */
+  async processBlock(records: readonly InboundRecord[]): Promise<Delivery[]> {
+    const outcomes = await this.#process(records);
+    return outcomes.map((o) => toDelivery(o, this.#encode(o)));
+  }
+
+  #encode(outcome: Outcome) {
+    return encodeOutcome(outcome, this.pipeline.output, this.pipeline.name);
   }
 
   /** One event object through the pipeline: each step's outputs and the decision (or the dead letter). */
@@ -135,13 +153,26 @@ export class Engine {
     return this.#pool.actorFor(model).infer(input);
   }
 
-  /** Runs the pipeline between a source and a sink until drained. */
-  stream(source: Source, sink: Sink, options: { stream?: Partial<StreamOptions>; onDelivered?: (o: Outcome) => void } = {}): DecisionStream {
+  /**
+   * Starts the block workers (each builds and warms its own engine) before a stream needs them, so the
+   * first blocks do not wait for model loading. A no-op unless the pipeline runs blocks in workers.
+   */
+  async prepareStream(): Promise<void> {
+    const { runtime } = this.pipeline;
+    if (runtime.mode === 'blocks' && runtime.workers > 0) await this.#blockPool().ready();
+  }
+
+  /**
+   * Runs the pipeline between a source and a sink until drained. With `runtime.mode: blocks` and workers,
+   * each admitted block runs in a block worker; otherwise on this thread.
+   */
+  stream(source: Source, sink: Sink, options: { stream?: Partial<StreamOptions>; onDelivered?: (d: Delivery, record: InboundRecord) => void } = {}): DecisionStream {
+    const { runtime } = this.pipeline;
+    const blocks = runtime.mode === 'blocks' && runtime.workers > 0 ? this.#blockPool() : undefined;
     const stream = new DecisionStream({
       source,
       sink,
-      process: (records) => this.#process(records),
-      encode: (o) => encodeOutcome(o, this.pipeline.output, this.pipeline.name),
+      process: blocks === undefined ? (records) => this.processBlock(records) : (records) => blocks.process(records),
       tracker: new CommitTracker(),
       pipeline: this.pipeline.name,
       scheduler: this.scheduler,
@@ -154,16 +185,38 @@ export class Engine {
     return stream;
   }
 
+  /** Every block worker's metrics (prom-client JSON), to merge with this engine's own at scrape time. */
+  workerMetrics(): Promise<unknown[]> {
+    return this.#blocks?.collectMetrics() ?? Promise.resolve([]);
+  }
+
+  #blockPool(): BlockPool {
+    this.#blocks ??= new BlockPool({
+      file: this.#file,
+      baseDir: this.#baseDir,
+      threads: this.pipeline.runtime.workers,
+      intraOpThreads: this.pipeline.runtime.intraOpThreads,
+      deadLetterTopic: this.pipeline.output.deadLetter,
+      pipeline: this.pipeline.name,
+      logLevel: this.logger.isLevelEnabled('info') ? this.logger.level : null,
+      logger: this.logger,
+    });
+    return this.#blocks;
+  }
+
   /** Closes open joins (their events settle as timeouts) and, if the engine made its actors, stops them. */
   async close(): Promise<void> {
+    await this.#blocks?.close();
     this.#join.close();
     if (this.#ownsPool) await this.#pool.close();
   }
 }
 
 export function defaultRunner(pipeline: CompiledPipeline, metrics: Metrics, logger: Logger): ModelRunner {
-  const { workers, intraOpThreads } = pipeline.runtime;
-  return workers === 0
+  const { workers, intraOpThreads, mode } = pipeline.runtime;
+  // In blocks mode the workers run whole blocks with their own models; this engine's actors serve only the
+  // programmatic API, in-thread.
+  return workers === 0 || mode === 'blocks'
     ? new InThreadRunner({ intraOpThreads })
     : new PiscinaRunner({ threads: workers, intraOpThreads, metrics, logger });
 }

@@ -20,7 +20,7 @@ import type { Metrics } from '../core/metrics.js';
 import { retry } from '../core/retry.js';
 import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
-import type { Outcome } from './outcome.js';
+import type { Delivery } from './outcome.js';
 import type { InboundRecord, OutboundRecord, RecordBatch, Sink, Source, TopicPartition } from './types.js';
 
 export type StreamState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
@@ -50,9 +50,8 @@ export const defaultStreamOptions: StreamOptions = {
 export interface StreamDeps {
   readonly source: Source;
   readonly sink: Sink;
-  /** One outcome per record, in order; never rejects. */
-  readonly process: (records: readonly InboundRecord[]) => Promise<Outcome[]>;
-  readonly encode: (outcome: Outcome) => OutboundRecord;
+  /** One delivery (an encoded decision or dead letter) per record, in order; never rejects. */
+  readonly process: (records: readonly InboundRecord[]) => Promise<Delivery[]>;
   readonly tracker: CommitTracker;
   readonly scheduler: SchedulerLike;
   readonly logger: Logger;
@@ -60,8 +59,8 @@ export interface StreamDeps {
   readonly options?: Partial<StreamOptions>;
   /** The pipeline's name, for metric labels. */
   readonly pipeline?: string;
-  /** Called with every delivered outcome, after the sink acknowledged it (the demo and bench count here). */
-  readonly onDelivered?: (outcome: Outcome) => void;
+  /** Called with each record and its delivery, after the sink acknowledged it (the demo counts here). */
+  readonly onDelivered?: (delivery: Delivery, record: InboundRecord) => void;
 }
 
 /** A batch as the stream tracks it: with the scheduler time it was read, for the end-to-end histogram. */
@@ -71,7 +70,7 @@ interface ReadBatch extends RecordBatch {
 
 interface Processed {
   readonly batch: ReadBatch;
-  readonly outcomes: readonly Outcome[];
+  readonly deliveries: readonly Delivery[];
 }
 
 const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
@@ -104,7 +103,7 @@ export class DecisionStream {
   }
 
   start(): void {
-    const { source, sink, process, encode, logger } = this.#deps;
+    const { source, sink, process, logger } = this.#deps;
     if (this.#deps.pipeline !== undefined) this.#endToEnd = this.#deps.metrics?.endToEndSeconds.labels({ pipeline: this.#deps.pipeline });
     const sendRetrying = (records: OutboundRecord[]): Promise<void> =>
       retry(() => sink.send(records), {
@@ -128,11 +127,11 @@ export class DecisionStream {
           partition$.pipe(
             // Start each chunk's work now; concatMap then only waits, so order costs no parallelism.
             map((batch) => ({ batch, pending: process(batch.records) })),
-            concatMap(({ batch, pending }) => from(pending.then((outcomes): Processed => ({ batch, outcomes })))),
+            concatMap(({ batch, pending }) => from(pending.then((deliveries): Processed => ({ batch, deliveries })))),
           ),
         ),
         mergeMap(
-          (processed) => from(sendRetrying(processed.outcomes.map(encode)).then(() => processed)),
+          (processed) => from(sendRetrying(processed.deliveries.map((d) => d.output)).then(() => processed)),
           this.#options.maxConcurrentSends,
         ),
       )
@@ -240,17 +239,19 @@ export class DecisionStream {
     return { ...batch, readAt: this.#deps.scheduler.now() };
   }
 
-  #acknowledge({ batch, outcomes }: Processed): void {
+  #acknowledge({ batch, deliveries }: Processed): void {
     const { tracker, metrics, onDelivered, scheduler } = this.#deps;
     // Read to acknowledged, queueing in admission and the sink included: what the histogram promises.
     const seconds = (scheduler.now() - batch.readAt) / 1000;
-    for (const o of outcomes) {
-      tracker.ack(batch, o.record.offset);
+    const { records } = batch;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      tracker.ack(batch, record.offset);
       this.#endToEnd?.observe(seconds);
-      onDelivered?.(o);
+      if (onDelivered !== undefined) onDelivered(deliveries[i]!, record);
     }
     metrics?.inflight.set(tracker.inflight());
-    this.#admission.release(outcomes.length);
+    this.#admission.release(records.length);
     if (this.#paused.size > 0 && this.state$.value === 'running') this.#resumeBelowLowWater();
     if (tracker.inflight() === 0) this.#drained.next();
   }

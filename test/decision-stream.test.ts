@@ -4,16 +4,16 @@ import { silentLogger } from '../core/log.js';
 import { CommitTracker } from '../streams/commit-tracker.js';
 import { DecisionStream } from '../streams/decision-stream.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
-import type { Outcome } from '../streams/outcome.js';
+import { toDelivery, type Delivery, type Outcome } from '../streams/outcome.js';
 import type { InboundRecord, OutboundRecord } from '../streams/types.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { SchemaError } from '../core/errors.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
-/** Lifts a per-record stand-in to the block processor the stream calls with each chunk. */
+/** Lifts a per-record stand-in to the block processor the stream calls with each chunk, encoding with `encode`. */
 const perRecord = (fn: (record: InboundRecord) => Promise<Outcome>) =>
-  (records: readonly InboundRecord[]): Promise<Outcome[]> => Promise.all(records.map(fn));
+  (records: readonly InboundRecord[]): Promise<Delivery[]> => Promise.all(records.map((r) => fn(r).then((o) => toDelivery(o, encode(o)))));
 
 /** A stand-in for the engine: outcomes resolve only when the test says so. */
 function gatedProcessor() {
@@ -49,7 +49,6 @@ describe('decision stream', () => {
       source: log.consumer({ groupId: 'g', topics: ['in'], maxBatchSize: 200 }),
       sink: log.producer(),
       process: perRecord(gate.process),
-      encode,
       tracker: new CommitTracker(),
       scheduler,
       logger: silentLogger,
@@ -86,7 +85,6 @@ describe('decision stream', () => {
       sink: log.producer(),
       // Later offsets finish first.
       process: perRecord((record) => new Promise((resolve) => setTimeout(() => resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 }), 40 - 2 * record.offset))),
-      encode,
       tracker: new CommitTracker(),
       scheduler: new ManualScheduler(),
       logger: silentLogger,
@@ -114,7 +112,6 @@ describe('decision stream', () => {
       source: log.consumer({ groupId: 'g', topics: ['in'] }),
       sink,
       process: perRecord((record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 })),
-      encode,
       tracker: new CommitTracker(),
       scheduler: new ManualScheduler(),
       logger: silentLogger,

@@ -33,7 +33,7 @@ describe('metrics, alert rules and dashboard', () => {
     await log.waitForRecords(output.topic, 300);
     await log.waitForRecords(output.deadLetter, 1);
     await stream.drain(5_000);
-    server = await startMetricsServer({ registry: metrics.registry, host: '127.0.0.1', port: 0, ready: () => true });
+    server = await startMetricsServer({ registry: metrics.registry, remote: () => engine.workerMetrics(), host: '127.0.0.1', port: 0, ready: () => true });
     const res = await fetch(`http://127.0.0.1:${server.port}/metrics`);
     assert.equal(res.status, 200);
     scraped = await res.text();

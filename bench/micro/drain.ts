@@ -51,6 +51,7 @@ async function drainOnce(engine: Engine, round: number): Promise<{ eventsPerS: n
 
 async function main(): Promise<void> {
   const engine = await Engine.create(PIPELINE, { logger: silentLogger });
+  await engine.prepareStream();
   const rounds = [];
   for (let r = 0; r < REPEATS; r++) rounds.push(await drainOnce(engine, r));
   await engine.close();

@@ -53,6 +53,7 @@ export class VerdictEmbeddedTarget implements BenchTarget {
     const reader = new EmbeddedOutputReader(log);
     reader.follow(output.topic, 'decision', onOutput);
     reader.follow(output.deadLetter, 'dead-letter', onOutput);
+    await engine.prepareStream();
     this.#stream = engine.stream(log.consumer({ groupId: GROUP, topics: [input.topic] }), log.producer());
     this.#engine = engine;
     this.#log = log;

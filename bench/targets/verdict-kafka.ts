@@ -24,6 +24,7 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger):
   });
   const sink = new KafkaSink(connection);
   await sink.connect();
+  await engine.prepareStream();
   const stream = engine.stream(source, sink);
   const p = engine.pipeline;
   return {

@@ -1,0 +1,123 @@
+/**
+ * The main thread's side of block workers: a Piscina pool whose tasks are whole blocks. A block's records
+ * go over as one transferred buffer (block-wire.ts); its deliveries come back encoded, so the main thread
+ * keeps only transport, ordering, acknowledgement and commits, and the per-event work runs on the other
+ * cores. A block that fails in a worker (a crashed worker is replaced by Piscina) is run once more; if it
+ * fails again its records become dead letters with the typed error, so the stream never stalls on it.
+ */
+import { randomUUID } from 'node:crypto';
+import { BroadcastChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { PipelineFile } from '../config/pipeline-schema.js';
+import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/log.js';
+import { encodeDeadLetter } from '../streams/encode-outcome.js';
+import type { Delivery } from '../streams/outcome.js';
+import type { InboundRecord } from '../streams/types.js';
+import { reattachDelivery, toWire, type WireBlock } from './block-wire.js';
+import type { BlockReply, BlockWorkerData, MetricsReply, MetricsRequest } from './block-worker.js';
+
+export interface BlockPoolOptions {
+  readonly file: PipelineFile;
+  readonly baseDir: string;
+  readonly threads: number;
+  readonly intraOpThreads: number;
+  /**
+   * Blocks a worker holds at once (default 64). A block waits in its worker for micro-batches and the join,
+   * so few slots would cap throughput at slots / block latency; the stream's admission bounds the records.
+   */
+  readonly blocksPerWorker?: number;
+  readonly deadLetterTopic: string;
+  readonly pipeline: string;
+  readonly logLevel?: string | null;
+  readonly logger?: Logger;
+}
+
+const WORKER = new URL('./block-worker.js', import.meta.url);
+
+export class BlockPool {
+  readonly #pool: Piscina<WireBlock | null, BlockReply<Delivery[] | null>>;
+  readonly #channel: BroadcastChannel;
+  readonly #options: BlockPoolOptions;
+  readonly #log: Logger;
+  #requests = 0;
+
+  constructor(options: BlockPoolOptions) {
+    this.#options = options;
+    this.#log = (options.logger ?? silentLogger).child({ component: 'block_pool' });
+    const metricsChannel = `verdict-metrics-${randomUUID()}`;
+    this.#channel = new BroadcastChannel(metricsChannel);
+    this.#channel.unref();
+    this.#pool = new Piscina<WireBlock | null, BlockReply<Delivery[] | null>>({
+      filename: WORKER.href,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      idleTimeout: Infinity,
+      concurrentTasksPerWorker: options.blocksPerWorker ?? 64,
+      // 'sync' parks an idle worker in Atomics.wait, which stops its event loop: its metrics could not answer
+      // a scrape, nor a timer run, between blocks.
+      atomics: 'async',
+      workerData: {
+        file: options.file, baseDir: options.baseDir, intraOpThreads: options.intraOpThreads,
+        logLevel: options.logLevel ?? null, metricsChannel,
+      } satisfies BlockWorkerData,
+    });
+    this.#pool.on('error', (error: unknown) => this.#log.error({ err: error }, 'block worker failed outside a task'));
+  }
+
+  /** Resolves once every worker has built its engine; rejects with the typed error if one cannot. */
+  async ready(): Promise<void> {
+    const runs = Array.from({ length: this.#pool.threads.length || this.#options.threads }, () => this.#pool.run(null, { name: 'ready' }));
+    for (const reply of await Promise.all(runs)) if (!reply.ok) throw asVerdictError(reply.error);
+  }
+
+  /** One delivery per record, in order. Never rejects. */
+  async process(records: readonly InboundRecord[]): Promise<Delivery[]> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const { block, transfer } = toWire(records);
+      try {
+        const reply = await this.#pool.run(block, { transferList: transfer });
+        if (!reply.ok) throw asVerdictError(reply.error);
+        return (reply.value ?? []).map(reattachDelivery);
+      } catch (error) {
+        lastError = error;
+        this.#log.warn({ err: asVerdictError(error).toJSON(), attempt, records: records.length }, 'block failed in a worker');
+      }
+    }
+    const error = asVerdictError(lastError, WorkerCrashedError);
+    return records.map((record): Delivery => ({
+      kind: 'dead-letter',
+      label: error.code,
+      output: encodeDeadLetter({ kind: 'dead-letter', record, error, attempts: 2 }, this.#options.deadLetterTopic, this.#options.pipeline),
+    }));
+  }
+
+  /** Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer in time is left out. */
+  collectMetrics(timeoutMs = 500): Promise<unknown[]> {
+    const id = ++this.#requests;
+    const expected = this.#pool.threads.length;
+    return new Promise((resolve) => {
+      const replies = new Map<number, unknown>();
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#channel.removeEventListener('message', onMessage);
+        resolve([...replies.values()]);
+      };
+      const onMessage = (event: unknown): void => {
+        const reply = (event as { data?: MetricsReply }).data;
+        if (reply?.type !== 'metrics' || reply.id !== id) return;
+        replies.set(reply.threadId, reply.json);
+        if (replies.size >= expected) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#channel.addEventListener('message', onMessage);
+      this.#channel.postMessage({ type: 'collect', id } satisfies MetricsRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.destroy();
+    this.#channel.close();
+  }
+}

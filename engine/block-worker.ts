@@ -1,0 +1,87 @@
+/**
+ * The block worker: a Piscina task file that runs whole blocks (ingest, model actors, join, decisions,
+ * encoding) off the main thread. Each worker builds its own Engine from the pipeline file the main thread
+ * compiled, with inference in-thread (the worker is already off the main thread), and answers each block
+ * with its deliveries. Its metrics live on its own registry; the main thread collects them at scrape time
+ * over a BroadcastChannel (see block-pool.ts).
+ */
+import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
+import type { PipelineFile } from '../config/pipeline-schema.js';
+import { asVerdictError, type SerializedError } from '../core/errors.js';
+import { createLogger, silentLogger } from '../core/log.js';
+import { createMetrics } from '../core/metrics.js';
+import { InThreadRunner } from '../models/in-thread-runner.js';
+import type { Delivery } from '../streams/outcome.js';
+import { detachDelivery, fromWire, type WireBlock } from './block-wire.js';
+import { Engine } from './engine.js';
+
+export interface BlockWorkerData {
+  readonly file: PipelineFile;
+  readonly baseDir: string;
+  readonly intraOpThreads: number;
+  /** pino level, or null for no logs. */
+  readonly logLevel: string | null;
+  /** The BroadcastChannel name on which the pool asks for metrics. */
+  readonly metricsChannel: string;
+}
+
+export type MetricsRequest = { readonly type: 'collect'; readonly id: number };
+export type MetricsReply = { readonly type: 'metrics'; readonly id: number; readonly threadId: number; readonly json: unknown };
+
+/** Errors cross the thread as data: a thrown error would lose its code and details in the structured clone. */
+export type BlockReply<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SerializedError };
+
+async function reply<T>(work: () => Promise<T>): Promise<BlockReply<T>> {
+  try {
+    return { ok: true, value: await work() };
+  } catch (error) {
+    return { ok: false, error: asVerdictError(error).toJSON() };
+  }
+}
+
+const data = workerData as BlockWorkerData;
+const metrics = createMetrics();
+// Listening from the start, so a scrape is answered (with zeros) even before this worker's first block.
+const channel = new BroadcastChannel(data.metricsChannel);
+channel.unref();
+channel.onmessage = (event: unknown) => {
+  const request = (event as { data?: MetricsRequest }).data;
+  if (request?.type !== 'collect') return;
+  void metrics.registry.getMetricsAsJSON().then((json) => {
+    channel.postMessage({ type: 'metrics', id: request.id, threadId, json } satisfies MetricsReply);
+  });
+};
+
+let engine: Promise<Engine> | undefined;
+
+function start(): Promise<Engine> {
+  const logger = data.logLevel === null ? silentLogger : createLogger({ level: data.logLevel }).child({ component: 'block_worker', threadId });
+  return Engine.create(data.file, {
+    baseDir: data.baseDir,
+    metrics,
+    logger,
+    runner: new InThreadRunner({ intraOpThreads: data.intraOpThreads }),
+  });
+}
+
+/** Builds this worker's engine (models loaded and warmed) before the first block needs it. */
+export function ready(): Promise<BlockReply<null>> {
+  return reply(async () => {
+    engine ??= start();
+    await engine;
+    return null;
+  });
+}
+
+/** One block in, one delivery per record out, in order. */
+export default function runBlock(block: WireBlock): Promise<BlockReply<Delivery[]>> {
+  return reply(async () => {
+    // A failed start is not cached: the next block tries again.
+    engine ??= start().catch((error: unknown) => {
+      engine = undefined;
+      throw error;
+    });
+    const deliveries = await (await engine).processBlock(fromWire(block));
+    return deliveries.map(detachDelivery);
+  });
+}

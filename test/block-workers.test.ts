@@ -1,0 +1,99 @@
+/**
+ * Block workers: the same records give the same decisions and dead letters whether blocks run in a worker
+ * thread (runtime.mode: blocks) or on the main thread; a worker that cannot build its engine turns its
+ * blocks into dead letters with the typed error instead of stalling the stream.
+ */
+import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { ConfigError } from '../core/errors.js';
+import { BlockPool } from '../engine/block-pool.js';
+import { Engine } from '../engine/engine.js';
+import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
+import { HEADER } from '../streams/encode-outcome.js';
+import type { InboundRecord, OutboundRecord } from '../streams/types.js';
+import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
+
+const baseDir = dirname(samplePipelinePath);
+
+async function engineIn(mode: 'blocks' | 'inference', workers: number): Promise<Engine> {
+  const file = relaxedTimeouts(await samplePipeline());
+  return Engine.create({ ...file, runtime: { ...file.runtime, mode, workers } }, { baseDir });
+}
+
+/** Streams `records` through the engine on a fresh embedded log; returns the outputs by topic. */
+async function run(engine: Engine, records: readonly OutboundRecord[], good: number): Promise<{ decisions: InboundRecord[]; dead: InboundRecord[] }> {
+  const { input, output } = engine.pipeline;
+  const log = new EmbeddedLog();
+  log.createTopic(input.topic, 3);
+  log.createTopic(output.topic, 3);
+  log.createTopic(output.deadLetter, 1);
+  await log.producer().send(records);
+  await engine.prepareStream();
+  const stream = engine.stream(log.consumer({ groupId: 'g', topics: [input.topic] }), log.producer());
+  await log.waitForRecords(output.topic, good);
+  await log.waitForRecords(output.deadLetter, records.length - good);
+  assert.deepEqual(await stream.drain(10_000), { drained: true, abandoned: 0 });
+  return { decisions: [0, 1, 2].flatMap((p) => log.read(output.topic, p, 0)), dead: log.read(output.deadLetter, 0, 0) };
+}
+
+/** What must not depend on where a block ran: everything but the measured latencies. */
+function essence(r: InboundRecord): unknown {
+  const body = JSON.parse(r.value?.toString() ?? '{}') as Record<string, unknown>;
+  delete body['latencyMs'];
+  return { key: r.key?.toString(), id: r.headers[HEADER.eventId], models: r.headers[HEADER.models], body };
+}
+
+describe('block workers', () => {
+  const engines: Engine[] = [];
+  after(async () => {
+    await Promise.all(engines.map((e) => e.close()));
+  });
+
+  test('a worker thread and the main thread decide the same records identically', async () => {
+    const events = transactions(600, 31, 0.1);
+    const topic = 'transactions';
+    const records: OutboundRecord[] = [
+      ...events.map(({ event }) => ({ topic, key: String(event['key']), value: JSON.stringify(event), headers: { 'x-trace-id': `t-${String(event['id'])}` } })),
+      { topic, key: 'bad-1', value: '{"id": ', headers: {} },
+      { topic, key: 'bad-2', value: JSON.stringify({ id: 'bad-2', amount: -5 }), headers: {} },
+    ];
+    const inWorker = await engineIn('blocks', 1);
+    const onMain = await engineIn('inference', 0);
+    engines.push(inWorker, onMain);
+    const a = await run(inWorker, records, events.length);
+    const b = await run(onMain, records, events.length);
+    const byId = (rs: InboundRecord[]) => new Map(rs.map((r) => [r.headers[HEADER.eventId], essence(r)]));
+    const fromWorker = byId(a.decisions);
+    assert.equal(fromWorker.size, events.length, 'one decision per good event');
+    assert.deepEqual(fromWorker, byId(b.decisions));
+    // Keys survive the trip as bytes, and headers as they were.
+    const one = a.decisions.find((r) => r.headers[HEADER.eventId] === events[0]?.event['id']);
+    assert.equal(one?.key?.toString(), String(events[0]?.event['key']));
+    assert.equal(one?.headers[HEADER.traceId], `t-${String(events[0]?.event['id'])}`);
+    const dead = (rs: InboundRecord[]) => rs.map((r) => [r.key?.toString(), r.value?.toString(), r.headers[HEADER.errorCode]]).sort();
+    assert.deepEqual(dead(a.dead), dead(b.dead));
+    assert.deepEqual(dead(a.dead).map((d) => d[2]), ['INPUT_DECODE_FAILED', 'INPUT_SCHEMA_MISMATCH']);
+  });
+
+  test('a worker that cannot build its engine dead-letters its blocks with the typed error', async () => {
+    const file = await samplePipeline();
+    const pool = new BlockPool({
+      file: { ...file, models: { ...file.models, registry: '/nonexistent/registry' } },
+      baseDir, threads: 1, intraOpThreads: 1, deadLetterTopic: 'dlq', pipeline: file.pipeline,
+    });
+    try {
+      // The typed error survives the thread boundary: code and message, not a bare Error.
+      await assert.rejects(pool.ready(), (err: Error & { code?: string }) => err.code === ConfigError.code && /MODEL_NOT_FOUND/.test(err.message));
+      const record: InboundRecord = { topic: 'transactions', partition: 0, offset: 7, key: Buffer.from('k'), value: Buffer.from('{"id":"x"}'), headers: {}, timestamp: 0 };
+      const [delivery] = await pool.process([record]);
+      assert.equal(delivery?.kind, 'dead-letter');
+      assert.equal(delivery?.label, ConfigError.code);
+      assert.equal(delivery?.output.topic, 'dlq');
+      assert.equal(delivery?.output.value.toString(), '{"id":"x"}', 'the original bytes');
+      assert.equal(delivery?.output.headers[HEADER.sourceOffset], '7');
+    } finally {
+      await pool.close();
+    }
+  });
+});
