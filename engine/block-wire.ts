@@ -14,9 +14,11 @@ interface WireMeta {
   readonly offset: number;
   readonly timestamp: number;
   readonly headers: Headers;
-  /** Byte ranges in `bytes`; length -1 for a null key or value. */
-  readonly key: readonly [number, number];
-  readonly value: readonly [number, number];
+  /** Byte ranges in `bytes`: start and length, length -1 for a null key or value. */
+  readonly keyAt: number;
+  readonly keyLength: number;
+  readonly valueAt: number;
+  readonly valueLength: number;
 }
 
 export interface WireBlock {
@@ -29,25 +31,24 @@ export function toWire(records: readonly InboundRecord[]): { block: WireBlock; t
   for (const r of records) size += (r.key?.length ?? 0) + (r.value?.length ?? 0);
   const bytes = new Uint8Array(size);
   let at = 0;
-  const place = (b: Buffer | null): [number, number] => {
-    if (b === null) return [0, -1];
-    bytes.set(b, at);
-    at += b.length;
-    return [at - b.length, b.length];
-  };
-  const meta = records.map((r): WireMeta => ({
-    topic: r.topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp, headers: r.headers,
-    key: place(r.key), value: place(r.value),
-  }));
+  const meta = records.map((r): WireMeta => {
+    const keyAt = at;
+    if (r.key !== null) { bytes.set(r.key, at); at += r.key.length; }
+    const valueAt = at;
+    if (r.value !== null) { bytes.set(r.value, at); at += r.value.length; }
+    return {
+      topic: r.topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp, headers: r.headers,
+      keyAt, keyLength: r.key?.length ?? -1, valueAt, valueLength: r.value?.length ?? -1,
+    };
+  });
   return { block: { records: meta, bytes: bytes.buffer }, transfer: [bytes.buffer] };
 }
 
 export function fromWire(block: WireBlock): InboundRecord[] {
-  const view = (range: readonly [number, number]): Buffer | null =>
-    range[1] < 0 ? null : Buffer.from(block.bytes, range[0], range[1]);
+  const view = (at: number, length: number): Buffer | null => (length < 0 ? null : Buffer.from(block.bytes, at, length));
   return block.records.map((m) => ({
     topic: m.topic, partition: m.partition, offset: m.offset, timestamp: m.timestamp, headers: m.headers,
-    key: view(m.key), value: view(m.value),
+    key: view(m.keyAt, m.keyLength), value: view(m.valueAt, m.valueLength),
   }));
 }
 
@@ -58,10 +59,15 @@ export function detachDelivery(d: Delivery): Delivery {
   return { ...d, output: { ...output, key: copy(output.key), value: copy(output.value) ?? '' } };
 }
 
-/** Structured clone turns Buffers into plain Uint8Arrays; the sink's client wants Buffers back. */
+/**
+ * Structured clone turns Buffers into plain Uint8Arrays; the sink's client wants Buffers back. The reply
+ * is freshly cloned and owned by the caller, so it is fixed in place rather than copied.
+ */
 export function reattachDelivery(d: Delivery): Delivery {
-  const { output } = d;
-  const buffer = <T>(b: T): T | Buffer => (b instanceof Uint8Array && !Buffer.isBuffer(b) ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : b);
-  const fixed: OutboundRecord = { ...output, key: buffer(output.key), value: buffer(output.value) };
-  return { ...d, output: fixed };
+  const output = d.output as { -readonly [K in keyof OutboundRecord]: OutboundRecord[K] };
+  if (output.key instanceof Uint8Array && !Buffer.isBuffer(output.key)) output.key = asBuffer(output.key);
+  if (output.value instanceof Uint8Array && !Buffer.isBuffer(output.value)) output.value = asBuffer(output.value);
+  return d;
 }
+
+const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
