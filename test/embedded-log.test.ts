@@ -121,6 +121,9 @@ void describe('EmbeddedLog producing and reading', () => {
     assert.deepEqual(log.startOffsets('t'), [2995]);
     assert.deepEqual(log.read('t', 0, 0).map((r) => r.offset), [2995, 2996, 2997, 2998, 2999]);
     assert.deepEqual(log.read('t', 0, 2998, 1).map((r) => r.value?.toString()), ['2998']);
+    log.createTopic('small', 1, { maxRecordsPerPartition: 2 });
+    log.append(range(0, 10).map((i) => out('small', null, `${i}`)));
+    assert.deepEqual([log.startOffsets('small'), log.startOffsets('t')], [[8], [2995]], 'a topic may keep fewer');
   });
 
   void test('waitForRecords resolves once the topic holds the count, and rejects when aborted', async () => {

@@ -16,7 +16,7 @@ import { MLP_THRESHOLD, deadLetterRecord, decide, decisionRecord, loadBaselineMo
 import { EmbeddedOutputReader } from './embedded-reader.js';
 import { compileBenchPipeline } from './pipeline.js';
 import type { BenchTarget, OutputListener } from './target.js';
-import type { EmbeddedTargetOptions } from './verdict-embedded.js';
+import { OUTPUT_RETENTION, type EmbeddedTargetOptions } from './verdict-embedded.js';
 
 interface Accepted {
   readonly record: InboundRecord;
@@ -50,8 +50,8 @@ export class FusedEmbeddedTarget implements BenchTarget {
     const models = await loadBaselineModels(pipeline);
     const log = new EmbeddedLog({ defaultPartitions: partitions, maxRecordsPerPartition: this.#options.retention, logger });
     log.createTopic(pipeline.input.topic, partitions);
-    log.createTopic(pipeline.output.topic, partitions);
-    log.createTopic(pipeline.output.deadLetter, 1);
+    log.createTopic(pipeline.output.topic, partitions, { maxRecordsPerPartition: OUTPUT_RETENTION });
+    log.createTopic(pipeline.output.deadLetter, 1, { maxRecordsPerPartition: OUTPUT_RETENTION });
     const reader = new EmbeddedOutputReader(log);
     reader.follow(pipeline.output.topic, 'decision', onOutput);
     reader.follow(pipeline.output.deadLetter, 'dead-letter', onOutput);

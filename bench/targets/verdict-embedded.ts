@@ -26,6 +26,13 @@ export interface EmbeddedTargetOptions {
 
 const GROUP = 'verdict-bench';
 
+/**
+ * Records kept per output partition. The reader takes each output as it is appended, so outputs need no
+ * backlog: keeping few of them keeps the harness heap (and its garbage collections, which land on the
+ * main thread of every embedded target) small.
+ */
+export const OUTPUT_RETENTION = 10_000;
+
 export class VerdictEmbeddedTarget implements BenchTarget {
   readonly name = 'verdict-embedded' as const;
   readonly transport = 'embedded' as const;
@@ -48,8 +55,8 @@ export class VerdictEmbeddedTarget implements BenchTarget {
     const { input, output } = engine.pipeline;
     const log = new EmbeddedLog({ defaultPartitions: partitions, maxRecordsPerPartition: this.#options.retention, logger });
     log.createTopic(input.topic, partitions);
-    log.createTopic(output.topic, partitions);
-    log.createTopic(output.deadLetter, 1);
+    log.createTopic(output.topic, partitions, { maxRecordsPerPartition: OUTPUT_RETENTION });
+    log.createTopic(output.deadLetter, 1, { maxRecordsPerPartition: OUTPUT_RETENTION });
     const reader = new EmbeddedOutputReader(log);
     reader.follow(output.topic, 'decision', onOutput);
     reader.follow(output.deadLetter, 'dead-letter', onOutput);

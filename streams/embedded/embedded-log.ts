@@ -75,9 +75,12 @@ export class EmbeddedLog {
     };
   }
 
-  /** Creates a topic; idempotent when it exists with the same count, an error when the count differs. */
-  createTopic(name: string, partitions: number): void {
-    this.topic(name, partitions);
+  /**
+   * Creates a topic; idempotent when it exists with the same count, an error when the count differs.
+   * `maxRecordsPerPartition` overrides the log's retention for this topic.
+   */
+  createTopic(name: string, partitions: number, options: { maxRecordsPerPartition?: number } = {}): void {
+    this.topic(name, partitions, options.maxRecordsPerPartition);
   }
 
   topics(): string[] {
@@ -190,7 +193,7 @@ export class EmbeddedLog {
 
   // ---- internals ---------------------------------------------------------------------------------------
 
-  private topic(name: string, partitions?: number): Topic {
+  private topic(name: string, partitions?: number, retention?: number): Topic {
     const existing = this.topicsByName.get(name);
     if (existing !== undefined) {
       if (partitions !== undefined && partitions !== existing.partitions.length) {
@@ -203,9 +206,10 @@ export class EmbeddedLog {
     }
     if (!TOPIC_NAME.test(name)) throw new TransportError(`illegal topic name ${JSON.stringify(name)}`, { retryable: false });
     const count = positiveInteger('partitions', partitions ?? this.defaultPartitions);
+    if (retention !== undefined) positiveInteger('maxRecordsPerPartition', retention);
     const created: Topic = {
       name,
-      partitions: Array.from({ length: count }, (_, p) => new PartitionLog(name, p, this.maxRecords)),
+      partitions: Array.from({ length: count }, (_, p) => new PartitionLog(name, p, retention ?? this.maxRecords)),
       nextUnkeyed: 0,
       waiters: new Set(),
     };
