@@ -27,7 +27,7 @@ export function createTarget(name: TargetName, ctx: TargetContext): BenchTarget 
     case 'verdict-embedded': return new VerdictEmbeddedTarget(embedded);
     case 'fused': return new FusedEmbeddedTarget(embedded);
     case 'verdict-kafka':
-      return new KafkaTarget({ ...kafka, name, kind: 'verdict', description: 'Verdict: Engine.stream over KafkaSource/KafkaSink (kafkajs), models in its Piscina pool' });
+      return new KafkaTarget({ ...kafka, name, kind: 'verdict', description: 'Verdict: Engine.stream over KafkaSource/KafkaSink (kafkajs), blocks in its worker thread (runtime.mode blocks)' });
     case 'passthrough':
       return new KafkaTarget({ ...kafka, name, kind: 'passthrough', description: 'Baseline: kafkajs eachBatch → sendBatch of the same records, no models (the I/O ceiling)' });
     case 'naive':

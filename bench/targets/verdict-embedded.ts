@@ -36,7 +36,7 @@ export const OUTPUT_RETENTION = 10_000;
 export class VerdictEmbeddedTarget implements BenchTarget {
   readonly name = 'verdict-embedded' as const;
   readonly transport = 'embedded' as const;
-  readonly description = 'Verdict: Engine.stream over the embedded log (in-process), models in its Piscina pool';
+  readonly description = 'Verdict: Engine.stream over the embedded log (in-process), blocks in its worker thread (runtime.mode blocks)';
   readonly #options: EmbeddedTargetOptions;
   #engine: Engine | undefined;
   #log: EmbeddedLog | undefined;
