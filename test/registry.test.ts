@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { ConfigError, ModelIntegrityError, ModelNotFoundError, ModelSignatureError } from '../core/errors.js';
 import { HashCache, sha256File } from '../models/integrity.js';
-import { parseModelId } from '../models/model-id.js';
 import { ModelRegistry } from '../models/registry.js';
 import { modelsCommand } from '../cli/models-command.js';
 
@@ -49,20 +48,6 @@ async function flipByte(file: string, at: number): Promise<void> {
   bytes[at] = (bytes[at] ?? 0) ^ 0xff;
   await writeFile(file, bytes);
 }
-
-void describe('model ids', () => {
-  void test('parse a bare name, a version and an alias', () => {
-    assert.deepEqual(parseModelId('fraud_gbt'), { name: 'fraud_gbt', selector: { kind: 'default' } });
-    assert.deepEqual(parseModelId('fraud_gbt@12'), { name: 'fraud_gbt', selector: { kind: 'version', version: 12 } });
-    assert.deepEqual(parseModelId('fraud_gbt@canary'), { name: 'fraud_gbt', selector: { kind: 'alias', alias: 'canary' } });
-  });
-
-  void test('reject malformed ids with a config error', () => {
-    for (const id of ['', '@1', 'a@', 'a@0', 'a@01', '../x', '.hidden', 'a/b', 'a@b@c', 'a@-x']) {
-      assert.throws(() => parseModelId(id), ConfigError, id);
-    }
-  });
-});
 
 void describe('register', () => {
   void test('numbers versions from 1 and writes a manifest with the signature, sha256 and metrics', async () => {
