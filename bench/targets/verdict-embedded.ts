@@ -90,6 +90,7 @@ export class VerdictEmbeddedTarget implements BenchTarget {
     return {
       partitions: this.#options.partitions,
       workers: p?.runtime.workers,
+      mode: p?.runtime.mode,
       intraOpThreads: p?.runtime.intraOpThreads,
       batching: Object.fromEntries((p?.steps ?? []).map((s) => [s.id, s.batching])),
       join: p?.join,

@@ -30,6 +30,7 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger):
   return {
     settings: {
       workers: p.runtime.workers,
+      mode: p.runtime.mode,
       intraOpThreads: p.runtime.intraOpThreads,
       batching: Object.fromEntries(p.steps.map((s) => [s.id, s.batching])),
       join: p.join,
