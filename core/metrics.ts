@@ -25,6 +25,7 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     inferenceSeconds: new Histogram({ name: 'verdict_model_inference_seconds', help: 'Time to run one batch, including the worker round-trip', labelNames: ['model'], buckets: SECONDS, registers: r }),
     mailboxDepth: new Gauge({ name: 'verdict_model_mailbox_depth', help: 'Rows waiting in a model actor mailbox', labelNames: ['model'], registers: r }),
     workerRestarts: new Counter({ name: 'verdict_worker_restarts_total', help: 'Inference workers that died and were replaced', registers: r }),
+    consumerRestarts: new Counter({ name: 'verdict_kafka_consumer_restarts_total', help: 'Kafka consumers replaced, by reason (crash, stall)', labelNames: ['reason'], registers: r }),
     stageSeconds: new Histogram({ name: 'verdict_stage_seconds', help: 'Time each processed block (the chunk of events processed together) spent in each stage', labelNames: ['pipeline', 'stage'], buckets: SECONDS, registers: r }),
     endToEndSeconds: new Histogram({ name: 'verdict_end_to_end_seconds', help: 'From record read to its outcome (decision or dead letter) acknowledged by the sink', labelNames: ['pipeline'], buckets: SECONDS, registers: r }),
     inflight: new Gauge({ name: 'verdict_inflight_events', help: 'Events read and not yet acknowledged', registers: r }),

@@ -71,7 +71,7 @@ export class Daemon {
       this.#engine = await Engine.create(pipelinePath, { metrics: this.metrics, logger: this.#logger });
       const { input } = this.#engine.pipeline;
       const { kafka } = config;
-      this.#source = new KafkaSource({ ...kafka, topics: [input.topic], logger: this.#logger });
+      this.#source = new KafkaSource({ ...kafka, topics: [input.topic], logger: this.#logger }, { metrics: this.metrics });
       this.#sink = new KafkaSink({ ...kafka, producer: kafka.producer, logger: this.#logger });
       await this.#sink.connect();
       await this.#engine.prepareStream();

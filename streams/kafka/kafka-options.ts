@@ -52,6 +52,8 @@ export const kafkaOptionsSchema = z.object({
   maxWaitTimeInMs: positiveInt.default(500),
   /** Partitions whose batches kafkajs hands over concurrently; handing over is cheap, so a few suffice. */
   partitionsConsumedConcurrently: z.number().int().positive().default(4),
+  /** An unpaused partition with records to read and no batch for this long means a stalled consumer: it is recreated. 0: off. */
+  stallTimeoutMs: z.number().int().nonnegative().default(15_000),
   /** kafkajs's own log, forwarded to the pino logger at this level and above. */
   logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('warn'),
   producer: kafkaProducerSchema.default({
@@ -61,6 +63,10 @@ export const kafkaOptionsSchema = z.object({
   // kafkajs refuses this at run time; saying so at load time names the field.
   if (o.heartbeatInterval >= o.sessionTimeout) {
     ctx.addIssue({ code: 'custom', path: ['heartbeatInterval'], message: `must be below sessionTimeout (${o.sessionTimeout})` });
+  }
+  // The watchdog first looks at half the timeout, and a fetch may wait maxWaitTimeInMs for records to arrive.
+  if (o.stallTimeoutMs !== 0 && o.stallTimeoutMs <= 2 * o.maxWaitTimeInMs) {
+    ctx.addIssue({ code: 'custom', path: ['stallTimeoutMs'], message: `must be 0 (off) or above twice maxWaitTimeInMs (${2 * o.maxWaitTimeInMs})` });
   }
 });
 

@@ -11,13 +11,16 @@
  *
  * A crashed consumer is replaced: the source revokes what it had, waits a backoff, and starts a new
  * consumer in the same group; `events$` stays open, so the pipeline sees only the revoke and the assign.
+ * So is a stalled one, which kafkajs does not report: see stall-watchdog.ts.
  */
 import { Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { TransportError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
 import type { Source, SourceEvent, TopicPartition } from '../types.js';
 import type { AdminLike, ConsumerLike, ConsumerSettings, FetchedBatch, KafkaClientFactory, KafkaConnection } from './kafka-client.js';
 import { kafkajsClientFactory } from './kafkajs-client.js';
+import { StallWatchdog, type StalledPartition } from './stall-watchdog.js';
 
 export interface KafkaSourceOptions extends KafkaConnection {
   readonly groupId: string;
@@ -34,15 +37,22 @@ export interface KafkaSourceOptions extends KafkaConnection {
   readonly logger?: Logger;
   /** Backoff between re-creations of a crashed consumer (full jitter). Default 500 ms doubling to 30 s. */
   readonly restartBackoff?: { readonly initialDelayMs: number; readonly maxDelayMs: number };
+  /**
+   * How long a partition not paused by the stream may go without a batch while it has records to read
+   * before its consumer counts as stalled and is recreated as after a crash. 0 disables this. Default 15 s.
+   */
+  readonly stallTimeoutMs?: number;
 }
 
 export interface KafkaSourceDeps {
   /** The client library. Default: kafkajs, connected with the options' connection fields. */
   readonly factory?: KafkaClientFactory;
-  /** Times restart backoffs. Default asyncScheduler. */
+  /** Times restart backoffs and stall checks. Default asyncScheduler. */
   readonly scheduler?: SchedulerLike;
   /** Jitter source. Default Math.random. */
   readonly random?: () => number;
+  /** Counts consumer re-creations by reason. */
+  readonly metrics?: Pick<Metrics, 'consumerRestarts'>;
 }
 
 export interface KafkaPartitionLag extends TopicPartition {
@@ -72,6 +82,8 @@ export class KafkaSource implements Source {
   readonly #random: () => number;
   readonly #backoff: { readonly initialDelayMs: number; readonly maxDelayMs: number };
   readonly #logger: Logger;
+  readonly #metrics: Pick<Metrics, 'consumerRestarts'> | undefined;
+  readonly #watchdog: StallWatchdog;
 
   #status: Status = 'idle';
   #subscriber: Subscriber<SourceEvent> | undefined;
@@ -109,6 +121,11 @@ export class KafkaSource implements Source {
     this.#scheduler = deps.scheduler ?? asyncScheduler;
     this.#random = deps.random ?? Math.random;
     this.#backoff = options.restartBackoff ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
+    this.#metrics = deps.metrics;
+    this.#watchdog = new StallWatchdog({
+      timeoutMs: options.stallTimeoutMs ?? 15_000, scheduler: this.#scheduler, logger: this.#logger,
+      positions: () => this.lag(), stalled: (partitions) => this.#onStalled(partitions),
+    });
     this.events$ = new Observable<SourceEvent>((subscriber) => this.#attach(subscriber));
   }
 
@@ -133,11 +150,13 @@ export class KafkaSource implements Source {
     // Only owned partitions: a pause kept for a partition not owned would outlive the pipeline's own.
     const owned = partitions.filter((tp) => this.#owned.has(keyOf(tp)));
     for (const tp of owned) this.#paused.add(keyOf(tp));
+    this.#watchdog.pause(owned);
     this.#consumer?.pause(owned);
   }
 
   resume(partitions: readonly TopicPartition[]): void {
     for (const tp of partitions) this.#paused.delete(keyOf(tp));
+    this.#watchdog.resume(partitions);
     this.#consumer?.resume(partitions);
   }
 
@@ -194,6 +213,7 @@ export class KafkaSource implements Source {
       if (this.#status !== 'running') return;
       this.#status = 'idle';
       this.#restartTimer?.unsubscribe();
+      this.#watchdog.stop();
       this.#owned.clear();
       this.#paused.clear();
       if (this.#consumer !== undefined) this.#retire(this.#consumer);
@@ -230,6 +250,7 @@ export class KafkaSource implements Source {
     await Promise.allSettled([...this.#commits]);
     if (this.#consumer !== undefined) this.#retire(this.#consumer);
     await this.#stopping;
+    await this.#watchdog.settled();
     await this.#admin?.disconnect().catch((err: unknown) => this.#logger.warn({ err }, 'admin disconnect failed'));
     this.#status = 'closed';
     const subscriber = this.#subscriber;
@@ -258,6 +279,7 @@ export class KafkaSource implements Source {
     const last = delivered.records.at(-1);
     if (last === undefined) return true;
     owned.next = last.offset + 1;
+    this.#watchdog.delivered(batch, owned.next);
     this.#failures = 0;
     subscriber.next({ type: 'batch', batch: delivered });
     return true;
@@ -268,6 +290,7 @@ export class KafkaSource implements Source {
     this.#revokeAll('rejoin');
     for (const tp of assignment) this.#owned.set(keyOf(tp), { tp: { topic: tp.topic, partition: tp.partition }, next: undefined });
     this.#logger.info({ assignment: format(assignment) }, 'partitions assigned');
+    this.#watchdog.watch(this.assignment());
     if (assignment.length > 0) this.#subscriber?.next({ type: 'assigned', partitions: this.assignment() });
   }
 
@@ -278,25 +301,41 @@ export class KafkaSource implements Source {
 
   #onCrashed(consumer: ConsumerLike, error: TransportError): void {
     if (consumer !== this.#consumer) return;
-    this.#revokeAll('crash');
+    const restart = this.#replace(consumer, 'crash');
+    if (restart !== undefined) this.#logger.error({ err: error.toJSON(), ...restart }, 'consumer crashed; recreating it');
+  }
+
+  /** From the watchdog, which forgets a check once the assignment changes: the consumer is the one it watched. */
+  #onStalled(stalled: readonly StalledPartition[]): void {
+    const consumer = this.#consumer;
+    if (consumer === undefined || this.#status !== 'running') return;
+    const restart = this.#replace(consumer, 'stall');
+    if (restart !== undefined) this.#logger.warn({ stalled, ...restart }, 'consumer stalled; recreating it');
+  }
+
+  /** Revokes, retires the consumer and, while running, starts a new one after a backoff, which it returns. */
+  #replace(consumer: ConsumerLike, reason: 'crash' | 'stall'): { failures: number; delayMs: number } | undefined {
+    this.#revokeAll(reason);
     this.#retire(consumer);
-    if (this.#status !== 'running') return;
+    if (this.#status !== 'running') return undefined;
     this.#failures++;
     // Full jitter, as core/retry.ts. retry() itself does not fit: a restart "succeeds" when the new consumer
     // starts, but its failure arrives later as another crash, so the attempt count must outlive attempts.
     const ceiling = Math.min(this.#backoff.maxDelayMs, this.#backoff.initialDelayMs * 2 ** (this.#failures - 1));
     const delayMs = Math.round(this.#random() * ceiling);
-    this.#logger.error({ err: error.toJSON(), failures: this.#failures, delayMs }, 'consumer crashed; recreating it');
+    this.#metrics?.consumerRestarts.inc({ reason });
     this.#restartTimer = this.#scheduler.schedule(() => {
       this.#restartTimer = undefined;
       void this.#stopping.then(() => {
         if (this.#status === 'running' && this.#consumer === undefined) this.#launch();
       });
     }, delayMs);
+    return { failures: this.#failures, delayMs };
   }
 
   /** Announces the loss of the whole assignment and forgets its pauses, in the client too. */
   #revokeAll(reason: string): void {
+    this.#watchdog.stop();
     if (this.#owned.size === 0) return;
     const lost = this.assignment();
     const unpause = lost.filter((tp) => this.#paused.has(keyOf(tp)));

@@ -1,11 +1,11 @@
 /**
  * A fake Kafka client for KafkaSource unit tests on virtual time: consumers the test drives through their
- * handlers, and a recorder of the source's events.
+ * handlers, an admin whose offsets the test sets, and a recorder of the source's events.
  */
 import assert from 'node:assert/strict';
 import type { TransportError } from '../../../core/errors.js';
 import type {
-  AdminLike, ConsumerHandlers, ConsumerLike, FetchedBatch, KafkaClientFactory, ProducerLike,
+  AdminLike, ConsumerHandlers, ConsumerLike, FetchedBatch, KafkaClientFactory, PartitionOffsets, ProducerLike,
 } from '../../../streams/kafka/kafka-client.js';
 import type { KafkaSource, KafkaSourceOptions } from '../../../streams/kafka/kafka-source.js';
 import type { InboundRecord, SourceEvent, TopicPartition } from '../../../streams/types.js';
@@ -45,7 +45,32 @@ export class FakeConsumer implements ConsumerLike {
   }
 }
 
-export function fakeFactory(startErrors: Array<TransportError | undefined> = []) {
+/** Offsets of topic `t` as the test sets them; `gate`, when set, holds every request until it settles. */
+export class FakeAdmin implements AdminLike {
+  /** High watermark per partition (the log starts at 0). */
+  readonly ends = new Map<number, number>();
+  readonly committed = new Map<number, number>();
+  requests = 0;
+  disconnects = 0;
+  failure: Error | undefined;
+  gate: Promise<void> | undefined;
+  async topicOffsets(): Promise<PartitionOffsets[]> {
+    await this.#request();
+    return [...this.ends].map(([partition, high]) => ({ partition, low: 0, high }));
+  }
+  async committedOffsets(): Promise<Array<TopicPartition & { readonly offset: number }>> {
+    await this.#request();
+    return [...this.committed].map(([partition, offset]) => ({ topic: 't', partition, offset }));
+  }
+  disconnect(): Promise<void> { this.disconnects++; return Promise.resolve(); }
+  async #request(): Promise<void> {
+    this.requests++;
+    await this.gate;
+    if (this.failure !== undefined) throw this.failure;
+  }
+}
+
+export function fakeFactory(startErrors: Array<TransportError | undefined> = [], admin?: FakeAdmin) {
   const consumers: FakeConsumer[] = [];
   const factory: KafkaClientFactory = {
     consumer: () => {
@@ -54,7 +79,10 @@ export function fakeFactory(startErrors: Array<TransportError | undefined> = [])
       return consumer;
     },
     producer: (): ProducerLike => { throw new Error('not used'); },
-    admin: (): AdminLike => { throw new Error('not used'); },
+    admin: (): AdminLike => {
+      if (admin === undefined) throw new Error('not used');
+      return admin;
+    },
   };
   return { factory, consumers };
 }
