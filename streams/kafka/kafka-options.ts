@@ -54,8 +54,6 @@ export const kafkaOptionsSchema = z.object({
   partitionsConsumedConcurrently: z.number().int().positive().default(4),
   /** An unpaused partition with records to read and no batch for this long means a stalled consumer: it is recreated. 0: off. */
   stallTimeoutMs: z.number().int().nonnegative().default(15_000),
-  /** An offset commit unsettled this long fails, and its consumer is recreated. */
-  commitTimeoutMs: positiveInt.default(60_000),
   /** kafkajs's own log, forwarded to the pino logger at this level and above. */
   logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('warn'),
   producer: kafkaProducerSchema.default({
@@ -69,10 +67,6 @@ export const kafkaOptionsSchema = z.object({
   // The watchdog first looks at half the timeout, and a fetch may wait maxWaitTimeInMs for records to arrive.
   if (o.stallTimeoutMs !== 0 && o.stallTimeoutMs <= 2 * o.maxWaitTimeInMs) {
     ctx.addIssue({ code: 'custom', path: ['stallTimeoutMs'], message: `must be 0 (off) or above twice maxWaitTimeInMs (${2 * o.maxWaitTimeInMs})` });
-  }
-  // A commit waiting on one slow request is not lost: kafkajs fails it by requestTimeout.
-  if (o.commitTimeoutMs <= o.requestTimeout) {
-    ctx.addIssue({ code: 'custom', path: ['commitTimeoutMs'], message: `must be above requestTimeout (${o.requestTimeout})` });
   }
 });
 

@@ -11,8 +11,7 @@
  *
  * A crashed consumer is replaced: the source revokes what it had, waits a backoff, and starts a new
  * consumer in the same group; `events$` stays open, so the pipeline sees only the revoke and the assign.
- * So is a stalled one, which kafkajs does not report: see stall-watchdog.ts. And so is one that loses a commit
- * (see `commitTimeoutMs`).
+ * So is a stalled one, which kafkajs does not report: see stall-watchdog.ts.
  */
 import { Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { TransportError } from '../../core/errors.js';
@@ -43,11 +42,6 @@ export interface KafkaSourceOptions extends KafkaConnection {
    * before its consumer counts as stalled and is recreated as after a crash. 0 disables this. Default 15 s.
    */
   readonly stallTimeoutMs?: number;
-  /**
-   * How long an offset commit may stay unsettled. Past it the commit fails (retryable) and its consumer is
-   * recreated as after a crash. Default 60 s.
-   */
-  readonly commitTimeoutMs?: number;
 }
 
 export interface KafkaSourceDeps {
@@ -90,7 +84,6 @@ export class KafkaSource implements Source {
   readonly #logger: Logger;
   readonly #metrics: Pick<Metrics, 'consumerRestarts'> | undefined;
   readonly #watchdog: StallWatchdog;
-  readonly #commitTimeoutMs: number;
 
   #status: Status = 'idle';
   #subscriber: Subscriber<SourceEvent> | undefined;
@@ -129,7 +122,6 @@ export class KafkaSource implements Source {
     this.#random = deps.random ?? Math.random;
     this.#backoff = options.restartBackoff ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
     this.#metrics = deps.metrics;
-    this.#commitTimeoutMs = options.commitTimeoutMs ?? 60_000;
     this.#watchdog = new StallWatchdog({
       timeoutMs: options.stallTimeoutMs ?? 15_000, scheduler: this.#scheduler, logger: this.#logger,
       positions: () => this.lag(), stalled: (partitions) => this.#onStalled(partitions),
@@ -147,7 +139,7 @@ export class KafkaSource implements Source {
     const consumer = this.#consumer;
     if (consumer === undefined) return Promise.reject(new TransportError('offset commit while no consumer runs (restarting or unsubscribed)', { retryable: true }));
     if (offsets.length === 0) return Promise.resolve();
-    const commit = this.#bounded(consumer, consumer.commit(offsets));
+    const commit = consumer.commit(offsets);
     this.#commits.add(commit);
     const forget = (): void => { this.#commits.delete(commit); };
     commit.then(forget, forget);
@@ -321,30 +313,8 @@ export class KafkaSource implements Source {
     if (restart !== undefined) this.#logger.warn({ stalled, ...restart }, 'consumer stalled; recreating it');
   }
 
-  /**
-   * A kafkajs commit can stay unsettled after a broker outage (seen in the outage test: fetching went on,
-   * no commit failed, none succeeded again). The stream commits one at a time, so it would never commit
-   * again, and close would wait forever. Past the timeout the commit fails, the stream keeps its offsets for
-   * the next one, and the consumer, whose coordinator link is presumed broken, is replaced: a new one has
-   * its own connections.
-   */
-  #bounded(consumer: ConsumerLike, commit: Promise<void>): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = this.#scheduler.schedule(() => {
-        reject(new TransportError(`offset commit unsettled after ${this.#commitTimeoutMs} ms`, { retryable: true }));
-        if (consumer !== this.#consumer || this.#status !== 'running') return;
-        const restart = this.#replace(consumer, 'commit_timeout');
-        if (restart !== undefined) this.#logger.warn({ commitTimeoutMs: this.#commitTimeoutMs, ...restart }, 'offset commit hung; recreating the consumer');
-      }, this.#commitTimeoutMs);
-      commit.then(
-        () => { timer.unsubscribe(); resolve(); },
-        (err: unknown) => { timer.unsubscribe(); reject(err instanceof Error ? err : new TransportError(String(err))); },
-      );
-    });
-  }
-
   /** Revokes, retires the consumer and, while running, starts a new one after a backoff, which it returns. */
-  #replace(consumer: ConsumerLike, reason: 'crash' | 'stall' | 'commit_timeout'): { failures: number; delayMs: number } | undefined {
+  #replace(consumer: ConsumerLike, reason: 'crash' | 'stall'): { failures: number; delayMs: number } | undefined {
     this.#revokeAll(reason);
     this.#retire(consumer);
     if (this.#status !== 'running') return undefined;

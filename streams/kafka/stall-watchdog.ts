@@ -1,8 +1,7 @@
 /**
- * The stall watchdog of a Kafka source. A consumer can stay joined and "running" yet stop fetching, with no
- * crash and no error (suspected of kafkajs after a broker outage; the outage test's own stall turned out to
- * be a lost commit, see KafkaSource.commit). Only the outside shows it: a partition that the stream has not
- * paused and that has records to read delivers no batch.
+ * The stall watchdog of a Kafka source. After a broker outage kafkajs can keep a consumer that is joined and
+ * "running" but never fetches again, and says nothing: no crash, no error. Only the outside shows it: a
+ * partition that the stream has not paused and that has records to read delivers no batch.
  *
  * Every `timeoutMs / 2`, the partitions idle that long (no batch since their assignment, their resume or
  * their last batch) are compared with the log: a partition found with records past its position at two

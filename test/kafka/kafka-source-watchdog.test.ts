@@ -1,16 +1,13 @@
 /**
- * KafkaSource against the fake client on virtual time, for consumers that fail without crashing. The stall
- * watchdog: a consumer that stops delivering while records wait is replaced as after a crash; paused
- * partitions, caught-up partitions, a partition that delivers between checks, a failing check and a repeated
- * stall at the same offset are left alone. The commit timeout: a commit that never settles fails, and its
- * consumer is replaced.
+ * KafkaSource's stall watchdog against the fake client on virtual time: a consumer that stops delivering
+ * while records wait is replaced as after a crash; paused partitions, caught-up partitions, a partition that
+ * delivers between checks, a failing check and a repeated stall at the same offset are left alone.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { createMetrics } from '../../core/metrics.js';
-import { TransportError } from '../../core/errors.js';
-import { KafkaSource, type KafkaSourceOptions } from '../../streams/kafka/kafka-source.js';
+import { KafkaSource } from '../../streams/kafka/kafka-source.js';
 import { ManualScheduler } from '../helpers/manual-scheduler.js';
 import { range } from '../helpers/wait.js';
 import { FakeAdmin, collect, fakeFactory, fakeOptions, fetched, settle, tp } from './helpers/fake-kafka.js';
@@ -22,7 +19,7 @@ const STALL_MS = 10_000;
 const TICK_MS = STALL_MS / 2;
 
 /** A subscribed source over the fake client with an admin, a manual clock, a captured log and metrics. */
-async function startWatched(extra: Partial<KafkaSourceOptions> = {}) {
+async function startWatched(stallTimeoutMs = STALL_MS) {
   const admin = new FakeAdmin();
   const { factory, consumers } = fakeFactory([], admin);
   const scheduler = new ManualScheduler();
@@ -30,7 +27,7 @@ async function startWatched(extra: Partial<KafkaSourceOptions> = {}) {
   const logger = pino({ level: 'debug' }, { write: (line: string) => { logs.push(JSON.parse(line) as LogLine); } });
   const metrics = createMetrics();
   // random() = 1: the restart backoff is its ceiling, 100 ms for a first failure.
-  const source = new KafkaSource({ ...fakeOptions, stallTimeoutMs: STALL_MS, ...extra, logger }, { factory, scheduler, random: () => 1, metrics });
+  const source = new KafkaSource({ ...fakeOptions, stallTimeoutMs, logger }, { factory, scheduler, random: () => 1, metrics });
   const seen = collect(source);
   await settle();
   /**
@@ -202,62 +199,12 @@ describe('KafkaSource stall watchdog (fake client)', () => {
   });
 
   test('stallTimeoutMs 0 turns the watchdog off', async () => {
-    const w = await startWatched({ stallTimeoutMs: 0 });
+    const w = await startWatched(0);
     w.consumers[0]?.h.joined([tp(0)]);
     w.admin.ends.set(0, 10);
     await w.advance(60_000);
     assert.equal(w.admin.requests, 0);
     assert.equal(w.scheduler.pendingCount, 0, 'no timer either');
     await w.source.close();
-  });
-});
-
-describe('KafkaSource commit timeout (fake client)', () => {
-  const COMMIT_MS = 30_000;
-  const never = new Promise<void>(() => undefined);
-
-  test('a commit that never settles fails as retryable, and its consumer is replaced', async () => {
-    const w = await startWatched({ stallTimeoutMs: 0, commitTimeoutMs: COMMIT_MS });
-    const consumer = w.consumers[0];
-    consumer?.h.joined([tp(0), tp(1)]);
-    assert.equal(await w.source.commit([{ topic: 't', partition: 0, offset: 3 }]).then(() => 'ok'), 'ok', 'a prompt commit is unaffected');
-    assert.ok(consumer);
-    consumer.commitResult = never;
-    let settled: unknown;
-    w.source.commit([{ topic: 't', partition: 0, offset: 7 }]).then(() => { settled = 'ok'; }, (err: unknown) => { settled = err; });
-    const outcome = (): unknown => settled;
-    await w.advance(COMMIT_MS - 100);
-    assert.equal(outcome(), undefined, 'still waiting before the timeout');
-    assert.equal(consumer.stopped, false);
-
-    await w.advance(100);
-    const error = outcome();
-    assert.ok(error instanceof TransportError && error.retryable, `the commit failed as retryable: ${String(error)}`);
-    assert.equal(consumer.stopped, true);
-    assert.deepEqual(w.seen.kinds(), ['assigned:0,1', 'revoked:0,1']);
-    assert.equal(w.logged('offset commit hung; recreating the consumer').length, 1);
-    assert.equal(await w.restarts('commit_timeout'), 1);
-    await w.advance(100);
-    assert.equal(w.consumers.length, 2, 'a new consumer after the crash backoff');
-    await w.source.close();
-  });
-
-  test('close waits for a hung commit only until the timeout, and starts no new consumer', async () => {
-    const w = await startWatched({ stallTimeoutMs: 0, commitTimeoutMs: COMMIT_MS });
-    const consumer = w.consumers[0];
-    assert.ok(consumer);
-    consumer.h.joined([tp(0)]);
-    consumer.commitResult = never;
-    w.source.commit([{ topic: 't', partition: 0, offset: 7 }]).catch(() => undefined);
-    let closed = false;
-    const closing = w.source.close().then(() => { closed = true; });
-    await w.advance(COMMIT_MS - 100);
-    assert.equal(closed, false);
-    await w.advance(100);
-    await closing;
-    assert.equal(consumer.stopped, true);
-    await w.advance(10_000);
-    assert.equal(w.consumers.length, 1);
-    assert.equal(await w.restarts('commit_timeout'), 0, 'closing is not a restart');
   });
 });

@@ -30,8 +30,6 @@ export class FakeConsumer implements ConsumerLike {
   readonly paused: TopicPartition[][] = [];
   readonly resumed: TopicPartition[][] = [];
   readonly commits: Array<ReadonlyArray<TopicPartition & { offset: number }>> = [];
-  /** What commits return; default settled at once. */
-  commitResult: Promise<void> | undefined;
   constructor(private readonly startError?: TransportError) {}
   start(handlers: ConsumerHandlers): Promise<void> {
     this.handlers = handlers;
@@ -39,10 +37,7 @@ export class FakeConsumer implements ConsumerLike {
   }
   pause(partitions: readonly TopicPartition[]): void { this.paused.push([...partitions]); }
   resume(partitions: readonly TopicPartition[]): void { this.resumed.push([...partitions]); }
-  commit(offsets: ReadonlyArray<TopicPartition & { offset: number }>): Promise<void> {
-    this.commits.push(offsets);
-    return this.commitResult ?? Promise.resolve();
-  }
+  commit(offsets: ReadonlyArray<TopicPartition & { offset: number }>): Promise<void> { this.commits.push(offsets); return Promise.resolve(); }
   stop(): Promise<void> { this.stopped = true; return Promise.resolve(); }
   get h(): ConsumerHandlers {
     assert.ok(this.handlers, 'consumer was started');
