@@ -34,6 +34,8 @@ export interface ConsumerSettings {
 /** A fetched run of records of one partition, already in Verdict's record type. */
 export interface FetchedBatch extends TopicPartition {
   readonly records: readonly InboundRecord[];
+  /** The partition's high watermark in the fetch response, if the client reports it. */
+  readonly highWatermark?: number;
 }
 
 /** What a consumer reports to its owner. Called on the client's own schedule; handlers must not block. */

@@ -279,7 +279,7 @@ export class KafkaSource implements Source {
     const last = delivered.records.at(-1);
     if (last === undefined) return true;
     owned.next = last.offset + 1;
-    this.#watchdog.delivered(batch, owned.next);
+    this.#watchdog.delivered(batch, owned.next, batch.highWatermark);
     this.#failures = 0;
     subscriber.next({ type: 'batch', batch: delivered });
     return true;

@@ -194,7 +194,7 @@ class KafkajsConsumer implements ConsumerLike {
     if (batch.messages.length === 0) return;
     const { topic, partition } = batch;
     const records = batch.messages.map((m) => toRecord(topic, partition, m));
-    if (handlers.batch({ topic, partition, records })) payload.resolveOffset(batch.lastOffset());
+    if (handlers.batch({ topic, partition, records, highWatermark: Number(batch.highWatermark) })) payload.resolveOffset(batch.lastOffset());
   }
 
   pause(partitions: readonly TopicPartition[]): void {

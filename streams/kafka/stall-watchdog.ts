@@ -1,15 +1,17 @@
 /**
  * The stall watchdog of a Kafka source. After a broker outage kafkajs can keep a consumer that is joined and
- * "running" but never fetches again, and says nothing: no crash, no error. Only the outside shows it: a
- * partition that the stream has not paused and that has records to read delivers no batch.
+ * "running" but never fetches again, and says nothing: no crash, no error. (Seen in daemon-broker-outage:
+ * after the rejoin the new member re-read about 100 records per partition, then nothing for 90 s.) Only the
+ * outside shows it: a partition that the stream has not paused and that has records to read delivers no batch.
  *
- * Every `timeoutMs / 2`, the partitions idle that long (no batch since their assignment, their resume or
- * their last batch) are compared with the log: a partition found with records past its position at two
- * checks in a row has been idle for `timeoutMs`, records waiting for half of it, and is reported stalled.
- * One sighting is not enough: a record produced just before the check would look like a stall.
- *
- * The comparison needs an admin round-trip, so it runs only for idle partitions and one at a time; when it
- * fails (the brokers are down, as in an outage) nothing is reported: no restart without evidence.
+ * Every `timeoutMs / 2` the watchdog looks at the partitions idle that long (no batch since their
+ * assignment, their resume or their last batch). Records to read are known two ways:
+ * - the last batch's fetch reported a high watermark past the partition's position: records were waiting
+ *   then, so `timeoutMs` without a batch since is a stall;
+ * - otherwise the log is asked (an admin round-trip, one at a time): a partition found with records past
+ *   its position at two checks in a row has been idle for `timeoutMs`, records waiting for half of it. One
+ *   sighting is not enough: a record produced just before the check would look like a stall. A check that
+ *   fails (brokers down, as in an outage) reports nothing: no restart without evidence.
  */
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { asVerdictError } from '../../core/errors.js';
@@ -44,11 +46,20 @@ interface Watched {
   readonly tp: TopicPartition;
   /** The offset after the last delivered record; undefined before the first batch. */
   next: number | undefined;
+  /** The high watermark the last batch's fetch reported, if the client reports it. */
+  fetchedEnd: number | undefined;
   /** Where its idle time starts: assignment, resume or the last batch. */
   since: number;
   /** Checks in a row that found records past its position. */
   behind: number;
   paused: boolean;
+}
+
+/** A partition with records past its position. */
+interface Behind {
+  readonly watched: Watched;
+  readonly position: number;
+  readonly highWatermark: number;
 }
 
 const keyOf = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
@@ -77,7 +88,7 @@ export class StallWatchdog {
     this.stop();
     const since = this.#options.scheduler.now();
     for (const tp of partitions) {
-      this.#watched.set(keyOf(tp), { tp: { topic: tp.topic, partition: tp.partition }, next: undefined, since, behind: 0, paused: false });
+      this.#watched.set(keyOf(tp), { tp: { topic: tp.topic, partition: tp.partition }, next: undefined, fetchedEnd: undefined, since, behind: 0, paused: false });
     }
     this.#arm();
   }
@@ -89,11 +100,11 @@ export class StallWatchdog {
     this.#timer = undefined;
   }
 
-  delivered(tp: TopicPartition, next: number): void {
+  delivered(tp: TopicPartition, next: number, highWatermark: number | undefined): void {
     const key = keyOf(tp);
     const watched = this.#watched.get(key);
     if (watched === undefined) return;
-    Object.assign(watched, { next, since: this.#options.scheduler.now(), behind: 0 });
+    Object.assign(watched, { next, fetchedEnd: highWatermark, since: this.#options.scheduler.now(), behind: 0 });
     const reported = this.#reported.get(key);
     if (reported !== undefined && next > reported.position) this.#reported.delete(key);
   }
@@ -127,10 +138,14 @@ export class StallWatchdog {
   #tick(): void {
     this.#timer = undefined;
     this.#arm();
-    if (this.#check !== undefined) return;
+    const { timeoutMs } = this.#options;
     const now = this.#options.scheduler.now();
-    const idle = [...this.#watched.values()].filter((w) => !w.paused && now - w.since >= this.#options.timeoutMs / 2);
+    const idle = [...this.#watched.values()].filter((w) => !w.paused && now - w.since >= timeoutMs / 2);
     if (idle.length === 0) return;
+    // No admin needed here, so a stall is caught even when the admin client is as stuck as the consumer.
+    const fetchedBehind = idle.flatMap((w) => (w.next !== undefined && w.fetchedEnd !== undefined && w.next < w.fetchedEnd && now - w.since >= timeoutMs
+      ? [{ watched: w, position: w.next, highWatermark: w.fetchedEnd }] : []));
+    if (this.#report(fetchedBehind, now) || this.#check !== undefined) return;
     this.#check = this.#compare(idle)
       .catch((err: unknown) => this.#options.logger.warn({ err: asVerdictError(err).toJSON() }, 'stall check failed; no restart without evidence'))
       .finally(() => { this.#check = undefined; });
@@ -139,8 +154,7 @@ export class StallWatchdog {
   async #compare(idle: readonly Watched[]): Promise<void> {
     const sinces = idle.map((w) => w.since);
     const positions = new Map((await this.#options.positions()).map((p) => [keyOf(p), p]));
-    const now = this.#options.scheduler.now();
-    const stalled: StalledPartition[] = [];
+    const behind: Behind[] = [];
     for (const [i, watched] of idle.entries()) {
       const key = keyOf(watched.tp);
       const log = positions.get(key);
@@ -152,20 +166,30 @@ export class StallWatchdog {
         watched.behind = 0;
         continue;
       }
-      if (++watched.behind < 2) continue;
+      if (++watched.behind >= 2) behind.push({ watched, position, highWatermark: log.highWatermark });
+    }
+    this.#report(behind, this.#options.scheduler.now());
+  }
+
+  /** Reports the partitions behind, but none again at the offset of an earlier report. True if it reported. */
+  #report(behind: readonly Behind[], now: number): boolean {
+    const stalled: StalledPartition[] = [];
+    for (const { watched, position, highWatermark } of behind) {
+      const key = keyOf(watched.tp);
       const reported = this.#reported.get(key);
       if (reported?.position === position) {
         if (!reported.repeated) {
           reported.repeated = true;
-          this.#options.logger.warn({ ...watched.tp, position, highWatermark: log.highWatermark },
+          this.#options.logger.warn({ ...watched.tp, position, highWatermark },
             'partition still gets no batch at the offset of a stall restart; not restarting for it again');
         }
         continue;
       }
-      stalled.push({ ...watched.tp, position, highWatermark: log.highWatermark, idleMs: now - watched.since });
+      stalled.push({ ...watched.tp, position, highWatermark, idleMs: now - watched.since });
     }
-    if (stalled.length === 0) return;
+    if (stalled.length === 0) return false;
     for (const s of stalled) this.#reported.set(keyOf(s), { position: s.position, repeated: false });
     this.#options.stalled(stalled);
+    return true;
   }
 }

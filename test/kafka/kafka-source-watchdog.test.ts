@@ -1,7 +1,8 @@
 /**
  * KafkaSource's stall watchdog against the fake client on virtual time: a consumer that stops delivering
- * while records wait is replaced as after a crash; paused partitions, caught-up partitions, a partition that
- * delivers between checks, a failing check and a repeated stall at the same offset are left alone.
+ * while records wait (known from its last fetch, or from the admin client) is replaced as after a crash;
+ * paused partitions, caught-up partitions, a partition that delivers between checks, a failing check and a
+ * repeated stall at the same offset are left alone.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -76,6 +77,25 @@ describe('KafkaSource stall watchdog (fake client)', () => {
     await w.source.close();
   });
 
+  test('a last fetch that reported records past the position is evidence enough, even with the admin stuck', async () => {
+    const w = await startWatched();
+    w.consumers[0]?.h.joined([tp(0), tp(1)]);
+    // As in the outage test: the new member re-reads from the commit, then fetches nothing more.
+    w.consumers[0]?.h.batch(fetched(0, range(489, 585), 2_471));
+    w.consumers[0]?.h.batch(fetched(1, range(0, 3), 3));
+    let unstick = (): void => undefined;
+    w.admin.gate = new Promise((resolve) => { unstick = resolve; }); // every admin request hangs
+    await w.advance(TICK_MS);
+    assert.equal(w.consumers[0]?.stopped, false, 'idle only half the timeout');
+    await w.advance(TICK_MS);
+    assert.equal(w.consumers[0]?.stopped, true);
+    assert.deepEqual(w.logged('consumer stalled; recreating it')[0]?.['stalled'], [{ topic: 't', partition: 0, position: 585, highWatermark: 2_471, idleMs: STALL_MS }],
+      'partition 1 was caught up at its last fetch');
+    assert.equal(w.admin.requests, 1, 'one admin check started (for the half-idle partitions) and never returned');
+    unstick();
+    await w.source.close();
+  });
+
   test('a partition lagging from its committed offset without a first batch counts too', async () => {
     const w = await startWatched();
     w.consumers[0]?.h.joined([tp(0)]);
@@ -109,13 +129,13 @@ describe('KafkaSource stall watchdog (fake client)', () => {
   test('nothing to read, or a batch between two checks: no restart', async () => {
     const w = await startWatched();
     w.consumers[0]?.h.joined([tp(0), tp(1), tp(2)]);
-    w.consumers[0]?.h.batch(fetched(0, range(0, 10)));
+    w.consumers[0]?.h.batch(fetched(0, range(0, 10), 10)); // caught up at its fetch
     w.admin.ends.set(0, 10).set(1, 7).set(2, 30);
     w.admin.committed.set(1, 7); // caught up without a batch since the assignment
     w.admin.committed.set(2, 20);
     await w.advance(TICK_MS);
     // Partition 2 was behind at that check; it delivers before the next one, then catches up.
-    w.consumers[0]?.h.batch(fetched(2, range(20, 30)));
+    w.consumers[0]?.h.batch(fetched(2, range(20, 30), 30));
     await w.advance(10 * TICK_MS);
     assert.ok(w.admin.requests >= 10, `the watchdog kept checking (${w.admin.requests} admin requests)`);
     assert.equal(w.consumers.length, 1);
