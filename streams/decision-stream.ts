@@ -87,6 +87,12 @@ export class DecisionStream {
   #commitTimer: Subscription | undefined;
   #committing: Promise<void> = Promise.resolve();
   readonly #uncommitted = new Map<string, CommitOffset>();
+  /**
+   * Per partition, the highest offset this stream has committed. A commit owed by a revoked generation can
+   * wait behind a slow one (a broker outage) until the next generation has committed further; sent then, it
+   * would move the group back, and with nothing left to commit nothing would move it forward again.
+   */
+  readonly #committed = new Map<string, number>();
   /** The end-to-end histogram's child for this pipeline, resolved once rather than per decision. */
   #endToEnd: { observe(v: number): void } | undefined;
 
@@ -173,11 +179,12 @@ export class DecisionStream {
         const prev = this.#uncommitted.get(tpKey(o));
         if (prev === undefined || prev.offset < o.offset) this.#uncommitted.set(tpKey(o), o);
       }
-      if (this.#uncommitted.size === 0) return;
-      const offsets = [...this.#uncommitted.values()];
+      const offsets = [...this.#uncommitted.values()].filter((o) => o.offset > (this.#committed.get(tpKey(o)) ?? -1));
       this.#uncommitted.clear();
+      if (offsets.length === 0) return;
       try {
         await this.#deps.source.commit(offsets);
+        for (const o of offsets) this.#committed.set(tpKey(o), Math.max(o.offset, this.#committed.get(tpKey(o)) ?? -1));
         this.#deps.metrics?.commits.inc();
       } catch (err) {
         // A partition that has been revoked meanwhile is its new owner's to commit.

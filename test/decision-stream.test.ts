@@ -8,6 +8,8 @@ import { toDelivery, type Delivery, type Outcome } from '../streams/outcome.js';
 import type { InboundRecord, OutboundRecord } from '../streams/types.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { SchemaError } from '../core/errors.js';
+import { Subject } from 'rxjs';
+import type { Source, SourceEvent, TopicPartition } from '../streams/types.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
@@ -93,6 +95,61 @@ describe('decision stream', () => {
     stream.start();
     await log.waitForRecords('out', 20);
     assert.deepEqual(log.read('out', 0, 0).map((r) => r.value?.toString()), Array.from({ length: 20 }, (_, i) => `v${i}`));
+    await stream.drain(1000);
+  });
+
+  test('a commit owed by a revoked generation never lands after the next generation committed further', async () => {
+    // daemon-broker-outage's stall: a commit spanning the outage held the queue while the group rejoined and the
+    // new generation read and decided everything; the old generation's owed commit then landed last.
+    const events = new Subject<SourceEvent>();
+    const commits: number[] = [];
+    let release = (): void => undefined;
+    const source: Source = {
+      events$: events,
+      commit: (offsets) => {
+        commits.push(...offsets.map((o) => o.offset));
+        return commits.length === 1 ? new Promise<void>((resolve) => { release = resolve; }) : Promise.resolve();
+      },
+      pause: () => undefined,
+      resume: () => undefined,
+      close: () => Promise.resolve(),
+    };
+    const scheduler = new ManualScheduler();
+    const stream = new DecisionStream({
+      source,
+      sink: { send: () => Promise.resolve(), close: () => Promise.resolve() },
+      process: (record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 }),
+      encode,
+      tracker: new CommitTracker(),
+      scheduler,
+      logger: silentLogger,
+      options: { commitIntervalMs: 100 },
+    });
+    stream.start();
+    const p0: TopicPartition = { topic: 'in', partition: 0 };
+    const batch = (from: number, to: number): SourceEvent => ({ type: 'batch', batch: { ...p0, records: Array.from({ length: to - from }, (_, i) => ({
+      ...p0, offset: from + i, key: null, value: Buffer.from('v'), headers: {}, timestamp: 0,
+    })) } });
+    const settle = async (): Promise<void> => { for (let i = 0; i < 20; i++) await tick(); };
+
+    events.next({ type: 'assigned', partitions: [p0] });
+    events.next(batch(0, 10));
+    await settle();
+    scheduler.advance(100);
+    await settle();
+    assert.deepEqual(commits, [10], 'the first commit is sent and hangs');
+    events.next(batch(10, 20));
+    await settle();
+    scheduler.advance(100); // a commit of 20 queues behind it
+    // The rejoin: the old generation owes 20; the new one reads again from the commit (10) to the end.
+    events.next({ type: 'revoked', partitions: [p0] });
+    events.next({ type: 'assigned', partitions: [p0] });
+    events.next(batch(10, 30));
+    await settle();
+    scheduler.advance(100);
+    release();
+    await settle();
+    assert.deepEqual(commits, [10, 30], 'the owed 20 is not committed after 30');
     await stream.drain(1000);
   });
 
