@@ -1,8 +1,8 @@
 /**
- * The stall watchdog of a Kafka source. After a broker outage kafkajs can keep a consumer that is joined and
- * "running" but never fetches again, and says nothing: no crash, no error. (Seen in daemon-broker-outage:
- * after the rejoin the new member re-read about 100 records per partition, then nothing for 90 s.) Only the
- * outside shows it: a partition that the stream has not paused and that has records to read delivers no batch.
+ * The stall watchdog of a Kafka source: a guard against a consumer that stays joined and "running" but no
+ * longer fetches, with no crash and no error (suspected of kafkajs after a broker outage; not observed yet:
+ * the daemon-broker-outage stall was a commit regression, see DecisionStream.commitNow). Only the outside
+ * would show it: a partition that the stream has not paused and that has records to read delivers no batch.
  *
  * Every `timeoutMs / 2` the watchdog looks at the partitions idle that long (no batch since their
  * assignment, their resume or their last batch). Records to read are known two ways:
