@@ -118,8 +118,7 @@ describe('decision stream', () => {
     const stream = new DecisionStream({
       source,
       sink: { send: () => Promise.resolve(), close: () => Promise.resolve() },
-      process: (record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 }),
-      encode,
+      process: perRecord((record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 })),
       tracker: new CommitTracker(),
       scheduler,
       logger: silentLogger,
