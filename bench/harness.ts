@@ -51,6 +51,12 @@ export interface BenchOptions {
   /** Events sent (and answered) before a target's first level. */
   readonly primeEvents: number;
   readonly primeTimeoutS: number;
+  /**
+   * After priming, load the target at `rate` for `durationS`, unmeasured, before its first level: a freshly
+   * started system (JIT, worker threads, consumer fetch sizes) would otherwise fail the first level on its
+   * cold start and send the search down instead of up. Zero duration: none.
+   */
+  readonly targetWarmup: { readonly rate: number; readonly durationS: number };
   readonly overload?: OverloadOptions;
   readonly command: string;
   readonly logger?: Logger;
@@ -241,6 +247,13 @@ async function startTarget(target: BenchTarget, outputs: OutputRouter, options: 
   const primed = await primeTarget(ctx, options.primeEvents, options.primeTimeoutS);
   if (primed.answered < primed.sent) {
     throw new Error(`${target.name} answered ${primed.answered} of ${primed.sent} priming events within ${options.primeTimeoutS} s`);
+  }
+  const { rate, durationS } = options.targetWarmup;
+  if (durationS > 0 && rate > 0) {
+    await runLevel({
+      offeredRate: rate, durationS, warmupS: 0, windowS: durationS, maxBacklogS: Infinity,
+      drainTimeoutS: options.drainTimeoutS, tickMs: options.tickMs[target.transport],
+    }, { ...ctx, onWindow: undefined });
   }
 }
 

@@ -150,6 +150,7 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = 'war
     ...(flags.brokers === undefined ? {} : { brokers: flags.brokers.split(',').map((s) => s.trim()) }),
     primeEvents: 20,
     primeTimeoutS: 60,
+    targetWarmup: { rate: 2_000, durationS: quick ? 0 : 3 },
     ...(overloadTarget === undefined ? {} : {
       overload: {
         target: overloadTarget,

@@ -141,7 +141,7 @@ describe('verdict bench, smoke run', () => {
       durationS: 1, warmupS: 0.5, windowS: 0.5, maxBacklogS: 3, drainTimeoutS: 30, drainIdleS: 10, tickMs: { embedded: 2, kafka: 10 },
       halfSaturation: false,
       pipelinePath: defaultPipelinePath, partitions: 2, seed: 11, poolSize: 2000, poisonRate: 0.02,
-      primeEvents: 10, primeTimeoutS: 60,
+      primeEvents: 10, primeTimeoutS: 60, targetWarmup: { rate: 100, durationS: 1 },
       command: 'test',
     });
     assert.deepEqual(report.targets.map((t) => [t.name, t.status, t.note]), [

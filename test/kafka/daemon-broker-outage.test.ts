@@ -37,7 +37,7 @@ describe('broker outage', { timeout: 150_000 }, () => {
     await daemon.waitForLog((l) => l.msg === 'partitions assigned', 'an assignment');
 
     // The test's own producer waits out the outage too (its input partitions are on the same broker).
-    const load = produceSteadily(h.producer, topics.input, transactionMessages(n, 51), { batch: 100, pauseMs: 40 });
+    const load = produceSteadily(h.producer, topics.input, transactionMessages(n, 51), { batch: 100, pauseMs: 40, retryForMs: 60_000 });
     await waitForCommittedProgress(h.admin, groupId, topics.input, 2_000, 30_000);
     const committedBefore = await committedOffsets(h.admin, groupId, topics.input);
     const logsBefore = daemon.logs.length;

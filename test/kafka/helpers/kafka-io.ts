@@ -77,11 +77,25 @@ export async function produce(producer: Producer, topic: string, messages: reado
  */
 export async function produceSteadily(
   producer: Producer, topic: string, messages: readonly InputMessage[],
-  options: { batch: number; pauseMs: number; onRound?: (sent: number) => Promise<void> | void },
+  options: {
+    batch: number; pauseMs: number; onRound?: (sent: number) => Promise<void> | void;
+    /** Keep sending a failed round for this long (a broker outage can outlast kafkajs's own retries). */
+    retryForMs?: number;
+  },
 ): Promise<void> {
   for (let i = 0; i < messages.length; i += options.batch) {
     const round = messages.slice(i, i + options.batch);
-    await produce(producer, topic, round, options.batch);
+    const giveUpAt = Date.now() + (options.retryForMs ?? 0);
+    for (;;) {
+      try {
+        await produce(producer, topic, round, options.batch);
+        break;
+      } catch (err) {
+        // A resent round may duplicate input records; the tests count inputs from the topic itself.
+        if (Date.now() >= giveUpAt) throw err;
+        await sleep(200);
+      }
+    }
     await options.onRound?.(i + round.length);
     await sleep(options.pauseMs);
   }
