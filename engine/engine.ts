@@ -20,10 +20,9 @@ import type { RowInputs, RowOutputs } from '../models/types.js';
 import { CommitTracker } from '../streams/commit-tracker.js';
 import { DecisionStream, type StreamOptions } from '../streams/decision-stream.js';
 import { encodeOutcome } from '../streams/encode-outcome.js';
-import { toDelivery, type Delivery } from '../streams/outcome.js';
 import { createIngestor } from '../streams/ingest/ingest.js';
 import { JoinWindows } from '../streams/join/join-windows.js';
-import type { Outcome } from '../streams/outcome.js';
+import { toDelivery, type Delivery, type Outcome } from '../streams/outcome.js';
 import { createBlockProcessor, type BlockProcessor } from '../streams/process-block.js';
 import { EventRouter, type StepExecutor } from '../streams/route/event-router.js';
 import type { InboundRecord, Sink, Source } from '../streams/types.js';
@@ -158,8 +157,7 @@ export class Engine {
    * first blocks do not wait for model loading. A no-op unless the pipeline runs blocks in workers.
    */
   async prepareStream(): Promise<void> {
-    const { runtime } = this.pipeline;
-    if (runtime.mode === 'blocks' && runtime.workers > 0) await this.#blockPool().ready();
+    if (this.#blocksInWorkers) await this.#blockPool().ready();
   }
 
   /**
@@ -167,8 +165,7 @@ export class Engine {
    * each admitted block runs in a block worker; otherwise on this thread.
    */
   stream(source: Source, sink: Sink, options: { stream?: Partial<StreamOptions>; onDelivered?: (d: Delivery, record: InboundRecord) => void } = {}): DecisionStream {
-    const { runtime } = this.pipeline;
-    const blocks = runtime.mode === 'blocks' && runtime.workers > 0 ? this.#blockPool() : undefined;
+    const blocks = this.#blocksInWorkers ? this.#blockPool() : undefined;
     const stream = new DecisionStream({
       source,
       sink,
@@ -188,6 +185,11 @@ export class Engine {
   /** Every block worker's metrics (prom-client JSON), to merge with this engine's own at scrape time. */
   workerMetrics(): Promise<unknown[]> {
     return this.#blocks?.collectMetrics() ?? Promise.resolve([]);
+  }
+
+  get #blocksInWorkers(): boolean {
+    const { runtime } = this.pipeline;
+    return runtime.mode === 'blocks' && runtime.workers > 0;
   }
 
   #blockPool(): BlockPool {
