@@ -35,6 +35,7 @@ export type BlockProcessor = (records: readonly InboundRecord[], events?: readon
  * fault (bad input for a model). Timeouts and other transient failures go to the incomplete-join policy.
  */
 function undecidable(join: JoinResult): { step: string; model: string | undefined; error: VerdictError } | null {
+  // Any ok output makes the event decidable; a for-in finds one without allocating a key array per event.
   for (const _ in join.outputs) return null;
   for (const [step, serialized] of Object.entries(join.errors)) {
     const error = asVerdictError(serialized);
