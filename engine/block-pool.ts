@@ -1,6 +1,6 @@
 /**
  * The main thread's side of block workers: a Piscina pool whose tasks are whole blocks. A block's records
- * go over as one transferred buffer (block-wire.ts); its deliveries come back encoded, so the main thread
+ * go over as one transferred buffer (block-wire.ts); its deliveries come back encoded, the same way, so the main thread
  * keeps only transport, ordering, acknowledgement and commits, and the per-event work runs on the other
  * cores. A block that fails in a worker (a crashed worker is replaced by Piscina) is run once more; if it
  * fails again its records become dead letters with the typed error, so the stream never stalls on it.
@@ -14,7 +14,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { encodeDeadLetter } from '../streams/encode-outcome.js';
 import type { Delivery } from '../streams/outcome.js';
 import type { InboundRecord } from '../streams/types.js';
-import { reattachDelivery, toWire, type WireBlock } from './block-wire.js';
+import { deliveriesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
 import type { BlockReply, BlockWorkerData, MetricsReply, MetricsRequest } from './block-worker.js';
 
 export interface BlockPoolOptions {
@@ -36,7 +36,7 @@ export interface BlockPoolOptions {
 const WORKER = new URL('./block-worker.js', import.meta.url);
 
 export class BlockPool {
-  readonly #pool: Piscina<WireBlock | null, BlockReply<Delivery[] | null>>;
+  readonly #pool: Piscina<WireBlock | null, BlockReply<WireReply | null>>;
   readonly #channel: BroadcastChannel;
   readonly #options: BlockPoolOptions;
   readonly #log: Logger;
@@ -48,7 +48,7 @@ export class BlockPool {
     const metricsChannel = `verdict-metrics-${randomUUID()}`;
     this.#channel = new BroadcastChannel(metricsChannel);
     this.#channel.unref();
-    this.#pool = new Piscina<WireBlock | null, BlockReply<Delivery[] | null>>({
+    this.#pool = new Piscina<WireBlock | null, BlockReply<WireReply | null>>({
       filename: WORKER.href,
       minThreads: options.threads,
       maxThreads: options.threads,
@@ -79,7 +79,7 @@ export class BlockPool {
       try {
         const reply = await this.#pool.run(block, { transferList: transfer });
         if (!reply.ok) throw asVerdictError(reply.error);
-        return (reply.value ?? []).map(reattachDelivery);
+        return reply.value === null ? [] : deliveriesFromWire(reply.value);
       } catch (error) {
         lastError = error;
         this.#log.warn({ err: asVerdictError(error).toJSON(), attempt, records: records.length }, 'block failed in a worker');

@@ -2,8 +2,8 @@
  * How a block crosses to a block worker and back. Structured clone copies a typed array's whole backing
  * ArrayBuffer, and Kafka and the embedded log hand out record values as views into shared 8 KiB pools or
  * fetch buffers: cloned one by one, every record would drag a pool along. So a block's keys and values are
- * copied once into one ArrayBuffer that is transferred, not cloned, and the worker's outputs carry only
- * exact-size copies.
+ * copied once into one ArrayBuffer that is transferred, not cloned; the worker's deliveries come back the
+ * same way.
  */
 import type { Delivery } from '../streams/outcome.js';
 import type { Headers, InboundRecord, OutboundRecord } from '../streams/types.js';
@@ -52,22 +52,66 @@ export function fromWire(block: WireBlock): InboundRecord[] {
   }));
 }
 
-/** Byte fields as exact-size copies, so cloning the reply copies only them. */
-export function detachDelivery(d: Delivery): Delivery {
-  const { output } = d;
-  const copy = (b: Buffer | string | null): Buffer | string | null => (b === null || typeof b === 'string' ? b : Buffer.from(new Uint8Array(b).buffer));
-  return { ...d, output: { ...output, key: copy(output.key), value: copy(output.value) ?? '' } };
+/** A delivery on the way back: its key and value are byte ranges of the reply's one buffer. */
+interface WireDelivery {
+  readonly kind: Delivery['kind'];
+  readonly label: string;
+  readonly eventId?: string;
+  readonly topic: string;
+  readonly partition?: number;
+  readonly headers: Headers;
+  readonly keyAt: number;
+  readonly keyLength: number;
+  readonly valueAt: number;
+  readonly valueLength: number;
 }
+
+export interface WireReply {
+  readonly deliveries: readonly WireDelivery[];
+  readonly bytes: ArrayBuffer;
+}
+
+const byteLength = (b: Buffer | string | null): number => (b === null ? 0 : typeof b === 'string' ? Buffer.byteLength(b) : b.length);
 
 /**
- * Structured clone turns Buffers into plain Uint8Arrays; the sink's client wants Buffers back. The reply
- * is freshly cloned and owned by the caller, so it is fixed in place rather than copied.
+ * A block's deliveries packed like its records: every key and value copied once into one buffer that is
+ * transferred back, so the reply's clone copies only the small fields, and the main thread makes no
+ * per-record copies or string encodings (its outputs are views into the buffer).
  */
-export function reattachDelivery(d: Delivery): Delivery {
-  const output = d.output as { -readonly [K in keyof OutboundRecord]: OutboundRecord[K] };
-  if (output.key instanceof Uint8Array && !Buffer.isBuffer(output.key)) output.key = asBuffer(output.key);
-  if (output.value instanceof Uint8Array && !Buffer.isBuffer(output.value)) output.value = asBuffer(output.value);
-  return d;
+export function deliveriesToWire(deliveries: readonly Delivery[]): { reply: WireReply; transfer: ArrayBuffer[] } {
+  let size = 0;
+  for (const d of deliveries) size += byteLength(d.output.key) + byteLength(d.output.value);
+  const bytes = Buffer.from(new ArrayBuffer(size));
+  let at = 0;
+  const put = (b: Buffer | string): number => {
+    const n = typeof b === 'string' ? bytes.write(b, at) : (bytes.set(b, at), b.length);
+    at += n;
+    return n;
+  };
+  const wire = deliveries.map((d): WireDelivery => {
+    const { output } = d;
+    const keyAt = at;
+    const keyLength = output.key === null ? -1 : put(output.key);
+    const valueAt = at;
+    const valueLength = put(output.value);
+    return {
+      kind: d.kind, label: d.label, ...(d.eventId === undefined ? {} : { eventId: d.eventId }),
+      topic: output.topic, ...(output.partition === undefined ? {} : { partition: output.partition }), headers: output.headers,
+      keyAt, keyLength, valueAt, valueLength,
+    };
+  });
+  const buffer = bytes.buffer as ArrayBuffer;
+  return { reply: { deliveries: wire, bytes: buffer }, transfer: [buffer] };
 }
 
-const asBuffer = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+export function deliveriesFromWire(reply: WireReply): Delivery[] {
+  const { bytes } = reply;
+  return reply.deliveries.map((w): Delivery => ({
+    kind: w.kind, label: w.label, ...(w.eventId === undefined ? {} : { eventId: w.eventId }),
+    output: {
+      topic: w.topic, ...(w.partition === undefined ? {} : { partition: w.partition }), headers: w.headers,
+      key: w.keyLength < 0 ? null : Buffer.from(bytes, w.keyAt, w.keyLength),
+      value: Buffer.from(bytes, w.valueAt, w.valueLength),
+    },
+  }));
+}

@@ -6,13 +6,13 @@
  * over a BroadcastChannel (see block-pool.ts).
  */
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
+import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { asVerdictError, type SerializedError } from '../core/errors.js';
 import { createLogger, silentLogger } from '../core/log.js';
 import { createMetrics } from '../core/metrics.js';
 import { InThreadRunner } from '../models/in-thread-runner.js';
-import type { Delivery } from '../streams/outcome.js';
-import { detachDelivery, fromWire, type WireBlock } from './block-wire.js';
+import { deliveriesToWire, fromWire, type WireBlock, type WireReply } from './block-wire.js';
 import { Engine } from './engine.js';
 
 export interface BlockWorkerData {
@@ -73,15 +73,25 @@ export function ready(): Promise<BlockReply<null>> {
   });
 }
 
-/** One block in, one delivery per record out, in order. */
-export default function runBlock(block: WireBlock): Promise<BlockReply<Delivery[]>> {
-  return reply(async () => {
+/** One block in, one delivery per record out, in order; the reply's buffer is transferred, not copied. */
+export default async function runBlock(block: WireBlock): Promise<BlockReply<WireReply>> {
+  let transfer: ArrayBuffer[] = [];
+  const answer = await reply(async () => {
     // A failed start is not cached: the next block tries again.
     engine ??= start().catch((error: unknown) => {
       engine = undefined;
       throw error;
     });
-    const deliveries = await (await engine).processBlock(fromWire(block));
-    return deliveries.map(detachDelivery);
+    const wire = deliveriesToWire(await (await engine).processBlock(fromWire(block)));
+    transfer = wire.transfer;
+    return wire.reply;
   });
+  return transfer.length === 0 ? answer : movable(answer, transfer);
+}
+
+/** Piscina transfers what a task returns through its Transferable protocol, marked by `Piscina.move`. */
+function movable<T extends object>(value: T, transfer: ArrayBuffer[]): T {
+  const transferable = { [transferableSymbol]: transfer, [valueSymbol]: value };
+  // The returned wrapper is unwrapped by Piscina before the reply is posted: the caller receives `value`.
+  return Piscina.move(transferable) as unknown as T;
 }
