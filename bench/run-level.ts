@@ -105,6 +105,11 @@ export interface LevelContext {
   /** Where the target's output listener is pointed for the duration of the level. */
   readonly outputs: OutputRouter;
   readonly onWindow?: (w: WindowStat, index: number, plan: LevelPlan) => void;
+  /**
+   * Unanswered events at which a level is cut short whatever `maxBacklogS` allows: the embedded log keeps
+   * a bounded number of input records, and a backlog beyond them would be deleted unread.
+   */
+  readonly backlogLimit?: number;
   readonly now?: () => number;
   readonly scheduler?: SchedulerLike;
 }
@@ -189,7 +194,11 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
       const batch = events.take(intended.length);
       for (let i = 0; i < batch.length; i++) pending.set(batch[i]!.id, intended[i]!);
       sent += batch.length;
-      return target.send(batch);
+      const accepted = target.send(batch);
+      if (ctx.backlogLimit !== undefined && cutShort === null && pending.size > ctx.backlogLimit) {
+        cut(`${pending.size} events unanswered: beyond ${ctx.backlogLimit}, input retention could delete them unread`, Math.max(0, Math.floor((now() - measureStart) / windowMs)));
+      }
+      return accepted;
     },
   });
 
@@ -217,20 +226,24 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
       rssBytes: 0,
     };
     windows.push(stat);
-    if (index === windowCount - 1 || (live && cutShort === null && pending.size > plan.offeredRate * plan.maxBacklogS)) {
-      cpuMarks.push(markCpu().then((m) => { cpuEnd = m; }));
-    }
     lagSamples.push(Promise.all([target.lag(), target.rss()]).then(([lag, rss]) => {
       stat.lag = lag;
       stat.rssBytes = rss;
       ctx.onWindow?.(stat, index, plan);
     }, () => ctx.onWindow?.(stat, index, plan)));
     if (live && cutShort === null && pending.size > plan.offeredRate * plan.maxBacklogS) {
-      cutShort = `more than ${plan.maxBacklogS} s of load unanswered after ${stat.atS} s`;
-      measureEnd = measureStart + (index + 1) * windowMs;
-      loop.stop();
+      cut(`more than ${plan.maxBacklogS} s of load unanswered after ${stat.atS} s`, index);
+    } else if (index === windowCount - 1) {
+      cpuMarks.push(markCpu().then((m) => { cpuEnd = m; }));
     }
   };
+  /** Stops the load: the level has failed already. Its measured period ends with window `index`. */
+  function cut(reason: string, index: number): void {
+    cutShort = reason;
+    measureEnd = Math.min(measureEnd, measureStart + (index + 1) * windowMs);
+    loop.stop();
+    cpuMarks.push(markCpu().then((m) => { cpuEnd = m; }));
+  }
   ticks = scheduler.schedule(function tick(this: SchedulerAction<number>, index = 0) {
     if (index >= windowCount || cutShort !== null) return;
     closeWindow(index, true);

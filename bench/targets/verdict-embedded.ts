@@ -31,7 +31,7 @@ const GROUP = 'verdict-bench';
  * backlog: keeping few of them keeps the harness heap (and its garbage collections, which land on the
  * main thread of every embedded target) small.
  */
-export const OUTPUT_RETENTION = 10_000;
+export const OUTPUT_RETENTION = 2_000;
 
 export class VerdictEmbeddedTarget implements BenchTarget {
   readonly name = 'verdict-embedded' as const;
