@@ -6,6 +6,7 @@
  * fail-closed returns a fixed action, fallback applies a separate rule set.
  */
 import type { CompiledDecision } from '../config/compiled.js';
+import { toMicros } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
@@ -128,7 +129,7 @@ export class DecisionActor {
       complete: join.complete,
       policy,
       ...(errors.length > 0 ? { ruleErrors: errors } : {}),
-      latencyMs: { ...input.timings, decision: this.#now() - started },
+      latencyMs: { ...input.timings, decision: toMicros(this.#now() - started) },
     };
   }
 

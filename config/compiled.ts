@@ -61,7 +61,12 @@ export interface CompiledPipeline {
   readonly steps: readonly CompiledStep[];
   readonly join: { readonly mode: JoinMode; readonly deadlineMs: number };
   readonly decision: CompiledDecision;
-  readonly output: { readonly topic: string; readonly deadLetter: string };
+  readonly output: {
+    readonly topic: string;
+    readonly deadLetter: string;
+    /** Optional decision headers (see the pipeline schema). */
+    readonly headers: readonly ('pipeline' | 'models')[];
+  };
   readonly registryRoot: string;
   readonly runtime: { readonly workers: number; readonly intraOpThreads: number; readonly mode: 'blocks' | 'inference' };
 }

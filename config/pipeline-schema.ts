@@ -82,7 +82,14 @@ export const pipelineFileSchema = z.object({
   output: z.object({
     topic: z.string().default('decisions'),
     deadLetter: z.string().default('verdict.dlq'),
-  }).default({ topic: 'decisions', deadLetter: 'verdict.dlq' }),
+    /**
+     * Headers a decision carries besides `verdict-event-id` (and `verdict-trace-id` when its input had a trace
+     * id): `pipeline` and `models` repeat what the value says, for consumers that route without parsing it.
+     * Off by default: with kafkajs every header is a separate encoder and allocation, and these two more
+     * than doubled the producer's CPU per decision (bench/micro/kafka-encode.ts).
+     */
+    headers: z.array(z.enum(['pipeline', 'models'])).default([]),
+  }).default({ topic: 'decisions', deadLetter: 'verdict.dlq', headers: [] }),
   models: z.object({
     registry: z.string().default('models/registry'),
     batching: batchingSchema.default({}),

@@ -24,28 +24,33 @@ export const HEADER = {
 // Trace context arrives in whichever header the producer used; W3C traceparent first.
 const TRACE_HEADERS = ['traceparent', 'x-trace-id', 'trace-id'];
 
-function traceId(headers: Headers, fallback: string): string {
+function traceId(headers: Headers): string | undefined {
   for (const h of TRACE_HEADERS) {
     const v = headers[h];
     if (v !== undefined && v.length > 0) return v;
   }
-  return fallback;
+  return undefined;
 }
 
-export function encodeDecision(outcome: Decided, topic: string): OutboundRecord {
+export interface DecisionOutput {
+  readonly topic: string;
+  /** Optional headers: `pipeline`, `models` (see the pipeline schema's `output.headers`). */
+  readonly headers?: readonly ('pipeline' | 'models')[];
+}
+
+/**
+ * A decision keyed like its input, with the event id in a header (and the input's trace id, when it had
+ * one), so consumers can correlate without parsing the value; other headers only when asked for.
+ */
+export function encodeDecision(outcome: Decided, output: DecisionOutput): OutboundRecord {
   const { decision, record } = outcome;
-  const models = Object.entries(decision.models).map(([step, ref]) => `${step}=${ref}`).join(',');
-  return {
-    topic,
-    key: record.key,
-    value: JSON.stringify(decision),
-    headers: {
-      [HEADER.eventId]: decision.eventId,
-      [HEADER.traceId]: traceId(record.headers, decision.eventId),
-      [HEADER.pipeline]: decision.pipeline,
-      [HEADER.models]: models,
-    },
-  };
+  const headers: Record<string, string> = { [HEADER.eventId]: decision.eventId };
+  const trace = traceId(record.headers);
+  if (trace !== undefined) headers[HEADER.traceId] = trace;
+  for (const h of output.headers ?? []) {
+    headers[HEADER[h]] = h === 'pipeline' ? decision.pipeline : Object.entries(decision.models).map(([step, ref]) => `${step}=${ref}`).join(',');
+  }
+  return { topic: output.topic, key: record.key, value: JSON.stringify(decision), headers };
 }
 
 export function encodeDeadLetter(outcome: DeadLetter, topic: string, pipeline: string): OutboundRecord {
@@ -66,6 +71,6 @@ export function encodeDeadLetter(outcome: DeadLetter, topic: string, pipeline: s
   return { topic, key: record.key, value: record.value ?? Buffer.alloc(0), headers };
 }
 
-export function encodeOutcome(outcome: Outcome, output: { topic: string; deadLetter: string }, pipeline: string): OutboundRecord {
-  return outcome.kind === 'decision' ? encodeDecision(outcome, output.topic) : encodeDeadLetter(outcome, output.deadLetter, pipeline);
+export function encodeOutcome(outcome: Outcome, output: DecisionOutput & { readonly deadLetter: string }, pipeline: string): OutboundRecord {
+  return outcome.kind === 'decision' ? encodeDecision(outcome, output) : encodeDeadLetter(outcome, output.deadLetter, pipeline);
 }

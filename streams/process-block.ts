@@ -5,6 +5,7 @@
  * every failure becomes a dead letter with its typed error, so no record is silently dropped.
  */
 import type { SchedulerLike } from 'rxjs';
+import { toMicros } from '../core/clock.js';
 import type { Decision, DecisionInput } from '../actors/decision-actor.js';
 import { asVerdictError, FeatureError, type VerdictError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
@@ -74,9 +75,9 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
         eventId: ev.id,
         key: ev.key,
         join,
-        timings: { ingest: ev.ingestMs, models: join.closedAt - join.openedAt },
+        timings: { ingest: toMicros(ev.ingestMs), models: toMicros(join.closedAt - join.openedAt) },
       });
-      const total = scheduler.now() - ev.receivedAt;
+      const total = toMicros(scheduler.now() - ev.receivedAt);
       return { kind: 'decision', record: ev.record, decision: { ...decision, latencyMs: { ...decision.latencyMs, total } } };
     } catch (err) {
       return deadLetter(ev.record, err);

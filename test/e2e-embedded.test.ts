@@ -23,7 +23,9 @@ describe('end to end on the embedded transport', () => {
   let engine: Engine;
   before(async () => {
     // Timing is not under test here (the join tests cover it on virtual time): every step must answer.
-    engine = await Engine.create(await samplePipeline(relaxedTimeouts), { baseDir: dirname(samplePipelinePath) });
+    // The optional decision headers are asked for, so that they are checked too.
+    const file = relaxedTimeouts(await samplePipeline());
+    engine = await Engine.create({ ...file, output: { ...file.output, headers: ['pipeline', 'models'] } }, { baseDir: dirname(samplePipelinePath) });
   });
   after(async () => {
     await engine.close();
@@ -74,6 +76,7 @@ describe('end to end on the embedded transport', () => {
     assert.equal(first?.key?.toString(), String(events[0]?.event['key']));
     assert.equal(first?.headers[HEADER.traceId], 'trace-0');
     assert.match(first?.headers[HEADER.models] ?? '', /gbt=fraud_gbt@1/);
+    assert.equal(first?.headers[HEADER.pipeline], engine.pipeline.name);
     const body = JSON.parse(first?.value?.toString() ?? '{}') as { action: string; completeness: Record<string, string> };
     assert.ok(['approve', 'review', 'decline'].includes(body.action));
     assert.equal(body.completeness['gbt'], 'ok');

@@ -9,12 +9,8 @@
  * Run: `node dist/bench/micro/kafka-encode.js [records per request] [repeats]`.
  */
 import { createRequire } from 'node:module';
-import { silentLogger } from '../../core/log.js';
-import { defaultPipelinePath } from '../../core/paths.js';
-import { Engine } from '../../engine/engine.js';
 import { HEADER } from '../../streams/encode-outcome.js';
-import type { InboundRecord, OutboundRecord } from '../../streams/types.js';
-import { EventPool } from '../events.js';
+import { sampleOutputs, type SampleMessage } from './sample-outputs.js';
 
 const PER_REQUEST = Number(process.argv[2] ?? 1000);
 const REPEATS = Number(process.argv[3] ?? 200);
@@ -23,7 +19,7 @@ interface ProduceRequest { encode(): Promise<{ buffer: Buffer }> }
 type ProduceV3 = (args: { acks: number; timeout: number; topicData: unknown[] }) => ProduceRequest;
 const produceV3 = createRequire(import.meta.url)('kafkajs/src/protocol/requests/produce/v3/request') as ProduceV3;
 
-type Message = { key: Buffer | string | null; value: Buffer | string; headers: Record<string, string> };
+type Message = SampleMessage;
 
 /** Median CPU µs per record of encoding one Produce request of `messages` over 4 partitions. */
 async function usPerRecord(messages: readonly Message[]): Promise<{ us: number; requestBytes: number }> {
@@ -43,28 +39,16 @@ async function usPerRecord(messages: readonly Message[]): Promise<{ us: number; 
 }
 
 const meanBytes = (ms: readonly Message[], f: (m: Message) => number): number => Math.round(ms.reduce((s, m) => s + f(m), 0) / ms.length);
-const size = (b: Buffer | string | null): number => (b === null ? 0 : Buffer.byteLength(b));
 
 async function main(): Promise<void> {
-  const events = new EventPool({ seed: 42, poisonRate: 0 }).sequence('e').take(PER_REQUEST);
-  const passthrough: Message[] = events.map((e) => ({ key: e.key, value: e.value, headers: { ...e.headers } }));
-
-  const engine = await Engine.create(defaultPipelinePath, { logger: silentLogger });
-  const inbound: InboundRecord[] = events.map((e, offset) => ({
-    topic: 'transactions', partition: 0, offset, timestamp: Date.now(), key: Buffer.from(e.key), value: e.value, headers: e.headers,
-  }));
-  const outputs: OutboundRecord[] = [];
-  for (let i = 0; i < inbound.length; i += 128) outputs.push(...(await engine.processBlock(inbound.slice(i, i + 128))).map((d) => d.output));
-  await engine.close();
-  // As the block workers hand them to the sink: key and value are bytes (views into the reply's buffer).
-  const verdict: Message[] = outputs.map((o) => ({ key: Buffer.from(o.key ?? ''), value: Buffer.from(o.value), headers: { ...o.headers } }));
+  const { passthrough, verdict } = await sampleOutputs(PER_REQUEST);
   const verdictOneHeader: Message[] = verdict.map((m) => ({ ...m, headers: { [HEADER.eventId]: m.headers[HEADER.eventId] ?? '' } }));
 
   const shapes = { passthrough, verdict, 'verdict, event-id header only': verdictOneHeader };
   const results: Record<string, unknown> = {};
   for (const [name, messages] of Object.entries(shapes)) {
     results[name] = {
-      valueBytes: meanBytes(messages, (m) => size(m.value)),
+      valueBytes: meanBytes(messages, (m) => m.value.length),
       headers: Object.keys(messages[0]?.headers ?? {}).length,
       headerBytes: meanBytes(messages, (m) => Object.entries(m.headers).reduce((s, [k, v]) => s + k.length + v.length, 0)),
       ...(await usPerRecord(messages)),
