@@ -6,7 +6,7 @@
  * same way.
  */
 import type { Delivery } from '../streams/outcome.js';
-import type { Headers, InboundRecord, OutboundRecord } from '../streams/types.js';
+import type { Headers, InboundRecord } from '../streams/types.js';
 
 interface WireMeta {
   readonly topic: string;
@@ -100,7 +100,7 @@ export function deliveriesToWire(deliveries: readonly Delivery[]): { reply: Wire
       keyAt, keyLength, valueAt, valueLength,
     };
   });
-  const buffer = bytes.buffer as ArrayBuffer;
+  const buffer = bytes.buffer;
   return { reply: { deliveries: wire, bytes: buffer }, transfer: [buffer] };
 }
 
