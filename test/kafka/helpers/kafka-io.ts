@@ -42,14 +42,14 @@ export interface InputMessage {
 
 /**
  * `n` generated card transactions (seeded), keyed by card. Trace context varies as producers vary: a third
- * carry a W3C `traceparent`, a third an `x-trace-id`, the rest none (their trace id is the event id).
+ * carry a W3C `traceparent`, a third an `x-trace-id`, the rest none (and their decisions no trace header).
  */
-export function transactionMessages(n: number, seed: number): Array<InputMessage & { event: Transaction; traceId: string }> {
+export function transactionMessages(n: number, seed: number): Array<InputMessage & { event: Transaction; traceId: string | undefined }> {
   const gen = createTransactionGenerator({ seed, fraudRate: 0.05 });
   return Array.from({ length: n }, (_, i) => {
     const { event } = gen.next();
     let headers: IHeaders;
-    let traceId: string;
+    let traceId: string | undefined;
     if (i % 3 === 0) {
       traceId = `00-${(seed * 1_000_000 + i).toString(16).padStart(32, '0')}-00f067aa0ba902b7-01`;
       headers = { traceparent: traceId, 'x-source': 'test' };
@@ -57,7 +57,7 @@ export function transactionMessages(n: number, seed: number): Array<InputMessage
       traceId = `trace-${seed}-${i}`;
       headers = { 'x-trace-id': traceId };
     } else {
-      traceId = event.id;
+      traceId = undefined;
       headers = { 'x-source': 'test' };
     }
     return { key: event.key, value: JSON.stringify(event), headers, event, traceId };
