@@ -130,7 +130,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const outputs = new OutputRouter();
     const ctx: LevelContext = {
       target, outputs, events: pool.sequence('e'),
-      // Keys are skewed: the busiest of a few partitions holds up to 1.5× an even share of a backlog.
+      // A third of what the log holds: keys are skewed, and the busiest partition's share of a backlog (up to
+      // 1.5× an even one) then stays at half its retention.
       ...(target.transport === 'embedded' && overloaded === undefined ? { backlogLimit: Math.floor((retention * partitions) / 3) } : {}),
       onWindow: (w, i, p) => progress.window(name, p, i, w),
     };

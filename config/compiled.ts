@@ -1,6 +1,6 @@
 /** The compiled pipeline: every option resolved, defaulted and cross-checked. Nothing downstream sees optional fields. */
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
-import type { FeatureSpec, InputSchemaSpec, RuleSpec } from './pipeline-schema.js';
+import type { FeatureSpec, InputSchemaSpec, OptionalDecisionHeader, RuleSpec } from './pipeline-schema.js';
 
 export type JoinMode = 'all' | 'any' | 'partial';
 
@@ -65,7 +65,7 @@ export interface CompiledPipeline {
     readonly topic: string;
     readonly deadLetter: string;
     /** Optional decision headers (see the pipeline schema). */
-    readonly headers: readonly ('pipeline' | 'models')[];
+    readonly headers: readonly OptionalDecisionHeader[];
   };
   readonly registryRoot: string;
   readonly runtime: { readonly workers: number; readonly intraOpThreads: number; readonly mode: 'blocks' | 'inference' };

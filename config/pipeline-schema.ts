@@ -53,6 +53,10 @@ export const batchingSchema = z.object({
   mailboxCapacity: z.number().int().positive().optional(),
 });
 
+/** Decision headers a pipeline may ask for (`output.headers`). */
+export const OPTIONAL_DECISION_HEADERS = ['pipeline', 'models'] as const;
+export type OptionalDecisionHeader = (typeof OPTIONAL_DECISION_HEADERS)[number];
+
 export const pipelineFileSchema = z.object({
   pipeline: identifier.or(z.string().regex(/^[A-Za-z0-9_.-]+$/)),
   description: z.string().optional(),
@@ -88,7 +92,7 @@ export const pipelineFileSchema = z.object({
      * Off by default: with kafkajs every header is a separate encoder and allocation, and these two more
      * than doubled the producer's CPU per decision (bench/micro/kafka-encode.ts).
      */
-    headers: z.array(z.enum(['pipeline', 'models'])).default([]),
+    headers: z.array(z.enum(OPTIONAL_DECISION_HEADERS)).default([]),
   }).default({ topic: 'decisions', deadLetter: 'verdict.dlq', headers: [] }),
   models: z.object({
     registry: z.string().default('models/registry'),

@@ -1,8 +1,8 @@
 /**
  * The main thread's side of block workers: a Piscina pool whose tasks are whole blocks. A block's records
- * go over as one transferred buffer (block-wire.ts); its deliveries come back encoded, the same way, so the main thread
- * keeps only transport, ordering, acknowledgement and commits, and the per-event work runs on the other
- * cores. A block that fails in a worker (a crashed worker is replaced by Piscina) is run once more; if it
+ * go over as one transferred buffer (block-wire.ts) and its deliveries come back encoded, the same way, so
+ * the main thread keeps only transport, ordering, acknowledgement and commits, and the per-event work runs
+ * on the other cores. A block that fails in a worker (a crashed worker is replaced by Piscina) is run once more; if it
  * fails again its records become dead letters with the typed error, so the stream never stalls on it.
  */
 import { randomUUID } from 'node:crypto';

@@ -3,6 +3,7 @@
  * keyed like their input. Dead letters keep the original key, value and headers byte for byte and add
  * `verdict-*` headers that say what went wrong and where the record came from.
  */
+import type { OptionalDecisionHeader } from '../config/pipeline-schema.js';
 import type { Headers, OutboundRecord } from './types.js';
 import type { DeadLetter, Decided, Outcome } from './outcome.js';
 
@@ -35,7 +36,7 @@ function traceId(headers: Headers): string | undefined {
 export interface DecisionOutput {
   readonly topic: string;
   /** Optional headers: `pipeline`, `models` (see the pipeline schema's `output.headers`). */
-  readonly headers?: readonly ('pipeline' | 'models')[];
+  readonly headers?: readonly OptionalDecisionHeader[];
 }
 
 /**
