@@ -7,6 +7,7 @@
  * dead-letter path is measured too. Every record carries its id in the `bench-id` header, which dead
  * letters keep, so the harness can match outputs of both kinds back to the event that caused them.
  */
+import type { OutboundHeader } from '../streams/types.js';
 import { createTransactionGenerator } from './generator.js';
 
 export const BENCH_ID_HEADER = 'bench-id';
@@ -83,6 +84,11 @@ export class EventPool {
 export interface EventSequence {
   readonly taken: number;
   take(count: number): BenchEvent[];
+}
+
+/** A bench event's headers as the transport's header list. */
+export function headerList(e: Pick<BenchEvent, 'headers'>): OutboundHeader[] {
+  return Object.entries(e.headers).map(([key, value]) => ({ key, value }));
 }
 
 function materialise(t: Template, id: string): BenchEvent {

@@ -9,6 +9,7 @@ import { createTransactionGenerator } from '../bench/generator.js';
 import { startOpenLoop } from '../bench/open-loop.js';
 import type { Logger } from '../core/log.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
+import { headerText } from '../streams/headers.js';
 import type { Delivery } from '../streams/outcome.js';
 import type { InboundRecord, OutboundRecord } from '../streams/types.js';
 
@@ -76,7 +77,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   let sequence = 0;
 
   const onDelivered = (d: Delivery, record: InboundRecord): void => {
-    const id = d.eventId ?? record.headers['demo-id'] ?? '';
+    const id = d.eventId ?? headerText(record.headers, 'demo-id') ?? '';
     const s = sent.get(id);
     sent.delete(id);
     if (s !== undefined) latency.recordMs(performance.now() - s.intended);
@@ -102,14 +103,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         if (options.poisonRate > 0 && (n * options.poisonRate) % 1 + options.poisonRate >= 1) {
           const id = `poison-${n}`;
           sent.set(id, { intended: at, isFraud: false });
-          return { topic: input.topic, key: id, value: poison(n, id), headers: { 'demo-id': id } };
+          return { topic: input.topic, key: id, value: poison(n, id), headers: [{ key: 'demo-id', value: id }] };
         }
         const { event, isFraud } = generator.next();
         sent.set(event.id, { intended: at, isFraud });
-        return { topic: input.topic, key: event.key, value: JSON.stringify(event), headers: {} };
+        return { topic: input.topic, key: event.key, value: JSON.stringify(event), headers: [] };
       });
       produced += records.length;
-      return producer.send(records);
+      return producer.send(records).then(() => undefined);
     },
   });
 

@@ -111,11 +111,23 @@ export class TransportError extends VerdictError {
   static override readonly code = 'TRANSPORT_FAILED';
   static override readonly retryable = true;
 }
+/** A fetched record the transport adapter could not turn into an `InboundRecord`: dead-lettered as it came. */
+export class RecordConversionError extends VerdictError {
+  static override readonly code = 'TRANSPORT_RECORD_INVALID';
+}
+/**
+ * The broker refused one record for what it is (Kafka's MESSAGE_TOO_LARGE, INVALID_RECORD and the like), not
+ * for the connection: sending it again cannot help. `details.kafkaError` names Kafka's error.
+ */
+export class RecordRejectedError extends VerdictError {
+  static override readonly code = 'PRODUCE_RECORD_REJECTED';
+}
 
 const KNOWN: ReadonlyArray<typeof VerdictError> = [
   ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
   ModelSignatureError, ModelInputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
   MailboxFullError, ActorStoppedError, AbortedError, RuleError, IncompleteJoinError, TransportError,
+  RecordConversionError, RecordRejectedError,
 ];
 const BY_CODE = new Map<string, typeof VerdictError>(KNOWN.map((c) => [c.code, c]));
 

@@ -3,17 +3,25 @@
  * ArrayBuffer, and Kafka and the embedded log hand out record values as views into shared 8 KiB pools or
  * fetch buffers: cloned one by one, every record would drag a pool along. So a block's keys and values are
  * copied once into one ArrayBuffer that is transferred, not cloned; the worker's deliveries come back the
- * same way.
+ * same way. Header values are bytes too (views into the same fetch buffers), so they travel in the buffer
+ * as well; each header is its name and a byte range.
  */
 import type { Delivery } from '../streams/outcome.js';
-import type { Headers, InboundRecord } from '../streams/types.js';
+import { asVerdictError, type SerializedError } from '../core/errors.js';
+import { NO_HEADERS } from '../streams/headers.js';
+import type { InboundRecord, OutboundHeader, RecordHeader } from '../streams/types.js';
+
+/** A header in the buffer: its name, and its value's start and length (-1 for a null value). */
+type WireHeader = readonly [key: string, at: number, length: number];
 
 interface WireMeta {
   readonly topic: string;
   readonly partition: number;
   readonly offset: number;
   readonly timestamp: number;
-  readonly headers: Headers;
+  readonly headers: readonly WireHeader[];
+  /** As data: an error instance does not survive the structured clone with its code. */
+  readonly invalid?: SerializedError;
   /** Byte ranges in `bytes`: start and length, length -1 for a null key or value. */
   readonly keyAt: number;
   readonly keyLength: number;
@@ -26,28 +34,64 @@ export interface WireBlock {
   readonly bytes: ArrayBuffer;
 }
 
+const byteLength = (b: Buffer | string | null): number => (b === null ? 0 : typeof b === 'string' ? Buffer.byteLength(b) : b.length);
+
+function headersLength(headers: readonly OutboundHeader[]): number {
+  let size = 0;
+  for (const h of headers) size += byteLength(h.value);
+  return size;
+}
+
+/** Writes bytes, text (as UTF-8) or nothing (null) at a moving position of one buffer. */
+class Packer {
+  at = 0;
+  constructor(readonly bytes: Buffer) {}
+  /** The length written, -1 for null. */
+  put(b: Buffer | string | null): number {
+    if (b === null) return -1;
+    const n = typeof b === 'string' ? this.bytes.write(b, this.at) : (this.bytes.set(b, this.at), b.length);
+    this.at += n;
+    return n;
+  }
+  headers(headers: readonly OutboundHeader[]): WireHeader[] {
+    return headers.map((h): WireHeader => {
+      const at = this.at;
+      return [h.key, at, this.put(h.value)];
+    });
+  }
+}
+
+function unpackHeaders(bytes: ArrayBuffer, headers: readonly WireHeader[]): readonly RecordHeader[] {
+  if (headers.length === 0) return NO_HEADERS;
+  return headers.map(([key, at, length]) => ({ key, value: length < 0 ? null : Buffer.from(bytes, at, length) }));
+}
+
 export function toWire(records: readonly InboundRecord[]): { block: WireBlock; transfer: ArrayBuffer[] } {
   let size = 0;
-  for (const r of records) size += (r.key?.length ?? 0) + (r.value?.length ?? 0);
-  const bytes = new Uint8Array(size);
-  let at = 0;
+  for (const r of records) size += (r.key?.length ?? 0) + (r.value?.length ?? 0) + headersLength(r.headers);
+  const packer = new Packer(Buffer.from(new ArrayBuffer(size)));
   const meta = records.map((r): WireMeta => {
-    const keyAt = at;
-    if (r.key !== null) { bytes.set(r.key, at); at += r.key.length; }
-    const valueAt = at;
-    if (r.value !== null) { bytes.set(r.value, at); at += r.value.length; }
+    const keyAt = packer.at;
+    const keyLength = packer.put(r.key);
+    const valueAt = packer.at;
+    const valueLength = packer.put(r.value);
     return {
-      topic: r.topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp, headers: r.headers,
-      keyAt, keyLength: r.key?.length ?? -1, valueAt, valueLength: r.value?.length ?? -1,
+      topic: r.topic, partition: r.partition, offset: r.offset, timestamp: r.timestamp,
+      headers: r.headers.length === 0 ? [] : packer.headers(r.headers),
+      ...(r.invalid === undefined ? {} : { invalid: r.invalid.toJSON() }),
+      keyAt, keyLength, valueAt, valueLength,
     };
   });
-  return { block: { records: meta, bytes: bytes.buffer }, transfer: [bytes.buffer] };
+  const buffer = packer.bytes.buffer as ArrayBuffer;
+  return { block: { records: meta, bytes: buffer }, transfer: [buffer] };
 }
 
 export function fromWire(block: WireBlock): InboundRecord[] {
   const view = (at: number, length: number): Buffer | null => (length < 0 ? null : Buffer.from(block.bytes, at, length));
   return block.records.map((m) => ({
-    topic: m.topic, partition: m.partition, offset: m.offset, timestamp: m.timestamp, headers: m.headers,
+    topic: m.topic, partition: m.partition, offset: m.offset, timestamp: m.timestamp,
+    headers: unpackHeaders(block.bytes, m.headers),
+    ...(m.invalid === undefined ? {} : { invalid: asVerdictError(m.invalid) }),
     key: view(m.keyAt, m.keyLength), value: view(m.valueAt, m.valueLength),
   }));
 }
@@ -59,7 +103,7 @@ interface WireDelivery {
   readonly eventId?: string;
   readonly topic: string;
   readonly partition?: number;
-  readonly headers: Headers;
+  readonly headers: readonly WireHeader[];
   readonly keyAt: number;
   readonly keyLength: number;
   readonly valueAt: number;
@@ -71,8 +115,6 @@ export interface WireReply {
   readonly bytes: ArrayBuffer;
 }
 
-const byteLength = (b: Buffer | string | null): number => (b === null ? 0 : typeof b === 'string' ? Buffer.byteLength(b) : b.length);
-
 /**
  * A block's deliveries packed like its records: every key and value copied once into one buffer that is
  * transferred back, so the reply's clone copies only the small fields, and the main thread makes no
@@ -80,38 +122,35 @@ const byteLength = (b: Buffer | string | null): number => (b === null ? 0 : type
  */
 export function deliveriesToWire(deliveries: readonly Delivery[]): { reply: WireReply; transfer: ArrayBuffer[] } {
   let size = 0;
-  for (const d of deliveries) size += byteLength(d.output.key) + byteLength(d.output.value);
-  const bytes = Buffer.from(new ArrayBuffer(size));
-  let at = 0;
-  const put = (b: Buffer | string): number => {
-    const n = typeof b === 'string' ? bytes.write(b, at) : (bytes.set(b, at), b.length);
-    at += n;
-    return n;
-  };
+  for (const d of deliveries) size += byteLength(d.output.key) + byteLength(d.output.value) + headersLength(d.output.headers);
+  const packer = new Packer(Buffer.from(new ArrayBuffer(size)));
   const wire = deliveries.map((d): WireDelivery => {
     const { output } = d;
-    const keyAt = at;
-    const keyLength = output.key === null ? -1 : put(output.key);
-    const valueAt = at;
-    const valueLength = put(output.value);
+    const keyAt = packer.at;
+    const keyLength = packer.put(output.key);
+    const valueAt = packer.at;
+    const valueLength = packer.put(output.value);
     return {
       kind: d.kind, label: d.label, ...(d.eventId === undefined ? {} : { eventId: d.eventId }),
-      topic: output.topic, ...(output.partition === undefined ? {} : { partition: output.partition }), headers: output.headers,
+      topic: output.topic, ...(output.partition === undefined ? {} : { partition: output.partition }),
+      headers: packer.headers(output.headers),
       keyAt, keyLength, valueAt, valueLength,
     };
   });
-  const buffer = bytes.buffer;
+  const buffer = packer.bytes.buffer as ArrayBuffer;
   return { reply: { deliveries: wire, bytes: buffer }, transfer: [buffer] };
 }
 
 export function deliveriesFromWire(reply: WireReply): Delivery[] {
   const { bytes } = reply;
+  const view = (at: number, length: number): Buffer | null => (length < 0 ? null : Buffer.from(bytes, at, length));
   return reply.deliveries.map((w): Delivery => ({
     kind: w.kind, label: w.label, ...(w.eventId === undefined ? {} : { eventId: w.eventId }),
     output: {
-      topic: w.topic, ...(w.partition === undefined ? {} : { partition: w.partition }), headers: w.headers,
-      key: w.keyLength < 0 ? null : Buffer.from(bytes, w.keyAt, w.keyLength),
-      value: Buffer.from(bytes, w.valueAt, w.valueLength),
+      topic: w.topic, ...(w.partition === undefined ? {} : { partition: w.partition }),
+      headers: unpackHeaders(bytes, w.headers),
+      key: view(w.keyAt, w.keyLength),
+      value: view(w.valueAt, w.valueLength),
     },
   }));
 }

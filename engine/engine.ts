@@ -25,6 +25,7 @@ import { JoinWindows } from '../streams/join/join-windows.js';
 import { toDelivery, type Delivery, type Outcome } from '../streams/outcome.js';
 import { createBlockProcessor, type BlockProcessor } from '../streams/process-block.js';
 import { EventRouter, type StepExecutor } from '../streams/route/event-router.js';
+import { NO_HEADERS } from '../streams/headers.js';
 import type { InboundRecord, Sink, Source } from '../streams/types.js';
 import { ActorPool } from './actor-pool.js';
 import { BlockPool } from './block-pool.js';
@@ -138,7 +139,7 @@ export class Engine {
   async evaluate(event: Record<string, unknown>): Promise<PipelineResult> {
     const record: InboundRecord = {
       topic: this.pipeline.input.topic, partition: 0, offset: this.#sequence++,
-      key: null, value: null, headers: {}, timestamp: this.scheduler.now(),
+      key: null, value: null, headers: NO_HEADERS, timestamp: this.scheduler.now(),
     };
     const [outcome] = await this.#process([record], [event]);
     if (outcome === undefined) throw new Error('the block processor returned no outcome');
@@ -172,6 +173,7 @@ export class Engine {
       process: blocks === undefined ? (records) => this.processBlock(records) : (records) => blocks.process(records),
       tracker: new CommitTracker(),
       pipeline: this.pipeline.name,
+      deadLetter: { topic: this.pipeline.output.deadLetter, pipeline: this.pipeline.name },
       scheduler: this.scheduler,
       logger: this.logger,
       metrics: this.metrics,

@@ -12,16 +12,21 @@
  * into processing at a time (so a huge fetch cannot swamp the model actors); and backpressure starts at the
  * source: a partition is paused when `maxBufferedPerPartition` of its records are read and not yet
  * acknowledged, every partition when `maxBuffered` are, and they resume at half those marks.
+ *
+ * Whatever the sink refuses record by record stays with that record (refusals.ts): a refused decision is
+ * dead-lettered, a refused dead letter is written without its payload, and if even that is refused the
+ * record's partition halts there (paused, never committed past it) while the others go on.
  */
 import { BehaviorSubject, Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
-import { asVerdictError } from '../core/errors.js';
+import { asVerdictError, type VerdictError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import { retry } from '../core/retry.js';
 import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
 import type { Delivery } from './outcome.js';
-import type { InboundRecord, OutboundRecord, RecordBatch, Sink, Source, TopicPartition } from './types.js';
+import { replaceRefused, type DeadLetterTarget } from './refusals.js';
+import type { InboundRecord, OutboundRecord, RecordBatch, RejectedRecord, Sink, Source, TopicPartition } from './types.js';
 
 export type StreamState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -59,6 +64,8 @@ export interface StreamDeps {
   readonly options?: Partial<StreamOptions>;
   /** The pipeline's name, for metric labels. */
   readonly pipeline?: string;
+  /** Where the outcome of a record goes when the sink refuses it (see refusals.ts). */
+  readonly deadLetter: DeadLetterTarget;
   /** Called with each record and its delivery, after the sink acknowledged it (the demo counts here). */
   readonly onDelivered?: (delivery: Delivery, record: InboundRecord) => void;
 }
@@ -93,6 +100,11 @@ export class DecisionStream {
    * would move the group back, and with nothing left to commit nothing would move it forward again.
    */
   readonly #committed = new Map<string, number>();
+  /**
+   * Partitions halted at an offset because the sink refused even a payload-less dead letter there: paused,
+   * and nothing from that offset on is acknowledged, so nothing past it is committed.
+   */
+  readonly #halted = new Map<string, TopicPartition & { readonly offset: number }>();
   /** The end-to-end histogram's child for this pipeline, resolved once rather than per decision. */
   #endToEnd: { observe(v: number): void } | undefined;
 
@@ -108,10 +120,22 @@ export class DecisionStream {
     return this.#deps.tracker.inflight();
   }
 
+  /** Partitions halted where even a payload-less dead letter was refused, with the offset they stopped at. */
+  halted(): Array<TopicPartition & { readonly offset: number }> {
+    return [...this.#halted.values()];
+  }
+
+  /** In flight, halted partitions aside: what a drain waits for. */
+  #unsettled(): number {
+    let stuck = 0;
+    for (const tp of this.#halted.values()) stuck += this.#deps.tracker.inflight(tp);
+    return this.#deps.tracker.inflight() - stuck;
+  }
+
   start(): void {
     const { source, sink, process, logger } = this.#deps;
     if (this.#deps.pipeline !== undefined) this.#endToEnd = this.#deps.metrics?.endToEndSeconds.labels({ pipeline: this.#deps.pipeline });
-    const sendRetrying = (records: OutboundRecord[]): Promise<void> =>
+    const sendRetrying = (records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]> =>
       retry(() => sink.send(records), {
         attempts: Infinity,
         initialDelayMs: 50,
@@ -137,7 +161,7 @@ export class DecisionStream {
           ),
         ),
         mergeMap(
-          (processed) => from(sendRetrying(processed.deliveries.map((d) => d.output)).then(() => processed)),
+          (processed) => from(this.#deliver(processed, sendRetrying)),
           this.#options.maxConcurrentSends,
         ),
       )
@@ -158,11 +182,11 @@ export class DecisionStream {
     this.state$.next('draining');
     this.#deps.source.pause([...this.#assigned.values()]);
     const drained = await new Promise<boolean>((resolve) => {
-      if (this.inflight === 0) return resolve(true);
+      if (this.#unsettled() === 0) return resolve(true);
       const timer = this.#deps.scheduler.schedule(() => { sub.unsubscribe(); resolve(false); }, timeoutMs);
       const sub = this.#drained.subscribe(() => { timer.unsubscribe(); sub.unsubscribe(); resolve(true); });
     });
-    const abandoned = this.inflight;
+    const abandoned = this.#unsettled();
     this.#commitTimer?.unsubscribe();
     await this.commitNow();
     this.#subscription?.unsubscribe();
@@ -217,6 +241,8 @@ export class DecisionStream {
     for (const tp of partitions) {
       this.#assigned.delete(tpKey(tp));
       this.#paused.delete(tpKey(tp));
+      // Its next owner reads from the committed offset, before the halt, and tries again.
+      if (this.#halted.delete(tpKey(tp))) this.#deps.metrics?.haltedPartitions.remove({ topic: tp.topic, partition: String(tp.partition) });
     }
     // Records not yet started are left to the partitions' next owner, which reads from the committed offset.
     this.#admission.drop(partitions);
@@ -224,7 +250,7 @@ export class DecisionStream {
     const owed = partitions.flatMap((tp) => this.#deps.tracker.revoke(tp) ?? []);
     this.commitNow(owed).catch(() => undefined);
     this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
-    if (this.inflight === 0) this.#drained.next();
+    if (this.#unsettled() === 0) this.#drained.next();
   }
 
   /** Tracks a fetched batch's offsets and pauses the source where too much is buffered. */
@@ -246,13 +272,47 @@ export class DecisionStream {
     return { ...batch, readAt: this.#deps.scheduler.now() };
   }
 
+  /** Sends a processed chunk; an outcome the sink refuses is replaced (refusals.ts) before the chunk is acknowledged. */
+  async #deliver(processed: Processed, send: (records: readonly OutboundRecord[]) => Promise<readonly RejectedRecord[]>): Promise<Processed> {
+    const rejected = await send(processed.deliveries.map((d) => d.output));
+    if (rejected.length === 0) return processed;
+    const { batch } = processed;
+    const deliveries = [...processed.deliveries];
+    for (const { index, error } of rejected) {
+      const record = batch.records[index]!;
+      const replaced = await replaceRefused(record, deliveries[index]!, error, {
+        send, target: this.#deps.deadLetter, logger: this.#deps.logger, metrics: this.#deps.metrics,
+      });
+      if (replaced.kind === 'halted') this.#halt(record, replaced.error);
+      else deliveries[index] = replaced.delivery;
+    }
+    return { batch, deliveries };
+  }
+
+  /** Stops a partition at a record whose outcome nothing could be written for: never silent, never skipped. */
+  #halt(record: InboundRecord, error: VerdictError): void {
+    const key = tpKey(record);
+    if (!this.#assigned.has(key) || this.#halted.has(key)) return;
+    const tp = { topic: record.topic, partition: record.partition };
+    this.#halted.set(key, { ...tp, offset: record.offset });
+    this.#paused.add(key);
+    this.#deps.source.pause([tp]);
+    this.#deps.metrics?.haltedPartitions.set({ topic: tp.topic, partition: String(tp.partition) }, record.offset);
+    this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
+    this.#deps.logger.error({ ...tp, offset: record.offset, err: error.toJSON() },
+      'partition halted: the broker refused this record\'s decision, its dead letter and its payload-less dead letter; nothing past this offset is committed until the partition is reassigned');
+  }
+
   #acknowledge({ batch, deliveries }: Processed): void {
     const { tracker, metrics, onDelivered, scheduler } = this.#deps;
     // Read to acknowledged, queueing in admission and the sink included: what the histogram promises.
     const seconds = (scheduler.now() - batch.readAt) / 1000;
     const { records } = batch;
+    const haltedAt = this.#halted.get(tpKey(batch))?.offset ?? Infinity;
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
+      // From a halt on, nothing is acknowledged: those records are read again by the partition's next owner.
+      if (record.offset >= haltedAt) continue;
       tracker.ack(batch, record.offset);
       this.#endToEnd?.observe(seconds);
       if (onDelivered !== undefined) onDelivered(deliveries[i]!, record);
@@ -260,7 +320,7 @@ export class DecisionStream {
     metrics?.inflight.set(tracker.inflight());
     this.#admission.release(records.length);
     if (this.#paused.size > 0 && this.state$.value === 'running') this.#resumeBelowLowWater();
-    if (tracker.inflight() === 0) this.#drained.next();
+    if (this.#unsettled() === 0) this.#drained.next();
   }
 
   /** Resume at half the bound, not just under it, so a partition does not flap between paused and running. */
@@ -269,6 +329,7 @@ export class DecisionStream {
     if (tracker.inflight() > this.#options.maxBuffered / 2) return;
     const resumed: TopicPartition[] = [];
     for (const key of this.#paused) {
+      if (this.#halted.has(key)) continue;
       const tp = this.#assigned.get(key);
       if (tp === undefined) { this.#paused.delete(key); continue; }
       if (tracker.inflight(tp) <= this.#options.maxBufferedPerPartition / 2) {

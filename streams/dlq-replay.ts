@@ -9,17 +9,20 @@
  * crash halfway leaves nothing to clean up; the watermark bound, not a committed position, ends it. The
  * price is that a re-run replays again whatever an earlier run already replayed.
  *
- * It goes through the narrow client seam (kafka-client.ts), so header values are UTF-8 text as everywhere
- * in Verdict; the engine wrote the dead letter's headers from that same text, so nothing more is lost here.
+ * What is produced is the input record byte for byte: key and value as bytes or null (a tombstone stays a
+ * tombstone), and the input's own headers in order, null values and duplicates included. A dead letter says
+ * how many of its first headers are the input's (`verdict-original-headers`); dead letters written before
+ * that header existed fall back to dropping every `verdict-*` header.
  */
 import { randomBytes } from 'node:crypto';
 import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 import { ConfigError, TransportError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { HEADER } from './encode-outcome.js';
+import { headerText } from './headers.js';
 import type { ConsumerLike, FetchedBatch, KafkaClientFactory, ProducerLike } from './kafka/kafka-client.js';
 import { defaultProducerOptions } from './kafka/kafka-sink.js';
-import type { InboundRecord, OutboundRecord, TopicPartition } from './types.js';
+import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from './types.js';
 
 export const REPLAYED_FROM_HEADER = 'verdict-replayed-from';
 const VERDICT_HEADER_PREFIX = 'verdict-';
@@ -82,13 +85,15 @@ export interface DlqReplayReport {
 
 /** The record to produce for one dead letter: its original key, value and headers, and where it came from. */
 export function replayRecord(record: InboundRecord, to: string): OutboundRecord {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(record.headers)) {
-    // Every verdict-* header was added by an engine (or an earlier replay); the rest are the producer's.
-    if (!name.toLowerCase().startsWith(VERDICT_HEADER_PREFIX)) headers[name] = value;
-  }
-  headers[REPLAYED_FROM_HEADER] = `${record.topic}/${record.partition}/${record.offset}`;
-  return { topic: to, key: record.key, value: record.value ?? Buffer.alloc(0), headers };
+  const headers: OutboundHeader[] = [...originalHeaders(record.headers)];
+  headers.push({ key: REPLAYED_FROM_HEADER, value: `${record.topic}/${record.partition}/${record.offset}` });
+  return { topic: to, key: record.key, value: record.value, headers };
+}
+
+function originalHeaders(headers: Headers): Headers {
+  const count = Number(headerText(headers, HEADER.originalHeaders));
+  if (Number.isInteger(count) && count >= 0 && count <= headers.length) return headers.slice(0, count);
+  return headers.filter((h) => !h.key.toLowerCase().startsWith(VERDICT_HEADER_PREFIX));
 }
 
 /** Replays dead letters as `options` say; resolves with the counts once the starting watermarks are reached. */
@@ -209,7 +214,7 @@ class Replay {
 
   #take(record: InboundRecord): void {
     this.#read++;
-    const code = record.headers[HEADER.errorCode];
+    const code = headerText(record.headers, HEADER.errorCode);
     if (this.#codes.size > 0 && (code === undefined || !this.#codes.has(code))) return;
     this.#matched++;
     const label = code ?? 'none';

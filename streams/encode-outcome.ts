@@ -4,7 +4,9 @@
  * `verdict-*` headers that say what went wrong and where the record came from.
  */
 import type { OptionalDecisionHeader } from '../config/pipeline-schema.js';
-import type { Headers, OutboundRecord } from './types.js';
+import type { VerdictError } from '../core/errors.js';
+import { headerText } from './headers.js';
+import type { Headers, InboundRecord, OutboundHeader, OutboundRecord } from './types.js';
 import type { DeadLetter, Decided, Outcome } from './outcome.js';
 
 export const HEADER = {
@@ -20,14 +22,24 @@ export const HEADER = {
   sourceTopic: 'verdict-source-topic',
   sourcePartition: 'verdict-source-partition',
   sourceOffset: 'verdict-source-offset',
+  /**
+   * On a dead letter: how many of its first headers are the input's own, so a replay restores exactly those
+   * whatever their names (an input may carry `verdict-*` headers of its own, from an earlier replay).
+   */
+  originalHeaders: 'verdict-original-headers',
+  /** On a dead letter written without the input's key, value and headers, because the broker refused it whole. */
+  payloadDropped: 'verdict-payload-dropped',
+  /** The Kafka error that refused a record (e.g. MESSAGE_TOO_LARGE), on the dead letter written instead. */
+  kafkaError: 'verdict-kafka-error',
 } as const;
 
 // Trace context arrives in whichever header the producer used; W3C traceparent first.
 const TRACE_HEADERS = ['traceparent', 'x-trace-id', 'trace-id'];
 
 function traceId(headers: Headers): string | undefined {
+  if (headers.length === 0) return undefined;
   for (const h of TRACE_HEADERS) {
-    const v = headers[h];
+    const v = headerText(headers, h);
     if (v !== undefined && v.length > 0) return v;
   }
   return undefined;
@@ -45,31 +57,69 @@ export interface DecisionOutput {
  */
 export function encodeDecision(outcome: Decided, output: DecisionOutput): OutboundRecord {
   const { decision, record } = outcome;
-  const headers: Record<string, string> = { [HEADER.eventId]: decision.eventId };
+  const headers: OutboundHeader[] = [{ key: HEADER.eventId, value: decision.eventId }];
   const trace = traceId(record.headers);
-  if (trace !== undefined) headers[HEADER.traceId] = trace;
+  if (trace !== undefined) headers.push({ key: HEADER.traceId, value: trace });
   for (const h of output.headers ?? []) {
-    headers[HEADER[h]] = h === 'pipeline' ? decision.pipeline : Object.entries(decision.models).map(([step, ref]) => `${step}=${ref}`).join(',');
+    headers.push({ key: HEADER[h], value: h === 'pipeline' ? decision.pipeline : Object.entries(decision.models).map(([step, ref]) => `${step}=${ref}`).join(',') });
   }
   return { topic: output.topic, key: record.key, value: JSON.stringify(decision), headers };
 }
 
+/**
+ * The input record byte for byte (key, value, every header in order, null-ness included), followed by the
+ * `verdict-*` headers that say what went wrong and where the record came from.
+ */
 export function encodeDeadLetter(outcome: DeadLetter, topic: string, pipeline: string): OutboundRecord {
-  const { record, error } = outcome;
-  const headers: Record<string, string> = {
+  const { record } = outcome;
+  const headers: OutboundHeader[] = [
     ...record.headers,
-    [HEADER.pipeline]: pipeline,
-    [HEADER.errorCode]: error.code,
+    { key: HEADER.originalHeaders, value: String(record.headers.length) },
+    ...provenance(record, reasonOf(outcome.error), pipeline),
+  ];
+  headers.push({ key: HEADER.attempts, value: String(outcome.attempts) });
+  if (outcome.step !== undefined) headers.push({ key: HEADER.step, value: outcome.step });
+  if (outcome.model !== undefined) headers.push({ key: HEADER.model, value: outcome.model });
+  return { topic, key: record.key, value: record.value, headers };
+}
+
+/** Why a record is dead-lettered, as its headers say it. */
+export interface DeadLetterReason {
+  readonly code: string;
+  readonly message: string;
+  /** The Kafka error that refused the record's outcome, when that is the reason. */
+  readonly kafkaError?: string;
+}
+
+/**
+ * What is written when the broker refuses a dead letter itself (too large, invalid): no key, value or
+ * input headers, only where the record is and why, so it can be read again from the input topic. Its key
+ * is the record's position, never null, and its value empty, not null: a compacted topic keeps it.
+ */
+export function encodePayloadDropped(record: InboundRecord, reason: DeadLetterReason, topic: string, pipeline: string): OutboundRecord {
+  const headers = provenance(record, reason, pipeline);
+  headers.push({ key: HEADER.payloadDropped, value: 'key,value,headers' });
+  return { topic, key: `${record.topic}/${record.partition}/${record.offset}`, value: '', headers };
+}
+
+function provenance(record: InboundRecord, reason: DeadLetterReason, pipeline: string): OutboundHeader[] {
+  const headers: OutboundHeader[] = [
+    { key: HEADER.pipeline, value: pipeline },
+    { key: HEADER.errorCode, value: reason.code },
     // Header values must stay small: a message is for people, the code is for machines.
-    [HEADER.errorMessage]: error.message.slice(0, 1000),
-    [HEADER.attempts]: String(outcome.attempts),
-    [HEADER.sourceTopic]: record.topic,
-    [HEADER.sourcePartition]: String(record.partition),
-    [HEADER.sourceOffset]: String(record.offset),
-  };
-  if (outcome.step !== undefined) headers[HEADER.step] = outcome.step;
-  if (outcome.model !== undefined) headers[HEADER.model] = outcome.model;
-  return { topic, key: record.key, value: record.value ?? Buffer.alloc(0), headers };
+    { key: HEADER.errorMessage, value: reason.message.slice(0, 1000) },
+    { key: HEADER.sourceTopic, value: record.topic },
+    { key: HEADER.sourcePartition, value: String(record.partition) },
+    { key: HEADER.sourceOffset, value: String(record.offset) },
+  ];
+  if (reason.kafkaError !== undefined) headers.push({ key: HEADER.kafkaError, value: reason.kafkaError });
+  return headers;
+}
+
+/** A typed error as a dead letter's reason; a refusal by Kafka names Kafka's error. */
+export function reasonOf(error: VerdictError): DeadLetterReason {
+  const kafkaError = error.details['kafkaError'];
+  return { code: error.code, message: error.message, ...(typeof kafkaError === 'string' ? { kafkaError } : {}) };
 }
 
 export function encodeOutcome(outcome: Outcome, output: DecisionOutput & { readonly deadLetter: string }, pipeline: string): OutboundRecord {

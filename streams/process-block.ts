@@ -93,6 +93,10 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
       const event = events?.[i];
+      if (record.invalid !== undefined) {
+        outcomes[i] = deadLetter(record, record.invalid);
+        continue;
+      }
       const now = scheduler.now();
       try {
         ingested.push(event === undefined ? ingestor.fromRecord(record, now) : ingestor.fromEvent(event, record, now));

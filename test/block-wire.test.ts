@@ -10,7 +10,11 @@ import type { Delivery } from '../streams/outcome.js';
 import type { InboundRecord } from '../streams/types.js';
 
 const record = (offset: number, key: Buffer | null, value: Buffer | null): InboundRecord => ({
-  topic: 'tx', partition: 2, offset, timestamp: 1_700_000_000_000 + offset, headers: { 'trace-id': `t${offset}` }, key, value,
+  topic: 'tx', partition: 2, offset, timestamp: 1_700_000_000_000 + offset, headers: [
+    { key: 'trace-id', value: Buffer.from(`t${offset}`) },
+    { key: 'bin', value: Buffer.from([0xff, 0xfe, 0x80, 0x41]) },
+    { key: 'trace-id', value: null },
+  ], key, value,
 });
 
 describe('block wire', () => {
@@ -25,7 +29,8 @@ describe('block wire', () => {
     ];
     const { block, transfer } = toWire(records);
     assert.deepEqual(transfer, [block.bytes]);
-    assert.equal(block.bytes.byteLength, 6 + 10 + 10 + 6);
+    // Keys and values, then each record's header values (t7, t8, t9, t10 and FF FE 80 41; null takes none).
+    assert.equal(block.bytes.byteLength, 6 + 10 + 10 + 6 + (2 + 2 + 2 + 3) + 4 * 4);
     const back = fromWire(structuredClone(block, { transfer }));
     assert.equal(block.bytes.byteLength, 0, 'the sender\'s buffer is detached: it was moved, not copied');
     assert.deepEqual(back, records);
@@ -33,16 +38,19 @@ describe('block wire', () => {
 
   test('deliveries round-trip: string and Buffer bytes become Buffers, null keys stay null', () => {
     const deliveries: Delivery[] = [
-      { kind: 'decision', label: 'approve', eventId: 'e1', output: { topic: 'decisions', key: 'card-1', value: '{"action":"approve","note":"ü"}', headers: { 'verdict-event-id': 'e1' } } },
-      { kind: 'dead-letter', label: 'DECODE_FAILED', output: { topic: 'dlq', key: null, value: Buffer.from([0, 1, 2, 255]), headers: {}, partition: 0 } },
-      { kind: 'decision', label: 'review', eventId: 'e3', output: { topic: 'decisions', key: Buffer.from('card-3'), value: '', headers: {} } },
+      { kind: 'decision', label: 'approve', eventId: 'e1', output: { topic: 'decisions', key: 'card-1', value: '{"action":"approve","note":"ü"}', headers: [{ key: 'verdict-event-id', value: 'e1' }, { key: 'raw', value: Buffer.from([0, 0xff]) }, { key: 'none', value: null }] } },
+      { kind: 'dead-letter', label: 'DECODE_FAILED', output: { topic: 'dlq', key: null, value: Buffer.from([0, 1, 2, 255]), headers: [], partition: 0 } },
+      { kind: 'decision', label: 'review', eventId: 'e3', output: { topic: 'decisions', key: Buffer.from('card-3'), value: '', headers: [] } },
     ];
     const { reply, transfer } = deliveriesToWire(deliveries);
     const back = deliveriesFromWire(structuredClone(reply, { transfer }));
     assert.equal(reply.bytes.byteLength, 0, 'the worker\'s buffer is detached: it was moved, not copied');
     assert.equal(back.length, 3);
     const [a, b, c] = back;
-    assert.deepEqual({ ...a, output: { ...a?.output, key: null, value: '' } }, { ...deliveries[0], output: { ...deliveries[0]?.output, key: null, value: '' } });
+    assert.deepEqual({ ...a, output: { ...a?.output, key: null, value: '', headers: [] } }, { ...deliveries[0], output: { ...deliveries[0]?.output, key: null, value: '', headers: [] } });
+    assert.deepEqual(a?.output.headers, [
+      { key: 'verdict-event-id', value: Buffer.from('e1') }, { key: 'raw', value: Buffer.from([0, 0xff]) }, { key: 'none', value: null },
+    ], 'headers come back as bytes, in order, null kept');
     assert.ok(Buffer.isBuffer(a?.output.key) && Buffer.isBuffer(a.output.value));
     assert.equal(a.output.key.toString(), 'card-1');
     assert.equal(a.output.value.toString(), '{"action":"approve","note":"ü"}');

@@ -13,6 +13,7 @@ import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { HEADER } from '../streams/encode-outcome.js';
 import type { InboundRecord, OutboundRecord } from '../streams/types.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
+import { headerMap, headersOf } from './helpers/headers.js';
 
 const baseDir = dirname(samplePipelinePath);
 
@@ -41,7 +42,7 @@ async function run(engine: Engine, records: readonly OutboundRecord[], good: num
 function essence(r: InboundRecord): unknown {
   const body = JSON.parse(r.value?.toString() ?? '{}') as Record<string, unknown>;
   delete body['latencyMs'];
-  return { key: r.key?.toString(), id: r.headers[HEADER.eventId], models: r.headers[HEADER.models], body };
+  return { key: r.key?.toString(), id: headerMap(r.headers)[HEADER.eventId], models: headerMap(r.headers)[HEADER.models], body };
 }
 
 describe('block workers', () => {
@@ -54,24 +55,24 @@ describe('block workers', () => {
     const events = transactions(600, 31, 0.1);
     const topic = 'transactions';
     const records: OutboundRecord[] = [
-      ...events.map(({ event }) => ({ topic, key: String(event['key']), value: JSON.stringify(event), headers: { 'x-trace-id': `t-${String(event['id'])}` } })),
-      { topic, key: 'bad-1', value: '{"id": ', headers: {} },
-      { topic, key: 'bad-2', value: JSON.stringify({ id: 'bad-2', amount: -5 }), headers: {} },
+      ...events.map(({ event }) => ({ topic, key: String(event['key']), value: JSON.stringify(event), headers: headersOf({ 'x-trace-id': `t-${String(event['id'])}` }) })),
+      { topic, key: 'bad-1', value: '{"id": ', headers: [] },
+      { topic, key: 'bad-2', value: JSON.stringify({ id: 'bad-2', amount: -5 }), headers: [] },
     ];
     const inWorker = await engineIn('blocks', 1);
     const onMain = await engineIn('inference', 0);
     engines.push(inWorker, onMain);
     const a = await run(inWorker, records, events.length);
     const b = await run(onMain, records, events.length);
-    const byId = (rs: InboundRecord[]) => new Map(rs.map((r) => [r.headers[HEADER.eventId], essence(r)]));
+    const byId = (rs: InboundRecord[]) => new Map(rs.map((r) => [headerMap(r.headers)[HEADER.eventId], essence(r)]));
     const fromWorker = byId(a.decisions);
     assert.equal(fromWorker.size, events.length, 'one decision per good event');
     assert.deepEqual(fromWorker, byId(b.decisions));
     // Keys survive the trip as bytes, and headers as they were.
-    const one = a.decisions.find((r) => r.headers[HEADER.eventId] === events[0]?.event['id']);
+    const one = a.decisions.find((r) => headerMap(r.headers)[HEADER.eventId] === events[0]?.event['id']);
     assert.equal(one?.key?.toString(), String(events[0]?.event['key']));
-    assert.equal(one?.headers[HEADER.traceId], `t-${String(events[0]?.event['id'])}`);
-    const dead = (rs: InboundRecord[]) => rs.map((r) => [r.key?.toString(), r.value?.toString(), r.headers[HEADER.errorCode]]).sort();
+    assert.equal(headerMap(one?.headers)[HEADER.traceId], `t-${String(events[0]?.event['id'])}`);
+    const dead = (rs: InboundRecord[]) => rs.map((r) => [r.key?.toString(), r.value?.toString(), headerMap(r.headers)[HEADER.errorCode]]).sort();
     assert.deepEqual(dead(a.dead), dead(b.dead));
     assert.deepEqual(dead(a.dead).map((d) => d[2]), ['INPUT_DECODE_FAILED', 'INPUT_SCHEMA_MISMATCH']);
   });
@@ -85,13 +86,13 @@ describe('block workers', () => {
     try {
       // The typed error survives the thread boundary: code and message, not a bare Error.
       await assert.rejects(pool.ready(), (err: Error & { code?: string }) => err.code === ConfigError.code && /MODEL_NOT_FOUND/.test(err.message));
-      const record: InboundRecord = { topic: 'transactions', partition: 0, offset: 7, key: Buffer.from('k'), value: Buffer.from('{"id":"x"}'), headers: {}, timestamp: 0 };
+      const record: InboundRecord = { topic: 'transactions', partition: 0, offset: 7, key: Buffer.from('k'), value: Buffer.from('{"id":"x"}'), headers: [], timestamp: 0 };
       const [delivery] = await pool.process([record]);
       assert.equal(delivery?.kind, 'dead-letter');
       assert.equal(delivery?.label, ConfigError.code);
       assert.equal(delivery?.output.topic, 'dlq');
-      assert.equal(delivery?.output.value.toString(), '{"id":"x"}', 'the original bytes');
-      assert.equal(delivery?.output.headers[HEADER.sourceOffset], '7');
+      assert.equal(delivery?.output.value?.toString(), '{"id":"x"}', 'the original bytes');
+      assert.equal(headerMap(delivery?.output.headers)[HEADER.sourceOffset], '7');
     } finally {
       await pool.close();
     }

@@ -36,7 +36,7 @@ function gatedProcessor() {
   };
 }
 
-const encode = (o: Outcome): OutboundRecord => ({ topic: 'out', key: o.record.key, value: o.record.value ?? '', headers: {} });
+const encode = (o: Outcome): OutboundRecord => ({ topic: 'out', key: o.record.key, value: o.record.value ?? '', headers: [] });
 
 describe('decision stream', () => {
   test('admission bounds the records in processing and backpressure pauses the source', async () => {
@@ -44,10 +44,11 @@ describe('decision stream', () => {
     log.createTopic('in', 2);
     log.createTopic('out', 1);
     const N = 5000;
-    await log.producer().send(Array.from({ length: N }, (_, i) => ({ topic: 'in', key: `k${i % 50}`, value: `v${i}`, headers: {} })));
+    await log.producer().send(Array.from({ length: N }, (_, i) => ({ topic: 'in', key: `k${i % 50}`, value: `v${i}`, headers: [] })));
     const gate = gatedProcessor();
     const scheduler = new ManualScheduler();
     const stream = new DecisionStream({
+      deadLetter: { topic: 'dlq', pipeline: 'p' },
       source: log.consumer({ groupId: 'g', topics: ['in'], maxBatchSize: 200 }),
       sink: log.producer(),
       process: perRecord(gate.process),
@@ -81,8 +82,9 @@ describe('decision stream', () => {
     const log = new EmbeddedLog();
     log.createTopic('in', 1);
     log.createTopic('out', 1);
-    await log.producer().send(Array.from({ length: 20 }, (_, i) => ({ topic: 'in', key: 'same', value: `v${i}`, headers: {} })));
+    await log.producer().send(Array.from({ length: 20 }, (_, i) => ({ topic: 'in', key: 'same', value: `v${i}`, headers: [] })));
     const stream = new DecisionStream({
+      deadLetter: { topic: 'dlq', pipeline: 'p' },
       source: log.consumer({ groupId: 'g', topics: ['in'] }),
       sink: log.producer(),
       // Later offsets finish first.
@@ -116,8 +118,9 @@ describe('decision stream', () => {
     };
     const scheduler = new ManualScheduler();
     const stream = new DecisionStream({
+      deadLetter: { topic: 'dlq', pipeline: 'p' },
       source,
-      sink: { send: () => Promise.resolve(), close: () => Promise.resolve() },
+      sink: { send: () => Promise.resolve([]), close: () => Promise.resolve() },
       process: perRecord((record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 })),
       tracker: new CommitTracker(),
       scheduler,
@@ -127,7 +130,7 @@ describe('decision stream', () => {
     stream.start();
     const p0: TopicPartition = { topic: 'in', partition: 0 };
     const batch = (from: number, to: number): SourceEvent => ({ type: 'batch', batch: { ...p0, records: Array.from({ length: to - from }, (_, i) => ({
-      ...p0, offset: from + i, key: null, value: Buffer.from('v'), headers: {}, timestamp: 0,
+      ...p0, offset: from + i, key: null, value: Buffer.from('v'), headers: [], timestamp: 0,
     })) } });
     const settle = async (): Promise<void> => { for (let i = 0; i < 20; i++) await tick(); };
 
@@ -156,7 +159,7 @@ describe('decision stream', () => {
     const log = new EmbeddedLog();
     log.createTopic('in', 1);
     log.createTopic('out', 1);
-    await log.producer().send(Array.from({ length: 10 }, (_, i) => ({ topic: 'in', key: null, value: `v${i}`, headers: {} })));
+    await log.producer().send(Array.from({ length: 10 }, (_, i) => ({ topic: 'in', key: null, value: `v${i}`, headers: [] })));
     const real = log.producer();
     let failures = 2;
     const { TransportError } = await import('../core/errors.js');
@@ -165,6 +168,7 @@ describe('decision stream', () => {
       close: () => real.close(),
     };
     const stream = new DecisionStream({
+      deadLetter: { topic: 'dlq', pipeline: 'p' },
       source: log.consumer({ groupId: 'g', topics: ['in'] }),
       sink,
       process: perRecord((record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 })),

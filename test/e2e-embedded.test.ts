@@ -7,6 +7,7 @@ import { HEADER } from '../streams/encode-outcome.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import type { OutboundRecord } from '../streams/types.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
+import { headerMap, headersOf } from './helpers/headers.js';
 
 const N = 3000;
 
@@ -44,14 +45,14 @@ describe('end to end on the embedded transport', () => {
       key: String(event['key']),
       // Half JSON, half MessagePack: ingestion sniffs the format per record.
       value: i % 2 === 0 ? JSON.stringify(event) : pack(event),
-      headers: { 'x-trace-id': `trace-${i}` },
+      headers: headersOf({ 'x-trace-id': `trace-${i}` }),
     }));
     const poison: OutboundRecord[] = [
-      { topic: input.topic, key: 'p1', value: '{"id": "p1", "amount": ', headers: { origin: 'test' } },
-      { topic: input.topic, key: 'p2', value: JSON.stringify({ id: 'p2', key: 'p2', amount: 'lots' }), headers: {} },
-      { topic: input.topic, key: 'p3', value: JSON.stringify([1, 2, 3]), headers: {} },
-      { topic: input.topic, key: 'p4', value: Buffer.from([0xc1, 0xff, 0x00]), headers: {} },
-      { topic: input.topic, key: 'p5', value: JSON.stringify({ ...events[0]?.event, id: 'p5', hour_of_day: 31 }), headers: {} },
+      { topic: input.topic, key: 'p1', value: '{"id": "p1", "amount": ', headers: [{ key: 'origin', value: 'test' }] },
+      { topic: input.topic, key: 'p2', value: JSON.stringify({ id: 'p2', key: 'p2', amount: 'lots' }), headers: [] },
+      { topic: input.topic, key: 'p3', value: JSON.stringify([1, 2, 3]), headers: [] },
+      { topic: input.topic, key: 'p4', value: Buffer.from([0xc1, 0xff, 0x00]), headers: [] },
+      { topic: input.topic, key: 'p5', value: JSON.stringify({ ...events[0]?.event, id: 'p5', hour_of_day: 31 }), headers: [] },
     ];
     const all = [...records.slice(0, N / 2), ...poison, ...records.slice(N / 2)];
     await log.producer().send(all);
@@ -67,16 +68,16 @@ describe('end to end on the embedded transport', () => {
     assert.equal(decisions.length, N, 'one decision per good event');
     assert.equal(dead.length, poison.length, 'one dead letter per poison record');
 
-    const ids = new Set(decisions.map((r) => r.headers[HEADER.eventId]));
+    const ids = new Set(decisions.map((r) => headerMap(r.headers)[HEADER.eventId]));
     assert.equal(ids.size, N, 'no event decided twice');
     for (const { event } of events) assert.ok(ids.has(String(event['id'])), `event ${String(event['id'])} decided`);
 
     // Decisions are keyed like their input and carry the trace id and model versions.
-    const first = decisions.find((r) => r.headers[HEADER.eventId] === events[0]?.event['id']);
+    const first = decisions.find((r) => headerMap(r.headers)[HEADER.eventId] === events[0]?.event['id']);
     assert.equal(first?.key?.toString(), String(events[0]?.event['key']));
-    assert.equal(first?.headers[HEADER.traceId], 'trace-0');
-    assert.match(first?.headers[HEADER.models] ?? '', /gbt=fraud_gbt@1/);
-    assert.equal(first?.headers[HEADER.pipeline], engine.pipeline.name);
+    assert.equal(headerMap(first?.headers)[HEADER.traceId], 'trace-0');
+    assert.match(headerMap(first?.headers)[HEADER.models] ?? '', /gbt=fraud_gbt@1/);
+    assert.equal(headerMap(first?.headers)[HEADER.pipeline], engine.pipeline.name);
     const body = JSON.parse(first?.value?.toString() ?? '{}') as { action: string; completeness: Record<string, string> };
     assert.ok(['approve', 'review', 'decline'].includes(body.action));
     assert.equal(body.completeness['gbt'], 'ok');
@@ -84,11 +85,11 @@ describe('end to end on the embedded transport', () => {
     // Dead letters keep the original bytes and headers and say why.
     const p1 = dead.find((r) => r.key?.toString() === 'p1');
     assert.equal(p1?.value?.toString(), '{"id": "p1", "amount": ');
-    assert.equal(p1?.headers['origin'], 'test');
-    assert.equal(p1?.headers[HEADER.errorCode], 'INPUT_DECODE_FAILED');
-    assert.equal(p1?.headers[HEADER.sourceTopic], input.topic);
-    assert.ok(p1?.headers[HEADER.sourceOffset] !== undefined);
-    const codes = dead.map((r) => r.headers[HEADER.errorCode]).sort();
+    assert.equal(headerMap(p1?.headers)['origin'], 'test');
+    assert.equal(headerMap(p1?.headers)[HEADER.errorCode], 'INPUT_DECODE_FAILED');
+    assert.equal(headerMap(p1?.headers)[HEADER.sourceTopic], input.topic);
+    assert.ok(headerMap(p1?.headers)[HEADER.sourceOffset] !== undefined);
+    const codes = dead.map((r) => headerMap(r.headers)[HEADER.errorCode]).sort();
     assert.deepEqual(codes, ['INPUT_DECODE_FAILED', 'INPUT_DECODE_FAILED', 'INPUT_DECODE_FAILED', 'INPUT_SCHEMA_MISMATCH', 'INPUT_SCHEMA_MISMATCH']);
 
     // Everything read was committed.

@@ -11,7 +11,7 @@ import { murmur2, partitionForKey } from '../streams/partitioner.js';
 import type { InboundRecord, OutboundRecord, SourceEvent, TopicPartition } from '../streams/types.js';
 
 const out = (topic: string, key: string | null, value = 'v', partition?: number): OutboundRecord =>
-  partition === undefined ? { topic, key, value, headers: {} } : { topic, key, value, headers: {}, partition };
+  partition === undefined ? { topic, key, value, headers: [] } : { topic, key, value, headers: [], partition };
 
 /** Records every event of a source; `handle` runs inside delivery, as a pipeline's operator would. */
 function collect(source: EmbeddedSource, handle: (event: SourceEvent) => void = () => {}) {

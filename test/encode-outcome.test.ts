@@ -8,6 +8,7 @@ import type { Decision } from '../actors/decision-actor.js';
 import { encodeDecision, HEADER } from '../streams/encode-outcome.js';
 import type { Decided } from '../streams/outcome.js';
 import type { Headers } from '../streams/types.js';
+import { headerBytesOf, headersOf } from './helpers/headers.js';
 
 const decision: Decision = {
   eventId: 'tx-1', key: 'card-7', pipeline: 'card-risk', action: 'approve', score: 0.12, reasons: [],
@@ -22,22 +23,22 @@ const decided = (headers: Headers): Decided => ({
 
 describe('decision records', () => {
   test('by default: the event id, and nothing the value already says', () => {
-    const out = encodeDecision(decided({ 'x-source': 'pos' }), { topic: 'decisions' });
+    const out = encodeDecision(decided(headerBytesOf({ 'x-source': 'pos' })), { topic: 'decisions' });
     assert.equal(out.topic, 'decisions');
     assert.deepEqual(out.key, Buffer.from('card-7'));
-    assert.deepEqual(out.headers, { [HEADER.eventId]: 'tx-1' });
+    assert.deepEqual(out.headers, [{ key: HEADER.eventId, value: 'tx-1' }]);
     assert.deepEqual(JSON.parse(String(out.value)), decision);
   });
 
   test('the input\'s trace id is carried, W3C traceparent first', () => {
-    const out = encodeDecision(decided({ 'x-trace-id': 'b', traceparent: '00-abc-01' }), { topic: 'decisions', headers: [] });
-    assert.deepEqual(out.headers, { [HEADER.eventId]: 'tx-1', [HEADER.traceId]: '00-abc-01' });
+    const out = encodeDecision(decided(headerBytesOf({ 'x-trace-id': 'b', traceparent: '00-abc-01' })), { topic: 'decisions', headers: [] });
+    assert.deepEqual(out.headers, headersOf({ [HEADER.eventId]: 'tx-1', [HEADER.traceId]: '00-abc-01' }));
   });
 
   test('pipeline and model headers when asked for', () => {
-    const out = encodeDecision(decided({ 'trace-id': 't' }), { topic: 'decisions', headers: ['models', 'pipeline'] });
-    assert.deepEqual(out.headers, {
+    const out = encodeDecision(decided(headerBytesOf({ 'trace-id': 't' })), { topic: 'decisions', headers: ['models', 'pipeline'] });
+    assert.deepEqual(out.headers, headersOf({
       [HEADER.eventId]: 'tx-1', [HEADER.traceId]: 't', [HEADER.models]: 'gbt=fraud_gbt@1,anomaly=txn_autoencoder@2', [HEADER.pipeline]: 'card-risk',
-    });
+    }));
   });
 });

@@ -26,8 +26,8 @@ describe('metrics, alert rules and dashboard', () => {
     const { input, output } = engine.pipeline;
     log.createTopic(input.topic, 2);
     await log.producer().send([
-      ...transactions(300, 9).map(({ event }) => ({ topic: input.topic, key: String(event['key']), value: JSON.stringify(event), headers: {} })),
-      { topic: input.topic, key: 'bad', value: 'not json', headers: {} },
+      ...transactions(300, 9).map(({ event }) => ({ topic: input.topic, key: String(event['key']), value: JSON.stringify(event), headers: [] })),
+      { topic: input.topic, key: 'bad', value: 'not json', headers: [] },
     ]);
     const stream = engine.stream(log.consumer({ groupId: 'obs', topics: [input.topic] }), log.producer());
     await log.waitForRecords(output.topic, 300);

@@ -25,7 +25,7 @@ async function drainOnce(engine: Engine, round: number): Promise<{ eventsPerS: n
   const generator = createTransactionGenerator({ seed: 7 + round });
   const records = Array.from({ length: EVENTS }, () => {
     const { event } = generator.next();
-    return { topic: input.topic, key: event.key, value: JSON.stringify(event), headers: {} };
+    return { topic: input.topic, key: event.key, value: JSON.stringify(event), headers: [] };
   });
   await log.producer().send(records);
   let delivered = 0;

@@ -10,6 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { HEADER } from '../../streams/encode-outcome.js';
+import { WIRE_HEADERS, installRecordCodec } from '../../streams/kafka/kafkajs-record-codec.js';
 import { sampleOutputs, type SampleMessage } from './sample-outputs.js';
 
 const PER_REQUEST = Number(process.argv[2] ?? 1000);
@@ -17,13 +18,16 @@ const REPEATS = Number(process.argv[3] ?? 200);
 
 interface ProduceRequest { encode(): Promise<{ buffer: Buffer }> }
 type ProduceV3 = (args: { acks: number; timeout: number; topicData: unknown[] }) => ProduceRequest;
+// As Verdict's producer runs it: with the record codec that writes headers in order.
+installRecordCodec();
 const produceV3 = createRequire(import.meta.url)('kafkajs/src/protocol/requests/produce/v3/request') as ProduceV3;
 
 type Message = SampleMessage;
 
 /** Median CPU µs per record of encoding one Produce request of `messages` over 4 partitions. */
 async function usPerRecord(messages: readonly Message[]): Promise<{ us: number; requestBytes: number }> {
-  const partitions = [0, 1, 2, 3].map((partition) => ({ partition, messages: messages.filter((_, i) => i % 4 === partition) }));
+  const wire = messages.map((m) => ({ key: m.key, value: m.value, headers: { [WIRE_HEADERS]: m.headers } }));
+  const partitions = [0, 1, 2, 3].map((partition) => ({ partition, messages: wire.filter((_, i) => i % 4 === partition) }));
   const request = (): ProduceRequest => produceV3({ acks: -1, timeout: 30_000, topicData: [{ topic: 'decisions', partitions }] });
   let bytes = 0;
   for (let i = 0; i < 20; i++) bytes = (await request().encode()).buffer.length; // warm the JIT
@@ -42,15 +46,15 @@ const meanBytes = (ms: readonly Message[], f: (m: Message) => number): number =>
 
 async function main(): Promise<void> {
   const { passthrough, verdict } = await sampleOutputs(PER_REQUEST);
-  const verdictOneHeader: Message[] = verdict.map((m) => ({ ...m, headers: { [HEADER.eventId]: m.headers[HEADER.eventId] ?? '' } }));
+  const verdictOneHeader: Message[] = verdict.map((m) => ({ ...m, headers: m.headers.filter((h) => h.key === HEADER.eventId) }));
 
   const shapes = { passthrough, verdict, 'verdict, event-id header only': verdictOneHeader };
   const results: Record<string, unknown> = {};
   for (const [name, messages] of Object.entries(shapes)) {
     results[name] = {
       valueBytes: meanBytes(messages, (m) => m.value.length),
-      headers: Object.keys(messages[0]?.headers ?? {}).length,
-      headerBytes: meanBytes(messages, (m) => Object.entries(m.headers).reduce((s, [k, v]) => s + k.length + v.length, 0)),
+      headers: messages[0]?.headers.length ?? 0,
+      headerBytes: meanBytes(messages, (m) => m.headers.reduce((s, h) => s + h.key.length + (h.value?.length ?? 0), 0)),
       ...(await usPerRecord(messages)),
     };
   }

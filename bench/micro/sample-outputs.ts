@@ -6,18 +6,19 @@
 import { silentLogger } from '../../core/log.js';
 import { defaultPipelinePath } from '../../core/paths.js';
 import { Engine } from '../../engine/engine.js';
-import type { InboundRecord } from '../../streams/types.js';
-import { EventPool } from '../events.js';
+import { headerBytes } from '../../streams/headers.js';
+import type { InboundRecord, RecordHeader } from '../../streams/types.js';
+import { EventPool, headerList } from '../events.js';
 
 export interface SampleMessage {
   readonly key: Buffer;
   readonly value: Buffer;
-  readonly headers: Readonly<Record<string, string>>;
+  readonly headers: readonly RecordHeader[];
 }
 
 export async function sampleOutputs(count: number): Promise<{ passthrough: SampleMessage[]; verdict: SampleMessage[] }> {
   const events = new EventPool({ seed: 42, poisonRate: 0 }).sequence('e').take(count);
-  const passthrough = events.map((e): SampleMessage => ({ key: Buffer.from(e.key), value: e.value, headers: { ...e.headers } }));
+  const passthrough = events.map((e): SampleMessage => ({ key: Buffer.from(e.key), value: e.value, headers: headerList(e).map(headerBytes) }));
   const engine = await Engine.create(defaultPipelinePath, { logger: silentLogger });
   const inbound = passthrough.map((m, offset): InboundRecord => ({ topic: 'transactions', partition: 0, offset, timestamp: Date.now(), ...m }));
   const verdict: SampleMessage[] = [];
@@ -25,7 +26,7 @@ export async function sampleOutputs(count: number): Promise<{ passthrough: Sampl
     for (let i = 0; i < inbound.length; i += 128) {
       for (const { output } of await engine.processBlock(inbound.slice(i, i + 128))) {
         // As block workers hand them to the sink: key and value as bytes.
-        verdict.push({ key: Buffer.from(output.key ?? ''), value: Buffer.from(output.value), headers: { ...output.headers } });
+        verdict.push({ key: Buffer.from(output.key ?? ''), value: Buffer.from(output.value ?? ''), headers: output.headers.map(headerBytes) });
       }
     }
   } finally {

@@ -115,7 +115,7 @@ export function decisionRecord(models: BaselineModels, d: DecidedEvent, inputKey
     complete: true,
     policy: 'rules',
   });
-  return { topic: models.output.topic, key: inputKey, value, headers: { [DECISION_ID_HEADER]: d.id } };
+  return { topic: models.output.topic, key: inputKey, value, headers: [{ key: DECISION_ID_HEADER, value: d.id }] };
 }
 
 /** The input record, unchanged, to the dead-letter topic with the reason's code. */
@@ -125,6 +125,6 @@ export function deadLetterRecord(models: BaselineModels, err: unknown, key: Buff
     topic: models.output.deadLetter,
     key,
     value,
-    headers: { ...headers, 'verdict-error-code': error.code, 'verdict-error-message': error.message.slice(0, 1000) },
+    headers: [...headers, { key: 'verdict-error-code', value: error.code }, { key: 'verdict-error-message', value: error.message.slice(0, 1000) }],
   };
 }

@@ -4,6 +4,7 @@
  * resolves inside the append that reached the count, so an arrival is stamped one microtask after the
  * system under test wrote it: the same point for Verdict and for the fused baseline.
  */
+import { headerText } from '../../streams/headers.js';
 import { BENCH_ID_HEADER } from '../events.js';
 import type { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
 import { DECISION_ID_HEADER, type OutputKind, type OutputListener } from './target.js';
@@ -41,7 +42,7 @@ export class EmbeddedOutputReader {
       for (let p = 0; p < positions.length; p++) {
         const records = log.read(topic, p, positions[p] ?? 0);
         for (const r of records) {
-          const id = r.headers[idHeader] ?? r.headers[BENCH_ID_HEADER];
+          const id = headerText(r.headers, idHeader) ?? headerText(r.headers, BENCH_ID_HEADER);
           if (id !== undefined) onOutput(id, kind);
         }
         const last = records[records.length - 1];

@@ -11,7 +11,7 @@ import type { Logger } from '../../core/log.js';
 import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
 import { decodeValue } from '../../streams/ingest/decode.js';
 import type { InboundRecord, OutboundRecord } from '../../streams/types.js';
-import type { BenchEvent } from '../events.js';
+import { headerList, type BenchEvent } from '../events.js';
 import { MLP_THRESHOLD, deadLetterRecord, decide, decisionRecord, loadBaselineModels, runModel, type BaselineModels } from './baseline-models.js';
 import { EmbeddedOutputReader } from './embedded-reader.js';
 import { compileBenchPipeline } from './pipeline.js';
@@ -66,7 +66,7 @@ export class FusedEmbeddedTarget implements BenchTarget {
 
   send(events: readonly BenchEvent[]): void {
     const topic = this.#inputTopic;
-    this.#log?.append(events.map((e) => ({ topic, key: e.key, value: e.value, headers: e.headers })));
+    this.#log?.append(events.map((e) => ({ topic, key: e.key, value: e.value, headers: headerList(e) })));
   }
 
   lag(): Promise<number> {

@@ -6,19 +6,25 @@
  */
 import { DecodeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { OutboundRecord } from '../../streams/types.js';
+import type { OutboundHeader, OutboundRecord, RecordHeader } from '../../streams/types.js';
 import { MLP_THRESHOLD, deadLetterRecord, decide, decisionRecord, loadBaselineModels, runModel } from './baseline-models.js';
 import { connectBaseline, type KafkaSutConfig, type RunningSut } from './kafka-sut.js';
 import { compileBenchPipeline } from './pipeline.js';
 
 type KafkajsHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
 
-function headerStrings(headers: KafkajsHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) {
-    if (v === undefined) continue;
-    out[k] = (Array.isArray(v) ? v[0] ?? '' : v).toString();
+function headerList(headers: KafkajsHeaders | undefined): RecordHeader[] {
+  const out: RecordHeader[] = [];
+  for (const [key, v] of Object.entries(headers ?? {})) {
+    for (const value of Array.isArray(v) ? v : [v]) out.push({ key, value: value === undefined ? null : Buffer.from(value) });
   }
+  return out;
+}
+
+/** kafkajs's headers object: the naive baseline produces with plain kafkajs, as a naive user would. */
+function kafkajsHeaders(headers: readonly OutboundHeader[]): Record<string, Buffer | string> {
+  const out: Record<string, Buffer | string> = {};
+  for (const h of headers) if (h.value !== null) out[h.key] = h.value;
   return out;
 }
 
@@ -45,9 +51,9 @@ export async function startNaive(config: KafkaSutConfig, logger: Logger): Promis
         const decision = decide(gbt, anomaly, mlp, Number(event['amount']));
         record = decisionRecord(models, { id: String(event['id']), key: String(event['key']), decision, mlpRan: mlp !== undefined }, message.key);
       } catch (err) {
-        record = deadLetterRecord(models, err, message.key, value, headerStrings(message.headers));
+        record = deadLetterRecord(models, err, message.key, value, headerList(message.headers));
       }
-      await producer.send({ topic: record.topic, messages: [{ key: record.key, value: record.value, headers: record.headers }], acks: -1 });
+      await producer.send({ topic: record.topic, messages: [{ key: record.key, value: record.value, headers: kafkajsHeaders(record.headers) }], acks: -1 });
     },
   });
   return {

@@ -7,7 +7,7 @@ import type { Logger } from '../../core/log.js';
 import { Engine } from '../../engine/engine.js';
 import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
 import type { DecisionStream } from '../../streams/decision-stream.js';
-import type { BenchEvent } from '../events.js';
+import { headerList, type BenchEvent } from '../events.js';
 import { EmbeddedOutputReader } from './embedded-reader.js';
 import { loadBenchPipeline } from './pipeline.js';
 import type { BenchTarget, OutputListener } from './target.js';
@@ -70,7 +70,7 @@ export class VerdictEmbeddedTarget implements BenchTarget {
 
   send(events: readonly BenchEvent[]): void {
     const topic = this.#inputTopic;
-    this.#log?.append(events.map((e) => ({ topic, key: e.key, value: e.value, headers: e.headers })));
+    this.#log?.append(events.map((e) => ({ topic, key: e.key, value: e.value, headers: headerList(e) })));
   }
 
   lag(): Promise<number> {

@@ -7,7 +7,8 @@
 import { TransportError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { partitionForKey } from '../partitioner.js';
-import type { InboundRecord, OutboundRecord, TopicPartition } from '../types.js';
+import { NO_HEADERS, headerBytes } from '../headers.js';
+import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from '../types.js';
 import { ASSIGNORS, type AssignorName } from './assignors.js';
 import { ConsumerGroup } from './consumer-group.js';
 import { EmbeddedSink } from './embedded-sink.js';
@@ -46,7 +47,12 @@ interface Topic {
 // Kafka's legal topic names; also what keeps `topic:partition` map keys unambiguous.
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 
-const toBuffer = (data: Buffer | string): Buffer => (typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+const toBuffer = (data: Buffer | string | null): Buffer | null => (typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+
+/** Stored as the bytes a Kafka broker would keep: strings as UTF-8, nulls as nulls, in order. */
+function storedHeaders(headers: readonly OutboundHeader[]): Headers {
+  return headers.length === 0 ? NO_HEADERS : headers.map(headerBytes);
+}
 
 export class EmbeddedLog {
   private readonly topicsByName = new Map<string, Topic>();
@@ -122,8 +128,7 @@ export class EmbeddedLog {
     const topics = new Set<Topic>();
     const timestamp = this.clock.now();
     for (const { record, topic, log } of targets) {
-      const key = record.key === null ? null : toBuffer(record.key);
-      appended.push(log.append(key, toBuffer(record.value), record.headers, timestamp));
+      appended.push(log.append(toBuffer(record.key), toBuffer(record.value), storedHeaders(record.headers), timestamp));
       touched.add(log);
       topics.add(topic);
     }

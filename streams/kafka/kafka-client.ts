@@ -78,7 +78,12 @@ export type ProducerSettings = KafkaProducerOptions;
 
 export interface ProducerLike {
   connect(): Promise<void>;
-  /** One produce round for all topics; resolves when the brokers acknowledged every record. */
+  /**
+   * One produce round for all topics; resolves when the brokers acknowledged every record. Rejects with a
+   * `RecordRejectedError` when the brokers refused some record for itself (too large, invalid: see
+   * `RECORD_ERRORS`; which one is not said), otherwise with a TransportError. Either way some records of
+   * the round may have been written.
+   */
   sendBatch(batch: readonly TopicRecords[]): Promise<void>;
   disconnect(): Promise<void>;
 }

@@ -42,6 +42,21 @@ export interface KafkaSourceOptions extends KafkaConnection {
    * before its consumer counts as stalled and is recreated as after a crash. 0 disables this. Default 15 s.
    */
   readonly stallTimeoutMs?: number;
+  /**
+   * Consecutive consumer crashes at one position (the same batch, or the same fetch positions), with no
+   * batch delivered between them, after which the source reports a crash loop: `crashLoop()`, an error log
+   * with the offset and `verdict_kafka_consumer_crash_loop`. It keeps recreating the consumer. Default 3.
+   */
+  readonly crashLoopThreshold?: number;
+}
+
+/** Where consumers keep crashing: the batch being handed over, when known. */
+export interface CrashLoop {
+  readonly crashes: number;
+  readonly topic?: string;
+  readonly partition?: number;
+  readonly offset?: number;
+  readonly error: string;
 }
 
 export interface KafkaSourceDeps {
@@ -52,7 +67,7 @@ export interface KafkaSourceDeps {
   /** Jitter source. Default Math.random. */
   readonly random?: () => number;
   /** Counts consumer re-creations by reason. */
-  readonly metrics?: Pick<Metrics, 'consumerRestarts'>;
+  readonly metrics?: Pick<Metrics, 'consumerRestarts' | 'consumerCrashLoop'>;
 }
 
 export interface KafkaPartitionLag extends TopicPartition {
@@ -82,7 +97,11 @@ export class KafkaSource implements Source {
   readonly #random: () => number;
   readonly #backoff: { readonly initialDelayMs: number; readonly maxDelayMs: number };
   readonly #logger: Logger;
-  readonly #metrics: Pick<Metrics, 'consumerRestarts'> | undefined;
+  readonly #metrics: Pick<Metrics, 'consumerRestarts' | 'consumerCrashLoop'> | undefined;
+  readonly #crashLoopThreshold: number;
+  /** The position of the last crash and how many crashes in a row happened there. */
+  #lastCrash: { readonly site: string; readonly crashes: number } | undefined;
+  #crashLoop: CrashLoop | undefined;
   readonly #watchdog: StallWatchdog;
 
   #status: Status = 'idle';
@@ -122,6 +141,7 @@ export class KafkaSource implements Source {
     this.#random = deps.random ?? Math.random;
     this.#backoff = options.restartBackoff ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
     this.#metrics = deps.metrics;
+    this.#crashLoopThreshold = options.crashLoopThreshold ?? 3;
     this.#watchdog = new StallWatchdog({
       timeoutMs: options.stallTimeoutMs ?? 15_000, scheduler: this.#scheduler, logger: this.#logger,
       positions: () => this.lag(), stalled: (partitions) => this.#onStalled(partitions),
@@ -167,6 +187,11 @@ export class KafkaSource implements Source {
   close(): Promise<void> {
     this.#closed ??= this.#close();
     return this.#closed;
+  }
+
+  /** Set while consumers keep crashing at one position without delivering anything (see `crashLoopThreshold`). */
+  crashLoop(): CrashLoop | undefined {
+    return this.#crashLoop;
   }
 
   /** Per partition of the subscribed topics: how far the group's committed offset is behind the log end. */
@@ -281,6 +306,7 @@ export class KafkaSource implements Source {
     owned.next = last.offset + 1;
     this.#watchdog.delivered(batch, owned.next, batch.highWatermark);
     this.#failures = 0;
+    this.#progressed();
     subscriber.next({ type: 'batch', batch: delivered });
     return true;
   }
@@ -301,8 +327,35 @@ export class KafkaSource implements Source {
 
   #onCrashed(consumer: ConsumerLike, error: TransportError): void {
     if (consumer !== this.#consumer) return;
+    this.#countCrash(error);
     const restart = this.#replace(consumer, 'crash');
     if (restart !== undefined) this.#logger.error({ err: error.toJSON(), ...restart }, 'consumer crashed; recreating it');
+  }
+
+  /**
+   * A crash's position is the batch it happened on when the consumer says so, else every owned partition's
+   * fetch position. The same position crash after crash, with nothing delivered between, is a crash loop:
+   * never silent, though the source keeps trying (the fault may be passing, e.g. a broker).
+   */
+  #countCrash(error: TransportError): void {
+    const { topic, partition, offset } = error.details as { topic?: unknown; partition?: unknown; offset?: unknown };
+    const at = typeof topic === 'string' && typeof partition === 'number' && typeof offset === 'number' ? { topic, partition, offset } : undefined;
+    const site = at !== undefined ? `${at.topic}/${at.partition}/${at.offset}` : [...this.#owned.values()].map((o) => `${keyOf(o.tp)}@${o.next ?? '?'}`).join(',');
+    const crashes = this.#lastCrash?.site === site ? this.#lastCrash.crashes + 1 : 1;
+    this.#lastCrash = { site, crashes };
+    if (crashes < this.#crashLoopThreshold) return;
+    this.#crashLoop = { crashes, ...at, error: error.message };
+    this.#metrics?.consumerCrashLoop.set({ topic: at?.topic ?? '', partition: at === undefined ? '' : String(at.partition) }, at?.offset ?? -1);
+    this.#logger.error({ ...this.#crashLoop, site }, 'consumer crash loop: it keeps crashing at the same position');
+  }
+
+  /** A batch was delivered: whatever crashed before is behind us. */
+  #progressed(): void {
+    this.#lastCrash = undefined;
+    if (this.#crashLoop === undefined) return;
+    this.#logger.info({ crashes: this.#crashLoop.crashes }, 'consumer crash loop over: a batch was delivered');
+    this.#crashLoop = undefined;
+    this.#metrics?.consumerCrashLoop.reset();
   }
 
   /** From the watchdog, which forgets a check once the assignment changes: the consumer is the one it watched. */

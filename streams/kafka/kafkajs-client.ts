@@ -2,19 +2,23 @@
  * The default `KafkaClientFactory`, over kafkajs. Everything kafkajs-specific lives here: the mapping of
  * our options to its config, its messages to our records, its errors to `TransportError`, its log to pino.
  */
+// First: kafkajs's record codec must be wrapped before kafkajs loads it (see kafkajs-record-codec.ts).
+import { WIRE_HEADERS, installRecordCodec } from './kafkajs-record-codec.js';
 import {
   CompressionTypes, Kafka, Partitioners, logLevel as KafkajsLogLevel,
   type Admin, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage, type LogEntry, type Message, type Producer,
 } from 'kafkajs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { TransportError } from '../../core/errors.js';
+import { RecordConversionError, RecordRejectedError, TransportError, asVerdictError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { InboundRecord, OutboundRecord, TopicPartition } from '../types.js';
-import { decodeHeaders } from './headers.js';
+import { NO_HEADERS } from '../headers.js';
+import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../types.js';
 import type {
   AdminLike, ConsumerHandlers, ConsumerLike, ConsumerSettings, KafkaClientFactory, KafkaConnection, PartitionOffsets,
   ProducerLike, ProducerSettings, TopicRecords,
 } from './kafka-client.js';
+
+installRecordCodec();
 
 export function kafkajsClientFactory(connection: KafkaConnection, logger: Logger): KafkaClientFactory {
   const kafka = new Kafka(kafkajsConfig(connection, logger));
@@ -101,6 +105,32 @@ export function toTransportError(err: unknown, what: string): TransportError {
   });
 }
 
+/**
+ * Kafka errors a broker returns for the records of a produce request themselves, not for the connection,
+ * the leader or the client's rights (Kafka's protocol error codes): sending those records again as they are
+ * cannot help, but sending the others without them can. CORRUPT_MESSAGE is here too: brokers before Kafka
+ * 2.8 answer it for a null key on a compacted topic (later ones, INVALID_RECORD), and a resend of a record
+ * that was only damaged on the way succeeds when the sink isolates it, so nothing is lost by the choice.
+ */
+export const RECORD_ERRORS: ReadonlySet<string> = new Set([
+  'CORRUPT_MESSAGE', // 2
+  'MESSAGE_TOO_LARGE', // 10: larger than the topic's max.message.bytes
+  'RECORD_LIST_TOO_LARGE', // 18: the request's record set; smaller sends fix it
+  'INVALID_TIMESTAMP', // 32
+  'UNSUPPORTED_FOR_MESSAGE_FORMAT', // 43: e.g. headers on a topic in an old message format
+  'INVALID_RECORD', // 87: e.g. a null key on a compacted topic
+]);
+
+/** A produce failure: a `RecordRejectedError` when Kafka refused records for themselves, else as `toTransportError`. */
+export function toProduceError(err: unknown): TransportError | RecordRejectedError {
+  const error = toTransportError(err, 'produce failed');
+  const kafkaType = error.details['kafkaType'];
+  if (typeof kafkaType === 'string' && RECORD_ERRORS.has(kafkaType)) {
+    return new RecordRejectedError(`the broker refused the record: ${kafkaType}`, { cause: err, details: { kafkaError: kafkaType } });
+  }
+  return error;
+}
+
 // ---- consumer ------------------------------------------------------------------------------------------
 
 function byTopic(partitions: readonly TopicPartition[]): Array<{ topic: string; partitions: number[] }> {
@@ -113,16 +143,42 @@ function byTopic(partitions: readonly TopicPartition[]): Array<{ topic: string; 
   return [...topics].map(([topic, list]) => ({ topic, partitions: list }));
 }
 
-function toRecord(topic: string, partition: number, m: KafkaMessage): InboundRecord {
-  return {
-    topic,
-    partition,
-    offset: Number(m.offset),
-    key: m.key,
-    value: m.value,
-    headers: decodeHeaders(m.headers),
-    timestamp: Number(m.timestamp),
-  };
+/**
+ * One fetched message as a record, byte for byte. Total: whatever goes wrong converting one message makes
+ * that record `invalid` (dead-lettered with its bytes as they came) instead of throwing out of the batch
+ * hand-over, where kafkajs would crash the consumer and fetch the same batch again, forever.
+ */
+export function toRecord(topic: string, partition: number, m: KafkaMessage): InboundRecord {
+  const offset = Number(m.offset);
+  const key = bytesOrNull(m.key);
+  const value = bytesOrNull(m.value);
+  const timestamp = Number(m.timestamp);
+  try {
+    return { topic, partition, offset, key, value, headers: wireHeaders(m), timestamp };
+  } catch (err) {
+    const error = new RecordConversionError(`record ${topic}/${partition}/${offset} could not be read: ${asVerdictError(err).message}`, {
+      cause: err, details: { topic, partition, offset },
+    });
+    return { topic, partition, offset, key, value, headers: NO_HEADERS, timestamp, invalid: error };
+  }
+}
+
+function bytesOrNull(b: unknown): Buffer | null {
+  return Buffer.isBuffer(b) ? b : b === null || b === undefined ? null : Buffer.from(String(b), 'utf8');
+}
+
+/**
+ * The headers in wire order, from the list the record codec attached; kafkajs's own object (order across
+ * names lost) only if the codec did not run for this message.
+ */
+function wireHeaders(m: KafkaMessage): Headers {
+  const list = (m as KafkaMessage & { [WIRE_HEADERS]?: RecordHeader[] })[WIRE_HEADERS];
+  if (list !== undefined) return list.length === 0 ? NO_HEADERS : list;
+  const headers: RecordHeader[] = [];
+  for (const [key, value] of Object.entries(m.headers ?? {})) {
+    for (const v of Array.isArray(value) ? value : [value]) headers.push({ key, value: bytesOrNull(v) });
+  }
+  return headers.length === 0 ? NO_HEADERS : headers;
 }
 
 class KafkajsConsumer implements ConsumerLike {
@@ -193,8 +249,17 @@ class KafkajsConsumer implements ConsumerLike {
     const { batch } = payload;
     if (batch.messages.length === 0) return;
     const { topic, partition } = batch;
-    const records = batch.messages.map((m) => toRecord(topic, partition, m));
-    if (handlers.batch({ topic, partition, records, highWatermark: Number(batch.highWatermark) })) payload.resolveOffset(batch.lastOffset());
+    try {
+      const records = batch.messages.map((m) => toRecord(topic, partition, m));
+      if (handlers.batch({ topic, partition, records, highWatermark: Number(batch.highWatermark) })) payload.resolveOffset(batch.lastOffset());
+    } catch (err) {
+      // Records cannot fail here (toRecord is total), so this is Verdict's own fault. kafkajs crashes the
+      // consumer with it; the offset lets the source see the same batch crash it again (a crash loop).
+      const offset = Number(batch.firstOffset() ?? batch.messages[0]?.offset);
+      throw new TransportError(`handing over ${topic}/${partition} from offset ${offset} failed: ${asVerdictError(err).message}`, {
+        cause: err, details: { topic, partition, offset },
+      });
+    }
   }
 
   pause(partitions: readonly TopicPartition[]): void {
@@ -241,7 +306,9 @@ class KafkajsConsumer implements ConsumerLike {
 // ---- producer ------------------------------------------------------------------------------------------
 
 function toMessage(r: OutboundRecord): Message {
-  const message: Message = { key: r.key, value: r.value, headers: r.headers };
+  // kafkajs takes headers as an object; the record codec writes the ordered list attached to it instead.
+  const headers = { [WIRE_HEADERS]: r.headers } as Message['headers'] & { [WIRE_HEADERS]: OutboundRecord['headers'] };
+  const message: Message = { key: r.key, value: r.value, headers };
   if (r.partition !== undefined) message.partition = r.partition;
   return message;
 }
@@ -281,7 +348,7 @@ class KafkajsProducer implements ProducerLike {
         compression: this.#settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
       });
     } catch (err) {
-      throw toTransportError(err, 'produce failed');
+      throw toProduceError(err);
     }
   }
 

@@ -19,6 +19,7 @@ import { uniqueTopic } from './mock-broker.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { writeDaemonConfig } from './helpers/daemon-process.js';
 import { startHarness, type Harness } from './helpers/harness.js';
+import { headerBytesOf, headerMap } from '../helpers/headers.js';
 import {
   createTopics, endOffsets, produce, readTopic, total, transactionMessages, waitForCommittedToEnd, type InputMessage,
 } from './helpers/kafka-io.js';
@@ -36,7 +37,7 @@ function deadLetter(partition: number, offset: number, code: string | undefined)
       'verdict-source-topic': 'in', 'verdict-source-partition': '0', 'verdict-source-offset': '9',
     });
   }
-  return { topic: 'dlq', partition, offset, key: Buffer.from(`k-${partition}-${offset}`), value: Buffer.from(`v-${partition}-${offset}`), headers, timestamp: 0 };
+  return { topic: 'dlq', partition, offset, key: Buffer.from(`k-${partition}-${offset}`), value: Buffer.from(`v-${partition}-${offset}`), headers: headerBytesOf(headers), timestamp: 0 };
 }
 
 /**
@@ -104,10 +105,10 @@ describe('dlq replay logic', () => {
     assert.deepEqual(report.incomplete, []);
     const records = kafka.sent.flatMap((t) => { assert.equal(t.topic, 'in'); return [...t.records]; });
     // The second pass (a rejoin) replayed nothing again, and the record that arrived after the start was left.
-    assert.deepEqual(records.map((r) => r.headers[REPLAYED_FROM_HEADER]).sort(),
+    assert.deepEqual(records.map((r) => headerMap(r.headers)[REPLAYED_FROM_HEADER]).sort(),
       [0, 1].flatMap((p) => Array.from({ length: 10 }, (_, o) => `dlq/${p}/${o}`)).sort());
-    const one = records.find((r) => r.headers[REPLAYED_FROM_HEADER] === 'dlq/1/2');
-    assert.deepEqual(one, { topic: 'in', key: Buffer.from('k-1-2'), value: Buffer.from('v-1-2'), headers: { 'x-origin': 'o-1-2', [REPLAYED_FROM_HEADER]: 'dlq/1/2' } });
+    const one = records.find((r) => headerMap(r.headers)[REPLAYED_FROM_HEADER] === 'dlq/1/2');
+    assert.deepEqual(one, { topic: 'in', key: Buffer.from('k-1-2'), value: Buffer.from('v-1-2'), headers: [{ key: 'x-origin', value: Buffer.from('o-1-2') }, { key: REPLAYED_FROM_HEADER, value: 'dlq/1/2' }] });
     assert.equal(kafka.stopped(), 1);
     assert.match(kafka.settings[0]?.groupId ?? '', /^verdict-dlq-replay-[0-9a-f]{12}$/);
   });
@@ -117,7 +118,7 @@ describe('dlq replay logic', () => {
     const report = await replayDeadLetters(filtered.factory, { from: 'dlq', to: 'in', codes: ['INPUT_SCHEMA_MISMATCH', 'INPUT_DECODE_FAILED'] });
     assert.deepEqual({ read: report.read, matched: report.matched, replayed: report.replayed }, { read: 20, matched: 11, replayed: 11 });
     const sent = filtered.sent.flatMap((t) => t.records);
-    assert.ok(sent.every((r) => Object.keys(r.headers).every((h) => !h.startsWith('verdict-') || h === REPLAYED_FROM_HEADER)));
+    assert.ok(sent.every((r) => r.headers.every((h) => !h.key.startsWith('verdict-') || h.key === REPLAYED_FROM_HEADER)));
 
     const capped = fakeKafka(dlqLog());
     const cappedReport = await replayDeadLetters(capped.factory, { from: 'dlq', to: 'in', codes: ['INPUT_DECODE_FAILED'], max: 3 });

@@ -1,11 +1,12 @@
 /** The `kafka` config block and its mapping onto kafkajs: defaults, field-path errors, TLS and SASL, error classes, headers. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError } from '../../core/errors.js';
+import { ConfigError, RecordConversionError } from '../../core/errors.js';
 import { silentLogger } from '../../core/log.js';
-import { decodeHeaders } from '../../streams/kafka/headers.js';
+import type { KafkaMessage } from 'kafkajs';
+import { WIRE_HEADERS } from '../../streams/kafka/kafkajs-record-codec.js';
 import { parseKafkaOptions } from '../../streams/kafka/kafka-options.js';
-import { kafkajsConfig, toTransportError } from '../../streams/kafka/kafkajs-client.js';
+import { kafkajsConfig, toRecord, toTransportError } from '../../streams/kafka/kafkajs-client.js';
 
 describe('kafka options', () => {
   test('a minimal block gets every default', () => {
@@ -59,11 +60,39 @@ describe('kafka options', () => {
     assert.equal(toTransportError(new TypeError('bug'), 'produce').retryable, false);
   });
 
-  test('wire headers decode to UTF-8 strings, a repeated key keeping its last value', () => {
-    assert.deepEqual(decodeHeaders({
-      id: Buffer.from('e-1'), text: 'plain', repeated: [Buffer.from('first'), 'last'], absent: undefined, utf8: Buffer.from('déjà'),
-    }), { id: 'e-1', text: 'plain', repeated: 'last', utf8: 'déjà' });
-    assert.deepEqual(decodeHeaders(undefined), {});
-    assert.deepEqual(decodeHeaders({ empty: [] }), {});
+  test('a fetched message becomes a record byte for byte: headers in wire order, null and binary values, tombstones', () => {
+    const wire = [
+      { key: 'b', value: Buffer.from([0xff, 0xfe, 0x80, 0x41]) },
+      { key: 'a', value: null },
+      { key: 'b', value: Buffer.from('second') },
+      { key: '1', value: Buffer.alloc(0) },
+    ];
+    // As the record codec hands it over: kafkajs's folded object, and the ordered list beside it.
+    const message = {
+      offset: '41', timestamp: '1700000000000', key: Buffer.from([0, 1]), value: null, attributes: 0, size: 0,
+      headers: { b: [wire[0]!.value, wire[2]!.value], a: undefined, 1: wire[3]!.value }, [WIRE_HEADERS]: wire,
+    } as unknown as KafkaMessage;
+    const record = toRecord('t', 3, message);
+    assert.deepEqual(record, { topic: 't', partition: 3, offset: 41, key: Buffer.from([0, 1]), value: null, headers: wire, timestamp: 1_700_000_000_000 });
+  });
+
+  test('without the codec\'s list, headers come from kafkajs\'s object, each name\'s values in order', () => {
+    const message = {
+      offset: '0', timestamp: '5', key: null, value: Buffer.from('v'), attributes: 0, size: 0,
+      headers: { id: Buffer.from('e-1'), repeated: [Buffer.from('first'), Buffer.from('last')], absent: undefined },
+    } as unknown as KafkaMessage;
+    assert.deepEqual(toRecord('t', 0, message).headers, [
+      { key: 'id', value: Buffer.from('e-1') }, { key: 'repeated', value: Buffer.from('first') },
+      { key: 'repeated', value: Buffer.from('last') }, { key: 'absent', value: null },
+    ]);
+  });
+
+  test('a message that cannot be converted becomes an invalid record, never an exception out of the batch', () => {
+    const message = { offset: '7', timestamp: '0', key: Buffer.from('k'), value: Buffer.from('v'), attributes: 0, size: 0, headers: null,
+      get [WIRE_HEADERS](): never { throw new Error('unreadable headers'); } } as unknown as KafkaMessage;
+    const record = toRecord('t', 1, message);
+    assert.equal(record.invalid?.code, RecordConversionError.code);
+    assert.match(record.invalid?.message ?? '', /t\/1\/7.*unreadable headers/);
+    assert.deepEqual([record.offset, record.key, record.value, record.headers], [7, Buffer.from('k'), Buffer.from('v'), []]);
   });
 });

@@ -14,6 +14,7 @@ import { KafkaSource } from '../../streams/kafka/kafka-source.js';
 import type { InboundRecord, OutboundRecord } from '../../streams/types.js';
 import { ApiKey, KafkaErrorCode, startMockBroker, uniqueTopic, type MockBroker } from './mock-broker.js';
 import { waitUntil, range } from '../helpers/wait.js';
+import { headerMap, headersOf } from '../helpers/headers.js';
 
 const logger = process.env['VERDICT_TEST_LOG'] === '1' ? createLogger({ level: 'debug' }) : silentLogger;
 
@@ -52,7 +53,7 @@ function fakeFactory(producer: FakeProducer, settings: ProducerSettings[] = []):
 }
 
 const rec = (topic: string, key: string | null, value: string, partition?: number): OutboundRecord =>
-  partition === undefined ? { topic, key, value, headers: { k: key ?? '' } } : { topic, key, value, headers: {}, partition };
+  partition === undefined ? { topic, key, value, headers: [{ key: 'k', value: key ?? '' }] } : { topic, key, value, headers: [], partition };
 
 describe('KafkaSink (fake producer)', () => {
   test('one send is one produce round, grouped by topic with each topic in send order', async () => {
@@ -168,9 +169,9 @@ describe('KafkaSink (mock Kafka cluster)', () => {
     await broker.createTopic(deadLetters, 1);
     const sink = newSink();
     const sent: OutboundRecord[] = [
-      ...range(0, 60).map((i): OutboundRecord => ({ topic: decisions, key: `card-${i}`, value: `{"action":"approve","i":${i}}`, headers: { 'verdict-pipeline': 'card-risk', seq: String(i) } })),
-      { topic: deadLetters, key: Buffer.from([0, 1, 2, 255]), value: Buffer.from('not json'), headers: { 'verdict-error-code': 'INPUT_DECODE_FAILED' } },
-      { topic: deadLetters, key: null, value: 'no key', headers: {} },
+      ...range(0, 60).map((i): OutboundRecord => ({ topic: decisions, key: `card-${i}`, value: `{"action":"approve","i":${i}}`, headers: headersOf({ 'verdict-pipeline': 'card-risk', seq: String(i) }) })),
+      { topic: deadLetters, key: Buffer.from([0, 1, 2, 255]), value: Buffer.from('not json'), headers: headersOf({ 'verdict-error-code': 'INPUT_DECODE_FAILED' }) },
+      { topic: deadLetters, key: null, value: 'no key', headers: [] },
     ];
     await sink.send(sent);
 
@@ -178,12 +179,12 @@ describe('KafkaSink (mock Kafka cluster)', () => {
     assert.equal(got.length, sent.length, 'each record once');
     const decided = got.filter((r) => r.topic === decisions);
     for (const r of decided) {
-      const i = Number(r.headers['seq']);
+      const i = Number(headerMap(r.headers)['seq']);
       assert.equal(r.key?.toString(), `card-${i}`);
       assert.equal(r.value?.toString(), `{"action":"approve","i":${i}}`);
       assert.deepEqual(r.headers, { 'verdict-pipeline': 'card-risk', seq: String(i) });
     }
-    assert.deepEqual(decided.map((r) => Number(r.headers['seq'])).sort((a, b) => a - b), range(0, 60));
+    assert.deepEqual(decided.map((r) => Number(headerMap(r.headers)['seq'])).sort((a, b) => a - b), range(0, 60));
     const dead = got.filter((r) => r.topic === deadLetters).sort((a, b) => a.offset - b.offset);
     assert.deepEqual(dead.map((r) => [r.offset, r.key, r.value?.toString(), r.headers]), [
       [0, Buffer.from([0, 1, 2, 255]), 'not json', { 'verdict-error-code': 'INPUT_DECODE_FAILED' }],
@@ -195,11 +196,11 @@ describe('KafkaSink (mock Kafka cluster)', () => {
     const topic = uniqueTopic('sink-retry');
     await broker.createTopic(topic, 1);
     const sink = newSink();
-    await sink.send([{ topic, key: 'warm-up', value: 'w', headers: {} }]);
+    await sink.send([{ topic, key: 'warm-up', value: 'w', headers: [] }]);
     await broker.pushRequestErrors(ApiKey.Produce, [KafkaErrorCode.NOT_LEADER_OR_FOLLOWER, KafkaErrorCode.NOT_LEADER_OR_FOLLOWER]);
-    await sink.send(range(0, 100).map((i) => ({ topic, key: `k${i}`, value: `v${i}`, headers: {} })));
+    await sink.send(range(0, 100).map((i) => ({ topic, key: `k${i}`, value: `v${i}`, headers: [] })));
     // A producer that may not retry gets through only if that send used up both injected errors.
-    await newSink({ retries: 0 }).send([{ topic, key: 'probe', value: 'p', headers: {} }]);
+    await newSink({ retries: 0 }).send([{ topic, key: 'probe', value: 'p', headers: [] }]);
 
     const got = await readBack([topic], 102);
     assert.deepEqual(got.map((r) => r.value?.toString()), ['w', ...range(0, 100).map((i) => `v${i}`), 'p'], 'all, once, in order');
@@ -209,9 +210,9 @@ describe('KafkaSink (mock Kafka cluster)', () => {
     const topic = uniqueTopic('sink-exhaust');
     await broker.createTopic(topic, 1);
     const sink = newSink({ retries: 1, initialRetryTime: 50 });
-    await sink.send([{ topic, key: 'warm-up', value: 'w', headers: {} }]);
+    await sink.send([{ topic, key: 'warm-up', value: 'w', headers: [] }]);
     await broker.pushRequestErrors(ApiKey.Produce, [6, 6, 6, 6, 6, 6]);
-    const records: OutboundRecord[] = range(0, 10).map((i) => ({ topic, key: `k${i}`, value: `v${i}`, headers: {} }));
+    const records: OutboundRecord[] = range(0, 10).map((i) => ({ topic, key: `k${i}`, value: `v${i}`, headers: [] }));
     await assert.rejects(sink.send(records), (err: unknown) => {
       assert.ok(err instanceof TransportError);
       assert.equal(err.code, 'TRANSPORT_FAILED');
@@ -229,9 +230,9 @@ describe('KafkaSink (mock Kafka cluster)', () => {
     const topic = uniqueTopic('sink-fatal');
     await broker.createTopic(topic, 1);
     const sink = newSink();
-    await sink.send([{ topic, key: 'warm-up', value: 'w', headers: {} }]);
+    await sink.send([{ topic, key: 'warm-up', value: 'w', headers: [] }]);
     await broker.pushRequestErrors(ApiKey.Produce, [10 /* MESSAGE_TOO_LARGE */]);
-    await assert.rejects(sink.send([{ topic, key: 'k', value: 'v', headers: {} }]), (err: unknown) => {
+    await assert.rejects(sink.send([{ topic, key: 'k', value: 'v', headers: [] }]), (err: unknown) => {
       assert.ok(err instanceof TransportError);
       assert.equal(err.retryable, false);
       assert.equal(err.details['kafkaType'], 'MESSAGE_TOO_LARGE');

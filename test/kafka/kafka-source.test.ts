@@ -16,6 +16,7 @@ import type { OutboundRecord, SourceEvent } from '../../streams/types.js';
 import { collect, fakeFactory, fakeOptions, fetched, settle, tp } from './helpers/fake-kafka.js';
 import { ApiKey, startMockBroker, uniqueTopic, type MockBroker } from './mock-broker.js';
 import { waitUntil, range } from '../helpers/wait.js';
+import { headerMap, headersOf } from '../helpers/headers.js';
 
 const logger = process.env['VERDICT_TEST_LOG'] === '1' ? createLogger({ level: 'debug' }) : silentLogger;
 
@@ -179,9 +180,9 @@ describe('KafkaSource (mock Kafka cluster)', () => {
     sources.push(source);
     return source;
   };
-  const produce = (records: OutboundRecord[]): Promise<void> => sink.send(records);
+  const produce = (records: OutboundRecord[]): Promise<unknown> => sink.send(records);
   const toPartition = (topic: string, partition: number, count: number, tag = 'r'): OutboundRecord[] =>
-    range(0, count).map((i) => ({ topic, key: `${tag}-${partition}-${i}`, value: `value-${i}`, headers: {}, partition }));
+    range(0, count).map((i) => ({ topic, key: `${tag}-${partition}-${i}`, value: `value-${i}`, headers: [], partition }));
 
   before(async () => {
     broker = await startMockBroker({ brokers: 3 });
@@ -198,9 +199,9 @@ describe('KafkaSource (mock Kafka cluster)', () => {
     const topic = uniqueTopic('src-fidelity');
     await broker.createTopic(topic, 4);
     const keyed: OutboundRecord[] = range(0, 196).map((i) => ({
-      topic, key: `card-${i}`, value: Buffer.from(JSON.stringify({ i })), headers: { 'event-id': `e${i}`, trace: 'tr-1' },
+      topic, key: `card-${i}`, value: Buffer.from(JSON.stringify({ i })), headers: headersOf({ 'event-id': `e${i}`, trace: 'tr-1' }),
     }));
-    const unkeyed: OutboundRecord[] = range(0, 4).map((p) => ({ topic, key: null, value: `null-key-${p}`, headers: {}, partition: p }));
+    const unkeyed: OutboundRecord[] = range(0, 4).map((p) => ({ topic, key: null, value: `null-key-${p}`, headers: [], partition: p }));
     const before = Date.now();
     await produce([...keyed, ...unkeyed]);
 

@@ -94,7 +94,7 @@ export const fakeOptions: KafkaSourceOptions = {
 
 export const tp = (partition: number): TopicPartition => ({ topic: 't', partition });
 export const fetched = (partition: number, offsets: number[], highWatermark?: number): FetchedBatch => ({
-  topic: 't', partition, records: offsets.map((offset) => ({ topic: 't', partition, offset, key: null, value: null, headers: {}, timestamp: 0 })),
+  topic: 't', partition, records: offsets.map((offset) => ({ topic: 't', partition, offset, key: null, value: null, headers: [], timestamp: 0 })),
   ...(highWatermark === undefined ? {} : { highWatermark }),
 });
 /** Lets promise callbacks (a consumer's start, the wait for a retired consumer's stop) run. */
