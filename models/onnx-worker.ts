@@ -11,7 +11,7 @@ import {
 } from '../core/errors.js';
 import type { BatchResult, BatchTask, SessionThreadOptions, WorkerReply } from './runner.js';
 import type { PackedTensor, TensorData } from './tensors.js';
-import type { ElementType } from './types.js';
+import { ELEMENT_TYPES, type ElementType } from './types.js';
 
 interface CacheEntry {
   readonly session: Promise<InferenceSession>;
@@ -106,7 +106,7 @@ export function classifyOrtError(error: unknown, phase: 'load' | 'run'): Verdict
   return asVerdictError(error, ModelExecutionError);
 }
 
-const SUPPORTED: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int32', 'int64']);
+const SUPPORTED: ReadonlySet<string> = new Set<string>(ELEMENT_TYPES);
 
 function toPacked(name: string, tensor: Tensor | undefined): PackedTensor {
   if (tensor === undefined) {
@@ -132,7 +132,7 @@ export async function executeBatch(cache: SessionCache, task: BatchTask): Promis
       );
     }
     // Wraps the (transferred) buffer as it is: no copy on the way into the runtime.
-    feeds[input.name] = new Tensor(input.type, input.data, input.dims);
+    feeds[input.name] = new Tensor(input.type, input.data as never, input.dims);
   }
   let loaded = false;
   try {
@@ -166,6 +166,7 @@ export default async function runBatchTask(task: BatchTask): Promise<unknown> {
     return { ok: false, error: asVerdictError(error).toJSON() } satisfies WorkerReply;
   }
   const buffers = new Set<ArrayBuffer>();
-  for (const out of reply.outputs) buffers.add(out.data.buffer as ArrayBuffer);
+  // String tensors are plain arrays with no buffer to move: they are cloned.
+  for (const out of reply.outputs) if (!Array.isArray(out.data)) buffers.add(out.data.buffer as ArrayBuffer);
   return move({ [transferableSymbol]: [...buffers], [valueSymbol]: reply });
 }
