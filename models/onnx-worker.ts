@@ -10,7 +10,7 @@ import {
   VerdictError, asVerdictError,
 } from '../core/errors.js';
 import type { BatchResult, BatchTask, SessionThreadOptions, WorkerReply } from './runner.js';
-import type { PackedTensor, TensorData } from './tensors.js';
+import type { PackedTensor } from './tensors.js';
 import { ELEMENT_TYPES, type ElementType } from './types.js';
 
 interface CacheEntry {
@@ -117,7 +117,7 @@ function toPacked(name: string, tensor: Tensor | undefined): PackedTensor {
       details: { output: name, type: tensor.type },
     });
   }
-  return { name, type: tensor.type as ElementType, dims: [...tensor.dims], data: tensor.data as TensorData };
+  return { name, type: tensor.type as ElementType, dims: [...tensor.dims], data: tensor.data };
 }
 
 /** Runs one batch on this thread. Throws VerdictErrors only. */
@@ -132,7 +132,7 @@ export async function executeBatch(cache: SessionCache, task: BatchTask): Promis
       );
     }
     // Wraps the (transferred) buffer as it is: no copy on the way into the runtime.
-    feeds[input.name] = new Tensor(input.type, input.data as never, input.dims);
+    feeds[input.name] = new Tensor(input.type, input.data, input.dims);
   }
   let loaded = false;
   try {

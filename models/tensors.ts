@@ -181,7 +181,7 @@ export function checkRow(specs: readonly TensorSpec[], sizes: readonly number[],
     // as given, now known to convert, and are converted again when packed.
     if (spec.type === 'bool' || spec.type === 'float16') continue;
     prepared ??= { ...row };
-    prepared[spec.name] = data as RowValues;
+    prepared[spec.name] = data;
   }
   return prepared ?? row;
 }
