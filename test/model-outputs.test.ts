@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ModelOutputError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
+import { BlockPool } from '../engine/block-pool.js';
 import { Engine } from '../engine/engine.js';
 import { Verdict } from '../engine/verdict.js';
+import type { InboundRecord } from '../streams/types.js';
 import { TYPES_DIR, typedPipeline, type TypedPipelineSpec } from './helpers/typed-registry.js';
 
 async function counterValue(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {
@@ -130,5 +132,36 @@ describe('non-finite model outputs through the programmatic API and the inferenc
     const good = await verdict.executePipeline('ratio', { id: 'ok', a: 1, b: 3 });
     assert.equal(good.decision?.action, 'approve');
     assert.equal(good.decision?.score, null, 'no score expression and no *_probability output');
+  });
+});
+
+describe('non-finite model outputs in a block worker', () => {
+  test('the worker decides the NaN row by the incomplete policy, its neighbours normally, and counts it', async () => {
+    const file = typedPipeline({ ...twoSteps, runtime: { workers: 1, mode: 'blocks' } });
+    const pool = new BlockPool({
+      file, baseDir: TYPES_DIR, threads: 1, intraOpThreads: 1, deadLetterTopic: file.output.deadLetter, pipeline: file.pipeline, logLevel: null,
+    });
+    try {
+      const events = [{ id: 'nan', a: 0, b: 0 }, { id: 'ok', a: 1, b: 1 }, { id: 'high', a: 19, b: 1 }];
+      const records = events.map((event, offset): InboundRecord => ({
+        topic: file.input.topic, partition: 0, offset, timestamp: 0, key: null, value: Buffer.from(JSON.stringify(event)), headers: {},
+      }));
+      const deliveries = await pool.process(records);
+      const decided = deliveries.map((d) => {
+        const body = JSON.parse(d.output.value.toString()) as { action: string; reasons: string[]; outputs: Record<string, unknown> };
+        return { kind: d.kind, action: body.action, reasons: body.reasons, ratio: body.outputs['ratio'] };
+      });
+      assert.deepEqual(decided, [
+        { kind: 'decision', action: 'review', reasons: ['incomplete:ratio'], ratio: undefined },
+        { kind: 'decision', action: 'approve', reasons: [], ratio: { p: 0.5 } },
+        { kind: 'decision', action: 'decline', reasons: ['ratio high'], ratio: { p: 0.949999988079071 } },
+      ]);
+      const workers = (await pool.collectMetrics()) as Array<Array<{ name: string; values: Array<{ value: number; labels: Record<string, unknown> }> }>>;
+      const invalid = workers.flat().filter((m) => m.name === 'verdict_model_output_invalid_total')
+        .flatMap((m) => m.values).filter((v) => v.labels['model'] === 'ratio@1').reduce((n, v) => n + v.value, 0);
+      assert.equal(invalid, 1);
+    } finally {
+      await pool.close();
+    }
   });
 });
