@@ -4,12 +4,15 @@
  * registry and the engine.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { compilePipeline } from '../config/compile-pipeline.js';
 import { ModelInputError, ModelOutputError } from '../core/errors.js';
 import { Engine } from '../engine/engine.js';
 import { ModelRegistry } from '../models/registry.js';
-import type { InputScalar, RowValues } from '../models/types.js';
+import { ELEMENT_TYPES, type InputScalar, type RowValues } from '../models/types.js';
 import { TYPES_DIR, TYPES_REGISTRY, typedPipeline, type TypedPipelineSpec } from './helpers/typed-registry.js';
 
 const deltaPipeline = (source: 'event' | 'features'): TypedPipelineSpec => ({
@@ -211,5 +214,21 @@ describe('the compiler checks every mapping against the declared element type', 
       ],
     });
     assert.deepEqual(p.steps.map((s) => `${s.id}:${s.inputs[0]?.spec.type}`), ['a:int16', 'b:float64', 'c:bool', 'd:float32', 'e:string', 'f:float16']);
+  });
+});
+
+describe('registering models of every element type', () => {
+  test('the registry reads each signature from the model, smoke-runs it, and writes the same manifest types', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'verdict-types-'));
+    try {
+      const registry = new ModelRegistry(root);
+      for (const type of ELEMENT_TYPES) {
+        const model = await registry.register(`t_${type}`, join(TYPES_REGISTRY, `t_${type}`, '1', 'model.onnx'));
+        const fixture = JSON.parse(await readFile(join(TYPES_REGISTRY, `t_${type}`, '1', 'manifest.json'), 'utf8')) as { inputs: unknown; outputs: unknown };
+        assert.deepEqual({ inputs: model.manifest.inputs, outputs: model.manifest.outputs }, { inputs: fixture.inputs, outputs: fixture.outputs }, type);
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
