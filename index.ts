@@ -19,7 +19,9 @@ export { ActorPool } from './engine/actor-pool.js';
 export type { Decision } from './actors/decision-actor.js';
 export type { Outcome, Decided, DeadLetter } from './streams/outcome.js';
 export { ModelRegistry } from './models/registry.js';
-export type { ModelManifest, ResolvedModel, RowInputs, RowOutputs, TensorSpec, ElementType } from './models/types.js';
+export type {
+  ModelManifest, ResolvedModel, RowInputs, RowOutputs, RowValues, InputScalar, OutputScalar, TensorSpec, ElementType,
+} from './models/types.js';
 export { PiscinaRunner } from './models/piscina-runner.js';
 export { InThreadRunner } from './models/in-thread-runner.js';
 export type { ModelRunner } from './models/runner.js';

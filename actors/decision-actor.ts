@@ -152,9 +152,13 @@ export class DecisionActor {
     if (this.#score === null) return defaultScore(outputs);
     try {
       const value = this.#score(context);
-      if (typeof value === 'number') return value;
-      if (typeof value === 'bigint') return Number(value);
-      errors.push(`decision.score: evaluated to ${typeof value}, not a number`);
+      const score = typeof value === 'bigint' ? Number(value) : value;
+      // A NaN or ±Infinity (a division by zero in the expression) is not a score: JSON would write it as null
+      // without saying why. It is reported like any failed evaluation, and the score is null.
+      if (typeof score === 'number' && Number.isFinite(score)) return score;
+      errors.push(typeof score === 'number'
+        ? `decision.score: evaluated to ${score}, not a finite number`
+        : `decision.score: evaluated to ${typeof value}, not a number`);
     } catch (err) {
       errors.push(`decision.score: ${errorSummary(err)}`);
     }

@@ -8,7 +8,7 @@
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import {
   AbortedError, ActorStoppedError, ConfigError, MailboxFullError, ModelExecutionError, ModelInputError,
-  ModelIntegrityError, ModelNotFoundError, ModelSignatureError, VerdictError, asVerdictError,
+  ModelIntegrityError, ModelNotFoundError, ModelOutputError, ModelSignatureError, VerdictError, asVerdictError,
 } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
@@ -33,7 +33,8 @@ export interface ModelActorOptions {
 
 /** One caller's rows, settled together: the unit the router sends for a whole block of events. */
 interface Block {
-  readonly rows: readonly RowInputs[];
+  /** The caller's rows, each converted to its inputs' declared element types (see checkRow). */
+  readonly rows: RowInputs[];
   readonly outputs: Array<RowOutputs | undefined>;
   readonly errors: Array<VerdictError | undefined>;
   /** Rows not settled yet; the block resolves when it reaches 0. */
@@ -103,6 +104,7 @@ export class ModelActor {
   readonly #depthGauge: { set(value: number): void } | undefined;
   readonly #batchSizes: { observe(value: number): void } | undefined;
   readonly #inferenceSeconds: { observe(value: number): void } | undefined;
+  readonly #invalidOutputs: { inc(value?: number): void } | undefined;
   readonly #log: Logger;
   readonly #capacity: number;
   readonly #maxBatchSize: number;
@@ -121,6 +123,7 @@ export class ModelActor {
     this.#depthGauge = options.metrics?.mailboxDepth.labels(labels);
     this.#batchSizes = options.metrics?.batchSize.labels(labels);
     this.#inferenceSeconds = options.metrics?.inferenceSeconds.labels(labels);
+    this.#invalidOutputs = options.metrics?.invalidOutputs.labels(labels);
     this.#log = (options.logger ?? silentLogger).child({ component: COMPONENT, model: options.model.ref });
     const policy = compilePolicy(options);
     this.#capacity = policy.mailboxCapacity;
@@ -198,14 +201,14 @@ export class ModelActor {
     }
     if (signal?.aborted === true) return settledNow(this.#aborted(signal));
     return new Promise<RowResults>((resolve) => {
-      const block: Block = { rows, outputs, errors, unsettled: n, resolve, signal, onAbort: undefined };
+      const block: Block = { rows: [...rows], outputs, errors, unsettled: n, resolve, signal, onAbort: undefined };
       // Rows of the wrong shape fail alone, before queuing; the valid runs between them queue as segments.
       const runs: Segment[] = [];
       let start = 0;
       for (let i = 0; i <= n; i++) {
         if (i < n) {
           try {
-            checkRow(this.#inputs, this.#inputSizes, rows[i]!);
+            block.rows[i] = checkRow(this.#inputs, this.#inputSizes, rows[i]!, i);
             continue;
           } catch (error) {
             this.#settleRow(block, i, undefined, this.#count(asVerdictError(error)));
@@ -289,7 +292,7 @@ export class ModelActor {
       }
       return;
     }
-    let unpacked: RowOutputs[];
+    let unpacked: RowResults;
     try {
       unpacked = unpackRows(this.#outputs, outputs, rows.length);
     } catch (error) {
@@ -298,7 +301,19 @@ export class ModelActor {
       return;
     }
     let r = 0;
-    for (const s of batch) for (let i = s.start; i < s.end; i++) this.#settleRow(s.block, i, unpacked[r++], undefined);
+    for (const s of batch) {
+      for (let i = s.start; i < s.end; i++, r++) {
+        const error = unpacked.errors[r];
+        if (error === undefined) {
+          this.#settleRow(s.block, i, unpacked.outputs[r], undefined);
+          continue;
+        }
+        // Only this row's outputs are unusable: its neighbours in the batch keep theirs.
+        if (error.code === ModelOutputError.code) this.#invalidOutputs?.inc();
+        this.#log.debug({ err: error }, 'model output is not usable');
+        this.#settleRow(s.block, i, undefined, this.#count(error));
+      }
+    }
   }
 
   #task(inputs: BatchTask['inputs']): BatchTask {

@@ -10,6 +10,7 @@ import { ConfigError, isVerdictError } from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import { compileFeatures } from '../streams/ingest/features.js';
 import type { Batching, CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
+import { mappingProblem, type TypedSource } from './input-types.js';
 import type { PipelineFile, StepSpec } from './pipeline-schema.js';
 
 export interface ModelResolver {
@@ -123,21 +124,25 @@ export async function compilePipeline(
       const ipath = `${path}.inputs.${spec.name}`;
       if (mapping === undefined) throw new ConfigError(`${ipath}: missing: model ${model.ref} needs input "${spec.name}"`);
       const width = rowWidth(spec, ipath);
+      // Each source is checked against the input's declared element type (see input-types.ts).
+      const typed = (source: TypedSource): void => {
+        const problem = mappingProblem(source, spec.name, spec.type);
+        if (problem !== undefined) throw new ConfigError(`${ipath}: ${problem}`, { details: { path: ipath } });
+      };
       const sources = (Array.isArray(mapping) ? mapping : [mapping]).map((ref): InputSource => {
         const [root, ...rest] = ref.split('.');
         if (root === 'features' && rest.length === 1) {
           const set = rest[0] ?? '';
           const w = featureWidths.get(set);
           if (w === undefined) throw new ConfigError(`${ipath}: unknown feature set "${set}" (defined: ${[...featureWidths.keys()].join(', ')})`);
+          typed({ kind: 'feature', ref });
           return { kind: 'feature', set, width: w };
         }
         if (root === 'event' && rest.length >= 1) {
           const field = rest.join('.');
           const f = schema.fields[field];
           if (f === undefined) throw new ConfigError(`${ipath}: "${field}" is not a field of schema "${file.input.schema}"`);
-          if (f.type !== 'number' && f.type !== 'integer' && f.type !== 'boolean') {
-            throw new ConfigError(`${ipath}: event.${field} is a ${f.type}; a model input needs a number`);
-          }
+          typed({ kind: 'event', ref, fieldType: f.type });
           return { kind: 'event', path: rest, width: 1 };
         }
         if (root === 'steps' && rest.length === 2) {
@@ -146,6 +151,7 @@ export async function compilePipeline(
           if (depModel === undefined) throw new ConfigError(`${ipath}: refers to unknown step "${dep}"`);
           const out = depModel.manifest.outputs.find((o) => o.name === output);
           if (out === undefined) throw new ConfigError(`${ipath}: step "${dep}" (${depModel.ref}) has no output "${output}"`);
+          typed({ kind: 'step', ref, outputType: out.type });
           stepDeps.add(dep);
           return { kind: 'step', step: dep, output, width: rowWidth(out, `${pathOf.get(dep) ?? dep}.model`) };
         }
@@ -154,9 +160,6 @@ export async function compilePipeline(
       const total = sources.reduce((n, s) => n + s.width, 0);
       if (total !== width) {
         throw new ConfigError(`${ipath}: shape mismatch: model ${model.ref} expects ${width} values per row for "${spec.name}" (shape [${spec.shape.join(', ')}]), the mapping gives ${total}`);
-      }
-      if (spec.type !== 'float32' && spec.type !== 'float64') {
-        throw new ConfigError(`${ipath}: type mismatch: model ${model.ref} input "${spec.name}" is ${spec.type}; mapped features are float32`);
       }
       return { name: spec.name, spec, width, sources };
     });

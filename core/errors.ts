@@ -75,6 +75,10 @@ export class ModelSignatureError extends VerdictError {
 export class ModelInputError extends VerdictError {
   static override readonly code = 'MODEL_INPUT_INVALID';
 }
+/** A model produced a value rules cannot use (NaN, ±Infinity, an int64 no JS number holds exactly). */
+export class ModelOutputError extends VerdictError {
+  static override readonly code = 'MODEL_OUTPUT_INVALID';
+}
 export class ModelExecutionError extends VerdictError {
   static override readonly code = 'MODEL_EXECUTION_FAILED';
 }
@@ -125,7 +129,7 @@ export class RecordRejectedError extends VerdictError {
 
 const KNOWN: ReadonlyArray<typeof VerdictError> = [
   ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
-  ModelSignatureError, ModelInputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
+  ModelSignatureError, ModelInputError, ModelOutputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
   MailboxFullError, ActorStoppedError, AbortedError, RuleError, IncompleteJoinError, TransportError,
   RecordConversionError, RecordRejectedError,
 ];

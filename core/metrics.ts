@@ -23,6 +23,7 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     incompleteJoins: new Counter({ name: 'verdict_join_incomplete_total', help: 'Joins closed incomplete for their mode', labelNames: ['pipeline'], registers: r }),
     batchSize: new Histogram({ name: 'verdict_model_batch_size', help: 'Rows per inference batch', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r }),
     inferenceSeconds: new Histogram({ name: 'verdict_model_inference_seconds', help: 'Time to run one batch, including the worker round-trip', labelNames: ['model'], buckets: SECONDS, registers: r }),
+    invalidOutputs: new Counter({ name: 'verdict_model_output_invalid_total', help: 'Rows whose model outputs held NaN, ±Infinity or an inexact int64 (the row\'s step fails with MODEL_OUTPUT_INVALID)', labelNames: ['model'], registers: r }),
     mailboxDepth: new Gauge({ name: 'verdict_model_mailbox_depth', help: 'Rows waiting in a model actor mailbox', labelNames: ['model'], registers: r }),
     workerRestarts: new Counter({ name: 'verdict_worker_restarts_total', help: 'Inference workers that died and were replaced', registers: r }),
     consumerRestarts: new Counter({ name: 'verdict_kafka_consumer_restarts_total', help: 'Kafka consumers replaced, by reason (crash, stall)', labelNames: ['reason'], registers: r }),

@@ -7,13 +7,13 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { formatZodError } from '../config/load.js';
-import type { ModelManifest, TensorSpec } from './types.js';
+import { ELEMENT_TYPES, type ModelManifest, type TensorSpec } from './types.js';
 
 const positiveInt = z.number().int().positive();
 
 export const tensorSpecSchema = z.object({
   name: z.string().min(1),
-  type: z.enum(['float32', 'float64', 'int32', 'int64']),
+  type: z.enum(ELEMENT_TYPES),
   shape: z
     .array(z.union([positiveInt, z.string().min(1)]))
     .min(1)

@@ -10,8 +10,8 @@ import {
   VerdictError, asVerdictError,
 } from '../core/errors.js';
 import type { BatchResult, BatchTask, SessionThreadOptions, WorkerReply } from './runner.js';
-import type { PackedTensor, TensorData } from './tensors.js';
-import type { ElementType } from './types.js';
+import type { PackedTensor } from './tensors.js';
+import { ELEMENT_TYPES, type ElementType } from './types.js';
 
 interface CacheEntry {
   readonly session: Promise<InferenceSession>;
@@ -106,7 +106,7 @@ export function classifyOrtError(error: unknown, phase: 'load' | 'run'): Verdict
   return asVerdictError(error, ModelExecutionError);
 }
 
-const SUPPORTED: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int32', 'int64']);
+const SUPPORTED: ReadonlySet<string> = new Set<string>(ELEMENT_TYPES);
 
 function toPacked(name: string, tensor: Tensor | undefined): PackedTensor {
   if (tensor === undefined) {
@@ -117,7 +117,7 @@ function toPacked(name: string, tensor: Tensor | undefined): PackedTensor {
       details: { output: name, type: tensor.type },
     });
   }
-  return { name, type: tensor.type as ElementType, dims: [...tensor.dims], data: tensor.data as TensorData };
+  return { name, type: tensor.type as ElementType, dims: [...tensor.dims], data: tensor.data };
 }
 
 /** Runs one batch on this thread. Throws VerdictErrors only. */
@@ -166,6 +166,7 @@ export default async function runBatchTask(task: BatchTask): Promise<unknown> {
     return { ok: false, error: asVerdictError(error).toJSON() } satisfies WorkerReply;
   }
   const buffers = new Set<ArrayBuffer>();
-  for (const out of reply.outputs) buffers.add(out.data.buffer as ArrayBuffer);
+  // String tensors are plain arrays with no buffer to move: they are cloned.
+  for (const out of reply.outputs) if (!Array.isArray(out.data)) buffers.add(out.data.buffer as ArrayBuffer);
   return move({ [transferableSymbol]: [...buffers], [valueSymbol]: reply });
 }

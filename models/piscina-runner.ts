@@ -62,6 +62,8 @@ export class PiscinaRunner implements ModelRunner {
     if (this.#closed) throw new ActorStoppedError('the inference pool is closed');
     const transferList: ArrayBuffer[] = [];
     for (const input of task.inputs) {
+      // String tensors are plain arrays with no buffer to move: they are cloned.
+      if (Array.isArray(input.data)) continue;
       const buffer = input.data.buffer as ArrayBuffer;
       // Two inputs viewing one buffer: listing it twice would make postMessage throw.
       if (!transferList.includes(buffer)) transferList.push(buffer);

@@ -8,7 +8,8 @@
 import ort from 'onnxruntime-node';
 import { ModelIntegrityError, ModelSignatureError } from '../core/errors.js';
 import { describeSpec } from './manifest.js';
-import type { ElementType, TensorSpec } from './types.js';
+import { allocate } from './tensors.js';
+import { ELEMENT_TYPES as TYPES, type ElementType, type TensorSpec } from './types.js';
 
 export interface Signature {
   readonly inputs: readonly TensorSpec[];
@@ -16,7 +17,7 @@ export interface Signature {
 }
 
 type Dim = number | string;
-const ELEMENT_TYPES: ReadonlySet<string> = new Set<ElementType>(['float32', 'float64', 'int32', 'int64']);
+const ELEMENT_TYPES: ReadonlySet<string> = new Set<string>(TYPES);
 const SMOKE_BATCH = 2;
 const BATCH_DIM = 'N';
 
@@ -126,12 +127,8 @@ function assertBatchable(spec: TensorSpec, role: 'input' | 'output'): void {
 }
 
 function zeros(type: ElementType, size: number): ort.Tensor.DataType {
-  switch (type) {
-    case 'float32': return new Float32Array(size);
-    case 'float64': return new Float64Array(size);
-    case 'int32': return new Int32Array(size);
-    case 'int64': return new BigInt64Array(size);
-  }
+  // Zeros, false, or empty strings: every element type's storage as a fresh buffer.
+  return allocate(type, size);
 }
 
 function zeroFeed(spec: TensorSpec): ort.Tensor {

@@ -1,7 +1,11 @@
 /** Shared model-side types: tensor signatures, manifests, and the per-row values that flow through actors. */
 import type { VerdictError } from '../core/errors.js';
 
-export type ElementType = 'float32' | 'float64' | 'int32' | 'int64';
+/** Every tensor element type onnxruntime-node takes as an input and returns as an output. */
+export const ELEMENT_TYPES = [
+  'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float16', 'float32', 'float64', 'string',
+] as const;
+export type ElementType = (typeof ELEMENT_TYPES)[number];
 
 /** One named input or output. `shape[0]` is the dynamic batch dimension, written as a string such as "N". */
 export interface TensorSpec {
@@ -33,11 +37,26 @@ export interface ResolvedModel {
   readonly manifest: ModelManifest;
 }
 
-/** One row's inputs: for each model input, the values of one row (the product of the non-batch dims). */
-export type RowInputs = Readonly<Record<string, ArrayLike<number>>>;
+/**
+ * One value of a row's input before packing. The packer converts it to the input's declared element type and
+ * refuses what would not survive exactly (see tensors.ts): a typed array of the declared type is copied as is.
+ */
+export type InputScalar = number | bigint | boolean | string;
+
+/** One input's values for one row (the product of the non-batch dims). */
+export type RowValues = ArrayLike<InputScalar>;
+
+/** One row's inputs: for each model input, the values of one row. */
+export type RowInputs = Readonly<Record<string, RowValues>>;
+
+/**
+ * One output value as rules and decisions see it: numeric types (int64 and uint64 included, when exact)
+ * are numbers, never NaN or ±Infinity; bool is a boolean; string is a string.
+ */
+export type OutputScalar = number | boolean | string;
 
 /** One row's outputs: a scalar where the per-row shape holds one value, otherwise an array. */
-export type RowOutputs = Readonly<Record<string, number | readonly number[]>>;
+export type RowOutputs = Readonly<Record<string, OutputScalar | readonly OutputScalar[]>>;
 
 /** Each row's outputs or typed error, by the row's position in a call of many rows. */
 export interface RowResults {

@@ -1,5 +1,6 @@
 /**
- * Compiling a pipeline's feature spec into a mapper from an event to a Float32Array row. This runs once per
+ * Compiling a pipeline's feature spec into a mapper from an event to a Float32Array row (or a Float64Array
+ * one, for a feature set that feeds a float64 model input and so must not be rounded to float32). This runs once per
  * event per feature set on the hot path, so everything that depends only on the spec (path splitting,
  * one-hot lookup tables, column offsets) is done once here, and `map` is a loop over small closures.
  */
@@ -17,13 +18,17 @@ export interface FeatureMapper {
    * Writes one row. With `out`, writes `width` values from `offset` (so a batch can be filled in place) and
    * returns `out`; without, returns a fresh array. Throws FeatureError for a missing or ill-typed field.
    */
-  map(event: Event, out?: Float32Array, offset?: number): Float32Array;
+  map(event: Event): Float32Array;
+  map<T extends FeatureRow>(event: Event, out: T, offset?: number): T;
 }
+
+/** Where a mapper writes: float32 for the usual model input, float64 for sets feeding a float64 input. */
+export type FeatureRow = Float32Array | Float64Array;
 
 /** Reads a (possibly dotted) path from an event; undefined when any step is missing or not an object. */
 type Getter = (event: Event) => unknown;
 /** Writes one spec's columns starting at `at`. */
-type Writer = (event: Event, out: Float32Array, at: number) => void;
+type Writer = (event: Event, out: FeatureRow, at: number) => void;
 
 function compilePath(path: string): Getter {
   const parts = path.split('.');
@@ -136,17 +141,15 @@ export function compileFeatures(specs: readonly FeatureSpec[]): FeatureMapper {
   const width = columns.length;
   const count = writers.length;
 
-  return {
-    width,
-    columns,
-    map(event, out, offset = 0) {
-      const row = out ?? new Float32Array(width);
-      // A short buffer is a caller bug, not bad input, so it is a RangeError rather than a FeatureError.
-      if (offset < 0 || offset + width > row.length) {
-        throw new RangeError(`feature row needs ${width} values at offset ${offset}, buffer holds ${row.length}`);
-      }
-      for (let i = 0; i < count; i++) (writers[i] as Writer)(event, row, offset + (offsets[i] as number));
-      return row;
-    },
+  const map = (event: Event, out?: FeatureRow, offset = 0): FeatureRow => {
+    const row = out ?? new Float32Array(width);
+    // A short buffer is a caller bug, not bad input, so it is a RangeError rather than a FeatureError.
+    if (offset < 0 || offset + width > row.length) {
+      throw new RangeError(`feature row needs ${width} values at offset ${offset}, buffer holds ${row.length}`);
+    }
+    for (let i = 0; i < count; i++) (writers[i] as Writer)(event, row, offset + (offsets[i] as number));
+    return row;
   };
+  // The overloads only narrow the return type to the buffer passed in, which is what `map` returns.
+  return { width, columns, map: map as FeatureMapper['map'] };
 }

@@ -6,7 +6,7 @@ import type { CompiledPipeline } from '../../config/compiled.js';
 import { SchemaError } from '../../core/errors.js';
 import type { InboundRecord } from '../types.js';
 import { decodeValue } from './decode.js';
-import { compileFeatures } from './features.js';
+import { compileFeatures, type FeatureRow } from './features.js';
 import { compileValidator } from './validate.js';
 
 export interface IngestedEvent {
@@ -14,7 +14,8 @@ export interface IngestedEvent {
   readonly id: string;
   readonly key: string;
   readonly event: Readonly<Record<string, unknown>>;
-  readonly features: Readonly<Record<string, Float32Array>>;
+  /** Float32Array, or Float64Array for a set that feeds a float64 model input (see `float64FeatureSets`). */
+  readonly features: Readonly<Record<string, FeatureRow>>;
   /** Scheduler time when ingestion began: the start of the event's latency breakdown. */
   readonly receivedAt: number;
   readonly ingestMs: number;
@@ -29,7 +30,8 @@ export interface Ingestor {
 
 export function createIngestor(pipeline: CompiledPipeline, clock: { now(): number }): Ingestor {
   const validate = compileValidator(pipeline.input.schema, pipeline.input.schemaName);
-  const mappers = Object.entries(pipeline.input.features).map(([name, specs]) => [name, compileFeatures(specs)] as const);
+  const wide = float64FeatureSets(pipeline);
+  const mappers = Object.entries(pipeline.input.features).map(([name, specs]) => [name, compileFeatures(specs), wide.has(name)] as const);
   const idField = pipeline.input.schema.id;
   const keyField = pipeline.input.schema.key;
   const format = pipeline.input.format;
@@ -40,12 +42,28 @@ export function createIngestor(pipeline: CompiledPipeline, clock: { now(): numbe
     if (typeof id !== 'string' || id.length === 0) throw new SchemaError(`event has no string id in field "${idField}"`);
     const keyValue = event[keyField];
     const key = typeof keyValue === 'string' ? keyValue : record.key?.toString('utf8') ?? id;
-    const features: Record<string, Float32Array> = {};
-    for (const [name, mapper] of mappers) features[name] = mapper.map(event);
+    const features: Record<string, FeatureRow> = {};
+    for (const [name, mapper, float64] of mappers) features[name] = float64 ? mapper.map(event, new Float64Array(mapper.width)) : mapper.map(event);
     return { record, id, key, event, features, receivedAt: now, ingestMs: clock.now() - now };
   };
   return {
     fromEvent,
     fromRecord: (record, now) => fromEvent(decodeValue(record.value, format), record, now),
   };
+}
+
+/**
+ * Feature sets some step feeds into a float64 input: computed in float64 so that input gets full precision
+ * (float32 inputs fed from them narrow when packed). Every other set stays float32, so the usual case, one
+ * set feeding one float32 input, is packed with a memcpy.
+ */
+export function float64FeatureSets(pipeline: Pick<CompiledPipeline, 'steps'>): ReadonlySet<string> {
+  const sets = new Set<string>();
+  for (const step of pipeline.steps) {
+    for (const input of step.inputs) {
+      if (input.spec.type !== 'float64') continue;
+      for (const src of input.sources) if (src.kind === 'feature') sets.add(src.set);
+    }
+  }
+  return sets;
 }
