@@ -64,7 +64,8 @@ export class Daemon {
         this.#server = await startMetricsServer({
           registry: this.metrics.registry, host: config.metrics.host, port: config.metrics.port,
           remote: () => this.#engine?.workerMetrics() ?? Promise.resolve([]),
-          ready: () => this.state$.value === 'running',
+          // Not ready while consumers crash-loop or a partition is halted: both need an operator.
+          ready: () => this.state$.value === 'running' && this.#source?.crashLoop() === undefined && (this.#stream?.halted().length ?? 0) === 0,
         });
         this.#logger.info({ port: this.#server.port }, 'metrics endpoint listening');
       }

@@ -144,11 +144,11 @@ describe('non-finite model outputs in a block worker', () => {
     try {
       const events = [{ id: 'nan', a: 0, b: 0 }, { id: 'ok', a: 1, b: 1 }, { id: 'high', a: 19, b: 1 }];
       const records = events.map((event, offset): InboundRecord => ({
-        topic: file.input.topic, partition: 0, offset, timestamp: 0, key: null, value: Buffer.from(JSON.stringify(event)), headers: {},
+        topic: file.input.topic, partition: 0, offset, timestamp: 0, key: null, value: Buffer.from(JSON.stringify(event)), headers: [],
       }));
       const deliveries = await pool.process(records);
       const decided = deliveries.map((d) => {
-        const body = JSON.parse(d.output.value.toString()) as { action: string; reasons: string[]; outputs: Record<string, unknown> };
+        const body = JSON.parse(String(d.output.value)) as { action: string; reasons: string[]; outputs: Record<string, unknown> };
         return { kind: d.kind, action: body.action, reasons: body.reasons, ratio: body.outputs['ratio'] };
       });
       assert.deepEqual(decided, [
