@@ -206,6 +206,7 @@ export async function compilePipeline(
       score: file.decision.score ?? null,
       rules: file.decision.rules,
       default: file.decision.default,
+      onRuleError: file.decision.onRuleError,
       onIncomplete,
     },
     output: file.output,

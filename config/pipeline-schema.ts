@@ -77,6 +77,12 @@ export const pipelineFileSchema = z.object({
     score: z.string().optional(),
     rules: z.array(ruleSchema).default([]),
     default: z.string().default('approve'),
+    /**
+     * A rule that fails to evaluate for an event (a missing key, an int division by zero): `skip` counts it as
+     * not fired, so a later rule or the default decides; `incomplete` hands the event to `onIncomplete`, as if
+     * a step had failed. Either way it is counted per rule and named in the decision's reasons.
+     */
+    onRuleError: z.enum(['skip', 'incomplete']).default('skip'),
     onIncomplete: z.union([
       z.object({ policy: z.literal('fail-open') }),
       z.object({ policy: z.literal('fail-closed'), action: z.string().default('review') }),
