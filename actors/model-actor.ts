@@ -163,7 +163,7 @@ export class ModelActor {
       await this.#runner.run(this.#task(zeros(1)));
       if (this.#maxBatchSize > 1) await this.#runner.run(this.#task(zeros(this.#maxBatchSize)));
     } catch (error) {
-      const typed = this.#count(asVerdictError(error));
+      const typed = this.#count(asVerdictError(error, ModelExecutionError));
       // Only a model that cannot load fails the actor; a crashed worker is worth another start().
       if (MODEL_UNUSABLE.has(typed.code)) this.#fail(typed);
       throw typed;
@@ -208,7 +208,7 @@ export class ModelActor {
             checkRow(this.#inputs, this.#inputSizes, rows[i]!);
             continue;
           } catch (error) {
-            this.#settleRow(block, i, undefined, this.#count(asVerdictError(error)));
+            this.#settleRow(block, i, undefined, this.#count(asVerdictError(error, ModelInputError)));
           }
         }
         if (i > start) runs.push({ block, start, end: i });
@@ -271,7 +271,7 @@ export class ModelActor {
       ({ outputs } = await this.#runner.run(task));
       this.#inferenceSeconds?.observe((performance.now() - started) / 1000);
     } catch (error) {
-      const typed = asVerdictError(error);
+      const typed = asVerdictError(error, ModelExecutionError);
       if (typed.retryable && !retried) {
         this.#log.warn({ err: typed, rows: rows.length }, 'batch failed with a retryable error; retrying once');
         await this.#settle(batch, true);
@@ -294,7 +294,7 @@ export class ModelActor {
       unpacked = unpackRows(this.#outputs, outputs, rows.length);
     } catch (error) {
       // The whole result is malformed; re-running halves would get the same shape back.
-      this.#rejectAll(batch, asVerdictError(error));
+      this.#rejectAll(batch, asVerdictError(error, ModelExecutionError));
       return;
     }
     let r = 0;
