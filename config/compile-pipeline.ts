@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { compileExpression, type ExpressionKind } from '../actors/rules.js';
 import { ConfigError, isVerdictError } from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
+import { checkCelEventRefs, checkInputContract } from '../streams/ingest/contract.js';
 import { compileFeatures } from '../streams/ingest/features.js';
 import type { Batching, CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
 import type { PipelineFile, StepSpec } from './pipeline-schema.js';
@@ -69,16 +70,17 @@ export async function compilePipeline(
   if (schema === undefined) {
     throw new ConfigError(`input.schema: unknown schema "${file.input.schema}" (defined: ${Object.keys(file.schemas).join(', ') || 'none'})`);
   }
+  // The runtime's requirements of the schema, the id and key, and the features (streams/ingest/contract.ts).
+  checkInputContract(schema, file.input.schema, file.input.features);
   const featureWidths = new Map<string, number>();
   for (const [name, specs] of Object.entries(file.input.features)) {
-    specs.forEach((spec, i) => {
-      const top = spec.field.split('.')[0] ?? spec.field;
-      if (schema.fields[spec.field] === undefined && schema.fields[top] === undefined) {
-        throw new ConfigError(`input.features.${name}[${i}].field: "${spec.field}" is not a field of schema "${file.input.schema}"`);
-      }
-    });
-    featureWidths.set(name, compileFeatures(specs).width);
+    try {
+      featureWidths.set(name, compileFeatures(specs).width);
+    } catch (err) {
+      throw new ConfigError(`input.features.${name}: ${(err as Error).message}`, { cause: err });
+    }
   }
+  const checkEventRefs = (source: string, path: string): void => checkCelEventRefs(source, path, schema, file.input.schema);
 
   const ids = new Set<string>();
   file.steps.forEach((s, i) => {
@@ -108,6 +110,7 @@ export async function compilePipeline(
     const stepDeps = new Set<string>();
     if (step.when !== undefined) {
       checkCel(step.when, `${path}.when`, 'condition');
+      checkEventRefs(step.when, `${path}.when`);
       for (const ref of stepRefs(step.when)) {
         if (!ids.has(ref)) throw new ConfigError(`${path}.when: refers to unknown step "${ref}"`);
         stepDeps.add(ref);
@@ -173,6 +176,7 @@ export async function compilePipeline(
       : []),
   ]) {
     checkCel(expr, path, kind);
+    checkEventRefs(expr, path);
     for (const ref of stepRefs(expr)) if (!ids.has(ref)) throw new ConfigError(`${path}: refers to unknown step "${ref}"`);
   }
 
