@@ -39,6 +39,20 @@ function stepRefs(source: string): string[] {
   return [...source.matchAll(STEP_REF)].map((m) => m[1] ?? '');
 }
 
+const STEP_OUTPUT_REF = /(?<![\w.])steps\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)/g;
+const STRING_LITERAL = /'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g;
+
+/** `steps.<id>.<output>` in CEL must name an output of the step's model: a typo fails on every event it runs for. */
+function checkStepOutputRefs(source: string, path: string, modelOf: ReadonlyMap<string, ResolvedModel>): void {
+  for (const m of source.replace(STRING_LITERAL, '""').matchAll(STEP_OUTPUT_REF)) {
+    const [, step = '', output = ''] = m;
+    const model = modelOf.get(step);
+    if (model !== undefined && !model.manifest.outputs.some((o) => o.name === output)) {
+      throw new ConfigError(`${path}: step "${step}" (${model.ref}) has no output "${output}" (it has: ${model.manifest.outputs.map((o) => o.name).join(', ')})`, { details: { path } });
+    }
+  }
+}
+
 function topologicalOrder(steps: readonly StepSpec[], deps: ReadonlyMap<string, readonly string[]>): StepSpec[] {
   const byId = new Map(steps.map((s) => [s.id, s]));
   const state = new Map<string, 'visiting' | 'done'>();
@@ -111,6 +125,7 @@ export async function compilePipeline(
     if (step.when !== undefined) {
       checkCel(step.when, `${path}.when`, 'condition');
       checkEventRefs(step.when, `${path}.when`);
+      checkStepOutputRefs(step.when, `${path}.when`, modelOf);
       for (const ref of stepRefs(step.when)) {
         if (!ids.has(ref)) throw new ConfigError(`${path}.when: refers to unknown step "${ref}"`);
         stepDeps.add(ref);
@@ -177,6 +192,7 @@ export async function compilePipeline(
   ]) {
     checkCel(expr, path, kind);
     checkEventRefs(expr, path);
+    checkStepOutputRefs(expr, path, modelOf);
     for (const ref of stepRefs(expr)) if (!ids.has(ref)) throw new ConfigError(`${path}: refers to unknown step "${ref}"`);
   }
 

@@ -77,6 +77,10 @@ describe('verdict validate refuses what would fail for every event, naming the c
     await refused((f) => ({ ...f, decision: { ...f.decision, onIncomplete: { policy: 'fallback', rules: [{ when: 'event.amnt > 1.0', action: 'review', reason: 'x' }], default: 'approve' } } }),
       'decision.onIncomplete.rules[0].when: event.amnt is not a field of schema "transaction"');
   });
+  test('CEL that reads an output the step\'s model does not have', async () => {
+    await refused(rule('steps.gbt.fraud_prob > 0.5'), 'decision.rules[0].when: step "gbt" (fraud_gbt@1) has no output "fraud_prob" (it has: fraud_probability)');
+    await refused((f) => ({ ...f, steps: f.steps.map((s, i) => (i === 2 ? { ...s, when: 'steps.gbt.probability > 0.3' } : s)) }), 'steps[2].when: step "gbt" (fraud_gbt@1) has no output "probability"');
+  });
   test('CEL that guards an undeclared field with has(), calls a method, reads inside an object, or quotes "event.x" compiles', async () => {
     for (const when of ['has(event.promo) && event.promo == "x"', 'event.currency.startsWith("G")', 'event.device.model == "x"', 'event.country == "event.nope"']) {
       const p = await compilePipeline(await samplePipeline(rule(when)), registry, { baseDir });
