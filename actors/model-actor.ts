@@ -7,7 +7,7 @@
  */
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import {
-  AbortedError, ActorStoppedError, ConfigError, MailboxFullError, ModelExecutionError, ModelInputError,
+  AbortedError, ActorStoppedError, ConfigError, InternalError, MailboxFullError, ModelExecutionError, ModelInputError,
   ModelIntegrityError, ModelNotFoundError, ModelSignatureError, VerdictError, asVerdictError,
 } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -176,7 +176,8 @@ export class ModelActor {
     const result = await this.inferBlock([row], signal);
     const outputs = result.outputs[0];
     if (outputs !== undefined) return outputs;
-    throw result.errors[0] ?? new ModelExecutionError(`model actor ${this.model.ref} settled a row with neither outputs nor error`);
+    // Neither is a bug in the actor, not a failure of the model.
+    throw result.errors[0] ?? new InternalError(`model actor ${this.model.ref} settled a row with neither outputs nor error`);
   }
 
   /**
