@@ -36,7 +36,8 @@ export { createLogger } from './core/log.js';
 export {
   VerdictError, ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
   ModelSignatureError, ModelInputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
-  MailboxFullError, ActorStoppedError, RuleError, TransportError, isVerdictError, asVerdictError,
+  MailboxFullError, ActorStoppedError, RuleError, TransportError, ServerListenError, InternalError,
+  isVerdictError, asVerdictError,
   type SerializedError,
 } from './core/errors.js';
 

@@ -3,17 +3,25 @@
  * synchronous CPU work, so the actor is a status plus a handler; there is nothing to queue.
  *
  * Incomplete joins follow the configured policy: fail-open applies the normal rules to what arrived,
- * fail-closed returns a fixed action, fallback applies a separate rule set.
+ * fail-closed returns a fixed action, fallback applies a separate rule set. A rule that fails to evaluate
+ * is named in the reasons and counted per rule; with `onRuleError: incomplete` it also hands the event to
+ * that policy, since the rules could not say what they were written to say.
  */
 import type { CompiledDecision } from '../config/compiled.js';
 import { toMicros } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { silentLogger } from '../core/log.js';
+import { RuleError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { RowOutputs } from '../models/types.js';
+import { failedSteps } from '../streams/join/completeness.js';
 import type { JoinResult, StepStatus } from '../streams/join/types.js';
 import { Lifecycle, type ActorStatus } from './actor.js';
-import { compileExpression, compileRules, errorSummary, evaluateRules, type CelContext, type CompiledRule } from './rules.js';
+import { compileExpression, compileRules, errorSummary, evaluateRules, type CelContext, type CompiledRule, type RuleVerdict } from './rules.js';
+
+/** A decision's reason for each rule that failed to evaluate: `rule_error:decision.rules[2]`. */
+export const RULE_ERROR_REASON = 'rule_error:';
+const SCORE = 'decision.score';
 
 export interface DecisionInput {
   readonly event: Readonly<Record<string, unknown>>;
@@ -62,6 +70,9 @@ export class DecisionActor {
   readonly #metrics: Metrics | undefined;
   /** Counter children by action: the set of actions is small and fixed by the config. */
   readonly #decisionCounters = new Map<string, { inc(): void }>();
+  /** Counter children by rule id: one per rule of the config at most. */
+  readonly #ruleErrorCounters = new Map<string, { inc(): void }>();
+  readonly #onRuleError: CompiledDecision['onRuleError'];
   readonly #log: Logger;
   readonly #now: () => number;
 
@@ -72,6 +83,7 @@ export class DecisionActor {
     this.#default = decision.default;
     this.#score = decision.score === null ? null : compileExpression(decision.score, 'decision.score', 'number');
     this.#incomplete = decision.onIncomplete;
+    this.#onRuleError = decision.onRuleError;
     this.#fallback = decision.onIncomplete.policy === 'fallback' ? compileRules(decision.onIncomplete.rules, 'decision.onIncomplete.rules') : [];
     this.#metrics = options.metrics;
     this.#log = (options.logger ?? silentLogger).child({ component: 'decision_actor', pipeline: options.pipeline });
@@ -87,32 +99,45 @@ export class DecisionActor {
     const started = this.#now();
     const { join } = input;
     const context: CelContext = { event: input.event, steps: join.outputs, completeness: join.completeness };
-    let policy: DecisionPolicy = 'rules';
+    const incomplete = this.#incomplete;
+    let policy: DecisionPolicy;
     let action: string;
     let reasons: string[];
-    let errors: string[];
-    const incomplete = this.#incomplete;
+    const errors: string[] = [];
+    const failed: string[] = [];
+    // The normal rules run unless the join is incomplete and the policy replaces them.
+    let rules: RuleVerdict | null = null;
     if (join.complete || incomplete.policy === 'fail-open') {
-      if (!join.complete) policy = 'fail-open';
-      const verdict = evaluateRules(this.#rules, context);
-      action = verdict.action ?? this.#default;
-      reasons = verdict.reasons;
-      errors = verdict.errors;
-    } else if (incomplete.policy === 'fail-closed') {
-      policy = 'fail-closed';
-      action = incomplete.action;
-      reasons = [`incomplete:${Object.entries(join.completeness).filter(([, s]) => s !== 'ok' && s !== 'skipped').map(([id]) => id).join(',')}`];
-      errors = [];
-    } else {
+      rules = evaluateRules(this.#rules, context);
+      errors.push(...rules.errors);
+      failed.push(...rules.failed);
+    }
+    // onRuleError `incomplete`: a failed rule means the rules could not decide, as a failed step would.
+    const decidedByRules = rules !== null && (rules.failed.length === 0 || this.#onRuleError === 'skip');
+    if (rules !== null && (decidedByRules || incomplete.policy === 'fail-open')) {
+      policy = join.complete && decidedByRules ? 'rules' : 'fail-open';
+      action = rules.action ?? this.#default;
+      reasons = rules.reasons;
+    } else if (incomplete.policy === 'fallback') {
       policy = 'fallback';
       const verdict = evaluateRules(this.#fallback, context);
       action = verdict.action ?? incomplete.default;
       reasons = verdict.reasons;
-      errors = verdict.errors;
+      errors.push(...verdict.errors);
+      failed.push(...verdict.failed);
+    } else {
+      // fail-closed (fail-open never gets here: its rules decide on whatever arrived).
+      policy = 'fail-closed';
+      action = incomplete.policy === 'fail-closed' ? incomplete.action : this.#default;
+      // Names the failed steps; when only a rule failed, its rule_error reason below says why.
+      const steps = failedSteps(join.completeness);
+      reasons = steps.length > 0 || failed.length === 0 ? [`incomplete:${steps.join(',')}`] : [];
     }
-    const score = this.#scoreOf(context, join.outputs, errors);
+    for (const id of failed) reasons.push(`${RULE_ERROR_REASON}${id}`);
+    const score = this.#scoreOf(context, join.outputs, errors, failed);
     if (errors.length > 0) {
-      this.#metrics?.errors.inc({ component: 'decision_actor', code: 'RULE_EVALUATION_FAILED' }, errors.length);
+      this.#metrics?.errors.inc({ component: 'decision_actor', code: RuleError.code }, errors.length);
+      for (const id of failed) this.#countRuleError(id);
       this.#log.debug({ eventId: input.eventId, errors }, 'rule evaluation failed');
     }
     this.#countDecision(action);
@@ -148,7 +173,19 @@ export class DecisionActor {
     counter.inc();
   }
 
-  #scoreOf(context: CelContext, outputs: JoinResult['outputs'], errors: string[]): number | null {
+  #countRuleError(rule: string): void {
+    const metrics = this.#metrics;
+    if (metrics === undefined) return;
+    let counter = this.#ruleErrorCounters.get(rule);
+    if (counter === undefined) {
+      counter = metrics.ruleErrors.labels({ pipeline: this.#pipeline, rule });
+      this.#ruleErrorCounters.set(rule, counter);
+    }
+    counter.inc();
+  }
+
+  /** The score; a failing score expression is counted like a rule (`decision.score`) but never changes the action. */
+  #scoreOf(context: CelContext, outputs: JoinResult['outputs'], errors: string[], failed: string[]): number | null {
     if (this.#score === null) return defaultScore(outputs);
     try {
       const value = this.#score(context);
@@ -157,11 +194,12 @@ export class DecisionActor {
       // without saying why. It is reported like any failed evaluation, and the score is null.
       if (typeof score === 'number' && Number.isFinite(score)) return score;
       errors.push(typeof score === 'number'
-        ? `decision.score: evaluated to ${score}, not a finite number`
-        : `decision.score: evaluated to ${typeof value}, not a number`);
+        ? `${SCORE}: evaluated to ${score}, not a finite number`
+        : `${SCORE}: evaluated to ${typeof value}, not a number`);
     } catch (err) {
-      errors.push(`decision.score: ${errorSummary(err)}`);
+      errors.push(`${SCORE}: ${errorSummary(err)}`);
     }
+    failed.push(SCORE);
     return null;
   }
 }

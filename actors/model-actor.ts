@@ -7,7 +7,7 @@
  */
 import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
 import {
-  AbortedError, ActorStoppedError, ConfigError, MailboxFullError, ModelExecutionError, ModelInputError,
+  AbortedError, ActorStoppedError, ConfigError, InternalError, MailboxFullError, ModelExecutionError, ModelInputError,
   ModelIntegrityError, ModelNotFoundError, ModelOutputError, ModelSignatureError, VerdictError, asVerdictError,
 } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -166,7 +166,7 @@ export class ModelActor {
       await this.#runner.run(this.#task(zeros(1)));
       if (this.#maxBatchSize > 1) await this.#runner.run(this.#task(zeros(this.#maxBatchSize)));
     } catch (error) {
-      const typed = this.#count(asVerdictError(error));
+      const typed = this.#count(asVerdictError(error, ModelExecutionError));
       // Only a model that cannot load fails the actor; a crashed worker is worth another start().
       if (MODEL_UNUSABLE.has(typed.code)) this.#fail(typed);
       throw typed;
@@ -179,7 +179,8 @@ export class ModelActor {
     const result = await this.inferBlock([row], signal);
     const outputs = result.outputs[0];
     if (outputs !== undefined) return outputs;
-    throw result.errors[0] ?? new ModelExecutionError(`model actor ${this.model.ref} settled a row with neither outputs nor error`);
+    // Neither is a bug in the actor, not a failure of the model.
+    throw result.errors[0] ?? new InternalError(`model actor ${this.model.ref} settled a row with neither outputs nor error`);
   }
 
   /**
@@ -211,7 +212,7 @@ export class ModelActor {
             block.rows[i] = checkRow(this.#inputs, this.#inputSizes, rows[i]!, i);
             continue;
           } catch (error) {
-            this.#settleRow(block, i, undefined, this.#count(asVerdictError(error)));
+            this.#settleRow(block, i, undefined, this.#count(asVerdictError(error, ModelInputError)));
           }
         }
         if (i > start) runs.push({ block, start, end: i });
@@ -274,7 +275,7 @@ export class ModelActor {
       ({ outputs } = await this.#runner.run(task));
       this.#inferenceSeconds?.observe((performance.now() - started) / 1000);
     } catch (error) {
-      const typed = asVerdictError(error);
+      const typed = asVerdictError(error, ModelExecutionError);
       if (typed.retryable && !retried) {
         this.#log.warn({ err: typed, rows: rows.length }, 'batch failed with a retryable error; retrying once');
         await this.#settle(batch, true);
@@ -297,7 +298,7 @@ export class ModelActor {
       unpacked = unpackRows(this.#outputs, outputs, rows.length);
     } catch (error) {
       // The whole result is malformed; re-running halves would get the same shape back.
-      this.#rejectAll(batch, asVerdictError(error));
+      this.#rejectAll(batch, asVerdictError(error, ModelExecutionError));
       return;
     }
     let r = 0;

@@ -3,7 +3,8 @@
  * implementation and evaluated over plain data; nothing from the config is ever run as JavaScript.
  *
  * Numbers: events and model outputs are JS numbers, which CEL sees as doubles, while a literal like `500`
- * is a CEL int. Comparisons across the two already work (`event.amount > 500` and `> 500.0` agree), but
+ * is a CEL int. cel-js 8 compares a value with either (`event.amount > 500`, `> 500.0` and `== 500` all
+ * work; only `==` between two literals of different types, `1.5 == 1`, is a type error at load), but
  * standard CEL has no mixed arithmetic, so `steps.gbt.fraud_probability * 100` would fail on every event.
  * The environment below adds double/int arithmetic overloads that compute in doubles, so a config author
  * can write either literal. `%` stays int-only, as in CEL.
@@ -19,6 +20,9 @@ export type Evaluate = (context: CelContext) => unknown;
 export type ExpressionKind = 'condition' | 'number' | 'any';
 
 export interface CompiledRule {
+  /** The rule's config path (`decision.rules[2]`): its name in metrics and reasons. */
+  readonly id: string;
+  /** The path of its condition (`decision.rules[2].when`), which error messages start with. */
   readonly path: string;
   readonly action: string;
   readonly reason: string;
@@ -80,6 +84,7 @@ export function compileExpression(source: string, path: string, kind: Expression
 
 export function compileRules(rules: readonly RuleSpec[], path: string): CompiledRule[] {
   return rules.map((r, i) => ({
+    id: `${path}[${i}]`,
     path: `${path}[${i}].when`,
     action: r.action,
     reason: r.reason,
@@ -101,18 +106,22 @@ export interface RuleVerdict {
   readonly reasons: string[];
   /** Rules whose evaluation failed, as `path: message`: they count as not fired. */
   readonly errors: string[];
+  /** The ids of the rules that failed, in rule order (one per entry of `errors`). */
+  readonly failed: string[];
 }
 
 export function evaluateRules(rules: readonly CompiledRule[], context: CelContext): RuleVerdict {
   let action: string | undefined;
   const reasons: string[] = [];
   const errors: string[] = [];
+  const failed: string[] = [];
   for (const rule of rules) {
     let fired: unknown;
     try {
       fired = rule.evaluate(context);
     } catch (err) {
       errors.push(`${rule.path}: ${errorSummary(err)}`);
+      failed.push(rule.id);
       continue;
     }
     if (fired === true) {
@@ -121,7 +130,8 @@ export function evaluateRules(rules: readonly CompiledRule[], context: CelContex
     } else if (typeof fired !== 'boolean') {
       // A `dyn` condition (e.g. `event.flagged`) passed the type check but produced a non-boolean.
       errors.push(`${rule.path}: evaluated to ${typeof fired}, not a boolean`);
+      failed.push(rule.id);
     }
   }
-  return { action, reasons, errors };
+  return { action, reasons, errors, failed };
 }

@@ -5,7 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { loadDaemonConfig } from '../config/load-daemon.js';
-import { ConfigError, isVerdictError } from '../core/errors.js';
+import { asVerdictError, ConfigError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { replayDeadLetters, type DlqReplayReport } from '../streams/dlq-replay.js';
 import type { KafkaConnection } from '../streams/kafka/kafka-client.js';
@@ -86,7 +86,7 @@ export function dlqCommand(): Command {
         process.stdout.write(formatReplayReport(report, { from: opts.from, to: opts.to, dryRun: opts.dryRun === true }));
         if (report.incomplete.length > 0) process.exitCode = 2;
       } catch (err) {
-        const code = isVerdictError(err) ? err.code : 'UNEXPECTED';
+        const code = asVerdictError(err).code;
         process.stderr.write(`error ${code}: ${(err as Error).message}\n`);
         process.exitCode = 1;
       }

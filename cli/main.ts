@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { fraction, positive } from './option-parsers.js';
 import { createLogger } from '../core/log.js';
 import { defaultPipelinePath } from '../core/paths.js';
-import { isVerdictError } from '../core/errors.js';
+import { asVerdictError } from '../core/errors.js';
 import { benchCommand } from './bench-command.js';
 import { formatSummary, runDemo } from './demo.js';
 import { dlqCommand } from './dlq-command.js';
@@ -43,7 +43,7 @@ program.addCommand(benchCommand());
 program.addCommand(dlqCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  const code = isVerdictError(err) ? err.code : 'UNEXPECTED';
+  const code = asVerdictError(err).code;
   process.stderr.write(`error ${code}: ${(err as Error).message}\n`);
   process.exitCode = 1;
 });

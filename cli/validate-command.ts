@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import { compilePipeline } from '../config/compile-pipeline.js';
 import { loadPipelineFile } from '../config/load.js';
-import { isVerdictError } from '../core/errors.js';
+import { asVerdictError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import { ModelRegistry } from '../models/registry.js';
 
@@ -24,7 +24,7 @@ export function validateCommand(): Command {
           process.stdout.write(`  ${s.id}: ${s.model.ref}${deps}${when}\n`);
         }
       } catch (err) {
-        const code = isVerdictError(err) ? err.code : 'UNEXPECTED';
+        const code = asVerdictError(err).code;
         process.stderr.write(`error ${code}: ${(err as Error).message}\n`);
         process.exitCode = 1;
       }

@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { compileExpression, type ExpressionKind } from '../actors/rules.js';
 import { ConfigError, isVerdictError } from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
+import { checkCelEventRefs, checkInputContract } from '../streams/ingest/contract.js';
 import { compileFeatures } from '../streams/ingest/features.js';
 import type { Batching, CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
 import { mappingProblem, type TypedSource } from './input-types.js';
@@ -37,6 +38,20 @@ function checkCel(source: string, path: string, kind: ExpressionKind): void {
 
 function stepRefs(source: string): string[] {
   return [...source.matchAll(STEP_REF)].map((m) => m[1] ?? '');
+}
+
+const STEP_OUTPUT_REF = /(?<![\w.])steps\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)/g;
+const STRING_LITERAL = /'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g;
+
+/** `steps.<id>.<output>` in CEL must name an output of the step's model: a typo fails on every event it runs for. */
+function checkStepOutputRefs(source: string, path: string, modelOf: ReadonlyMap<string, ResolvedModel>): void {
+  for (const m of source.replace(STRING_LITERAL, '""').matchAll(STEP_OUTPUT_REF)) {
+    const [, step = '', output = ''] = m;
+    const model = modelOf.get(step);
+    if (model !== undefined && !model.manifest.outputs.some((o) => o.name === output)) {
+      throw new ConfigError(`${path}: step "${step}" (${model.ref}) has no output "${output}" (it has: ${model.manifest.outputs.map((o) => o.name).join(', ')})`, { details: { path } });
+    }
+  }
 }
 
 function topologicalOrder(steps: readonly StepSpec[], deps: ReadonlyMap<string, readonly string[]>): StepSpec[] {
@@ -70,16 +85,17 @@ export async function compilePipeline(
   if (schema === undefined) {
     throw new ConfigError(`input.schema: unknown schema "${file.input.schema}" (defined: ${Object.keys(file.schemas).join(', ') || 'none'})`);
   }
+  // The runtime's requirements of the schema, the id and key, and the features (streams/ingest/contract.ts).
+  checkInputContract(schema, file.input.schema, file.input.features);
   const featureWidths = new Map<string, number>();
   for (const [name, specs] of Object.entries(file.input.features)) {
-    specs.forEach((spec, i) => {
-      const top = spec.field.split('.')[0] ?? spec.field;
-      if (schema.fields[spec.field] === undefined && schema.fields[top] === undefined) {
-        throw new ConfigError(`input.features.${name}[${i}].field: "${spec.field}" is not a field of schema "${file.input.schema}"`);
-      }
-    });
-    featureWidths.set(name, compileFeatures(specs).width);
+    try {
+      featureWidths.set(name, compileFeatures(specs).width);
+    } catch (err) {
+      throw new ConfigError(`input.features.${name}: ${(err as Error).message}`, { cause: err });
+    }
   }
+  const checkEventRefs = (source: string, path: string): void => checkCelEventRefs(source, path, schema, file.input.schema);
 
   const ids = new Set<string>();
   file.steps.forEach((s, i) => {
@@ -109,6 +125,8 @@ export async function compilePipeline(
     const stepDeps = new Set<string>();
     if (step.when !== undefined) {
       checkCel(step.when, `${path}.when`, 'condition');
+      checkEventRefs(step.when, `${path}.when`);
+      checkStepOutputRefs(step.when, `${path}.when`, modelOf);
       for (const ref of stepRefs(step.when)) {
         if (!ids.has(ref)) throw new ConfigError(`${path}.when: refers to unknown step "${ref}"`);
         stepDeps.add(ref);
@@ -176,6 +194,8 @@ export async function compilePipeline(
       : []),
   ]) {
     checkCel(expr, path, kind);
+    checkEventRefs(expr, path);
+    checkStepOutputRefs(expr, path, modelOf);
     for (const ref of stepRefs(expr)) if (!ids.has(ref)) throw new ConfigError(`${path}: refers to unknown step "${ref}"`);
   }
 
@@ -209,6 +229,7 @@ export async function compilePipeline(
       score: file.decision.score ?? null,
       rules: file.decision.rules,
       default: file.decision.default,
+      onRuleError: file.decision.onRuleError,
       onIncomplete,
     },
     output: file.output,

@@ -41,6 +41,8 @@ export interface CompiledDecision {
   readonly score: string | null;
   readonly rules: readonly RuleSpec[];
   readonly default: string;
+  /** What a rule that fails to evaluate does (pipeline-schema documents both). */
+  readonly onRuleError: 'skip' | 'incomplete';
   readonly onIncomplete:
     | { readonly policy: 'fail-open' }
     | { readonly policy: 'fail-closed'; readonly action: string }

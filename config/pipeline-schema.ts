@@ -17,9 +17,12 @@ export const fieldSchema = z.object({
 export const inputSchemaSchema = z.object({
   /** Field names are top-level keys of the decoded event; nested objects are addressed as `device.trusted`. */
   fields: z.record(z.string(), fieldSchema),
-  /** Which field carries the event id and the partition key. */
+  /**
+   * Which field carries the event id (declared, required, string or integer) and the partition key (string
+   * or integer). Without `key`, a declared `key` field is used, or else the record's key, or else the id.
+   */
   id: z.string().default('id'),
-  key: z.string().default('key'),
+  key: z.string().optional(),
 });
 
 /** One feature column: a numeric event field, optionally transformed, or a one-hot of a categorical field. */
@@ -77,6 +80,12 @@ export const pipelineFileSchema = z.object({
     score: z.string().optional(),
     rules: z.array(ruleSchema).default([]),
     default: z.string().default('approve'),
+    /**
+     * A rule that fails to evaluate for an event (a missing key, an int division by zero): `skip` counts it as
+     * not fired, so a later rule or the default decides; `incomplete` hands the event to `onIncomplete`, as if
+     * a step had failed. Either way it is counted per rule and named in the decision's reasons.
+     */
+    onRuleError: z.enum(['skip', 'incomplete']).default('skip'),
     onIncomplete: z.union([
       z.object({ policy: z.literal('fail-open') }),
       z.object({ policy: z.literal('fail-closed'), action: z.string().default('review') }),

@@ -127,11 +127,26 @@ export class RecordRejectedError extends VerdictError {
   static override readonly code = 'PRODUCE_RECORD_REJECTED';
 }
 
+/** The daemon's HTTP endpoint could not listen (the port is taken, or the address is not this host's). */
+export class ServerListenError extends VerdictError {
+  static override readonly code = 'SERVER_LISTEN_FAILED';
+}
+
+// ---- anything else -------------------------------------------------------------------------------------
+/**
+ * Something that is not one of Verdict's typed errors: a bug, or a library failing in a way nothing maps.
+ * `asVerdictError` classifies unknown errors as this, so a failure is never blamed on a model it was not.
+ */
+export class InternalError extends VerdictError {
+  static override readonly code = 'INTERNAL_ERROR';
+}
+
 const KNOWN: ReadonlyArray<typeof VerdictError> = [
   ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
   ModelSignatureError, ModelInputError, ModelOutputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
   MailboxFullError, ActorStoppedError, AbortedError, RuleError, IncompleteJoinError, TransportError,
   RecordConversionError, RecordRejectedError,
+  ServerListenError, InternalError,
 ];
 const BY_CODE = new Map<string, typeof VerdictError>(KNOWN.map((c) => [c.code, c]));
 
@@ -147,9 +162,11 @@ function looksSerialized(value: unknown): value is SerializedError {
 
 /**
  * Classifies anything thrown into a VerdictError. Walks `cause` so that a wrapped Verdict error keeps its
- * code, and rebuilds errors that arrive as structured clones from a worker thread.
+ * code, and rebuilds errors that arrive as structured clones from a worker thread. What is none of these
+ * becomes `fallback`: InternalError unless the caller knows better (a model runner passes
+ * ModelExecutionError, because whatever its session throws is the model's failure).
  */
-export function asVerdictError(value: unknown, fallback: typeof VerdictError = ModelExecutionError): VerdictError {
+export function asVerdictError(value: unknown, fallback: typeof VerdictError = InternalError): VerdictError {
   for (let cur: unknown = value, depth = 0; cur !== undefined && cur !== null && depth < 8; depth++) {
     if (cur instanceof VerdictError) return cur;
     if (looksSerialized(cur)) {

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ServerListenError } from './errors.js';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
 export interface MetricsServer {
@@ -55,7 +56,12 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // EADDRINUSE and friends are about the host, not a model or a record: a typed error naming the address.
+      reject(new ServerListenError(`metrics endpoint cannot listen on ${options.host}:${options.port}: ${err.code ?? err.message}`, {
+        cause: err, details: { host: options.host, port: options.port, reason: err.code },
+      }));
+    });
     server.listen(options.port, options.host, () => resolve());
   });
   return {

@@ -20,6 +20,7 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     errors: new Counter({ name: 'verdict_errors_total', help: 'Typed errors, by component and code', labelNames: ['component', 'code'], registers: r }),
     stepOutcomes: new Counter({ name: 'verdict_step_outcomes_total', help: 'Pipeline step outcomes in closed joins', labelNames: ['pipeline', 'step', 'status'], registers: r }),
     lateOutputs: new Counter({ name: 'verdict_join_late_outputs_total', help: 'Step outputs that arrived after their join closed (dropped)', labelNames: ['pipeline', 'step'], registers: r }),
+    ruleErrors: new Counter({ name: 'verdict_rule_errors_total', help: 'Decision rules (and the score) that failed to evaluate, by rule path', labelNames: ['pipeline', 'rule'], registers: r }),
     incompleteJoins: new Counter({ name: 'verdict_join_incomplete_total', help: 'Joins closed incomplete for their mode', labelNames: ['pipeline'], registers: r }),
     batchSize: new Histogram({ name: 'verdict_model_batch_size', help: 'Rows per inference batch', labelNames: ['model'], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512], registers: r }),
     inferenceSeconds: new Histogram({ name: 'verdict_model_inference_seconds', help: 'Time to run one batch, including the worker round-trip', labelNames: ['model'], buckets: SECONDS, registers: r }),

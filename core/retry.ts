@@ -18,7 +18,9 @@ export interface RetryOptions {
 
 export class RetryExhaustedError extends Error {
   constructor(readonly errors: readonly VerdictError[]) {
-    super(`gave up after ${errors.length} attempts: ${errors.at(-1)?.message ?? 'unknown error'}`);
+    // The last attempt's error is the cause, so asVerdictError classifies the whole as that (a TransportError
+    // for a sink that kept failing) rather than as an unknown error.
+    super(`gave up after ${errors.length} attempts: ${errors.at(-1)?.message ?? 'unknown error'}`, { cause: errors.at(-1) });
     this.name = 'RetryExhaustedError';
   }
 }

@@ -163,7 +163,7 @@ export default async function runBatchTask(task: BatchTask): Promise<unknown> {
     const result = await executeBatch(cacheForThread(), task);
     reply = { ok: true, outputs: result.outputs };
   } catch (error) {
-    return { ok: false, error: asVerdictError(error).toJSON() } satisfies WorkerReply;
+    return { ok: false, error: asVerdictError(error, ModelExecutionError).toJSON() } satisfies WorkerReply;
   }
   const buffers = new Set<ArrayBuffer>();
   // String tensors are plain arrays with no buffer to move: they are cloned.

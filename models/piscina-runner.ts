@@ -4,7 +4,7 @@
  */
 import { Piscina } from 'piscina';
 import {
-  ActorStoppedError, MailboxFullError, VerdictError, WorkerCrashedError, asVerdictError,
+  ActorStoppedError, MailboxFullError, ModelExecutionError, VerdictError, WorkerCrashedError, asVerdictError,
 } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
@@ -74,7 +74,7 @@ export class PiscinaRunner implements ModelRunner {
     } catch (error) {
       throw this.#poolError(error);
     }
-    if (!reply.ok) throw asVerdictError(reply.error);
+    if (!reply.ok) throw asVerdictError(reply.error, ModelExecutionError);
     return { outputs: reply.outputs };
   }
 

@@ -7,7 +7,7 @@
 import type { SchedulerLike } from 'rxjs';
 import { toMicros } from '../core/clock.js';
 import type { Decision, DecisionInput } from '../actors/decision-actor.js';
-import { asVerdictError, FeatureError, type VerdictError } from '../core/errors.js';
+import { asVerdictError, FeatureError, InternalError, type VerdictError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { IngestedEvent, Ingestor } from './ingest/ingest.js';
 import type { JoinResult } from './join/types.js';
@@ -53,8 +53,9 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
   const ingestSeconds = stage('ingest');
   const modelsSeconds = stage('models');
   const decisionSeconds = stage('decision');
-  const deadLetter = (record: InboundRecord, err: unknown, where: { step?: string; model?: string | undefined } = {}): Outcome => {
-    const error = asVerdictError(err, FeatureError);
+  // Ingestion's own failures are typed (decode, schema, features); the fallback classifies what it did not type.
+  const deadLetter = (record: InboundRecord, err: unknown, where: { step?: string; model?: string | undefined } = {}, fallback: typeof VerdictError = FeatureError): Outcome => {
+    const error = asVerdictError(err, fallback);
     metrics?.deadLetters.inc({ pipeline: deps.pipeline, code: error.code });
     return {
       kind: 'dead-letter',
@@ -80,7 +81,8 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
       const total = toMicros(scheduler.now() - ev.receivedAt);
       return { kind: 'decision', record: ev.record, decision: { ...decision, latencyMs: { ...decision.latencyMs, total } } };
     } catch (err) {
-      return deadLetter(ev.record, err);
+      // The decider catches rule failures itself: whatever escapes it is not the record's fault.
+      return deadLetter(ev.record, err, {}, InternalError);
     }
   };
 
@@ -113,7 +115,7 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
         joins = await router.route(ingested);
       } catch (err) {
         // The router settles every step itself; reaching here is a bug, and its records still get an outcome.
-        for (const p of positions) outcomes[p] = deadLetter(records[p]!, err);
+        for (const p of positions) outcomes[p] = deadLetter(records[p]!, err, {}, InternalError);
         return outcomes as Outcome[];
       }
       const decidedAt = scheduler.now();

@@ -13,7 +13,7 @@ const RULES = [
 ];
 
 function decision(onIncomplete: CompiledDecision['onIncomplete'] = { policy: 'fail-open' }, score: string | null = 'steps.gbt.fraud_probability'): CompiledDecision {
-  return { score, rules: RULES, default: 'approve', onIncomplete };
+  return { score, rules: RULES, default: 'approve', onRuleError: 'skip', onIncomplete };
 }
 
 function input(outputs: Record<string, number>, amount = 10, complete = true): DecisionInput {
@@ -47,13 +47,14 @@ describe('decision actor', () => {
     assert.equal(d.ruleErrors, undefined, 'has() guards the cascade step');
   });
 
-  test('a rule that fails at run time counts as not fired and is reported, without crashing', () => {
+  test('a rule that fails at run time counts as not fired and is named in the reasons, without crashing', () => {
     const metrics = createMetrics();
     const actor = new DecisionActor({ pipeline: 'p', decision: decision(), metrics });
     // gbt missing: `steps.gbt.fraud_probability` has no such key.
     const d = actor.decide(input({ mlp: 0.7 }, 10, true));
     assert.equal(d.action, 'review');
-    assert.deepEqual(d.reasons, ['mlp_suspicious']);
+    assert.equal(d.policy, 'rules');
+    assert.deepEqual(d.reasons, ['mlp_suspicious', 'rule_error:decision.rules[0]']);
     assert.equal(d.ruleErrors?.length, 2, 'the gbt rule and the score');
     assert.match(d.ruleErrors?.[0] ?? '', /^decision\.rules\[0\]\.when: /);
     assert.equal(d.score, null);
@@ -154,7 +155,7 @@ describe('decision actor', () => {
   test('the sample pipeline decision config compiles and decides as written', async () => {
     const file = await samplePipeline();
     const d = file.decision;
-    const actor = new DecisionActor({ pipeline: file.pipeline, decision: { score: d.score ?? null, rules: d.rules, default: d.default, onIncomplete: d.onIncomplete } });
+    const actor = new DecisionActor({ pipeline: file.pipeline, decision: { score: d.score ?? null, rules: d.rules, default: d.default, onRuleError: d.onRuleError, onIncomplete: d.onIncomplete } });
     const join = (outputs: Record<string, Record<string, number>>, complete = true): JoinResult => ({
       eventId: 'e', outputs, models: {}, errors: {}, complete, openedAt: 0, closedAt: 1,
       completeness: Object.fromEntries(['gbt', 'anomaly', 'mlp'].map((s) => [s, s in outputs ? 'ok' : 'skipped'])),

@@ -90,11 +90,29 @@ describe('join windows on virtual time', () => {
     assert.deepEqual([w()?.complete, w()?.closedAt], [true, 7]);
   });
 
-  test('mode any with no ok step is incomplete', async () => {
-    const { join } = setup('any');
-    const p = join.open('e1');
-    for (const s of STEPS) join.report('e1', s, { status: 'skipped', reason: 'x' });
-    assert.equal((await p).complete, false);
+  test('every step skipped by design is a complete join in every mode, and not counted incomplete', async () => {
+    for (const mode of ['all', 'any', 'partial'] as const) {
+      const { join, metrics } = setup(mode);
+      const p = join.open('e1');
+      for (const s of STEPS) join.report('e1', s, { status: 'skipped', reason: 'when is false' });
+      const r = await p;
+      assert.equal(r.complete, true, mode);
+      assert.deepEqual(r.completeness, { gbt: 'skipped', anomaly: 'skipped', mlp: 'skipped' }, mode);
+      assert.equal((await metrics.incompleteJoins.get()).values[0]?.value ?? 0, 0, mode);
+    }
+  });
+
+  test('mode any and partial with no ok step and a failed one are incomplete; skips do not help', async () => {
+    for (const mode of ['any', 'partial'] as const) {
+      const { join, metrics } = setup(mode);
+      const p = join.open('e1');
+      join.report('e1', 'gbt', { status: 'skipped', reason: 'when is false' });
+      join.report('e1', 'anomaly', { status: 'skipped', reason: 'when is false' });
+      join.report('e1', 'mlp', { status: 'error', error: { code: 'MODEL_EXECUTION_FAILED', message: 'boom', retryable: false, details: {} } });
+      const r = await p;
+      assert.equal(r.complete, false, mode);
+      assert.equal((await metrics.incompleteJoins.get()).values[0]?.value, 1, mode);
+    }
   });
 
   test('mode partial decides on what arrived by the deadline', async () => {

@@ -3,8 +3,8 @@
  * typed error, which the pipeline turns into a dead letter carrying the original bytes.
  */
 import type { CompiledPipeline } from '../../config/compiled.js';
-import { SchemaError } from '../../core/errors.js';
 import type { InboundRecord } from '../types.js';
+import { identify, resolveIdentity } from './contract.js';
 import { decodeValue } from './decode.js';
 import { compileFeatures, type FeatureRow } from './features.js';
 import { compileValidator } from './validate.js';
@@ -32,16 +32,13 @@ export function createIngestor(pipeline: CompiledPipeline, clock: { now(): numbe
   const validate = compileValidator(pipeline.input.schema, pipeline.input.schemaName);
   const wide = float64FeatureSets(pipeline);
   const mappers = Object.entries(pipeline.input.features).map(([name, specs]) => [name, compileFeatures(specs), wide.has(name)] as const);
-  const idField = pipeline.input.schema.id;
-  const keyField = pipeline.input.schema.key;
+  // The same contract the compiler checked (contract.ts): string or integer ids and keys.
+  const identity = resolveIdentity(pipeline.input.schema, pipeline.input.schemaName);
   const format = pipeline.input.format;
 
   const fromEvent = (raw: Record<string, unknown>, record: InboundRecord, now: number): IngestedEvent => {
     const event = validate(raw);
-    const id = event[idField];
-    if (typeof id !== 'string' || id.length === 0) throw new SchemaError(`event has no string id in field "${idField}"`);
-    const keyValue = event[keyField];
-    const key = typeof keyValue === 'string' ? keyValue : record.key?.toString('utf8') ?? id;
+    const { id, key } = identify(event, identity, record);
     const features: Record<string, FeatureRow> = {};
     for (const [name, mapper, float64] of mappers) features[name] = float64 ? mapper.map(event, new Float64Array(mapper.width)) : mapper.map(event);
     return { record, id, key, event, features, receivedAt: now, ingestMs: clock.now() - now };

@@ -1,7 +1,8 @@
 /**
  * The windowed join: collects what each pipeline step reports for each event until the event's join is
  * settled (every step reported; in mode `any`, one step reported ok) or its deadline passes, then yields
- * the event's JoinResult.
+ * the event's JoinResult. Whether it is complete is `isJoinComplete` (completeness.ts): skipped steps never
+ * make a join incomplete.
  *
  * Windows are opened per block of events (the chunk the stream processes together), not per event: a
  * block shares one deadline, one promise and one flat array of reports, so joining costs a few
@@ -15,6 +16,7 @@ import { DeadlineQueue, type Deadline } from '../../core/deadline-queue.js';
 import type { SerializedError } from '../../core/errors.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { RowOutputs } from '../../models/types.js';
+import { isJoinComplete } from './completeness.js';
 import type { JoinResult, StepReport, StepStatus } from './types.js';
 
 export interface JoinWindowsOptions {
@@ -176,7 +178,7 @@ export class JoinWindows {
         else if (report.status === 'timeout') failed++;
         if (report.status !== 'skipped' && report.model !== undefined) models[step] = report.model;
       }
-      const complete = this.#mode === 'all' ? failed === 0 : ok > 0;
+      const complete = isJoinComplete(this.#mode, ok, failed);
       if (!complete) incomplete++;
       results.push({ eventId: window.eventIds[e]!, outputs, models, completeness, errors, complete, openedAt: window.openedAt, closedAt });
     }

@@ -8,7 +8,7 @@
  */
 import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
 import { compileExpression } from '../../actors/rules.js';
-import { asVerdictError, RuleError } from '../../core/errors.js';
+import { asVerdictError, ModelExecutionError, ModelTimeoutError, RuleError } from '../../core/errors.js';
 import type { RowInputs, RowOutputs, RowResults } from '../../models/types.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
 import type { JoinResult, StepReport } from '../join/types.js';
@@ -108,8 +108,9 @@ export class EventRouter {
           run.outputs[e]![step.id] = out;
           run.join.report(e, i, { status: 'ok', outputs: out, model: step.model.ref, latencyMs });
         } else {
-          const error = asVerdictError(errors[r]);
-          run.join.report(e, i, error.code === 'MODEL_TIMEOUT'
+          // The model actor settles rows with typed errors; anything else it hands back is the model's failure.
+          const error = asVerdictError(errors[r], ModelExecutionError);
+          run.join.report(e, i, error.code === ModelTimeoutError.code
             ? { status: 'timeout', model: step.model.ref }
             : { status: 'error', error: error.toJSON(), model: step.model.ref });
         }

@@ -24,11 +24,11 @@ export interface TypedPipelineSpec {
 export function typedPipeline(spec: TypedPipelineSpec): PipelineFile {
   const fields: Record<string, { type: string; required?: boolean }> = { id: { type: 'string' } };
   for (const [name, type] of Object.entries(spec.fields)) fields[name] = { type };
-  const firstNumber = Object.entries(spec.fields).find(([, t]) => t === 'number' || t === 'integer')?.[0] ?? 'id';
+  const firstNumber = Object.entries(spec.fields).find(([, t]) => t === 'number' || t === 'integer')?.[0];
   return pipelineFileSchema.parse({
     pipeline: 'typed',
     schemas: { tx: { fields, id: 'id', key: 'id' } },
-    input: { schema: 'tx', format: 'json', features: spec.features ?? { dense: [{ field: firstNumber }] } },
+    input: { schema: 'tx', format: 'json', features: spec.features ?? (firstNumber === undefined ? {} : { dense: [{ field: firstNumber }] }) },
     steps: spec.steps,
     // 'all': a step that fails makes the join incomplete, so the incomplete policy decides.
     join: { mode: 'all', deadlineMs: 5_000 },

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { describe, test } from 'node:test';
+import { daemonFileSchema } from '../config/daemon-schema.js';
+import {
+  InternalError, ModelExecutionError, ServerListenError, TransportError, VerdictError, asVerdictError,
+} from '../core/errors.js';
+import { silentLogger } from '../core/log.js';
+import { createMetrics } from '../core/metrics.js';
+import { startMetricsServer } from '../core/metrics-server.js';
+import { retry } from '../core/retry.js';
+import { Daemon } from '../engine/daemon.js';
+import { classifyOrtError } from '../models/onnx-worker.js';
+import { errorCount, setup } from './helpers/fake-runner.js';
+import { samplePipelinePath } from './helpers/pipelines.js';
+
+/** Holds a port on 127.0.0.1 until `close`. */
+async function takenPort(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as AddressInfo).port, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+describe('error codes say what failed', () => {
+  test('the metrics endpoint on a taken port fails with SERVER_LISTEN_FAILED naming the port', async () => {
+    const held = await takenPort();
+    try {
+      await assert.rejects(
+        startMetricsServer({ registry: createMetrics().registry, host: '127.0.0.1', port: held.port, ready: () => true }),
+        (err: unknown) => {
+          assert.ok(err instanceof ServerListenError);
+          assert.equal(err.code, ServerListenError.code);
+          assert.equal(err.code, 'SERVER_LISTEN_FAILED');
+          assert.deepEqual(err.details, { host: '127.0.0.1', port: held.port, reason: 'EADDRINUSE' });
+          assert.equal(err.message, `metrics endpoint cannot listen on 127.0.0.1:${held.port}: EADDRINUSE`);
+          return true;
+        },
+      );
+    } finally {
+      await held.close();
+    }
+  });
+
+  test('a daemon whose metrics port is taken fails to start with SERVER_LISTEN_FAILED, not a model error', async () => {
+    const held = await takenPort();
+    const config = daemonFileSchema.parse({
+      pipeline: samplePipelinePath,
+      kafka: { brokers: ['127.0.0.1:1'], groupId: 'g' },
+      metrics: { host: '127.0.0.1', port: held.port },
+    });
+    const daemon = new Daemon({ config, pipelinePath: samplePipelinePath, overridden: [] }, silentLogger);
+    try {
+      await assert.rejects(daemon.start(), { code: 'SERVER_LISTEN_FAILED' });
+      assert.equal(daemon.state$.value, 'failed');
+    } finally {
+      await held.close();
+    }
+  });
+
+  test('an error that is not Verdict\'s becomes INTERNAL_ERROR, also after crossing a thread as data', () => {
+    const typed = asVerdictError(new TypeError('cannot read properties of undefined'));
+    assert.ok(typed instanceof InternalError);
+    assert.deepEqual([typed.code, typed.message, typed.retryable], ['INTERNAL_ERROR', 'cannot read properties of undefined', false]);
+    const rebuilt = asVerdictError(structuredClone(typed.toJSON()));
+    assert.ok(rebuilt instanceof InternalError);
+    assert.equal(rebuilt.code, InternalError.code);
+    assert.equal(asVerdictError('a string').code, 'INTERNAL_ERROR');
+  });
+
+  test('a model\'s failure stays MODEL_EXECUTION_FAILED: from onnxruntime, and from a runner that throws untyped', async () => {
+    const ort = classifyOrtError(new Error("Non-zero status code returned while running Gemm node. Name:'gemm'"), 'run');
+    assert.equal(ort.code, ModelExecutionError.code);
+    assert.equal(ort.code, 'MODEL_EXECUTION_FAILED');
+    const { actor, runner, metrics, advanceTo } = setup({ maxBatchSize: 1 });
+    runner.failNext.push(new Error('session exploded') as VerdictError);
+    const row = actor.infer({ x: [1, 2] });
+    advanceTo(2);
+    await assert.rejects(row, { code: 'MODEL_EXECUTION_FAILED', message: 'session exploded' });
+    assert.equal(await errorCount(metrics, ModelExecutionError.code), 1);
+  });
+
+  test('a sink that keeps failing is a TransportError once retries run out, not a model error', async () => {
+    let attempts = 0;
+    const failing = retry(() => {
+      attempts++;
+      return Promise.reject(new TransportError('broker unreachable', { retryable: true }));
+    }, { attempts: 3, initialDelayMs: 0, maxDelayMs: 0, sleep: () => Promise.resolve() });
+    await assert.rejects(failing, (err: unknown) => {
+      assert.equal(asVerdictError(err).code, 'TRANSPORT_FAILED');
+      return true;
+    });
+    assert.equal(attempts, 3);
+  });
+});
