@@ -163,8 +163,8 @@ export function toRecord(topic: string, partition: number, m: KafkaMessage): Inb
   }
 }
 
-function bytesOrNull(b: unknown): Buffer | null {
-  return Buffer.isBuffer(b) ? b : b === null || b === undefined ? null : Buffer.from(String(b), 'utf8');
+function bytesOrNull(b: Buffer | string | null | undefined): Buffer | null {
+  return Buffer.isBuffer(b) ? b : typeof b === 'string' ? Buffer.from(b, 'utf8') : null;
 }
 
 /**

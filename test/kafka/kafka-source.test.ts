@@ -16,7 +16,7 @@ import type { OutboundRecord, SourceEvent } from '../../streams/types.js';
 import { collect, fakeFactory, fakeOptions, fetched, settle, tp } from './helpers/fake-kafka.js';
 import { ApiKey, startMockBroker, uniqueTopic, type MockBroker } from './mock-broker.js';
 import { waitUntil, range } from '../helpers/wait.js';
-import { headerMap, headersOf } from '../helpers/headers.js';
+import { headersOf } from '../helpers/headers.js';
 
 const logger = process.env['VERDICT_TEST_LOG'] === '1' ? createLogger({ level: 'debug' }) : silentLogger;
 
