@@ -37,6 +37,7 @@ export {
   MailboxFullError, ActorStoppedError, RuleError, TransportError, isVerdictError, asVerdictError,
   type SerializedError,
 } from './core/errors.js';
+export { IntegerRangeError, NonFiniteNumberError, UnsupportedValueError } from './core/errors.js';
 
 let defaultInstance: Verdict | undefined;
 
