@@ -5,14 +5,14 @@
  * - JSON: an optional UTF-8 byte-order mark is skipped; the bytes must be valid UTF-8 (never silently
  *   replaced); an integer literal beyond ±(2^53−1) is refused (JSON.parse would round it) and so is a number
  *   that overflows a double (1e400 → Infinity). A repeated key: the last one wins. `-0` stays −0.
- * - MessagePack: see msgpack.ts.
+ * - MessagePack: read by msgpackr, normalised in msgpack-normalise.ts.
  * - auto: JSON when the first byte after an optional BOM and JSON whitespace can start a JSON value
  *   (`{ [ " - 0-9 t f n`), MessagePack otherwise; an event in MessagePack is a map, whose first byte
  *   (0x80–0x8f, 0xde, 0xdf) can never start JSON. Errors then name the format that was recognised.
  */
 import { isUtf8 } from 'node:buffer';
 import { DecodeError, IntegerRangeError, NonFiniteNumberError } from '../../core/errors.js';
-import { decodeMsgpack, formatPath } from './msgpack.js';
+import { decodeMsgpack, formatPath } from './msgpack-normalise.js';
 
 export type WireFormat = 'json' | 'msgpack' | 'auto';
 
