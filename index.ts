@@ -40,6 +40,7 @@ export {
   isVerdictError, asVerdictError,
   type SerializedError,
 } from './core/errors.js';
+export { IntegerRangeError, NonFiniteNumberError, UnsupportedValueError } from './core/errors.js';
 
 let defaultInstance: Verdict | undefined;
 

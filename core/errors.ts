@@ -52,8 +52,21 @@ export class ConfigError extends VerdictError {
 }
 
 // ---- ingestion -----------------------------------------------------------------------------------------
+/** Bytes that are not a well-formed JSON or MessagePack event. Subclasses name well-formed input that has no exact event value. */
 export class DecodeError extends VerdictError {
-  static override readonly code = 'INPUT_DECODE_FAILED';
+  static override readonly code: string = 'INPUT_DECODE_FAILED';
+}
+/** An integer a JS number cannot hold exactly (beyond ±(2^53−1)): refused rather than rounded. */
+export class IntegerRangeError extends DecodeError {
+  static override readonly code = 'INPUT_INTEGER_OUT_OF_RANGE';
+}
+/** NaN or ±Infinity: a MessagePack float, or a JSON literal such as 1e400 that overflows a double. */
+export class NonFiniteNumberError extends DecodeError {
+  static override readonly code = 'INPUT_NUMBER_NOT_FINITE';
+}
+/** A MessagePack value with no JSON counterpart: binary, an unknown extension type, a map key that is neither string nor integer. */
+export class UnsupportedValueError extends DecodeError {
+  static override readonly code = 'INPUT_UNSUPPORTED_TYPE';
 }
 export class SchemaError extends VerdictError {
   static override readonly code = 'INPUT_SCHEMA_MISMATCH';
@@ -147,6 +160,7 @@ const KNOWN: ReadonlyArray<typeof VerdictError> = [
   MailboxFullError, ActorStoppedError, AbortedError, RuleError, IncompleteJoinError, TransportError,
   RecordConversionError, RecordRejectedError,
   ServerListenError, InternalError,
+  IntegerRangeError, NonFiniteNumberError, UnsupportedValueError,
 ];
 const BY_CODE = new Map<string, typeof VerdictError>(KNOWN.map((c) => [c.code, c]));
 
