@@ -148,10 +148,24 @@ describe('dlq replay logic', () => {
     await assert.rejects(replayDeadLetters(kafka.factory, { from: 'dlq', to: 'dlq' }), { code: 'CONFIG_INVALID' });
   });
 
-  test('a replayed record drops every verdict header but the new replayed-from', () => {
-    const record = { ...deadLetter(2, 7, 'INPUT_SCHEMA_MISMATCH'), headers: { ...deadLetter(2, 7, 'X').headers, [REPLAYED_FROM_HEADER]: 'dlq/0/1', 'Verdict-Step': 's' } };
-    assert.deepEqual(replayRecord(record, 'in').headers, { 'x-origin': 'o-2-7', [REPLAYED_FROM_HEADER]: 'dlq/2/7' });
-    assert.deepEqual(replayRecord({ ...record, value: null }, 'in').value, Buffer.alloc(0));
+  test('a replayed record is the input exactly: the first verdict-original-headers headers, whatever their names', () => {
+    const own = [
+      { key: REPLAYED_FROM_HEADER, value: Buffer.from('dlq/0/1') }, { key: 'x', value: null }, { key: 'x', value: Buffer.from([0xff]) },
+    ];
+    const record: InboundRecord = {
+      ...deadLetter(2, 7, undefined),
+      headers: [...own, { key: 'verdict-original-headers', value: Buffer.from('3') }, ...headerBytesOf({ 'verdict-error-code': 'X', 'verdict-step': 's' })],
+    };
+    assert.deepEqual(replayRecord(record, 'in').headers, [...own, { key: REPLAYED_FROM_HEADER, value: 'dlq/2/7' }]);
+    assert.equal(replayRecord({ ...record, value: null }, 'in').value, null, 'a tombstone stays a tombstone');
+  });
+
+  test('a dead letter from before verdict-original-headers loses every verdict-* header, any case, and keeps the rest in order', () => {
+    const record: InboundRecord = {
+      ...deadLetter(2, 7, undefined),
+      headers: headerBytesOf({ a: '1', 'verdict-error-code': 'X', 'Verdict-Step': 's', b: '2' }),
+    };
+    assert.deepEqual(replayRecord(record, 'in').headers, [...headerBytesOf({ a: '1', b: '2' }), { key: REPLAYED_FROM_HEADER, value: 'dlq/2/7' }]);
   });
 });
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { TransportError } from '../../core/errors.js';
+import { RecordRejectedError, TransportError } from '../../core/errors.js';
 import { createLogger, silentLogger } from '../../core/log.js';
 import type { AdminLike, ConsumerLike, KafkaClientFactory, ProducerLike, ProducerSettings, TopicRecords } from '../../streams/kafka/kafka-client.js';
 import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
@@ -182,11 +182,11 @@ describe('KafkaSink (mock Kafka cluster)', () => {
       const i = Number(headerMap(r.headers)['seq']);
       assert.equal(r.key?.toString(), `card-${i}`);
       assert.equal(r.value?.toString(), `{"action":"approve","i":${i}}`);
-      assert.deepEqual(r.headers, { 'verdict-pipeline': 'card-risk', seq: String(i) });
+      assert.deepEqual(r.headers, [{ key: 'verdict-pipeline', value: Buffer.from('card-risk') }, { key: 'seq', value: Buffer.from(String(i)) }]);
     }
     assert.deepEqual(decided.map((r) => Number(headerMap(r.headers)['seq'])).sort((a, b) => a - b), range(0, 60));
     const dead = got.filter((r) => r.topic === deadLetters).sort((a, b) => a.offset - b.offset);
-    assert.deepEqual(dead.map((r) => [r.offset, r.key, r.value?.toString(), r.headers]), [
+    assert.deepEqual(dead.map((r) => [r.offset, r.key, r.value?.toString(), headerMap(r.headers)]), [
       [0, Buffer.from([0, 1, 2, 255]), 'not json', { 'verdict-error-code': 'INPUT_DECODE_FAILED' }],
       [1, null, 'no key', {}],
     ]);
@@ -226,17 +226,34 @@ describe('KafkaSink (mock Kafka cluster)', () => {
     assert.deepEqual(got.map((r) => r.value?.toString()), ['w', ...range(0, 10).map((i) => `v${i}`)]);
   });
 
-  test('a broker error no retry can fix rejects with a non-retryable TransportError', async () => {
+  test('a broker error no retry can fix, about the connection or the topic, rejects with a non-retryable TransportError', async () => {
     const topic = uniqueTopic('sink-fatal');
     await broker.createTopic(topic, 1);
     const sink = newSink();
     await sink.send([{ topic, key: 'warm-up', value: 'w', headers: [] }]);
-    await broker.pushRequestErrors(ApiKey.Produce, [10 /* MESSAGE_TOO_LARGE */]);
+    await broker.pushRequestErrors(ApiKey.Produce, [29 /* TOPIC_AUTHORIZATION_FAILED */]);
     await assert.rejects(sink.send([{ topic, key: 'k', value: 'v', headers: [] }]), (err: unknown) => {
       assert.ok(err instanceof TransportError);
       assert.equal(err.retryable, false);
-      assert.equal(err.details['kafkaType'], 'MESSAGE_TOO_LARGE');
+      assert.equal(err.details['kafkaType'], 'TOPIC_AUTHORIZATION_FAILED');
       return true;
     });
+  });
+
+  test('a round refused for a record is sent again in halves: the others land, the refused one is reported by position', async () => {
+    const topic = uniqueTopic('sink-refused');
+    await broker.createTopic(topic, 1);
+    const sink = newSink();
+    await sink.send([{ topic, key: 'warm-up', value: 'w', headers: [] }]);
+    const records = range(0, 4).map((i): OutboundRecord => ({ topic, key: `k${i}`, value: `v${i}`, headers: [] }));
+    // The round, its first half and that half's first record are refused: only record 0 stays refused.
+    await broker.pushRequestErrors(ApiKey.Produce, [10, 10, 10] /* MESSAGE_TOO_LARGE */);
+    const rejected = await sink.send(records);
+    assert.deepEqual(rejected.map((r) => [r.index, r.error.code, r.error.details['kafkaError']]), [[0, RecordRejectedError.code, 'MESSAGE_TOO_LARGE']]);
+    // Refused once only: every record lands (the halves are sent again, the refusal was transient).
+    await broker.pushRequestErrors(ApiKey.Produce, [87 /* INVALID_RECORD */]);
+    assert.deepEqual(await sink.send(records), []);
+    const got = await readBack([topic], 1 + 3 + 4);
+    assert.deepEqual(got.map((r) => r.value?.toString()), ['w', 'v1', 'v2', 'v3', 'v0', 'v1', 'v2', 'v3']);
   });
 });
