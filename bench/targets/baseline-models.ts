@@ -119,7 +119,7 @@ export function decisionRecord(models: BaselineModels, d: DecidedEvent, inputKey
 }
 
 /** The input record, unchanged, to the dead-letter topic with the reason's code. */
-export function deadLetterRecord(models: BaselineModels, err: unknown, key: Buffer | string | null, value: Buffer | string, headers: Headers): OutboundRecord {
+export function deadLetterRecord(models: BaselineModels, err: unknown, key: Buffer | string | null, value: Buffer | string | null, headers: Headers): OutboundRecord {
   const error = asVerdictError(err);
   return {
     topic: models.output.deadLetter,

@@ -139,7 +139,7 @@ export class FusedEmbeddedTarget implements BenchTarget {
         models.features.map(event, rows, accepted.length * width);
         accepted.push({ record, id: event['id'] as string, key: event['key'] as string, amount: event['amount'] as number });
       } catch (err) {
-        out.push(deadLetterRecord(models, err, record.key, record.value ?? Buffer.alloc(0), record.headers));
+        out.push(deadLetterRecord(models, err, record.key, record.value, record.headers));
       }
     }
     const n = accepted.length;

@@ -54,6 +54,8 @@ export const kafkaOptionsSchema = z.object({
   partitionsConsumedConcurrently: z.number().int().positive().default(4),
   /** An unpaused partition with records to read and no batch for this long means a stalled consumer: it is recreated. 0: off. */
   stallTimeoutMs: z.number().int().nonnegative().default(15_000),
+  /** Consecutive consumer crashes at one position, nothing delivered between, reported as a crash loop. */
+  crashLoopThreshold: z.number().int().min(2).default(3),
   /** kafkajs's own log, forwarded to the pino logger at this level and above. */
   logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('warn'),
   producer: kafkaProducerSchema.default({
