@@ -1,6 +1,6 @@
 /**
  * What becomes of a record whose outcome the sink refused for itself (a `RejectedRecord`: for Kafka, an
- * error such as MESSAGE_TOO_LARGE or INVALID_RECORD, see `RECORD_ERRORS` in kafka/kafkajs-client.ts). Each
+ * error such as MESSAGE_TOO_LARGE or INVALID_RECORD, see `RECORD_ERRORS` in kafka/kafkajs-errors.ts). Each
  * step is tried only when the one before was refused:
  *
  *   1. a decision → a dead letter of the input (key, value and headers byte for byte) with the refusal's

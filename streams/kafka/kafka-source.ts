@@ -20,6 +20,7 @@ import type { Metrics } from '../../core/metrics.js';
 import type { Source, SourceEvent, TopicPartition } from '../types.js';
 import type { AdminLike, ConsumerLike, ConsumerSettings, FetchedBatch, KafkaClientFactory, KafkaConnection } from './kafka-client.js';
 import { kafkajsClientFactory } from './kafkajs-client.js';
+import { CrashLoopDetector, type CrashLoop } from './crash-loop.js';
 import { StallWatchdog, type StalledPartition } from './stall-watchdog.js';
 
 export interface KafkaSourceOptions extends KafkaConnection {
@@ -50,14 +51,6 @@ export interface KafkaSourceOptions extends KafkaConnection {
   readonly crashLoopThreshold?: number;
 }
 
-/** Where consumers keep crashing: the batch being handed over, when known. */
-export interface CrashLoop {
-  readonly crashes: number;
-  readonly topic?: string;
-  readonly partition?: number;
-  readonly offset?: number;
-  readonly error: string;
-}
 
 export interface KafkaSourceDeps {
   /** The client library. Default: kafkajs, connected with the options' connection fields. */
@@ -98,10 +91,7 @@ export class KafkaSource implements Source {
   readonly #backoff: { readonly initialDelayMs: number; readonly maxDelayMs: number };
   readonly #logger: Logger;
   readonly #metrics: Pick<Metrics, 'consumerRestarts' | 'consumerCrashLoop'> | undefined;
-  readonly #crashLoopThreshold: number;
-  /** The position of the last crash and how many crashes in a row happened there. */
-  #lastCrash: { readonly site: string; readonly crashes: number } | undefined;
-  #crashLoop: CrashLoop | undefined;
+  readonly #crashLoops: CrashLoopDetector;
   readonly #watchdog: StallWatchdog;
 
   #status: Status = 'idle';
@@ -141,7 +131,7 @@ export class KafkaSource implements Source {
     this.#random = deps.random ?? Math.random;
     this.#backoff = options.restartBackoff ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
     this.#metrics = deps.metrics;
-    this.#crashLoopThreshold = options.crashLoopThreshold ?? 3;
+    this.#crashLoops = new CrashLoopDetector(options.crashLoopThreshold ?? 3, this.#logger, deps.metrics);
     this.#watchdog = new StallWatchdog({
       timeoutMs: options.stallTimeoutMs ?? 15_000, scheduler: this.#scheduler, logger: this.#logger,
       positions: () => this.lag(), stalled: (partitions) => this.#onStalled(partitions),
@@ -191,7 +181,7 @@ export class KafkaSource implements Source {
 
   /** Set while consumers keep crashing at one position without delivering anything (see `crashLoopThreshold`). */
   crashLoop(): CrashLoop | undefined {
-    return this.#crashLoop;
+    return this.#crashLoops.loop;
   }
 
   /** Per partition of the subscribed topics: how far the group's committed offset is behind the log end. */
@@ -306,7 +296,7 @@ export class KafkaSource implements Source {
     owned.next = last.offset + 1;
     this.#watchdog.delivered(batch, owned.next, batch.highWatermark);
     this.#failures = 0;
-    this.#progressed();
+    this.#crashLoops.progressed();
     subscriber.next({ type: 'batch', batch: delivered });
     return true;
   }
@@ -327,35 +317,9 @@ export class KafkaSource implements Source {
 
   #onCrashed(consumer: ConsumerLike, error: TransportError): void {
     if (consumer !== this.#consumer) return;
-    this.#countCrash(error);
+    this.#crashLoops.crashed(error, () => [...this.#owned.values()].map((o) => `${keyOf(o.tp)}@${o.next ?? '?'}`).join(','));
     const restart = this.#replace(consumer, 'crash');
     if (restart !== undefined) this.#logger.error({ err: error.toJSON(), ...restart }, 'consumer crashed; recreating it');
-  }
-
-  /**
-   * A crash's position is the batch it happened on when the consumer says so, else every owned partition's
-   * fetch position. The same position crash after crash, with nothing delivered between, is a crash loop:
-   * never silent, though the source keeps trying (the fault may be passing, e.g. a broker).
-   */
-  #countCrash(error: TransportError): void {
-    const { topic, partition, offset } = error.details as { topic?: unknown; partition?: unknown; offset?: unknown };
-    const at = typeof topic === 'string' && typeof partition === 'number' && typeof offset === 'number' ? { topic, partition, offset } : undefined;
-    const site = at !== undefined ? `${at.topic}/${at.partition}/${at.offset}` : [...this.#owned.values()].map((o) => `${keyOf(o.tp)}@${o.next ?? '?'}`).join(',');
-    const crashes = this.#lastCrash?.site === site ? this.#lastCrash.crashes + 1 : 1;
-    this.#lastCrash = { site, crashes };
-    if (crashes < this.#crashLoopThreshold) return;
-    this.#crashLoop = { crashes, ...at, error: error.message };
-    this.#metrics?.consumerCrashLoop.set({ topic: at?.topic ?? '', partition: at === undefined ? '' : String(at.partition) }, at?.offset ?? -1);
-    this.#logger.error({ ...this.#crashLoop, site }, 'consumer crash loop: it keeps crashing at the same position');
-  }
-
-  /** A batch was delivered: whatever crashed before is behind us. */
-  #progressed(): void {
-    this.#lastCrash = undefined;
-    if (this.#crashLoop === undefined) return;
-    this.#logger.info({ crashes: this.#crashLoop.crashes }, 'consumer crash loop over: a batch was delivered');
-    this.#crashLoop = undefined;
-    this.#metrics?.consumerCrashLoop.reset();
   }
 
   /** From the watchdog, which forgets a check once the assignment changes: the consumer is the one it watched. */

@@ -9,9 +9,10 @@ import {
   type Admin, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage, type LogEntry, type Message, type Producer,
 } from 'kafkajs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { RecordConversionError, RecordRejectedError, TransportError, asVerdictError } from '../../core/errors.js';
+import { RecordConversionError, TransportError, asVerdictError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { NO_HEADERS } from '../headers.js';
+import { toProduceError, toTransportError } from './kafkajs-errors.js';
 import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../types.js';
 import type {
   AdminLike, ConsumerHandlers, ConsumerLike, ConsumerSettings, KafkaClientFactory, KafkaConnection, PartitionOffsets,
@@ -74,61 +75,6 @@ function pinoLogCreator(logger: Logger): () => (entry: LogEntry) => void {
     else if (level === KafkajsLogLevel.INFO) logger.info(fields, message);
     else logger.debug(fields, message);
   };
-}
-
-// ---- errors --------------------------------------------------------------------------------------------
-
-interface KafkajsErrorShape {
-  readonly name?: string;
-  readonly message?: string;
-  readonly retriable?: boolean;
-  readonly type?: string;
-  readonly cause?: unknown;
-}
-
-/**
- * kafkajs marks each error `retriable`. It gives up with KafkaJSNumberOfRetriesExceeded, flagged
- * non-retriable, around an error that was retriable: more time can still help, so ours is retryable.
- * Otherwise the innermost cause decides, as kafkajs's own restart logic does.
- */
-export function toTransportError(err: unknown, what: string): TransportError {
-  if (err instanceof TransportError) return err;
-  const top = (typeof err === 'object' && err !== null ? err : {}) as KafkajsErrorShape;
-  let root = top;
-  for (let depth = 0; depth < 8 && typeof root.cause === 'object' && root.cause !== null; depth++) root = root.cause;
-  const retryable = top.name === 'KafkaJSNumberOfRetriesExceeded' || root.retriable === true;
-  const message = top.message ?? String(err);
-  return new TransportError(`${what}: ${message}`, {
-    cause: err,
-    retryable,
-    details: { kafkaError: top.name, kafkaType: root.type ?? top.type },
-  });
-}
-
-/**
- * Kafka errors a broker returns for the records of a produce request themselves, not for the connection,
- * the leader or the client's rights (Kafka's protocol error codes): sending those records again as they are
- * cannot help, but sending the others without them can. CORRUPT_MESSAGE is here too: brokers before Kafka
- * 2.8 answer it for a null key on a compacted topic (later ones, INVALID_RECORD), and a resend of a record
- * that was only damaged on the way succeeds when the sink isolates it, so nothing is lost by the choice.
- */
-export const RECORD_ERRORS: ReadonlySet<string> = new Set([
-  'CORRUPT_MESSAGE', // 2
-  'MESSAGE_TOO_LARGE', // 10: larger than the topic's max.message.bytes
-  'RECORD_LIST_TOO_LARGE', // 18: the request's record set; smaller sends fix it
-  'INVALID_TIMESTAMP', // 32
-  'UNSUPPORTED_FOR_MESSAGE_FORMAT', // 43: e.g. headers on a topic in an old message format
-  'INVALID_RECORD', // 87: e.g. a null key on a compacted topic
-]);
-
-/** A produce failure: a `RecordRejectedError` when Kafka refused records for themselves, else as `toTransportError`. */
-export function toProduceError(err: unknown): TransportError | RecordRejectedError {
-  const error = toTransportError(err, 'produce failed');
-  const kafkaType = error.details['kafkaType'];
-  if (typeof kafkaType === 'string' && RECORD_ERRORS.has(kafkaType)) {
-    return new RecordRejectedError(`the broker refused the record: ${kafkaType}`, { cause: err, details: { kafkaError: kafkaType } });
-  }
-  return error;
 }
 
 // ---- consumer ------------------------------------------------------------------------------------------

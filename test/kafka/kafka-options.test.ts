@@ -6,7 +6,8 @@ import { silentLogger } from '../../core/log.js';
 import type { KafkaMessage } from 'kafkajs';
 import { WIRE_HEADERS } from '../../streams/kafka/kafkajs-record-codec.js';
 import { parseKafkaOptions } from '../../streams/kafka/kafka-options.js';
-import { kafkajsConfig, toRecord, toTransportError } from '../../streams/kafka/kafkajs-client.js';
+import { kafkajsConfig, toRecord } from '../../streams/kafka/kafkajs-client.js';
+import { toTransportError } from '../../streams/kafka/kafkajs-errors.js';
 
 describe('kafka options', () => {
   test('a minimal block gets every default', () => {
