@@ -5,7 +5,7 @@
  * spans orders of magnitude once a target saturates. Unsustainable levels are drawn as crosses, the check
  * at half the saturation rate as a hollow circle.
  */
-import type { BenchReport, ReportedLevel } from './report.js';
+import type { BenchReport, ReportedLevel } from './report-types.js';
 import type { TargetName } from './targets/target.js';
 
 const COLOURS: Readonly<Record<TargetName, string>> = {

@@ -11,7 +11,7 @@ import type { Logger } from '../core/log.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { headerText } from '../streams/headers.js';
 import type { Delivery } from '../streams/outcome.js';
-import type { InboundRecord, OutboundRecord } from '../streams/types.js';
+import type { InboundRecord, OutboundRecord } from '../streams/record.js';
 
 export interface DemoOptions {
   readonly pipelinePath: string;

@@ -9,7 +9,7 @@ import { compileExpression, type ExpressionKind } from '../actors/rules.js';
 import { ConfigError, isVerdictError } from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import { checkCelEventRefs, checkInputContract } from '../streams/ingest/contract.js';
-import { compileFeatures } from '../streams/ingest/features.js';
+import { featureColumns } from './feature-columns.js';
 import type { Batching, CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
 import { mappingProblem, type TypedSource } from './input-types.js';
 import type { PipelineFile, StepSpec } from './pipeline-schema.js';
@@ -85,16 +85,9 @@ export async function compilePipeline(
   if (schema === undefined) {
     throw new ConfigError(`input.schema: unknown schema "${file.input.schema}" (defined: ${Object.keys(file.schemas).join(', ') || 'none'})`);
   }
-  // The runtime's requirements of the schema, the id and key, and the features (streams/ingest/contract.ts).
+  // The runtime's requirements of the schema, the id and key, and the features (input-contract.ts).
   checkInputContract(schema, file.input.schema, file.input.features);
-  const featureWidths = new Map<string, number>();
-  for (const [name, specs] of Object.entries(file.input.features)) {
-    try {
-      featureWidths.set(name, compileFeatures(specs).width);
-    } catch (err) {
-      throw new ConfigError(`input.features.${name}: ${(err as Error).message}`, { cause: err });
-    }
-  }
+  const featureWidths = new Map(Object.entries(file.input.features).map(([name, specs]) => [name, featureColumns(specs).length]));
   const checkEventRefs = (source: string, path: string): void => checkCelEventRefs(source, path, schema, file.input.schema);
 
   const ids = new Set<string>();

@@ -11,7 +11,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { daemonFileSchema, type DaemonFile } from './daemon-schema.js';
-import { formatZodError } from './load.js';
+import { formatZodError } from '../core/zod-error.js';
 
 const PREFIX = 'VERDICT_';
 /** Variables with the prefix that are not config paths. */

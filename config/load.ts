@@ -1,17 +1,9 @@
 /** Reading pipeline files: YAML in, a validated PipelineFile out, with errors that name the config path. */
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import type { ZodError } from 'zod';
 import { ConfigError } from '../core/errors.js';
+import { formatZodError } from '../core/zod-error.js';
 import { pipelineFileSchema, type PipelineFile } from './pipeline-schema.js';
-
-export function formatZodError(error: ZodError, source: string): string {
-  const lines = error.issues.map((issue) => {
-    const path = issue.path.length === 0 ? '(root)' : issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    return `  ${path}: ${issue.message}`;
-  });
-  return `${source} is invalid:\n${lines.join('\n')}`;
-}
 
 export function parsePipeline(text: string, source = 'pipeline'): PipelineFile {
   let raw: unknown;

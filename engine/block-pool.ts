@@ -13,9 +13,9 @@ import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { encodeDeadLetter } from '../streams/encode-outcome.js';
 import type { Delivery } from '../streams/outcome.js';
-import type { InboundRecord } from '../streams/types.js';
+import type { InboundRecord } from '../streams/record.js';
 import { deliveriesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
-import type { BlockReply, BlockWorkerData, MetricsReply, MetricsRequest } from './block-worker.js';
+import type { BlockReply, BlockWorkerData, MetricsReply, MetricsRequest } from './block-protocol.js';
 
 export interface BlockPoolOptions {
   readonly file: PipelineFile;

@@ -9,7 +9,7 @@
 import type { Delivery } from '../streams/outcome.js';
 import { asVerdictError, type SerializedError } from '../core/errors.js';
 import { NO_HEADERS } from '../streams/headers.js';
-import type { InboundRecord, OutboundHeader, RecordHeader } from '../streams/types.js';
+import type { InboundRecord, OutboundHeader, RecordHeader } from '../streams/record.js';
 
 /** A header in the buffer: its name, and its value's start and length (-1 for a null value). */
 type WireHeader = readonly [key: string, at: number, length: number];

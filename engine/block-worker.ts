@@ -7,29 +7,14 @@
  */
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
-import type { PipelineFile } from '../config/pipeline-schema.js';
-import { asVerdictError, type SerializedError } from '../core/errors.js';
+import { asVerdictError } from '../core/errors.js';
 import { createLogger, silentLogger } from '../core/log.js';
 import { createMetrics } from '../core/metrics.js';
 import { InThreadRunner } from '../models/in-thread-runner.js';
 import { deliveriesToWire, fromWire, type WireBlock, type WireReply } from './block-wire.js';
+import type { BlockReply, BlockWorkerData, MetricsReply, MetricsRequest } from './block-protocol.js';
 import { Engine } from './engine.js';
 
-export interface BlockWorkerData {
-  readonly file: PipelineFile;
-  readonly baseDir: string;
-  readonly intraOpThreads: number;
-  /** pino level, or null for no logs. */
-  readonly logLevel: string | null;
-  /** The BroadcastChannel name on which the pool asks for metrics. */
-  readonly metricsChannel: string;
-}
-
-export type MetricsRequest = { readonly type: 'collect'; readonly id: number };
-export type MetricsReply = { readonly type: 'metrics'; readonly id: number; readonly threadId: number; readonly json: unknown };
-
-/** Errors cross the thread as data: a thrown error would lose its code and details in the structured clone. */
-export type BlockReply<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: SerializedError };
 
 async function reply<T>(work: () => Promise<T>): Promise<BlockReply<T>> {
   try {

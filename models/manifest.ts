@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
-import { formatZodError } from '../config/load.js';
+import { formatZodError } from '../core/zod-error.js';
 import { ELEMENT_TYPES, type ModelManifest, type TensorSpec } from './types.js';
 
 const positiveInt = z.number().int().positive();

@@ -26,7 +26,8 @@ import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
 import type { Delivery } from './outcome.js';
 import { replaceRefused, type DeadLetterTarget } from './refusals.js';
-import type { InboundRecord, OutboundRecord, RecordBatch, RejectedRecord, Sink, Source, TopicPartition } from './types.js';
+import type { RecordBatch, RejectedRecord, Sink, Source } from './types.js';
+import type { InboundRecord, OutboundRecord, TopicPartition } from './record.js';
 
 export type StreamState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 

@@ -22,7 +22,7 @@ import { HEADER } from './encode-outcome.js';
 import { headerText } from './headers.js';
 import type { ConsumerLike, FetchedBatch, KafkaClientFactory, ProducerLike } from './kafka/kafka-client.js';
 import { defaultProducerOptions } from './kafka/kafka-sink.js';
-import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from './types.js';
+import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from './record.js';
 
 export const REPLAYED_FROM_HEADER = 'verdict-replayed-from';
 const VERDICT_HEADER_PREFIX = 'verdict-';

@@ -6,7 +6,7 @@
 import type { OptionalDecisionHeader } from '../config/pipeline-schema.js';
 import type { VerdictError } from '../core/errors.js';
 import { headerText } from './headers.js';
-import type { Headers, InboundRecord, OutboundHeader, OutboundRecord } from './types.js';
+import type { Headers, InboundRecord, OutboundHeader, OutboundRecord } from './record.js';
 import type { DeadLetter, Decided, Outcome } from './outcome.js';
 
 export const HEADER = {

@@ -2,7 +2,7 @@
  * Reading and writing record headers (see `Headers` in types.ts): an ordered list of (name, bytes or null),
  * so nothing here decodes, merges or drops a header that is only passed through.
  */
-import type { Headers, OutboundHeader, RecordHeader } from './types.js';
+import type { Headers, OutboundHeader, RecordHeader } from './record.js';
 
 /** Most records carry no headers; one frozen list spares an allocation per record. */
 export const NO_HEADERS: Headers = Object.freeze([]);

@@ -1,7 +1,7 @@
 /** What the pipeline produces for each input record: exactly one decision or one dead letter. */
 import type { Decision } from '../actors/decision-actor.js';
 import type { VerdictError } from '../core/errors.js';
-import type { InboundRecord, OutboundRecord } from './types.js';
+import type { InboundRecord, OutboundRecord } from './record.js';
 
 export interface DeadLetter {
   readonly kind: 'dead-letter';

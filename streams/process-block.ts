@@ -13,7 +13,7 @@ import type { IngestedEvent, Ingestor } from './ingest/ingest.js';
 import type { JoinResult } from './join/types.js';
 import type { Outcome } from './outcome.js';
 import type { EventRouter } from './route/event-router.js';
-import type { InboundRecord } from './types.js';
+import type { InboundRecord } from './record.js';
 
 export interface Decider {
   decide(input: DecisionInput): Decision;

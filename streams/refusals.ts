@@ -17,7 +17,8 @@ import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import { encodeDeadLetter, encodePayloadDropped, reasonOf, type DeadLetterReason } from './encode-outcome.js';
 import type { Delivery } from './outcome.js';
-import type { InboundRecord, OutboundRecord, RejectedRecord } from './types.js';
+import type { RejectedRecord } from './types.js';
+import type { InboundRecord, OutboundRecord } from './record.js';
 
 /** Where dead letters go, and the pipeline their headers name. */
 export interface DeadLetterTarget {

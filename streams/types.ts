@@ -4,48 +4,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { VerdictError } from '../core/errors.js';
-
-/**
- * One record header as Kafka carries it: a name (a UTF-8 string on the wire) and a value of bytes or null
- * (KIP-82). Null and empty are different values, and a name may repeat.
- */
-export interface RecordHeader {
-  readonly key: string;
-  readonly value: Buffer | null;
-}
-
-/** A record's headers in wire order, duplicates included: nothing is decoded, merged or dropped. */
-export type Headers = readonly RecordHeader[];
-
-/** A header to produce: a string value is written as its UTF-8 bytes, null as a null value. */
-export interface OutboundHeader {
-  readonly key: string;
-  readonly value: Buffer | string | null;
-}
-
-export interface TopicPartition {
-  readonly topic: string;
-  readonly partition: number;
-}
-
-/**
- * A record read from a partition, byte for byte: key and value are bytes or null (a null value is a
- * tombstone), headers are in wire order. Offsets are numbers: Kafka's int64 offsets stay far below 2^53.
- */
-export interface InboundRecord extends TopicPartition {
-  readonly offset: number;
-  readonly key: Buffer | null;
-  readonly value: Buffer | null;
-  readonly headers: Headers;
-  /** Milliseconds since the epoch, as the record carries it (NaN when the transport could not read one). */
-  readonly timestamp: number;
-  /**
-   * Set when the transport could not convert the record into this shape (its key, value and headers are
-   * then whatever could be read, bytes as they came). The pipeline dead-letters such a record with this
-   * error instead of processing it, so one bad record never stops its batch.
-   */
-  readonly invalid?: VerdictError;
-}
+import type { InboundRecord, OutboundRecord, TopicPartition } from './record.js';
 
 /** A contiguous run of records of one partition, as a fetch returns them. */
 export interface RecordBatch extends TopicPartition {
@@ -68,15 +27,6 @@ export interface Source {
   close(): Promise<void>;
 }
 
-/** A record to produce. A null value is a tombstone; an empty one is an empty value. */
-export interface OutboundRecord {
-  readonly topic: string;
-  readonly key: Buffer | string | null;
-  readonly value: Buffer | string | null;
-  readonly headers: readonly OutboundHeader[];
-  /** Set by the embedded log only when the producer wants a partition; Kafka partitions by key. */
-  readonly partition?: number;
-}
 
 /** A record the transport refused for what it is (too large, invalid), where sending it again cannot help. */
 export interface RejectedRecord {

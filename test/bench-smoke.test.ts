@@ -15,7 +15,8 @@ import { renderChart } from '../bench/chart.js';
 import { EventPool } from '../bench/events.js';
 import { runBench } from '../bench/harness.js';
 import { slope } from '../bench/memory.js';
-import { renderMarkdown, writeReport, type BenchReport } from '../bench/report.js';
+import { renderMarkdown, writeReport } from '../bench/report.js';
+import type { BenchReport } from '../bench/report-types.js';
 import type { LevelResult, WindowStat } from '../bench/run-level.js';
 import { defaultSaturationOptions, isStable, judgeLevel, searchSaturation } from '../bench/saturation.js';
 

@@ -11,7 +11,7 @@ import { BlockPool } from '../engine/block-pool.js';
 import { Engine } from '../engine/engine.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { HEADER } from '../streams/encode-outcome.js';
-import type { InboundRecord, OutboundRecord } from '../streams/types.js';
+import type { InboundRecord, OutboundRecord } from '../streams/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { headerMap, headersOf } from './helpers/headers.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createRandom } from '../bench/prng.js';
 import { BackpressureGate, CommitTracker } from '../streams/commit-tracker.js';
-import type { TopicPartition } from '../streams/types.js';
+import type { TopicPartition } from '../streams/record.js';
 
 const p0: TopicPartition = { topic: 't', partition: 0 };
 const p1: TopicPartition = { topic: 't', partition: 1 };

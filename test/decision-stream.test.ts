@@ -5,11 +5,12 @@ import { CommitTracker } from '../streams/commit-tracker.js';
 import { DecisionStream } from '../streams/decision-stream.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { toDelivery, type Delivery, type Outcome } from '../streams/outcome.js';
-import type { InboundRecord, OutboundRecord } from '../streams/types.js';
+import type { InboundRecord, OutboundRecord } from '../streams/record.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { SchemaError } from '../core/errors.js';
 import { Subject } from 'rxjs';
-import type { Source, SourceEvent, TopicPartition } from '../streams/types.js';
+import type { Source, SourceEvent } from '../streams/types.js';
+import type { TopicPartition } from '../streams/record.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 

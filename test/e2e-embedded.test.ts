@@ -5,7 +5,7 @@ import { pack } from 'msgpackr';
 import { Engine, type PipelineResult } from '../engine/engine.js';
 import { HEADER } from '../streams/encode-outcome.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
-import type { OutboundRecord } from '../streams/types.js';
+import type { OutboundRecord } from '../streams/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { headerMap, headersOf } from './helpers/headers.js';
 

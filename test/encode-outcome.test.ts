@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import type { Decision } from '../actors/decision-actor.js';
 import { encodeDecision, HEADER } from '../streams/encode-outcome.js';
 import type { Decided } from '../streams/outcome.js';
-import type { Headers } from '../streams/types.js';
+import type { Headers } from '../streams/record.js';
 import { headerBytesOf, headersOf } from './helpers/headers.js';
 
 const decision: Decision = {

@@ -9,7 +9,7 @@ import type { FieldSpec, PipelineFile } from '../config/pipeline-schema.js';
 import { defaultPipelinePath, packageRoot } from '../core/paths.js';
 import { Engine } from '../engine/engine.js';
 import { ModelRegistry } from '../models/registry.js';
-import type { InboundRecord } from '../streams/types.js';
+import type { InboundRecord } from '../streams/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 
 const baseDir = dirname(samplePipelinePath);

@@ -12,7 +12,7 @@ import type { Metrics } from '../core/metrics.js';
 import { BlockPool } from '../engine/block-pool.js';
 import { Engine } from '../engine/engine.js';
 import { Verdict } from '../engine/verdict.js';
-import type { InboundRecord } from '../streams/types.js';
+import type { InboundRecord } from '../streams/record.js';
 import { TYPES_DIR, typedPipeline, type TypedPipelineSpec } from './helpers/typed-registry.js';
 
 async function counterValue(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {

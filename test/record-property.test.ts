@@ -16,7 +16,7 @@ import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { HEADER } from '../streams/encode-outcome.js';
 import { headerBytes, headerText } from '../streams/headers.js';
 import type { Delivery } from '../streams/outcome.js';
-import type { InboundRecord, OutboundRecord } from '../streams/types.js';
+import type { InboundRecord, OutboundRecord } from '../streams/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 
 const bytes = fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a));

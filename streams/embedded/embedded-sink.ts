@@ -3,7 +3,8 @@
  * `send` resolves once every record is in its partition, as a Kafka send resolves on the broker's acks.
  */
 import { TransportError } from '../../core/errors.js';
-import type { OutboundRecord, RejectedRecord, Sink } from '../types.js';
+import type { RejectedRecord, Sink } from '../types.js';
+import type { OutboundRecord } from '../record.js';
 
 const NONE_REJECTED: readonly RejectedRecord[] = Object.freeze([]);
 

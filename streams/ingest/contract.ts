@@ -10,7 +10,6 @@
  */
 import { ConfigError, SchemaError } from '../../core/errors.js';
 import type { FeatureSpec, FieldSpec, InputSchemaSpec } from '../../config/pipeline-schema.js';
-import type { InboundRecord } from '../types.js';
 
 type Event = Readonly<Record<string, unknown>>;
 
@@ -80,12 +79,15 @@ export function identityString(value: unknown, field: string, what: 'id' | 'key'
   throw new SchemaError(`event ${what} in field "${field}" must be a string or an integer, got ${typeof value}`, { details: { field, got: typeof value } });
 }
 
-/** The event's id and partition key, by the contract above. Throws SchemaError for this event only. */
-export function identify(event: Event, identity: EventIdentity, record: InboundRecord): { id: string; key: string } {
+/**
+ * The event's id and key, by the contract above; without a key field, the record's key as text, else the
+ * id. Throws SchemaError for this event only.
+ */
+export function identify(event: Event, identity: EventIdentity, recordKey: Buffer | null): { id: string; key: string } {
   const id = identityString(readPath(event, identity.idField), identity.idField, 'id');
   if (id === undefined) throw new SchemaError(`event has no id in field "${identity.idField}"`, { details: { field: identity.idField } });
   const key = identity.keyField === null ? undefined : identityString(readPath(event, identity.keyField), identity.keyField, 'key');
-  return { id, key: key ?? record.key?.toString('utf8') ?? id };
+  return { id, key: key ?? recordKey?.toString('utf8') ?? id };
 }
 
 const NUMERIC: ReadonlySet<FieldSpec['type']> = new Set(['number', 'integer']);

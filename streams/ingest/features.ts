@@ -5,6 +5,7 @@
  * one-hot lookup tables, column offsets) is done once here, and `map` is a loop over small closures.
  */
 import { ConfigError, FeatureError } from '../../core/errors.js';
+import { featureColumns } from '../../config/feature-columns.js';
 import type { FeatureSpec } from '../../config/pipeline-schema.js';
 
 type Event = Readonly<Record<string, unknown>>;
@@ -123,21 +124,22 @@ function equalsWriter(field: string, get: Getter, other: string, getOther: Gette
 export function compileFeatures(specs: readonly FeatureSpec[]): FeatureMapper {
   const writers: Writer[] = [];
   const offsets: number[] = [];
-  const columns: string[] = [];
+  let at = 0;
   for (const spec of specs) {
     const get = compilePath(spec.field);
-    offsets.push(columns.length);
+    offsets.push(at);
     if ('oneHot' in spec) {
       writers.push(oneHotWriter(spec.field, get, spec.oneHot));
-      for (const v of spec.oneHot) columns.push(`${spec.field}=${v}`);
+      at += spec.oneHot.length;
     } else if ('equalsField' in spec) {
       writers.push(equalsWriter(spec.field, get, spec.equalsField, compilePath(spec.equalsField)));
-      columns.push(`${spec.field}==${spec.equalsField}`);
+      at += 1;
     } else {
       writers.push(numericWriter(spec.field, get, spec.transform));
-      columns.push(spec.transform === 'log1p' ? `log1p(${spec.field})` : spec.field);
+      at += 1;
     }
   }
+  const columns = featureColumns(specs);
   const width = columns.length;
   const count = writers.length;
 

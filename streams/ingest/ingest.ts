@@ -3,7 +3,7 @@
  * typed error, which the pipeline turns into a dead letter carrying the original bytes.
  */
 import type { CompiledPipeline } from '../../config/compiled.js';
-import type { InboundRecord } from '../types.js';
+import type { InboundRecord } from '../record.js';
 import { identify, resolveIdentity } from './contract.js';
 import { decodeValue } from './decode.js';
 import { compileFeatures, type FeatureRow } from './features.js';
@@ -38,7 +38,7 @@ export function createIngestor(pipeline: CompiledPipeline, clock: { now(): numbe
 
   const fromEvent = (raw: Record<string, unknown>, record: InboundRecord, now: number): IngestedEvent => {
     const event = validate(raw);
-    const { id, key } = identify(event, identity, record);
+    const { id, key } = identify(event, identity, record.key);
     const features: Record<string, FeatureRow> = {};
     for (const [name, mapper, float64] of mappers) features[name] = float64 ? mapper.map(event, new Float64Array(mapper.width)) : mapper.map(event);
     return { record, id, key, event, features, receivedAt: now, ingestMs: clock.now() - now };

@@ -5,7 +5,7 @@
  * (kafkajs-client.ts); no kafkajs type crosses this file.
  */
 import type { TransportError } from '../../core/errors.js';
-import type { InboundRecord, OutboundRecord, TopicPartition } from '../types.js';
+import type { InboundRecord, OutboundRecord, TopicPartition } from '../record.js';
 import type { KafkaProducerOptions, KafkaSasl, KafkaTls } from './kafka-options.js';
 
 /** Where and how to connect; shared by every client a factory makes. */

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
-import { formatZodError } from '../../config/load.js';
+import { formatZodError } from '../../core/zod-error.js';
 
 const pem = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 

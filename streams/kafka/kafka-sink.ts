@@ -17,7 +17,8 @@
  */
 import { RecordRejectedError, TransportError, type VerdictError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
-import type { OutboundRecord, RejectedRecord, Sink } from '../types.js';
+import type { RejectedRecord, Sink } from '../types.js';
+import type { OutboundRecord } from '../record.js';
 import type { KafkaClientFactory, KafkaConnection, ProducerLike, TopicRecords } from './kafka-client.js';
 import type { KafkaProducerOptions } from './kafka-options.js';
 import { kafkajsClientFactory } from './kafkajs-client.js';

@@ -17,7 +17,8 @@ import { Observable, asyncScheduler, type SchedulerLike, type Subscriber, type S
 import { TransportError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
-import type { Source, SourceEvent, TopicPartition } from '../types.js';
+import type { Source, SourceEvent } from '../types.js';
+import type { TopicPartition } from '../record.js';
 import type { AdminLike, ConsumerLike, ConsumerSettings, FetchedBatch, KafkaClientFactory, KafkaConnection } from './kafka-client.js';
 import { kafkajsClientFactory } from './kafkajs-client.js';
 import { CrashLoopDetector, type CrashLoop } from './crash-loop.js';

@@ -13,7 +13,7 @@ import { RecordConversionError, TransportError, asVerdictError } from '../../cor
 import type { Logger } from '../../core/log.js';
 import { NO_HEADERS } from '../headers.js';
 import { toProduceError, toTransportError } from './kafkajs-errors.js';
-import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../types.js';
+import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../record.js';
 import type {
   AdminLike, ConsumerHandlers, ConsumerLike, ConsumerSettings, KafkaClientFactory, KafkaConnection, PartitionOffsets,
   ProducerLike, ProducerSettings, TopicRecords,

@@ -8,7 +8,8 @@ import type {
   AdminLike, ConsumerHandlers, ConsumerLike, FetchedBatch, KafkaClientFactory, PartitionOffsets, ProducerLike,
 } from '../../../streams/kafka/kafka-client.js';
 import type { KafkaSource, KafkaSourceOptions } from '../../../streams/kafka/kafka-source.js';
-import type { InboundRecord, SourceEvent, TopicPartition } from '../../../streams/types.js';
+import type { SourceEvent } from '../../../streams/types.js';
+import type { InboundRecord, TopicPartition } from '../../../streams/record.js';
 
 /** Records every event of a source. */
 export function collect(source: KafkaSource) {
