@@ -9,15 +9,15 @@
  * `executeModel` and `executePipeline` are also exported as functions over a lazily created default
  * instance (the sample registry and pipeline), closed by `closeDefault()`.
  */
-import { Verdict } from './engine/verdict.js';
-import type { PipelineResult } from './engine/engine.js';
+import { Verdict } from './runtime/verdict.js';
+import type { PipelineResult } from './runtime/engine.js';
 import type { RowInputs, RowOutputs } from './models/types.js';
 
-export { Verdict, type VerdictOptions } from './engine/verdict.js';
-export { Engine, type EngineOptions, type PipelineResult } from './engine/engine.js';
-export { ActorPool } from './engine/actor-pool.js';
-export type { Decision } from './actors/decision-actor.js';
-export type { Outcome, Decided, DeadLetter } from './streams/outcome.js';
+export { Verdict, type VerdictOptions } from './runtime/verdict.js';
+export { Engine, type EngineOptions, type PipelineResult } from './runtime/engine.js';
+export { ActorPool } from './runtime/actor-pool.js';
+export type { Decision } from './pipeline/decide/decision-actor.js';
+export type { Outcome, Decided, DeadLetter } from './pipeline/outcome.js';
 export { ModelRegistry } from './models/registry.js';
 export type {
   ModelManifest, ResolvedModel, RowInputs, RowOutputs, RowValues, InputScalar, OutputScalar, TensorSpec, ElementType,
@@ -27,7 +27,7 @@ export { InThreadRunner } from './models/in-thread-runner.js';
 export type { ModelRunner } from './models/runner.js';
 export { EmbeddedLog } from './streams/embedded/embedded-log.js';
 export type { Source, Sink, RecordBatch, RejectedRecord } from './streams/types.js';
-export type { InboundRecord, OutboundRecord, TopicPartition, RecordHeader, OutboundHeader, Headers } from './streams/record.js';
+export type { InboundRecord, OutboundRecord, TopicPartition, RecordHeader, OutboundHeader, Headers } from './pipeline/record.js';
 export { loadPipelineFile, parsePipeline } from './config/load.js';
 export { compilePipeline } from './config/compile-pipeline.js';
 export type { PipelineFile } from './config/pipeline-schema.js';

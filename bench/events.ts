@@ -7,7 +7,7 @@
  * dead-letter path is measured too. Every record carries its id in the `bench-id` header, which dead
  * letters keep, so the harness can match outputs of both kinds back to the event that caused them.
  */
-import type { OutboundHeader } from '../streams/record.js';
+import type { OutboundHeader } from '../pipeline/record.js';
 import { createTransactionGenerator } from './generator.js';
 
 export const BENCH_ID_HEADER = 'bench-id';

@@ -3,15 +3,15 @@
  * pipeline and its decisions, with a live progress line and a summary. A small share of the generated
  * records is deliberately malformed, to show them landing on the dead-letter topic with their reason.
  */
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../runtime/engine.js';
 import { LatencyRecorder, type LatencySummary } from '../bench/latency-recorder.js';
 import { createTransactionGenerator } from '../bench/generator.js';
 import { startOpenLoop } from '../bench/open-loop.js';
 import type { Logger } from '../core/log.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
-import { headerText } from '../streams/headers.js';
-import type { Delivery } from '../streams/outcome.js';
-import type { InboundRecord, OutboundRecord } from '../streams/record.js';
+import { headerText } from '../pipeline/headers.js';
+import type { Delivery } from '../pipeline/outcome.js';
+import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
 
 export interface DemoOptions {
   readonly pipelinePath: string;

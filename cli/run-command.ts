@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { loadDaemonConfig } from '../config/load-daemon.js';
 import { createLogger } from '../core/log.js';
-import { Daemon } from '../engine/daemon.js';
+import { Daemon } from '../runtime/daemon.js';
 
 export function runCommand(): Command {
   return new Command('run')

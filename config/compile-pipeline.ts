@@ -5,10 +5,10 @@
  */
 import { cpus } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { compileExpression, type ExpressionKind } from '../actors/rules.js';
+import { compileExpression, type ExpressionKind } from './rules.js';
 import { ConfigError, isVerdictError } from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
-import { checkCelEventRefs, checkInputContract } from '../streams/ingest/contract.js';
+import { checkCelEventRefs, checkInputContract } from './input-contract.js';
 import { featureColumns } from './feature-columns.js';
 import type { Batching, CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
 import { mappingProblem, type TypedSource } from './input-types.js';

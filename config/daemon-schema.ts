@@ -3,13 +3,13 @@
  * from YAML, overridden from the environment (and a `.env` file), validated once, then fully defaulted.
  */
 import { z } from 'zod';
-import { kafkaOptionsSchema } from '../streams/kafka/kafka-options.js';
+import { kafkaOptionsSchema } from './kafka-options.js';
 
 export const daemonFileSchema = z.object({
   /** The pipeline file, relative to this config file. */
   pipeline: z.string().min(1),
   kafka: kafkaOptionsSchema,
-  /** See StreamOptions in streams/decision-stream.ts; unset fields take its defaults. */
+  /** See StreamOptions in streams/runtime/decision-stream.ts; unset fields take its defaults. */
   stream: z.object({
     maxInflight: z.number().int().positive().optional(),
     chunkSize: z.number().int().positive().optional(),

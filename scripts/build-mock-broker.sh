@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the Kafka-protocol test broker (librdkafka's mock cluster behind a stdin command loop) used by
-# test/kafka. Rebuilds only when the binary is missing or older than its source, so it is cheap to call
+# the Kafka tests and the bench. Rebuilds only when the binary is missing or older than its source, so it is cheap to call
 # before every test run. Needs librdkafka-dev and a C compiler: scripts/ensure-system-deps.sh installs them.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-src="$root/test/kafka/launcher/mock_cluster.c"
-bin="$root/test/kafka/launcher/mock-cluster"
+src="$root/mock-kafka/launcher/mock_cluster.c"
+bin="$root/mock-kafka/launcher/mock-cluster"
 
 if [[ -x "$bin" && ! "$src" -nt "$bin" ]]; then
   exit 0

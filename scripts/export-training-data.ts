@@ -17,7 +17,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { createTransactionGenerator } from '../bench/generator.js';
 import { featureSchema } from '../config/pipeline-schema.js';
-import { compileFeatures, type FeatureMapper } from '../streams/ingest/features.js';
+import { compileFeatures, type FeatureMapper } from '../pipeline/ingest/features.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

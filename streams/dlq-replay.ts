@@ -18,11 +18,11 @@ import { randomBytes } from 'node:crypto';
 import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 import { ConfigError, TransportError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { HEADER } from './encode-outcome.js';
-import { headerText } from './headers.js';
+import { HEADER } from '../pipeline/encode-outcome.js';
+import { headerText } from '../pipeline/headers.js';
 import type { ConsumerLike, FetchedBatch, KafkaClientFactory, ProducerLike } from './kafka/kafka-client.js';
 import { defaultProducerOptions } from './kafka/kafka-sink.js';
-import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from './record.js';
+import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from '../pipeline/record.js';
 
 export const REPLAYED_FROM_HEADER = 'verdict-replayed-from';
 const VERDICT_HEADER_PREFIX = 'verdict-';

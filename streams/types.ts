@@ -4,7 +4,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { VerdictError } from '../core/errors.js';
-import type { InboundRecord, OutboundRecord, TopicPartition } from './record.js';
+import type { InboundRecord, OutboundRecord, TopicPartition } from '../pipeline/record.js';
 
 /** A contiguous run of records of one partition, as a fetch returns them. */
 export interface RecordBatch extends TopicPartition {

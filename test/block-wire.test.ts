@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { deliveriesFromWire, deliveriesToWire, fromWire, toWire } from '../engine/block-wire.js';
-import type { Delivery } from '../streams/outcome.js';
-import type { InboundRecord } from '../streams/record.js';
+import { deliveriesFromWire, deliveriesToWire, fromWire, toWire } from '../runtime/block-wire.js';
+import type { Delivery } from '../pipeline/outcome.js';
+import type { InboundRecord } from '../pipeline/record.js';
 
 const record = (offset: number, key: Buffer | null, value: Buffer | null): InboundRecord => ({
   topic: 'tx', partition: 2, offset, timestamp: 1_700_000_000_000 + offset, headers: [

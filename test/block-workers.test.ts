@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ConfigError } from '../core/errors.js';
-import { BlockPool } from '../engine/block-pool.js';
-import { Engine } from '../engine/engine.js';
+import { BlockPool } from '../runtime/block-pool.js';
+import { Engine } from '../runtime/engine.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
-import { HEADER } from '../streams/encode-outcome.js';
-import type { InboundRecord, OutboundRecord } from '../streams/record.js';
+import { HEADER } from '../pipeline/encode-outcome.js';
+import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { headerMap, headersOf } from './helpers/headers.js';
 

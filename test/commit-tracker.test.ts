@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createRandom } from '../bench/prng.js';
-import { BackpressureGate, CommitTracker } from '../streams/commit-tracker.js';
-import type { TopicPartition } from '../streams/record.js';
+import { BackpressureGate, CommitTracker } from '../streams/runtime/commit-tracker.js';
+import type { TopicPartition } from '../pipeline/record.js';
 
 const p0: TopicPartition = { topic: 't', partition: 0 };
 const p1: TopicPartition = { topic: 't', partition: 1 };

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { silentLogger } from '../core/log.js';
-import { CommitTracker } from '../streams/commit-tracker.js';
-import { DecisionStream } from '../streams/decision-stream.js';
+import { CommitTracker } from '../streams/runtime/commit-tracker.js';
+import { DecisionStream } from '../streams/runtime/decision-stream.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
-import { toDelivery, type Delivery, type Outcome } from '../streams/outcome.js';
-import type { InboundRecord, OutboundRecord } from '../streams/record.js';
+import { toDelivery, type Delivery, type Outcome } from '../pipeline/outcome.js';
+import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { SchemaError } from '../core/errors.js';
 import { Subject } from 'rxjs';
 import type { Source, SourceEvent } from '../streams/types.js';
-import type { TopicPartition } from '../streams/record.js';
+import type { TopicPartition } from '../pipeline/record.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 

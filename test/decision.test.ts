@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DecisionActor, type DecisionInput } from '../actors/decision-actor.js';
+import { DecisionActor, type DecisionInput } from '../pipeline/decide/decision-actor.js';
 import type { CompiledDecision } from '../config/compiled.js';
 import { createMetrics } from '../core/metrics.js';
-import type { JoinResult, StepStatus } from '../streams/join/types.js';
+import type { JoinResult, StepStatus } from '../pipeline/join/types.js';
 import { samplePipeline } from './helpers/pipelines.js';
 
 const RULES = [

@@ -8,11 +8,11 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { IntegerRangeError, UnsupportedValueError } from '../core/errors.js';
-import { Engine } from '../engine/engine.js';
-import { HEADER } from '../streams/encode-outcome.js';
+import { Engine } from '../runtime/engine.js';
+import { HEADER } from '../pipeline/encode-outcome.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath } from './helpers/pipelines.js';
-import { headerText } from '../streams/headers.js';
+import { headerText } from '../pipeline/headers.js';
 
 const FOREIGN = join(fileURLToPath(new URL('../../', import.meta.url)), 'test/fixtures/foreign');
 const fixture = (name: string): Buffer => readFileSync(join(FOREIGN, name));

@@ -11,8 +11,8 @@ import { pack } from 'msgpackr';
 import {
   DecodeError, IntegerRangeError, NonFiniteNumberError, UnsupportedValueError, asVerdictError, type VerdictError,
 } from '../core/errors.js';
-import { decodeValue, type WireFormat } from '../streams/ingest/decode.js';
-import { MAX_DEPTH } from '../streams/ingest/msgpack-normalise.js';
+import { decodeValue, type WireFormat } from '../pipeline/ingest/decode.js';
+import { MAX_DEPTH } from '../pipeline/ingest/msgpack-normalise.js';
 
 const FOREIGN = join(fileURLToPath(new URL('../../', import.meta.url)), 'test/fixtures/foreign');
 const fixture = (name: string): Buffer => readFileSync(join(FOREIGN, name));

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pack } from 'msgpackr';
-import { Engine, type PipelineResult } from '../engine/engine.js';
-import { HEADER } from '../streams/encode-outcome.js';
+import { Engine, type PipelineResult } from '../runtime/engine.js';
+import { HEADER } from '../pipeline/encode-outcome.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
-import type { OutboundRecord } from '../streams/record.js';
+import type { OutboundRecord } from '../pipeline/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { headerMap, headersOf } from './helpers/headers.js';
 

@@ -9,7 +9,7 @@ import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import type { EmbeddedSource } from '../streams/embedded/embedded-source.js';
 import { murmur2, partitionForKey } from '../streams/partitioner.js';
 import type { SourceEvent } from '../streams/types.js';
-import type { InboundRecord, OutboundRecord, TopicPartition } from '../streams/record.js';
+import type { InboundRecord, OutboundRecord, TopicPartition } from '../pipeline/record.js';
 
 const out = (topic: string, key: string | null, value = 'v', partition?: number): OutboundRecord =>
   partition === undefined ? { topic, key, value, headers: [] } : { topic, key, value, headers: [], partition };

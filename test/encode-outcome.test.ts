@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Decision } from '../actors/decision-actor.js';
-import { encodeDecision, HEADER } from '../streams/encode-outcome.js';
-import type { Decided } from '../streams/outcome.js';
-import type { Headers } from '../streams/record.js';
+import type { Decision } from '../pipeline/decide/decision-actor.js';
+import { encodeDecision, HEADER } from '../pipeline/encode-outcome.js';
+import type { Decided } from '../pipeline/outcome.js';
+import type { Headers } from '../pipeline/record.js';
 import { headerBytesOf, headersOf } from './helpers/headers.js';
 
 const decision: Decision = {

@@ -10,7 +10,7 @@ import { silentLogger } from '../core/log.js';
 import { createMetrics } from '../core/metrics.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { retry } from '../core/retry.js';
-import { Daemon } from '../engine/daemon.js';
+import { Daemon } from '../runtime/daemon.js';
 import { classifyOrtError } from '../models/onnx-worker.js';
 import { errorCount, setup } from './helpers/fake-runner.js';
 import { samplePipelinePath } from './helpers/pipelines.js';

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { createTransactionGenerator } from '../bench/generator.js';
 import { featureSchema, type FeatureSpec } from '../config/pipeline-schema.js';
 import { ConfigError, FeatureError, isVerdictError } from '../core/errors.js';
-import { compileFeatures } from '../streams/ingest/features.js';
+import { compileFeatures } from '../pipeline/ingest/features.js';
 
 const PIPELINE = fileURLToPath(new URL('../../config/pipelines/card-risk.yaml', import.meta.url));
 const specs = (raw: unknown[]): FeatureSpec[] => z.array(featureSchema).parse(raw);

@@ -7,9 +7,9 @@ import { after, before, describe, test } from 'node:test';
 import { compilePipeline } from '../config/compile-pipeline.js';
 import type { FieldSpec, PipelineFile } from '../config/pipeline-schema.js';
 import { defaultPipelinePath, packageRoot } from '../core/paths.js';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../runtime/engine.js';
 import { ModelRegistry } from '../models/registry.js';
-import type { InboundRecord } from '../streams/record.js';
+import type { InboundRecord } from '../pipeline/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 
 const baseDir = dirname(samplePipelinePath);
@@ -149,7 +149,7 @@ describe('integer ids and keys at run time', () => {
 
 describe('the identity contract, value by value', () => {
   test('strings as they are, safe integers and bigints as decimal strings; the rest a typed error or absent', async () => {
-    const { identityString } = await import('../streams/ingest/contract.js');
+    const { identityString } = await import('../config/input-contract.js');
     assert.deepEqual([identityString('tx-1', 'id', 'id'), identityString(42, 'id', 'id'), identityString(0, 'id', 'id'), identityString(-7, 'id', 'id'), identityString(2n ** 64n, 'id', 'id')],
       ['tx-1', '42', '0', '-7', '18446744073709551616']);
     assert.deepEqual([identityString(undefined, 'id', 'id'), identityString(null, 'id', 'id')], [undefined, undefined]);

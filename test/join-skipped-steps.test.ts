@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import type { JoinMode } from '../config/compiled.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../runtime/engine.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 
 /**

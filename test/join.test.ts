@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { VirtualTimeScheduler } from 'rxjs';
 import { createMetrics } from '../core/metrics.js';
-import { JoinWindows, type JoinBlock } from '../streams/join/join-windows.js';
-import type { JoinResult, StepReport } from '../streams/join/types.js';
+import { JoinWindows, type JoinBlock } from '../pipeline/join/join-windows.js';
+import type { JoinResult, StepReport } from '../pipeline/join/types.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 
 const STEPS = ['gbt', 'anomaly', 'mlp'];

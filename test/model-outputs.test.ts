@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ModelOutputError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
-import { BlockPool } from '../engine/block-pool.js';
-import { Engine } from '../engine/engine.js';
-import { Verdict } from '../engine/verdict.js';
-import type { InboundRecord } from '../streams/record.js';
+import { BlockPool } from '../runtime/block-pool.js';
+import { Engine } from '../runtime/engine.js';
+import { Verdict } from '../runtime/verdict.js';
+import type { InboundRecord } from '../pipeline/record.js';
 import { TYPES_DIR, typedPipeline, type TypedPipelineSpec } from './helpers/typed-registry.js';
 
 async function counterValue(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {

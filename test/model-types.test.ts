@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { compilePipeline } from '../config/compile-pipeline.js';
 import { ModelInputError, ModelOutputError } from '../core/errors.js';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../runtime/engine.js';
 import { ModelRegistry } from '../models/registry.js';
 import { ELEMENT_TYPES, type InputScalar, type RowValues } from '../models/types.js';
 import { TYPES_DIR, TYPES_REGISTRY, typedPipeline, type TypedPipelineSpec } from './helpers/typed-registry.js';

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startMetricsServer, type MetricsServer } from '../core/metrics-server.js';
 import { packageRoot, defaultPipelinePath } from '../core/paths.js';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../runtime/engine.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { createMetrics } from '../core/metrics.js';
 import { transactions } from './helpers/pipelines.js';

@@ -11,12 +11,12 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { pack } from 'msgpackr';
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../runtime/engine.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
-import { HEADER } from '../streams/encode-outcome.js';
-import { headerBytes, headerText } from '../streams/headers.js';
-import type { Delivery } from '../streams/outcome.js';
-import type { InboundRecord, OutboundRecord } from '../streams/record.js';
+import { HEADER } from '../pipeline/encode-outcome.js';
+import { headerBytes, headerText } from '../pipeline/headers.js';
+import type { Delivery } from '../pipeline/outcome.js';
+import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 
 const bytes = fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a));

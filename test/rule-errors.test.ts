@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import { describe, test } from 'node:test';
-import { DecisionActor } from '../actors/decision-actor.js';
-import { compileExpression } from '../actors/rules.js';
+import { DecisionActor } from '../pipeline/decide/decision-actor.js';
+import { compileExpression } from '../config/rules.js';
 import type { CompiledDecision } from '../config/compiled.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
-import { Engine } from '../engine/engine.js';
-import type { JoinResult } from '../streams/join/types.js';
+import { Engine } from '../runtime/engine.js';
+import type { JoinResult } from '../pipeline/join/types.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 
 /** Rule 0 reads the optional `device.id`: for an event without it, CEL fails with "No such key: id". */

@@ -7,7 +7,7 @@
 import { cpuUsage } from 'node:process';
 import { silentLogger } from '../../core/log.js';
 import { defaultPipelinePath } from '../../core/paths.js';
-import { Engine } from '../../engine/engine.js';
+import { Engine } from '../../runtime/engine.js';
 import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
 import { createTransactionGenerator } from '../generator.js';
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
-import type { OutboundRecord } from '../../streams/record.js';
+import type { OutboundRecord } from '../../pipeline/record.js';
 import { startMockCluster, type KafkaCluster } from '../targets/kafka-cluster.js';
 import { sampleOutputs, type SampleMessage } from './sample-outputs.js';
 

@@ -9,7 +9,7 @@
  * Run: `node dist/bench/micro/kafka-encode.js [records per request] [repeats]`.
  */
 import { createRequire } from 'node:module';
-import { HEADER } from '../../streams/encode-outcome.js';
+import { HEADER } from '../../pipeline/encode-outcome.js';
 import { WIRE_HEADERS, installRecordCodec } from '../../streams/kafka/kafkajs-record-codec.js';
 import { sampleOutputs, type SampleMessage } from './sample-outputs.js';
 

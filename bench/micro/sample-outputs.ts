@@ -5,9 +5,9 @@
  */
 import { silentLogger } from '../../core/log.js';
 import { defaultPipelinePath } from '../../core/paths.js';
-import { Engine } from '../../engine/engine.js';
-import { headerBytes } from '../../streams/headers.js';
-import type { InboundRecord, RecordHeader } from '../../streams/record.js';
+import { Engine } from '../../runtime/engine.js';
+import { headerBytes } from '../../pipeline/headers.js';
+import type { InboundRecord, RecordHeader } from '../../pipeline/record.js';
 import { EventPool, headerList } from '../events.js';
 
 export interface SampleMessage {

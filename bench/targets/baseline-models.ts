@@ -7,9 +7,9 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
 import { ConfigError, asVerdictError } from '../../core/errors.js';
-import { compileFeatures, type FeatureMapper } from '../../streams/ingest/features.js';
-import { compileValidator, type EventValidator } from '../../streams/ingest/validate.js';
-import type { Headers, OutboundRecord } from '../../streams/record.js';
+import { compileFeatures, type FeatureMapper } from '../../pipeline/ingest/features.js';
+import { compileValidator, type EventValidator } from '../../pipeline/ingest/validate.js';
+import type { Headers, OutboundRecord } from '../../pipeline/record.js';
 import { DECISION_ID_HEADER } from './target.js';
 
 export interface BaselineModel {

@@ -4,7 +4,7 @@
  * resolves inside the append that reached the count, so an arrival is stamped one microtask after the
  * system under test wrote it: the same point for Verdict and for the fused baseline.
  */
-import { headerText } from '../../streams/headers.js';
+import { headerText } from '../../pipeline/headers.js';
 import { BENCH_ID_HEADER } from '../events.js';
 import type { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
 import { DECISION_ID_HEADER, type OutputKind, type OutputListener } from './target.js';

@@ -9,8 +9,8 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../../core/log.js';
 import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
-import { decodeValue } from '../../streams/ingest/decode.js';
-import type { InboundRecord, OutboundRecord } from '../../streams/record.js';
+import { decodeValue } from '../../pipeline/ingest/decode.js';
+import type { InboundRecord, OutboundRecord } from '../../pipeline/record.js';
 import { headerList, type BenchEvent } from '../events.js';
 import { MLP_THRESHOLD, deadLetterRecord, decide, decisionRecord, loadBaselineModels, runModel, type BaselineModels } from './baseline-models.js';
 import { EmbeddedOutputReader } from './embedded-reader.js';

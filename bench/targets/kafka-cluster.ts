@@ -22,11 +22,11 @@ const EXTERNAL_TIMINGS: ConsumerTimings = { sessionTimeout: 10_000, rebalanceTim
 export const MOCK_FETCH_WAIT_MS = 5;
 
 /**
- * Starts the mock broker. It lives with the tests (test/kafka/mock-broker.ts) and needs librdkafka-dev to
+ * Starts the mock broker. It lives in mock-kafka/ (shared with the tests) and needs librdkafka-dev to
  * build; it is imported only when a Kafka target runs without `--brokers`.
  */
 export async function startMockCluster(): Promise<KafkaCluster> {
-  const { startMockBroker, MOCK_CONSUMER_TIMINGS } = await import('../../test/kafka/mock-broker.js');
+  const { startMockBroker, MOCK_CONSUMER_TIMINGS } = await import('../../mock-kafka/mock-broker.js');
   const broker = await startMockBroker({ brokers: 1 });
   return {
     brokers: broker.bootstrap,

@@ -8,7 +8,7 @@ import type { BenchTopics } from './pipeline.js';
 
 export type KafkaSutKind = 'verdict' | 'passthrough' | 'naive';
 
-/** Consumer group timings; against the mock broker, MOCK_CONSUMER_TIMINGS (see test/kafka/mock-broker.ts). */
+/** Consumer group timings; against the mock broker, MOCK_CONSUMER_TIMINGS (see mock-kafka/mock-broker.ts). */
 export interface ConsumerTimings {
   readonly sessionTimeout: number;
   readonly rebalanceTimeout: number;

@@ -6,7 +6,7 @@
  */
 import { DecodeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { OutboundHeader, OutboundRecord, RecordHeader } from '../../streams/record.js';
+import type { OutboundHeader, OutboundRecord, RecordHeader } from '../../pipeline/record.js';
 import { MLP_THRESHOLD, deadLetterRecord, decide, decisionRecord, loadBaselineModels, runModel } from './baseline-models.js';
 import { connectBaseline, type KafkaSutConfig, type RunningSut } from './kafka-sut.js';
 import { compileBenchPipeline } from './pipeline.js';

@@ -4,9 +4,9 @@
  * log. Lag is the consumer group's: records appended but not yet committed.
  */
 import type { Logger } from '../../core/log.js';
-import { Engine } from '../../engine/engine.js';
+import { Engine } from '../../runtime/engine.js';
 import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
-import type { DecisionStream } from '../../streams/decision-stream.js';
+import type { DecisionStream } from '../../streams/runtime/decision-stream.js';
 import { headerList, type BenchEvent } from '../events.js';
 import { EmbeddedOutputReader } from './embedded-reader.js';
 import { loadBenchPipeline } from './pipeline.js';

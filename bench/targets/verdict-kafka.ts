@@ -3,7 +3,7 @@
  * member) and a KafkaSink, on topics of the bench's own.
  */
 import type { Logger } from '../../core/log.js';
-import { Engine } from '../../engine/engine.js';
+import { Engine } from '../../runtime/engine.js';
 import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../../streams/kafka/kafka-source.js';
 import type { KafkaSutConfig, RunningSut } from './kafka-sut.js';

@@ -3,7 +3,7 @@
  * assignors. Pure functions of the members (in join order) and the topics' partition counts, so a
  * rebalance is a diff between two results.
  */
-import type { TopicPartition } from '../record.js';
+import type { TopicPartition } from '../../pipeline/record.js';
 
 export type AssignorName = 'range' | 'round-robin';
 

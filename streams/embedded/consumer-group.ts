@@ -3,7 +3,7 @@
  * Every join and leave recomputes the assignment and tells only the members whose share changed: first
  * every revocation, then every new assignment, so no partition is ever owned by two members at once.
  */
-import type { TopicPartition } from '../record.js';
+import type { TopicPartition } from '../../pipeline/record.js';
 import type { Assignor, MemberSubscription } from './assignors.js';
 
 export interface GroupMember extends MemberSubscription {

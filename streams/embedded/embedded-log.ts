@@ -7,8 +7,8 @@
 import { TransportError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { partitionForKey } from '../partitioner.js';
-import { NO_HEADERS, headerBytes } from '../headers.js';
-import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from '../record.js';
+import { NO_HEADERS, headerBytes } from '../../pipeline/headers.js';
+import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from '../../pipeline/record.js';
 import { ASSIGNORS, type AssignorName } from './assignors.js';
 import { ConsumerGroup } from './consumer-group.js';
 import { EmbeddedSink } from './embedded-sink.js';

@@ -4,7 +4,7 @@
  */
 import { TransportError } from '../../core/errors.js';
 import type { RejectedRecord, Sink } from '../types.js';
-import type { OutboundRecord } from '../record.js';
+import type { OutboundRecord } from '../../pipeline/record.js';
 
 const NONE_REJECTED: readonly RejectedRecord[] = Object.freeze([]);
 

@@ -11,7 +11,7 @@ import { Observable, type SchedulerLike, type Subscriber } from 'rxjs';
 import { TransportError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Source, SourceEvent } from '../types.js';
-import type { TopicPartition } from '../record.js';
+import type { TopicPartition } from '../../pipeline/record.js';
 import type { ConsumerGroup, GroupMember } from './consumer-group.js';
 import type { PartitionLog } from './partition-log.js';
 

@@ -2,7 +2,7 @@
  * One partition of an embedded topic: an append-only run of records numbered with Kafka's offsets, an
  * optional retention cap that drops records from the head, and listeners told when records arrive.
  */
-import type { Headers, InboundRecord } from '../record.js';
+import type { Headers, InboundRecord } from '../../pipeline/record.js';
 
 // Dropped head slots are reclaimed in bulk, once they outnumber both this and the live records: each
 // compaction copies at most as many records as were dropped since the last one, so appends stay O(1).

@@ -5,8 +5,8 @@
  * (kafkajs-client.ts); no kafkajs type crosses this file.
  */
 import type { TransportError } from '../../core/errors.js';
-import type { InboundRecord, OutboundRecord, TopicPartition } from '../record.js';
-import type { KafkaProducerOptions, KafkaSasl, KafkaTls } from './kafka-options.js';
+import type { InboundRecord, OutboundRecord, TopicPartition } from '../../pipeline/record.js';
+import type { KafkaProducerOptions, KafkaSasl, KafkaTls } from '../../config/kafka-options.js';
 
 /** Where and how to connect; shared by every client a factory makes. */
 export interface KafkaConnection {

@@ -18,9 +18,9 @@
 import { RecordRejectedError, TransportError, type VerdictError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import type { RejectedRecord, Sink } from '../types.js';
-import type { OutboundRecord } from '../record.js';
+import type { OutboundRecord } from '../../pipeline/record.js';
 import type { KafkaClientFactory, KafkaConnection, ProducerLike, TopicRecords } from './kafka-client.js';
-import type { KafkaProducerOptions } from './kafka-options.js';
+import type { KafkaProducerOptions } from '../../config/kafka-options.js';
 import { kafkajsClientFactory } from './kafkajs-client.js';
 
 export interface KafkaSinkOptions extends KafkaConnection {

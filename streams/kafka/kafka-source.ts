@@ -18,7 +18,7 @@ import { TransportError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { Source, SourceEvent } from '../types.js';
-import type { TopicPartition } from '../record.js';
+import type { TopicPartition } from '../../pipeline/record.js';
 import type { AdminLike, ConsumerLike, ConsumerSettings, FetchedBatch, KafkaClientFactory, KafkaConnection } from './kafka-client.js';
 import { kafkajsClientFactory } from './kafkajs-client.js';
 import { CrashLoopDetector, type CrashLoop } from './crash-loop.js';

@@ -11,9 +11,9 @@ import {
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { RecordConversionError, TransportError, asVerdictError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { NO_HEADERS } from '../headers.js';
+import { NO_HEADERS } from '../../pipeline/headers.js';
 import { toProduceError, toTransportError } from './kafkajs-errors.js';
-import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../record.js';
+import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../../pipeline/record.js';
 import type {
   AdminLike, ConsumerHandlers, ConsumerLike, ConsumerSettings, KafkaClientFactory, KafkaConnection, PartitionOffsets,
   ProducerLike, ProducerSettings, TopicRecords,

@@ -16,7 +16,7 @@
  * when `kafkajs-client.ts` is imported is early enough; `install` refuses if they are loaded already.
  */
 import { createRequire } from 'node:module';
-import type { RecordHeader } from '../record.js';
+import type { RecordHeader } from '../../pipeline/record.js';
 
 const require = createRequire(import.meta.url);
 

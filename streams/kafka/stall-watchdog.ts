@@ -16,7 +16,7 @@
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { asVerdictError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import type { TopicPartition } from '../record.js';
+import type { TopicPartition } from '../../pipeline/record.js';
 
 /** Per partition: the log end, and how far the group's committed offset is behind it. */
 export interface LogPosition extends TopicPartition {

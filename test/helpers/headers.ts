@@ -1,5 +1,5 @@
 /** Headers in tests: written from an object, read back as one (the last value of a name wins, as lastHeader). */
-import type { OutboundHeader, RecordHeader } from '../../streams/record.js';
+import type { OutboundHeader, RecordHeader } from '../../pipeline/record.js';
 
 /** `{ a: '1' }` → `[{ key: 'a', value: '1' }]`, in the object's order. */
 export function headersOf(o: Readonly<Record<string, string>>): OutboundHeader[] {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiKey, KafkaErrorCode, uniqueTopic } from './mock-broker.js';
+import { ApiKey, KafkaErrorCode, uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { metricSum, writeDaemonConfig } from './helpers/daemon-process.js';
 import { startHarness, type Harness } from './helpers/harness.js';

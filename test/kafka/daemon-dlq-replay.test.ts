@@ -14,8 +14,8 @@ import { REPLAYED_FROM_HEADER, replayDeadLetters, replayRecord } from '../../str
 import type {
   AdminLike, ConsumerHandlers, ConsumerLike, ConsumerSettings, KafkaClientFactory, ProducerLike, TopicRecords,
 } from '../../streams/kafka/kafka-client.js';
-import type { InboundRecord, TopicPartition } from '../../streams/record.js';
-import { uniqueTopic } from './mock-broker.js';
+import type { InboundRecord, TopicPartition } from '../../pipeline/record.js';
+import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { writeDaemonConfig } from './helpers/daemon-process.js';
 import { startHarness, type Harness } from './helpers/harness.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { uniqueTopic } from './mock-broker.js';
+import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { writeDaemonConfig, type DaemonProcess } from './helpers/daemon-process.js';
 import { startHarness, type Harness } from './helpers/harness.js';

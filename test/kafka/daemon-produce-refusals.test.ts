@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiKey, uniqueTopic } from './mock-broker.js';
+import { ApiKey, uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { metricSum, writeDaemonConfig } from './helpers/daemon-process.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { committedOffsets, createTopics, transactionMessages, type Topics } from './helpers/kafka-io.js';

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { packageRoot } from '../../core/paths.js';
-import { uniqueTopic } from './mock-broker.js';
+import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { metricSum, writeDaemonConfig } from './helpers/daemon-process.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { createTopics, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';

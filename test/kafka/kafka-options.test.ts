@@ -5,7 +5,7 @@ import { ConfigError, RecordConversionError } from '../../core/errors.js';
 import { silentLogger } from '../../core/log.js';
 import type { KafkaMessage } from 'kafkajs';
 import { WIRE_HEADERS } from '../../streams/kafka/kafkajs-record-codec.js';
-import { parseKafkaOptions } from '../../streams/kafka/kafka-options.js';
+import { parseKafkaOptions } from '../../config/kafka-options.js';
 import { kafkajsConfig, toRecord } from '../../streams/kafka/kafkajs-client.js';
 import { toTransportError } from '../../streams/kafka/kafkajs-errors.js';
 

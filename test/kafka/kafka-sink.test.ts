@@ -11,8 +11,8 @@ import { createLogger, silentLogger } from '../../core/log.js';
 import type { AdminLike, ConsumerLike, KafkaClientFactory, ProducerLike, ProducerSettings, TopicRecords } from '../../streams/kafka/kafka-client.js';
 import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../../streams/kafka/kafka-source.js';
-import type { InboundRecord, OutboundRecord } from '../../streams/record.js';
-import { ApiKey, KafkaErrorCode, startMockBroker, uniqueTopic, type MockBroker } from './mock-broker.js';
+import type { InboundRecord, OutboundRecord } from '../../pipeline/record.js';
+import { ApiKey, KafkaErrorCode, startMockBroker, uniqueTopic, type MockBroker } from '../../mock-kafka/mock-broker.js';
 import { waitUntil, range } from '../helpers/wait.js';
 import { headerMap, headersOf } from '../helpers/headers.js';
 

@@ -13,9 +13,9 @@ import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource, type KafkaSourceOptions } from '../../streams/kafka/kafka-source.js';
 import { partitionForKey } from '../../streams/partitioner.js';
 import type { SourceEvent } from '../../streams/types.js';
-import type { OutboundRecord } from '../../streams/record.js';
+import type { OutboundRecord } from '../../pipeline/record.js';
 import { collect, fakeFactory, fakeOptions, fetched, settle, tp } from './helpers/fake-kafka.js';
-import { ApiKey, startMockBroker, uniqueTopic, type MockBroker } from './mock-broker.js';
+import { ApiKey, startMockBroker, uniqueTopic, type MockBroker } from '../../mock-kafka/mock-broker.js';
 import { waitUntil, range } from '../helpers/wait.js';
 import { headersOf } from '../helpers/headers.js';
 

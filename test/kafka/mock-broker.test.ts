@@ -16,7 +16,7 @@ import {
   startMockBroker,
   uniqueTopic,
   type MockBroker,
-} from './mock-broker.js';
+} from '../../mock-kafka/mock-broker.js';
 
 const execFileAsync = promisify(execFile);
 

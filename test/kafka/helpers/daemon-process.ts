@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { defaultPipelinePath, packageRoot } from '../../../core/paths.js';
-import { MOCK_CONSUMER_TIMINGS } from '../mock-broker.js';
+import { MOCK_CONSUMER_TIMINGS } from '../../../mock-kafka/mock-broker.js';
 import type { Topics } from './kafka-io.js';
 
 const cli = resolve(packageRoot, 'dist/cli/main.js');

@@ -9,7 +9,7 @@ import type {
 } from '../../../streams/kafka/kafka-client.js';
 import type { KafkaSource, KafkaSourceOptions } from '../../../streams/kafka/kafka-source.js';
 import type { SourceEvent } from '../../../streams/types.js';
-import type { InboundRecord, TopicPartition } from '../../../streams/record.js';
+import type { InboundRecord, TopicPartition } from '../../../pipeline/record.js';
 
 /** Records every event of a source. */
 export function collect(source: KafkaSource) {

@@ -3,7 +3,7 @@
  * daemon started through `daemon()` killed at the end even when a test failed halfway.
  */
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { startMockBroker, type MockBroker } from '../mock-broker.js';
+import { startMockBroker, type MockBroker } from '../../../mock-kafka/mock-broker.js';
 import { DaemonProcess } from './daemon-process.js';
 import { newKafka, newProducer } from './kafka-io.js';
 

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Kafka, Partitioners, logLevel, type Admin, type IHeaders, type Producer } from 'kafkajs';
 import { createTransactionGenerator, type Transaction } from '../../../bench/generator.js';
-import { uniqueTopic, type MockBroker } from '../mock-broker.js';
+import { uniqueTopic, type MockBroker } from '../../../mock-kafka/mock-broker.js';
 
 const execFileAsync = promisify(execFile);
 

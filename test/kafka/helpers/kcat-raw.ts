@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { MockBroker } from '../mock-broker.js';
+import type { MockBroker } from '../../../mock-kafka/mock-broker.js';
 
 const execFileAsync = promisify(execFile);
 

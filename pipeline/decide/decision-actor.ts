@@ -7,17 +7,17 @@
  * is named in the reasons and counted per rule; with `onRuleError: incomplete` it also hands the event to
  * that policy, since the rules could not say what they were written to say.
  */
-import type { CompiledDecision } from '../config/compiled.js';
-import { toMicros } from '../core/clock.js';
-import type { Logger } from '../core/log.js';
-import { silentLogger } from '../core/log.js';
-import { RuleError } from '../core/errors.js';
-import type { Metrics } from '../core/metrics.js';
-import type { RowOutputs } from '../models/types.js';
-import { failedSteps } from '../streams/join/completeness.js';
-import type { JoinResult, StepStatus } from '../streams/join/types.js';
-import { Lifecycle, type ActorStatus } from './actor.js';
-import { compileExpression, compileRules, errorSummary, evaluateRules, type CelContext, type CompiledRule, type RuleVerdict } from './rules.js';
+import type { CompiledDecision } from '../../config/compiled.js';
+import { toMicros } from '../../core/clock.js';
+import type { Logger } from '../../core/log.js';
+import { silentLogger } from '../../core/log.js';
+import { RuleError } from '../../core/errors.js';
+import type { Metrics } from '../../core/metrics.js';
+import type { RowOutputs } from '../../models/types.js';
+import { failedSteps } from '../join/completeness.js';
+import type { JoinResult, StepStatus } from '../join/types.js';
+import { Lifecycle, type ActorStatus } from '../../actors/actor.js';
+import { compileExpression, compileRules, errorSummary, evaluateRules, type CelContext, type CompiledRule, type RuleVerdict } from '../../config/rules.js';
 
 /** A decision's reason for each rule that failed to evaluate: `rule_error:decision.rules[2]`. */
 export const RULE_ERROR_REASON = 'rule_error:';

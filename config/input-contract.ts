@@ -8,8 +8,8 @@
  * exactly and always the same. A non-integer or an integer beyond 2^53 (which a JS number cannot hold
  * exactly) is refused per event with a SchemaError; a bigint is exact and is accepted.
  */
-import { ConfigError, SchemaError } from '../../core/errors.js';
-import type { FeatureSpec, FieldSpec, InputSchemaSpec } from '../../config/pipeline-schema.js';
+import { ConfigError, SchemaError } from '../core/errors.js';
+import type { FeatureSpec, FieldSpec, InputSchemaSpec } from './pipeline-schema.js';
 
 type Event = Readonly<Record<string, unknown>>;
 

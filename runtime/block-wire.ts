@@ -6,10 +6,10 @@
  * same way. Header values are bytes too (views into the same fetch buffers), so they travel in the buffer
  * as well; each header is its name and a byte range.
  */
-import type { Delivery } from '../streams/outcome.js';
+import type { Delivery } from '../pipeline/outcome.js';
 import { asVerdictError, type SerializedError } from '../core/errors.js';
-import { NO_HEADERS } from '../streams/headers.js';
-import type { InboundRecord, OutboundHeader, RecordHeader } from '../streams/record.js';
+import { NO_HEADERS } from '../pipeline/headers.js';
+import type { InboundRecord, OutboundHeader, RecordHeader } from '../pipeline/record.js';
 
 /** A header in the buffer: its name, and its value's start and length (-1 for a null value). */
 type WireHeader = readonly [key: string, at: number, length: number];

@@ -9,8 +9,8 @@
  * Chunks are released one macrotask apart so that model results and I/O interleave with new work.
  */
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { RecordBatch } from './types.js';
-import type { TopicPartition } from './record.js';
+import type { RecordBatch } from '../types.js';
+import type { TopicPartition } from '../../pipeline/record.js';
 
 export interface AdmissionOptions {
   readonly maxInflight: number;

@@ -11,9 +11,9 @@ import { Piscina } from 'piscina';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
-import { encodeDeadLetter } from '../streams/encode-outcome.js';
-import type { Delivery } from '../streams/outcome.js';
-import type { InboundRecord } from '../streams/record.js';
+import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
+import type { Delivery } from '../pipeline/outcome.js';
+import type { InboundRecord } from '../pipeline/record.js';
 import { deliveriesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
 import type { BlockReply, BlockWorkerData, MetricsReply, MetricsRequest } from './block-protocol.js';
 

@@ -4,8 +4,8 @@
  * TLS material is PEM text (the daemon config may read it from files or the environment first).
  */
 import { z } from 'zod';
-import { ConfigError } from '../../core/errors.js';
-import { formatZodError } from '../../core/zod-error.js';
+import { ConfigError } from '../core/errors.js';
+import { formatZodError } from '../core/zod-error.js';
 
 const pem = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 

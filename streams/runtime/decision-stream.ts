@@ -2,8 +2,8 @@
  * The hot path, as one RxJS pipeline:
  *
  *   source batches → admit (track offsets, backpressure) → per partition: process each admitted chunk as
- *   one block (ingest, models, join, decide), chunks concurrently, emit outcomes in offset order → produce to the sink in batches →
- *   ack → ordered offset commits.
+ *   one block through the per-event core (`process`: pipeline/stages.ts), chunks concurrently, emit outcomes
+ *   in offset order → produce to the sink in batches → ack → ordered offset commits.
  *
  * Order holds within a partition; partitions run in parallel. Offsets are committed only when every
  * earlier offset of the partition has been acknowledged by the sink, so a crash loses nothing.
@@ -18,16 +18,16 @@
  * record's partition halts there (paused, never committed past it) while the others go on.
  */
 import { BehaviorSubject, Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
-import { asVerdictError, type VerdictError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
-import type { Metrics } from '../core/metrics.js';
-import { retry } from '../core/retry.js';
+import { asVerdictError, type VerdictError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
+import { retry } from '../../core/retry.js';
 import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
-import type { Delivery } from './outcome.js';
+import type { Delivery } from '../../pipeline/outcome.js';
 import { replaceRefused, type DeadLetterTarget } from './refusals.js';
-import type { RecordBatch, RejectedRecord, Sink, Source } from './types.js';
-import type { InboundRecord, OutboundRecord, TopicPartition } from './record.js';
+import type { RecordBatch, RejectedRecord, Sink, Source } from '../types.js';
+import type { InboundRecord, OutboundRecord, TopicPartition } from '../../pipeline/record.js';
 
 export type StreamState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
@@ -56,7 +56,11 @@ export const defaultStreamOptions: StreamOptions = {
 export interface StreamDeps {
   readonly source: Source;
   readonly sink: Sink;
-  /** One delivery (an encoded decision or dead letter) per record, in order; never rejects. */
+  /**
+   * The per-event core for one block: `pipeline/stages.ts` (its blocks and `encodeBlock`), run on this thread
+   * or in a block worker (runtime/block-pool.ts). One delivery (an encoded decision or dead letter) per
+   * record, in order; never rejects.
+   */
   readonly process: (records: readonly InboundRecord[]) => Promise<Delivery[]>;
   readonly tracker: CommitTracker;
   readonly scheduler: SchedulerLike;

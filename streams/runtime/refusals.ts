@@ -12,13 +12,13 @@
  * Errors that concern the connection, not the record, never reach here: the sink rejects the whole send and
  * the stream retries it.
  */
-import type { VerdictError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
-import type { Metrics } from '../core/metrics.js';
-import { encodeDeadLetter, encodePayloadDropped, reasonOf, type DeadLetterReason } from './encode-outcome.js';
-import type { Delivery } from './outcome.js';
-import type { RejectedRecord } from './types.js';
-import type { InboundRecord, OutboundRecord } from './record.js';
+import type { VerdictError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
+import { encodeDeadLetter, encodePayloadDropped, reasonOf, type DeadLetterReason } from '../../pipeline/encode-outcome.js';
+import type { Delivery } from '../../pipeline/outcome.js';
+import type { RejectedRecord } from '../types.js';
+import type { InboundRecord, OutboundRecord } from '../../pipeline/record.js';
 
 /** Where dead letters go, and the pipeline their headers name. */
 export interface DeadLetterTarget {

@@ -9,7 +9,7 @@ import type { ModelActor } from '../actors/model-actor.js';
 import { DeadlineQueue } from '../core/deadline-queue.js';
 import { ModelTimeoutError } from '../core/errors.js';
 import type { RowInputs, RowResults } from '../models/types.js';
-import type { StepExecutor } from '../streams/route/event-router.js';
+import type { StepExecutor } from '../pipeline/route/event-router.js';
 
 export function stepExecutor(actor: ModelActor, scheduler: SchedulerLike, timeoutMs: number | undefined): StepExecutor {
   if (timeoutMs === undefined) return { infer: (rows) => actor.inferBlock(rows) };

@@ -1,5 +1,5 @@
 /**
- * A real Kafka-protocol broker for tests: librdkafka's mock cluster (test/kafka/launcher/mock_cluster.c),
+ * A real Kafka-protocol broker for tests: librdkafka's mock cluster (mock-kafka/launcher/mock_cluster.c),
  * spawned as a child process and driven by line commands over its stdin.
  *
  * Quirks of the librdkafka 2.0.2 mock that tests must design around:
@@ -16,10 +16,10 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { packageRoot } from '../../core/paths.js';
+import { packageRoot } from '../core/paths.js';
 
 const buildScript = resolve(packageRoot, 'scripts/build-mock-broker.sh');
-const binary = resolve(packageRoot, 'test/kafka/launcher/mock-cluster');
+const binary = resolve(packageRoot, 'mock-kafka/launcher/mock-cluster');
 
 /** Kafka protocol request types, for error injection. */
 export const ApiKey = {

@@ -13,7 +13,7 @@ import { asVerdictError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../core/metrics-server.js';
-import type { DecisionStream } from '../streams/decision-stream.js';
+import type { DecisionStream } from '../streams/runtime/decision-stream.js';
 import { KafkaSink } from '../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../streams/kafka/kafka-source.js';
 import { Engine } from './engine.js';

@@ -4,7 +4,7 @@
  */
 import type { CompiledPipeline } from '../../config/compiled.js';
 import type { InboundRecord } from '../record.js';
-import { identify, resolveIdentity } from './contract.js';
+import { identify, resolveIdentity } from '../../config/input-contract.js';
 import { decodeValue } from './decode.js';
 import { compileFeatures, type FeatureRow } from './features.js';
 import { compileValidator } from './validate.js';

@@ -10,7 +10,7 @@
  * slot in O(1) when offsets are contiguous (the usual case) and by binary search across gaps (compaction,
  * transaction markers); the head advances past acknowledged slots, so each offset costs O(1) amortised.
  */
-import type { TopicPartition } from './record.js';
+import type { TopicPartition } from '../../pipeline/record.js';
 
 export type CommitOffset = TopicPartition & { readonly offset: number };
 

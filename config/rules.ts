@@ -10,7 +10,7 @@
  * can write either literal. `%` stays int-only, as in CEL.
  */
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
-import type { RuleSpec } from '../config/pipeline-schema.js';
+import type { RuleSpec } from './pipeline-schema.js';
 import { ConfigError } from '../core/errors.js';
 
 export type CelContext = Readonly<Record<string, unknown>>;

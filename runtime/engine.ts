@@ -5,7 +5,7 @@
 import { dirname } from 'node:path';
 import type { SchedulerLike } from 'rxjs';
 import { preciseScheduler } from '../core/clock.js';
-import { DecisionActor, type Decision } from '../actors/decision-actor.js';
+import { DecisionActor, type Decision } from '../pipeline/decide/decision-actor.js';
 import type { CompiledPipeline } from '../config/compiled.js';
 import { compilePipeline } from '../config/compile-pipeline.js';
 import { loadPipelineFile } from '../config/load.js';
@@ -17,17 +17,16 @@ import { PiscinaRunner } from '../models/piscina-runner.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { ModelRunner } from '../models/runner.js';
 import type { RowInputs, RowOutputs } from '../models/types.js';
-import { CommitTracker } from '../streams/commit-tracker.js';
-import { DecisionStream, type StreamOptions } from '../streams/decision-stream.js';
-import { encodeOutcome } from '../streams/encode-outcome.js';
-import { createIngestor } from '../streams/ingest/ingest.js';
-import { JoinWindows } from '../streams/join/join-windows.js';
-import { toDelivery, type Delivery, type Outcome } from '../streams/outcome.js';
-import { createBlockProcessor, type BlockProcessor } from '../streams/process-block.js';
-import { EventRouter, type StepExecutor } from '../streams/route/event-router.js';
-import { NO_HEADERS } from '../streams/headers.js';
+import { CommitTracker } from '../streams/runtime/commit-tracker.js';
+import { DecisionStream, type StreamOptions } from '../streams/runtime/decision-stream.js';
+import { createIngestor } from '../pipeline/ingest/ingest.js';
+import { JoinWindows } from '../pipeline/join/join-windows.js';
+import type { Delivery, Outcome } from '../pipeline/outcome.js';
+import { createBlockProcessor, encodeBlock, type BlockProcessor } from '../pipeline/stages.js';
+import { EventRouter, type StepExecutor } from '../pipeline/route/event-router.js';
+import { NO_HEADERS } from '../pipeline/headers.js';
 import type { Sink, Source } from '../streams/types.js';
-import type { InboundRecord } from '../streams/record.js';
+import type { InboundRecord } from '../pipeline/record.js';
 import { ActorPool } from './actor-pool.js';
 import { BlockPool } from './block-pool.js';
 import { stepExecutor } from './step-executor.js';
@@ -129,11 +128,7 @@ export class Engine {
   /** A block of records through the whole core on this thread, each outcome encoded for the sink. */
   async processBlock(records: readonly InboundRecord[]): Promise<Delivery[]> {
     const outcomes = await this.#process(records);
-    return outcomes.map((o) => toDelivery(o, this.#encode(o)));
-  }
-
-  #encode(outcome: Outcome) {
-    return encodeOutcome(outcome, this.pipeline.output, this.pipeline.name);
+    return encodeBlock(outcomes, this.pipeline.output, this.pipeline.name);
   }
 
   /** One event object through the pipeline: each step's outputs and the decision (or the dead letter). */

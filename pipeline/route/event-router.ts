@@ -7,7 +7,7 @@
  * dependency that produced nothing for that event).
  */
 import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
-import { compileExpression } from '../../actors/rules.js';
+import { compileExpression } from '../../config/rules.js';
 import { asVerdictError, ModelExecutionError, ModelTimeoutError, RuleError } from '../../core/errors.js';
 import type { RowInputs, RowOutputs, RowResults } from '../../models/types.js';
 import type { IngestedEvent } from '../ingest/ingest.js';

@@ -1,5 +1,5 @@
 /** What the pipeline produces for each input record: exactly one decision or one dead letter. */
-import type { Decision } from '../actors/decision-actor.js';
+import type { Decision } from './decide/decision-actor.js';
 import type { VerdictError } from '../core/errors.js';
 import type { InboundRecord, OutboundRecord } from './record.js';
 

@@ -1,0 +1,72 @@
+/**
+ * The per-event core: one block of records (a chunk the stream admitted, or one event from the API)
+ * through the stages, in order. Each stage is one file; no transport, no threads. Nothing rejects: every
+ * record ends as one outcome, a decision or a dead letter with its typed error.
+ *
+ *   ingest   ingest/ingest-block.ts        decode → validate → identify → features
+ *   route    route/event-router.ts         which steps apply (CEL `when`), with their timeouts
+ *   infer      actors/model-actor.ts       mailbox → micro-batch → runner → onnxruntime (runtime/step-executor.ts)
+ *   join       join/join-windows.ts        each step ok | skipped | error | timeout, closed at the deadline
+ *   decide   decide/decide-event.ts        CEL rules → action, score, reasons, versions, completeness
+ *   encode   encode-outcome.ts             decision | byte-exact dead letter, as output records
+ */
+import type { SchedulerLike } from 'rxjs';
+import type { Metrics } from '../core/metrics.js';
+import { InternalError } from '../core/errors.js';
+import { deadLetterer } from './dead-letters.js';
+import { decideEvent, type Decider } from './decide/decide-event.js';
+import { encodeOutcome, type DecisionOutput } from './encode-outcome.js';
+import { ingestBlock } from './ingest/ingest-block.js';
+import type { Ingestor } from './ingest/ingest.js';
+import { toDelivery, type Delivery, type Outcome } from './outcome.js';
+import type { InboundRecord } from './record.js';
+import type { EventRouter } from './route/event-router.js';
+
+export interface BlockProcessorDeps {
+  readonly pipeline: string;
+  readonly ingestor: Ingestor;
+  readonly router: EventRouter;
+  readonly decider: Decider;
+  readonly scheduler: SchedulerLike;
+  readonly metrics?: Metrics;
+}
+
+/** Records in, one outcome per record out, in the same order; `events` replaces decoding (the API path). */
+export type BlockProcessor = (records: readonly InboundRecord[], events?: readonly Record<string, unknown>[]) => Promise<Outcome[]>;
+
+export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
+  const { ingestor, router, decider, scheduler, metrics, pipeline } = deps;
+  const now = (): number => scheduler.now();
+  const deadLetter = deadLetterer(pipeline, metrics);
+  // Label children resolved once: a labelled call hashes its label set on every call.
+  const eventsIn = metrics?.eventsIn.labels({ pipeline });
+  const seconds = (stage: string) => metrics?.stageSeconds.labels({ pipeline, stage });
+  const [ingestSeconds, modelsSeconds, decisionSeconds] = [seconds('ingest'), seconds('models'), seconds('decision')];
+
+  return async (records, events) => {
+    eventsIn?.inc(records.length);
+    const outcomes = new Array<Outcome | undefined>(records.length).fill(undefined);
+    const started = now();
+    const { ingested, positions } = ingestBlock(records, events, outcomes, { ingestor, deadLetter, now });
+    const routedAt = now();
+    ingestSeconds?.observe((routedAt - started) / 1000);
+    if (ingested.length === 0) return outcomes as Outcome[];
+    // Route, infer and join: the router settles every step of every event, within the join deadline.
+    const joins = await router.route(ingested).catch((err: unknown) => err as Error);
+    if (joins instanceof Error) {
+      // The router catches every step failure itself; reaching here is a bug, and its records still get an outcome.
+      for (const p of positions) outcomes[p] = deadLetter(records[p]!, joins, {}, InternalError);
+      return outcomes as Outcome[];
+    }
+    const decidedAt = now();
+    modelsSeconds?.observe((decidedAt - routedAt) / 1000);
+    for (let j = 0; j < ingested.length; j++) outcomes[positions[j]!] = decideEvent(ingested[j]!, joins[j]!, { decider, deadLetter, now });
+    decisionSeconds?.observe((now() - decidedAt) / 1000);
+    return outcomes as Outcome[];
+  };
+}
+
+/** The encode stage: each outcome as the record the sink writes (decisions topic or dead-letter topic). */
+export function encodeBlock(outcomes: readonly Outcome[], output: DecisionOutput & { readonly deadLetter: string }, pipeline: string): Delivery[] {
+  return outcomes.map((o) => toDelivery(o, encodeOutcome(o, output, pipeline)));
+}
