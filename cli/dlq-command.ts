@@ -40,6 +40,9 @@ export function formatReplayReport(report: DlqReplayReport, options: { from: str
     `dlq replay ${options.from} -> ${options.to}: read ${report.read}, matched ${report.matched}, replayed ${report.replayed}${options.dryRun ? ' (dry run: nothing produced)' : ''}`,
   ];
   if (codes.length > 0) lines.push(`  matched by code: ${codes}`);
+  for (const d of report.payloadDropped) {
+    lines.push(`  not replayed (written without its payload): read the input again from ${d.topic}/${d.partition}/${d.offset}`);
+  }
   for (const p of report.incomplete) {
     lines.push(`  incomplete: partition ${p.partition} stopped at offset ${p.reached} of ${p.highWatermark}`);
   }

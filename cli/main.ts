@@ -42,6 +42,12 @@ program.addCommand(modelsCommand());
 program.addCommand(benchCommand());
 program.addCommand(dlqCommand());
 
+// A reader that stops early (`verdict validate … | head -1`) closes the pipe: that ends the output, not in error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(0);
+});
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   const code = asVerdictError(err).code;
   process.stderr.write(`error ${code}: ${(err as Error).message}\n`);

@@ -103,6 +103,10 @@ function refuse(type: ElementType, value: InputScalar, at: At, why: string): Mod
 function convert(type: ElementType, v: InputScalar, at: At): number | bigint | string {
   if (type === 'string') {
     if (typeof v !== 'string') throw refuse(type, v, at, 'is not a string');
+    // onnxruntime passes strings as C strings: a NUL would cut it short, and a lone surrogate would become
+    // U+FFFD on the way to UTF-8. Either way the model would see another string than the event's.
+    if (v.includes('\u0000')) throw refuse(type, v, at, 'contains a NUL character, which onnxruntime would cut the string at');
+    if (!(v as string & { isWellFormed(): boolean }).isWellFormed()) throw refuse(type, v, at, 'is not well-formed UTF-16 (a lone surrogate)');
     return v;
   }
   if (typeof v === 'string') throw refuse(type, v, at, 'is a string, the input is not');
@@ -134,6 +138,8 @@ function convert(type: ElementType, v: InputScalar, at: At): number | bigint | s
     return n;
   }
   if (!Number.isFinite(n)) throw refuse(type, x, at, 'is not a finite number');
+  // A finite number beyond float32's range would reach the model as ±Infinity.
+  if (type === 'float32' && !Number.isFinite(Math.fround(n))) throw refuse(type, x, at, 'overflows float32');
   if (type === 'float16') {
     const bits = toHalfBits(n);
     if ((bits & 0x7c00) === 0x7c00) throw refuse(type, x, at, 'overflows float16');

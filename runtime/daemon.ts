@@ -78,7 +78,7 @@ export class Daemon {
       await this.#engine.prepareStream();
       this.#stream = this.#engine.stream(this.#source, this.#sink, { stream: config.stream });
       this.#stream.state$.subscribe((s) => {
-        if (s === 'failed') void this.#fail(new Error('decision stream failed'));
+        if (s === 'failed') void this.#fail(this.#stream?.failure ?? new Error('decision stream failed'));
       });
       this.#sampleLag();
       this.state$.next('running');

@@ -81,6 +81,11 @@ export interface DlqReplayReport {
   readonly byCode: Readonly<Record<string, number>>;
   /** Partitions the reader gave up on before their watermark (see `idleTimeoutMs`). */
   readonly incomplete: ReadonlyArray<{ readonly partition: number; readonly reached: number; readonly highWatermark: number }>;
+  /**
+   * Matched dead letters written without their payload (`verdict-payload-dropped`): not replayed, since they
+   * hold no input; each names where its input is, to be read again from there.
+   */
+  readonly payloadDropped: ReadonlyArray<TopicPartition & { readonly offset: number }>;
 }
 
 /** The record to produce for one dead letter: its original key, value and headers, and where it came from. */
@@ -138,6 +143,7 @@ class Replay {
   #matched = 0;
   #replayed = 0;
   readonly #byCode: Record<string, number> = {};
+  readonly #payloadDropped: Array<TopicPartition & { readonly offset: number }> = [];
   #consumer: ConsumerLike | undefined;
   #producer: ProducerLike | undefined;
   #pumping: Promise<void> = Promise.resolve();
@@ -219,6 +225,16 @@ class Replay {
     this.#matched++;
     const label = code ?? 'none';
     this.#byCode[label] = (this.#byCode[label] ?? 0) + 1;
+    // Written without the input's key, value and headers (the broker refused them): there is nothing to
+    // replay here; the input itself is still at its source offset, which the report lists.
+    if (headerText(record.headers, HEADER.payloadDropped) !== undefined) {
+      this.#payloadDropped.push({
+        topic: headerText(record.headers, HEADER.sourceTopic) ?? '?',
+        partition: Number(headerText(record.headers, HEADER.sourcePartition)),
+        offset: Number(headerText(record.headers, HEADER.sourceOffset)),
+      });
+      return;
+    }
     if (this.#options.dryRun !== true) this.#queue.push(replayRecord(record, this.#options.to));
   }
 
@@ -287,6 +303,9 @@ class Replay {
   }
 
   #report(): DlqReplayReport {
-    return { read: this.#read, matched: this.#matched, replayed: this.#replayed, byCode: { ...this.#byCode }, incomplete: this.#incomplete() };
+    return {
+      read: this.#read, matched: this.#matched, replayed: this.#replayed, byCode: { ...this.#byCode }, incomplete: this.#incomplete(),
+      payloadDropped: [...this.#payloadDropped],
+    };
   }
 }

@@ -75,8 +75,9 @@ describe('steps skipped by design, through real models in every join mode', () =
           action: 'approve', policy: 'rules', complete: true, reasons: [],
           completeness: { gbt: 'ok', anomaly: 'skipped' }, incompleteSoFar: 0,
         });
-        // `all` needs every step; `any` and `partial` decide on the ok step that arrived.
-        await check(engine, oneErrored, mode === 'all'
+        // A failed step leaves `all` and `partial` incomplete (the incomplete policy decides); `any` decides
+        // on the first ok step.
+        await check(engine, oneErrored, mode !== 'any'
           ? { action: 'review', policy: 'fail-closed', complete: false, reasons: ['incomplete:anomaly'], completeness: { gbt: 'ok', anomaly: 'error' }, incompleteSoFar: 1 }
           : { action: 'approve', policy: 'rules', complete: true, reasons: [], completeness: { gbt: 'ok', anomaly: 'error' }, incompleteSoFar: 0 });
       } finally {

@@ -82,6 +82,8 @@ describe('every element type in and out of a real ONNX model', () => {
   const refusals: Array<[string, InputScalar]> = [
     ['int32', 2.5], ['uint8', 256], ['int8', -129], ['int16', 32768], ['uint16', -1], ['uint32', 2 ** 32],
     ['int64', 2 ** 53 + 2], ['uint64', -1], ['bool', 2], ['float16', 1e6], ['string', 7], ['float32', 'grocery'],
+    // Finite, but ±Infinity once stored as float32; a string onnxruntime would cut at the NUL or re-encode.
+    ['float32', 1e39], ['float32', -3.5e38], ['string', 'a\u0000b'], ['string', 'a\ud800'],
   ];
   for (const [type, value] of refusals) {
     test(`${type} refuses ${String(value)} with ${ModelInputError.code}`, async () => {
@@ -93,6 +95,24 @@ describe('every element type in and out of a real ONNX model', () => {
     await assert.rejects(engine.executeModel('t_int64', { x: new BigInt64Array([2n ** 60n]) }), { code: ModelOutputError.code });
     assert.deepEqual(await engine.executeModel('t_int64', { x: new BigInt64Array([2n ** 53n - 1n]) }), { y: 2 ** 53 - 1 });
   });
+});
+
+describe('a value beyond float32 never reaches a float32 model as Infinity', () => {
+  const spec = (source: 'event' | 'features'): TypedPipelineSpec => ({
+    fields: { v: 'number' },
+    // Without a feature set on the event path, so the step input's own check is what refuses.
+    features: source === 'features' ? { dense: [{ field: 'v' }] } : {},
+    steps: [{ id: 'f', model: 't_float32', inputs: { x: source === 'event' ? 'event.v' : 'features.dense' } }],
+  });
+  for (const source of ['event', 'features'] as const) {
+    test(`from ${source === 'event' ? 'an event field' : 'a feature set'}: 1e39 is a dead letter, 3e38 is decided`, async () => {
+      const big = await decide(spec(source), { id: 'tx-big', v: 1e39 });
+      assert.equal(big.outcome.kind, 'dead-letter');
+      assert.equal(big.outcome.kind === 'dead-letter' ? big.outcome.error.code : '', 'INPUT_FEATURE_FAILED');
+      const fine = await decide(spec(source), { id: 'tx-ok', v: 3e38 });
+      assert.equal(fine.outputs['f']?.['y'], Math.fround(3e38));
+    });
+  }
 });
 
 describe('typed event fields drive typed models and CEL sees their types', () => {

@@ -5,10 +5,12 @@
  * A step that was skipped by design (its `when` was false, or a dependency produced nothing) is settled: it
  * did what the config asked. Only `error` and `timeout` mean that something that should have arrived did
  * not. So, per mode:
- *   - `all`: complete when no step failed (every step is ok or skipped);
- *   - `any` and `partial`: complete when at least one step is ok, or when no step failed (every step was
- *     skipped: there was nothing to wait for). `any` closes at the first ok; `partial` waits for every step
- *     or the deadline; both then decide on what arrived.
+ *   - `all` and `partial`: complete when no step failed (every step is ok or skipped). A step that failed
+ *     makes the join incomplete even when others are ok: the incomplete policy decides, never the rules on
+ *     their own with a model missing (a fraud model that failed must not leave the others to approve).
+ *     `all` waits for every step; `partial` waits for every step or the deadline.
+ *   - `any`: complete when at least one step is ok, or when no step failed (every step was skipped: there
+ *     was nothing to wait for). It closes at the first ok, so the steps it did not wait for are cut short.
  */
 import type { JoinMode } from '../../config/compiled.js';
 import type { StepStatus } from './types.js';
@@ -20,7 +22,7 @@ export function isFailedStatus(status: StepStatus): boolean {
 
 /** Complete for `mode`, given how many steps reported ok and how many failed (error or timeout). */
 export function isJoinComplete(mode: JoinMode, ok: number, failed: number): boolean {
-  return mode === 'all' ? failed === 0 : ok > 0 || failed === 0;
+  return mode === 'any' ? ok > 0 || failed === 0 : failed === 0;
 }
 
 /** The steps that failed (error or timeout), in step order: what an incomplete decision names. */

@@ -53,6 +53,12 @@ function buildInput(input: CompiledInput, ev: IngestedEvent, outputs: Readonly<R
       }
       at += src.width;
     }
+    // A finite value beyond float32's range is stored as ±Infinity: refused, never handed to the model.
+    if (type === 'float32') {
+      for (let i = 0; i < row.length; i++) {
+        if (!Number.isFinite(row[i]!)) throw new FeatureError(`input '${input.name}' value ${i} overflows float32`, { details: { input: input.name, index: i } });
+      }
+    }
     return row;
   }
   // Integer, bool, float16 and string inputs: the values as they are, converted and checked when packed.

@@ -110,6 +110,7 @@ export class DecisionStream {
    * and nothing from that offset on is acknowledged, so nothing past it is committed.
    */
   readonly #halted = new Map<string, TopicPartition & { readonly offset: number }>();
+  #failure: VerdictError | undefined;
   /** The end-to-end histogram's child for this pipeline, resolved once rather than per decision. */
   #endToEnd: { observe(v: number): void } | undefined;
 
@@ -118,6 +119,11 @@ export class DecisionStream {
     const given = Object.entries(deps.options ?? {}).filter(([, v]) => v !== undefined);
     this.#options = { ...defaultStreamOptions, ...Object.fromEntries(given) };
     this.#admission = new Admission<ReadBatch>({ maxInflight: this.#options.maxInflight, chunkSize: this.#options.chunkSize });
+  }
+
+  /** Why the stream failed, once it has (state `failed`). */
+  get failure(): VerdictError | undefined {
+    return this.#failure;
   }
 
   /** Records read and not yet acknowledged: queued for admission or in processing. */
@@ -173,7 +179,8 @@ export class DecisionStream {
       .subscribe({
         next: (processed) => this.#acknowledge(processed),
         error: (err: unknown) => {
-          logger.error({ err: asVerdictError(err).toJSON() }, 'decision stream failed');
+          this.#failure = asVerdictError(err);
+          logger.error({ err: this.#failure.toJSON() }, 'decision stream failed');
           this.state$.next('failed');
         },
       });

@@ -143,9 +143,27 @@ describe('dlq replay logic', () => {
   test('an empty dead-letter topic ends at once, and --from equal to --to is refused', async () => {
     const kafka = fakeKafka(new Map([[0, []]]));
     assert.deepEqual(await replayDeadLetters(kafka.factory, { from: 'dlq', to: 'in' }),
-      { read: 0, matched: 0, replayed: 0, byCode: {}, incomplete: [] });
+      { read: 0, matched: 0, replayed: 0, byCode: {}, incomplete: [], payloadDropped: [] });
     assert.equal(kafka.settings.length, 0, 'no reader was started');
     await assert.rejects(replayDeadLetters(kafka.factory, { from: 'dlq', to: 'dlq' }), { code: 'CONFIG_INVALID' });
+  });
+
+  test('a dead letter written without its payload is not replayed: the report says where its input is', async () => {
+    const log = dlqLog();
+    const first = log.get(0)!;
+    first[3] = {
+      ...first[3]!, key: Buffer.from('in/4/77'), value: Buffer.alloc(0),
+      headers: headerBytesOf({
+        'verdict-error-code': 'PRODUCE_RECORD_REJECTED', 'verdict-source-topic': 'in', 'verdict-source-partition': '4',
+        'verdict-source-offset': '77', 'verdict-payload-dropped': 'key,value,headers',
+      }),
+    };
+    const kafka = fakeKafka(log);
+    const report = await replayDeadLetters(kafka.factory, { from: 'dlq', to: 'in' });
+    assert.deepEqual([report.read, report.matched, report.replayed], [20, 20, 19]);
+    assert.deepEqual(report.payloadDropped, [{ topic: 'in', partition: 4, offset: 77 }]);
+    const keys = kafka.sent.flatMap((t) => t.records.map((r) => String(r.key)));
+    assert.equal(keys.includes('in/4/77'), false, 'no placeholder produced to the input topic');
   });
 
   test('a replayed record is the input exactly: the first verdict-original-headers headers, whatever their names', () => {
