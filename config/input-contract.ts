@@ -147,6 +147,10 @@ function checkFeature(schema: InputSchemaSpec, schemaName: string, spec: Feature
   const t = type(spec.field, 'field');
   if ('oneHot' in spec) {
     if (t === 'object') throw new ConfigError(`${at}.field: "${spec.field}" is an object; oneHot needs a string, number or boolean`);
+    spec.oneHot.forEach((v, j) => {
+      const first = spec.oneHot.indexOf(v);
+      if (first !== j) throw new ConfigError(`${at}.oneHot[${j}]: "${v}" is listed twice (first at oneHot[${first}])`);
+    });
     const values = schema.fields[spec.field]?.enum;
     if (values !== undefined && values.length > 0) {
       spec.oneHot.forEach((v, j) => {

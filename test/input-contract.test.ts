@@ -59,7 +59,7 @@ describe('verdict validate refuses what would fail for every event, naming the c
     await refused(schema({ fields: { merchant_category: field('string', { enum: ['grocery', 'electronics', 'travel', 'gambling', 'crypto', 'fuel'] }) } }),
       'input.features.dense[9].oneHot[6]: "restaurants" is not in the enum of "merchant_category"');
     await refused(dense((d) => [...d.slice(0, 9), { field: 'merchant_category', oneHot: ['grocery', 'grocery', 'travel', 'gambling', 'crypto', 'fuel', 'restaurants'] }]),
-      'input.features.dense: feature "merchant_category" lists one-hot value "grocery" twice');
+      'input.features.dense[9].oneHot[1]: "grocery" is listed twice (first at oneHot[0])');
   });
   test('schema fields no event can satisfy', async () => {
     await refused(schema({ fields: { hour_of_day: field('integer', { min: 5, max: 3 }) } }), 'schemas.transaction.fields.hour_of_day: min 5 is above max 3; no value can pass');
