@@ -74,7 +74,7 @@ function numericWriter(field: string, get: Getter, transform: 'identity' | 'log1
         const x = numberOf(field, get(e));
         out[at] = x;
         // Read back: a finite number beyond float32's range is stored as ±Infinity in a float32 row.
-        if (!Number.isFinite(out[at]!)) throw illTyped(field, 'a number within float32 range', x);
+        if (!Number.isFinite(out[at])) throw illTyped(field, 'a number within float32 range', x);
       };
     case 'log1p':
       return (e, out, at) => {
