@@ -11,8 +11,12 @@ import { asVerdictError, type SerializedError } from '../core/errors.js';
 import { NO_HEADERS } from '../pipeline/headers.js';
 import type { InboundRecord, OutboundHeader, RecordHeader } from '../pipeline/record.js';
 
-/** A header in the buffer: its name, and its value's start and length (-1 for a null value). */
-type WireHeader = readonly [key: string, at: number, length: number];
+/**
+ * A header in the buffer: its name, and its value's start and length (-1 for a null value); or, for a text
+ * value (Verdict's own headers on the way back), the text itself, which clones cheaply and spares the main
+ * thread a Buffer per header.
+ */
+type WireHeader = readonly [key: string, at: number, length: number] | readonly [key: string, text: string];
 
 interface WireMeta {
   readonly topic: string;
@@ -36,9 +40,10 @@ export interface WireBlock {
 
 const byteLength = (b: Buffer | string | null): number => (b === null ? 0 : typeof b === 'string' ? Buffer.byteLength(b) : b.length);
 
+/** Bytes the headers take in the buffer: text values travel as text. */
 function headersLength(headers: readonly OutboundHeader[]): number {
   let size = 0;
-  for (const h of headers) size += byteLength(h.value);
+  for (const h of headers) if (typeof h.value !== 'string') size += byteLength(h.value);
   return size;
 }
 
@@ -55,15 +60,23 @@ class Packer {
   }
   headers(headers: readonly OutboundHeader[]): WireHeader[] {
     return headers.map((h): WireHeader => {
+      if (typeof h.value === 'string') return [h.key, h.value];
       const at = this.at;
       return [h.key, at, this.put(h.value)];
     });
   }
 }
 
+function unpackHeader(bytes: ArrayBuffer, header: WireHeader): OutboundHeader {
+  if (header.length === 2) return { key: header[0], value: header[1] };
+  const [key, at, length] = header;
+  return { key, value: length < 0 ? null : Buffer.from(bytes, at, length) };
+}
+
+/** A record's headers: always bytes, since records only ever carry bytes (toWire packs them all). */
 function unpackHeaders(bytes: ArrayBuffer, headers: readonly WireHeader[]): readonly RecordHeader[] {
   if (headers.length === 0) return NO_HEADERS;
-  return headers.map(([key, at, length]) => ({ key, value: length < 0 ? null : Buffer.from(bytes, at, length) }));
+  return headers.map((h) => unpackHeader(bytes, h) as RecordHeader);
 }
 
 export function toWire(records: readonly InboundRecord[]): { block: WireBlock; transfer: ArrayBuffer[] } {
@@ -148,7 +161,7 @@ export function deliveriesFromWire(reply: WireReply): Delivery[] {
     kind: w.kind, label: w.label, ...(w.eventId === undefined ? {} : { eventId: w.eventId }),
     output: {
       topic: w.topic, ...(w.partition === undefined ? {} : { partition: w.partition }),
-      headers: unpackHeaders(bytes, w.headers),
+      headers: w.headers.map((h) => unpackHeader(bytes, h)),
       key: view(w.keyAt, w.keyLength),
       value: view(w.valueAt, w.valueLength),
     },

@@ -49,8 +49,8 @@ describe('block wire', () => {
     const [a, b, c] = back;
     assert.deepEqual({ ...a, output: { ...a?.output, key: null, value: '', headers: [] } }, { ...deliveries[0], output: { ...deliveries[0]?.output, key: null, value: '', headers: [] } });
     assert.deepEqual(a?.output.headers, [
-      { key: 'verdict-event-id', value: Buffer.from('e1') }, { key: 'raw', value: Buffer.from([0, 0xff]) }, { key: 'none', value: null },
-    ], 'headers come back as bytes, in order, null kept');
+      { key: 'verdict-event-id', value: 'e1' }, { key: 'raw', value: Buffer.from([0, 0xff]) }, { key: 'none', value: null },
+    ], 'headers come back in order: text as text, bytes as bytes, null kept');
     assert.ok(Buffer.isBuffer(a?.output.key) && Buffer.isBuffer(a.output.value));
     assert.equal(a.output.key.toString(), 'card-1');
     assert.equal(a.output.value.toString(), '{"action":"approve","note":"ü"}');
