@@ -150,9 +150,6 @@ export class AbortedError extends VerdictError {
 export class RuleError extends VerdictError {
   static override readonly code = 'RULE_EVALUATION_FAILED';
 }
-export class IncompleteJoinError extends VerdictError {
-  static override readonly code = 'JOIN_INCOMPLETE';
-}
 
 // ---- transport -----------------------------------------------------------------------------------------
 export class TransportError extends VerdictError {
@@ -188,7 +185,7 @@ export class InternalError extends VerdictError {
 const KNOWN: ReadonlyArray<typeof VerdictError> = [
   ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
   ModelSignatureError, ModelInputError, ModelOutputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
-  MailboxFullError, ActorStoppedError, AbortedError, RuleError, IncompleteJoinError, TransportError,
+  MailboxFullError, ActorStoppedError, AbortedError, RuleError, TransportError,
   RecordConversionError, RecordRejectedError,
   ServerListenError, InternalError,
   IntegerRangeError, NonFiniteNumberError, UnsupportedValueError,

@@ -119,12 +119,6 @@ export class Engine {
     return engine;
   }
 
-  /** One record through the whole core, as the stream path does it. Never rejects. */
-  async processRecord(record: InboundRecord): Promise<Outcome> {
-    const [outcome] = await this.#process([record]);
-    return outcome!;
-  }
-
   /** A block of records through the whole core on this thread, each outcome encoded for the sink. */
   async processBlock(records: readonly InboundRecord[]): Promise<Delivery[]> {
     const outcomes = await this.#process(records);
