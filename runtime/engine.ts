@@ -10,7 +10,7 @@ import type { CompiledPipeline } from '../config/compiled.js';
 import { compilePipeline } from '../config/compile-pipeline.js';
 import { loadPipelineFile } from '../config/load.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
-import { silentLogger, type Logger } from '../core/log.js';
+import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { InThreadRunner } from '../models/in-thread-runner.js';
 import { PiscinaRunner } from '../models/piscina-runner.js';
@@ -72,7 +72,7 @@ export class Engine {
     this.registry = registry;
     this.scheduler = options.scheduler ?? preciseScheduler;
     this.metrics = options.metrics ?? createMetrics();
-    this.logger = (options.logger ?? silentLogger).child({ component: 'engine', pipeline: pipeline.name });
+    this.logger = componentLogger(options.logger ?? silentLogger, 'engine', { pipeline: pipeline.name });
     this.#ownsPool = options.pool === undefined;
     this.#pool = options.pool ?? new ActorPool({
       runner: options.runner ?? defaultRunner(pipeline, this.metrics, this.logger),
