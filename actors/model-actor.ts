@@ -10,7 +10,7 @@ import {
   AbortedError, ActorStoppedError, ConfigError, InternalError, MailboxFullError, ModelExecutionError, ModelInputError,
   ModelIntegrityError, ModelNotFoundError, ModelOutputError, ModelSignatureError, VerdictError, asVerdictError,
 } from '../core/errors.js';
-import { silentLogger, type Logger } from '../core/log.js';
+import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { BatchResult, BatchTask, ModelRunner } from '../models/runner.js';
 import { allocate, checkRow, packRows, rowSize, unpackRows } from '../models/tensors.js';
@@ -124,7 +124,7 @@ export class ModelActor {
     this.#batchSizes = options.metrics?.batchSize.labels(labels);
     this.#inferenceSeconds = options.metrics?.inferenceSeconds.labels(labels);
     this.#invalidOutputs = options.metrics?.invalidOutputs.labels(labels);
-    this.#log = (options.logger ?? silentLogger).child({ component: COMPONENT, model: options.model.ref });
+    this.#log = componentLogger(options.logger ?? silentLogger, COMPONENT, { model: options.model.ref });
     const policy = compilePolicy(options);
     this.#capacity = policy.mailboxCapacity;
     this.#maxBatchSize = policy.maxBatchSize;

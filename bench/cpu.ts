@@ -12,11 +12,15 @@ export interface CpuMark {
   readonly sutUs: number | null;
 }
 
-/** Cores in use over an interval (1.0 = one core fully busy). */
+/**
+ * Cores in use over an interval (1.0 = one core fully busy). A figure is null when it was not measured:
+ * the interval is empty or runs backwards (a level cut short before its warm-up ended takes its end mark
+ * before its start mark), or the counter went backwards. Never a negative number.
+ */
 export interface CpuUse {
-  readonly machineCores: number;
-  readonly harnessCores: number;
-  /** Null when the system under test runs in the harness process (embedded targets). */
+  readonly machineCores: number | null;
+  readonly harnessCores: number | null;
+  /** Also null when the system under test runs in the harness process (embedded targets). */
   readonly sutCores: number | null;
 }
 
@@ -32,11 +36,12 @@ export function cpuMark(now: number, sutUs: number | null): CpuMark {
 }
 
 export function cpuBetween(a: CpuMark, b: CpuMark): CpuUse {
-  const wallMs = Math.max(1, b.at - a.at);
-  const round = (x: number): number => Math.round(x * 100) / 100;
+  const wallMs = b.at - a.at;
+  const cores = (busyMs: number): number | null =>
+    wallMs > 0 && busyMs >= 0 ? Math.round((busyMs / wallMs) * 100) / 100 : null;
   return {
-    machineCores: round((b.machineBusyMs - a.machineBusyMs) / wallMs),
-    harnessCores: round((b.harnessUs - a.harnessUs) / 1000 / wallMs),
-    sutCores: a.sutUs === null || b.sutUs === null ? null : round((b.sutUs - a.sutUs) / 1000 / wallMs),
+    machineCores: cores(b.machineBusyMs - a.machineBusyMs),
+    harnessCores: cores((b.harnessUs - a.harnessUs) / 1000),
+    sutCores: a.sutUs === null || b.sutUs === null ? null : cores((b.sutUs - a.sutUs) / 1000),
   };
 }

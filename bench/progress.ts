@@ -10,7 +10,8 @@ export interface ProgressSink {
   readonly isTTY?: boolean;
 }
 
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number | null, digits = 0): string =>
+  n === null ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 export class Progress {
   readonly #out: ProgressSink | undefined;

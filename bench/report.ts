@@ -61,7 +61,7 @@ export function renderMarkdown(r: BenchReport): string {
   for (const t of r.targets) {
     for (const l of t.levels) {
       const verdict = l.judgement.sustainable ? 'ok' : l.judgement.reasons.join(', ');
-      lines.push(`| ${t.name}${l.role === 'half-saturation' ? ' (½ sat.)' : ''} | ${num(l.offeredRate)}${Math.abs(l.offeredMeanRate - l.offeredRate) > 0.01 * l.offeredRate ? ` (mean ${num(l.offeredMeanRate)})` : ''} | ${num(l.achievedRate)} | ${num(l.latency.p50Ms, 1)} | ${num(l.latency.p90Ms, 1)} | ${num(l.latency.p99Ms, 1)} | ${num(l.latency.p999Ms, 1)} | ${num(l.latency.maxMs, 1)} | ${l.decided} | ${l.deadLetters} | ${l.lost} | ${num(l.lagMax)} | ${num(l.cpu.machineCores, 2)} / ${num(l.cpu.harnessCores, 2)} / ${l.cpu.sutCores === null ? 'same' : num(l.cpu.sutCores, 2)} | ${num(l.eventLoopDelay.maxMs, 0)} | ${verdict} |`);
+      lines.push(`| ${t.name}${l.role === 'half-saturation' ? ' (½ sat.)' : ''} | ${num(l.offeredRate)}${Math.abs(l.offeredMeanRate - l.offeredRate) > 0.01 * l.offeredRate ? ` (mean ${num(l.offeredMeanRate)})` : ''} | ${num(l.achievedRate)} | ${num(l.latency.p50Ms, 1)} | ${num(l.latency.p90Ms, 1)} | ${num(l.latency.p99Ms, 1)} | ${num(l.latency.p999Ms, 1)} | ${num(l.latency.maxMs, 1)} | ${l.decided} | ${l.deadLetters} | ${l.lost} | ${num(l.lagMax)} | ${num(l.cpu.machineCores, 2)} / ${num(l.cpu.harnessCores, 2)} / ${t.transport === 'embedded' ? 'same' : num(l.cpu.sutCores, 2)} | ${num(l.eventLoopDelay.maxMs, 0)} | ${verdict} |`);
     }
   }
   if (r.overload !== null) lines.push('', ...overloadMarkdown(r.overload));

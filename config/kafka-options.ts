@@ -72,7 +72,6 @@ export const kafkaOptionsSchema = z.object({
   }
 });
 
-export type KafkaOptionsInput = z.input<typeof kafkaOptionsSchema>;
 export type KafkaOptions = z.output<typeof kafkaOptionsSchema>;
 export type KafkaTls = z.output<typeof kafkaTlsSchema>;
 export type KafkaSasl = z.output<typeof kafkaSaslSchema>;

@@ -129,4 +129,3 @@ export type InputSchemaSpec = z.output<typeof inputSchemaSchema>;
 export type FeatureSpec = z.output<typeof featureSchema>;
 export type StepSpec = z.output<typeof stepSchema>;
 export type RuleSpec = z.output<typeof ruleSchema>;
-export type BatchingSpec = z.output<typeof batchingSchema>;

@@ -33,9 +33,16 @@ export class VerdictError extends Error {
     this.details = options.details ?? {};
   }
 
-  /** A plain object that survives structuredClone, JSON and Kafka headers. */
+  /**
+   * A plain object that survives structuredClone, JSON and Kafka headers. The cause goes along when it is an
+   * error (a Verdict error in full, any other as its name and message), so a rebuilt error still says why.
+   */
   toJSON(): SerializedError {
-    return { code: this.code, message: this.message, retryable: this.retryable, details: this.details };
+    const cause = serializeCause(this.cause, 0);
+    return {
+      code: this.code, message: this.message, retryable: this.retryable, details: this.details,
+      ...(cause === undefined ? {} : { cause }),
+    };
   }
 }
 
@@ -44,6 +51,30 @@ export interface SerializedError {
   readonly message: string;
   readonly retryable: boolean;
   readonly details: ErrorDetails;
+  /** The cause, when it was an error: serialised in full if it was Verdict's, else its name and message. */
+  readonly cause?: SerializedError | SerializedCause;
+}
+
+/** A cause that was not a Verdict error: what of it can cross a thread. */
+export interface SerializedCause {
+  readonly name: string;
+  readonly message: string;
+}
+
+// A cause chain is short; the bound only keeps a self-referencing chain from recursing for ever.
+const MAX_CAUSE_DEPTH = 8;
+
+function serializeCause(cause: unknown, depth: number): SerializedError | SerializedCause | undefined {
+  if (depth >= MAX_CAUSE_DEPTH) return undefined;
+  if (cause instanceof VerdictError) {
+    const inner = serializeCause(cause.cause, depth + 1);
+    return {
+      code: cause.code, message: cause.message, retryable: cause.retryable, details: cause.details,
+      ...(inner === undefined ? {} : { cause: inner }),
+    };
+  }
+  if (cause instanceof Error) return { name: cause.name, message: cause.message };
+  return undefined;
 }
 
 // ---- configuration -------------------------------------------------------------------------------------
@@ -119,9 +150,6 @@ export class AbortedError extends VerdictError {
 export class RuleError extends VerdictError {
   static override readonly code = 'RULE_EVALUATION_FAILED';
 }
-export class IncompleteJoinError extends VerdictError {
-  static override readonly code = 'JOIN_INCOMPLETE';
-}
 
 // ---- transport -----------------------------------------------------------------------------------------
 export class TransportError extends VerdictError {
@@ -157,7 +185,7 @@ export class InternalError extends VerdictError {
 const KNOWN: ReadonlyArray<typeof VerdictError> = [
   ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
   ModelSignatureError, ModelInputError, ModelOutputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
-  MailboxFullError, ActorStoppedError, AbortedError, RuleError, IncompleteJoinError, TransportError,
+  MailboxFullError, ActorStoppedError, AbortedError, RuleError, TransportError,
   RecordConversionError, RecordRejectedError,
   ServerListenError, InternalError,
   IntegerRangeError, NonFiniteNumberError, UnsupportedValueError,
@@ -168,7 +196,16 @@ export function isVerdictError(value: unknown): value is VerdictError {
   return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
 }
 
-function looksSerialized(value: unknown): value is SerializedError {
+/** What arrives from another thread: only the code and message are sure to be there (older senders wrote less). */
+interface Received {
+  readonly code: string;
+  readonly message: string;
+  readonly retryable?: unknown;
+  readonly details?: ErrorDetails;
+  readonly cause?: unknown;
+}
+
+function looksSerialized(value: unknown): value is Received {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as { code?: unknown; message?: unknown };
   return typeof v.code === 'string' && typeof v.message === 'string' && BY_CODE.has(v.code);
@@ -181,15 +218,32 @@ function looksSerialized(value: unknown): value is SerializedError {
  * ModelExecutionError, because whatever its session throws is the model's failure).
  */
 export function asVerdictError(value: unknown, fallback: typeof VerdictError = InternalError): VerdictError {
-  for (let cur: unknown = value, depth = 0; cur !== undefined && cur !== null && depth < 8; depth++) {
+  for (let cur: unknown = value, depth = 0; cur !== undefined && cur !== null && depth < MAX_CAUSE_DEPTH; depth++) {
     if (cur instanceof VerdictError) return cur;
-    if (looksSerialized(cur)) {
-      const Ctor = BY_CODE.get(cur.code) ?? VerdictError;
-      const details = (cur as { details?: ErrorDetails }).details;
-      return new Ctor(cur.message, { details: details ?? {} });
-    }
+    if (looksSerialized(cur)) return rebuild(cur, 0);
     cur = (cur as { cause?: unknown }).cause;
   }
   const message = value instanceof Error ? value.message : String(value);
   return new fallback(message, { cause: value });
+}
+
+/** A serialised Verdict error as its class again, with its retryable flag, details and cause. */
+function rebuild(data: Received, depth: number): VerdictError {
+  const Ctor = BY_CODE.get(data.code) ?? VerdictError;
+  const cause = depth < MAX_CAUSE_DEPTH ? rebuildCause(data.cause, depth + 1) : undefined;
+  return new Ctor(data.message, {
+    details: data.details ?? {},
+    ...(typeof data.retryable === 'boolean' ? { retryable: data.retryable } : {}),
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function rebuildCause(cause: unknown, depth: number): Error | undefined {
+  if (looksSerialized(cause)) return rebuild(cause, depth);
+  if (typeof cause !== 'object' || cause === null) return undefined;
+  const { name, message } = cause as { name?: unknown; message?: unknown };
+  if (typeof message !== 'string') return undefined;
+  const error = new Error(message);
+  if (typeof name === 'string') error.name = name;
+  return error;
 }

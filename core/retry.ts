@@ -2,7 +2,7 @@
  * The one retry helper: exponential backoff with full jitter, stopping at the first non-retryable error.
  * Every attempt's error is kept, so the final failure can say what happened each time.
  */
-import { asVerdictError, type VerdictError } from './errors.js';
+import { asVerdictError, InternalError, type VerdictError } from './errors.js';
 
 export interface RetryOptions {
   /** Attempts in all, the first included. Infinity retries until the signal aborts. */
@@ -16,12 +16,18 @@ export interface RetryOptions {
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
+/**
+ * Every attempt failed. Its code is the last attempt's (that error's class code: a sink that kept failing is
+ * TRANSPORT_FAILED), and that error is the cause, so asVerdictError classifies the whole the same way.
+ */
 export class RetryExhaustedError extends Error {
+  readonly code: string;
+
   constructor(readonly errors: readonly VerdictError[]) {
-    // The last attempt's error is the cause, so asVerdictError classifies the whole as that (a TransportError
-    // for a sink that kept failing) rather than as an unknown error.
-    super(`gave up after ${errors.length} attempts: ${errors.at(-1)?.message ?? 'unknown error'}`, { cause: errors.at(-1) });
+    const last = errors.at(-1);
+    super(`gave up after ${errors.length} attempts: ${last?.message ?? 'no error recorded'}`, { cause: last });
     this.name = 'RetryExhaustedError';
+    this.code = last?.code ?? InternalError.code;
   }
 }
 

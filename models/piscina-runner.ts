@@ -6,7 +6,7 @@ import { Piscina } from 'piscina';
 import {
   ActorStoppedError, MailboxFullError, ModelExecutionError, VerdictError, WorkerCrashedError, asVerdictError,
 } from '../core/errors.js';
-import { silentLogger, type Logger } from '../core/log.js';
+import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { BatchResult, BatchTask, ModelRunner, SessionThreadOptions, WorkerReply } from './runner.js';
 
@@ -33,7 +33,7 @@ export class PiscinaRunner implements ModelRunner {
     const threads = options.threads ?? 1;
     const filename = options.filename ?? DEFAULT_WORKER;
     this.#metrics = options.metrics;
-    this.#log = (options.logger ?? silentLogger).child({ component: 'piscina_runner' });
+    this.#log = componentLogger(options.logger ?? silentLogger, 'piscina_runner');
     this.#pool = new Piscina<BatchTask, WorkerReply>({
       filename: filename instanceof URL ? filename.href : filename,
       // A fixed pool: workers hold loaded sessions, so letting them idle out would reload models later.

@@ -13,7 +13,7 @@
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { ConfigError, ModelIntegrityError, ModelNotFoundError } from '../core/errors.js';
-import { silentLogger, type Logger } from '../core/log.js';
+import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { syncDirectory, writeDurable, writeFileAtomic } from './atomic-write.js';
 import { HashCache, sha256Bytes } from './integrity.js';
 import { readAliasFile, readManifest, toJsonText, type AliasFile, type AliasHistoryEntry } from './manifest.js';
@@ -86,7 +86,7 @@ export class ModelRegistry {
 
   constructor(root: string, logger: Logger = silentLogger, options: RegistryOptions = {}) {
     this.root = resolvePath(root);
-    this.log = logger.child({ component: 'model-registry' });
+    this.log = componentLogger(logger, 'registry');
     this.clock = options.clock ?? Date;
     this.hashes = options.hashCache ?? new HashCache();
   }

@@ -10,7 +10,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
-import { silentLogger, type Logger } from '../core/log.js';
+import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
 import type { Delivery } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
@@ -44,7 +44,7 @@ export class BlockPool {
 
   constructor(options: BlockPoolOptions) {
     this.#options = options;
-    this.#log = (options.logger ?? silentLogger).child({ component: 'block_pool' });
+    this.#log = componentLogger(options.logger ?? silentLogger, 'block_pool');
     const metricsChannel = `verdict-metrics-${randomUUID()}`;
     this.#channel = new BroadcastChannel(metricsChannel);
     this.#channel.unref();

@@ -8,7 +8,7 @@
 import { BroadcastChannel, threadId, workerData } from 'node:worker_threads';
 import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
 import { asVerdictError } from '../core/errors.js';
-import { createLogger, silentLogger } from '../core/log.js';
+import { componentLogger, createLogger, silentLogger } from '../core/log.js';
 import { createMetrics } from '../core/metrics.js';
 import { InThreadRunner } from '../models/in-thread-runner.js';
 import { deliveriesToWire, fromWire, type WireBlock, type WireReply } from './block-wire.js';
@@ -40,7 +40,7 @@ channel.onmessage = (event: unknown) => {
 let engine: Promise<Engine> | undefined;
 
 function start(): Promise<Engine> {
-  const logger = data.logLevel === null ? silentLogger : createLogger({ level: data.logLevel }).child({ component: 'block_worker', threadId });
+  const logger = data.logLevel === null ? silentLogger : componentLogger(createLogger({ level: data.logLevel }), 'block_worker', { threadId });
   return Engine.create(data.file, {
     baseDir: data.baseDir,
     metrics,

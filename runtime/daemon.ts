@@ -10,7 +10,7 @@
 import { BehaviorSubject } from 'rxjs';
 import type { LoadedDaemonConfig } from '../config/load-daemon.js';
 import { asVerdictError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
+import { componentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../core/metrics-server.js';
 import type { DecisionStream } from '../streams/runtime/decision-stream.js';
@@ -44,7 +44,7 @@ export class Daemon {
 
   constructor(loaded: LoadedDaemonConfig, logger: Logger) {
     this.#loaded = loaded;
-    this.#logger = logger.child({ component: 'daemon' });
+    this.#logger = componentLogger(logger, 'daemon');
     this.metrics = createMetrics({ processMetrics: true });
     this.state$.subscribe((state) => {
       for (const s of STATES) this.metrics.lifecycle.set({ state: s }, s === state ? 1 : 0);

@@ -10,7 +10,7 @@ import type { CompiledPipeline } from '../config/compiled.js';
 import { compilePipeline } from '../config/compile-pipeline.js';
 import { loadPipelineFile } from '../config/load.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
-import { silentLogger, type Logger } from '../core/log.js';
+import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { InThreadRunner } from '../models/in-thread-runner.js';
 import { PiscinaRunner } from '../models/piscina-runner.js';
@@ -72,7 +72,7 @@ export class Engine {
     this.registry = registry;
     this.scheduler = options.scheduler ?? preciseScheduler;
     this.metrics = options.metrics ?? createMetrics();
-    this.logger = (options.logger ?? silentLogger).child({ component: 'engine', pipeline: pipeline.name });
+    this.logger = componentLogger(options.logger ?? silentLogger, 'engine', { pipeline: pipeline.name });
     this.#ownsPool = options.pool === undefined;
     this.#pool = options.pool ?? new ActorPool({
       runner: options.runner ?? defaultRunner(pipeline, this.metrics, this.logger),
@@ -117,12 +117,6 @@ export class Engine {
     const engine = new Engine(pipeline, registry, { ...options, file, baseDir });
     await engine.#pool.ready();
     return engine;
-  }
-
-  /** One record through the whole core, as the stream path does it. Never rejects. */
-  async processRecord(record: InboundRecord): Promise<Outcome> {
-    const [outcome] = await this.#process([record]);
-    return outcome!;
   }
 
   /** A block of records through the whole core on this thread, each outcome encoded for the sink. */

@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
 import { ConfigError, TransportError } from '../core/errors.js';
-import { silentLogger, type Logger } from '../core/log.js';
+import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { HEADER } from '../pipeline/encode-outcome.js';
 import { headerText } from '../pipeline/headers.js';
 import type { ConsumerLike, FetchedBatch, KafkaClientFactory, ProducerLike } from './kafka/kafka-client.js';
@@ -159,7 +159,7 @@ class Replay {
     this.#progress = progress;
     this.#codes = new Set(options.codes ?? []);
     this.#scheduler = options.scheduler ?? asyncScheduler;
-    this.#logger = (options.logger ?? silentLogger).child({ component: 'dlq_replay', from: options.from, to: options.to });
+    this.#logger = componentLogger(options.logger ?? silentLogger, 'dlq_replay', { from: options.from, to: options.to });
     this.#produceBatch = options.produceBatch ?? 500;
     this.#highWater = this.#produceBatch * 8;
   }

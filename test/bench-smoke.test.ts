@@ -16,7 +16,7 @@ import { EventPool } from '../bench/events.js';
 import { runBench } from '../bench/harness.js';
 import { slope } from '../bench/memory.js';
 import { renderMarkdown, writeReport } from '../bench/report.js';
-import type { BenchReport } from '../bench/report-types.js';
+import type { BenchReport, TargetReport } from '../bench/report-types.js';
 import type { LevelResult, WindowStat } from '../bench/run-level.js';
 import { defaultSaturationOptions, isStable, judgeLevel, searchSaturation } from '../bench/saturation.js';
 
@@ -158,7 +158,7 @@ describe('verdict bench, smoke run', () => {
         assert.ok(l.latency.count > 0);
         assert.ok(l.latency.p50Ms <= l.latency.p99Ms && l.latency.p99Ms <= l.latency.maxMs);
         assert.equal(l.windows.length, 2);
-        assert.ok(l.cpu.machineCores >= 0 && l.cpu.harnessCores >= 0);
+        assert.ok(l.cpu.machineCores !== null && l.cpu.machineCores >= 0 && l.cpu.harnessCores !== null && l.cpu.harnessCores >= 0);
         assert.equal(l.cpu.sutCores === null, t.transport === 'embedded', 'a Kafka system under test reports its own CPU');
       }
     }
@@ -214,6 +214,30 @@ describe('report rendering', () => {
     assert.match(svg, /Test &lt;CPU&gt; &amp; co/);
     assert.equal(svg.match(/<polyline /g)?.length, 3);
     assert.match(renderMarkdown(report), /\| naive \| kafka \| – \| skipped: no broker \|/);
+  });
+});
+
+describe('cores in the report', () => {
+  test('a level cut short before its warm-up ended shows no core figures, never a negative one', () => {
+    const cut = { ...levelAt(8000, 5000), cpu: { machineCores: null, harnessCores: null, sutCores: null }, cutShort: 'backlog', judgement: { sustainable: false, reasons: ['cut-short' as const] }, role: 'search' as const };
+    const ok = { ...levelAt(1000, 5000), cpu: { machineCores: 1.5, harnessCores: 0.75, sutCores: 0.5 }, judgement: { sustainable: true, reasons: [] }, role: 'search' as const };
+    const target = (name: 'fused' | 'naive', transport: 'embedded' | 'kafka'): TargetReport => ({
+      name, transport, description: 'd', status: 'ok' as const, note: null, settings: {}, levels: [ok, cut],
+      maxSustainableRate: 1000, firstFailingRate: 8000, limitedBy: ['throughput' as const], halfSaturation: null,
+    });
+    const report: BenchReport = {
+      tool: 'verdict bench', startedAt: '2025-01-01T00:00:00.000Z', finishedAt: '2025-01-01T00:01:00.000Z',
+      machine: { cpuModel: 'cpu', cpuCount: 2, memoryBytes: 2 ** 30, freeMemoryBytes: 2 ** 29, node: 'v20.0.0', v8: '11', os: 'linux', loadAverage: [0, 0, 0] },
+      git: { commit: null, dirty: null }, notes: [],
+      config: {
+        command: 'verdict bench', pipeline: { path: 'p', name: 'card-risk', steps: [] }, mode: 'saturate', rates: null, saturation: null,
+        durationS: 2, warmupS: 1, windowS: 0.5, generatorTickMs: { embedded: 2, kafka: 10 }, burst: null, sloP99Ms: 50, partitions: 4, overloadPartitions: null, seed: 1, poolSize: 1, poisonRate: 0, kafka: 'mock', targets: ['fused', 'naive'],
+      },
+      targets: [target('fused', 'embedded'), target('naive', 'kafka')],
+      ratios: {}, overload: null, loadAverageAtEnd: [0, 0, 0],
+    };
+    const cores = renderMarkdown(report).split('\n').filter((l) => /^\| (fused|naive) \| [\d,]+ \|/.test(l)).map((l) => l.split(' | ')[12]);
+    assert.deepEqual(cores, ['1.50 / 0.75 / same', '– / – / same', '1.50 / 0.75 / 0.50', '– / – / –']);
   });
 });
 

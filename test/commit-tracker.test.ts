@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createRandom } from '../bench/prng.js';
-import { BackpressureGate, CommitTracker } from '../streams/runtime/commit-tracker.js';
+import { CommitTracker } from '../streams/runtime/commit-tracker.js';
 import type { TopicPartition } from '../pipeline/record.js';
 
 const p0: TopicPartition = { topic: 't', partition: 0 };
@@ -170,24 +170,5 @@ void describe('CommitTracker', () => {
       checkCommit();
       assert.equal(committed, (tracked.at(-1) ?? 0) + 1, `seed ${seed}: ends at last + 1`);
     }
-  });
-});
-
-void describe('BackpressureGate', () => {
-  void test('pauses at the high mark and resumes only at the low mark', () => {
-    const gate = new BackpressureGate(100, 20);
-    assert.equal(gate.update(50), undefined);
-    assert.equal(gate.update(100), 'pause');
-    assert.equal(gate.paused, true);
-    assert.equal(gate.update(150), undefined);
-    assert.equal(gate.update(21), undefined);
-    assert.equal(gate.update(20), 'resume');
-    assert.equal(gate.paused, false);
-    assert.equal(gate.update(99), undefined);
-  });
-
-  void test('refuses marks that cannot form a hysteresis', () => {
-    assert.throws(() => new BackpressureGate(10, 10), RangeError);
-    assert.throws(() => new BackpressureGate(10, -1), RangeError);
   });
 });

@@ -4,12 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { daemonFileSchema } from '../config/daemon-schema.js';
 import {
-  InternalError, ModelExecutionError, ServerListenError, TransportError, VerdictError, asVerdictError,
+  InternalError, ModelExecutionError, ModelInputError, ModelTimeoutError, ServerListenError, TransportError,
+  VerdictError, WorkerCrashedError, asVerdictError,
 } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import { createMetrics } from '../core/metrics.js';
 import { startMetricsServer } from '../core/metrics-server.js';
-import { retry } from '../core/retry.js';
+import { RetryExhaustedError, retry } from '../core/retry.js';
 import { Daemon } from '../runtime/daemon.js';
 import { classifyOrtError } from '../models/onnx-worker.js';
 import { errorCount, setup } from './helpers/fake-runner.js';
@@ -87,9 +88,56 @@ describe('error codes say what failed', () => {
       return Promise.reject(new TransportError('broker unreachable', { retryable: true }));
     }, { attempts: 3, initialDelayMs: 0, maxDelayMs: 0, sleep: () => Promise.resolve() });
     await assert.rejects(failing, (err: unknown) => {
+      assert.ok(err instanceof RetryExhaustedError);
+      assert.equal(err.code, 'TRANSPORT_FAILED');
+      assert.equal(err.errors.length, 3);
+      assert.equal(err.message, 'gave up after 3 attempts: broker unreachable');
       assert.equal(asVerdictError(err).code, 'TRANSPORT_FAILED');
       return true;
     });
     assert.equal(attempts, 3);
+  });
+});
+
+describe('an error that crossed a thread is the same error', () => {
+  /** What a worker sends and the main thread rebuilds: toJSON, a structured clone, asVerdictError. */
+  const crossed = (error: VerdictError): VerdictError => asVerdictError(structuredClone(error.toJSON()));
+
+  test('a retryable timeout keeps its class, code, retryable flag, message and details', () => {
+    const rebuilt = crossed(new ModelTimeoutError('step fraud timed out after 50 ms', { details: { step: 'fraud', timeoutMs: 50 } }));
+    assert.ok(rebuilt instanceof ModelTimeoutError);
+    assert.deepEqual(
+      [rebuilt.code, rebuilt.retryable, rebuilt.message, rebuilt.details],
+      ['MODEL_TIMEOUT', true, 'step fraud timed out after 50 ms', { step: 'fraud', timeoutMs: 50 }],
+    );
+  });
+
+  test('a retryable flag set on the instance, against its class default, survives both ways', () => {
+    const notRetryable = crossed(new WorkerCrashedError('worker exited with code 1', { retryable: false }));
+    assert.ok(notRetryable instanceof WorkerCrashedError);
+    assert.deepEqual([notRetryable.code, notRetryable.retryable], ['MODEL_WORKER_CRASHED', false]);
+    const retryable = crossed(new ModelExecutionError('session busy', { retryable: true, details: { model: 'fraud@2' } }));
+    assert.ok(retryable instanceof ModelExecutionError);
+    assert.deepEqual([retryable.code, retryable.retryable, retryable.details], ['MODEL_EXECUTION_FAILED', true, { model: 'fraud@2' }]);
+  });
+
+  test('the cause comes along: a Verdict cause as its class, any other error as its name and message', () => {
+    const root = new TypeError('x is not a function');
+    const inner = new ModelInputError('row 3 has no field amount', { details: { row: 3 }, cause: root });
+    const rebuilt = crossed(new ModelExecutionError('batch failed', { cause: inner }));
+    assert.ok(rebuilt instanceof ModelExecutionError);
+    const cause = rebuilt.cause;
+    assert.ok(cause instanceof ModelInputError);
+    assert.deepEqual([cause.code, cause.retryable, cause.message, cause.details], ['MODEL_INPUT_INVALID', false, 'row 3 has no field amount', { row: 3 }]);
+    assert.ok(cause.cause instanceof Error);
+    assert.deepEqual([cause.cause.name, cause.cause.message], ['TypeError', 'x is not a function']);
+  });
+
+  test('the serialised form carries retryable and the cause, and nothing for a cause that is not an error', () => {
+    assert.deepEqual(new TransportError('send failed', { cause: new Error('ECONNREFUSED') }).toJSON(), {
+      code: 'TRANSPORT_FAILED', message: 'send failed', retryable: true, details: {},
+      cause: { name: 'Error', message: 'ECONNREFUSED' },
+    });
+    assert.deepEqual(new InternalError('odd', { cause: 42 }).toJSON(), { code: 'INTERNAL_ERROR', message: 'odd', retryable: false, details: {} });
   });
 });

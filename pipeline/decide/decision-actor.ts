@@ -10,7 +10,7 @@
 import type { CompiledDecision } from '../../config/compiled.js';
 import { toMicros } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
-import { silentLogger } from '../../core/log.js';
+import { componentLogger, silentLogger } from '../../core/log.js';
 import { RuleError } from '../../core/errors.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { RowOutputs } from '../../models/types.js';
@@ -86,7 +86,7 @@ export class DecisionActor {
     this.#onRuleError = decision.onRuleError;
     this.#fallback = decision.onIncomplete.policy === 'fallback' ? compileRules(decision.onIncomplete.rules, 'decision.onIncomplete.rules') : [];
     this.#metrics = options.metrics;
-    this.#log = (options.logger ?? silentLogger).child({ component: 'decision_actor', pipeline: options.pipeline });
+    this.#log = componentLogger(options.logger ?? silentLogger, 'decision_actor', { pipeline: options.pipeline });
     this.#now = options.now ?? (() => performance.now());
     this.#lifecycle.moveTo('running');
   }

@@ -9,7 +9,7 @@
  */
 import { Observable, type SchedulerLike, type Subscriber } from 'rxjs';
 import { TransportError } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
+import { componentLogger, type Logger } from '../../core/log.js';
 import type { Source, SourceEvent } from '../types.js';
 import type { TopicPartition } from '../../pipeline/record.js';
 import type { ConsumerGroup, GroupMember } from './consumer-group.js';
@@ -89,7 +89,7 @@ export class EmbeddedSource implements Source {
     }
     this.resetTo = options.resetTo ?? 'earliest';
     this.scheduler = options.scheduler;
-    this.logger = host.logger.child({ component: 'embedded-consumer', group: options.groupId, member: this.memberId });
+    this.logger = componentLogger(host.logger, 'embedded_consumer', { group: options.groupId, member: this.memberId });
     this.member = {
       id: this.memberId,
       topics: [...options.topics],

@@ -16,7 +16,7 @@
  * Records of a half already written may be written twice (at-least-once); none is dropped.
  */
 import { RecordRejectedError, TransportError, type VerdictError } from '../../core/errors.js';
-import { silentLogger, type Logger } from '../../core/log.js';
+import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
 import type { RejectedRecord, Sink } from '../types.js';
 import type { OutboundRecord } from '../../pipeline/record.js';
 import type { KafkaClientFactory, KafkaConnection, ProducerLike, TopicRecords } from './kafka-client.js';
@@ -79,7 +79,7 @@ export class KafkaSink implements Sink {
     const logger = options.logger ?? silentLogger;
     this.#maxOutstanding = options.maxOutstandingRounds ?? 2;
     this.#maxRecordsPerRound = options.maxRecordsPerRound ?? 4_096;
-    this.#logger = logger.child({ component: 'kafka_sink' });
+    this.#logger = componentLogger(logger, 'kafka_sink');
     const factory = deps.factory ?? kafkajsClientFactory(options, logger);
     this.#producer = factory.producer({ ...defaultProducerOptions, ...options.producer });
   }

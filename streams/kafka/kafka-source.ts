@@ -15,7 +15,7 @@
  */
 import { Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { TransportError } from '../../core/errors.js';
-import { silentLogger, type Logger } from '../../core/log.js';
+import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { Source, SourceEvent } from '../types.js';
 import type { TopicPartition } from '../../pipeline/record.js';
@@ -126,7 +126,7 @@ export class KafkaSource implements Source {
       partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 4,
     };
     const logger = options.logger ?? silentLogger;
-    this.#logger = logger.child({ component: 'kafka_source', groupId: options.groupId, topics: this.#settings.topics });
+    this.#logger = componentLogger(logger, 'kafka_source', { groupId: options.groupId, topics: this.#settings.topics });
     this.#factory = deps.factory ?? kafkajsClientFactory(options, logger);
     this.#scheduler = deps.scheduler ?? asyncScheduler;
     this.#random = deps.random ?? Math.random;

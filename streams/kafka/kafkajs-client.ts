@@ -10,7 +10,7 @@ import {
 } from 'kafkajs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { RecordConversionError, TransportError, asVerdictError } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
+import { componentLogger, type Logger } from '../../core/log.js';
 import { NO_HEADERS } from '../../pipeline/headers.js';
 import { toProduceError, toTransportError } from './kafkajs-errors.js';
 import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../../pipeline/record.js';
@@ -39,7 +39,7 @@ export function kafkajsConfig(connection: KafkaConnection, logger: Logger): Kafk
     brokers: [...connection.brokers],
     clientId: connection.clientId,
     logLevel: LEVELS[connection.logLevel ?? 'warn'],
-    logCreator: pinoLogCreator(logger.child({ component: 'kafkajs' })),
+    logCreator: pinoLogCreator(componentLogger(logger, 'kafkajs')),
   };
   if (connection.connectionTimeout !== undefined) config.connectionTimeout = connection.connectionTimeout;
   if (connection.requestTimeout !== undefined) config.requestTimeout = connection.requestTimeout;

@@ -184,35 +184,3 @@ export class CommitTracker {
     return window;
   }
 }
-
-/**
- * Hysteresis for backpressure: pause when in-flight work reaches `high`, resume once it falls to `low`.
- * The gap between the marks keeps the source from flapping between paused and running on every record.
- */
-export class BackpressureGate {
-  private closed = false;
-
-  constructor(
-    readonly high: number,
-    readonly low: number,
-  ) {
-    if (!(low >= 0 && low < high)) throw new RangeError(`backpressure marks need 0 <= low < high, got low ${low}, high ${high}`);
-  }
-
-  get paused(): boolean {
-    return this.closed;
-  }
-
-  /** Feeds the current in-flight count; returns the transition to apply, if one is due. */
-  update(inflight: number): 'pause' | 'resume' | undefined {
-    if (!this.closed && inflight >= this.high) {
-      this.closed = true;
-      return 'pause';
-    }
-    if (this.closed && inflight <= this.low) {
-      this.closed = false;
-      return 'resume';
-    }
-    return undefined;
-  }
-}
