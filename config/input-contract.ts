@@ -109,8 +109,13 @@ export function checkInputContract(schema: InputSchemaSpec, schemaName: string, 
     if (spec.min !== undefined && spec.max !== undefined && spec.min > spec.max) {
       throw new ConfigError(`${at}.${name}: min ${spec.min} is above max ${spec.max}; no value can pass`);
     }
-    if (spec.type === 'integer' && spec.min !== undefined && spec.max !== undefined && Math.ceil(spec.min) > Math.floor(spec.max)) {
-      throw new ConfigError(`${at}.${name}: no integer lies between min ${spec.min} and max ${spec.max}; no value can pass`);
+    if (spec.type === 'integer') {
+      // Integers are exact JS numbers (|v| ≤ 2^53 − 1); outside that the validator refuses every value.
+      const low = Math.max(Math.ceil(spec.min ?? -Infinity), -Number.MAX_SAFE_INTEGER);
+      const high = Math.min(Math.floor(spec.max ?? Infinity), Number.MAX_SAFE_INTEGER);
+      if (low > high) {
+        throw new ConfigError(`${at}.${name}: no integer lies between min ${spec.min ?? '-∞'} and max ${spec.max ?? '∞'} within ±(2^53 − 1); no value can pass`);
+      }
     }
     if ((spec.min !== undefined || spec.max !== undefined) && !NUMERIC.has(spec.type)) {
       throw new ConfigError(`${at}.${name}: min and max apply to numbers; the field is a ${spec.type}`);

@@ -95,10 +95,26 @@ export function replayRecord(record: InboundRecord, to: string): OutboundRecord 
   return { topic: to, key: record.key, value: record.value, headers };
 }
 
-function originalHeaders(headers: Headers): Headers {
+/** How many of a dead letter's first headers are the input's, when it says (`verdict-original-headers`). */
+function originalCount(headers: Headers): number | undefined {
   const count = Number(headerText(headers, HEADER.originalHeaders));
-  if (Number.isInteger(count) && count >= 0 && count <= headers.length) return headers.slice(0, count);
+  return Number.isInteger(count) && count >= 0 && count <= headers.length ? count : undefined;
+}
+
+function originalHeaders(headers: Headers): Headers {
+  const count = originalCount(headers);
+  if (count !== undefined) return headers.slice(0, count);
   return headers.filter((h) => !h.key.toLowerCase().startsWith(VERDICT_HEADER_PREFIX));
+}
+
+/** The headers Verdict added: those after the input's own, so an input's look-alike header is never read as one. */
+function addedHeaders(headers: Headers): Headers {
+  return headers.slice(originalCount(headers) ?? 0);
+}
+
+/** Whether Verdict wrote this dead letter without the input's payload (any case, as HTTP-style names go). */
+function payloadDropped(added: Headers): boolean {
+  return added.some((h) => h.key.toLowerCase() === HEADER.payloadDropped);
 }
 
 /** Replays dead letters as `options` say; resolves with the counts once the starting watermarks are reached. */
@@ -220,18 +236,21 @@ class Replay {
 
   #take(record: InboundRecord): void {
     this.#read++;
-    const code = headerText(record.headers, HEADER.errorCode);
+    const added = addedHeaders(record.headers);
+    const code = headerText(added, HEADER.errorCode);
     if (this.#codes.size > 0 && (code === undefined || !this.#codes.has(code))) return;
     this.#matched++;
     const label = code ?? 'none';
     this.#byCode[label] = (this.#byCode[label] ?? 0) + 1;
     // Written without the input's key, value and headers (the broker refused them): there is nothing to
     // replay here; the input itself is still at its source offset, which the report lists.
-    if (headerText(record.headers, HEADER.payloadDropped) !== undefined) {
+    if (payloadDropped(added)) {
+      // Its key is the input's position too (encodePayloadDropped), for when the headers do not say.
+      const [, topic = '?', partition = 'NaN', offset = 'NaN'] = /^(.*)\/(\d+)\/(\d+)$/.exec(record.key?.toString('utf8') ?? '') ?? [];
       this.#payloadDropped.push({
-        topic: headerText(record.headers, HEADER.sourceTopic) ?? '?',
-        partition: Number(headerText(record.headers, HEADER.sourcePartition)),
-        offset: Number(headerText(record.headers, HEADER.sourceOffset)),
+        topic: headerText(added, HEADER.sourceTopic) ?? topic,
+        partition: Number(headerText(added, HEADER.sourcePartition) ?? partition),
+        offset: Number(headerText(added, HEADER.sourceOffset) ?? offset),
       });
       return;
     }

@@ -63,7 +63,8 @@ describe('verdict validate refuses what would fail for every event, naming the c
   });
   test('schema fields no event can satisfy', async () => {
     await refused(schema({ fields: { hour_of_day: field('integer', { min: 5, max: 3 }) } }), 'schemas.transaction.fields.hour_of_day: min 5 is above max 3; no value can pass');
-    await refused(schema({ fields: { hour_of_day: field('integer', { min: 0.5, max: 0.7 }) } }), 'schemas.transaction.fields.hour_of_day: no integer lies between min 0.5 and max 0.7; no value can pass');
+    await refused(schema({ fields: { hour_of_day: field('integer', { min: 0.5, max: 0.7 }) } }), 'schemas.transaction.fields.hour_of_day: no integer lies between min 0.5 and max 0.7 within ±(2^53 − 1); no value can pass');
+    await refused(schema({ fields: { hour_of_day: field('integer', { min: 1e300 }) } }), 'schemas.transaction.fields.hour_of_day: no integer lies between min 1e+300 and max ∞ within ±(2^53 − 1); no value can pass');
     await refused(schema({ fields: { amount: field('number', { enum: ['1'] }) } }), 'schemas.transaction.fields.amount.enum: only string fields take an enum; the field is a number');
     await refused(schema({ fields: { 'amount.cents': field('integer') } }), 'schemas.transaction.fields.amount.cents: its parent "amount" is a number, not an object');
   });

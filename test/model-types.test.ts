@@ -115,6 +115,16 @@ describe('a value beyond float32 never reaches a float32 model as Infinity', () 
   }
 });
 
+test('a feature set no step reads is not computed, so it refuses nothing', async () => {
+  const r = await decide({
+    fields: { v: 'number' },
+    features: { unused: [{ field: 'v' }] },
+    steps: [{ id: 'f', model: 't_float64', inputs: { x: 'event.v' } }],
+  }, { id: 'tx-wide', v: 6e38 });
+  assert.equal(r.outcome.kind, 'decision');
+  assert.equal(r.outputs['f']?.['y'], 6e38);
+});
+
 describe('typed event fields drive typed models and CEL sees their types', () => {
   const spec: TypedPipelineSpec = {
     fields: { count: 'integer', category: 'string', flagged: 'boolean' },

@@ -31,7 +31,11 @@ export interface Ingestor {
 export function createIngestor(pipeline: CompiledPipeline, clock: { now(): number }): Ingestor {
   const validate = compileValidator(pipeline.input.schema, pipeline.input.schemaName);
   const wide = float64FeatureSets(pipeline);
-  const mappers = Object.entries(pipeline.input.features).map(([name, specs]) => [name, compileFeatures(specs), wide.has(name)] as const);
+  // Only the sets some step reads: a set nothing uses must not refuse events (nor cost a row per event).
+  const used = usedFeatureSets(pipeline);
+  const mappers = Object.entries(pipeline.input.features)
+    .filter(([name]) => used.has(name))
+    .map(([name, specs]) => [name, compileFeatures(specs), wide.has(name)] as const);
   // The same contract the compiler checked (contract.ts): string or integer ids and keys.
   const identity = resolveIdentity(pipeline.input.schema, pipeline.input.schemaName);
   const format = pipeline.input.format;
@@ -61,6 +65,15 @@ export function float64FeatureSets(pipeline: Pick<CompiledPipeline, 'steps'>): R
       if (input.spec.type !== 'float64') continue;
       for (const src of input.sources) if (src.kind === 'feature') sets.add(src.set);
     }
+  }
+  return sets;
+}
+
+/** Feature sets some step input reads. */
+export function usedFeatureSets(pipeline: Pick<CompiledPipeline, 'steps'>): ReadonlySet<string> {
+  const sets = new Set<string>();
+  for (const step of pipeline.steps) {
+    for (const input of step.inputs) for (const src of input.sources) if (src.kind === 'feature') sets.add(src.set);
   }
   return sets;
 }

@@ -56,7 +56,7 @@ function buildInput(input: CompiledInput, ev: IngestedEvent, outputs: Readonly<R
     // A finite value beyond float32's range is stored as ±Infinity: refused, never handed to the model.
     if (type === 'float32') {
       for (let i = 0; i < row.length; i++) {
-        if (!Number.isFinite(row[i]!)) throw new FeatureError(`input '${input.name}' value ${i} overflows float32`, { details: { input: input.name, index: i } });
+        if (!Number.isFinite(row[i]!)) throw new FeatureError(`input '${input.name}' column ${i} is beyond float32's range (±3.4e38)`, { details: { input: input.name, column: i } });
       }
     }
     return row;

@@ -166,6 +166,23 @@ describe('dlq replay logic', () => {
     assert.equal(keys.includes('in/4/77'), false, 'no placeholder produced to the input topic');
   });
 
+  test('an input header that looks like one of Verdict\'s is the input\'s: a dead letter carrying it is replayed', async () => {
+    const log = dlqLog();
+    const first = log.get(0)!;
+    first[2] = {
+      ...first[2]!,
+      headers: [
+        ...headerBytesOf({ 'verdict-payload-dropped': 'mine', 'verdict-error-code': 'NOT_OURS' }),
+        ...headerBytesOf({ 'verdict-original-headers': '2', 'verdict-error-code': 'INPUT_SCHEMA_MISMATCH', 'verdict-source-offset': '9' }),
+      ],
+    };
+    const kafka = fakeKafka(log);
+    const report = await replayDeadLetters(kafka.factory, { from: 'dlq', to: 'in', codes: ['INPUT_SCHEMA_MISMATCH'] });
+    assert.deepEqual(report.payloadDropped, []);
+    const replayed = kafka.sent.flatMap((t) => t.records).find((r) => String(r.key) === 'k-0-2');
+    assert.deepEqual(replayed?.headers, [...headerBytesOf({ 'verdict-payload-dropped': 'mine', 'verdict-error-code': 'NOT_OURS' }), { key: REPLAYED_FROM_HEADER, value: 'dlq/0/2' }]);
+  });
+
   test('a replayed record is the input exactly: the first verdict-original-headers headers, whatever their names', () => {
     const own = [
       { key: REPLAYED_FROM_HEADER, value: Buffer.from('dlq/0/1') }, { key: 'x', value: null }, { key: 'x', value: Buffer.from([0xff]) },
