@@ -16,6 +16,8 @@ import type { BatchResult, BatchTask, ModelRunner } from '../models/runner.js';
 import { allocate, checkRow, packRows, rowSize, unpackRows } from '../models/tensors.js';
 import type { ResolvedModel, RowInputs, RowOutputs, RowResults, TensorSpec } from '../models/types.js';
 import { Lifecycle, type ActorStatus } from './actor.js';
+import { batchPolicySchema } from '../config/pipeline-schema.js';
+import { formatZodError } from '../core/zod-error.js';
 import { MicroBatcher, type BatchPolicy, type BatchTicket } from './batcher.js';
 
 export interface ModelActorOptions {
@@ -70,24 +72,12 @@ const ROW_SPECIFIC: ReadonlySet<string> = new Set([ModelInputError.code, ModelEx
 
 const COMPONENT = 'model_actor';
 
-function positiveInt(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new ConfigError(`${name} must be a positive integer, got ${value}`, { details: { field: name } });
-  }
-  return value;
-}
-
+/** The batch policy from loose options, defaulted and checked by the one schema (`batchPolicySchema`). */
 function compilePolicy(options: ModelActorOptions): BatchPolicy {
-  const maxDelayMs = options.maxDelayMs ?? 2;
-  if (!Number.isFinite(maxDelayMs) || maxDelayMs < 0) {
-    throw new ConfigError(`maxDelayMs must be a finite number >= 0, got ${maxDelayMs}`, { details: { field: 'maxDelayMs' } });
-  }
-  return {
-    maxBatchSize: positiveInt('maxBatchSize', options.maxBatchSize ?? 64),
-    maxDelayMs,
-    mailboxCapacity: positiveInt('mailboxCapacity', options.mailboxCapacity ?? 8192),
-    maxInflightBatches: positiveInt('maxInflightBatches', options.maxInflightBatches ?? 2),
-  };
+  const { maxBatchSize, maxDelayMs, mailboxCapacity, maxInflightBatches } = options;
+  const parsed = batchPolicySchema.safeParse(Object.fromEntries(Object.entries({ maxBatchSize, maxDelayMs, mailboxCapacity, maxInflightBatches }).filter(([, v]) => v !== undefined)));
+  if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, 'model actor options'), { cause: parsed.error });
+  return parsed.data;
 }
 
 export class ModelActor {

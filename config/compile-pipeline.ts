@@ -10,16 +10,15 @@ import { ConfigError, isVerdictError } from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import { checkCelEventRefs, checkInputContract } from './input-contract.js';
 import { featureColumns } from './feature-columns.js';
-import type { Batching, CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
+import type { CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
 import { mappingProblem, type TypedSource } from './input-types.js';
-import type { PipelineFile, StepSpec } from './pipeline-schema.js';
+import { batchPolicySchema, type PipelineFile, type StepSpec } from './pipeline-schema.js';
 
 export interface ModelResolver {
   resolve(id: string): Promise<ResolvedModel>;
 }
 
 const STEP_REF = /\bsteps\.([A-Za-z_][A-Za-z0-9_]*)/g;
-const DEFAULT_BATCHING: Batching = { maxBatchSize: 64, maxDelayMs: 2, mailboxCapacity: 8192 };
 
 /** Values per row of a tensor: the product of every dimension after the batch dimension. */
 export function rowWidth(spec: TensorSpec, path: string): number {
@@ -205,7 +204,7 @@ export async function compilePipeline(
       when: s.when ?? null,
       dependsOn: deps.get(s.id) ?? [],
       timeoutMs: s.timeoutMs ?? file.join.deadlineMs,
-      batching: { ...DEFAULT_BATCHING, ...stripUndefined(file.models.batching), ...stripUndefined(override) },
+      batching: batchPolicySchema.parse({ ...stripUndefined(file.models.batching), ...stripUndefined(override) }),
     };
   });
 

@@ -17,10 +17,12 @@ export interface CompiledInput {
   readonly sources: readonly InputSource[];
 }
 
+/** A step's batch policy, complete (defaults in `batchPolicySchema`). */
 export interface Batching {
   readonly maxBatchSize: number;
   readonly maxDelayMs: number;
   readonly mailboxCapacity: number;
+  readonly maxInflightBatches: number;
 }
 
 export interface CompiledStep {

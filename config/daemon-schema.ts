@@ -3,21 +3,15 @@
  * from YAML, overridden from the environment (and a `.env` file), validated once, then fully defaulted.
  */
 import { z } from 'zod';
+import { streamOptionsSchema } from './stream-options.js';
 import { kafkaOptionsSchema } from './kafka-options.js';
 
 export const daemonFileSchema = z.object({
   /** The pipeline file, relative to this config file. */
   pipeline: z.string().min(1),
   kafka: kafkaOptionsSchema,
-  /** See StreamOptions in streams/runtime/decision-stream.ts; unset fields take its defaults. */
-  stream: z.object({
-    maxInflight: z.number().int().positive().optional(),
-    chunkSize: z.number().int().positive().optional(),
-    maxBuffered: z.number().int().positive().optional(),
-    maxBufferedPerPartition: z.number().int().positive().optional(),
-    commitIntervalMs: z.number().int().positive().optional(),
-    maxConcurrentSends: z.number().int().positive().optional(),
-  }).strict().default({}),
+  /** The stream runtime's bounds (config/stream-options.ts, where the defaults live). */
+  stream: streamOptionsSchema.prefault({}),
   shutdown: z.object({
     /** How long a graceful stop may wait for in-flight events before it gives up on them (they are re-read after restart). */
     drainTimeoutMs: z.number().int().positive().default(15_000),

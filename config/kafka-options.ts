@@ -35,6 +35,16 @@ export const kafkaProducerSchema = z.object({
   maxRetryTime: positiveInt.default(5_000),
 }).strict();
 
+/** A consumer's group and fetch timings (ms, bytes), with their defaults: a real cluster's. */
+export const kafkaConsumerTimingsSchema = z.object({
+  sessionTimeout: positiveInt.default(30_000),
+  heartbeatInterval: positiveInt.default(3_000),
+  rebalanceTimeout: positiveInt.default(60_000),
+  maxBytesPerPartition: positiveInt.default(1_048_576),
+  maxWaitTimeInMs: positiveInt.default(500),
+});
+export type KafkaConsumerTimings = z.output<typeof kafkaConsumerTimingsSchema>;
+
 export const kafkaOptionsSchema = z.object({
   brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
   clientId: z.string().min(1).default('verdict'),
@@ -45,11 +55,7 @@ export const kafkaOptionsSchema = z.object({
   requestTimeout: positiveInt.default(30_000),
   /** Where a partition without a committed offset starts: its first record (true) or its end (false). */
   fromBeginning: z.boolean().default(true),
-  sessionTimeout: positiveInt.default(30_000),
-  heartbeatInterval: positiveInt.default(3_000),
-  rebalanceTimeout: positiveInt.default(60_000),
-  maxBytesPerPartition: positiveInt.default(1_048_576),
-  maxWaitTimeInMs: positiveInt.default(500),
+  ...kafkaConsumerTimingsSchema.shape,
   /** Partitions whose batches kafkajs hands over concurrently; handing over is cheap, so a few suffice. */
   partitionsConsumedConcurrently: z.number().int().positive().default(4),
   /** An unpaused partition with records to read and no batch for this long means a stalled consumer: it is recreated. 0: off. */
@@ -58,9 +64,8 @@ export const kafkaOptionsSchema = z.object({
   crashLoopThreshold: z.number().int().min(2).default(3),
   /** kafkajs's own log, forwarded to the pino logger at this level and above. */
   logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('warn'),
-  producer: kafkaProducerSchema.default({
-    acks: -1, compression: 'none', maxInFlightRequests: 5, retries: 5, initialRetryTime: 100, maxRetryTime: 5_000,
-  }),
+  // Every field of the producer schema has its default, so an absent block parses to the defaults.
+  producer: kafkaProducerSchema.prefault({}),
 }).strict().superRefine((o, ctx) => {
   // kafkajs refuses this at run time; saying so at load time names the field.
   if (o.heartbeatInterval >= o.sessionTimeout) {

@@ -56,6 +56,20 @@ export const batchingSchema = z.object({
   mailboxCapacity: z.number().int().positive().optional(),
 });
 
+/**
+ * A model actor's batch policy, complete: the one place its defaults live. Rows per batch (64), the longest
+ * a row waits for its batch to fill (2 ms), rows queued before callers are refused (8,192), and batches in
+ * flight at once per actor (2). Pipeline files set the first three (`models.batching`, per-model overrides);
+ * the compiler and the programmatic API parse through this.
+ */
+export const batchPolicySchema = z.object({
+  maxBatchSize: z.number().int().positive().default(64),
+  maxDelayMs: z.number().nonnegative().finite().default(2),
+  mailboxCapacity: z.number().int().positive().default(8192),
+  maxInflightBatches: z.number().int().positive().default(2),
+});
+export type BatchPolicyOptions = z.input<typeof batchPolicySchema>;
+
 /** Decision headers a pipeline may ask for (`output.headers`). */
 export const OPTIONAL_DECISION_HEADERS = ['pipeline', 'models'] as const;
 export type OptionalDecisionHeader = (typeof OPTIONAL_DECISION_HEADERS)[number];

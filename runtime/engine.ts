@@ -18,7 +18,8 @@ import { ModelRegistry } from '../models/registry.js';
 import type { ModelRunner } from '../models/runner.js';
 import type { RowInputs, RowOutputs } from '../models/types.js';
 import { CommitTracker } from '../streams/runtime/commit-tracker.js';
-import { DecisionStream, type StreamOptions } from '../streams/runtime/decision-stream.js';
+import type { StreamOptionsInput } from '../config/stream-options.js';
+import { DecisionStream } from '../streams/runtime/decision-stream.js';
 import { createIngestor } from '../pipeline/ingest/ingest.js';
 import { JoinWindows } from '../pipeline/join/join-windows.js';
 import type { Delivery, Outcome } from '../pipeline/outcome.js';
@@ -155,7 +156,7 @@ export class Engine {
    * Runs the pipeline between a source and a sink until drained. With `runtime.mode: blocks` and workers,
    * each admitted block runs in a block worker; otherwise on this thread.
    */
-  stream(source: Source, sink: Sink, options: { stream?: Partial<StreamOptions>; onDelivered?: (d: Delivery, record: InboundRecord) => void } = {}): DecisionStream {
+  stream(source: Source, sink: Sink, options: { stream?: StreamOptionsInput; onDelivered?: (d: Delivery, record: InboundRecord) => void } = {}): DecisionStream {
     const blocks = this.#blocksInWorkers ? this.#blockPool() : undefined;
     const stream = new DecisionStream({
       source,

@@ -16,12 +16,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import { kafkaConsumerTimingsSchema, kafkaProducerSchema, type KafkaConsumerTimings } from '../config/kafka-options.js';
 import { ConfigError, TransportError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { HEADER } from '../pipeline/encode-outcome.js';
 import { headerText } from '../pipeline/headers.js';
 import type { ConsumerLike, FetchedBatch, KafkaClientFactory, ProducerLike } from './kafka/kafka-client.js';
-import { defaultProducerOptions } from './kafka/kafka-sink.js';
 import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from '../pipeline/record.js';
 
 export const REPLAYED_FROM_HEADER = 'verdict-replayed-from';
@@ -54,21 +54,8 @@ export interface DlqReplayOptions {
   readonly logger?: Logger;
 }
 
-export interface ReaderTimings {
-  readonly sessionTimeout: number;
-  readonly heartbeatInterval: number;
-  readonly rebalanceTimeout: number;
-  readonly maxWaitTimeInMs: number;
-  readonly maxBytesPerPartition: number;
-}
-
-const defaultTimings: ReaderTimings = {
-  sessionTimeout: 30_000,
-  heartbeatInterval: 3_000,
-  rebalanceTimeout: 60_000,
-  maxWaitTimeInMs: 500,
-  maxBytesPerPartition: 1_048_576,
-};
+/** The replay reader's timings: the daemon's consumer timings (`kafkaConsumerTimingsSchema`, where the defaults live). */
+export type ReaderTimings = KafkaConsumerTimings;
 
 export interface DlqReplayReport {
   /** Records read from the dead-letter topic (below the starting watermarks). */
@@ -183,7 +170,7 @@ class Replay {
   async run(): Promise<DlqReplayReport> {
     if (this.#complete()) return this.#report();
     const done = new Promise<void>((resolve) => { this.#finish = resolve; });
-    const timings = { ...defaultTimings, ...this.#options.consumer };
+    const timings = kafkaConsumerTimingsSchema.parse(this.#options.consumer ?? {});
     const consumer = this.#factory.consumer({
       groupId: this.#options.groupId ?? `verdict-dlq-replay-${randomBytes(6).toString('hex')}`,
       topics: [this.#options.from],
@@ -194,7 +181,7 @@ class Replay {
     this.#consumer = consumer;
     try {
       if (this.#options.dryRun !== true) {
-        this.#producer = this.#factory.producer({ ...defaultProducerOptions });
+        this.#producer = this.#factory.producer(kafkaProducerSchema.parse({}));
         await this.#producer.connect();
       }
       this.#armIdleTimer();

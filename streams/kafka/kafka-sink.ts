@@ -20,11 +20,11 @@ import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
 import type { RejectedRecord, Sink } from '../types.js';
 import type { OutboundRecord } from '../../pipeline/record.js';
 import type { KafkaClientFactory, KafkaConnection, ProducerLike, TopicRecords } from './kafka-client.js';
-import type { KafkaProducerOptions } from '../../config/kafka-options.js';
+import { kafkaProducerSchema, type KafkaProducerOptions } from '../../config/kafka-options.js';
 import { kafkajsClientFactory } from './kafkajs-client.js';
 
 export interface KafkaSinkOptions extends KafkaConnection {
-  /** Defaults: acks -1, no compression, 5 requests in flight, 5 retries from 100 ms up to 5 s. */
+  /** Parsed by `kafkaProducerSchema`, where the defaults live: acks -1, no compression, 5 requests in flight, 5 retries from 100 ms up to 5 s. */
   readonly producer?: Partial<KafkaProducerOptions>;
   /** Produce rounds outstanding at once; later sends wait and are merged. Default 2. */
   readonly maxOutstandingRounds?: number;
@@ -44,14 +44,6 @@ export interface KafkaSinkDeps {
   readonly factory?: KafkaClientFactory;
 }
 
-export const defaultProducerOptions: KafkaProducerOptions = {
-  acks: -1,
-  compression: 'none',
-  maxInFlightRequests: 5,
-  retries: 5,
-  initialRetryTime: 100,
-  maxRetryTime: 5_000,
-};
 
 /** Records grouped by topic, each group in send order (per-key order depends on it). */
 export function groupByTopic(records: readonly OutboundRecord[]): TopicRecords[] {
@@ -81,7 +73,7 @@ export class KafkaSink implements Sink {
     this.#maxRecordsPerRound = options.maxRecordsPerRound ?? 4_096;
     this.#logger = componentLogger(logger, 'kafka_sink');
     const factory = deps.factory ?? kafkajsClientFactory(options, logger);
-    this.#producer = factory.producer({ ...defaultProducerOptions, ...options.producer });
+    this.#producer = factory.producer(kafkaProducerSchema.parse(options.producer ?? {}));
   }
 
   /** Connects now rather than on the first send; a failed connect is tried again by the next call. */

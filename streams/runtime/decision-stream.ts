@@ -18,6 +18,7 @@
  * record's partition halts there (paused, never committed past it) while the others go on.
  */
 import { BehaviorSubject, Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import { streamOptionsSchema, type StreamOptions, type StreamOptionsInput } from '../../config/stream-options.js';
 import { asVerdictError, type VerdictError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
@@ -31,27 +32,6 @@ import type { InboundRecord, OutboundRecord, TopicPartition } from '../../pipeli
 
 export type StreamState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
-export interface StreamOptions {
-  /** Records in processing (released by admission, not yet acknowledged) at most. */
-  readonly maxInflight: number;
-  /** Records per admitted chunk: the unit of processing, ordering and produce. */
-  readonly chunkSize: number;
-  /** Records read and not yet acknowledged, across partitions, before the whole source is paused. */
-  readonly maxBuffered: number;
-  /** The same bound for one partition, before that partition is paused. */
-  readonly maxBufferedPerPartition: number;
-  readonly commitIntervalMs: number;
-  readonly maxConcurrentSends: number;
-}
-
-export const defaultStreamOptions: StreamOptions = {
-  maxInflight: 512,
-  chunkSize: 128,
-  maxBuffered: 8_192,
-  maxBufferedPerPartition: 4_096,
-  commitIntervalMs: 200,
-  maxConcurrentSends: 8,
-};
 
 export interface StreamDeps {
   readonly source: Source;
@@ -66,7 +46,7 @@ export interface StreamDeps {
   readonly scheduler: SchedulerLike;
   readonly logger: Logger;
   readonly metrics?: Metrics;
-  readonly options?: Partial<StreamOptions>;
+  readonly options?: StreamOptionsInput;
   /** The pipeline's name, for metric labels. */
   readonly pipeline?: string;
   /** Where the outcome of a record goes when the sink refuses it (see refusals.ts). */
@@ -117,7 +97,7 @@ export class DecisionStream {
   constructor(deps: StreamDeps) {
     this.#deps = deps;
     const given = Object.entries(deps.options ?? {}).filter(([, v]) => v !== undefined);
-    this.#options = { ...defaultStreamOptions, ...Object.fromEntries(given) };
+    this.#options = streamOptionsSchema.parse(Object.fromEntries(given));
     this.#admission = new Admission<ReadBatch>({ maxInflight: this.#options.maxInflight, chunkSize: this.#options.chunkSize });
   }
 
