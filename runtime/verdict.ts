@@ -102,7 +102,7 @@ export class Verdict {
 
   /**
    * Runs one model version of the registry (see `VerdictOptions.registry`) through its model actor, so
-   * concurrent calls of one version share micro-batches. `modelId` is `name` (its `production` alias),
+   * concurrent calls of one version share micro-batches. `modelId` is `name` (its `production` alias, else its latest version),
    * `name@<version>` or `name@<alias>`.
    *
    * One row: `input` maps each model input's name to that row's values (the product of the input's non-batch
