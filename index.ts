@@ -65,8 +65,8 @@ export function executeModel(modelId: string, input: RowInputs | readonly RowInp
 /**
  * `Verdict.executePipeline` on the default instance (the card-risk sample): an event object in, its
  * `{ outcome, outputs, decision }` out. Bad input resolves as a dead-letter outcome with the typed error
- * (`decision: null`), never a rejection; it rejects only when the pipeline cannot be built (e.g. an unknown
- * pipeline name: `MODEL_NOT_FOUND`).
+ * (`decision: null`), never a rejection; it rejects only when the pipeline cannot be built (`CONFIG_INVALID`:
+ * an unknown pipeline name, a missing model).
  */
 export function executePipeline(target: string | readonly string[], input: Record<string, unknown>): Promise<PipelineResult> {
   return (defaultInstance ??= new Verdict()).executePipeline(target, input);

@@ -9,7 +9,7 @@ import type { SchedulerLike } from 'rxjs';
 import { preciseScheduler } from '../core/clock.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { loadPipelineFile } from '../config/load.js';
-import { ConfigError, ModelInputError, ModelNotFoundError, ModelTimeoutError } from '../core/errors.js';
+import { ConfigError, ModelInputError, ModelTimeoutError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { defaultPipelinePath } from '../core/paths.js';
@@ -146,8 +146,9 @@ export class Verdict {
    * stream sends to its dead-letter topic. A failing or late model is not bad input: the decision is made
    * by the pipeline's incomplete policy, as in the stream.
    *
-   * Rejects only when the pipeline cannot be built: an unknown pipeline name (`MODEL_NOT_FOUND`), an invalid
-   * pipeline file (`CONFIG_INVALID`), a model it names missing or damaged (`CONFIG_INVALID`, `MODEL_INTEGRITY`).
+   * Rejects only when the pipeline cannot be built, always with `CONFIG_INVALID`: a name other than the
+   * configured pipeline's, an invalid pipeline file, a model id (listed or in a step) missing from the
+   * registry or damaged (the message carries the cause's code, e.g. `steps[0].model: MODEL_NOT_FOUND`).
    */
   async executePipeline(target: string | readonly string[], input: Record<string, unknown>): Promise<PipelineResult> {
     return (await this.#engine(typeof target === 'string' ? target : [...target])).evaluate(input);
@@ -213,7 +214,10 @@ export class Verdict {
   async #build(target: string | string[]): Promise<Engine> {
     const base = await this.#pipelineFile();
     if (typeof target === 'string' && target !== base.pipeline) {
-      throw new ModelNotFoundError(`unknown pipeline "${target}" (configured: ${base.pipeline})`);
+      // The name selects configuration, not a model: asking for another pipeline is a configuration error.
+      throw new ConfigError(`unknown pipeline "${target}" (configured: ${base.pipeline})`, {
+        details: { pipeline: target, configured: base.pipeline },
+      });
     }
     const file = Array.isArray(target) ? withModels(base, target) : base;
     return Engine.create(file, {
