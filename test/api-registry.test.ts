@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  ConfigError, ModelInputError, ModelNotFoundError, ModelOutputError, ModelTimeoutError, Verdict,
+  ConfigError, ModelInputError, ModelNotFoundError, ModelOutputError, ModelTimeoutError, Verdict, type RowInputs,
 } from '../index.js';
 import { packageRoot } from '../core/paths.js';
 import { FakeRunner } from './helpers/fake-runner.js';
@@ -63,6 +63,7 @@ describe('Verdict({ registry }) on a freshly registered directory', () => {
   test('a single bad row rejects with its typed error', async () => {
     await assert.rejects(verdict.executeModel('ratio', { a: [1, 2], b: [1] }), { code: ModelInputError.code });
     await assert.rejects(verdict.executeModel('ratio', { a: [1] }), { code: ModelInputError.code });
+    await assert.rejects(verdict.executeModel('ratio', null as unknown as RowInputs), { code: ModelInputError.code });
   });
 
   test(`an unknown model, version or alias rejects with ${ModelNotFoundError.code}`, async () => {
@@ -77,7 +78,7 @@ describe('Verdict({ registry }) on a freshly registered directory', () => {
   });
 });
 
-describe('executeModel timeout', () => {
+describe('executeModel timeout', { timeout: 20_000 }, () => {
   let dir = '';
   const runner = new FakeRunner();
   let verdict: Verdict;
