@@ -1,26 +1,30 @@
 /**
  * Verdict's public API. Everything a user may import is named here; nothing else is public.
  *
- *   const verdict = new Verdict();
- *   await verdict.executeModel('fraud_gbt@production', { features });
- *   await verdict.executePipeline('card-risk', transaction);
+ *   const verdict = new Verdict({ registry: './registry' });                // any registry directory
+ *   await verdict.executeModel('fraud_gbt@production', { features });        // one row → its outputs
+ *   await verdict.executeModel('fraud_gbt', [{ features: a }, { features: b }]); // a batch → { outputs, errors }
+ *   await verdict.executePipeline('card-risk', transaction);                  // the sample pipeline
  *   await verdict.executePipeline(['fraud_gbt@canary', 'txn_autoencoder'], transaction);
+ *   await verdict.close();
  *
  * `executeModel` and `executePipeline` are also exported as functions over a lazily created default
- * instance (the sample registry and pipeline), closed by `closeDefault()`.
+ * instance (`new Verdict()`: the sample pipeline and its registry), closed by `closeDefault()`. Every error
+ * is a `VerdictError` with a stable `code` (see core/errors.ts and the README's error table).
  */
 import { Verdict } from './runtime/verdict.js';
 import type { PipelineResult } from './runtime/engine.js';
-import type { RowInputs, RowOutputs } from './models/types.js';
+import type { ExecuteModelOptions } from './runtime/verdict.js';
+import type { RowInputs, RowOutputs, RowResults } from './models/types.js';
 
-export { Verdict, type VerdictOptions } from './runtime/verdict.js';
+export { Verdict, DEFAULT_MODEL_TIMEOUT_MS, type VerdictOptions, type ExecuteModelOptions } from './runtime/verdict.js';
 export { Engine, type EngineOptions, type PipelineResult } from './runtime/engine.js';
 export { ActorPool } from './runtime/actor-pool.js';
 export type { Decision } from './pipeline/decide/decision-actor.js';
 export type { Outcome, Decided, DeadLetter } from './pipeline/outcome.js';
 export { ModelRegistry } from './models/registry.js';
 export type {
-  ModelManifest, ResolvedModel, RowInputs, RowOutputs, RowValues, InputScalar, OutputScalar, TensorSpec, ElementType,
+  ModelManifest, ResolvedModel, RowInputs, RowOutputs, RowResults, RowValues, InputScalar, OutputScalar, TensorSpec, ElementType,
 } from './models/types.js';
 export { PiscinaRunner } from './models/piscina-runner.js';
 export { InThreadRunner } from './models/in-thread-runner.js';
@@ -36,8 +40,8 @@ export { createMetrics, type Metrics } from './core/metrics.js';
 export { createLogger } from './core/log.js';
 export {
   VerdictError, ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
-  ModelSignatureError, ModelInputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
-  MailboxFullError, ActorStoppedError, RuleError, TransportError, ServerListenError, InternalError,
+  ModelSignatureError, ModelInputError, ModelOutputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
+  MailboxFullError, ActorStoppedError, AbortedError, RuleError, TransportError, ServerListenError, InternalError,
   isVerdictError, asVerdictError,
   type SerializedError,
 } from './core/errors.js';
@@ -45,17 +49,30 @@ export { IntegerRangeError, NonFiniteNumberError, UnsupportedValueError } from '
 
 let defaultInstance: Verdict | undefined;
 
-/** Runs one model version on one row, on the default instance. */
-export function executeModel(modelId: string, input: RowInputs): Promise<RowOutputs> {
-  return (defaultInstance ??= new Verdict()).executeModel(modelId, input);
+/**
+ * `Verdict.executeModel` on the default instance (the sample registry, `models/registry`): one row resolves
+ * with its outputs, an array of rows with `{ outputs, errors }` (one entry per row, in order). Times out
+ * after 5000 ms unless `options.timeoutMs` says otherwise (`MODEL_TIMEOUT`); rejects with `MODEL_NOT_FOUND`,
+ * `MODEL_INPUT_INVALID`, … as documented there.
+ */
+export function executeModel(modelId: string, rows: readonly RowInputs[], options?: ExecuteModelOptions): Promise<RowResults>;
+export function executeModel(modelId: string, row: RowInputs, options?: ExecuteModelOptions): Promise<RowOutputs>;
+export function executeModel(modelId: string, input: RowInputs | readonly RowInputs[], options?: ExecuteModelOptions): Promise<RowOutputs | RowResults> {
+  const verdict = (defaultInstance ??= new Verdict());
+  return Array.isArray(input) ? verdict.executeModel(modelId, input as readonly RowInputs[], options) : verdict.executeModel(modelId, input as RowInputs, options);
 }
 
-/** Runs an event through the default pipeline, or through the listed models with its rules. */
+/**
+ * `Verdict.executePipeline` on the default instance (the card-risk sample): an event object in, its
+ * `{ outcome, outputs, decision }` out. Bad input resolves as a dead-letter outcome with the typed error
+ * (`decision: null`), never a rejection; it rejects only when the pipeline cannot be built (`CONFIG_INVALID`:
+ * an unknown pipeline name, a missing model).
+ */
 export function executePipeline(target: string | readonly string[], input: Record<string, unknown>): Promise<PipelineResult> {
   return (defaultInstance ??= new Verdict()).executePipeline(target, input);
 }
 
-/** Releases the default instance's workers, so a script using the functions above can exit. */
+/** Drains and releases the default instance's models and workers, so a script using the functions above can exit. */
 export async function closeDefault(): Promise<void> {
   const instance = defaultInstance;
   defaultInstance = undefined;

@@ -1,14 +1,15 @@
 /**
  * The programmatic API. A Verdict instance owns one actor pool (so every call of a model version batches
  * with every other) and an engine per pipeline; `executeModel` and `executePipeline` run through the same
- * actors, join and decision code as the stream path.
+ * actors, join and decision code as the stream path. `executeModel` needs only a registry directory: it
+ * never compiles a pipeline.
  */
 import { resolve } from 'node:path';
 import type { SchedulerLike } from 'rxjs';
 import { preciseScheduler } from '../core/clock.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { loadPipelineFile } from '../config/load.js';
-import { ModelNotFoundError } from '../core/errors.js';
+import { ConfigError, ModelInputError, ModelTimeoutError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { defaultPipelinePath } from '../core/paths.js';
@@ -16,32 +17,76 @@ import { InThreadRunner } from '../models/in-thread-runner.js';
 import { PiscinaRunner } from '../models/piscina-runner.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { ModelRunner } from '../models/runner.js';
-import type { RowInputs, RowOutputs } from '../models/types.js';
+import type { RowInputs, RowOutputs, RowResults } from '../models/types.js';
 import { ActorPool } from './actor-pool.js';
 import { Engine, type PipelineResult } from './engine.js';
 
+/** How long an `executeModel` call may take before it rejects with `MODEL_TIMEOUT`, unless told otherwise. */
+export const DEFAULT_MODEL_TIMEOUT_MS = 5_000;
+
 export interface VerdictOptions {
-  /** The pipeline file whose schema, features and rules `executePipeline` uses. Default: the card-risk sample. */
+  /**
+   * A model registry directory (as `verdict models register --registry <dir>` writes), for `executeModel`.
+   * Relative paths start at the working directory. Default: the registry the `pipeline` file names (for the
+   * default pipeline, the sample registry `models/registry`). `executePipeline` always uses its pipeline's.
+   */
+  readonly registry?: string;
+  /** The pipeline file whose schema, features, steps and rules `executePipeline` uses. Default: the card-risk sample. */
   readonly pipeline?: string;
-  /** Inference workers; 0 runs in-thread. Default 1. */
+  /** Inference worker threads; 0 runs models on the calling thread. Default 1. Ignored when `runner` is given. */
   readonly workers?: number;
+  /** Where batches run, instead of the default (see `workers`). The caller owns it: `close()` does not close it. */
   readonly runner?: ModelRunner;
+  /** The default `timeoutMs` of `executeModel`, in milliseconds: a positive number, or Infinity for none. Default 5000. */
+  readonly timeoutMs?: number;
+  /** The clock and timers (micro-batch delays, timeouts). Default: real time. */
   readonly scheduler?: SchedulerLike;
+  /** Where counters and histograms go. Default: a fresh registry, readable as `verdict.metrics`. */
   readonly metrics?: Metrics;
+  /** A pino logger. Default: silent. */
   readonly logger?: Logger;
 }
 
+export interface ExecuteModelOptions {
+  /**
+   * Milliseconds the whole call may take (resolving the model, loading it on first use, queueing and
+   * inference) before it rejects with `ModelTimeoutError` (`MODEL_TIMEOUT`). Rows not yet sent to the runner
+   * are then withdrawn. Default: the instance's `timeoutMs` (5000).
+   */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Runs models and pipelines from code.
+ *
+ *   const verdict = new Verdict({ registry: './registry' });
+ *   await verdict.executeModel('fraud_gbt@production', { features });          // one row → RowOutputs
+ *   await verdict.executeModel('fraud_gbt', [{ features: a }, { features: b }]); // a batch → RowResults
+ *   await verdict.executePipeline('card-risk', transaction);                    // → PipelineResult
+ *   await verdict.close();
+ *
+ * Models load lazily, on the first call that needs them, and stay loaded until `close()`.
+ */
 export class Verdict {
+  /** The instance's metrics (prom-client), e.g. `await verdict.metrics.registry.metrics()`. */
   readonly metrics: Metrics;
   readonly #pipelinePath: string;
+  readonly #registryPath: string | undefined;
+  readonly #timeoutMs: number;
   readonly #pool: ActorPool;
   readonly #scheduler: SchedulerLike;
   readonly #logger: Logger;
   readonly #engines = new Map<string, Promise<Engine>>();
   #base: Promise<PipelineFile> | undefined;
+  #registry: Promise<ModelRegistry> | undefined;
 
+  /** Starts nothing yet: worker threads and models start on first use. Throws `CONFIG_INVALID` for a bad `timeoutMs`. */
   constructor(options: VerdictOptions = {}) {
     this.#pipelinePath = resolve(options.pipeline ?? defaultPipelinePath);
+    this.#registryPath = options.registry === undefined ? undefined : resolve(options.registry);
+    const timeoutMs = timeoutOrError(options.timeoutMs ?? DEFAULT_MODEL_TIMEOUT_MS);
+    if (timeoutMs instanceof ConfigError) throw timeoutMs;
+    this.#timeoutMs = timeoutMs;
     this.#scheduler = options.scheduler ?? preciseScheduler;
     this.#logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? createMetrics();
@@ -55,28 +100,107 @@ export class Verdict {
     });
   }
 
-  /** Runs one model version on one row: `executeModel('fraud_gbt@production', { features: [...] })`. */
-  async executeModel(modelId: string, input: RowInputs): Promise<RowOutputs> {
-    return (await this.#engine(null)).executeModel(modelId, input);
+  /**
+   * Runs one model version of the registry (see `VerdictOptions.registry`) through its model actor, so
+   * concurrent calls of one version share micro-batches. `modelId` is `name` (its `production` alias, else its latest version),
+   * `name@<version>` or `name@<alias>`.
+   *
+   * One row: `input` maps each model input's name to that row's values (the product of the input's non-batch
+   * dimensions, e.g. a `Float32Array(16)` for `float32[N,16]`; numbers, bigints, booleans or strings are
+   * converted exactly or refused). Resolves with the row's outputs (a scalar where a row has one value,
+   * otherwise an array) or rejects with the row's typed error.
+   *
+   * A batch: `input` is an array of such rows. Resolves with one entry per row, in order: `outputs[i]` or
+   * `errors[i]` is set. A bad row (`MODEL_INPUT_INVALID`, an unusable output, a failure bisected down to it)
+   * fails only itself; the call rejects only when no row can run (below).
+   *
+   * Rejects with: `MODEL_NOT_FOUND` (no such model, version or alias), `MODEL_INTEGRITY` (the file does not
+   * match its manifest), `MODEL_TIMEOUT` (`timeoutMs` passed: the whole call, not per row), `MODEL_INPUT_INVALID`
+   * (`input` is neither a row nor an array of rows) and, for a single row, that row's error
+   * (`MODEL_INPUT_INVALID`, `MODEL_OUTPUT_INVALID`, `MODEL_EXECUTION_FAILED`, `MODEL_SIGNATURE_MISMATCH`, …).
+   */
+  executeModel(modelId: string, rows: readonly RowInputs[], options?: ExecuteModelOptions): Promise<RowResults>;
+  executeModel(modelId: string, row: RowInputs, options?: ExecuteModelOptions): Promise<RowOutputs>;
+  executeModel(modelId: string, input: RowInputs | readonly RowInputs[], options: ExecuteModelOptions = {}): Promise<RowOutputs | RowResults> {
+    const timeoutMs = options.timeoutMs === undefined ? this.#timeoutMs : timeoutOrError(options.timeoutMs);
+    if (timeoutMs instanceof ConfigError) return Promise.reject(timeoutMs);
+    return this.#withTimeout(modelId, timeoutMs, async (signal) => {
+      if (typeof input !== 'object' || input === null) {
+        throw new ModelInputError(`executeModel(${modelId}) takes a row (input name → values) or an array of rows, got ${input === null ? 'null' : typeof input}`);
+      }
+      const model = await (await this.#modelRegistry()).resolve(modelId);
+      const actor = this.#pool.actorFor(model);
+      return isBatch(input) ? actor.inferBlock(input, signal) : actor.infer(input, signal);
+    });
   }
 
   /**
-   * Runs an event through a pipeline. `target` is a pipeline name (the configured one) or a list of model
-   * ids: those models then replace the pipeline's steps. A model the pipeline already uses keeps its step id
-   * (so the rules still apply to it); any other model becomes a step named after the model.
+   * Runs one event object through a pipeline: ingest (schema, features), every step, join, rules. `target` is
+   * the configured pipeline's name, or a list of model ids that replace its steps: a model the pipeline
+   * already uses keeps its step id (so its rules still apply), any other model becomes a step named after
+   * the model, and rules about steps not in the list are left out.
+   *
+   * Bad input never rejects: an event the pipeline refuses resolves with `outcome.kind === 'dead-letter'`,
+   * `decision: null`, `outputs: {}` and the typed error in `outcome.error` (`INPUT_SCHEMA_MISMATCH`,
+   * `INPUT_FEATURE_FAILED`, `INPUT_INTEGER_OUT_OF_RANGE`, `INPUT_NUMBER_NOT_FINITE`, …): the same record the
+   * stream sends to its dead-letter topic. A failing or late model is not bad input: the decision is made
+   * by the pipeline's incomplete policy, as in the stream.
+   *
+   * Rejects only when the pipeline cannot be built, always with `CONFIG_INVALID`: a name other than the
+   * configured pipeline's, an invalid pipeline file, a model id (listed or in a step) missing from the
+   * registry or damaged (the message carries the cause's code, e.g. `steps[0].model: MODEL_NOT_FOUND`).
    */
   async executePipeline(target: string | readonly string[], input: Record<string, unknown>): Promise<PipelineResult> {
     return (await this.#engine(typeof target === 'string' ? target : [...target])).evaluate(input);
   }
 
+  /** Drains every model actor (queued rows still run) and stops the worker threads this instance started. */
   async close(): Promise<void> {
     const engines = await Promise.allSettled(this.#engines.values());
     for (const e of engines) if (e.status === 'fulfilled') await e.value.close();
     await this.#pool.close();
   }
 
-  #engine(target: string | string[] | null): Promise<Engine> {
-    const key = target === null ? '' : typeof target === 'string' ? `pipeline:${target}` : `models:${target.join(',')}`;
+  /** Runs `work`, rejecting with MODEL_TIMEOUT and aborting it (rows not yet dispatched are withdrawn) when late. */
+  #withTimeout<T>(modelId: string, timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    return new Promise<T>((resolvePromise, reject) => {
+      // setTimeout treats Infinity as 1 ms: no timer at all is what Infinity means here.
+      const timer = timeoutMs === Infinity ? undefined : this.#scheduler.schedule(() => {
+        const error = new ModelTimeoutError(`${modelId} did not answer within ${timeoutMs} ms`, { details: { model: modelId, timeoutMs } });
+        reject(error);
+        controller.abort(error);
+      }, timeoutMs);
+      work(controller.signal).then(resolvePromise, reject).finally(() => timer?.unsubscribe());
+    });
+  }
+
+  /** The registry `executeModel` reads: the one given, else the one the pipeline file names (read, not compiled). */
+  #modelRegistry(): Promise<ModelRegistry> {
+    if (this.#registry === undefined) {
+      const registry = (async () => {
+        if (this.#registryPath !== undefined) return new ModelRegistry(this.#registryPath, this.#logger);
+        const base = await this.#pipelineFile();
+        return new ModelRegistry(resolve(this.#pipelinePath, '..', base.models.registry), this.#logger);
+      })();
+      // A failure (an unreadable pipeline file) is not cached: the next call tries again.
+      registry.catch(() => { if (this.#registry === registry) this.#registry = undefined; });
+      this.#registry = registry;
+    }
+    return this.#registry;
+  }
+
+  #pipelineFile(): Promise<PipelineFile> {
+    if (this.#base === undefined) {
+      const base = loadPipelineFile(this.#pipelinePath);
+      base.catch(() => { if (this.#base === base) this.#base = undefined; });
+      this.#base = base;
+    }
+    return this.#base;
+  }
+
+  #engine(target: string | string[]): Promise<Engine> {
+    const key = typeof target === 'string' ? `pipeline:${target}` : `models:${target.join(',')}`;
     let engine = this.#engines.get(key);
     if (engine === undefined) {
       engine = this.#build(target);
@@ -87,11 +211,13 @@ export class Verdict {
     return engine;
   }
 
-  async #build(target: string | string[] | null): Promise<Engine> {
-    this.#base ??= loadPipelineFile(this.#pipelinePath);
-    const base = await this.#base;
+  async #build(target: string | string[]): Promise<Engine> {
+    const base = await this.#pipelineFile();
     if (typeof target === 'string' && target !== base.pipeline) {
-      throw new ModelNotFoundError(`unknown pipeline "${target}" (configured: ${base.pipeline})`);
+      // The name selects configuration, not a model: asking for another pipeline is a configuration error.
+      throw new ConfigError(`unknown pipeline "${target}" (configured: ${base.pipeline})`, {
+        details: { pipeline: target, configured: base.pipeline },
+      });
     }
     const file = Array.isArray(target) ? withModels(base, target) : base;
     return Engine.create(file, {
@@ -103,6 +229,18 @@ export class Verdict {
       registry: new ModelRegistry(resolve(this.#pipelinePath, '..', base.models.registry), this.#logger),
     });
   }
+}
+
+function isBatch(input: RowInputs | readonly RowInputs[]): input is readonly RowInputs[] {
+  return Array.isArray(input);
+}
+
+/** A timeout as given, or the error saying why it is not one (returned, so a call can reject rather than throw). */
+function timeoutOrError(value: number): number | ConfigError {
+  if (typeof value === 'number' && !Number.isNaN(value) && value > 0) return value;
+  return new ConfigError(`timeoutMs must be a positive number of milliseconds (or Infinity), got ${String(value)}`, {
+    details: { field: 'timeoutMs' },
+  });
 }
 
 /**

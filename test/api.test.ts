@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { Verdict, executeModel, closeDefault } from '../index.js';
+import { ConfigError, SchemaError, Verdict, executeModel, closeDefault } from '../index.js';
 import { transactions } from './helpers/pipelines.js';
 
 describe('programmatic API', () => {
@@ -53,6 +53,25 @@ describe('programmatic API', () => {
     assert.equal(r.decision, null);
     assert.equal(r.outcome.kind, 'dead-letter');
     assert.equal(r.outcome.kind === 'dead-letter' ? r.outcome.error.code : '', 'INPUT_SCHEMA_MISMATCH');
+  });
+
+  test(`executePipeline resolves any event the schema refuses as a dead letter with ${SchemaError.code}`, async () => {
+    const [tx] = transactions(1, 3);
+    const refused: unknown[] = [null, 'not an event', [], { ...tx!.event, amount: Number.NaN }, { ...tx!.event, amount: 2n ** 70n }, { id: 'x' }];
+    for (const event of refused) {
+      const r = await verdict.executePipeline('card-risk', event as Record<string, unknown>);
+      assert.equal(r.outcome.kind, 'dead-letter', String(event));
+      assert.equal(r.outcome.kind === 'dead-letter' ? r.outcome.error.code : '', SchemaError.code);
+      assert.equal(r.decision, null);
+      assert.deepEqual(r.outputs, {});
+    }
+  });
+
+  test(`executePipeline rejects with ${ConfigError.code} only when the pipeline cannot be built`, async () => {
+    const [tx] = transactions(1, 3);
+    await assert.rejects(verdict.executePipeline('no-such-pipeline', tx!.event), { code: ConfigError.code });
+    await assert.rejects(verdict.executePipeline(['no_such_model'], tx!.event), (err: Error & { code?: string }) =>
+      err.code === ConfigError.code && /steps\[0\]\.model: MODEL_NOT_FOUND/.test(err.message));
   });
 
   test('the module-level executeModel uses a default instance', async () => {
