@@ -163,24 +163,19 @@ export class DecisionActor {
   }
 
   #countDecision(action: string): void {
-    const metrics = this.#metrics;
-    if (metrics === undefined) return;
-    let counter = this.#decisionCounters.get(action);
-    if (counter === undefined) {
-      counter = metrics.decisions.labels({ pipeline: this.#pipeline, action });
-      this.#decisionCounters.set(action, counter);
-    }
-    counter.inc();
+    this.#increment(this.#decisionCounters, action, (m) => m.decisions.labels({ pipeline: this.#pipeline, action }));
   }
 
   #countRuleError(rule: string): void {
+    this.#increment(this.#ruleErrorCounters, rule, (m) => m.ruleErrors.labels({ pipeline: this.#pipeline, rule }));
+  }
+
+  /** Label children resolved once per value: a labelled `inc` hashes its label set on every call. */
+  #increment(cache: Map<string, { inc(): void }>, value: string, child: (metrics: Metrics) => { inc(): void }): void {
     const metrics = this.#metrics;
     if (metrics === undefined) return;
-    let counter = this.#ruleErrorCounters.get(rule);
-    if (counter === undefined) {
-      counter = metrics.ruleErrors.labels({ pipeline: this.#pipeline, rule });
-      this.#ruleErrorCounters.set(rule, counter);
-    }
+    let counter = cache.get(value);
+    if (counter === undefined) cache.set(value, (counter = child(metrics)));
     counter.inc();
   }
 
