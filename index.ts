@@ -26,7 +26,7 @@ export { ModelRegistry } from './models/registry.js';
 export type {
   ModelManifest, ResolvedModel, RowInputs, RowOutputs, RowResults, RowValues, InputScalar, OutputScalar, TensorSpec, ElementType,
 } from './models/types.js';
-export { PiscinaRunner } from './models/piscina-runner.js';
+export { PiscinaRunner } from './runtime/workers/piscina-runner.js';
 export { InThreadRunner } from './models/in-thread-runner.js';
 export type { ModelRunner } from './models/runner.js';
 export { EmbeddedLog } from './streams/embedded/embedded-log.js';

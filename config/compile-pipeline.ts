@@ -12,6 +12,7 @@ import { checkCelEventRefs, checkInputContract } from './input-contract.js';
 import { featureColumns } from './feature-columns.js';
 import type { CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
 import { mappingProblem, type TypedSource } from './input-types.js';
+import { placementOf } from './placement.js';
 import { batchPolicySchema, type PipelineFile, type StepSpec } from './pipeline-schema.js';
 
 export interface ModelResolver {
@@ -226,8 +227,7 @@ export async function compilePipeline(
     },
     output: file.output,
     registryRoot,
-    // One core stays with the main thread (Kafka I/O, RxJS, join, decisions); the rest run inference.
-    runtime: { workers: file.runtime.workers ?? Math.max(1, cores - 1), intraOpThreads: file.runtime.intraOpThreads, mode: file.runtime.mode },
+    placement: placementOf(file.runtime, cores),
   };
 }
 

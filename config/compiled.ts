@@ -1,5 +1,6 @@
 /** The compiled pipeline: every option resolved, defaulted and cross-checked. Nothing downstream sees optional fields. */
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
+import type { Placement } from './placement.js';
 import type { FeatureSpec, InputSchemaSpec, OptionalDecisionHeader, RuleSpec } from './pipeline-schema.js';
 
 export type JoinMode = 'all' | 'any' | 'partial';
@@ -72,5 +73,6 @@ export interface CompiledPipeline {
     readonly headers: readonly OptionalDecisionHeader[];
   };
   readonly registryRoot: string;
-  readonly runtime: { readonly workers: number; readonly intraOpThreads: number; readonly mode: 'blocks' | 'inference' };
+  /** Where the work runs, decided here once (config/placement.ts). */
+  readonly placement: Placement;
 }

@@ -74,6 +74,20 @@ export type BatchPolicyOptions = z.input<typeof batchPolicySchema>;
 export const OPTIONAL_DECISION_HEADERS = ['pipeline', 'models'] as const;
 export type OptionalDecisionHeader = (typeof OPTIONAL_DECISION_HEADERS)[number];
 
+/** Where work runs (see config/placement.ts); every field defaulted here, so `{}` is the default placement. */
+export const runtimeSchema = z.object({
+  /** Worker threads; 0 runs everything on the main thread. Default: cores - 1, at least 1. */
+  workers: z.number().int().nonnegative().optional(),
+  /**
+   * What the workers run for the stream. `blocks`: whole blocks (ingest, models, join, decisions,
+   * encoding), each worker with its own model actors, so the main thread keeps only transport, ordering
+   * and commits. `inference`: only model batches, everything else on the main thread.
+   */
+  mode: z.enum(['blocks', 'inference']).default('blocks'),
+  /** onnxruntime intra-op threads per session. */
+  intraOpThreads: z.number().int().positive().default(1),
+});
+
 export const pipelineFileSchema = z.object({
   pipeline: identifier.or(z.string().regex(/^[A-Za-z0-9_.-]+$/)),
   description: z.string().optional(),
@@ -123,18 +137,7 @@ export const pipelineFileSchema = z.object({
     /** Per-model overrides, by model name. */
     overrides: z.record(z.string(), batchingSchema).default({}),
   }).default({ registry: 'models/registry', batching: {}, overrides: {} }),
-  runtime: z.object({
-    /** Worker threads; 0 runs everything on the main thread. Default: cores - 1, at least 1. */
-    workers: z.number().int().nonnegative().optional(),
-    /**
-     * What the workers run for the stream. `blocks`: whole blocks (ingest, models, join, decisions,
-     * encoding), each worker with its own model actors, so the main thread keeps only transport, ordering
-     * and commits. `inference`: only model batches, everything else on the main thread.
-     */
-    mode: z.enum(['blocks', 'inference']).default('blocks'),
-    /** onnxruntime intra-op threads per session. */
-    intraOpThreads: z.number().int().positive().default(1),
-  }).default({ intraOpThreads: 1, mode: 'blocks' }),
+  runtime: runtimeSchema.default({ intraOpThreads: 1, mode: 'blocks' }),
 }).strict();
 
 export type PipelineFile = z.output<typeof pipelineFileSchema>;

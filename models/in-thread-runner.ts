@@ -3,7 +3,7 @@
  * and for models so small that the Piscina round-trip would cost more than the inference itself.
  */
 import { ActorStoppedError } from '../core/errors.js';
-import { SessionCache, executeBatch } from './onnx-worker.js';
+import { SessionCache, executeBatch } from './onnx-session.js';
 import type { BatchResult, BatchTask, ModelRunner, SessionThreadOptions } from './runner.js';
 
 export type InThreadRunnerOptions = SessionThreadOptions;

@@ -1,8 +1,8 @@
 /**
- * The `ModelRunner` seam: where one batch runs. A Piscina pool (`PiscinaRunner`) or the main thread
- * (`InThreadRunner`); the actor above does not know which, so placement is configuration and measurement.
+ * The `ModelRunner` seam: where one batch runs. A pool of inference workers (`PiscinaRunner`, in
+ * runtime/workers/) or the calling thread (`InThreadRunner`); the actor above does not know which, so
+ * placement is configuration (config/placement.ts) and measurement.
  */
-import type { SerializedError } from '../core/errors.js';
 import type { PackedTensor } from './tensors.js';
 
 export type { PackedTensor, TensorData } from './tensors.js';
@@ -27,14 +27,6 @@ export interface ModelRunner {
   /** Waits for running batches, then releases sessions and threads. */
   close(): Promise<void>;
 }
-
-/**
- * What the worker task replies. Failures come back as data, not as a thrown error: a thrown Error crosses
- * `postMessage` as a clone that keeps its message but drops `code` and every other own field.
- */
-export type WorkerReply =
-  | { readonly ok: true; readonly outputs: readonly PackedTensor[] }
-  | { readonly ok: false; readonly error: SerializedError };
 
 /** Options every runner honours: ONNX Runtime's own thread pools, per session. */
 export interface SessionThreadOptions {

@@ -1,74 +1,69 @@
 /**
- * The main thread's side of block workers: a Piscina pool whose tasks are whole blocks. A block's records
- * go over as one transferred buffer (block-wire.ts) and its deliveries come back encoded, the same way, so
- * the main thread keeps only transport, ordering, acknowledgement and commits, and the per-event work runs
- * on the other cores. A block that fails in a worker (a crashed worker is replaced by Piscina) is run once more; if it
- * fails again its records become dead letters with the typed error, so the stream never stalls on it.
+ * The main thread's side of block workers: a worker pool (workers/worker-pool.ts) whose tasks are whole
+ * blocks. A block's records go over as one transferred buffer (block-wire.ts) and its deliveries come back
+ * encoded, the same way, so the main thread keeps only transport, ordering, acknowledgement and commits, and
+ * the per-event work runs on the other cores. Each worker builds its engine from the compiled pipeline
+ * (plain data): it never reads the pipeline file nor compiles it again. A block that fails in a worker (a
+ * crashed worker is replaced by Piscina) is run once more; if it fails again its records become dead
+ * letters with the typed error, so the stream never stalls on it.
  */
-import { randomUUID } from 'node:crypto';
-import { BroadcastChannel } from 'node:worker_threads';
-import { Piscina } from 'piscina';
-import type { PipelineFile } from '../config/pipeline-schema.js';
+import type { CompiledPipeline } from '../config/compiled.js';
 import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
+import type { Metrics } from '../core/metrics.js';
 import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
 import type { Delivery } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
 import { deliveriesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
-import type { BlockReply, BlockWorkerData, MetricsReply, MetricsRequest } from './block-protocol.js';
+import type { PoolWorkerData } from './workers/protocol.js';
+import { WorkerPool } from './workers/worker-pool.js';
+
+/** What the block pool starts each worker (block-worker.ts) with: plain data, no file path. */
+export interface BlockWorkerData extends PoolWorkerData {
+  readonly pipeline: CompiledPipeline;
+  /** pino level, or null for no logs. */
+  readonly logLevel: string | null;
+}
 
 export interface BlockPoolOptions {
-  readonly file: PipelineFile;
-  readonly baseDir: string;
-  readonly threads: number;
-  readonly intraOpThreads: number;
+  /** What every worker builds its engine from; its placement gives the thread counts. */
+  readonly pipeline: CompiledPipeline;
   /**
    * Blocks a worker holds at once (default 64). A block waits in its worker for micro-batches and the join,
    * so few slots would cap throughput at slots / block latency; the stream's admission bounds the records.
    */
   readonly blocksPerWorker?: number;
-  readonly deadLetterTopic: string;
-  readonly pipeline: string;
+  /** pino level of the workers' logs, or null (the default) for none. */
   readonly logLevel?: string | null;
   readonly logger?: Logger;
+  /** Counts dead workers (`verdict_worker_restarts_total`). */
+  readonly metrics?: Metrics;
 }
 
 const WORKER = new URL('./block-worker.js', import.meta.url);
 
 export class BlockPool {
-  readonly #pool: Piscina<WireBlock | null, BlockReply<WireReply | null>>;
-  readonly #channel: BroadcastChannel;
-  readonly #options: BlockPoolOptions;
+  readonly #pool: WorkerPool<WireBlock | null, WireReply | null>;
+  readonly #pipeline: CompiledPipeline;
   readonly #log: Logger;
-  #requests = 0;
 
   constructor(options: BlockPoolOptions) {
-    this.#options = options;
+    this.#pipeline = options.pipeline;
     this.#log = componentLogger(options.logger ?? silentLogger, 'block_pool');
-    const metricsChannel = `verdict-metrics-${randomUUID()}`;
-    this.#channel = new BroadcastChannel(metricsChannel);
-    this.#channel.unref();
-    this.#pool = new Piscina<WireBlock | null, BlockReply<WireReply | null>>({
-      filename: WORKER.href,
-      minThreads: options.threads,
-      maxThreads: options.threads,
-      idleTimeout: Infinity,
+    this.#pool = new WorkerPool({
+      kind: 'block',
+      filename: WORKER,
+      threads: options.pipeline.placement.workers,
       concurrentTasksPerWorker: options.blocksPerWorker ?? 64,
-      // 'sync' parks an idle worker in Atomics.wait, which stops its event loop: its metrics could not answer
-      // a scrape, nor a timer run, between blocks.
-      atomics: 'async',
-      workerData: {
-        file: options.file, baseDir: options.baseDir, intraOpThreads: options.intraOpThreads,
-        logLevel: options.logLevel ?? null, metricsChannel,
-      } satisfies BlockWorkerData,
+      workerData: { pipeline: options.pipeline, logLevel: options.logLevel ?? null } satisfies Omit<BlockWorkerData, 'metricsChannel'>,
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
-    this.#pool.on('error', (error: unknown) => this.#log.error({ err: error }, 'block worker failed outside a task'));
   }
 
   /** Resolves once every worker has built its engine; rejects with the typed error if one cannot. */
   async ready(): Promise<void> {
-    const runs = Array.from({ length: this.#pool.threads.length || this.#options.threads }, () => this.#pool.run(null, { name: 'ready' }));
-    for (const reply of await Promise.all(runs)) if (!reply.ok) throw asVerdictError(reply.error);
+    await this.#pool.runOnEach('ready', null);
   }
 
   /** One delivery per record, in order. Never rejects. */
@@ -77,9 +72,8 @@ export class BlockPool {
     for (let attempt = 1; attempt <= 2; attempt++) {
       const { block, transfer } = toWire(records);
       try {
-        const reply = await this.#pool.run(block, { transferList: transfer });
-        if (!reply.ok) throw asVerdictError(reply.error);
-        return reply.value === null ? [] : deliveriesFromWire(reply.value);
+        const reply = await this.#pool.run(block, { transfer });
+        return reply === null ? [] : deliveriesFromWire(reply);
       } catch (error) {
         lastError = error;
         this.#log.warn({ err: asVerdictError(error).toJSON(), attempt, records: records.length }, 'block failed in a worker');
@@ -89,35 +83,16 @@ export class BlockPool {
     return records.map((record): Delivery => ({
       kind: 'dead-letter',
       label: error.code,
-      output: encodeDeadLetter({ kind: 'dead-letter', record, error, attempts: 2 }, this.#options.deadLetterTopic, this.#options.pipeline),
+      output: encodeDeadLetter({ kind: 'dead-letter', record, error, attempts: 2 }, this.#pipeline.output.deadLetter, this.#pipeline.name),
     }));
   }
 
   /** Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer in time is left out. */
-  collectMetrics(timeoutMs = 500): Promise<unknown[]> {
-    const id = ++this.#requests;
-    const expected = this.#pool.threads.length;
-    return new Promise((resolve) => {
-      const replies = new Map<number, unknown>();
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#channel.removeEventListener('message', onMessage);
-        resolve([...replies.values()]);
-      };
-      const onMessage = (event: unknown): void => {
-        const reply = (event as { data?: MetricsReply }).data;
-        if (reply?.type !== 'metrics' || reply.id !== id) return;
-        replies.set(reply.threadId, reply.json);
-        if (replies.size >= expected) done();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.#channel.addEventListener('message', onMessage);
-      this.#channel.postMessage({ type: 'collect', id } satisfies MetricsRequest);
-    });
+  collectMetrics(timeoutMs?: number): Promise<unknown[]> {
+    return this.#pool.collectMetrics(timeoutMs);
   }
 
   async close(): Promise<void> {
     await this.#pool.destroy();
-    this.#channel.close();
   }
 }

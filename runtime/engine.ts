@@ -12,8 +12,6 @@ import { loadPipelineFile } from '../config/load.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
-import { InThreadRunner } from '../models/in-thread-runner.js';
-import { PiscinaRunner } from '../models/piscina-runner.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { ModelRunner } from '../models/runner.js';
 import type { RowInputs, RowOutputs } from '../models/types.js';
@@ -31,12 +29,13 @@ import type { InboundRecord } from '../pipeline/record.js';
 import { ActorPool } from './actor-pool.js';
 import { BlockPool } from './block-pool.js';
 import { stepExecutor } from './step-executor.js';
+import { placeInference } from './workers/placement.js';
 
 export interface EngineOptions {
   readonly scheduler?: SchedulerLike;
   readonly metrics?: Metrics;
   readonly logger?: Logger;
-  /** Where batches run. Default: a Piscina pool sized by `pipeline.runtime.workers` (0 runs in-thread). */
+  /** Where this thread's batches run. Default: as the pipeline's placement says (`placeInference`); the caller owns a runner it gives. */
   readonly runner?: ModelRunner;
   /** Model actors shared with other engines; the engine makes (and closes) its own when absent. */
   readonly pool?: ActorPool;
@@ -60,23 +59,24 @@ export class Engine {
   readonly #ownsPool: boolean;
   readonly #join: JoinWindows;
   readonly #process: BlockProcessor;
-  /** The pipeline as given, and the directory its relative paths start from: what block workers rebuild it from. */
-  readonly #file: PipelineFile;
-  readonly #baseDir: string;
+  /** The inference workers' metrics when this engine placed its batches in a pool. */
+  readonly #inferenceMetrics: () => Promise<unknown[]>;
   #blocks: BlockPool | undefined;
   #sequence = 0;
 
-  private constructor(pipeline: CompiledPipeline, registry: ModelRegistry, options: EngineOptions & { file: PipelineFile; baseDir: string }) {
+  private constructor(pipeline: CompiledPipeline, registry: ModelRegistry, options: EngineOptions) {
     this.pipeline = pipeline;
-    this.#file = options.file;
-    this.#baseDir = options.baseDir;
     this.registry = registry;
     this.scheduler = options.scheduler ?? preciseScheduler;
     this.metrics = options.metrics ?? createMetrics();
     this.logger = componentLogger(options.logger ?? silentLogger, 'engine', { pipeline: pipeline.name });
     this.#ownsPool = options.pool === undefined;
+    const placed = options.pool === undefined && options.runner === undefined
+      ? placeInference(pipeline.placement, { metrics: this.metrics, logger: this.logger })
+      : undefined;
+    this.#inferenceMetrics = placed?.workerMetrics ?? (() => Promise.resolve([]));
     this.#pool = options.pool ?? new ActorPool({
-      runner: options.runner ?? defaultRunner(pipeline, this.metrics, this.logger),
+      runner: options.runner ?? (placed as NonNullable<typeof placed>).runner,
       ownsRunner: options.runner === undefined,
       scheduler: this.scheduler,
       metrics: this.metrics,
@@ -115,7 +115,18 @@ export class Engine {
     const baseDir = options.baseDir ?? (typeof source === 'string' ? dirname(source) : process.cwd());
     const registry = options.registry ?? new ModelRegistry(resolveRegistry(file, baseDir), options.logger ?? silentLogger);
     const pipeline = await compilePipeline(file, registry, { baseDir });
-    const engine = new Engine(pipeline, registry, { ...options, file, baseDir });
+    return Engine.fromCompiled(pipeline, { ...options, registry });
+  }
+
+  /**
+   * An engine for a pipeline compiled already (plain data: what block workers receive). Reads no pipeline
+   * file and resolves no model id; compiles the CEL of the steps and rules once, and starts (and warms) the
+   * model actors. Rejects with the typed error of a model that cannot load. The registry (for
+   * `executeModel`) defaults to the pipeline's `registryRoot`, opened lazily.
+   */
+  static async fromCompiled(pipeline: CompiledPipeline, options: EngineOptions = {}): Promise<Engine> {
+    const registry = options.registry ?? new ModelRegistry(pipeline.registryRoot, options.logger ?? silentLogger);
+    const engine = new Engine(pipeline, registry, options);
     await engine.#pool.ready();
     return engine;
   }
@@ -149,15 +160,15 @@ export class Engine {
    * first blocks do not wait for model loading. A no-op unless the pipeline runs blocks in workers.
    */
   async prepareStream(): Promise<void> {
-    if (this.#blocksInWorkers) await this.#blockPool().ready();
+    if (this.pipeline.placement.blocks === 'workers') await this.#blockPool().ready();
   }
 
   /**
-   * Runs the pipeline between a source and a sink until drained. With `runtime.mode: blocks` and workers,
-   * each admitted block runs in a block worker; otherwise on this thread.
+   * Runs the pipeline between a source and a sink until drained. Each admitted block runs where the
+   * placement says: in a block worker (`placement.blocks: workers`) or on this thread.
    */
   stream(source: Source, sink: Sink, options: { stream?: StreamOptionsInput; onDelivered?: (d: Delivery, record: InboundRecord) => void } = {}): DecisionStream {
-    const blocks = this.#blocksInWorkers ? this.#blockPool() : undefined;
+    const blocks = this.pipeline.placement.blocks === 'workers' ? this.#blockPool() : undefined;
     const stream = new DecisionStream({
       source,
       sink,
@@ -175,26 +186,18 @@ export class Engine {
     return stream;
   }
 
-  /** Every block worker's metrics (prom-client JSON), to merge with this engine's own at scrape time. */
-  workerMetrics(): Promise<unknown[]> {
-    return this.#blocks?.collectMetrics() ?? Promise.resolve([]);
-  }
-
-  get #blocksInWorkers(): boolean {
-    const { runtime } = this.pipeline;
-    return runtime.mode === 'blocks' && runtime.workers > 0;
+  /** Every worker's metrics (block and inference workers, prom-client JSON), to merge with this engine's own at scrape time. */
+  async workerMetrics(): Promise<unknown[]> {
+    const [blocks, inference] = await Promise.all([this.#blocks?.collectMetrics() ?? Promise.resolve([]), this.#inferenceMetrics()]);
+    return [...blocks, ...inference];
   }
 
   #blockPool(): BlockPool {
     this.#blocks ??= new BlockPool({
-      file: this.#file,
-      baseDir: this.#baseDir,
-      threads: this.pipeline.runtime.workers,
-      intraOpThreads: this.pipeline.runtime.intraOpThreads,
-      deadLetterTopic: this.pipeline.output.deadLetter,
-      pipeline: this.pipeline.name,
+      pipeline: this.pipeline,
       logLevel: this.logger.isLevelEnabled('info') ? this.logger.level : null,
       logger: this.logger,
+      metrics: this.metrics,
     });
     return this.#blocks;
   }
@@ -205,15 +208,6 @@ export class Engine {
     this.#join.close();
     if (this.#ownsPool) await this.#pool.close();
   }
-}
-
-export function defaultRunner(pipeline: CompiledPipeline, metrics: Metrics, logger: Logger): ModelRunner {
-  const { workers, intraOpThreads, mode } = pipeline.runtime;
-  // In blocks mode the workers run whole blocks with their own models; this engine's actors serve only the
-  // programmatic API, in-thread.
-  return workers === 0 || mode === 'blocks'
-    ? new InThreadRunner({ intraOpThreads })
-    : new PiscinaRunner({ threads: workers, intraOpThreads, metrics, logger });
 }
 
 function resolveRegistry(file: PipelineFile, baseDir: string): string {

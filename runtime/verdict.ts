@@ -4,22 +4,23 @@
  * actors, join and decision code as the stream path. `executeModel` needs only a registry directory: it
  * never compiles a pipeline.
  */
+import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import type { SchedulerLike } from 'rxjs';
 import { preciseScheduler } from '../core/clock.js';
-import type { PipelineFile } from '../config/pipeline-schema.js';
+import { placementOf, type Placement } from '../config/placement.js';
+import { runtimeSchema, type PipelineFile } from '../config/pipeline-schema.js';
 import { loadPipelineFile } from '../config/load.js';
 import { ConfigError, ModelInputError, ModelTimeoutError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { defaultPipelinePath } from '../core/paths.js';
-import { InThreadRunner } from '../models/in-thread-runner.js';
-import { PiscinaRunner } from '../models/piscina-runner.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { ModelRunner } from '../models/runner.js';
 import type { RowInputs, RowOutputs, RowResults } from '../models/types.js';
 import { ActorPool } from './actor-pool.js';
 import { Engine, type PipelineResult } from './engine.js';
+import { placeInference } from './workers/placement.js';
 
 /** How long an `executeModel` call may take before it rejects with `MODEL_TIMEOUT`, unless told otherwise. */
 export const DEFAULT_MODEL_TIMEOUT_MS = 5_000;
@@ -33,7 +34,11 @@ export interface VerdictOptions {
   readonly registry?: string;
   /** The pipeline file whose schema, features, steps and rules `executePipeline` uses. Default: the card-risk sample. */
   readonly pipeline?: string;
-  /** Inference worker threads; 0 runs models on the calling thread. Default 1. Ignored when `runner` is given. */
+  /**
+   * Inference worker threads, overriding the placement: 0 runs models on the calling thread, n > 0 in a pool
+   * of n inference workers. Default: the placement of the pipeline file's `runtime` section (see
+   * `placement()`). Ignored when `runner` is given.
+   */
   readonly workers?: number;
   /** Where batches run, instead of the default (see `workers`). The caller owns it: `close()` does not close it. */
   readonly runner?: ModelRunner;
@@ -73,7 +78,8 @@ export class Verdict {
   readonly #pipelinePath: string;
   readonly #registryPath: string | undefined;
   readonly #timeoutMs: number;
-  readonly #pool: ActorPool;
+  readonly #options: VerdictOptions;
+  #pool: Promise<ActorPool> | undefined;
   readonly #scheduler: SchedulerLike;
   readonly #logger: Logger;
   readonly #engines = new Map<string, Promise<Engine>>();
@@ -90,14 +96,22 @@ export class Verdict {
     this.#scheduler = options.scheduler ?? preciseScheduler;
     this.#logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? createMetrics();
-    const workers = options.workers ?? 1;
-    this.#pool = new ActorPool({
-      runner: options.runner ?? (workers === 0 ? new InThreadRunner() : new PiscinaRunner({ threads: workers, metrics: this.metrics })),
-      ownsRunner: options.runner === undefined,
-      scheduler: this.#scheduler,
-      metrics: this.metrics,
-      logger: this.#logger,
-    });
+    this.#options = options;
+  }
+
+  /**
+   * Where this instance runs its model batches, decided as the stream decides it (config/placement.ts),
+   * from the pipeline file's `runtime` section, or, with `registry` given (no pipeline file is read), from
+   * that section's defaults; `workers` overrides it. With `placement.inference === 'pooled'` batches run in
+   * `placement.workers` inference workers, else on the calling thread: with `runtime.mode: blocks` the
+   * stream's blocks run in block workers, but calls from code are single events or batches of one model,
+   * which run on the calling thread as the engine's own actors do. Rejects with `CONFIG_INVALID` when the
+   * pipeline file cannot be read.
+   */
+  async placement(): Promise<Placement> {
+    const runtime = this.#registryPath !== undefined ? runtimeSchema.parse({}) : (await this.#pipelineFile()).runtime;
+    const { workers } = this.#options;
+    return placementOf(workers === undefined ? runtime : { ...runtime, mode: 'inference', workers }, cpus().length);
   }
 
   /**
@@ -129,7 +143,7 @@ export class Verdict {
         throw new ModelInputError(`executeModel(${modelId}) takes a row (input name → values) or an array of rows, got ${input === null ? 'null' : typeof input}`);
       }
       const model = await (await this.#modelRegistry()).resolve(modelId);
-      const actor = this.#pool.actorFor(model);
+      const actor = (await this.#actorPool()).actorFor(model);
       return isBatch(input) ? actor.inferBlock(input, signal) : actor.infer(input, signal);
     });
   }
@@ -158,7 +172,23 @@ export class Verdict {
   async close(): Promise<void> {
     const engines = await Promise.allSettled(this.#engines.values());
     for (const e of engines) if (e.status === 'fulfilled') await e.value.close();
-    await this.#pool.close();
+    const pool = await this.#pool?.catch(() => undefined);
+    await pool?.close();
+  }
+
+  /** The actor pool every call shares, its runner placed on first use (see `placement()`). */
+  #actorPool(): Promise<ActorPool> {
+    if (this.#pool === undefined) {
+      const pool = (async () => {
+        const { runner } = this.#options;
+        const placed = runner === undefined ? placeInference(await this.placement(), { metrics: this.metrics, logger: this.#logger }).runner : runner;
+        return new ActorPool({ runner: placed, ownsRunner: runner === undefined, scheduler: this.#scheduler, metrics: this.metrics, logger: this.#logger });
+      })();
+      // A failure (an unreadable pipeline file) is not cached: the next call tries again.
+      pool.catch(() => { if (this.#pool === pool) this.#pool = undefined; });
+      this.#pool = pool;
+    }
+    return this.#pool;
   }
 
   /** Runs `work`, rejecting with MODEL_TIMEOUT and aborting it (rows not yet dispatched are withdrawn) when late. */
@@ -222,7 +252,7 @@ export class Verdict {
     const file = Array.isArray(target) ? withModels(base, target) : base;
     return Engine.create(file, {
       baseDir: resolve(this.#pipelinePath, '..'),
-      pool: this.#pool,
+      pool: await this.#actorPool(),
       scheduler: this.#scheduler,
       metrics: this.metrics,
       logger: this.#logger,

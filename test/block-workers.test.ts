@@ -1,18 +1,22 @@
 /**
  * Block workers: the same records give the same decisions and dead letters whether blocks run in a worker
  * thread (runtime.mode: blocks) or on the main thread; a worker that cannot build its engine turns its
- * blocks into dead letters with the typed error instead of stalling the stream.
+ * blocks into dead letters with the typed error instead of stalling the stream; workers build their engine
+ * from the compiled pipeline and never read the pipeline file.
  */
 import assert from 'node:assert/strict';
-import { dirname } from 'node:path';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigError } from '../core/errors.js';
+import { loadPipelineFile } from '../config/load.js';
+import { ModelNotFoundError } from '../core/errors.js';
 import { BlockPool } from '../runtime/block-pool.js';
 import { Engine } from '../runtime/engine.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { HEADER } from '../pipeline/encode-outcome.js';
 import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
-import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
+import { compiled, relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { headerMap, headersOf } from './helpers/headers.js';
 
 const baseDir = dirname(samplePipelinePath);
@@ -78,21 +82,50 @@ describe('block workers', () => {
   });
 
   test('a worker that cannot build its engine dead-letters its blocks with the typed error', async () => {
-    const file = await samplePipeline();
-    const pool = new BlockPool({
-      file: { ...file, models: { ...file.models, registry: '/nonexistent/registry' } },
-      baseDir, threads: 1, intraOpThreads: 1, deadLetterTopic: 'dlq', pipeline: file.pipeline,
-    });
+    const pipeline = await compiled(await samplePipeline(), baseDir);
+    // Compiled elsewhere, loaded here: the model file is gone by the time the worker opens it.
+    const broken = { ...pipeline, steps: pipeline.steps.map((s) => ({ ...s, model: { ...s.model, path: '/nonexistent/model.onnx' } })) };
+    const pool = new BlockPool({ pipeline: broken });
     try {
       // The typed error survives the thread boundary: code and message, not a bare Error.
-      await assert.rejects(pool.ready(), (err: Error & { code?: string }) => err.code === ConfigError.code && /MODEL_NOT_FOUND/.test(err.message));
+      await assert.rejects(pool.ready(), (err: Error & { code?: string }) => err.code === ModelNotFoundError.code && /nonexistent/.test(err.message));
       const record: InboundRecord = { topic: 'transactions', partition: 0, offset: 7, key: Buffer.from('k'), value: Buffer.from('{"id":"x"}'), headers: [], timestamp: 0 };
       const [delivery] = await pool.process([record]);
       assert.equal(delivery?.kind, 'dead-letter');
-      assert.equal(delivery?.label, ConfigError.code);
-      assert.equal(delivery?.output.topic, 'dlq');
+      assert.equal(delivery?.label, ModelNotFoundError.code);
+      assert.equal(delivery?.output.topic, pipeline.output.deadLetter);
       assert.equal(delivery?.output.value?.toString(), '{"id":"x"}', 'the original bytes');
       assert.equal(headerMap(delivery?.output.headers)[HEADER.sourceOffset], '7');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('workers build their engine from the compiled pipeline, not the pipeline file, and report metrics', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'verdict-block-workers-'));
+    const path = join(dir, 'card-risk.yaml');
+    copyFileSync(samplePipelinePath, path);
+    const file = relaxedTimeouts(await loadPipelineFile(path));
+    const pipeline = await compiled({ ...file, runtime: { ...file.runtime, mode: 'blocks', workers: 1 } }, baseDir);
+    // What the workers receive is plain data that names no pipeline file.
+    assert.deepEqual(structuredClone(pipeline), pipeline);
+    assert.ok(!JSON.stringify(pipeline).includes(dir), 'no path of the pipeline file');
+    rmSync(dir, { recursive: true, force: true });
+    // Nor does a worker go back to the registry: model paths and hashes are already resolved.
+    const pool = new BlockPool({ pipeline: { ...pipeline, registryRoot: '/nonexistent/registry' } });
+    try {
+      await pool.ready();
+      const events = transactions(20, 5, 0);
+      const records = events.map(({ event }, offset): InboundRecord => ({
+        topic: 'transactions', partition: 0, offset, timestamp: 0, key: null, value: Buffer.from(JSON.stringify(event)), headers: [],
+      }));
+      const deliveries = await pool.process(records);
+      assert.deepEqual(deliveries.map((d) => d.kind), records.map(() => 'decision'));
+      // The metrics channel: the worker answers with its own registry, which counted these decisions.
+      const workers = (await pool.collectMetrics()) as Array<Array<{ name: string; values: Array<{ value: number }> }>>;
+      assert.equal(workers.length, 1);
+      const decided = workers.flat().filter((m) => m.name === 'verdict_decisions_total').flatMap((m) => m.values).reduce((n, v) => n + v.value, 0);
+      assert.equal(decided, events.length);
     } finally {
       await pool.close();
     }

@@ -12,7 +12,7 @@ import { createMetrics } from '../core/metrics.js';
 import { startMetricsServer } from '../core/metrics-server.js';
 import { RetryExhaustedError, retry } from '../core/retry.js';
 import { Daemon } from '../runtime/daemon.js';
-import { classifyOrtError } from '../models/onnx-worker.js';
+import { classifyOrtError } from '../models/onnx-session.js';
 import { errorCount, setup } from './helpers/fake-runner.js';
 import { samplePipelinePath } from './helpers/pipelines.js';
 

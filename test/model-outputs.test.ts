@@ -13,6 +13,7 @@ import { BlockPool } from '../runtime/block-pool.js';
 import { Engine } from '../runtime/engine.js';
 import { Verdict } from '../runtime/verdict.js';
 import type { InboundRecord } from '../pipeline/record.js';
+import { compiled } from './helpers/pipelines.js';
 import { TYPES_DIR, typedPipeline, type TypedPipelineSpec } from './helpers/typed-registry.js';
 
 async function counterValue(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {
@@ -138,9 +139,7 @@ describe('non-finite model outputs through the programmatic API and the inferenc
 describe('non-finite model outputs in a block worker', () => {
   test('the worker decides the NaN row by the incomplete policy, its neighbours normally, and counts it', async () => {
     const file = typedPipeline({ ...twoSteps, runtime: { workers: 1, mode: 'blocks' } });
-    const pool = new BlockPool({
-      file, baseDir: TYPES_DIR, threads: 1, intraOpThreads: 1, deadLetterTopic: file.output.deadLetter, pipeline: file.pipeline, logLevel: null,
-    });
+    const pool = new BlockPool({ pipeline: await compiled(file, TYPES_DIR), logLevel: null });
     try {
       const events = [{ id: 'nan', a: 0, b: 0 }, { id: 'ok', a: 1, b: 1 }, { id: 'high', a: 19, b: 1 }];
       const records = events.map((event, offset): InboundRecord => ({

@@ -8,7 +8,7 @@ import { createMetrics } from '../core/metrics.js';
 import { packageRoot } from '../core/paths.js';
 import { ModelActor } from '../actors/model-actor.js';
 import { InThreadRunner } from '../models/in-thread-runner.js';
-import { PiscinaRunner } from '../models/piscina-runner.js';
+import { PiscinaRunner } from '../runtime/workers/piscina-runner.js';
 import { packRows } from '../models/tensors.js';
 import type { ResolvedModel, RowInputs, TensorSpec } from '../models/types.js';
 import { CRASH_MARKER } from './fixtures/actors/crashing-worker.js';

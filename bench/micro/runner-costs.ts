@@ -13,7 +13,7 @@ import { Piscina } from 'piscina';
 import { ModelActor } from '../../actors/model-actor.js';
 import { packageRoot } from '../../core/paths.js';
 import { InThreadRunner } from '../../models/in-thread-runner.js';
-import { PiscinaRunner } from '../../models/piscina-runner.js';
+import { PiscinaRunner } from '../../runtime/workers/piscina-runner.js';
 import type { BatchTask, ModelRunner } from '../../models/runner.js';
 import { packRows, unpackRows } from '../../models/tensors.js';
 import type { ResolvedModel, RowInputs } from '../../models/types.js';

@@ -43,7 +43,7 @@ export async function loadBaselineModels(pipeline: CompiledPipeline): Promise<Ba
   const specs = pipeline.input.features['dense'];
   if (specs === undefined) throw new ConfigError(`the baselines are written for card-risk; pipeline ${pipeline.name} has no features.dense`);
   const options: InferenceSession.SessionOptions = {
-    intraOpNumThreads: pipeline.runtime.intraOpThreads,
+    intraOpNumThreads: pipeline.placement.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',

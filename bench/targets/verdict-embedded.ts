@@ -89,9 +89,10 @@ export class VerdictEmbeddedTarget implements BenchTarget {
     const p = this.#engine?.pipeline;
     return {
       partitions: this.#options.partitions,
-      workers: p?.runtime.workers,
-      mode: p?.runtime.mode,
-      intraOpThreads: p?.runtime.intraOpThreads,
+      workers: p?.placement.workers,
+      blocks: p?.placement.blocks,
+      inference: p?.placement.inference,
+      intraOpThreads: p?.placement.intraOpThreads,
       batching: Object.fromEntries((p?.steps ?? []).map((s) => [s.id, s.batching])),
       join: p?.join,
     };

@@ -29,9 +29,10 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger):
   const p = engine.pipeline;
   return {
     settings: {
-      workers: p.runtime.workers,
-      mode: p.runtime.mode,
-      intraOpThreads: p.runtime.intraOpThreads,
+      workers: p.placement.workers,
+      blocks: p.placement.blocks,
+      inference: p.placement.inference,
+      intraOpThreads: p.placement.intraOpThreads,
       batching: Object.fromEntries(p.steps.map((s) => [s.id, s.batching])),
       join: p.join,
       acks: -1,

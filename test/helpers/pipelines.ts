@@ -1,6 +1,10 @@
 /** Test helpers: the sample pipeline file, loaded and tweakable, and event generation. */
 import { createTransactionGenerator } from '../../bench/generator.js';
+import { isAbsolute, resolve } from 'node:path';
+import type { CompiledPipeline } from '../../config/compiled.js';
+import { compilePipeline } from '../../config/compile-pipeline.js';
 import { loadPipelineFile } from '../../config/load.js';
+import { ModelRegistry } from '../../models/registry.js';
 import type { PipelineFile } from '../../config/pipeline-schema.js';
 import { defaultPipelinePath } from '../../core/paths.js';
 
@@ -8,6 +12,12 @@ export const samplePipelinePath = defaultPipelinePath;
 
 export async function samplePipeline(edit: (file: PipelineFile) => PipelineFile = (f) => f): Promise<PipelineFile> {
   return edit(await loadPipelineFile(defaultPipelinePath));
+}
+
+/** A pipeline file compiled against the registry it names (relative to `baseDir`), as the engine compiles it. */
+export function compiled(file: PipelineFile, baseDir: string): Promise<CompiledPipeline> {
+  const root = isAbsolute(file.models.registry) ? file.models.registry : resolve(baseDir, file.models.registry);
+  return compilePipeline(file, new ModelRegistry(root), { baseDir });
 }
 
 /**

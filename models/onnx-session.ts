@@ -1,15 +1,14 @@
 /**
- * The ONNX worker: the Piscina task file, plus the session cache and batch execution it shares with the
- * in-thread runner. Each thread keeps its own `InferenceSession`s, keyed by model path and content hash, so
- * a model is loaded and optimised once per thread, not once per batch.
+ * ONNX sessions on one thread: the session cache and batch execution shared by the in-thread runner and the
+ * inference worker (runtime/workers/inference-worker.ts). Each thread keeps its own `InferenceSession`s,
+ * keyed by model path and content hash, so a model is loaded and optimised once per thread, not once per batch.
  */
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import { Piscina, move, transferableSymbol, valueSymbol } from 'piscina';
 import {
   ModelExecutionError, ModelInputError, ModelIntegrityError, ModelNotFoundError, ModelSignatureError,
   VerdictError, asVerdictError,
 } from '../core/errors.js';
-import type { BatchResult, BatchTask, SessionThreadOptions, WorkerReply } from './runner.js';
+import type { BatchResult, BatchTask, SessionThreadOptions } from './runner.js';
 import type { PackedTensor } from './tensors.js';
 import { ELEMENT_TYPES, type ElementType } from './types.js';
 
@@ -144,29 +143,4 @@ export async function executeBatch(cache: SessionCache, task: BatchTask): Promis
   } catch (error) {
     throw classifyOrtError(error, loaded ? 'run' : 'load');
   }
-}
-
-let threadCache: SessionCache | undefined;
-
-function cacheForThread(): SessionCache {
-  threadCache ??= new SessionCache((Piscina.workerData ?? {}) as SessionThreadOptions);
-  return threadCache;
-}
-
-/**
- * The Piscina task. Output buffers are handed back as transferables (moved, not copied); failures return
- * as a serialised error the main thread rebuilds with `asVerdictError`.
- */
-export default async function runBatchTask(task: BatchTask): Promise<unknown> {
-  let reply: WorkerReply;
-  try {
-    const result = await executeBatch(cacheForThread(), task);
-    reply = { ok: true, outputs: result.outputs };
-  } catch (error) {
-    return { ok: false, error: asVerdictError(error, ModelExecutionError).toJSON() } satisfies WorkerReply;
-  }
-  const buffers = new Set<ArrayBuffer>();
-  // String tensors are plain arrays with no buffer to move: they are cloned.
-  for (const out of reply.outputs) if (!Array.isArray(out.data)) buffers.add(out.data.buffer as ArrayBuffer);
-  return move({ [transferableSymbol]: [...buffers], [valueSymbol]: reply });
 }

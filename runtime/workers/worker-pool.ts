@@ -1,0 +1,171 @@
+/**
+ * The one worker pool: a fixed Piscina pool of worker threads running one task file, used by the inference
+ * runner (model batches) and the block pool (whole blocks). It owns what both need once:
+ * - typed tasks and replies: a task answers in the `WorkerReply` envelope, and `run` resolves with its
+ *   value or rejects with the typed error the worker sent, rebuilt;
+ * - the classification of Piscina's own errors (below);
+ * - the metrics channel: every worker answers `collectMetrics` with its registry.
+ *
+ * Errors of `run` that Piscina raises itself, not the task:
+ * - the worker died under the task (process.exit, a native abort, OOM): `WorkerCrashedError` (retryable),
+ *   counted in `verdict_worker_restarts_total` and logged at warn; Piscina replaces the worker;
+ * - the queue is at `maxQueue`: `MailboxFullError` (retryable);
+ * - the pool is closed or closing: `ActorStoppedError`.
+ */
+import { randomUUID } from 'node:crypto';
+import { BroadcastChannel } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { SchedulerLike } from 'rxjs';
+import { preciseScheduler } from '../../core/clock.js';
+import {
+  ActorStoppedError, InternalError, MailboxFullError, VerdictError, WorkerCrashedError, asVerdictError,
+} from '../../core/errors.js';
+import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
+import type { MetricsReply, MetricsRequest, PoolWorkerData, WorkerReply } from './protocol.js';
+
+export interface WorkerPoolOptions<Data extends object> {
+  /** What the workers do, for messages and logs: `inference`, `block`. */
+  readonly kind: string;
+  /** The task file (its default export runs a task; named exports are other task names). */
+  readonly filename: string | URL;
+  /** Worker threads, started at once and kept (they hold loaded models: idling them out would reload them). */
+  readonly threads: number;
+  /** Tasks waiting for a free worker before `run` rejects with MailboxFullError. Default: unbounded. */
+  readonly maxQueue?: number;
+  /** Tasks one worker runs at once (async tasks interleave on its event loop). Default 1. */
+  readonly concurrentTasksPerWorker?: number;
+  /** The worker's own start data; the pool adds `metricsChannel`. Must be structured-cloneable. */
+  readonly workerData: Data;
+  /** The type an unknown error of a task becomes. Default InternalError. */
+  readonly fallback?: typeof VerdictError;
+  /** Counts dead workers (`workerRestarts`). */
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+  /** The timer of `collectMetrics`. Default: real time. */
+  readonly scheduler?: SchedulerLike;
+}
+
+export interface RunOptions {
+  /** Buffers moved to the worker with the task (see `transferList`); they are unusable here afterwards. */
+  readonly transfer?: readonly ArrayBuffer[];
+  /** A named export of the task file to run instead of the default one. */
+  readonly name?: string;
+}
+
+export class WorkerPool<Task, Result> {
+  readonly #pool: Piscina<Task, WorkerReply<Result>>;
+  readonly #channel: BroadcastChannel;
+  readonly #options: WorkerPoolOptions<object>;
+  readonly #log: Logger;
+  readonly #scheduler: SchedulerLike;
+  #requests = 0;
+  #closed = false;
+
+  constructor(options: WorkerPoolOptions<object>) {
+    this.#options = options;
+    this.#log = componentLogger(options.logger ?? silentLogger, `${options.kind}_pool`);
+    this.#scheduler = options.scheduler ?? preciseScheduler;
+    const metricsChannel = `verdict-metrics-${randomUUID()}`;
+    this.#channel = new BroadcastChannel(metricsChannel);
+    this.#channel.unref();
+    this.#pool = new Piscina<Task, WorkerReply<Result>>({
+      filename: options.filename instanceof URL ? options.filename.href : options.filename,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      idleTimeout: Infinity,
+      ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }),
+      concurrentTasksPerWorker: options.concurrentTasksPerWorker ?? 1,
+      // 'sync' parks an idle worker in Atomics.wait, which stops its event loop: it could not answer a
+      // metrics request, nor run a timer, between tasks.
+      atomics: 'async',
+      workerData: { ...options.workerData, metricsChannel } satisfies PoolWorkerData,
+    });
+    // Piscina emits 'error' for a worker failure with no task attached; unhandled, it would kill the process.
+    this.#pool.on('error', (error: unknown) => {
+      this.#log.error({ err: error }, `${options.kind} worker failed outside a task`);
+    });
+  }
+
+  /** Worker threads alive now (a dead worker is replaced). */
+  get threads(): number {
+    return this.#pool.threads.length;
+  }
+
+  /** Runs one task in a worker. Resolves with its value; rejects with a VerdictError (see the module doc). */
+  async run(task: Task, options: RunOptions = {}): Promise<Result> {
+    if (this.#closed) throw new ActorStoppedError(`the ${this.#options.kind} pool is closed`);
+    let reply: WorkerReply<Result>;
+    try {
+      reply = await this.#pool.run(task, {
+        ...(options.transfer === undefined ? {} : { transferList: [...options.transfer] }),
+        ...(options.name === undefined ? {} : { name: options.name }),
+      });
+    } catch (error) {
+      throw this.#poolError(error);
+    }
+    if (!reply.ok) throw asVerdictError(reply.error, this.#options.fallback ?? InternalError);
+    return reply.value;
+  }
+
+  /** Runs the named task once per worker thread (e.g. a warm-up), all at once. */
+  runOnEach<T extends Task>(name: string, task: T): Promise<Result[]> {
+    const threads = this.#pool.threads.length || this.#options.threads;
+    return Promise.all(Array.from({ length: threads }, () => this.run(task, { name })));
+  }
+
+  /** Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer within `timeoutMs` is left out. */
+  collectMetrics(timeoutMs = 500): Promise<unknown[]> {
+    const id = ++this.#requests;
+    const expected = this.#pool.threads.length;
+    if (expected === 0 || this.#closed) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const replies = new Map<number, unknown>();
+      const done = (): void => {
+        timer.unsubscribe();
+        this.#channel.removeEventListener('message', onMessage);
+        resolve([...replies.values()]);
+      };
+      const onMessage = (event: unknown): void => {
+        const reply = (event as { data?: MetricsReply }).data;
+        if (reply?.type !== 'metrics' || reply.id !== id) return;
+        replies.set(reply.threadId, reply.json);
+        if (replies.size >= expected) done();
+      };
+      const timer = this.#scheduler.schedule(done, timeoutMs);
+      this.#channel.addEventListener('message', onMessage);
+      this.#channel.postMessage({ type: 'collect', id } satisfies MetricsRequest);
+    });
+  }
+
+  /** Lets running and queued tasks finish, then stops the workers. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool.close();
+    this.#channel.close();
+  }
+
+  /** Stops the workers now: running and queued tasks reject with ActorStoppedError. */
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    await this.#pool.destroy();
+    this.#channel.close();
+  }
+
+  /** Errors raised by Piscina itself, not by the task: a dead worker, a full queue, a closing pool. */
+  #poolError(error: unknown): VerdictError {
+    if (error instanceof VerdictError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (message.includes('Task queue is at limit')) {
+      return new MailboxFullError(`the ${this.#options.kind} pool queue is full`, { cause: error });
+    }
+    if (message.includes('Terminating worker thread') || this.#closed) {
+      return new ActorStoppedError(`the ${this.#options.kind} pool was closed during the task`, { cause: error });
+    }
+    // Anything else means the worker died under the task (process.exit, an abort in native code, OOM).
+    this.#options.metrics?.workerRestarts.inc();
+    this.#log.warn({ err: error }, `${this.#options.kind} worker died during a task; Piscina replaces it`);
+    return new WorkerCrashedError(`${this.#options.kind} worker died: ${message}`, { cause: error });
+  }
+}
