@@ -36,6 +36,7 @@ export { loadPipelineFile, parsePipeline } from './config/load.js';
 export { compilePipeline } from './config/compile-pipeline.js';
 export type { PipelineFile } from './config/pipeline-schema.js';
 export type { CompiledPipeline } from './config/compiled.js';
+export type { Placement } from './config/placement.js';
 export { createMetrics, type Metrics } from './core/metrics.js';
 export { createLogger } from './core/log.js';
 export {

@@ -80,6 +80,8 @@ export class Verdict {
   readonly #timeoutMs: number;
   readonly #options: VerdictOptions;
   #pool: Promise<ActorPool> | undefined;
+  /** The inference workers' metrics, once batches are placed in a pool. */
+  #workerMetrics: () => Promise<unknown[]> = () => Promise.resolve([]);
   readonly #scheduler: SchedulerLike;
   readonly #logger: Logger;
   readonly #engines = new Map<string, Promise<Engine>>();
@@ -168,6 +170,14 @@ export class Verdict {
     return (await this.#engine(typeof target === 'string' ? target : [...target])).evaluate(input);
   }
 
+  /**
+   * The inference workers' metrics (prom-client JSON, one per worker thread), to merge with `metrics` at
+   * scrape time as the daemon does; [] while batches run on the calling thread or before the first call.
+   */
+  workerMetrics(): Promise<unknown[]> {
+    return this.#workerMetrics();
+  }
+
   /** Drains every model actor (queued rows still run) and stops the worker threads this instance started. */
   async close(): Promise<void> {
     const engines = await Promise.allSettled(this.#engines.values());
@@ -180,9 +190,14 @@ export class Verdict {
   #actorPool(): Promise<ActorPool> {
     if (this.#pool === undefined) {
       const pool = (async () => {
-        const { runner } = this.#options;
-        const placed = runner === undefined ? placeInference(await this.placement(), { metrics: this.metrics, logger: this.#logger }).runner : runner;
-        return new ActorPool({ runner: placed, ownsRunner: runner === undefined, scheduler: this.#scheduler, metrics: this.metrics, logger: this.#logger });
+        let { runner } = this.#options;
+        const owned = runner === undefined;
+        if (runner === undefined) {
+          const placed = placeInference(await this.placement(), { metrics: this.metrics, logger: this.#logger });
+          runner = placed.runner;
+          this.#workerMetrics = placed.workerMetrics;
+        }
+        return new ActorPool({ runner, ownsRunner: owned, scheduler: this.#scheduler, metrics: this.metrics, logger: this.#logger });
       })();
       // A failure (an unreadable pipeline file) is not cached: the next call tries again.
       pool.catch(() => { if (this.#pool === pool) this.#pool = undefined; });

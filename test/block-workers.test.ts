@@ -81,6 +81,19 @@ describe('block workers', () => {
     assert.deepEqual(dead(a.dead).map((d) => d[2]), ['INPUT_DECODE_FAILED', 'INPUT_SCHEMA_MISMATCH']);
   });
 
+  test('the engine collects worker metrics from whichever workers its placement started', async () => {
+    const pooled = await engineIn('inference', 1);
+    engines.push(pooled);
+    const fromInference = (await pooled.workerMetrics()) as Array<Array<{ name: string }>>;
+    assert.equal(fromInference.length, 1, 'the inference worker answers');
+    assert.ok(fromInference[0]?.some((m) => m.name === 'verdict_decisions_total'));
+    const blocks = await engineIn('blocks', 1);
+    engines.push(blocks);
+    assert.deepEqual(await blocks.workerMetrics(), [], 'block workers start with the stream');
+    await blocks.prepareStream();
+    assert.equal((await blocks.workerMetrics()).length, 1, 'the block worker answers');
+  });
+
   test('a worker that cannot build its engine dead-letters its blocks with the typed error', async () => {
     const pipeline = await compiled(await samplePipeline(), baseDir);
     // Compiled elsewhere, loaded here: the model file is gone by the time the worker opens it.
