@@ -26,7 +26,7 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     inferenceSeconds: new Histogram({ name: 'verdict_model_inference_seconds', help: 'Time to run one batch, including the worker round-trip', labelNames: ['model'], buckets: SECONDS, registers: r }),
     invalidOutputs: new Counter({ name: 'verdict_model_output_invalid_total', help: 'Rows whose model outputs held NaN, ±Infinity or an inexact int64 (the row\'s step fails with MODEL_OUTPUT_INVALID)', labelNames: ['model'], registers: r }),
     mailboxDepth: new Gauge({ name: 'verdict_model_mailbox_depth', help: 'Rows waiting in a model actor mailbox', labelNames: ['model'], registers: r }),
-    workerRestarts: new Counter({ name: 'verdict_worker_restarts_total', help: 'Inference workers that died and were replaced', registers: r }),
+    workerRestarts: new Counter({ name: 'verdict_worker_restarts_total', help: 'Worker threads (inference or block workers) that died under a task and were replaced', registers: r }),
     consumerRestarts: new Counter({ name: 'verdict_kafka_consumer_restarts_total', help: 'Kafka consumers replaced, by reason (crash, stall)', labelNames: ['reason'], registers: r }),
     consumerCrashLoop: new Gauge({ name: 'verdict_kafka_consumer_crash_loop', help: 'The offset at which Kafka consumers keep crashing without progress (the series exists only while they do)', labelNames: ['topic', 'partition'], registers: r }),
     produceRejected: new Counter({ name: 'verdict_produce_rejected_total', help: 'Records the broker refused for themselves (not the connection), by what was refused (decision, dead_letter, payload_dropped) and the Kafka error', labelNames: ['record', 'error'], registers: r }),

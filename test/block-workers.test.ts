@@ -95,7 +95,7 @@ describe('block workers', () => {
   });
 
   test('a worker that cannot build its engine dead-letters its blocks with the typed error', async () => {
-    const pipeline = await compiled(await samplePipeline(), baseDir);
+    const pipeline = await compiled(await samplePipeline((f) => ({ ...f, runtime: { ...f.runtime, mode: 'blocks', workers: 1 } })), baseDir);
     // Compiled elsewhere, loaded here: the model file is gone by the time the worker opens it.
     const broken = { ...pipeline, steps: pipeline.steps.map((s) => ({ ...s, model: { ...s.model, path: '/nonexistent/model.onnx' } })) };
     const pool = new BlockPool({ pipeline: broken });
