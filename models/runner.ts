@@ -3,6 +3,7 @@
  * runtime/workers/) or the calling thread (`InThreadRunner`); the actor above does not know which, so
  * placement is configuration (config/placement.ts) and measurement.
  */
+import { z } from 'zod';
 import type { PackedTensor } from './tensors.js';
 
 export type { PackedTensor, TensorData } from './tensors.js';
@@ -28,12 +29,23 @@ export interface ModelRunner {
   close(): Promise<void>;
 }
 
-/** Options every runner honours: ONNX Runtime's own thread pools, per session. */
+/**
+ * Options every runner honours: ONNX Runtime's own thread pools, per session. Loose; what is left out is
+ * `sessionThreadSchema`'s default.
+ */
 export interface SessionThreadOptions {
-  /** Threads one operator may use. 1 on a 2-core machine: parallelism comes from the batch and the pool. */
+  /** Threads one operator may use. Default 1: on a 2-core machine parallelism comes from the batch and the pool. */
   readonly intraOpThreads?: number;
-  /** Threads running independent graph branches; unused in the sequential execution mode set here. */
+  /** Threads running independent graph branches; unused in the sequential execution mode set here. Default 1. */
   readonly interOpThreads?: number;
-  /** Sessions kept per thread before the least recently used is released. */
+  /** Sessions kept per thread before the least recently used is released. Default 32. */
   readonly maxSessions?: number;
 }
+
+/** `SessionThreadOptions` defaulted and checked: the one place their defaults live. */
+export const sessionThreadSchema = z.object({
+  intraOpThreads: z.number().int().positive().default(1),
+  interOpThreads: z.number().int().positive().default(1),
+  maxSessions: z.number().int().positive().default(32),
+});
+export type SessionThreads = z.output<typeof sessionThreadSchema>;

@@ -7,10 +7,12 @@
  * crashed worker is replaced by Piscina) is run once more; if it fails again its records become dead
  * letters with the typed error, so the stream never stalls on it.
  */
+import { z } from 'zod';
 import type { CompiledPipeline } from '../config/compiled.js';
 import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
+import { parseOptions } from '../core/options.js';
 import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
 import type { Delivery } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
@@ -24,6 +26,11 @@ export interface BlockWorkerData extends PoolWorkerData {
   /** pino level, or null for no logs. */
   readonly logLevel: string | null;
 }
+
+/** `BlockPoolOptions` fields with a default: the one place it lives. */
+export const blockPoolSchema = z.object({
+  blocksPerWorker: z.number().int().positive().default(64),
+});
 
 export interface BlockPoolOptions {
   /** What every worker builds its engine from; its placement gives the thread counts. */
@@ -54,7 +61,7 @@ export class BlockPool {
       kind: 'block',
       filename: WORKER,
       threads: options.pipeline.placement.workers,
-      concurrentTasksPerWorker: options.blocksPerWorker ?? 64,
+      concurrentTasksPerWorker: parseOptions(blockPoolSchema, { blocksPerWorker: options.blocksPerWorker }, 'block pool options').blocksPerWorker,
       workerData: { pipeline: options.pipeline, logLevel: options.logLevel ?? null } satisfies Omit<BlockWorkerData, 'metricsChannel'>,
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),

@@ -7,12 +7,14 @@
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import type { SchedulerLike } from 'rxjs';
+import { z } from 'zod';
 import { preciseScheduler } from '../core/clock.js';
 import { placementOf, type Placement } from '../config/placement.js';
 import { runtimeSchema, type PipelineFile } from '../config/pipeline-schema.js';
 import { loadPipelineFile } from '../config/load.js';
 import { ConfigError, ModelInputError, ModelTimeoutError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
+import { parseOptions } from '../core/options.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { defaultPipelinePath } from '../core/paths.js';
 import { ModelRegistry } from '../models/registry.js';
@@ -22,8 +24,17 @@ import { ActorPool } from './actor-pool.js';
 import { Engine, type PipelineResult } from './engine.js';
 import { placeInference } from './workers/placement.js';
 
-/** How long an `executeModel` call may take before it rejects with `MODEL_TIMEOUT`, unless told otherwise. */
+/**
+ * How long an `executeModel` call may take before it rejects with `MODEL_TIMEOUT`, unless told otherwise.
+ * A named constant rather than a schema default: it is public, and `timeoutMs` (Infinity allowed) is
+ * checked by `timeoutOrError`, whose error names the field.
+ */
 export const DEFAULT_MODEL_TIMEOUT_MS = 5_000;
+
+/** `VerdictOptions` checked at construction. `workers` has no default: absent, the pipeline's placement decides. */
+const verdictOptionsSchema = z.object({
+  workers: z.number().int().nonnegative().optional(),
+});
 
 export interface VerdictOptions {
   /**
@@ -79,6 +90,7 @@ export class Verdict {
   readonly #registryPath: string | undefined;
   readonly #timeoutMs: number;
   readonly #options: VerdictOptions;
+  readonly #workers: number | undefined;
   #pool: Promise<ActorPool> | undefined;
   /** The inference workers' metrics, once batches are placed in a pool. */
   #workerMetrics: () => Promise<unknown[]> = () => Promise.resolve([]);
@@ -99,6 +111,8 @@ export class Verdict {
     this.#logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? createMetrics();
     this.#options = options;
+    // Checked now (CONFIG_INVALID), though the placement it overrides is decided on first use.
+    this.#workers = parseOptions(verdictOptionsSchema, { workers: options.workers }, 'Verdict options').workers;
   }
 
   /**
@@ -112,7 +126,7 @@ export class Verdict {
    */
   async placement(): Promise<Placement> {
     const runtime = this.#registryPath !== undefined ? runtimeSchema.parse({}) : (await this.#pipelineFile()).runtime;
-    const { workers } = this.#options;
+    const workers = this.#workers;
     return placementOf(workers === undefined ? runtime : { ...runtime, mode: 'inference', workers }, cpus().length);
   }
 

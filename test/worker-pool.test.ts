@@ -54,7 +54,7 @@ describe('worker pool', () => {
   });
 
   test('a task resolves with its value, its input and output buffers moved across', async () => {
-    const pool = new WorkerPool<Uint8Array, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 1, workerData: {} });
+    const pool = new WorkerPool<Uint8Array, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 1, concurrentTasksPerWorker: 1, workerData: {} });
     pools.push(pool);
     const input = new Uint8Array([1, 2, 3]);
     const out = await pool.run(input, { transfer: [input.buffer] });
@@ -63,7 +63,7 @@ describe('worker pool', () => {
   });
 
   test('a typed error thrown in the worker arrives with its class, code and details', async () => {
-    const pool = new WorkerPool<null, never>({ kind: 'test', filename: POOL_WORKER, threads: 1, workerData: {} });
+    const pool = new WorkerPool<null, never>({ kind: 'test', filename: POOL_WORKER, threads: 1, concurrentTasksPerWorker: 1, workerData: {} });
     pools.push(pool);
     await assert.rejects(pool.run(null, { name: 'fail' }), (e: unknown) => {
       assert.ok(e instanceof ModelInputError);
@@ -74,7 +74,7 @@ describe('worker pool', () => {
   });
 
   test('a full queue rejects with MailboxFullError', async () => {
-    const pool = new WorkerPool<null, never>({ kind: 'test', filename: POOL_WORKER, threads: 1, maxQueue: 1, workerData: {} });
+    const pool = new WorkerPool<null, never>({ kind: 'test', filename: POOL_WORKER, threads: 1, maxQueue: 1, concurrentTasksPerWorker: 1, workerData: {} });
     try {
       // At most one task runs (and hangs) and one waits; the rest find the queue at its limit. Settled into
       // values at once, so no rejection goes unhandled while the test awaits.
@@ -93,7 +93,7 @@ describe('worker pool', () => {
 
   test('a pool closed under a task rejects it, and every later task, with ActorStoppedError', async () => {
     const metrics = createMetrics();
-    const pool = new WorkerPool<Uint8Array | null, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 1, workerData: {}, metrics });
+    const pool = new WorkerPool<Uint8Array | null, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 1, concurrentTasksPerWorker: 1, workerData: {}, metrics });
     await pool.run(new Uint8Array([1]));
     const running = assert.rejects(pool.run(null, { name: 'hang' }), ActorStoppedError);
     await pool.destroy();
@@ -106,7 +106,7 @@ describe('worker pool', () => {
   test('a worker that dies under a task: WorkerCrashedError, one restart counted, a warning logged, the pool goes on', async () => {
     const metrics = createMetrics();
     const { logger, lines } = capturingLogger();
-    const pool = new WorkerPool<Uint8Array | null, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 1, workerData: {}, metrics, logger });
+    const pool = new WorkerPool<Uint8Array | null, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 1, concurrentTasksPerWorker: 1, workerData: {}, metrics, logger });
     pools.push(pool);
     await assert.rejects(pool.run(null, { name: 'exit' }), WorkerCrashedError);
     assert.equal((await metrics.workerRestarts.get()).values[0]?.value, 1);
@@ -129,7 +129,7 @@ describe('worker pool', () => {
   });
 
   test('the metrics channel: every worker answers with its own registry', async () => {
-    const pool = new WorkerPool<Uint8Array, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 2, workerData: {} });
+    const pool = new WorkerPool<Uint8Array, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 2, concurrentTasksPerWorker: 1, workerData: {} });
     pools.push(pool);
     await Promise.all(Array.from({ length: 4 }, () => pool.run(new Uint8Array([1]))));
     const workers = (await pool.collectMetrics(5_000)) as Array<Array<{ name: string; values: Array<{ value: number }> }>>;

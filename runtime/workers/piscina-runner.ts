@@ -3,14 +3,25 @@
  * worker and outputs transferred back, so a batch crosses the thread boundary without copying its tensors.
  * The pool (worker-pool.ts) turns a dead worker, a full queue and a closed pool into typed errors.
  */
+import { z } from 'zod';
 import { ModelExecutionError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
-import type { BatchResult, BatchTask, ModelRunner, PackedTensor, SessionThreadOptions } from '../../models/runner.js';
+import { parseOptions } from '../../core/options.js';
+import {
+  sessionThreadSchema, type BatchResult, type BatchTask, type ModelRunner, type PackedTensor, type SessionThreadOptions,
+} from '../../models/runner.js';
 import type { InferenceWorkerData } from './inference-worker.js';
 import { transferList } from './protocol.js';
 import { WorkerPool } from './worker-pool.js';
 
+/** A pool's size and queue, with the session options: the one place their defaults live. */
+export const piscinaRunnerSchema = sessionThreadSchema.extend({
+  threads: z.number().int().positive().default(1),
+  maxQueue: z.number().int().nonnegative().default(64),
+});
+
+/** Loose: what is left out is `piscinaRunnerSchema`'s default; a bad value throws `CONFIG_INVALID`. */
 export interface PiscinaRunnerOptions extends SessionThreadOptions {
   /** Worker threads. Default 1: on a 2-core machine the main thread needs the other core for Kafka and RxJS. */
   readonly threads?: number;
@@ -29,17 +40,15 @@ export class PiscinaRunner implements ModelRunner {
   readonly #pool: WorkerPool<BatchTask, readonly PackedTensor[]>;
 
   constructor(options: PiscinaRunnerOptions = {}) {
+    const { threads, maxQueue, intraOpThreads, interOpThreads, maxSessions } = parseOptions(piscinaRunnerSchema, options, 'inference pool options');
     this.#pool = new WorkerPool({
       kind: 'inference',
       filename: options.filename ?? DEFAULT_WORKER,
-      threads: options.threads ?? 1,
-      maxQueue: options.maxQueue ?? 64,
+      threads,
+      maxQueue,
+      concurrentTasksPerWorker: 1,
       fallback: ModelExecutionError,
-      workerData: {
-        intraOpThreads: options.intraOpThreads ?? 1,
-        interOpThreads: options.interOpThreads ?? 1,
-        maxSessions: options.maxSessions ?? 32,
-      } satisfies Omit<InferenceWorkerData, 'metricsChannel'>,
+      workerData: { intraOpThreads, interOpThreads, maxSessions } satisfies Omit<InferenceWorkerData, 'metricsChannel'>,
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });

@@ -33,8 +33,8 @@ export interface WorkerPoolOptions<Data extends object> {
   readonly threads: number;
   /** Tasks waiting for a free worker before `run` rejects with MailboxFullError. Default: unbounded. */
   readonly maxQueue?: number;
-  /** Tasks one worker runs at once (async tasks interleave on its event loop). Default 1. */
-  readonly concurrentTasksPerWorker?: number;
+  /** Tasks one worker runs at once (async tasks interleave on its event loop). */
+  readonly concurrentTasksPerWorker: number;
   /** The worker's own start data; the pool adds `metricsChannel`. Must be structured-cloneable. */
   readonly workerData: Data;
   /** The type an unknown error of a task becomes. Default InternalError. */
@@ -75,7 +75,7 @@ export class WorkerPool<Task, Result> {
       maxThreads: options.threads,
       idleTimeout: Infinity,
       ...(options.maxQueue === undefined ? {} : { maxQueue: options.maxQueue }),
-      concurrentTasksPerWorker: options.concurrentTasksPerWorker ?? 1,
+      concurrentTasksPerWorker: options.concurrentTasksPerWorker,
       // 'sync' parks an idle worker in Atomics.wait, which stops its event loop: it could not answer a
       // metrics request, nor run a timer, between tasks.
       atomics: 'async',
