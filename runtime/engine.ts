@@ -71,17 +71,23 @@ export class Engine {
     this.metrics = options.metrics ?? createMetrics();
     this.logger = componentLogger(options.logger ?? silentLogger, 'engine', { pipeline: pipeline.name });
     this.#ownsPool = options.pool === undefined;
-    const placed = options.pool === undefined && options.runner === undefined
-      ? placeInference(pipeline.placement, { metrics: this.metrics, logger: this.logger })
-      : undefined;
-    this.#inferenceMetrics = placed?.workerMetrics ?? (() => Promise.resolve([]));
-    this.#pool = options.pool ?? new ActorPool({
-      runner: options.runner ?? (placed as NonNullable<typeof placed>).runner,
-      ownsRunner: options.runner === undefined,
-      scheduler: this.scheduler,
-      metrics: this.metrics,
-      logger: this.logger,
-    });
+    if (options.pool !== undefined) {
+      this.#pool = options.pool;
+      this.#inferenceMetrics = () => Promise.resolve([]);
+    } else {
+      // A runner given is the caller's (placed by them, closed by them); otherwise the placement decides.
+      const placed = options.runner === undefined
+        ? placeInference(pipeline.placement, { metrics: this.metrics, logger: this.logger })
+        : { runner: options.runner, workerMetrics: () => Promise.resolve([]) };
+      this.#inferenceMetrics = placed.workerMetrics;
+      this.#pool = new ActorPool({
+        runner: placed.runner,
+        ownsRunner: options.runner === undefined,
+        scheduler: this.scheduler,
+        metrics: this.metrics,
+        logger: this.logger,
+      });
+    }
 
     const executors = new Map<string, StepExecutor>();
     for (const step of pipeline.steps) {
