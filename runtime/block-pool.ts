@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { PipelineFile } from '../config/pipeline-schema.js';
+import { preciseScheduler, type Clock } from '../core/clock.js';
 import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
@@ -31,6 +32,8 @@ export interface BlockPoolOptions {
   readonly pipeline: string;
   readonly logLevel?: string | null;
   readonly logger?: Logger;
+  /** Times the metrics collection's wait for worker replies. Default: the production clock. */
+  readonly clock?: Clock;
 }
 
 const WORKER = new URL('./block-worker.js', import.meta.url);
@@ -100,7 +103,7 @@ export class BlockPool {
     return new Promise((resolve) => {
       const replies = new Map<number, unknown>();
       const done = (): void => {
-        clearTimeout(timer);
+        timer.unsubscribe();
         this.#channel.removeEventListener('message', onMessage);
         resolve([...replies.values()]);
       };
@@ -110,7 +113,7 @@ export class BlockPool {
         replies.set(reply.threadId, reply.json);
         if (replies.size >= expected) done();
       };
-      const timer = setTimeout(done, timeoutMs);
+      const timer = (this.#options.clock ?? preciseScheduler).schedule(done, timeoutMs);
       this.#channel.addEventListener('message', onMessage);
       this.#channel.postMessage({ type: 'collect', id } satisfies MetricsRequest);
     });
