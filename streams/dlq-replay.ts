@@ -15,7 +15,8 @@
  * that header existed fall back to dropping every `verdict-*` header.
  */
 import { randomBytes } from 'node:crypto';
-import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
+import { preciseScheduler, type Clock } from '../core/clock.js';
 import { kafkaConsumerTimingsSchema, kafkaProducerSchema, type KafkaConsumerTimings } from '../config/kafka-options.js';
 import { ConfigError, TransportError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
@@ -50,7 +51,7 @@ export interface DlqReplayOptions {
   readonly idleTimeoutMs?: number;
   /** Consumer timings (group joins, fetch waits). Defaults suit a real cluster. */
   readonly consumer?: Partial<ReaderTimings>;
-  readonly scheduler?: SchedulerLike;
+  readonly scheduler?: Clock;
   readonly logger?: Logger;
 }
 
@@ -134,7 +135,7 @@ class Replay {
   readonly #options: DlqReplayOptions;
   readonly #progress: Map<number, PartitionProgress>;
   readonly #codes: ReadonlySet<string>;
-  readonly #scheduler: SchedulerLike;
+  readonly #scheduler: Clock;
   readonly #logger: Logger;
   readonly #produceBatch: number;
   /** Matched records waiting to be produced, in read order. */
@@ -161,7 +162,7 @@ class Replay {
     this.#options = options;
     this.#progress = progress;
     this.#codes = new Set(options.codes ?? []);
-    this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#scheduler = options.scheduler ?? preciseScheduler;
     this.#logger = componentLogger(options.logger ?? silentLogger, 'dlq_replay', { from: options.from, to: options.to });
     this.#produceBatch = options.produceBatch ?? 500;
     this.#highWater = this.#produceBatch * 8;

@@ -5,6 +5,7 @@ import { nextTurn, preciseScheduler, sleep } from '../core/clock.js';
 import type { InboundRecord } from '../pipeline/record.js';
 import { Admission } from '../streams/runtime/admission.js';
 import type { RecordBatch } from '../streams/types.js';
+import { settle as settleActor, setup } from './helpers/fake-runner.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -80,5 +81,22 @@ describe('admission on virtual time', () => {
     assert.deepEqual(released, [0, 10, 20]);
     assert.equal(admission.queued, 10);
     sub.unsubscribe();
+  });
+});
+
+describe('model actor on virtual time', () => {
+  test('the inference histogram measures a batch on the injected clock', async () => {
+    const clock = new ManualScheduler();
+    const { actor, runner, metrics } = setup({ scheduler: clock, maxBatchSize: 1 });
+    runner.hold = true;
+    const result = actor.infer({ x: [1, 2] });
+    await settleActor();
+    assert.deepEqual(runner.calls, [1], 'dispatched at once: the batch is full');
+    clock.advance(250);
+    for (const release of runner.held.splice(0)) release();
+    assert.equal((await result)['sum'], 3);
+    const { values } = await metrics.inferenceSeconds.get();
+    const sum = values.find((v) => v.metricName === 'verdict_model_inference_seconds_sum')?.value;
+    assert.equal(sum, 0.25, 'exactly the 250 virtual ms the batch was held');
   });
 });
