@@ -68,6 +68,13 @@ interface Processed {
   readonly deliveries: readonly Delivery[];
 }
 
+/**
+ * How a failed produce round is retried: until it succeeds or the stream stops (acknowledged offsets are
+ * all that is committed, so giving up would only stall the partition), backing off from 50 ms to 5 s. A
+ * fixed policy of the stream, not an option: nothing else retries the sink.
+ */
+const SINK_RETRY = { attempts: Infinity, initialDelayMs: 50, maxDelayMs: 5_000 } as const;
+
 const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
 
 /** What a stop did: whether every in-flight record was delivered and committed in time, and how many were not delivered. */
@@ -149,9 +156,7 @@ export class DecisionStream {
     if (this.#deps.pipeline !== undefined) this.#endToEnd = this.#deps.metrics?.endToEndSeconds.labels({ pipeline: this.#deps.pipeline });
     const sendRetrying = (records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]> =>
       retry(() => sink.send(records), {
-        attempts: Infinity,
-        initialDelayMs: 50,
-        maxDelayMs: 5_000,
+        ...SINK_RETRY,
         clock: this.#deps.scheduler,
         // A stop that runs out of time aborts it: a send retried against a broker that is away would
         // otherwise keep the abandoned work alive for ever.
