@@ -5,7 +5,8 @@
  * block. A failing batch does not fail its neighbours: a retryable failure is retried once, a row-level
  * failure is isolated by bisection, and only the offending rows get the error.
  */
-import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { preciseScheduler, type Clock } from '../core/clock.js';
 import {
   AbortedError, ActorStoppedError, ConfigError, InternalError, MailboxFullError, ModelExecutionError, ModelInputError,
   ModelIntegrityError, ModelNotFoundError, ModelOutputError, ModelSignatureError, VerdictError, asVerdictError,
@@ -15,7 +16,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { BatchResult, BatchTask, ModelRunner } from '../models/runner.js';
 import { allocate, checkRow, packRows, rowSize, unpackRows } from '../models/tensors.js';
 import type { ResolvedModel, RowInputs, RowOutputs, RowResults, TensorSpec } from '../models/types.js';
-import { Lifecycle, type ActorStatus } from './actor.js';
+import { Lifecycle, type LifecycleState } from '../core/lifecycle.js';
 import { batchPolicySchema } from '../config/pipeline-schema.js';
 import { formatZodError } from '../core/zod-error.js';
 import { MicroBatcher, type BatchPolicy, type BatchTicket } from './batcher.js';
@@ -24,7 +25,8 @@ export interface ModelActorOptions {
   readonly model: ResolvedModel;
   /** Where batches run. Shared between actors, so the actor never closes it. */
   readonly runner: ModelRunner;
-  readonly scheduler?: SchedulerLike;
+  /** Batching delays and the inference-time histogram. Default: the production clock. */
+  readonly scheduler?: Clock;
   readonly maxBatchSize?: number;
   readonly maxDelayMs?: number;
   readonly mailboxCapacity?: number;
@@ -85,6 +87,7 @@ export class ModelActor {
   readonly #runner: ModelRunner;
   readonly #batcher: MicroBatcher<Segment>;
   readonly #lifecycle = new Lifecycle();
+  readonly #clock: Clock;
   readonly #inputs: readonly TensorSpec[];
   readonly #inputSizes: readonly number[];
   readonly #outputs: readonly TensorSpec[];
@@ -115,23 +118,24 @@ export class ModelActor {
     this.#inferenceSeconds = options.metrics?.inferenceSeconds.labels(labels);
     this.#invalidOutputs = options.metrics?.invalidOutputs.labels(labels);
     this.#log = componentLogger(options.logger ?? silentLogger, COMPONENT, { model: options.model.ref });
+    this.#clock = options.scheduler ?? preciseScheduler;
     const policy = compilePolicy(options);
     this.#capacity = policy.mailboxCapacity;
     this.#maxBatchSize = policy.maxBatchSize;
     this.#batcher = new MicroBatcher<Segment>(
       policy,
-      options.scheduler ?? asyncScheduler,
+      this.#clock,
       (batch) => this.#runBatch(batch),
       segments,
     );
   }
 
-  get status(): ActorStatus {
-    return this.#lifecycle.status;
+  get status(): LifecycleState {
+    return this.#lifecycle.state;
   }
 
-  get status$(): Observable<ActorStatus> {
-    return this.#lifecycle.status$;
+  get status$(): Observable<LifecycleState> {
+    return this.#lifecycle.state$;
   }
 
   /** Rows waiting in the mailbox (not those in running batches). */
@@ -145,7 +149,7 @@ export class ModelActor {
    * batched as usual. Rejects with the typed error if the warm-up fails.
    */
   async start(): Promise<void> {
-    if (this.#lifecycle.status !== 'starting') return;
+    if (this.#lifecycle.state !== 'starting') return;
     const zeros = (rows: number) => this.#inputs.map((spec, i) => ({
       name: spec.name, type: spec.type, dims: [rows, ...spec.shape.slice(1).map(Number)],
       data: allocate(spec.type, rows * this.#inputSizes[i]!),
@@ -251,19 +255,19 @@ export class ModelActor {
 
   /** Runs the rows of `batch` as one inference and settles every one of them. Never rejects. */
   async #settle(batch: readonly Segment[], retried: boolean): Promise<void> {
-    if (this.#lifecycle.status === 'failed') {
+    if (this.#lifecycle.state === 'failed') {
       this.#rejectAll(batch, new ActorStoppedError(`model actor ${this.model.ref} has failed`));
       return;
     }
     const rows: RowInputs[] = [];
     for (const s of batch) for (let i = s.start; i < s.end; i++) rows.push(s.block.rows[i]!);
     let outputs: BatchResult['outputs'];
-    const started = performance.now();
+    const started = this.#clock.now();
     try {
       const task = this.#task(packRows(this.#inputs, rows));
       this.#batchSizes?.observe(rows.length);
       ({ outputs } = await this.#runner.run(task));
-      this.#inferenceSeconds?.observe((performance.now() - started) / 1000);
+      this.#inferenceSeconds?.observe((this.#clock.now() - started) / 1000);
     } catch (error) {
       const typed = asVerdictError(error, ModelExecutionError);
       if (typed.retryable && !retried) {

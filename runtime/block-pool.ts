@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import type { CompiledPipeline } from '../config/compiled.js';
+import type { Clock } from '../core/clock.js';
 import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
@@ -45,6 +46,8 @@ export interface BlockPoolOptions {
   readonly logger?: Logger;
   /** Counts dead workers (`verdict_worker_restarts_total`). */
   readonly metrics?: Metrics;
+  /** Times the metrics collection's wait for worker replies. Default: the production clock. */
+  readonly clock?: Clock;
 }
 
 const WORKER = new URL('./block-worker.js', import.meta.url);
@@ -65,6 +68,7 @@ export class BlockPool {
       workerData: { pipeline: options.pipeline, logLevel: options.logLevel ?? null } satisfies Omit<BlockWorkerData, 'metricsChannel'>,
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
   }
 

@@ -103,8 +103,8 @@ export class Engine {
       scheduler: this.scheduler,
       metrics: this.metrics,
     });
-    const router = new EventRouter(pipeline, executors, this.#join);
-    const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger });
+    const router = new EventRouter(pipeline, executors, this.#join, this.scheduler);
+    const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler });
     this.#process = createBlockProcessor({
       pipeline: pipeline.name,
       ingestor: createIngestor(pipeline, this.scheduler),
@@ -204,6 +204,7 @@ export class Engine {
       logLevel: this.logger.isLevelEnabled('info') ? this.logger.level : null,
       logger: this.logger,
       metrics: this.metrics,
+      clock: this.scheduler,
     });
     return this.#blocks;
   }

@@ -15,8 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { SchedulerLike } from 'rxjs';
-import { preciseScheduler } from '../../core/clock.js';
+import { preciseScheduler, type Clock } from '../../core/clock.js';
 import {
   ActorStoppedError, InternalError, MailboxFullError, VerdictError, WorkerCrashedError, asVerdictError,
 } from '../../core/errors.js';
@@ -42,8 +41,8 @@ export interface WorkerPoolOptions<Data extends object> {
   /** Counts dead workers (`workerRestarts`). */
   readonly metrics?: Metrics;
   readonly logger?: Logger;
-  /** The timer of `collectMetrics`. Default: real time. */
-  readonly scheduler?: SchedulerLike;
+  /** Times the metrics collection's wait for worker replies. Default: the production clock. */
+  readonly clock?: Clock;
 }
 
 export interface RunOptions {
@@ -58,14 +57,14 @@ export class WorkerPool<Task, Result> {
   readonly #channel: BroadcastChannel;
   readonly #options: WorkerPoolOptions<object>;
   readonly #log: Logger;
-  readonly #scheduler: SchedulerLike;
+  readonly #clock: Clock;
   #requests = 0;
   #closed = false;
 
   constructor(options: WorkerPoolOptions<object>) {
     this.#options = options;
     this.#log = componentLogger(options.logger ?? silentLogger, `${options.kind}_pool`);
-    this.#scheduler = options.scheduler ?? preciseScheduler;
+    this.#clock = options.clock ?? preciseScheduler;
     const metricsChannel = `verdict-metrics-${randomUUID()}`;
     this.#channel = new BroadcastChannel(metricsChannel);
     this.#channel.unref();
@@ -132,7 +131,7 @@ export class WorkerPool<Task, Result> {
         replies.set(reply.threadId, reply.json);
         if (replies.size >= expected) done();
       };
-      const timer = this.#scheduler.schedule(done, timeoutMs);
+      const timer = this.#clock.schedule(done, timeoutMs);
       this.#channel.addEventListener('message', onMessage);
       this.#channel.postMessage({ type: 'collect', id } satisfies MetricsRequest);
     });
