@@ -2,20 +2,22 @@
  * The main thread's side of block workers: a Piscina pool whose tasks are whole blocks. A block's records
  * go over as one transferred buffer (block-wire.ts) and its deliveries come back encoded, the same way, so
  * the main thread keeps only transport, ordering, acknowledgement and commits, and the per-event work runs
- * on the other cores. A block that fails in a worker (a crashed worker is replaced by Piscina) is run once more; if it
- * fails again its records become dead letters with the typed error, so the stream never stalls on it.
+ * on the other cores. A block whose worker thread dies (Piscina replaces it) is retried once, then bisected
+ * to find the record that kills it, which is dead-lettered with MODEL_WORKER_CRASHED; other failures
+ * dead-letter the block's records with the typed error, so the stream never stalls on it
+ * (runtime/isolate-block.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { PipelineFile } from '../config/pipeline-schema.js';
-import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
+import { asVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
-import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
 import type { Delivery } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
 import { deliveriesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
 import type { BlockReply, BlockWorkerData, MetricsReply, MetricsRequest } from './block-protocol.js';
+import { processIsolated } from './isolate-block.js';
 
 export interface BlockPoolOptions {
   readonly file: PipelineFile;
@@ -31,6 +33,11 @@ export interface BlockPoolOptions {
   readonly pipeline: string;
   readonly logLevel?: string | null;
   readonly logger?: Logger;
+  /**
+   * The task file; the compiled `block-worker.js` beside this module unless given. Tests pass one that wraps
+   * it (to crash a thread on a marked record); not reachable from a pipeline or daemon file.
+   */
+  readonly taskFile?: string | URL;
 }
 
 const WORKER = new URL('./block-worker.js', import.meta.url);
@@ -49,7 +56,7 @@ export class BlockPool {
     this.#channel = new BroadcastChannel(metricsChannel);
     this.#channel.unref();
     this.#pool = new Piscina<WireBlock | null, BlockReply<WireReply | null>>({
-      filename: WORKER.href,
+      filename: (options.taskFile ?? WORKER).toString(),
       minThreads: options.threads,
       maxThreads: options.threads,
       idleTimeout: Infinity,
@@ -71,26 +78,22 @@ export class BlockPool {
     for (const reply of await Promise.all(runs)) if (!reply.ok) throw asVerdictError(reply.error);
   }
 
-  /** One delivery per record, in order. Never rejects. */
-  async process(records: readonly InboundRecord[]): Promise<Delivery[]> {
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      const { block, transfer } = toWire(records);
-      try {
-        const reply = await this.#pool.run(block, { transferList: transfer });
-        if (!reply.ok) throw asVerdictError(reply.error);
-        return reply.value === null ? [] : deliveriesFromWire(reply.value);
-      } catch (error) {
-        lastError = error;
-        this.#log.warn({ err: asVerdictError(error).toJSON(), attempt, records: records.length }, 'block failed in a worker');
-      }
-    }
-    const error = asVerdictError(lastError, WorkerCrashedError);
-    return records.map((record): Delivery => ({
-      kind: 'dead-letter',
-      label: error.code,
-      output: encodeDeadLetter({ kind: 'dead-letter', record, error, attempts: 2 }, this.#options.deadLetterTopic, this.#options.pipeline),
-    }));
+  /** One delivery per record, in order. Never rejects. See runtime/isolate-block.ts for failures. */
+  process(records: readonly InboundRecord[]): Promise<Delivery[]> {
+    return processIsolated(records, {
+      run: (piece) => this.#runOnce(piece),
+      deadLetterTopic: this.#options.deadLetterTopic,
+      pipeline: this.#options.pipeline,
+      onRetry: (error, attempt) => this.#log.warn({ err: error.toJSON(), attempt, records: records.length }, 'block failed in a worker; retrying once'),
+    });
+  }
+
+  /** One attempt at a block: rejects with the typed error a worker replied, or Piscina's when its thread died. */
+  async #runOnce(records: readonly InboundRecord[]): Promise<Delivery[]> {
+    const { block, transfer } = toWire(records);
+    const reply = await this.#pool.run(block, { transferList: transfer });
+    if (!reply.ok) throw asVerdictError(reply.error);
+    return reply.value === null ? [] : deliveriesFromWire(reply.value);
   }
 
   /** Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer in time is left out. */

@@ -41,6 +41,11 @@ export interface EngineOptions {
   /** Model actors shared with other engines; the engine makes (and closes) its own when absent. */
   readonly pool?: ActorPool;
   readonly registry?: ModelRegistry;
+  /**
+   * The block workers' task file (runtime.mode: blocks with workers); the compiled `block-worker.js` unless
+   * given. For tests that wrap it (a thread that crashes on a marked record); not settable from YAML.
+   */
+  readonly blockTaskFile?: string | URL;
 }
 
 export interface PipelineResult {
@@ -63,6 +68,7 @@ export class Engine {
   /** The pipeline as given, and the directory its relative paths start from: what block workers rebuild it from. */
   readonly #file: PipelineFile;
   readonly #baseDir: string;
+  readonly #blockTaskFile: string | URL | undefined;
   #blocks: BlockPool | undefined;
   #sequence = 0;
 
@@ -70,6 +76,7 @@ export class Engine {
     this.pipeline = pipeline;
     this.#file = options.file;
     this.#baseDir = options.baseDir;
+    this.#blockTaskFile = options.blockTaskFile;
     this.registry = registry;
     this.scheduler = options.scheduler ?? preciseScheduler;
     this.metrics = options.metrics ?? createMetrics();
@@ -85,9 +92,11 @@ export class Engine {
 
     const executors = new Map<string, StepExecutor>();
     for (const step of pipeline.steps) {
-      // The join deadline already bounds every step: a step timeout only needs its own timer when tighter.
-      const timeout = step.timeoutMs < pipeline.join.deadlineMs ? step.timeoutMs : undefined;
-      executors.set(step.id, stepExecutor(this.#pool.actorFor(step.model, step.batching), this.scheduler, timeout));
+      // The join deadline already bounds every step: a step timeout only settles the call itself when tighter.
+      // Either bound withdraws the call's rows that have not run yet (see step-executor.ts).
+      const ownTimeout = step.timeoutMs < pipeline.join.deadlineMs;
+      const actor = this.#pool.actorFor(step.model, step.batching, step.circuitBreaker);
+      executors.set(step.id, stepExecutor(actor, this.scheduler, ownTimeout ? step.timeoutMs : pipeline.join.deadlineMs, ownTimeout));
     }
     this.#join = new JoinWindows({
       pipeline: pipeline.name,
@@ -195,6 +204,7 @@ export class Engine {
       pipeline: this.pipeline.name,
       logLevel: this.logger.isLevelEnabled('info') ? this.logger.level : null,
       logger: this.logger,
+      ...(this.#blockTaskFile === undefined ? {} : { taskFile: this.#blockTaskFile }),
     });
     return this.#blocks;
   }
