@@ -64,6 +64,7 @@ export class Engine {
   readonly #pool: ActorPool;
   readonly #ownsPool: boolean;
   readonly #join: JoinWindows;
+  readonly #executors: ReadonlyArray<{ close(): void }>;
   readonly #process: BlockProcessor;
   /** The pipeline as given, and the directory its relative paths start from: what block workers rebuild it from. */
   readonly #file: PipelineFile;
@@ -90,7 +91,7 @@ export class Engine {
       logger: this.logger,
     });
 
-    const executors = new Map<string, StepExecutor>();
+    const executors = new Map<string, StepExecutor & { close(): void }>();
     for (const step of pipeline.steps) {
       // The join deadline already bounds every step: a step timeout only settles the call itself when tighter.
       // Either bound withdraws the call's rows that have not run yet (see step-executor.ts).
@@ -106,6 +107,7 @@ export class Engine {
       scheduler: this.scheduler,
       metrics: this.metrics,
     });
+    this.#executors = [...executors.values()];
     const router = new EventRouter(pipeline, executors, this.#join);
     const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger });
     this.#process = createBlockProcessor({
@@ -213,6 +215,7 @@ export class Engine {
   async close(): Promise<void> {
     await this.#blocks?.close();
     this.#join.close();
+    for (const executor of this.#executors) executor.close();
     if (this.#ownsPool) await this.#pool.close();
   }
 }

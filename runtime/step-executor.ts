@@ -26,12 +26,14 @@ import type { StepExecutor } from '../pipeline/route/event-router.js';
  * `boundMs`: milliseconds a call may take (the step timeout, or the join deadline); `ownTimeout`: whether the
  * step's own timeout is the bound (so the call itself settles as a timeout when it passes).
  */
-export function stepExecutor(actor: ModelActor, scheduler: SchedulerLike, boundMs: number, ownTimeout: boolean): StepExecutor {
+export function stepExecutor(actor: ModelActor, scheduler: SchedulerLike, boundMs: number, ownTimeout: boolean): StepExecutor & { close(): void } {
   const deadlines = new DeadlineQueue(scheduler, boundMs);
   const ref = actor.model.ref;
   const timeout = (): ModelTimeoutError =>
     new ModelTimeoutError(`${ref} did not answer within ${boundMs} ms`, { details: { model: ref, timeoutMs: boundMs } });
   return {
+    /** Drops every pending deadline and its timer (engine close): a settled call's entry otherwise keeps it armed. */
+    close: () => deadlines.clear(),
     infer(rows: readonly RowInputs[]): Promise<RowResults> {
       return new Promise<RowResults>((resolve) => {
         let settled = false;
