@@ -42,7 +42,7 @@ export async function processIsolated(block: readonly InboundRecord[], how: Bloc
     ...records,
     run: (piece) => how.run(piece),
     fallback: WorkerCrashedError,
-    ...(how.onRetry === undefined ? {} : { onRetry: how.onRetry }),
+    onRetry: (error, attempt) => how.onRetry?.(error, attempt),
   }, (piece, outcome) => {
     if (outcome.ok) {
       for (const delivery of outcome.value) deliveries[at++] = delivery;
