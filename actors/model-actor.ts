@@ -22,6 +22,7 @@ import {
   WorkerCrashedError, asVerdictError,
 } from '../core/errors.js';
 import { runIsolated, type Isolation } from '../core/isolate.js';
+import { parseOptions } from '../core/options.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { BatchResult, BatchTask, ModelRunner } from '../models/runner.js';
@@ -373,16 +374,15 @@ export class ModelActor {
   }
 
   #createBreaker(options: ModelActorOptions, scheduler: SchedulerLike): CircuitBreaker {
-    const parsed = circuitBreakerSchema.safeParse(options.circuitBreaker ?? {});
-    if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, 'model actor circuitBreaker'), { cause: parsed.error });
+    const policy = parseOptions(circuitBreakerSchema, options.circuitBreaker ?? {}, 'model actor circuitBreaker');
     const labels = { model: this.model.ref };
     const gauge = options.metrics?.circuitState.labels(labels);
     gauge?.set(CIRCUIT_STATE_VALUE.closed);
     const transitions = options.metrics?.circuitTransitions;
-    return new CircuitBreaker(parsed.data, scheduler, (t: CircuitTransition) => {
+    return new CircuitBreaker(policy, scheduler, (t: CircuitTransition) => {
       gauge?.set(CIRCUIT_STATE_VALUE[t.to]);
       transitions?.inc({ model: this.model.ref, to: t.to });
-      const fields = { from: t.from, to: t.to, failures: t.failures, coolDownMs: parsed.data.coolDownMs };
+      const fields = { from: t.from, to: t.to, failures: t.failures, coolDownMs: policy.coolDownMs };
       if (t.to === 'open') this.#log.warn(fields, 'circuit breaker opened: rows are refused with MODEL_CIRCUIT_OPEN');
       else this.#log.info(fields, `circuit breaker ${t.to}`);
     });

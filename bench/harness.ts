@@ -15,7 +15,7 @@ import { predictOverload } from './overload-plan.js';
 import { Progress, type ProgressSink } from './progress.js';
 import { ratios } from './report.js';
 import type { BenchReport, ReportedLevel, TargetReport } from './report-types.js';
-import { OutputRouter, primeTarget, runLevel, type LevelContext, type LevelPlan } from './run-level.js';
+import { OutputRouter, primeTarget, runLevel, withoutWindows, type LevelContext, type LevelPlan } from './run-level.js';
 import { judgeLevel, searchSaturation, type SaturationOptions } from './saturation.js';
 import { createTarget } from './targets/create-target.js';
 import { compileBenchPipeline } from './targets/pipeline.js';
@@ -263,7 +263,7 @@ async function startTarget(target: BenchTarget, outputs: OutputRouter, options: 
     await runLevel({
       offeredRate: rate, durationS, warmupS: 0, windowS: durationS, maxBacklogS: Infinity,
       drainTimeoutS: options.drainTimeoutS, tickMs: options.tickMs[target.transport],
-    }, { ...ctx, onWindow: undefined });
+    }, withoutWindows(ctx));
   }
 }
 

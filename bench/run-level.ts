@@ -17,6 +17,15 @@ import { LatencyRecorder, type LatencySummary } from './latency-recorder.js';
 import { dueBy, startOpenLoop, type LoadSchedule } from './open-loop.js';
 import type { BenchTarget, OutputKind } from './targets/target.js';
 
+/**
+ * The generator's send interval by transport when none is given, ms: the one place these live (the bench
+ * command and `LevelPlan.tickMs` take them from here). Why Kafka's is longer: see `BenchOptions.tickMs`.
+ */
+export const DEFAULT_TICK_MS = { embedded: 2, kafka: 10 } as const;
+
+/** Warm-up per level when none is given, s: left out of the figures. */
+export const DEFAULT_WARMUP_S = 0.5;
+
 export interface LevelPlan {
   readonly offeredRate: number;
   /** The measured period, after the warm-up. */
@@ -25,7 +34,7 @@ export interface LevelPlan {
   readonly windowS: number;
   readonly burst?: LoadSchedule['burst'];
   /** How often the generator sends what has fallen due. An event waits up to this for its tick, and that
-   * wait counts as latency, so it is kept small. Default 2 ms. */
+   * wait counts as latency, so it is kept small. Default `DEFAULT_TICK_MS.embedded` (2 ms). */
   readonly tickMs?: number;
   /**
    * Stop offering load once this many seconds of it wait unanswered: the level has failed already, and a
@@ -189,7 +198,7 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
   const loop = startOpenLoop({
     schedule,
     now,
-    tickMs: plan.tickMs ?? 2,
+    tickMs: plan.tickMs ?? DEFAULT_TICK_MS.embedded,
     send: (intended) => {
       const batch = events.take(intended.length);
       for (let i = 0; i < batch.length; i++) pending.set(batch[i]!.id, intended[i]!);
@@ -317,12 +326,18 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
   };
 }
 
+/** The context without its per-window report: for runs that are not measured (priming, warm-up). */
+export function withoutWindows(ctx: LevelContext): LevelContext {
+  const { onWindow: _onWindow, ...quiet } = ctx;
+  return quiet;
+}
+
 /**
  * Sends a few events and waits for all their outputs: the target's consumers have joined, its models are
  * loaded and its first batches ran, before any level is timed.
  */
 export async function primeTarget(ctx: LevelContext, count: number, timeoutS: number): Promise<{ answered: number; sent: number }> {
   const plan: LevelPlan = { offeredRate: Math.max(1, count), durationS: 1, warmupS: 0, windowS: 1, maxBacklogS: Infinity, drainTimeoutS: timeoutS };
-  const r = await runLevel(plan, { ...ctx, onWindow: undefined });
+  const r = await runLevel(plan, withoutWindows(ctx));
   return { answered: r.decided + r.deadLetters, sent: r.sent };
 }

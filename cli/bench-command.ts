@@ -6,11 +6,12 @@
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { fraction, positive } from './option-parsers.js';
+import { DEFAULT_LOG_LEVEL, fraction, positive } from './option-parsers.js';
 import { createLogger } from '../core/log.js';
 import { defaultPipelinePath } from '../core/paths.js';
 import { runBench, type BenchOptions } from '../bench/harness.js';
 import { renderMarkdown, writeReport } from '../bench/report.js';
+import { DEFAULT_TICK_MS, DEFAULT_WARMUP_S } from '../bench/run-level.js';
 import { defaultSaturationOptions } from '../bench/saturation.js';
 import { TARGET_NAMES, type TargetName } from '../bench/targets/target.js';
 
@@ -106,7 +107,7 @@ export function benchCommand(): Command {
     .option('--overload-duration <s>', 'seconds of overload', positive('overload-duration'), 60)
     .option('--overload-partitions <n>', 'partitions of the overload target, for all its levels (the mock broker keeps 5 MiB per partition: a long backlog needs many)', wholePartitions)
     .action(async (flags: BenchFlags, cmd: Command) => {
-      const logLevel = cmd.optsWithGlobals<{ logLevel?: string }>().logLevel ?? 'warn';
+      const logLevel = cmd.optsWithGlobals<{ logLevel?: string }>().logLevel ?? DEFAULT_LOG_LEVEL;
       const logger = createLogger({ level: logLevel });
       const options = benchOptions(flags, process.argv.slice(2).join(' '), logLevel);
       const report = await runBench({ ...options, logger, progress: process.stderr });
@@ -118,7 +119,7 @@ export function benchCommand(): Command {
 }
 
 /** The flags, defaulted into harness options; `--quick` shrinks everything to a smoke run. */
-export function benchOptions(flags: BenchFlags, command: string, logLevel = 'warn'): Omit<BenchOptions, 'logger' | 'progress'> {
+export function benchOptions(flags: BenchFlags, command: string, logLevel = DEFAULT_LOG_LEVEL): Omit<BenchOptions, 'logger' | 'progress'> {
   const quick = flags.quick === true;
   const overloadTarget = flags.overload === undefined || flags.overload === false ? undefined
     : flags.overload === true ? 'verdict-kafka' : parseTargets(flags.overload)[0];
@@ -133,14 +134,14 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = 'war
       confirmFailures: flags.confirm,
     },
     durationS: flags.duration ?? (quick ? 1 : 2),
-    warmupS: flags.warmup ?? 0.5,
+    warmupS: flags.warmup ?? DEFAULT_WARMUP_S,
     // With bursts, a window spans a whole burst period, so windows of a steady system agree.
     windowS: flags.window ?? (flags.burst === undefined ? 0.5 : Math.max(0.5, flags.burst.everyMs / 1000)),
     ...(flags.burst === undefined ? {} : { burst: flags.burst }),
     maxBacklogS: 3,
     drainTimeoutS: 30,
     drainIdleS: 5,
-    tickMs: { embedded: flags.tickMs ?? 2, kafka: flags.tickMs ?? 10 },
+    tickMs: { embedded: flags.tickMs ?? DEFAULT_TICK_MS.embedded, kafka: flags.tickMs ?? DEFAULT_TICK_MS.kafka },
     halfSaturation: flags.half && !quick,
     pipelinePath: resolve(flags.pipeline),
     partitions: flags.partitions,

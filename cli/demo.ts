@@ -57,7 +57,7 @@ function poison(n: number, id: string): string {
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
-  const engine = await Engine.create(options.pipelinePath, { logger: options.logger, metrics: undefined });
+  const engine = await Engine.create(options.pipelinePath, { logger: options.logger });
   const { input, output } = engine.pipeline;
   const log = new EmbeddedLog({ defaultPartitions: options.partitions, logger: options.logger });
   log.createTopic(input.topic, options.partitions);

@@ -10,6 +10,7 @@ import { createLogger } from '../core/log.js';
 import { replayDeadLetters, type DlqReplayReport } from '../streams/dlq-replay.js';
 import type { KafkaConnection } from '../streams/kafka/kafka-client.js';
 import { kafkajsClientFactory } from '../streams/kafka/kafkajs-client.js';
+import { DEFAULT_LOG_LEVEL } from './option-parsers.js';
 
 interface ReplayCliOptions {
   readonly brokers?: string[];
@@ -60,7 +61,7 @@ async function connection(opts: ReplayCliOptions): Promise<KafkaConnection> {
   const { ssl, sasl, connectionTimeout, requestTimeout, logLevel } = kafka;
   return {
     brokers: opts.brokers ?? kafka.brokers, clientId: `${kafka.clientId}-dlq-replay`,
-    ssl, connectionTimeout, requestTimeout, logLevel, ...(sasl === undefined ? {} : { sasl }),
+    ssl, sasl, connectionTimeout, requestTimeout, logLevel,
   };
 }
 
@@ -78,7 +79,7 @@ export function dlqCommand(): Command {
     .option('--max <n>', 'replay at most n records', positiveInt)
     .option('--dry-run', 'read and count only; produce nothing')
     .action(async function (this: Command, opts: ReplayCliOptions) {
-      const level = this.optsWithGlobals<{ logLevel?: string }>().logLevel ?? 'warn';
+      const level = this.optsWithGlobals<{ logLevel?: string }>().logLevel ?? DEFAULT_LOG_LEVEL;
       const logger = createLogger({ level });
       try {
         const factory = kafkajsClientFactory(await connection(opts), logger);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `verdict` command line: thin commands over the library. */
 import { Command } from 'commander';
-import { fraction, positive } from './option-parsers.js';
+import { DEFAULT_LOG_LEVEL, fraction, positive } from './option-parsers.js';
 import { createLogger } from '../core/log.js';
 import { defaultPipelinePath } from '../core/paths.js';
 import { asVerdictError } from '../core/errors.js';
@@ -14,7 +14,7 @@ import { validateCommand } from './validate-command.js';
 
 const program = new Command('verdict')
   .description('Real-time decisions from event streams, orchestrating several ONNX models')
-  .option('--log-level <level>', 'pino log level (logs are JSON on stderr)', 'warn');
+  .option('--log-level <level>', 'pino log level (logs are JSON on stderr)', DEFAULT_LOG_LEVEL);
 
 program
   .command('demo')

@@ -1,6 +1,9 @@
 /** commander argument parsers shared by the commands: they reject bad values with the option's name. */
 import { InvalidArgumentError } from 'commander';
 
+/** The global `--log-level` default: the one place it lives, for commands reached without `main.ts`. */
+export const DEFAULT_LOG_LEVEL = 'warn';
+
 export const positive = (name: string) => (value: string): number => {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);

@@ -214,7 +214,7 @@ export async function compilePipeline(
   const onIncomplete = file.decision.onIncomplete;
   return {
     name: file.pipeline,
-    description: file.description ?? '',
+    description: file.description,
     input: { topic: file.input.topic, format: file.input.format, schemaName: file.input.schema, schema, features: file.input.features },
     steps,
     join: file.join,

@@ -15,13 +15,13 @@ export const daemonFileSchema = z.object({
   shutdown: z.object({
     /** How long a graceful stop may wait for in-flight events before it gives up on them (they are re-read after restart). */
     drainTimeoutMs: z.number().int().positive().default(15_000),
-  }).strict().default({ drainTimeoutMs: 15_000 }),
+  }).strict().prefault({}),
   metrics: z.object({
     enabled: z.boolean().default(true),
     host: z.string().default('0.0.0.0'),
     port: z.number().int().nonnegative().max(65_535).default(9464),
-  }).strict().default({ enabled: true, host: '0.0.0.0', port: 9464 }),
-  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+  }).strict().prefault({}),
+  log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
 }).strict();
 
 export type DaemonFile = z.output<typeof daemonFileSchema>;

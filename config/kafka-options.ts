@@ -45,25 +45,36 @@ export const kafkaConsumerTimingsSchema = z.object({
 });
 export type KafkaConsumerTimings = z.output<typeof kafkaConsumerTimingsSchema>;
 
-export const kafkaOptionsSchema = z.object({
-  brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
-  clientId: z.string().min(1).default('verdict'),
-  groupId: z.string().min(1).default('verdict'),
-  ssl: z.union([z.boolean(), kafkaTlsSchema]).default(false),
-  sasl: kafkaSaslSchema.optional(),
-  connectionTimeout: positiveInt.default(3_000),
-  requestTimeout: positiveInt.default(30_000),
+/**
+ * How a Kafka source consumes, beyond the timings: the one place these defaults live, for the daemon's
+ * `kafka` block and for a `KafkaSource` built from code alike.
+ */
+export const kafkaConsumingSchema = z.object({
   /** Where a partition without a committed offset starts: its first record (true) or its end (false). */
   fromBeginning: z.boolean().default(true),
-  ...kafkaConsumerTimingsSchema.shape,
   /** Partitions whose batches kafkajs hands over concurrently; handing over is cheap, so a few suffice. */
   partitionsConsumedConcurrently: z.number().int().positive().default(4),
   /** An unpaused partition with records to read and no batch for this long means a stalled consumer: it is recreated. 0: off. */
   stallTimeoutMs: z.number().int().nonnegative().default(15_000),
   /** Consecutive consumer crashes at one position, nothing delivered between, reported as a crash loop. */
   crashLoopThreshold: z.number().int().min(2).default(3),
-  /** kafkajs's own log, forwarded to the pino logger at this level and above. */
-  logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('warn'),
+});
+
+/** kafkajs's own log, forwarded to the pino logger at this level and above. */
+export const kafkaLogLevelSchema = z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('warn');
+
+export const kafkaOptionsSchema = z.object({
+  brokers: z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1),
+  clientId: z.string().min(1).default('verdict'),
+  groupId: z.string().min(1).default('verdict'),
+  ssl: z.union([z.boolean(), kafkaTlsSchema]).default(false),
+  /** null: no SASL. */
+  sasl: kafkaSaslSchema.nullable().default(null),
+  connectionTimeout: positiveInt.default(3_000),
+  requestTimeout: positiveInt.default(30_000),
+  ...kafkaConsumerTimingsSchema.shape,
+  ...kafkaConsumingSchema.shape,
+  logLevel: kafkaLogLevelSchema,
   // Every field of the producer schema has its default, so an absent block parses to the defaults.
   producer: kafkaProducerSchema.prefault({}),
 }).strict().superRefine((o, ctx) => {
@@ -77,10 +88,46 @@ export const kafkaOptionsSchema = z.object({
   }
 });
 
+/**
+ * A `KafkaSource`'s own options, as code passes them (streams/kafka/kafka-source.ts): the consumer timings,
+ * how it consumes, and the backoff between re-creations of a crashed consumer (full jitter, ms).
+ */
+export const kafkaSourceSchema = z.object({
+  ...kafkaConsumerTimingsSchema.shape,
+  ...kafkaConsumingSchema.shape,
+  restartBackoff: z.object({
+    initialDelayMs: positiveInt.default(500),
+    maxDelayMs: positiveInt.default(30_000),
+  }).prefault({}),
+});
+
+/** A `KafkaSink`'s own options, as code passes them (streams/kafka/kafka-sink.ts). */
+export const kafkaSinkSchema = z.object({
+  producer: kafkaProducerSchema.prefault({}),
+  /** Produce rounds outstanding at once; later sends wait and are merged. */
+  maxOutstandingRounds: positiveInt.default(2),
+  /** Records one merged round carries at most (a single larger send still goes whole). */
+  maxRecordsPerRound: positiveInt.default(4_096),
+});
+
+/** A dead-letter replay's tuning, as code passes it (streams/dlq-replay.ts). */
+export const dlqReplaySchema = z.object({
+  /** Records produced per produce round. */
+  produceBatch: positiveInt.default(500),
+  /** ms the reader may go without a new record while partitions are short of their watermark. */
+  idleTimeoutMs: positiveInt.default(30_000),
+  /** The reader's timings: the daemon consumer's. */
+  consumer: kafkaConsumerTimingsSchema.prefault({}),
+  /** What the replay produces with: the daemon producer's defaults. */
+  producer: kafkaProducerSchema.prefault({}),
+});
+
 export type KafkaOptions = z.output<typeof kafkaOptionsSchema>;
 export type KafkaTls = z.output<typeof kafkaTlsSchema>;
 export type KafkaSasl = z.output<typeof kafkaSaslSchema>;
 export type KafkaProducerOptions = z.output<typeof kafkaProducerSchema>;
+export type KafkaConsuming = z.output<typeof kafkaConsumingSchema>;
+export type KafkaLogLevel = z.output<typeof kafkaLogLevelSchema>;
 
 /** Validates and defaults a `kafka` block; errors name the field path under `source`. */
 export function parseKafkaOptions(raw: unknown, source = 'kafka'): KafkaOptions {

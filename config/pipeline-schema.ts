@@ -88,7 +88,7 @@ export type OptionalDecisionHeader = (typeof OPTIONAL_DECISION_HEADERS)[number];
 
 export const pipelineFileSchema = z.object({
   pipeline: identifier.or(z.string().regex(/^[A-Za-z0-9_.-]+$/)),
-  description: z.string().optional(),
+  description: z.string().default(''),
   schemas: z.record(z.string(), inputSchemaSchema),
   input: z.object({
     topic: z.string().default('transactions'),
@@ -100,7 +100,7 @@ export const pipelineFileSchema = z.object({
   join: z.object({
     mode: z.enum(['all', 'any', 'partial']).default('partial'),
     deadlineMs: z.number().positive().default(50),
-  }).default({ mode: 'partial', deadlineMs: 50 }),
+  }).prefault({}),
   decision: z.object({
     /** CEL for the decision's score; when absent the score is the highest-priority model probability found. */
     score: z.string().optional(),
@@ -128,7 +128,7 @@ export const pipelineFileSchema = z.object({
      * than doubled the producer's CPU per decision (bench/micro/kafka-encode.ts).
      */
     headers: z.array(z.enum(OPTIONAL_DECISION_HEADERS)).default([]),
-  }).default({ topic: 'decisions', deadLetter: 'verdict.dlq', headers: [] }),
+  }).prefault({}),
   models: z.object({
     registry: z.string().default('models/registry'),
     batching: batchingSchema.default({}),
@@ -148,7 +148,7 @@ export const pipelineFileSchema = z.object({
     mode: z.enum(['blocks', 'inference']).default('blocks'),
     /** onnxruntime intra-op threads per session. */
     intraOpThreads: z.number().int().positive().default(1),
-  }).default({ intraOpThreads: 1, mode: 'blocks' }),
+  }).prefault({}),
 }).strict();
 
 export type PipelineFile = z.output<typeof pipelineFileSchema>;

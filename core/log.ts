@@ -1,16 +1,23 @@
 import { pino, type Logger } from 'pino';
+import { z } from 'zod';
+import { parseOptions } from './options.js';
 
 export type { Logger };
+
+/** The root logger's options: the one place their defaults live. */
+export const loggerOptionsSchema = z.object({
+  name: z.string().min(1).default('verdict'),
+  level: z.string().min(1).default('info'),
+});
 
 /**
  * The root logger. Structured JSON on stderr, so stdout stays free for a command's own output (the demo's
  * progress line, `models list`, reports). Components take a child logger through `componentLogger`.
+ * `level`: a pino level; default `VERDICT_LOG_LEVEL`, else info. `name`: default verdict.
  */
 export function createLogger(options: { level?: string; name?: string } = {}): Logger {
-  return pino(
-    { name: options.name ?? 'verdict', level: options.level ?? process.env['VERDICT_LOG_LEVEL'] ?? 'info' },
-    pino.destination(2),
-  );
+  const { name, level } = parseOptions(loggerOptionsSchema, { name: options.name, level: options.level ?? process.env['VERDICT_LOG_LEVEL'] }, 'logger options');
+  return pino({ name, level }, pino.destination(2));
 }
 
 /** A logger that drops everything: for tests and library callers that pass none. */

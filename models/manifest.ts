@@ -30,7 +30,7 @@ export const manifestSchema = z.object({
   inputs: z.array(tensorSpecSchema).min(1),
   outputs: z.array(tensorSpecSchema).min(1),
   metrics: z.record(z.string(), z.number()).default({}),
-  training: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+  training: z.record(z.string(), z.union([z.string(), z.number()])).exactOptional(),
 });
 
 const historyEntrySchema = z.object({

@@ -9,7 +9,8 @@ import {
   ModelExecutionError, ModelInputError, ModelIntegrityError, ModelNotFoundError, ModelSignatureError,
   VerdictError, asVerdictError,
 } from '../core/errors.js';
-import type { BatchResult, BatchTask, SessionThreadOptions, WorkerReply } from './runner.js';
+import { parseOptions } from '../core/options.js';
+import { sessionThreadSchema, type BatchResult, type BatchTask, type SessionThreadOptions, type WorkerReply } from './runner.js';
 import type { PackedTensor } from './tensors.js';
 import { ELEMENT_TYPES, type ElementType } from './types.js';
 
@@ -27,14 +28,15 @@ export class SessionCache {
   readonly #maxSessions: number;
 
   constructor(options: SessionThreadOptions = {}) {
+    const threads = parseOptions(sessionThreadSchema, options, 'session options');
     this.#options = {
-      intraOpNumThreads: options.intraOpThreads ?? 1,
-      interOpNumThreads: options.interOpThreads ?? 1,
+      intraOpNumThreads: threads.intraOpThreads,
+      interOpNumThreads: threads.interOpThreads,
       // Sequential: one batch is a short chain of ops; parallel branches would fight the pool for 2 cores.
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
     };
-    this.#maxSessions = options.maxSessions ?? 32;
+    this.#maxSessions = threads.maxSessions;
   }
 
   get size(): number {

@@ -8,12 +8,23 @@ import {
 } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
-import type { BatchResult, BatchTask, ModelRunner, SessionThreadOptions, WorkerReply } from './runner.js';
+import { z } from 'zod';
+import { parseOptions } from '../core/options.js';
+import {
+  sessionThreadSchema, type BatchResult, type BatchTask, type ModelRunner, type SessionThreadOptions, type SessionThreads, type WorkerReply,
+} from './runner.js';
 
+/** A pool's size and queue, with the session options: the one place their defaults live. */
+export const piscinaRunnerSchema = sessionThreadSchema.extend({
+  threads: z.number().int().positive().default(1),
+  maxQueue: z.number().int().nonnegative().default(64),
+});
+
+/** Loose: what is left out is `piscinaRunnerSchema`'s default; a bad value throws `CONFIG_INVALID`. */
 export interface PiscinaRunnerOptions extends SessionThreadOptions {
-  /** Worker threads. One on a 2-core machine: the main thread needs the other core for Kafka and RxJS. */
+  /** Worker threads. Default 1: on a 2-core machine the main thread needs the other core for Kafka and RxJS. */
   readonly threads?: number;
-  /** Batches waiting for a free worker before `run` rejects with a retryable MailboxFullError. */
+  /** Batches waiting for a free worker before `run` rejects with a retryable MailboxFullError. Default 64. */
   readonly maxQueue?: number;
   /** The task file; the compiled `onnx-worker.js` beside this module unless given (tests pass their own). */
   readonly filename?: string | URL;
@@ -30,7 +41,7 @@ export class PiscinaRunner implements ModelRunner {
   #closed = false;
 
   constructor(options: PiscinaRunnerOptions = {}) {
-    const threads = options.threads ?? 1;
+    const { threads, maxQueue, intraOpThreads, interOpThreads, maxSessions } = parseOptions(piscinaRunnerSchema, options, 'inference pool options');
     const filename = options.filename ?? DEFAULT_WORKER;
     this.#metrics = options.metrics;
     this.#log = componentLogger(options.logger ?? silentLogger, 'piscina_runner');
@@ -40,12 +51,8 @@ export class PiscinaRunner implements ModelRunner {
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Infinity,
-      maxQueue: options.maxQueue ?? 64,
-      workerData: {
-        intraOpThreads: options.intraOpThreads ?? 1,
-        interOpThreads: options.interOpThreads ?? 1,
-        maxSessions: options.maxSessions ?? 32,
-      } satisfies SessionThreadOptions,
+      maxQueue,
+      workerData: { intraOpThreads, interOpThreads, maxSessions } satisfies SessionThreads,
     });
     // Piscina emits 'error' for a worker failure with no task attached; unhandled, it would kill the process.
     this.#pool.on('error', (error: unknown) => {

@@ -2,6 +2,7 @@
  * The `ModelRunner` seam: where one batch runs. A Piscina pool (`PiscinaRunner`) or the main thread
  * (`InThreadRunner`); the actor above does not know which, so placement is configuration and measurement.
  */
+import { z } from 'zod';
 import type { SerializedError } from '../core/errors.js';
 import type { PackedTensor } from './tensors.js';
 
@@ -36,12 +37,23 @@ export type WorkerReply =
   | { readonly ok: true; readonly outputs: readonly PackedTensor[] }
   | { readonly ok: false; readonly error: SerializedError };
 
-/** Options every runner honours: ONNX Runtime's own thread pools, per session. */
+/**
+ * Options every runner honours: ONNX Runtime's own thread pools, per session. Loose; what is left out is
+ * `sessionThreadSchema`'s default.
+ */
 export interface SessionThreadOptions {
-  /** Threads one operator may use. 1 on a 2-core machine: parallelism comes from the batch and the pool. */
+  /** Threads one operator may use. Default 1: on a 2-core machine parallelism comes from the batch and the pool. */
   readonly intraOpThreads?: number;
-  /** Threads running independent graph branches; unused in the sequential execution mode set here. */
+  /** Threads running independent graph branches; unused in the sequential execution mode set here. Default 1. */
   readonly interOpThreads?: number;
-  /** Sessions kept per thread before the least recently used is released. */
+  /** Sessions kept per thread before the least recently used is released. Default 32. */
   readonly maxSessions?: number;
 }
+
+/** `SessionThreadOptions` defaulted and checked: the one place their defaults live. */
+export const sessionThreadSchema = z.object({
+  intraOpThreads: z.number().int().positive().default(1),
+  interOpThreads: z.number().int().positive().default(1),
+  maxSessions: z.number().int().positive().default(32),
+});
+export type SessionThreads = z.output<typeof sessionThreadSchema>;

@@ -10,14 +10,21 @@
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { z } from 'zod';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { asVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
+import { parseOptions } from '../core/options.js';
 import type { Delivery } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
 import { deliveriesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
 import type { BlockReply, BlockWorkerData, MetricsReply, MetricsRequest } from './block-protocol.js';
 import { processIsolated } from './isolate-block.js';
+
+/** `BlockPoolOptions` fields with a default: the one place it lives. */
+export const blockPoolSchema = z.object({
+  blocksPerWorker: z.number().int().positive().default(64),
+});
 
 export interface BlockPoolOptions {
   readonly file: PipelineFile;
@@ -60,7 +67,7 @@ export class BlockPool {
       minThreads: options.threads,
       maxThreads: options.threads,
       idleTimeout: Infinity,
-      concurrentTasksPerWorker: options.blocksPerWorker ?? 64,
+      concurrentTasksPerWorker: parseOptions(blockPoolSchema, { blocksPerWorker: options.blocksPerWorker }, 'block pool options').blocksPerWorker,
       // 'sync' parks an idle worker in Atomics.wait, which stops its event loop: its metrics could not answer
       // a scrape, nor a timer run, between blocks.
       atomics: 'async',

@@ -6,11 +6,13 @@
  */
 import { resolve } from 'node:path';
 import type { SchedulerLike } from 'rxjs';
+import { z } from 'zod';
 import { preciseScheduler } from '../core/clock.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { loadPipelineFile } from '../config/load.js';
 import { ConfigError, ModelInputError, ModelTimeoutError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
+import { parseOptions } from '../core/options.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { defaultPipelinePath } from '../core/paths.js';
 import { InThreadRunner } from '../models/in-thread-runner.js';
@@ -21,8 +23,17 @@ import type { RowInputs, RowOutputs, RowResults } from '../models/types.js';
 import { ActorPool } from './actor-pool.js';
 import { Engine, type PipelineResult } from './engine.js';
 
-/** How long an `executeModel` call may take before it rejects with `MODEL_TIMEOUT`, unless told otherwise. */
+/**
+ * How long an `executeModel` call may take before it rejects with `MODEL_TIMEOUT`, unless told otherwise.
+ * A named constant rather than a schema default: it is public, and `timeoutMs` (Infinity allowed) is
+ * checked by `timeoutOrError`, whose error names the field.
+ */
 export const DEFAULT_MODEL_TIMEOUT_MS = 5_000;
+
+/** `VerdictOptions` fields with a schema default. */
+const verdictOptionsSchema = z.object({
+  workers: z.number().int().nonnegative().default(1),
+});
 
 export interface VerdictOptions {
   /**
@@ -90,7 +101,7 @@ export class Verdict {
     this.#scheduler = options.scheduler ?? preciseScheduler;
     this.#logger = options.logger ?? silentLogger;
     this.metrics = options.metrics ?? createMetrics();
-    const workers = options.workers ?? 1;
+    const { workers } = parseOptions(verdictOptionsSchema, { workers: options.workers }, 'Verdict options');
     this.#pool = new ActorPool({
       runner: options.runner ?? (workers === 0 ? new InThreadRunner() : new PiscinaRunner({ threads: workers, metrics: this.metrics })),
       ownsRunner: options.runner === undefined,

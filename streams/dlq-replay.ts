@@ -16,9 +16,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
-import { kafkaConsumerTimingsSchema, kafkaProducerSchema, type KafkaConsumerTimings } from '../config/kafka-options.js';
+import { dlqReplaySchema, type KafkaConsumerTimings, type KafkaProducerOptions } from '../config/kafka-options.js';
 import { ConfigError, TransportError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
+import { parseOptions } from '../core/options.js';
 import { HEADER } from '../pipeline/encode-outcome.js';
 import { headerText } from '../pipeline/headers.js';
 import type { ConsumerLike, FetchedBatch, KafkaClientFactory, ProducerLike } from './kafka/kafka-client.js';
@@ -40,7 +41,7 @@ export interface DlqReplayOptions {
   readonly dryRun?: boolean;
   /** The reader's group; default `verdict-dlq-replay-<random>`, never committed to. */
   readonly groupId?: string;
-  /** Records produced per produce round. Default 500. */
+  /** Records produced per produce round. Default 500 (`dlqReplaySchema`, where these defaults live). */
   readonly produceBatch?: number;
   /**
    * How long the reader may go without a new record while partitions are still short of their watermark
@@ -48,7 +49,7 @@ export interface DlqReplayOptions {
    * delivered). Default 30 s; the partitions are then reported as incomplete.
    */
   readonly idleTimeoutMs?: number;
-  /** Consumer timings (group joins, fetch waits). Defaults suit a real cluster. */
+  /** Consumer timings (group joins, fetch waits). Defaults (`kafkaConsumerTimingsSchema`) suit a real cluster. */
   readonly consumer?: Partial<ReaderTimings>;
   readonly scheduler?: SchedulerLike;
   readonly logger?: Logger;
@@ -137,6 +138,9 @@ class Replay {
   readonly #scheduler: SchedulerLike;
   readonly #logger: Logger;
   readonly #produceBatch: number;
+  readonly #idleTimeoutMs: number;
+  readonly #timings: KafkaConsumerTimings;
+  readonly #producerOptions: KafkaProducerOptions;
   /** Matched records waiting to be produced, in read order. */
   #queue: OutboundRecord[] = [];
   /** Queued records above which the reader is paused; it resumes at a quarter of this. */
@@ -163,25 +167,28 @@ class Replay {
     this.#codes = new Set(options.codes ?? []);
     this.#scheduler = options.scheduler ?? asyncScheduler;
     this.#logger = componentLogger(options.logger ?? silentLogger, 'dlq_replay', { from: options.from, to: options.to });
-    this.#produceBatch = options.produceBatch ?? 500;
+    const tuning = parseOptions(dlqReplaySchema, { produceBatch: options.produceBatch, idleTimeoutMs: options.idleTimeoutMs, consumer: options.consumer }, 'dead-letter replay options');
+    this.#produceBatch = tuning.produceBatch;
+    this.#idleTimeoutMs = tuning.idleTimeoutMs;
+    this.#timings = tuning.consumer;
+    this.#producerOptions = tuning.producer;
     this.#highWater = this.#produceBatch * 8;
   }
 
   async run(): Promise<DlqReplayReport> {
     if (this.#complete()) return this.#report();
     const done = new Promise<void>((resolve) => { this.#finish = resolve; });
-    const timings = kafkaConsumerTimingsSchema.parse(this.#options.consumer ?? {});
     const consumer = this.#factory.consumer({
       groupId: this.#options.groupId ?? `verdict-dlq-replay-${randomBytes(6).toString('hex')}`,
       topics: [this.#options.from],
       fromBeginning: true,
       partitionsConsumedConcurrently: 1,
-      ...timings,
+      ...this.#timings,
     });
     this.#consumer = consumer;
     try {
       if (this.#options.dryRun !== true) {
-        this.#producer = this.#factory.producer(kafkaProducerSchema.parse({}));
+        this.#producer = this.#factory.producer(this.#producerOptions);
         await this.#producer.connect();
       }
       this.#armIdleTimer();
@@ -277,7 +284,7 @@ class Replay {
 
   #armIdleTimer(): void {
     this.#idleTimer?.unsubscribe();
-    const idleMs = this.#options.idleTimeoutMs ?? 30_000;
+    const idleMs = this.#idleTimeoutMs;
     this.#idleTimer = this.#scheduler.schedule(() => {
       // A paused reader is idle on purpose; the pump resumes it.
       if (this.#paused) return this.#armIdleTimer();

@@ -93,9 +93,10 @@ export class KafkaTarget implements BenchTarget {
     const topic = this.#topics?.input;
     if (producer === undefined || topic === undefined) return Promise.resolve();
     const partitions = this.#book.assign(events);
+    // `assign` returns one partition per event, so `partitions[i]` is always there.
     // Never rejects: the open loop keeps going, and events whose send failed are counted as lost.
     return producer
-      .send({ topic, acks: 1, messages: events.map((e, i) => ({ key: e.key, value: e.value, headers: e.headers, partition: partitions[i] })) })
+      .send({ topic, acks: 1, messages: events.map((e, i) => ({ key: e.key, value: e.value, headers: e.headers, partition: partitions[i] as number })) })
       .then((acks) => this.#book.accepted(events, partitions, acks), (err: unknown) => {
         this.#book.rejected(events);
         if (this.#sendErrors++ === 0) this.#options.logger.warn({ err, target: this.name }, 'load producer send failed');

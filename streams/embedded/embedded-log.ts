@@ -4,8 +4,10 @@
  * and rebalance, and committed offsets per group. The daemon runs on it in the demo and the benchmark
  * exactly as it runs on Kafka, through the same `Source` and `Sink`.
  */
+import { z } from 'zod';
 import { TransportError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
+import { parseOptions } from '../../core/options.js';
 import { partitionForKey } from '../partitioner.js';
 import { NO_HEADERS, headerBytes } from '../../pipeline/headers.js';
 import type { Headers, InboundRecord, OutboundHeader, OutboundRecord, TopicPartition } from '../../pipeline/record.js';
@@ -14,6 +16,13 @@ import { ConsumerGroup } from './consumer-group.js';
 import { EmbeddedSink } from './embedded-sink.js';
 import { EmbeddedSource, type ConsumerHost, type EmbeddedConsumerOptions } from './embedded-source.js';
 import { PartitionLog } from './partition-log.js';
+
+/** An embedded log's tuning, as code passes it: the one place its defaults live (documented on `EmbeddedLogOptions`). */
+export const embeddedLogSchema = z.object({
+  defaultPartitions: z.number().int().positive().default(1),
+  maxRecordsPerPartition: z.number().int().positive().default(1_000_000),
+  assignor: z.enum(['range', 'round-robin']).default('range'),
+});
 
 export interface EmbeddedLogOptions {
   /** Partitions of a topic created on first use. Default 1, as Kafka's num.partitions. */
@@ -67,9 +76,10 @@ export class EmbeddedLog {
   private readonly host: ConsumerHost;
 
   constructor(options: EmbeddedLogOptions = {}) {
-    this.defaultPartitions = positiveInteger('defaultPartitions', options.defaultPartitions ?? 1);
-    this.maxRecords = positiveInteger('maxRecordsPerPartition', options.maxRecordsPerPartition ?? 1_000_000);
-    this.assignor = options.assignor ?? 'range';
+    const tuning = parseOptions(embeddedLogSchema, options, 'embedded log options');
+    this.defaultPartitions = tuning.defaultPartitions;
+    this.maxRecords = tuning.maxRecordsPerPartition;
+    this.assignor = tuning.assignor;
     this.clock = options.clock ?? Date;
     this.logger = options.logger ?? silentLogger;
     this.host = {

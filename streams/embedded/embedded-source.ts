@@ -8,7 +8,9 @@
  * a rotating partition for fairness, and schedules another pass if any partition has more.
  */
 import { Observable, type SchedulerLike, type Subscriber } from 'rxjs';
+import { z } from 'zod';
 import { TransportError } from '../../core/errors.js';
+import { parseOptions } from '../../core/options.js';
 import { componentLogger, type Logger } from '../../core/log.js';
 import type { Source, SourceEvent } from '../types.js';
 import type { TopicPartition } from '../../pipeline/record.js';
@@ -18,9 +20,9 @@ import type { PartitionLog } from './partition-log.js';
 export interface EmbeddedConsumerOptions {
   readonly groupId: string;
   readonly topics: readonly string[];
-  /** Most records in one batch; Kafka's max.poll.records default. */
+  /** Most records in one batch. Default 500, Kafka's max.poll.records default (`embeddedSourceSchema`). */
   readonly maxBatchSize?: number;
-  /** Where a partition starts when its group has no committed offset (Kafka's auto.offset.reset). */
+  /** Where a partition starts when its group has no committed offset (Kafka's auto.offset.reset). Default earliest. */
   readonly resetTo?: 'earliest' | 'latest';
   /**
    * Schedules delivery passes. Default: setImmediate, which lets I/O interleave at full speed (RxJS's
@@ -28,6 +30,12 @@ export interface EmbeddedConsumerOptions {
    */
   readonly scheduler?: SchedulerLike;
 }
+
+/** An embedded consumer's tuning, as code passes it: the one place its defaults live. */
+export const embeddedSourceSchema = z.object({
+  maxBatchSize: z.number().int().positive().default(500),
+  resetTo: z.enum(['earliest', 'latest']).default('earliest'),
+});
 
 /** What a consumer needs from its log: kept narrow so the consumer never reaches into the log's state. */
 export interface ConsumerHost {
@@ -83,11 +91,9 @@ export class EmbeddedSource implements Source {
     if (options.topics.length === 0) throw new TransportError('an embedded consumer needs at least one topic', { retryable: false });
     this.groupId = options.groupId;
     this.memberId = `${options.groupId}-${++nextMemberNumber}`;
-    this.maxBatchSize = options.maxBatchSize ?? 500;
-    if (!Number.isInteger(this.maxBatchSize) || this.maxBatchSize < 1) {
-      throw new TransportError(`maxBatchSize must be a positive integer, got ${this.maxBatchSize}`, { retryable: false });
-    }
-    this.resetTo = options.resetTo ?? 'earliest';
+    const { maxBatchSize, resetTo } = parseOptions(embeddedSourceSchema, options, 'embedded consumer options');
+    this.maxBatchSize = maxBatchSize;
+    this.resetTo = resetTo;
     this.scheduler = options.scheduler;
     this.logger = componentLogger(host.logger, 'embedded_consumer', { group: options.groupId, member: this.memberId });
     this.member = {

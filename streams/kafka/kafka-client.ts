@@ -6,17 +6,24 @@
  */
 import type { TransportError } from '../../core/errors.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../../pipeline/record.js';
-import type { KafkaProducerOptions, KafkaSasl, KafkaTls } from '../../config/kafka-options.js';
+import type { KafkaLogLevel, KafkaProducerOptions, KafkaSasl, KafkaTls } from '../../config/kafka-options.js';
 
-/** Where and how to connect; shared by every client a factory makes. */
+/**
+ * Where and how to connect; shared by every client a factory makes. Loose: a parsed daemon `kafka` block
+ * (config/kafka-options.ts) fits as is. Absent timeouts and TLS are left to the client library's own
+ * defaults; an absent `logLevel` is `kafkaLogLevelSchema`'s default (warn).
+ */
 export interface KafkaConnection {
   readonly brokers: readonly string[];
   readonly clientId: string;
   readonly ssl?: boolean | KafkaTls;
-  readonly sasl?: KafkaSasl;
+  /** null or absent: no SASL. */
+  readonly sasl?: KafkaSasl | null;
+  /** ms. */
   readonly connectionTimeout?: number;
+  /** ms. */
   readonly requestTimeout?: number;
-  readonly logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+  readonly logLevel?: KafkaLogLevel;
 }
 
 export interface ConsumerSettings {

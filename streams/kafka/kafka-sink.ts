@@ -17,14 +17,19 @@
  */
 import { RecordRejectedError, TransportError, type VerdictError } from '../../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
+import { parseOptions } from '../../core/options.js';
 import type { RejectedRecord, Sink } from '../types.js';
 import type { OutboundRecord } from '../../pipeline/record.js';
 import type { KafkaClientFactory, KafkaConnection, ProducerLike, TopicRecords } from './kafka-client.js';
-import { kafkaProducerSchema, type KafkaProducerOptions } from '../../config/kafka-options.js';
+import { kafkaSinkSchema, type KafkaProducerOptions } from '../../config/kafka-options.js';
 import { kafkajsClientFactory } from './kafkajs-client.js';
 
+/**
+ * Loose: what is left out is `kafkaSinkSchema`'s default (config/kafka-options.ts, the one place they live);
+ * a bad value throws `CONFIG_INVALID`.
+ */
 export interface KafkaSinkOptions extends KafkaConnection {
-  /** Parsed by `kafkaProducerSchema`, where the defaults live: acks -1, no compression, 5 requests in flight, 5 retries from 100 ms up to 5 s. */
+  /** Defaults (`kafkaProducerSchema`): acks -1, no compression, 5 requests in flight, 5 retries from 100 ms up to 5 s. */
   readonly producer?: Partial<KafkaProducerOptions>;
   /** Produce rounds outstanding at once; later sends wait and are merged. Default 2. */
   readonly maxOutstandingRounds?: number;
@@ -69,11 +74,12 @@ export class KafkaSink implements Sink {
 
   constructor(options: KafkaSinkOptions, deps: KafkaSinkDeps = {}) {
     const logger = options.logger ?? silentLogger;
-    this.#maxOutstanding = options.maxOutstandingRounds ?? 2;
-    this.#maxRecordsPerRound = options.maxRecordsPerRound ?? 4_096;
+    const { producer, maxOutstandingRounds, maxRecordsPerRound } = parseOptions(kafkaSinkSchema, options, 'Kafka sink options');
+    this.#maxOutstanding = maxOutstandingRounds;
+    this.#maxRecordsPerRound = maxRecordsPerRound;
     this.#logger = componentLogger(logger, 'kafka_sink');
     const factory = deps.factory ?? kafkajsClientFactory(options, logger);
-    this.#producer = factory.producer(kafkaProducerSchema.parse(options.producer ?? {}));
+    this.#producer = factory.producer(producer);
   }
 
   /** Connects now rather than on the first send; a failed connect is tried again by the next call. */

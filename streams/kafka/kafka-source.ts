@@ -14,7 +14,9 @@
  * So is a stalled one, which kafkajs does not report: see stall-watchdog.ts.
  */
 import { Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { kafkaSourceSchema } from '../../config/kafka-options.js';
 import { TransportError } from '../../core/errors.js';
+import { parseOptions } from '../../core/options.js';
 import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { Source, SourceEvent } from '../types.js';
@@ -24,21 +26,30 @@ import { kafkajsClientFactory } from './kafkajs-client.js';
 import { CrashLoopDetector, type CrashLoop } from './crash-loop.js';
 import { StallWatchdog, type StalledPartition } from './stall-watchdog.js';
 
+/**
+ * Loose: every field below `topics` may be left out, and is then `kafkaSourceSchema`'s default
+ * (config/kafka-options.ts, the one place they live); a bad value throws `CONFIG_INVALID`.
+ */
 export interface KafkaSourceOptions extends KafkaConnection {
   readonly groupId: string;
   readonly topics: readonly string[];
   /** Where a partition without a committed offset starts. Default true: its first record. */
   readonly fromBeginning?: boolean;
-  readonly sessionTimeout: number;
-  readonly heartbeatInterval: number;
-  readonly rebalanceTimeout: number;
-  readonly maxBytesPerPartition: number;
-  readonly maxWaitTimeInMs: number;
+  /** Group session timeout, ms. Default 30 s. */
+  readonly sessionTimeout?: number;
+  /** ms; below `sessionTimeout`. Default 3 s. */
+  readonly heartbeatInterval?: number;
+  /** ms. Default 60 s. */
+  readonly rebalanceTimeout?: number;
+  /** Bytes per partition in one fetch. Default 1 MiB. */
+  readonly maxBytesPerPartition?: number;
+  /** How long a fetch may wait for records, ms. Default 500. */
+  readonly maxWaitTimeInMs?: number;
   /** Default 4. */
   readonly partitionsConsumedConcurrently?: number;
   readonly logger?: Logger;
-  /** Backoff between re-creations of a crashed consumer (full jitter). Default 500 ms doubling to 30 s. */
-  readonly restartBackoff?: { readonly initialDelayMs: number; readonly maxDelayMs: number };
+  /** Backoff between re-creations of a crashed consumer (full jitter), ms. Default 500 doubling to 30 s. */
+  readonly restartBackoff?: { readonly initialDelayMs?: number; readonly maxDelayMs?: number };
   /**
    * How long a partition not paused by the stream may go without a batch while it has records to read
    * before its consumer counts as stalled and is recreated as after a crash. 0 disables this. Default 15 s.
@@ -114,27 +125,18 @@ export class KafkaSource implements Source {
 
   constructor(options: KafkaSourceOptions, deps: KafkaSourceDeps = {}) {
     if (options.topics.length === 0) throw new TransportError('a Kafka source needs at least one topic', { retryable: false });
-    this.#settings = {
-      groupId: options.groupId,
-      topics: [...options.topics],
-      fromBeginning: options.fromBeginning ?? true,
-      sessionTimeout: options.sessionTimeout,
-      heartbeatInterval: options.heartbeatInterval,
-      rebalanceTimeout: options.rebalanceTimeout,
-      maxBytesPerPartition: options.maxBytesPerPartition,
-      maxWaitTimeInMs: options.maxWaitTimeInMs,
-      partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 4,
-    };
+    const { restartBackoff, stallTimeoutMs, crashLoopThreshold, ...consuming } = parseOptions(kafkaSourceSchema, options, 'Kafka source options');
+    this.#settings = { groupId: options.groupId, topics: [...options.topics], ...consuming };
     const logger = options.logger ?? silentLogger;
     this.#logger = componentLogger(logger, 'kafka_source', { groupId: options.groupId, topics: this.#settings.topics });
     this.#factory = deps.factory ?? kafkajsClientFactory(options, logger);
     this.#scheduler = deps.scheduler ?? asyncScheduler;
     this.#random = deps.random ?? Math.random;
-    this.#backoff = options.restartBackoff ?? { initialDelayMs: 500, maxDelayMs: 30_000 };
+    this.#backoff = restartBackoff;
     this.#metrics = deps.metrics;
-    this.#crashLoops = new CrashLoopDetector(options.crashLoopThreshold ?? 3, this.#logger, deps.metrics);
+    this.#crashLoops = new CrashLoopDetector(crashLoopThreshold, this.#logger, deps.metrics);
     this.#watchdog = new StallWatchdog({
-      timeoutMs: options.stallTimeoutMs ?? 15_000, scheduler: this.#scheduler, logger: this.#logger,
+      timeoutMs: stallTimeoutMs, scheduler: this.#scheduler, logger: this.#logger,
       positions: () => this.lag(), stalled: (partitions) => this.#onStalled(partitions),
     });
     this.events$ = new Observable<SourceEvent>((subscriber) => this.#attach(subscriber));

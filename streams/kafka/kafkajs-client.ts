@@ -9,6 +9,7 @@ import {
   type Admin, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage, type LogEntry, type Message, type Producer,
 } from 'kafkajs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { kafkaLogLevelSchema } from '../../config/kafka-options.js';
 import { RecordConversionError, TransportError, asVerdictError } from '../../core/errors.js';
 import { componentLogger, type Logger } from '../../core/log.js';
 import { NO_HEADERS } from '../../pipeline/headers.js';
@@ -38,7 +39,7 @@ export function kafkajsConfig(connection: KafkaConnection, logger: Logger): Kafk
   const config: KafkaConfig = {
     brokers: [...connection.brokers],
     clientId: connection.clientId,
-    logLevel: LEVELS[connection.logLevel ?? 'warn'],
+    logLevel: LEVELS[kafkaLogLevelSchema.parse(connection.logLevel)],
     logCreator: pinoLogCreator(componentLogger(logger, 'kafkajs')),
   };
   if (connection.connectionTimeout !== undefined) config.connectionTimeout = connection.connectionTimeout;
@@ -54,7 +55,7 @@ export function kafkajsConfig(connection: KafkaConnection, logger: Logger): Kafk
     config.ssl = tls;
   }
   const sasl = connection.sasl;
-  if (sasl !== undefined) {
+  if (sasl !== undefined && sasl !== null) {
     const { username, password } = sasl;
     // One literal per mechanism: kafkajs types SASL options as a union discriminated by the mechanism.
     switch (sasl.mechanism) {

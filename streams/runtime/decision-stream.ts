@@ -65,6 +65,13 @@ interface Processed {
   readonly deliveries: readonly Delivery[];
 }
 
+/**
+ * How a failed produce round is retried: until it succeeds or the stream stops (acknowledged offsets are
+ * all that is committed, so giving up would only stall the partition), backing off from 50 ms to 5 s. A
+ * fixed policy of the stream, not an option: nothing else retries the sink.
+ */
+const SINK_RETRY = { attempts: Infinity, initialDelayMs: 50, maxDelayMs: 5_000 } as const;
+
 const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
 
 export class DecisionStream {
@@ -128,9 +135,7 @@ export class DecisionStream {
     if (this.#deps.pipeline !== undefined) this.#endToEnd = this.#deps.metrics?.endToEndSeconds.labels({ pipeline: this.#deps.pipeline });
     const sendRetrying = (records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]> =>
       retry(() => sink.send(records), {
-        attempts: Infinity,
-        initialDelayMs: 50,
-        maxDelayMs: 5_000,
+        ...SINK_RETRY,
         onRetry: (error, attempt, delayMs) => logger.warn({ code: error.code, attempt, delayMs }, 'sink send failed; retrying'),
       });
 

@@ -14,7 +14,7 @@ describe('kafka options', () => {
     const options = parseKafkaOptions({ brokers: ['kafka-1:9092'] });
     assert.equal(options.clientId, 'verdict');
     assert.equal(options.ssl, false);
-    assert.equal(options.sasl, undefined);
+    assert.equal(options.sasl, null);
     assert.equal(options.fromBeginning, true);
     assert.equal(options.producer.acks, -1);
     assert.equal(options.producer.compression, 'none');
