@@ -1,47 +1,7 @@
 /**
- * A small actor core: an explicit lifecycle status and a bounded mailbox. Actors compose these with their
- * own message handling; neither piece knows about models.
+ * A small actor core: a bounded mailbox. Actors compose it with their own message handling and a lifecycle
+ * (core/lifecycle.ts); neither piece knows about models.
  */
-import { BehaviorSubject, type Observable } from 'rxjs';
-
-export type ActorStatus = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
-
-const NEXT: Readonly<Record<ActorStatus, readonly ActorStatus[]>> = {
-  starting: ['running', 'draining', 'failed'],
-  running: ['draining', 'failed'],
-  draining: ['stopped', 'failed'],
-  stopped: [],
-  failed: [],
-};
-
-/** The status as a value and as a stream that completes on a terminal state, so pipelines can stop on it. */
-export class Lifecycle {
-  readonly #status = new BehaviorSubject<ActorStatus>('starting');
-
-  get status(): ActorStatus {
-    return this.#status.value;
-  }
-
-  get status$(): Observable<ActorStatus> {
-    return this.#status.asObservable();
-  }
-
-  /** Accepting new work: starting (rows queue while warming up) or running. */
-  get accepting(): boolean {
-    const s = this.#status.value;
-    return s === 'starting' || s === 'running';
-  }
-
-  /** Moves to `next` if the transition is legal and returns whether it moved; anything else does nothing. */
-  moveTo(next: ActorStatus): boolean {
-    const current = this.#status.value;
-    if (!NEXT[current].includes(next)) return false;
-    this.#status.next(next);
-    if (next === 'stopped' || next === 'failed') this.#status.complete();
-    return true;
-  }
-}
-
 /** A queued message. `state` lets a holder cancel it in O(1) without searching the queue. */
 export interface MailboxSlot<T> {
   readonly value: T;

@@ -6,7 +6,8 @@
  * A queued value may hold many rows (a caller's whole block): sizes and capacity count rows, and a value
  * larger than the space left in a batch is split, its head dispatched and its rest left first in line.
  */
-import type { SchedulerLike, Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
+import type { Clock } from '../core/clock.js';
 import { Mailbox, type MailboxSlot } from './actor.js';
 
 export interface BatchPolicy {
@@ -42,7 +43,7 @@ const singleRows: Divisible<never> = {
 
 export class MicroBatcher<T> {
   readonly #policy: BatchPolicy;
-  readonly #scheduler: SchedulerLike;
+  readonly #scheduler: Clock;
   readonly #dispatch: (batch: T[]) => Promise<void>;
   readonly #divisible: Divisible<T>;
   readonly #mailbox = new Mailbox<Queued<T>>(Number.MAX_SAFE_INTEGER);
@@ -57,7 +58,7 @@ export class MicroBatcher<T> {
   #idleWaiters: (() => void)[] = [];
 
   /** `dispatch` must not reject: it owns the batch's outcome, including every error. */
-  constructor(policy: BatchPolicy, scheduler: SchedulerLike, dispatch: (batch: T[]) => Promise<void>, divisible?: Divisible<T>) {
+  constructor(policy: BatchPolicy, scheduler: Clock, dispatch: (batch: T[]) => Promise<void>, divisible?: Divisible<T>) {
     this.#policy = policy;
     this.#scheduler = scheduler;
     this.#dispatch = dispatch;

@@ -1,5 +1,5 @@
 /**
- * A per-model-version circuit breaker: a pure state machine on the injected scheduler's clock. The model
+ * A per-model-version circuit breaker: a pure state machine on the injected clock. The model
  * actor owns one and tells it how each batch ended; the step executor tells it about step timeouts.
  *
  *   closed     rows queue and batches run. `failureThreshold` consecutive failures (a batch that produced no
@@ -16,7 +16,7 @@
  * not by a timer: nothing is scheduled, so an idle model keeps no timer alive and a closed actor leaves none.
  * The gauge therefore shows `open` until the first row after the cool-down.
  */
-import type { SchedulerLike } from 'rxjs';
+import type { Clock } from '../core/clock.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
@@ -39,22 +39,22 @@ export interface CircuitTransition {
 
 export class CircuitBreaker {
   readonly #policy: CircuitBreakerPolicy;
-  readonly #scheduler: SchedulerLike;
+  readonly #clock: Clock;
   readonly #onTransition: (transition: CircuitTransition) => void;
   #state: CircuitState = 'closed';
   #failures = 0;
   #openedAt = 0;
   #probeOut = false;
 
-  constructor(policy: CircuitBreakerPolicy, scheduler: SchedulerLike, onTransition: (transition: CircuitTransition) => void = () => {}) {
+  constructor(policy: CircuitBreakerPolicy, clock: Clock, onTransition: (transition: CircuitTransition) => void = () => {}) {
     this.#policy = policy;
-    this.#scheduler = scheduler;
+    this.#clock = clock;
     this.#onTransition = onTransition;
   }
 
   /** The state now (an open breaker whose cool-down has passed moves to half-open here). */
   get state(): CircuitState {
-    if (this.#state === 'open' && this.#scheduler.now() - this.#openedAt >= this.#policy.coolDownMs) this.#move('half-open');
+    if (this.#state === 'open' && this.#clock.now() - this.#openedAt >= this.#policy.coolDownMs) this.#move('half-open');
     return this.#state;
   }
 
@@ -99,7 +99,7 @@ export class CircuitBreaker {
   }
 
   #open(): void {
-    this.#openedAt = this.#scheduler.now();
+    this.#openedAt = this.#clock.now();
     this.#move('open');
   }
 

@@ -15,7 +15,8 @@
  * Each actor owns its model version's circuit breaker (circuit-breaker.ts): while it is open, rows are
  * refused at once with MODEL_CIRCUIT_OPEN instead of queueing.
  */
-import { asyncScheduler, type Observable, type SchedulerLike } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { preciseScheduler, type Clock } from '../core/clock.js';
 import {
   AbortedError, ActorStoppedError, ConfigError, InternalError, MailboxFullError, ModelCircuitOpenError, ModelExecutionError,
   ModelInputError, ModelIntegrityError, ModelNotFoundError, ModelOutputError, ModelSignatureError, VerdictError,
@@ -28,7 +29,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { BatchResult, BatchTask, ModelRunner } from '../models/runner.js';
 import { allocate, checkRow, packRows, rowSize, unpackRows } from '../models/tensors.js';
 import type { ResolvedModel, RowInputs, RowOutputs, RowResults, TensorSpec } from '../models/types.js';
-import { Lifecycle, type ActorStatus } from './actor.js';
+import { Lifecycle, type LifecycleState } from '../core/lifecycle.js';
 import { batchPolicySchema, circuitBreakerSchema, type CircuitBreakerPolicy } from '../config/pipeline-schema.js';
 import { formatZodError } from '../core/zod-error.js';
 import { MicroBatcher, type BatchPolicy, type BatchTicket } from './batcher.js';
@@ -38,7 +39,8 @@ export interface ModelActorOptions {
   readonly model: ResolvedModel;
   /** Where batches run. Shared between actors, so the actor never closes it. */
   readonly runner: ModelRunner;
-  readonly scheduler?: SchedulerLike;
+  /** Batching delays and the inference-time histogram. Default: the production clock. */
+  readonly scheduler?: Clock;
   readonly maxBatchSize?: number;
   readonly maxDelayMs?: number;
   readonly mailboxCapacity?: number;
@@ -106,6 +108,7 @@ export class ModelActor {
   readonly #runner: ModelRunner;
   readonly #batcher: MicroBatcher<Segment>;
   readonly #lifecycle = new Lifecycle();
+  readonly #clock: Clock;
   readonly #inputs: readonly TensorSpec[];
   readonly #inputSizes: readonly number[];
   readonly #outputs: readonly TensorSpec[];
@@ -141,9 +144,9 @@ export class ModelActor {
     this.#invalidOutputs = options.metrics?.invalidOutputs.labels(labels);
     this.#log = componentLogger(options.logger ?? silentLogger, COMPONENT, { model: options.model.ref });
     this.#rowsWithdrawn = options.metrics?.rowsWithdrawn.labels(labels);
+    this.#clock = options.scheduler ?? preciseScheduler;
     const policy = compilePolicy(options);
-    const scheduler = options.scheduler ?? asyncScheduler;
-    this.#breaker = this.#createBreaker(options, scheduler);
+    this.#breaker = this.#createBreaker(options, this.#clock);
     this.#isolation = {
       size: batchRows,
       halve: (batch) => splitRows(batch, batchRows(batch) >>> 1),
@@ -156,18 +159,18 @@ export class ModelActor {
     this.#maxBatchSize = policy.maxBatchSize;
     this.#batcher = new MicroBatcher<Segment>(
       policy,
-      scheduler,
+      this.#clock,
       (batch) => this.#runBatch(batch),
       segments,
     );
   }
 
-  get status(): ActorStatus {
-    return this.#lifecycle.status;
+  get status(): LifecycleState {
+    return this.#lifecycle.state;
   }
 
-  get status$(): Observable<ActorStatus> {
-    return this.#lifecycle.status$;
+  get status$(): Observable<LifecycleState> {
+    return this.#lifecycle.state$;
   }
 
   /** The circuit breaker's state now (see circuit-breaker.ts). */
@@ -194,7 +197,7 @@ export class ModelActor {
    * batched as usual. Rejects with the typed error if the warm-up fails.
    */
   async start(): Promise<void> {
-    if (this.#lifecycle.status !== 'starting') return;
+    if (this.#lifecycle.state !== 'starting') return;
     const zeros = (rows: number) => this.#inputs.map((spec, i) => ({
       name: spec.name, type: spec.type, dims: [rows, ...spec.shape.slice(1).map(Number)],
       data: allocate(spec.type, rows * this.#inputSizes[i]!),
@@ -307,7 +310,7 @@ export class ModelActor {
 
   async #runBatch(batch: Segment[]): Promise<void> {
     this.#setDepth();
-    if (this.#lifecycle.status === 'failed') {
+    if (this.#lifecycle.state === 'failed') {
       this.#rejectAll(batch, new ActorStoppedError(`model actor ${this.model.ref} has failed`));
       return;
     }
@@ -336,13 +339,13 @@ export class ModelActor {
 
   /** One inference of the rows of `batch`: the runner's raw outputs, or its rejection. */
   async #runOnce(batch: readonly Segment[]): Promise<BatchResult['outputs']> {
-    if (this.#lifecycle.status === 'failed') throw new ActorStoppedError(`model actor ${this.model.ref} has failed`);
+    if (this.#lifecycle.state === 'failed') throw new ActorStoppedError(`model actor ${this.model.ref} has failed`);
     const rows = batchRowsOf(batch);
-    const started = performance.now();
+    const started = this.#clock.now();
     const task = this.#task(packRows(this.#inputs, rows));
     this.#batchSizes?.observe(rows.length);
     const { outputs } = await this.#runner.run(task);
-    this.#inferenceSeconds?.observe((performance.now() - started) / 1000);
+    this.#inferenceSeconds?.observe((this.#clock.now() - started) / 1000);
     return outputs;
   }
 
@@ -373,7 +376,7 @@ export class ModelActor {
     }
   }
 
-  #createBreaker(options: ModelActorOptions, scheduler: SchedulerLike): CircuitBreaker {
+  #createBreaker(options: ModelActorOptions, scheduler: Clock): CircuitBreaker {
     const policy = parseOptions(circuitBreakerSchema, options.circuitBreaker ?? {}, 'model actor circuitBreaker');
     const labels = { model: this.model.ref };
     const gauge = options.metrics?.circuitState.labels(labels);

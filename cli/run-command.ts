@@ -38,6 +38,8 @@ export function runCommand(): Command {
           process.exitCode = 1;
           // The failed daemon closes what it opened and the process ends when nothing is left; should a
           // handle stay open (see above), it still exits, once closing has had the drain timeout's time.
+          // A raw, unref'd timer on purpose: it ends the process, not a piece of logic, and must not itself
+          // keep the process alive; the daemon's own clock may be the very thing that is wedged.
           setTimeout(() => process.exit(1), loaded.config.shutdown.drainTimeoutMs).unref();
         }
         // Tell a supervising process (and the tests) when the daemon is up, on stdout, once.

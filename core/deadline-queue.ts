@@ -6,7 +6,8 @@
  * when reached. This replaces a timer (and an AbortController) per event on the hot path; time comes from
  * the injected scheduler, so tests run on virtual time.
  */
-import type { SchedulerLike, Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
+import type { Clock } from './clock.js';
 
 export interface Deadline {
   /** Stops the expiry callback from running. Safe to call more than once, and after expiry. */
@@ -25,14 +26,14 @@ class Entry implements Deadline {
 const GRANULARITY_MS = 1;
 
 export class DeadlineQueue {
-  readonly #scheduler: SchedulerLike;
+  readonly #scheduler: Clock;
   readonly #delayMs: number;
   #queue: Entry[] = [];
   /** Index of the first entry not yet expired or skipped. */
   #head = 0;
   #timer: Subscription | undefined;
 
-  constructor(scheduler: SchedulerLike, delayMs: number) {
+  constructor(scheduler: Clock, delayMs: number) {
     this.#scheduler = scheduler;
     this.#delayMs = delayMs;
   }

@@ -182,6 +182,15 @@ export class ServerListenError extends VerdictError {
   static override readonly code = 'SERVER_LISTEN_FAILED';
 }
 
+// ---- lifecycle -----------------------------------------------------------------------------------------
+/**
+ * A stop ran out of time (the forced-stop timer, core/lifecycle.ts): the reason the stop's AbortSignal carries,
+ * so cancellable work still running in it (a sink retry's backoff) ends. What it abandoned was not committed.
+ */
+export class ForcedStopError extends VerdictError {
+  static override readonly code = 'LIFECYCLE_FORCED_STOP';
+}
+
 // ---- anything else -------------------------------------------------------------------------------------
 /**
  * Something that is not one of Verdict's typed errors: a bug, or a library failing in a way nothing maps.
@@ -197,6 +206,7 @@ const KNOWN: ReadonlyArray<typeof VerdictError> = [
   ModelCircuitOpenError, MailboxFullError, ActorStoppedError, AbortedError, RuleError, TransportError,
   RecordConversionError, RecordRejectedError,
   ServerListenError, InternalError,
+  ForcedStopError,
   IntegerRangeError, NonFiniteNumberError, UnsupportedValueError,
 ];
 const BY_CODE = new Map<string, typeof VerdictError>(KNOWN.map((c) => [c.code, c]));

@@ -47,7 +47,8 @@ export async function runIsolated<U, R>(unit: U, how: Isolation<U, R>, settle: (
       attempts++;
       return how.run(unit).catch((error: unknown) => { throw asVerdictError(error, how.fallback); });
     }, {
-      attempts: UNIT_ATTEMPTS, initialDelayMs: 0, maxDelayMs: 0,
+      // No backoff: the retry is for a thread that died, and Piscina has already started its replacement.
+      attempts: UNIT_ATTEMPTS, initialDelayMs: 0, maxDelayMs: 0, sleep: () => Promise.resolve(),
       ...(how.onRetry === undefined ? {} : { onRetry: (error: VerdictError, attempt: number) => how.onRetry?.(error, attempt) }),
     });
   } catch (error) {

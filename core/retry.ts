@@ -2,6 +2,7 @@
  * The one retry helper: exponential backoff with full jitter, stopping at the first non-retryable error.
  * Every attempt's error is kept, so the final failure can say what happened each time.
  */
+import { preciseScheduler, sleep as sleepOn, type Clock } from './clock.js';
 import { asVerdictError, InternalError, type VerdictError } from './errors.js';
 
 export interface RetryOptions {
@@ -9,10 +10,13 @@ export interface RetryOptions {
   readonly attempts: number;
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
+  /** Aborting it ends the retry: a backoff in progress rejects at once with the signal's reason. */
   readonly signal?: AbortSignal;
   readonly onRetry?: (error: VerdictError, attempt: number, delayMs: number) => void;
   /** Injected for tests; defaults to Math.random. */
   readonly random?: () => number;
+  /** Times the backoffs (virtual time in tests). Default: the production clock. */
+  readonly clock?: Clock;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
@@ -31,17 +35,11 @@ export class RetryExhaustedError extends Error {
   }
 }
 
-const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted === true) return reject(signal.reason as Error);
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(timer); reject(signal.reason as Error); }, { once: true });
-  });
-
 export async function retry<T>(work: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const errors: VerdictError[] = [];
   const random = options.random ?? Math.random;
-  const sleep = options.sleep ?? defaultSleep;
+  const clock = options.clock ?? preciseScheduler;
+  const sleep = options.sleep ?? ((ms: number, signal?: AbortSignal) => sleepOn(clock, ms, signal));
   for (let attempt = 1; ; attempt++) {
     try {
       return await work(attempt);

@@ -12,6 +12,7 @@
  */
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
+import type { Clock } from '../core/clock.js';
 import { ConfigError, ModelIntegrityError, ModelNotFoundError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { syncDirectory, writeDurable, writeFileAtomic } from './atomic-write.js';
@@ -60,7 +61,7 @@ export interface AliasChange {
 
 export interface RegistryOptions {
   /** Timestamps for manifests and alias history; an RxJS scheduler fits. */
-  readonly clock?: { now(): number };
+  readonly clock?: Pick<Clock, 'now'>;
   /** Verified hashes; pass one cache to successive registries (a config reload) so they share it. */
   readonly hashCache?: HashCache;
 }
@@ -81,7 +82,7 @@ const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoExcept
 export class ModelRegistry {
   readonly root: string;
   private readonly log: Logger;
-  private readonly clock: { now(): number };
+  private readonly clock: Pick<Clock, 'now'>;
   private readonly hashes: HashCache;
 
   constructor(root: string, logger: Logger = silentLogger, options: RegistryOptions = {}) {

@@ -10,7 +10,7 @@
  *   decide   decide/decide-event.ts        CEL rules → action, score, reasons, versions, completeness
  *   encode   encode-outcome.ts             decision | byte-exact dead letter, as output records
  */
-import type { SchedulerLike } from 'rxjs';
+import type { Clock } from '../core/clock.js';
 import type { Metrics } from '../core/metrics.js';
 import { InternalError } from '../core/errors.js';
 import { deadLetterer } from './dead-letters.js';
@@ -27,7 +27,7 @@ export interface BlockProcessorDeps {
   readonly ingestor: Ingestor;
   readonly router: EventRouter;
   readonly decider: Decider;
-  readonly scheduler: SchedulerLike;
+  readonly scheduler: Clock;
   readonly metrics?: Metrics;
 }
 
@@ -47,7 +47,7 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
     eventsIn?.inc(records.length);
     const outcomes = new Array<Outcome | undefined>(records.length).fill(undefined);
     const started = now();
-    const { ingested, positions } = ingestBlock(records, events, outcomes, { ingestor, deadLetter, now });
+    const { ingested, positions } = ingestBlock(records, events, outcomes, { ingestor, deadLetter, clock: scheduler });
     const routedAt = now();
     ingestSeconds?.observe((routedAt - started) / 1000);
     if (ingested.length === 0) return outcomes as Outcome[];
@@ -60,7 +60,7 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
     }
     const decidedAt = now();
     modelsSeconds?.observe((decidedAt - routedAt) / 1000);
-    for (let j = 0; j < ingested.length; j++) outcomes[positions[j]!] = decideEvent(ingested[j]!, joins[j]!, { decider, deadLetter, now });
+    for (let j = 0; j < ingested.length; j++) outcomes[positions[j]!] = decideEvent(ingested[j]!, joins[j]!, { decider, deadLetter, clock: scheduler });
     decisionSeconds?.observe((now() - decidedAt) / 1000);
     return outcomes as Outcome[];
   };

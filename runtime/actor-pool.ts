@@ -2,7 +2,7 @@
  * The model actors of a process: one per model version in use, shared by every engine and API call that
  * runs that version, so they all batch together on one runner.
  */
-import type { SchedulerLike } from 'rxjs';
+import type { Clock } from '../core/clock.js';
 import { ModelActor } from '../actors/model-actor.js';
 import type { Batching } from '../config/compiled.js';
 import type { CircuitBreakerPolicy } from '../config/pipeline-schema.js';
@@ -13,7 +13,7 @@ import type { ResolvedModel } from '../models/types.js';
 
 export interface ActorPoolOptions {
   readonly runner: ModelRunner;
-  readonly scheduler: SchedulerLike;
+  readonly scheduler: Clock;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Whether closing the pool also closes the runner. */

@@ -12,6 +12,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { z } from 'zod';
 import type { PipelineFile } from '../config/pipeline-schema.js';
+import { preciseScheduler, type Clock } from '../core/clock.js';
 import { asVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { parseOptions } from '../core/options.js';
@@ -45,6 +46,8 @@ export interface BlockPoolOptions {
    * it (to crash a thread on a marked record); not reachable from a pipeline or daemon file.
    */
   readonly taskFile?: string | URL;
+  /** Times the metrics collection's wait for worker replies. Default: the production clock. */
+  readonly clock?: Clock;
 }
 
 const WORKER = new URL('./block-worker.js', import.meta.url);
@@ -110,7 +113,7 @@ export class BlockPool {
     return new Promise((resolve) => {
       const replies = new Map<number, unknown>();
       const done = (): void => {
-        clearTimeout(timer);
+        timer.unsubscribe();
         this.#channel.removeEventListener('message', onMessage);
         resolve([...replies.values()]);
       };
@@ -120,7 +123,7 @@ export class BlockPool {
         replies.set(reply.threadId, reply.json);
         if (replies.size >= expected) done();
       };
-      const timer = setTimeout(done, timeoutMs);
+      const timer = (this.#options.clock ?? preciseScheduler).schedule(done, timeoutMs);
       this.#channel.addEventListener('message', onMessage);
       this.#channel.postMessage({ type: 'collect', id } satisfies MetricsRequest);
     });

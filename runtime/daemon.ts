@@ -1,13 +1,16 @@
 /**
- * The long-running daemon: one pipeline between Kafka topics, with an explicit lifecycle.
+ * The long-running daemon: one pipeline between Kafka topics, with an explicit lifecycle (core/lifecycle.ts).
  *
- *   starting → running → draining → stopped        (failed from any state)
+ *   starting → running → draining → stopped        (failed from any state but stopped)
  *
  * Stopping (SIGTERM, SIGINT) stops fetching, waits for in-flight events to be decided and acknowledged,
- * commits, and closes, all raced against `shutdown.drainTimeoutMs`; whatever is abandoned then was never
- * committed and is read again by the next owner of its partition.
+ * commits, and closes, the whole of it raced against `shutdown.drainTimeoutMs` (the forced-stop timer). When
+ * the timer fires the stop ends `stopped` with `drained: false` and a log line; whatever was abandoned was
+ * never committed and is read again by the next owner of its partition.
  */
-import { BehaviorSubject } from 'rxjs';
+import type { Observable, SchedulerAction, Subscription } from 'rxjs';
+import { preciseScheduler, type Clock } from '../core/clock.js';
+import { LIFECYCLE_STATES, Lifecycle, stopWithin, type LifecycleState } from '../core/lifecycle.js';
 import type { LoadedDaemonConfig } from '../config/load-daemon.js';
 import { asVerdictError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/log.js';
@@ -18,8 +21,6 @@ import { KafkaSink } from '../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../streams/kafka/kafka-source.js';
 import { Engine } from './engine.js';
 
-export type DaemonState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
-const STATES: readonly DaemonState[] = ['starting', 'running', 'draining', 'stopped', 'failed'];
 const LAG_SAMPLE_MS = 5_000;
 
 export interface StopReport {
@@ -27,9 +28,17 @@ export interface StopReport {
   readonly abandoned: number;
 }
 
+export interface DaemonDeps {
+  /** Lag sampling and the forced-stop timer. Default: the production clock. */
+  readonly clock?: Clock;
+}
+
 export class Daemon {
-  readonly state$ = new BehaviorSubject<DaemonState>('starting');
   readonly metrics: Metrics;
+  readonly #lifecycle = new Lifecycle();
+  readonly #clock: Clock;
+  /** Aborted by the forced-stop timer (the whole stop ran out of time). */
+  readonly #stop = new AbortController();
   readonly #loaded: LoadedDaemonConfig;
   readonly #logger: Logger;
   #engine: Engine | undefined;
@@ -38,18 +47,29 @@ export class Daemon {
   #stream: DecisionStream | undefined;
   #server: MetricsServer | undefined;
   #stopping: Promise<StopReport> | undefined;
-  #lagTimer: ReturnType<typeof setInterval> | undefined;
+  #lagTimer: Subscription | undefined;
   /** The lag sample in flight: awaited before the source closes, or it would reconnect the source's admin. */
   #lagSample: Promise<void> | undefined;
 
-  constructor(loaded: LoadedDaemonConfig, logger: Logger) {
+  constructor(loaded: LoadedDaemonConfig, logger: Logger, deps: DaemonDeps = {}) {
     this.#loaded = loaded;
+    this.#clock = deps.clock ?? preciseScheduler;
     this.#logger = componentLogger(logger, 'daemon');
     this.metrics = createMetrics({ processMetrics: true });
-    this.state$.subscribe((state) => {
-      for (const s of STATES) this.metrics.lifecycle.set({ state: s }, s === state ? 1 : 0);
+    this.#lifecycle.state$.subscribe((state) => {
+      for (const s of LIFECYCLE_STATES) this.metrics.lifecycle.set({ state: s }, s === state ? 1 : 0);
       this.#logger.info({ state }, 'lifecycle');
     });
+  }
+
+  /** The lifecycle state now. */
+  get state(): LifecycleState {
+    return this.#lifecycle.state;
+  }
+
+  /** The lifecycle states, the current one first; completes on stopped or failed. */
+  get state$(): Observable<LifecycleState> {
+    return this.#lifecycle.state$;
   }
 
   get metricsPort(): number | undefined {
@@ -65,7 +85,7 @@ export class Daemon {
           registry: this.metrics.registry, host: config.metrics.host, port: config.metrics.port,
           remote: () => this.#engine?.workerMetrics() ?? Promise.resolve([]),
           // Not ready while consumers crash-loop or a partition is halted: both need an operator.
-          ready: () => this.state$.value === 'running' && this.#source?.crashLoop() === undefined && (this.#stream?.halted().length ?? 0) === 0,
+          ready: () => this.#lifecycle.state === 'running' && this.#source?.crashLoop() === undefined && (this.#stream?.halted().length ?? 0) === 0,
         });
         this.#logger.info({ port: this.#server.port }, 'metrics endpoint listening');
       }
@@ -81,7 +101,7 @@ export class Daemon {
         if (s === 'failed') void this.#fail(this.#stream?.failure ?? new Error('decision stream failed'));
       });
       this.#sampleLag();
-      this.state$.next('running');
+      this.#lifecycle.moveTo('running');
     } catch (err) {
       await this.#fail(err);
       throw err;
@@ -92,14 +112,18 @@ export class Daemon {
   #sampleLag(): void {
     const source = this.#source;
     if (source === undefined) return;
-    this.#lagTimer = setInterval(() => {
+    const sample = (): void => {
       if (this.#lagSample !== undefined) return;
       this.#lagSample = source.lag().then(
         (lags) => { for (const l of lags) this.metrics.consumerLag.set({ topic: l.topic, partition: String(l.partition) }, l.lag); },
         (err: unknown) => this.#logger.debug({ err: asVerdictError(err).toJSON() }, 'lag sample failed'),
       ).finally(() => { this.#lagSample = undefined; });
+    };
+    // Every path out of running (stop, failure) cancels it in #stopSampling, so it never holds the process.
+    this.#lagTimer = this.#clock.schedule(function tick(this: SchedulerAction<undefined>) {
+      sample();
+      this.schedule(undefined, LAG_SAMPLE_MS);
     }, LAG_SAMPLE_MS);
-    this.#lagTimer.unref();
   }
 
   /**
@@ -107,7 +131,7 @@ export class Daemon {
    * client again, and those sockets would keep the process alive after `stopped`.
    */
   async #stopSampling(): Promise<void> {
-    clearInterval(this.#lagTimer);
+    this.#lagTimer?.unsubscribe();
     await this.#lagSample;
   }
 
@@ -117,15 +141,27 @@ export class Daemon {
     return this.#stopping;
   }
 
+  /**
+   * Drain, commit and close under one forced-stop timer of `shutdown.drainTimeoutMs`. The stream's own drain
+   * has the same bound; the daemon's timer also covers the closes after it (a producer flush or consumer
+   * leave that hangs on a broker that went away).
+   */
   async #drainAndClose(): Promise<StopReport> {
     const { drainTimeoutMs } = this.#loaded.config.shutdown;
-    if (this.state$.value === 'running') this.state$.next('draining');
-    const report = (await this.#stream?.drain(drainTimeoutMs)) ?? { drained: true, abandoned: 0 };
-    this.#logger.info(report, report.drained ? 'drained' : 'drain timed out; abandoned events are re-read after restart');
-    await this.#stopSampling();
-    await this.#closeAll();
-    if (this.state$.value !== 'failed') this.state$.next('stopped');
-    this.state$.complete();
+    this.#lifecycle.moveTo('draining');
+    let report: StopReport = { drained: true, abandoned: 0 };
+    const stop = await stopWithin({ clock: this.#clock, timeoutMs: drainTimeoutMs, controller: this.#stop }, async () => {
+      report = (await this.#stream?.drain(drainTimeoutMs)) ?? report;
+      this.#logger.info(report, report.drained ? 'drained' : 'drain timed out; abandoned events are re-read after restart');
+      await this.#stopSampling();
+      await this.#closeAll();
+    });
+    if (stop.forced) {
+      report = { drained: false, abandoned: this.#stream?.inflight ?? 0 };
+      this.#logger.warn({ ...report, drainTimeoutMs },
+        'forced stop: drain, commit and close did not finish in time; what was not committed is re-read after restart');
+    }
+    this.#lifecycle.moveTo('stopped');
     return report;
   }
 
@@ -145,11 +181,18 @@ export class Daemon {
     }
   }
 
+  /** Fails (from any state but stopped) and closes what was opened, under the same forced-stop timer. */
   async #fail(err: unknown): Promise<void> {
-    if (this.state$.value === 'failed' || this.state$.value === 'stopped') return;
+    if (!this.#lifecycle.moveTo('failed')) return;
     this.#logger.error({ err: asVerdictError(err).toJSON() }, 'daemon failed');
-    this.state$.next('failed');
-    this.#stopping ??= this.#stopSampling().then(() => this.#closeAll()).then(() => ({ drained: false, abandoned: this.#stream?.inflight ?? 0 }));
+    const timeoutMs = this.#loaded.config.shutdown.drainTimeoutMs;
+    this.#stopping ??= stopWithin({ clock: this.#clock, timeoutMs, controller: this.#stop }, async () => {
+      await this.#stopSampling();
+      await this.#closeAll();
+    }).then((stop) => {
+      if (stop.forced) this.#logger.warn({ drainTimeoutMs: timeoutMs }, 'forced stop: closing the failed daemon did not finish in time');
+      return { drained: false, abandoned: this.#stream?.inflight ?? 0 };
+    });
     await this.#stopping;
   }
 }

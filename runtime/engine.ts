@@ -108,8 +108,8 @@ export class Engine {
       metrics: this.metrics,
     });
     this.#executors = [...executors.values()];
-    const router = new EventRouter(pipeline, executors, this.#join);
-    const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger });
+    const router = new EventRouter(pipeline, executors, this.#join, this.scheduler);
+    const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler });
     this.#process = createBlockProcessor({
       pipeline: pipeline.name,
       ingestor: createIngestor(pipeline, this.scheduler),
@@ -207,6 +207,7 @@ export class Engine {
       logLevel: this.logger.isLevelEnabled('info') ? this.logger.level : null,
       logger: this.logger,
       ...(this.#blockTaskFile === undefined ? {} : { taskFile: this.#blockTaskFile }),
+      clock: this.scheduler,
     });
     return this.#blocks;
   }

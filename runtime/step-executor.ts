@@ -15,8 +15,8 @@
  * A row that crashes its worker after the join's deadline is therefore a timeout, like any slow model: the
  * join closed before the crash was known (see README "When a worker thread dies").
  */
-import type { SchedulerLike } from 'rxjs';
 import type { ModelActor } from '../actors/model-actor.js';
+import type { Clock } from '../core/clock.js';
 import { DeadlineQueue } from '../core/deadline-queue.js';
 import { AbortedError, ModelTimeoutError } from '../core/errors.js';
 import type { RowInputs, RowResults } from '../models/types.js';
@@ -26,8 +26,8 @@ import type { StepExecutor } from '../pipeline/route/event-router.js';
  * `boundMs`: milliseconds a call may take (the step timeout, or the join deadline); `ownTimeout`: whether the
  * step's own timeout is the bound (so the call itself settles as a timeout when it passes).
  */
-export function stepExecutor(actor: ModelActor, scheduler: SchedulerLike, boundMs: number, ownTimeout: boolean): StepExecutor & { close(): void } {
-  const deadlines = new DeadlineQueue(scheduler, boundMs);
+export function stepExecutor(actor: ModelActor, clock: Clock, boundMs: number, ownTimeout: boolean): StepExecutor & { close(): void } {
+  const deadlines = new DeadlineQueue(clock, boundMs);
   const ref = actor.model.ref;
   const timeout = (): ModelTimeoutError =>
     new ModelTimeoutError(`${ref} did not answer within ${boundMs} ms`, { details: { model: ref, timeoutMs: boundMs } });

@@ -15,7 +15,8 @@
  * that header existed fall back to dropping every `verdict-*` header.
  */
 import { randomBytes } from 'node:crypto';
-import { asyncScheduler, type SchedulerLike, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
+import { preciseScheduler, type Clock } from '../core/clock.js';
 import { dlqReplaySchema, type KafkaConsumerTimings, type KafkaProducerOptions } from '../config/kafka-options.js';
 import { ConfigError, TransportError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
@@ -51,7 +52,7 @@ export interface DlqReplayOptions {
   readonly idleTimeoutMs?: number;
   /** Consumer timings (group joins, fetch waits). Defaults (`kafkaConsumerTimingsSchema`) suit a real cluster. */
   readonly consumer?: Partial<ReaderTimings>;
-  readonly scheduler?: SchedulerLike;
+  readonly scheduler?: Clock;
   readonly logger?: Logger;
 }
 
@@ -135,7 +136,7 @@ class Replay {
   readonly #options: DlqReplayOptions;
   readonly #progress: Map<number, PartitionProgress>;
   readonly #codes: ReadonlySet<string>;
-  readonly #scheduler: SchedulerLike;
+  readonly #scheduler: Clock;
   readonly #logger: Logger;
   readonly #produceBatch: number;
   readonly #idleTimeoutMs: number;
@@ -165,7 +166,7 @@ class Replay {
     this.#options = options;
     this.#progress = progress;
     this.#codes = new Set(options.codes ?? []);
-    this.#scheduler = options.scheduler ?? asyncScheduler;
+    this.#scheduler = options.scheduler ?? preciseScheduler;
     this.#logger = componentLogger(options.logger ?? silentLogger, 'dlq_replay', { from: options.from, to: options.to });
     const tuning = parseOptions(dlqReplaySchema, { produceBatch: options.produceBatch, idleTimeoutMs: options.idleTimeoutMs, consumer: options.consumer }, 'dead-letter replay options');
     this.#produceBatch = tuning.produceBatch;

@@ -13,6 +13,8 @@ import type { Source, SourceEvent } from '../streams/types.js';
 import type { TopicPartition } from '../pipeline/record.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
+/** One turn on both clocks: admission releases its next chunk on the stream's (virtual) clock, I/O on the real one. */
+const turn = async (scheduler: ManualScheduler): Promise<void> => { scheduler.advance(0); await tick(); };
 
 /** Lifts a per-record stand-in to the block processor the stream calls with each chunk, encoding with `encode`. */
 const perRecord = (fn: (record: InboundRecord) => Promise<Outcome>) =>
@@ -59,7 +61,7 @@ describe('decision stream', () => {
       options: { maxInflight: 300, chunkSize: 100, maxBuffered: 1000, maxBufferedPerPartition: 600, commitIntervalMs: 50 },
     });
     stream.start();
-    for (let i = 0; i < 50; i++) await tick();
+    for (let i = 0; i < 50; i++) await turn(scheduler);
     assert.ok(gate.started <= 300, `admission: ${gate.started} records started, bound 300`);
     assert.ok(stream.inflight <= 1000 + 200, `buffered ${stream.inflight}: the source was paused near the bound`);
     assert.ok(stream.inflight >= 300, 'but it did read ahead');
@@ -67,7 +69,7 @@ describe('decision stream', () => {
     let guard = 0;
     while (log.endOffsets('out').reduce((a, b) => a + b, 0) < N && guard++ < 2000) {
       gate.releaseAll();
-      await tick();
+      await turn(scheduler);
       assert.ok(gate.pending <= 300, `never more than 300 in processing, saw ${gate.pending}`);
     }
     assert.equal(log.read('out', 0, 0).length, N, 'every record produced exactly once');
@@ -84,6 +86,7 @@ describe('decision stream', () => {
     log.createTopic('in', 1);
     log.createTopic('out', 1);
     await log.producer().send(Array.from({ length: 20 }, (_, i) => ({ topic: 'in', key: 'same', value: `v${i}`, headers: [] })));
+    const scheduler = new ManualScheduler();
     const stream = new DecisionStream({
       deadLetter: { topic: 'dlq', pipeline: 'p' },
       source: log.consumer({ groupId: 'g', topics: ['in'] }),
@@ -91,11 +94,13 @@ describe('decision stream', () => {
       // Later offsets finish first.
       process: perRecord((record) => new Promise((resolve) => setTimeout(() => resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 }), 40 - 2 * record.offset))),
       tracker: new CommitTracker(),
-      scheduler: new ManualScheduler(),
+      scheduler,
       logger: silentLogger,
       options: { chunkSize: 5 },
     });
     stream.start();
+    // Admission releases the four chunks one turn of the stream's clock apart.
+    for (let guard = 0; log.endOffsets('out')[0]! < 20 && guard < 5000; guard++) await turn(scheduler);
     await log.waitForRecords('out', 20);
     assert.deepEqual(log.read('out', 0, 0).map((r) => r.value?.toString()), Array.from({ length: 20 }, (_, i) => `v${i}`));
     await stream.drain(1000);
@@ -168,13 +173,14 @@ describe('decision stream', () => {
       send: (records: readonly OutboundRecord[]) => (failures-- > 0 ? Promise.reject(new TransportError('broker away')) : real.send(records)),
       close: () => real.close(),
     };
+    const scheduler = new ManualScheduler();
     const stream = new DecisionStream({
       deadLetter: { topic: 'dlq', pipeline: 'p' },
       source: log.consumer({ groupId: 'g', topics: ['in'] }),
       sink,
       process: perRecord((record) => Promise.resolve({ kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 })),
       tracker: new CommitTracker(),
-      scheduler: new ManualScheduler(),
+      scheduler,
       logger: silentLogger,
     });
     stream.start();
@@ -182,6 +188,8 @@ describe('decision stream', () => {
     assert.ok(failures < 2, 'the first send failed');
     await stream.commitNow();
     assert.deepEqual(log.committed('g', 'in'), [undefined], 'nothing committed while the sink fails');
+    // The retry's backoffs run on the stream's clock.
+    for (let guard = 0; log.endOffsets('out')[0]! < 10 && guard < 1000; guard++) { scheduler.advance(100); await tick(); }
     await log.waitForRecords('out', 10);
     assert.equal(log.read('out', 0, 0).length, 10);
     await stream.drain(1000);

@@ -53,7 +53,7 @@ describe('error codes say what failed', () => {
     const daemon = new Daemon({ config, pipelinePath: samplePipelinePath, overridden: [] }, silentLogger);
     try {
       await assert.rejects(daemon.start(), { code: 'SERVER_LISTEN_FAILED' });
-      assert.equal(daemon.state$.value, 'failed');
+      assert.equal(daemon.state, 'failed');
     } finally {
       await held.close();
     }

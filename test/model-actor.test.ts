@@ -4,7 +4,7 @@ import {
   AbortedError, ActorStoppedError, MailboxFullError, ModelExecutionError, ModelInputError, ModelNotFoundError,
   WorkerCrashedError,
 } from '../core/errors.js';
-import type { ActorStatus } from '../actors/actor.js';
+import type { LifecycleState } from '../core/lifecycle.js';
 import { errorCount, POISON, settle, setup } from './helpers/fake-runner.js';
 
 void test('dispatches one batch as soon as maxBatchSize rows are queued', async () => {
@@ -138,7 +138,7 @@ void test('keeps at most maxInflightBatches batches running and dispatches more 
 
 void test('stop runs the queued rows without waiting for the delay, then rejects new rows', async () => {
   const { actor, runner } = setup({ maxDelayMs: 1000 });
-  const statuses: ActorStatus[] = [];
+  const statuses: LifecycleState[] = [];
   actor.status$.subscribe((s) => statuses.push(s));
   const queued = [actor.infer({ x: [1, 1] }), actor.infer({ x: [2, 2] })];
   const stopped = actor.stop();

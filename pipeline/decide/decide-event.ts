@@ -2,7 +2,7 @@
  * The decide stage for one joined event: its decision by the rules, or its dead letter when no step could
  * use it (bad input for every model).
  */
-import { toMicros } from '../../core/clock.js';
+import { toMicros, type Clock } from '../../core/clock.js';
 import { asVerdictError, InternalError, WorkerCrashedError, type VerdictError } from '../../core/errors.js';
 import type { DeadLetterer } from '../dead-letters.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
@@ -47,7 +47,7 @@ function undecidable(join: JoinResult): { step: string; model: string | undefine
   return null;
 }
 
-export function decideEvent(ev: IngestedEvent, join: JoinResult, deps: { readonly decider: Decider; readonly deadLetter: DeadLetterer; readonly now: () => number }): Outcome {
+export function decideEvent(ev: IngestedEvent, join: JoinResult, deps: { readonly decider: Decider; readonly deadLetter: DeadLetterer; readonly clock: Pick<Clock, 'now'> }): Outcome {
   const failed = undecidable(join);
   if (failed !== null) return deps.deadLetter(ev.record, failed.error, { step: failed.step, model: failed.model });
   try {
@@ -58,7 +58,7 @@ export function decideEvent(ev: IngestedEvent, join: JoinResult, deps: { readonl
       join,
       timings: { ingest: toMicros(ev.ingestMs), models: toMicros(join.closedAt - join.openedAt) },
     });
-    const total = toMicros(deps.now() - ev.receivedAt);
+    const total = toMicros(deps.clock.now() - ev.receivedAt);
     return { kind: 'decision', record: ev.record, decision: { ...decision, latencyMs: { ...decision.latencyMs, total } } };
   } catch (err) {
     // The decider catches rule failures itself: whatever escapes it is not the record's fault.

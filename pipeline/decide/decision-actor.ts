@@ -8,7 +8,7 @@
  * that policy, since the rules could not say what they were written to say.
  */
 import type { CompiledDecision } from '../../config/compiled.js';
-import { toMicros } from '../../core/clock.js';
+import { preciseScheduler, toMicros, type Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import { componentLogger, silentLogger } from '../../core/log.js';
 import { RuleError } from '../../core/errors.js';
@@ -16,7 +16,7 @@ import type { Metrics } from '../../core/metrics.js';
 import type { RowOutputs } from '../../models/types.js';
 import { failedSteps } from '../join/completeness.js';
 import type { JoinResult, StepStatus } from '../join/types.js';
-import { Lifecycle, type ActorStatus } from '../../actors/actor.js';
+import { Lifecycle, type LifecycleState } from '../../core/lifecycle.js';
 import { compileExpression, compileRules, errorSummary, evaluateRules, type CelContext, type CompiledRule, type RuleVerdict } from '../../config/rules.js';
 
 /** A decision's reason for each rule that failed to evaluate: `rule_error:decision.rules[2]`. */
@@ -56,7 +56,8 @@ export interface DecisionActorOptions {
   readonly decision: CompiledDecision;
   readonly metrics?: Metrics;
   readonly logger?: Logger;
-  readonly now?: () => number;
+  /** Times the decision stage. Default: the production clock. */
+  readonly clock?: Pick<Clock, 'now'>;
 }
 
 export class DecisionActor {
@@ -74,7 +75,7 @@ export class DecisionActor {
   readonly #ruleErrorCounters = new Map<string, { inc(): void }>();
   readonly #onRuleError: CompiledDecision['onRuleError'];
   readonly #log: Logger;
-  readonly #now: () => number;
+  readonly #clock: Pick<Clock, 'now'>;
 
   constructor(options: DecisionActorOptions) {
     const { decision } = options;
@@ -87,16 +88,16 @@ export class DecisionActor {
     this.#fallback = decision.onIncomplete.policy === 'fallback' ? compileRules(decision.onIncomplete.rules, 'decision.onIncomplete.rules') : [];
     this.#metrics = options.metrics;
     this.#log = componentLogger(options.logger ?? silentLogger, 'decision_actor', { pipeline: options.pipeline });
-    this.#now = options.now ?? (() => performance.now());
+    this.#clock = options.clock ?? preciseScheduler;
     this.#lifecycle.moveTo('running');
   }
 
-  get status(): ActorStatus {
-    return this.#lifecycle.status;
+  get status(): LifecycleState {
+    return this.#lifecycle.state;
   }
 
   decide(input: DecisionInput): Decision {
-    const started = this.#now();
+    const started = this.#clock.now();
     const { join } = input;
     const context: CelContext = { event: input.event, steps: join.outputs, completeness: join.completeness };
     const incomplete = this.#incomplete;
@@ -154,7 +155,7 @@ export class DecisionActor {
       complete: join.complete,
       policy,
       ...(errors.length > 0 ? { ruleErrors: errors } : {}),
-      latencyMs: { ...input.timings, decision: toMicros(this.#now() - started) },
+      latencyMs: { ...input.timings, decision: toMicros(this.#clock.now() - started) },
     };
   }
 

@@ -3,6 +3,7 @@
  * it cannot be, dead-lettered in its place. A record the transport could not read arrives `invalid` and is
  * dead-lettered with that error.
  */
+import type { Clock } from '../../core/clock.js';
 import type { DeadLetterer } from '../dead-letters.js';
 import type { Outcome } from '../outcome.js';
 import type { InboundRecord } from '../record.js';
@@ -17,9 +18,9 @@ export interface IngestedBlock {
 /** Fills `outcomes` with the dead letters; `events` (the API path) replaces decoding. */
 export function ingestBlock(
   records: readonly InboundRecord[], events: readonly Record<string, unknown>[] | undefined, outcomes: Array<Outcome | undefined>,
-  deps: { readonly ingestor: Ingestor; readonly deadLetter: DeadLetterer; readonly now: () => number },
+  deps: { readonly ingestor: Ingestor; readonly deadLetter: DeadLetterer; readonly clock: Pick<Clock, 'now'> },
 ): IngestedBlock {
-  const { ingestor, deadLetter, now } = deps;
+  const { ingestor, deadLetter, clock } = deps;
   const ingested: IngestedEvent[] = [];
   const positions: number[] = [];
   for (let i = 0; i < records.length; i++) {
@@ -30,7 +31,7 @@ export function ingestBlock(
     }
     const event = events?.[i];
     try {
-      ingested.push(event === undefined ? ingestor.fromRecord(record, now()) : ingestor.fromEvent(event, record, now()));
+      ingested.push(event === undefined ? ingestor.fromRecord(record, clock.now()) : ingestor.fromEvent(event, record, clock.now()));
       positions.push(i);
     } catch (err) {
       outcomes[i] = deadLetter(record, err);

@@ -3,6 +3,7 @@
  * typed error, which the pipeline turns into a dead letter carrying the original bytes.
  */
 import type { CompiledPipeline } from '../../config/compiled.js';
+import type { Clock } from '../../core/clock.js';
 import type { InboundRecord } from '../record.js';
 import { identify, resolveIdentity } from '../../config/input-contract.js';
 import { decodeValue } from './decode.js';
@@ -28,7 +29,7 @@ export interface Ingestor {
   fromEvent(event: Record<string, unknown>, record: InboundRecord, now: number): IngestedEvent;
 }
 
-export function createIngestor(pipeline: CompiledPipeline, clock: { now(): number }): Ingestor {
+export function createIngestor(pipeline: CompiledPipeline, clock: Pick<Clock, 'now'>): Ingestor {
   const validate = compileValidator(pipeline.input.schema, pipeline.input.schemaName);
   const wide = float64FeatureSets(pipeline);
   // Only the sets some step reads: a set nothing uses must not refuse events (nor cost a row per event).

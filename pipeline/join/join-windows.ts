@@ -10,7 +10,7 @@
  * a pipeline share one deadline length, so a DeadlineQueue (one scheduled action for the oldest open
  * block) serves them all. Time comes from the injected scheduler, so tests run on virtual time.
  */
-import type { SchedulerLike } from 'rxjs';
+import type { Clock } from '../../core/clock.js';
 import type { JoinMode } from '../../config/compiled.js';
 import { DeadlineQueue, type Deadline } from '../../core/deadline-queue.js';
 import type { SerializedError } from '../../core/errors.js';
@@ -24,7 +24,7 @@ export interface JoinWindowsOptions {
   readonly steps: readonly string[];
   readonly mode: JoinMode;
   readonly deadlineMs: number;
-  readonly scheduler: SchedulerLike;
+  readonly scheduler: Clock;
   readonly metrics?: Metrics;
 }
 
@@ -71,7 +71,7 @@ class Window implements JoinBlock {
 export class JoinWindows {
   readonly #steps: readonly string[];
   readonly #mode: JoinMode;
-  readonly #scheduler: SchedulerLike;
+  readonly #scheduler: Clock;
   readonly #deadlines: DeadlineQueue;
   readonly #open = new Set<Window>();
   #late = 0;

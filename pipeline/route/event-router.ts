@@ -8,6 +8,7 @@
  */
 import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
 import { compileExpression } from '../../config/rules.js';
+import type { Clock } from '../../core/clock.js';
 import { asVerdictError, ModelExecutionError, ModelTimeoutError, RuleError } from '../../core/errors.js';
 import type { RowInputs, RowOutputs, RowResults } from '../../models/types.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
@@ -53,8 +54,10 @@ export class EventRouter {
   readonly #steps: readonly RoutedStep[];
   readonly #roots: readonly number[];
   readonly #join: BlockJoin;
+  readonly #clock: Pick<Clock, 'now'>;
 
-  constructor(pipeline: CompiledPipeline, executors: ReadonlyMap<string, StepExecutor>, join: BlockJoin) {
+  /** `clock` times each step's latency (`latencyMs` in its report). */
+  constructor(pipeline: CompiledPipeline, executors: ReadonlyMap<string, StepExecutor>, join: BlockJoin, clock: Pick<Clock, 'now'>) {
     const index = new Map(pipeline.steps.map((s, i) => [s.id, i]));
     this.#steps = pipeline.steps.map((step): RoutedStep => {
       const executor = executors.get(step.id);
@@ -69,6 +72,7 @@ export class EventRouter {
     });
     this.#roots = this.#steps.flatMap((s, i) => (s.dependsOn.length === 0 ? [i] : []));
     this.#join = join;
+    this.#clock = clock;
   }
 
   /** Starts the block's steps and resolves, one JoinResult per event in order, when its join window closes. */
@@ -98,9 +102,9 @@ export class EventRouter {
       this.#finish(run, i);
       return;
     }
-    const started = performance.now();
+    const started = this.#clock.now();
     void routed.executor.infer(rows).then(({ outputs, errors }) => {
-      const latencyMs = performance.now() - started;
+      const latencyMs = this.#clock.now() - started;
       for (let r = 0; r < rowEvents.length; r++) {
         const e = rowEvents[r]!;
         const out = outputs[r];

@@ -5,6 +5,7 @@
  * exactly as it runs on Kafka, through the same `Source` and `Sink`.
  */
 import { z } from 'zod';
+import type { Clock } from '../../core/clock.js';
 import { TransportError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { parseOptions } from '../../core/options.js';
@@ -32,7 +33,7 @@ export interface EmbeddedLogOptions {
   /** How groups split partitions. Default 'range', Kafka's default assignor. */
   readonly assignor?: AssignorName;
   /** Stamps appended records; an RxJS scheduler (asyncScheduler, TestScheduler) fits. Default Date.now. */
-  readonly clock?: { now(): number };
+  readonly clock?: Pick<Clock, 'now'>;
   readonly logger?: Logger;
 }
 
@@ -71,7 +72,7 @@ export class EmbeddedLog {
   private readonly defaultPartitions: number;
   private readonly maxRecords: number;
   private readonly assignor: AssignorName;
-  private readonly clock: { now(): number };
+  private readonly clock: Pick<Clock, 'now'>;
   private readonly logger: Logger;
   private readonly host: ConsumerHost;
 

@@ -2,13 +2,14 @@
  * A consumer-group member of the embedded log, behind the same `Source` seam as Kafka.
  *
  * Delivery is pull-shaped and always asynchronous: an append only marks the consumer as having work and
- * schedules one delivery pass (setImmediate, or the injected scheduler), so producers never re-enter the
+ * schedules one delivery pass (on the clock's next turn), so producers never re-enter the
  * pipeline and whatever arrived meanwhile goes out as one batch per partition. A pass announces queued
  * assignment changes first, then hands out at most one batch per owned, unpaused partition, starting from
  * a rotating partition for fairness, and schedules another pass if any partition has more.
  */
-import { Observable, type SchedulerLike, type Subscriber } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import { z } from 'zod';
+import { preciseScheduler, type Clock } from '../../core/clock.js';
 import { TransportError } from '../../core/errors.js';
 import { parseOptions } from '../../core/options.js';
 import { componentLogger, type Logger } from '../../core/log.js';
@@ -25,10 +26,11 @@ export interface EmbeddedConsumerOptions {
   /** Where a partition starts when its group has no committed offset (Kafka's auto.offset.reset). Default earliest. */
   readonly resetTo?: 'earliest' | 'latest';
   /**
-   * Schedules delivery passes. Default: setImmediate, which lets I/O interleave at full speed (RxJS's
-   * asyncScheduler would add a timer's millisecond). A VirtualTimeScheduler makes delivery explicit in tests.
+   * Schedules delivery passes, each on the clock's next turn. Default: the production clock, whose next turn is
+   * a setImmediate, which lets I/O interleave at full speed (a timer would add a millisecond). A
+   * VirtualTimeScheduler makes delivery explicit in tests.
    */
-  readonly scheduler?: SchedulerLike;
+  readonly scheduler?: Clock;
 }
 
 /** An embedded consumer's tuning, as code passes it: the one place its defaults live. */
@@ -67,7 +69,7 @@ export class EmbeddedSource implements Source {
 
   private readonly maxBatchSize: number;
   private readonly resetTo: 'earliest' | 'latest';
-  private readonly scheduler: SchedulerLike | undefined;
+  private readonly scheduler: Clock | undefined;
   private readonly group: ConsumerGroup;
   private readonly member: GroupMember;
   private readonly logger: Logger;
@@ -211,8 +213,7 @@ export class EmbeddedSource implements Source {
   private schedule(): void {
     if (this.scheduled || this.subscriber === undefined || this.status !== 'open') return;
     this.scheduled = true;
-    if (this.scheduler === undefined) setImmediate(this.pass);
-    else this.scheduler.schedule(this.pass);
+    (this.scheduler ?? preciseScheduler).schedule(this.pass);
   }
 
   /** True while `subscriber` may still receive: a handler can unsubscribe or close us mid-pass. */

@@ -13,8 +13,9 @@
  * consumer in the same group; `events$` stays open, so the pipeline sees only the revoke and the assign.
  * So is a stalled one, which kafkajs does not report: see stall-watchdog.ts.
  */
-import { Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { kafkaSourceSchema } from '../../config/kafka-options.js';
+import { nextTurn, preciseScheduler, type Clock } from '../../core/clock.js';
 import { TransportError } from '../../core/errors.js';
 import { parseOptions } from '../../core/options.js';
 import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
@@ -67,8 +68,8 @@ export interface KafkaSourceOptions extends KafkaConnection {
 export interface KafkaSourceDeps {
   /** The client library. Default: kafkajs, connected with the options' connection fields. */
   readonly factory?: KafkaClientFactory;
-  /** Times restart backoffs and stall checks. Default asyncScheduler. */
-  readonly scheduler?: SchedulerLike;
+  /** Times restart backoffs and stall checks. Default: the production clock. */
+  readonly scheduler?: Clock;
   /** Jitter source. Default Math.random. */
   readonly random?: () => number;
   /** Counts consumer re-creations by reason. */
@@ -98,7 +99,7 @@ export class KafkaSource implements Source {
 
   readonly #settings: ConsumerSettings;
   readonly #factory: KafkaClientFactory;
-  readonly #scheduler: SchedulerLike;
+  readonly #scheduler: Clock;
   readonly #random: () => number;
   readonly #backoff: { readonly initialDelayMs: number; readonly maxDelayMs: number };
   readonly #logger: Logger;
@@ -130,7 +131,7 @@ export class KafkaSource implements Source {
     const logger = options.logger ?? silentLogger;
     this.#logger = componentLogger(logger, 'kafka_source', { groupId: options.groupId, topics: this.#settings.topics });
     this.#factory = deps.factory ?? kafkajsClientFactory(options, logger);
-    this.#scheduler = deps.scheduler ?? asyncScheduler;
+    this.#scheduler = deps.scheduler ?? preciseScheduler;
     this.#random = deps.random ?? Math.random;
     this.#backoff = restartBackoff;
     this.#metrics = deps.metrics;
@@ -263,8 +264,10 @@ export class KafkaSource implements Source {
     this.#restartTimer?.unsubscribe();
     this.#revokeAll('close');
     // The pipeline commits what it owes on `revoked` a few microtasks later: one turn of the event loop
-    // lets those commits start (a yield, not a delay), then they are awaited before the consumer goes.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    // lets those commits start (a yield, not a delay), then they are awaited before the consumer goes. The
+    // turn is the real event loop's even under a virtual clock: it waits for promise chains, which virtual
+    // time does not run, and on a virtual clock close() would hang until a test happened to advance time.
+    await nextTurn(preciseScheduler);
     await Promise.allSettled([...this.#commits]);
     if (this.#consumer !== undefined) this.#retire(this.#consumer);
     await this.#stopping;

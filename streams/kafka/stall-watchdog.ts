@@ -13,7 +13,8 @@
  *   sighting is not enough: a record produced just before the check would look like a stall. A check that
  *   fails (brokers down, as in an outage) reports nothing: no restart without evidence.
  */
-import type { SchedulerLike, Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
+import type { Clock } from '../../core/clock.js';
 import { asVerdictError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { TopicPartition } from '../../pipeline/record.js';
@@ -34,7 +35,7 @@ export interface StalledPartition extends TopicPartition {
 export interface StallWatchdogOptions {
   /** 0 disables the watchdog. */
   readonly timeoutMs: number;
-  readonly scheduler: SchedulerLike;
+  readonly scheduler: Clock;
   readonly logger: Logger;
   /** Reads the log ends and committed lags of the watched topics. */
   readonly positions: () => Promise<readonly LogPosition[]>;

@@ -6,15 +6,19 @@
  * Transports hand over batches of any size (a Kafka fetch can hold thousands of records). Starting them all
  * at once would queue them all in the model actors and blow every deadline; admitting them in chunks keeps
  * per-event latency bounded by `maxInflight / throughput`, while the source is paused on the queue's size.
- * Chunks are released one macrotask apart so that model results and I/O interleave with new work.
+ * Chunks are released one turn of the clock apart (the next macrotask on the production clock, see
+ * core/clock.ts) so that model results and I/O interleave with new work.
  */
 import { Observable, type OperatorFunction } from 'rxjs';
+import type { Clock } from '../../core/clock.js';
 import type { RecordBatch } from '../types.js';
 import type { TopicPartition } from '../../pipeline/record.js';
 
 export interface AdmissionOptions {
   readonly maxInflight: number;
   readonly chunkSize: number;
+  /** Spaces chunk releases one turn apart (`clock.schedule(work)`, no delay). */
+  readonly clock: Clock;
 }
 
 const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
@@ -86,7 +90,7 @@ export class Admission<T extends RecordBatch = RecordBatch> {
     return dropped;
   }
 
-  /** Releases the first chunk now (if capacity allows) and schedules the next for the next macrotask. */
+  /** Releases the first chunk now (if capacity allows) and schedules the next for the clock's next turn. */
   #pump(): void {
     if (this.#scheduled) return;
     const chunk = this.#queue[0];
@@ -99,7 +103,7 @@ export class Admission<T extends RecordBatch = RecordBatch> {
     this.#emit(chunk);
     if (this.#queue.length > 0) {
       this.#scheduled = true;
-      setImmediate(() => {
+      this.#options.clock.schedule(() => {
         this.#scheduled = false;
         this.#pump();
       });

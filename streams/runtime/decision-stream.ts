@@ -16,10 +16,15 @@
  * Whatever the sink refuses record by record stays with that record (refusals.ts): a refused decision is
  * dead-lettered, a refused dead letter is written without its payload, and if even that is refused the
  * record's partition halts there (paused, never committed past it) while the others go on.
+ *
+ * Its lifecycle is core/lifecycle.ts's: starting → running → draining → stopped, or failed. `drain` is the
+ * whole stop (wait for in-flight records, final commit) under one forced-stop timer.
  */
-import { BehaviorSubject, Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
+import { Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type Observable, type SchedulerAction, type Subscription } from 'rxjs';
 import { streamOptionsSchema, type StreamOptions, type StreamOptionsInput } from '../../config/stream-options.js';
+import type { Clock } from '../../core/clock.js';
 import { asVerdictError, type VerdictError } from '../../core/errors.js';
+import { Lifecycle, stopWithin, type LifecycleState } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import { retry } from '../../core/retry.js';
@@ -29,9 +34,6 @@ import type { Delivery } from '../../pipeline/outcome.js';
 import { replaceRefused, type DeadLetterTarget } from './refusals.js';
 import type { RecordBatch, RejectedRecord, Sink, Source } from '../types.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../../pipeline/record.js';
-
-export type StreamState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
-
 
 export interface StreamDeps {
   readonly source: Source;
@@ -43,7 +45,8 @@ export interface StreamDeps {
    */
   readonly process: (records: readonly InboundRecord[]) => Promise<Delivery[]>;
   readonly tracker: CommitTracker;
-  readonly scheduler: SchedulerLike;
+  /** Every timer and time read of the stream: commits, admission, sink retry backoffs, the forced stop. */
+  readonly scheduler: Clock;
   readonly logger: Logger;
   readonly metrics?: Metrics;
   readonly options?: StreamOptionsInput;
@@ -74,8 +77,16 @@ const SINK_RETRY = { attempts: Infinity, initialDelayMs: 50, maxDelayMs: 5_000 }
 
 const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
 
+/** What a stop did: whether every in-flight record was delivered and committed in time, and how many were not delivered. */
+export interface DrainReport {
+  readonly drained: boolean;
+  readonly abandoned: number;
+}
+
 export class DecisionStream {
-  readonly state$ = new BehaviorSubject<StreamState>('starting');
+  readonly #lifecycle = new Lifecycle();
+  /** Aborted when the forced-stop timer fires: ends a sink retry the stop abandons. */
+  readonly #stop = new AbortController();
   readonly #deps: StreamDeps;
   readonly #options: StreamOptions;
   readonly #assigned = new Map<string, TopicPartition>();
@@ -105,7 +116,17 @@ export class DecisionStream {
     this.#deps = deps;
     const given = Object.entries(deps.options ?? {}).filter(([, v]) => v !== undefined);
     this.#options = streamOptionsSchema.parse(Object.fromEntries(given));
-    this.#admission = new Admission<ReadBatch>({ maxInflight: this.#options.maxInflight, chunkSize: this.#options.chunkSize });
+    this.#admission = new Admission<ReadBatch>({ maxInflight: this.#options.maxInflight, chunkSize: this.#options.chunkSize, clock: deps.scheduler });
+  }
+
+  /** The lifecycle state now. */
+  get state(): LifecycleState {
+    return this.#lifecycle.state;
+  }
+
+  /** The lifecycle states, the current one first; completes on stopped or failed. */
+  get state$(): Observable<LifecycleState> {
+    return this.#lifecycle.state$;
   }
 
   /** Why the stream failed, once it has (state `failed`). */
@@ -136,6 +157,10 @@ export class DecisionStream {
     const sendRetrying = (records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]> =>
       retry(() => sink.send(records), {
         ...SINK_RETRY,
+        clock: this.#deps.scheduler,
+        // A stop that runs out of time aborts it: a send retried against a broker that is away would
+        // otherwise keep the abandoned work alive for ever.
+        signal: this.#stop.signal,
         onRetry: (error, attempt, delayMs) => logger.warn({ code: error.code, attempt, delayMs }, 'sink send failed; retrying'),
       });
 
@@ -166,30 +191,57 @@ export class DecisionStream {
         error: (err: unknown) => {
           this.#failure = asVerdictError(err);
           logger.error({ err: this.#failure.toJSON() }, 'decision stream failed');
-          this.state$.next('failed');
+          this.#lifecycle.moveTo('failed');
         },
       });
     this.#scheduleCommits();
-    this.state$.next('running');
+    this.#lifecycle.moveTo('running');
   }
 
-  /** Stops fetching, waits for in-flight records to be delivered (at most `timeoutMs`), commits, closes. */
-  async drain(timeoutMs: number): Promise<{ drained: boolean; abandoned: number }> {
-    if (this.state$.value === 'stopped') return { drained: true, abandoned: 0 };
-    this.state$.next('draining');
+  /**
+   * The stream's stop: stops fetching, waits for in-flight records to be delivered, and commits, all within
+   * `timeoutMs` (the forced-stop timer, on the stream's clock). Ends `stopped` either way; `drained` is false
+   * when the timer fired, and then the rest is abandoned with a log line: a sink retry still running is
+   * aborted, and records neither delivered nor committed are read again by the partitions' next owner
+   * (at-least-once). The source and sink are the caller's to close. A stream that already stopped or failed
+   * reports `{ drained: true, abandoned: 0 }` or what it left in flight, without moving.
+   */
+  async drain(timeoutMs: number): Promise<DrainReport> {
+    if (!this.#lifecycle.moveTo('draining')) {
+      this.#detach();
+      return this.#lifecycle.state === 'stopped' ? { drained: true, abandoned: 0 } : { drained: false, abandoned: this.#unsettled() };
+    }
     this.#deps.source.pause([...this.#assigned.values()]);
-    const drained = await new Promise<boolean>((resolve) => {
-      if (this.#unsettled() === 0) return resolve(true);
-      const timer = this.#deps.scheduler.schedule(() => { sub.unsubscribe(); resolve(false); }, timeoutMs);
-      const sub = this.#drained.subscribe(() => { timer.unsubscribe(); sub.unsubscribe(); resolve(true); });
-    });
+    const stop = await stopWithin(
+      { clock: this.#deps.scheduler, timeoutMs, controller: this.#stop, onForced: () => this.#detach() },
+      async () => {
+        await this.#settled();
+        this.#commitTimer?.unsubscribe();
+        await this.commitNow();
+      },
+    );
     const abandoned = this.#unsettled();
+    if (stop.forced) {
+      this.#deps.logger.warn({ timeoutMs, abandoned },
+        'forced stop: drain and commit did not finish in time; the abandoned records were not committed and are read again by their partitions\' next owner');
+    }
+    this.#detach();
+    this.#lifecycle.moveTo('stopped');
+    return { drained: !stop.forced, abandoned };
+  }
+
+  /** Resolves once nothing is in flight (halted partitions aside). */
+  #settled(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.#unsettled() === 0) return resolve();
+      const sub = this.#drained.subscribe(() => { sub.unsubscribe(); resolve(); });
+    });
+  }
+
+  /** Detaches the pipeline and the commit timer: nothing in flight reaches the sink, the tracker or the state any more. */
+  #detach(): void {
     this.#commitTimer?.unsubscribe();
-    await this.commitNow();
     this.#subscription?.unsubscribe();
-    this.state$.next('stopped');
-    this.state$.complete();
-    return { drained, abandoned };
   }
 
   /** Commits whatever is committable now; serialised so commits never overtake each other. */
@@ -231,7 +283,7 @@ export class DecisionStream {
     for (const tp of partitions) this.#assigned.set(tpKey(tp), tp);
     // A transport may keep a pause across a rebalance, while the stream forgets its pauses on revoke: start
     // every newly assigned partition unpaused, or one paused before the rebalance would stay stuck.
-    if (partitions.length > 0 && this.state$.value !== 'draining') this.#deps.source.resume(partitions);
+    if (partitions.length > 0 && this.#lifecycle.state !== 'draining') this.#deps.source.resume(partitions);
   }
 
   #onRevoked(partitions: readonly TopicPartition[]): void {
@@ -316,7 +368,7 @@ export class DecisionStream {
     }
     metrics?.inflight.set(tracker.inflight());
     this.#admission.release(records.length);
-    if (this.#paused.size > 0 && this.state$.value === 'running') this.#resumeBelowLowWater();
+    if (this.#paused.size > 0 && this.#lifecycle.state === 'running') this.#resumeBelowLowWater();
     if (this.#unsettled() === 0) this.#drained.next();
   }
 
