@@ -2,24 +2,38 @@
  * A model actor: one per resolved model version. Callers send one row (`infer`) or a block of rows
  * (`inferBlock`, what the router sends for a whole chunk of events); rows are micro-batched (see
  * batcher.ts), each batch is one `ModelRunner` call, and its outputs are written back to each caller's
- * block. A failing batch does not fail its neighbours: a retryable failure is retried once, a row-level
- * failure is isolated by bisection, and only the offending rows get the error.
+ * block. A failing batch does not fail its neighbours: it runs through the one failure mechanism
+ * (core/isolate.ts): a retryable failure is retried once through core/retry.ts, a row-level failure is
+ * isolated by bisection, and only the offending rows get the error.
+ *
+ * A worker thread that dies under a batch (MODEL_WORKER_CRASHED) is treated as a row-level failure: after
+ * its retry the batch is bisected, so the row that kills the runtime ends alone with WorkerCrashedError and
+ * its neighbours get their outputs. The per-event core then dead-letters that row's event (see
+ * pipeline/decide/decide-event.ts): a crash is not a model verdict, and a poison input must never be
+ * approved by a fail-open incomplete policy. The runtime.mode: blocks placement does the same per record.
+ *
+ * Each actor owns its model version's circuit breaker (circuit-breaker.ts): while it is open, rows are
+ * refused at once with MODEL_CIRCUIT_OPEN instead of queueing.
  */
 import type { Observable } from 'rxjs';
 import { preciseScheduler, type Clock } from '../core/clock.js';
 import {
-  AbortedError, ActorStoppedError, ConfigError, InternalError, MailboxFullError, ModelExecutionError, ModelInputError,
-  ModelIntegrityError, ModelNotFoundError, ModelOutputError, ModelSignatureError, VerdictError, asVerdictError,
+  AbortedError, ActorStoppedError, ConfigError, InternalError, MailboxFullError, ModelCircuitOpenError, ModelExecutionError,
+  ModelInputError, ModelIntegrityError, ModelNotFoundError, ModelOutputError, ModelSignatureError, VerdictError,
+  WorkerCrashedError, asVerdictError,
 } from '../core/errors.js';
+import { runIsolated, type Isolation } from '../core/isolate.js';
+import { parseOptions } from '../core/options.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { BatchResult, BatchTask, ModelRunner } from '../models/runner.js';
 import { allocate, checkRow, packRows, rowSize, unpackRows } from '../models/tensors.js';
 import type { ResolvedModel, RowInputs, RowOutputs, RowResults, TensorSpec } from '../models/types.js';
 import { Lifecycle, type LifecycleState } from '../core/lifecycle.js';
-import { batchPolicySchema } from '../config/pipeline-schema.js';
+import { batchPolicySchema, circuitBreakerSchema, type CircuitBreakerPolicy } from '../config/pipeline-schema.js';
 import { formatZodError } from '../core/zod-error.js';
 import { MicroBatcher, type BatchPolicy, type BatchTicket } from './batcher.js';
+import { CIRCUIT_STATE_VALUE, CircuitBreaker, type CircuitTransition } from './circuit-breaker.js';
 
 export interface ModelActorOptions {
   readonly model: ResolvedModel;
@@ -31,6 +45,8 @@ export interface ModelActorOptions {
   readonly maxDelayMs?: number;
   readonly mailboxCapacity?: number;
   readonly maxInflightBatches?: number;
+  /** The model version's circuit breaker; defaults in `circuitBreakerSchema` (5 failures, 5,000 ms). */
+  readonly circuitBreaker?: Partial<CircuitBreakerPolicy>;
   readonly metrics?: Metrics;
   readonly logger?: Logger;
 }
@@ -69,8 +85,13 @@ const MODEL_UNUSABLE: ReadonlySet<string> = new Set([
   ModelNotFoundError.code, ModelIntegrityError.code, ModelSignatureError.code,
 ]);
 // Errors one row's values can cause: only these are worth bisecting to find the row. Anything else (a closed
-// pool, a full queue after its retry) would fail every half the same way.
-const ROW_SPECIFIC: ReadonlySet<string> = new Set([ModelInputError.code, ModelExecutionError.code]);
+// pool, a full queue after its retry) would fail every half the same way. A dead worker thread is among them:
+// a native crash is most often caused by one input, and bisection finds it (a crash that was not the rows'
+// fault costs a few more runs, each of which then succeeds).
+const ROW_SPECIFIC: ReadonlySet<string> = new Set([ModelInputError.code, ModelExecutionError.code, WorkerCrashedError.code]);
+// Batch failures that count against the circuit breaker: the model (or its runtime) failed, not the rows'
+// input, and not a shutdown or a full queue.
+const BREAKER_FAILURES: ReadonlySet<string> = new Set([ModelExecutionError.code, WorkerCrashedError.code]);
 
 const COMPONENT = 'model_actor';
 
@@ -101,6 +122,10 @@ export class ModelActor {
   readonly #log: Logger;
   readonly #capacity: number;
   readonly #maxBatchSize: number;
+  readonly #breaker: CircuitBreaker;
+  readonly #rowsWithdrawn: { inc(value?: number): void } | undefined;
+  /** How a batch (an array of segments) is retried, cut and run: see core/isolate.ts. */
+  readonly #isolation: Isolation<readonly Segment[], BatchResult['outputs']>;
   #stopping: Promise<void> | undefined;
 
   constructor(options: ModelActorOptions) {
@@ -118,8 +143,18 @@ export class ModelActor {
     this.#inferenceSeconds = options.metrics?.inferenceSeconds.labels(labels);
     this.#invalidOutputs = options.metrics?.invalidOutputs.labels(labels);
     this.#log = componentLogger(options.logger ?? silentLogger, COMPONENT, { model: options.model.ref });
+    this.#rowsWithdrawn = options.metrics?.rowsWithdrawn.labels(labels);
     this.#clock = options.scheduler ?? preciseScheduler;
     const policy = compilePolicy(options);
+    this.#breaker = this.#createBreaker(options, this.#clock);
+    this.#isolation = {
+      size: batchRows,
+      halve: (batch) => splitRows(batch, batchRows(batch) >>> 1),
+      run: (batch) => this.#runOnce(batch),
+      isolatable: (error) => ROW_SPECIFIC.has(error.code),
+      fallback: ModelExecutionError,
+      onRetry: (error) => this.#log.warn({ err: error }, 'batch failed with a retryable error; retrying once'),
+    };
     this.#capacity = policy.mailboxCapacity;
     this.#maxBatchSize = policy.maxBatchSize;
     this.#batcher = new MicroBatcher<Segment>(
@@ -136,6 +171,19 @@ export class ModelActor {
 
   get status$(): Observable<LifecycleState> {
     return this.#lifecycle.state$;
+  }
+
+  /** The circuit breaker's state now (see circuit-breaker.ts). */
+  get circuitState(): CircuitBreaker['state'] {
+    return this.#breaker.state;
+  }
+
+  /**
+   * A step timed out waiting for this actor (the step executor tells it): counts against the circuit breaker
+   * like a failed batch, since a model that answers too late is as unusable for the decision.
+   */
+  reportTimeout(): void {
+    this.#breaker.failure();
   }
 
   /** Rows waiting in the mailbox (not those in running batches). */
@@ -195,6 +243,9 @@ export class ModelActor {
       }));
     }
     if (signal?.aborted === true) return settledNow(this.#aborted(signal));
+    // An open breaker refuses the rows without queueing them: they would only wait for a model that keeps
+    // failing, holding their join until its deadline.
+    if (!this.#breaker.accepting) return settledNow(this.#circuitOpen());
     return new Promise<RowResults>((resolve) => {
       const block: Block = { rows: [...rows], outputs, errors, unsettled: n, resolve, signal, onAbort: undefined };
       // Rows of the wrong shape fail alone, before queuing; the valid runs between them queue as segments.
@@ -225,10 +276,19 @@ export class ModelActor {
         }
       }
       if (signal !== undefined && block.unsettled > 0) {
+        // The caller gave up (its step timed out, see runtime/step-executor.ts): rows not yet dispatched are
+        // withdrawn from the batcher and never run, which under overload is real work saved.
         block.onAbort = () => {
+          let withdrawn = 0;
           for (const ticket of tickets) {
-            if (this.#batcher.cancel(ticket)) this.#settleRange(block, ticket.value.value.start, ticket.value.value.end, this.#aborted(signal));
+            // What is left of a segment the batcher has partly dispatched: its head is already running.
+            const { start, end } = ticket.value.value;
+            if (this.#batcher.cancel(ticket)) {
+              withdrawn += end - start;
+              this.#settleRange(block, start, end, this.#aborted(signal));
+            }
           }
+          if (withdrawn > 0) this.#rowsWithdrawn?.inc(withdrawn);
           this.#setDepth();
         };
         signal.addEventListener('abort', block.onAbort, { once: true });
@@ -250,46 +310,51 @@ export class ModelActor {
 
   async #runBatch(batch: Segment[]): Promise<void> {
     this.#setDepth();
-    await this.#settle(batch, false);
-  }
-
-  /** Runs the rows of `batch` as one inference and settles every one of them. Never rejects. */
-  async #settle(batch: readonly Segment[], retried: boolean): Promise<void> {
     if (this.#lifecycle.state === 'failed') {
       this.#rejectAll(batch, new ActorStoppedError(`model actor ${this.model.ref} has failed`));
       return;
     }
-    const rows: RowInputs[] = [];
-    for (const s of batch) for (let i = s.start; i < s.end; i++) rows.push(s.block.rows[i]!);
-    let outputs: BatchResult['outputs'];
-    const started = this.#clock.now();
-    try {
-      const task = this.#task(packRows(this.#inputs, rows));
-      this.#batchSizes?.observe(rows.length);
-      ({ outputs } = await this.#runner.run(task));
-      this.#inferenceSeconds?.observe((this.#clock.now() - started) / 1000);
-    } catch (error) {
-      const typed = asVerdictError(error, ModelExecutionError);
-      if (typed.retryable && !retried) {
-        this.#log.warn({ err: typed, rows: rows.length }, 'batch failed with a retryable error; retrying once');
-        await this.#settle(batch, true);
-      } else if (MODEL_UNUSABLE.has(typed.code)) {
-        this.#fail(typed);
-        this.#rejectAll(batch, typed);
-      } else if (ROW_SPECIFIC.has(typed.code) && rows.length > 1) {
-        // One bad row must not fail its neighbours: split until the failing rows are alone. Halves run one
-        // after the other so isolation never adds more than one task to the pool's queue.
-        const [head, tail] = splitRows(batch, rows.length >>> 1);
-        await this.#settle(head, false);
-        await this.#settle(tail, false);
-      } else {
-        this.#rejectAll(batch, typed);
-      }
+    // Open, or half-open with its probe already out: rows queued before it opened are refused, not run.
+    if (!this.#breaker.tryRun()) {
+      this.#rejectAll(batch, this.#circuitOpen());
       return;
     }
+    let produced = false;
+    let failure: VerdictError | undefined;
+    await runIsolated(batch, this.#isolation, (piece, outcome) => {
+      if (outcome.ok) {
+        produced = true;
+        this.#settleOutputs(piece, outcome.value);
+        return;
+      }
+      failure = outcome.error;
+      if (MODEL_UNUSABLE.has(outcome.error.code)) this.#fail(outcome.error);
+      this.#rejectAll(piece, outcome.error);
+    });
+    // The batch as a whole: any rows with outputs mean the model works; none, with a model error, is a failure.
+    if (produced) this.#breaker.success();
+    else if (failure !== undefined && BREAKER_FAILURES.has(failure.code)) this.#breaker.failure();
+    else this.#breaker.neutral();
+  }
+
+  /** One inference of the rows of `batch`: the runner's raw outputs, or its rejection. */
+  async #runOnce(batch: readonly Segment[]): Promise<BatchResult['outputs']> {
+    if (this.#lifecycle.state === 'failed') throw new ActorStoppedError(`model actor ${this.model.ref} has failed`);
+    const rows = batchRowsOf(batch);
+    const started = this.#clock.now();
+    const task = this.#task(packRows(this.#inputs, rows));
+    this.#batchSizes?.observe(rows.length);
+    const { outputs } = await this.#runner.run(task);
+    this.#inferenceSeconds?.observe((this.#clock.now() - started) / 1000);
+    return outputs;
+  }
+
+  /** Writes a successful run's outputs back to each row of `batch`; a row whose outputs are unusable fails alone. */
+  #settleOutputs(batch: readonly Segment[], outputs: BatchResult['outputs']): void {
+    const size = batchRows(batch);
     let unpacked: RowResults;
     try {
-      unpacked = unpackRows(this.#outputs, outputs, rows.length);
+      unpacked = unpackRows(this.#outputs, outputs, size);
     } catch (error) {
       // The whole result is malformed; re-running halves would get the same shape back.
       this.#rejectAll(batch, asVerdictError(error, ModelExecutionError));
@@ -309,6 +374,21 @@ export class ModelActor {
         this.#settleRow(s.block, i, undefined, this.#count(error));
       }
     }
+  }
+
+  #createBreaker(options: ModelActorOptions, scheduler: Clock): CircuitBreaker {
+    const policy = parseOptions(circuitBreakerSchema, options.circuitBreaker ?? {}, 'model actor circuitBreaker');
+    const labels = { model: this.model.ref };
+    const gauge = options.metrics?.circuitState.labels(labels);
+    gauge?.set(CIRCUIT_STATE_VALUE.closed);
+    const transitions = options.metrics?.circuitTransitions;
+    return new CircuitBreaker(policy, scheduler, (t: CircuitTransition) => {
+      gauge?.set(CIRCUIT_STATE_VALUE[t.to]);
+      transitions?.inc({ model: this.model.ref, to: t.to });
+      const fields = { from: t.from, to: t.to, failures: t.failures, coolDownMs: policy.coolDownMs };
+      if (t.to === 'open') this.#log.warn(fields, 'circuit breaker opened: rows are refused with MODEL_CIRCUIT_OPEN');
+      else this.#log.info(fields, `circuit breaker ${t.to}`);
+    });
   }
 
   #task(inputs: BatchTask['inputs']): BatchTask {
@@ -343,6 +423,10 @@ export class ModelActor {
     block.resolve(block);
   }
 
+  #circuitOpen(): ModelCircuitOpenError {
+    return new ModelCircuitOpenError(`the circuit breaker of ${this.model.ref} is open`, { details: { model: this.model.ref } });
+  }
+
   #aborted(signal: AbortSignal): AbortedError {
     return new AbortedError(`inference on ${this.model.ref} aborted before dispatch`, {
       cause: signal.reason, details: { model: this.model.ref },
@@ -358,6 +442,18 @@ export class ModelActor {
   #setDepth(): void {
     this.#depthGauge?.set(this.#batcher.queued);
   }
+}
+
+function batchRows(batch: readonly Segment[]): number {
+  let n = 0;
+  for (const s of batch) n += s.end - s.start;
+  return n;
+}
+
+function batchRowsOf(batch: readonly Segment[]): RowInputs[] {
+  const rows: RowInputs[] = [];
+  for (const s of batch) for (let i = s.start; i < s.end; i++) rows.push(s.block.rows[i]!);
+  return rows;
 }
 
 /** Cuts a batch of segments after its first `rows` rows. */

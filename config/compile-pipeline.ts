@@ -206,6 +206,7 @@ export async function compilePipeline(
       dependsOn: deps.get(s.id) ?? [],
       timeoutMs: s.timeoutMs ?? file.join.deadlineMs,
       batching: batchPolicySchema.parse({ ...stripUndefined(file.models.batching), ...stripUndefined(override) }),
+      circuitBreaker: file.models.circuitBreaker,
     };
   });
 

@@ -1,7 +1,7 @@
 /** The compiled pipeline: every option resolved, defaulted and cross-checked. Nothing downstream sees optional fields. */
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import type { Placement } from './placement.js';
-import type { FeatureSpec, InputSchemaSpec, OptionalDecisionHeader, RuleSpec } from './pipeline-schema.js';
+import type { CircuitBreakerPolicy, FeatureSpec, InputSchemaSpec, OptionalDecisionHeader, RuleSpec } from './pipeline-schema.js';
 
 export type JoinMode = 'all' | 'any' | 'partial';
 
@@ -38,6 +38,8 @@ export interface CompiledStep {
   readonly dependsOn: readonly string[];
   readonly timeoutMs: number;
   readonly batching: Batching;
+  /** The circuit breaker of the step's model actor (`models.circuitBreaker`, defaults in the schema). */
+  readonly circuitBreaker: CircuitBreakerPolicy;
 }
 
 export interface CompiledDecision {

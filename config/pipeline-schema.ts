@@ -70,6 +70,18 @@ export const batchPolicySchema = z.object({
 });
 export type BatchPolicyOptions = z.input<typeof batchPolicySchema>;
 
+/**
+ * A model version's circuit breaker (actors/circuit-breaker.ts), complete: the one place its defaults live.
+ * It opens after `failureThreshold` consecutive failed batches or step timeouts of the version (5), and lets
+ * one probe batch through `coolDownMs` after opening (5,000 ms). Pipeline files set it under
+ * `models.circuitBreaker`; the programmatic API and the model actor parse through this.
+ */
+export const circuitBreakerSchema = z.object({
+  failureThreshold: z.number().int().positive().default(5),
+  coolDownMs: z.number().nonnegative().finite().default(5000),
+}).strict();
+export type CircuitBreakerPolicy = z.output<typeof circuitBreakerSchema>;
+
 /** Decision headers a pipeline may ask for (`output.headers`). */
 export const OPTIONAL_DECISION_HEADERS = ['pipeline', 'models'] as const;
 export type OptionalDecisionHeader = (typeof OPTIONAL_DECISION_HEADERS)[number];
@@ -136,6 +148,8 @@ export const pipelineFileSchema = z.object({
     batching: batchingSchema.default({}),
     /** Per-model overrides, by model name. */
     overrides: z.record(z.string(), batchingSchema).default({}),
+    /** When a model version stops getting work: see `circuitBreakerSchema`. */
+    circuitBreaker: circuitBreakerSchema.prefault({}),
   }).prefault({}),
   runtime: runtimeSchema.prefault({}),
 }).strict();

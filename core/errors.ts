@@ -134,6 +134,15 @@ export class WorkerCrashedError extends VerdictError {
   static override readonly code = 'MODEL_WORKER_CRASHED';
   static override readonly retryable = true;
 }
+/**
+ * The model version's circuit breaker is open (it failed or timed out too many times in a row): the row was
+ * not queued. Retryable: the model is unavailable for now, not wrong about this row, so the step is an
+ * `error` that the incomplete policy decides, like a timeout (see actors/circuit-breaker.ts).
+ */
+export class ModelCircuitOpenError extends VerdictError {
+  static override readonly code = 'MODEL_CIRCUIT_OPEN';
+  static override readonly retryable = true;
+}
 export class MailboxFullError extends VerdictError {
   static override readonly code = 'ACTOR_MAILBOX_FULL';
   static override readonly retryable = true;
@@ -194,7 +203,7 @@ export class InternalError extends VerdictError {
 const KNOWN: ReadonlyArray<typeof VerdictError> = [
   ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
   ModelSignatureError, ModelInputError, ModelOutputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
-  MailboxFullError, ActorStoppedError, AbortedError, RuleError, TransportError,
+  ModelCircuitOpenError, MailboxFullError, ActorStoppedError, AbortedError, RuleError, TransportError,
   RecordConversionError, RecordRejectedError,
   ServerListenError, InternalError,
   ForcedStopError,

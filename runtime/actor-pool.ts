@@ -5,6 +5,7 @@
 import type { Clock } from '../core/clock.js';
 import { ModelActor } from '../actors/model-actor.js';
 import type { Batching } from '../config/compiled.js';
+import type { CircuitBreakerPolicy } from '../config/pipeline-schema.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { ModelRunner } from '../models/runner.js';
@@ -27,12 +28,15 @@ export class ActorPool {
     this.#options = options;
   }
 
-  /** The actor for a model version, created (and warming up) on first use. The first caller's batching wins. */
-  actorFor(model: ResolvedModel, batching?: Batching): ModelActor {
+  /**
+   * The actor for a model version, created (and warming up) on first use. The first caller's batching and
+   * circuit breaker win (defaults in the pipeline schema when absent).
+   */
+  actorFor(model: ResolvedModel, batching?: Batching, circuitBreaker?: CircuitBreakerPolicy): ModelActor {
     let actor = this.#actors.get(model.ref);
     if (actor === undefined) {
       const { runner, scheduler, metrics, logger } = this.#options;
-      actor = new ModelActor({ model, runner, scheduler, metrics, logger, ...(batching ?? {}) });
+      actor = new ModelActor({ model, runner, scheduler, metrics, logger, ...(batching ?? {}), ...(circuitBreaker === undefined ? {} : { circuitBreaker }) });
       this.#actors.set(model.ref, actor);
       // A failed warm-up is reported by start(); here it must only not become an unhandled rejection.
       actor.start().catch((err: unknown) => logger.error({ err, model: model.ref }, 'model actor failed to start'));

@@ -3,21 +3,21 @@
  * blocks. A block's records go over as one transferred buffer (block-wire.ts) and its deliveries come back
  * encoded, the same way, so the main thread keeps only transport, ordering, acknowledgement and commits, and
  * the per-event work runs on the other cores. Each worker builds its engine from the compiled pipeline
- * (plain data): it never reads the pipeline file nor compiles it again. A block that fails in a worker (a
- * crashed worker is replaced by Piscina) is run once more; if it fails again its records become dead
- * letters with the typed error, so the stream never stalls on it.
+ * (plain data): it never reads the pipeline file nor compiles it again. A block whose worker thread dies
+ * (Piscina replaces it) is retried once, then bisected to find the record that kills it, which is
+ * dead-lettered with MODEL_WORKER_CRASHED; other failures dead-letter the block's records with the typed
+ * error, so the stream never stalls on it (runtime/isolate-block.ts).
  */
 import { z } from 'zod';
 import type { CompiledPipeline } from '../config/compiled.js';
 import type { Clock } from '../core/clock.js';
-import { WorkerCrashedError, asVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import { parseOptions } from '../core/options.js';
-import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
 import type { Delivery } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
 import { deliveriesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
+import { processIsolated } from './isolate-block.js';
 import type { PoolWorkerData } from './workers/protocol.js';
 import { WorkerPool } from './workers/worker-pool.js';
 
@@ -46,6 +46,11 @@ export interface BlockPoolOptions {
   readonly logger?: Logger;
   /** Counts dead workers (`verdict_worker_restarts_total`). */
   readonly metrics?: Metrics;
+  /**
+   * The task file; the compiled `block-worker.js` beside this module unless given. Tests pass one that wraps
+   * it (to crash a thread on a marked record); not reachable from a pipeline or daemon file.
+   */
+  readonly taskFile?: string | URL;
   /** Times the metrics collection's wait for worker replies. Default: the production clock. */
   readonly clock?: Clock;
 }
@@ -62,7 +67,7 @@ export class BlockPool {
     this.#log = componentLogger(options.logger ?? silentLogger, 'block_pool');
     this.#pool = new WorkerPool({
       kind: 'block',
-      filename: WORKER,
+      filename: options.taskFile ?? WORKER,
       threads: options.pipeline.placement.workers,
       concurrentTasksPerWorker: parseOptions(blockPoolSchema, { blocksPerWorker: options.blocksPerWorker }, 'block pool options').blocksPerWorker,
       workerData: { pipeline: options.pipeline, logLevel: options.logLevel ?? null } satisfies Omit<BlockWorkerData, 'metricsChannel'>,
@@ -77,25 +82,24 @@ export class BlockPool {
     await this.#pool.runOnEach('ready', null);
   }
 
-  /** One delivery per record, in order. Never rejects. */
-  async process(records: readonly InboundRecord[]): Promise<Delivery[]> {
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      const { block, transfer } = toWire(records);
-      try {
-        const reply = await this.#pool.run(block, { transfer });
-        return reply === null ? [] : deliveriesFromWire(reply);
-      } catch (error) {
-        lastError = error;
-        this.#log.warn({ err: asVerdictError(error).toJSON(), attempt, records: records.length }, 'block failed in a worker');
-      }
-    }
-    const error = asVerdictError(lastError, WorkerCrashedError);
-    return records.map((record): Delivery => ({
-      kind: 'dead-letter',
-      label: error.code,
-      output: encodeDeadLetter({ kind: 'dead-letter', record, error, attempts: 2 }, this.#pipeline.output.deadLetter, this.#pipeline.name),
-    }));
+  /** One delivery per record, in order. Never rejects. See runtime/isolate-block.ts for failures. */
+  process(records: readonly InboundRecord[]): Promise<Delivery[]> {
+    return processIsolated(records, {
+      run: (piece) => this.#runOnce(piece),
+      deadLetterTopic: this.#pipeline.output.deadLetter,
+      pipeline: this.#pipeline.name,
+      onRetry: (error, attempt) => this.#log.warn({ err: error.toJSON(), attempt, records: records.length }, 'block failed in a worker; retrying once'),
+    });
+  }
+
+  /**
+   * One attempt at a block: rejects with the typed error a worker replied, or the pool's classification of
+   * Piscina's own (`MODEL_WORKER_CRASHED` when the thread died).
+   */
+  async #runOnce(records: readonly InboundRecord[]): Promise<Delivery[]> {
+    const { block, transfer } = toWire(records);
+    const reply = await this.#pool.run(block, { transfer });
+    return reply === null ? [] : deliveriesFromWire(reply);
   }
 
   /** Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer in time is left out. */

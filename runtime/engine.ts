@@ -40,6 +40,11 @@ export interface EngineOptions {
   /** Model actors shared with other engines; the engine makes (and closes) its own when absent. */
   readonly pool?: ActorPool;
   readonly registry?: ModelRegistry;
+  /**
+   * The block workers' task file (runtime.mode: blocks with workers); the compiled `block-worker.js` unless
+   * given. For tests that wrap it (a thread that crashes on a marked record); not settable from YAML.
+   */
+  readonly blockTaskFile?: string | URL;
 }
 
 export interface PipelineResult {
@@ -58,14 +63,17 @@ export class Engine {
   readonly #pool: ActorPool;
   readonly #ownsPool: boolean;
   readonly #join: JoinWindows;
+  readonly #executors: ReadonlyArray<{ close(): void }>;
   readonly #process: BlockProcessor;
   /** The inference workers' metrics when this engine placed its batches in a pool. */
   readonly #inferenceMetrics: () => Promise<unknown[]>;
+  readonly #blockTaskFile: string | URL | undefined;
   #blocks: BlockPool | undefined;
   #sequence = 0;
 
   private constructor(pipeline: CompiledPipeline, registry: ModelRegistry, options: EngineOptions) {
     this.pipeline = pipeline;
+    this.#blockTaskFile = options.blockTaskFile;
     this.registry = registry;
     this.scheduler = options.scheduler ?? preciseScheduler;
     this.metrics = options.metrics ?? createMetrics();
@@ -89,11 +97,13 @@ export class Engine {
       });
     }
 
-    const executors = new Map<string, StepExecutor>();
+    const executors = new Map<string, StepExecutor & { close(): void }>();
     for (const step of pipeline.steps) {
-      // The join deadline already bounds every step: a step timeout only needs its own timer when tighter.
-      const timeout = step.timeoutMs < pipeline.join.deadlineMs ? step.timeoutMs : undefined;
-      executors.set(step.id, stepExecutor(this.#pool.actorFor(step.model, step.batching), this.scheduler, timeout));
+      // The join deadline already bounds every step: a step timeout only settles the call itself when tighter.
+      // Either bound withdraws the call's rows that have not run yet (see step-executor.ts).
+      const ownTimeout = step.timeoutMs < pipeline.join.deadlineMs;
+      const actor = this.#pool.actorFor(step.model, step.batching, step.circuitBreaker);
+      executors.set(step.id, stepExecutor(actor, this.scheduler, ownTimeout ? step.timeoutMs : pipeline.join.deadlineMs, ownTimeout));
     }
     this.#join = new JoinWindows({
       pipeline: pipeline.name,
@@ -103,6 +113,7 @@ export class Engine {
       scheduler: this.scheduler,
       metrics: this.metrics,
     });
+    this.#executors = [...executors.values()];
     const router = new EventRouter(pipeline, executors, this.#join, this.scheduler);
     const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler });
     this.#process = createBlockProcessor({
@@ -204,6 +215,7 @@ export class Engine {
       logLevel: this.logger.isLevelEnabled('info') ? this.logger.level : null,
       logger: this.logger,
       metrics: this.metrics,
+      ...(this.#blockTaskFile === undefined ? {} : { taskFile: this.#blockTaskFile }),
       clock: this.scheduler,
     });
     return this.#blocks;
@@ -213,6 +225,7 @@ export class Engine {
   async close(): Promise<void> {
     await this.#blocks?.close();
     this.#join.close();
+    for (const executor of this.#executors) executor.close();
     if (this.#ownsPool) await this.#pool.close();
   }
 }

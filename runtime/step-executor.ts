@@ -1,34 +1,63 @@
 /**
- * Adapts a model actor to the router's StepExecutor and enforces the step's own timeout. All calls of a
- * step share one timeout length, so one DeadlineQueue serves them with a single timer. Rows still queued
- * or running when their block's step times out are left to finish; their late results are ignored, and
- * every row of the block settles as a timeout.
+ * Adapts a model actor to the router's StepExecutor and bounds each call in time. All calls of a step share
+ * one bound, so one DeadlineQueue serves them with a single timer.
+ *
+ * The bound is the step's own `timeoutMs` when it is tighter than the join deadline (`ownTimeout`), else the
+ * join deadline. When it passes:
+ *   - rows of the call not yet dispatched to the runner are withdrawn from the actor's batcher (through the
+ *     call's AbortSignal) and never run: under overload that is real work saved. Rows already running finish
+ *     and their results are ignored.
+ *   - the actor is told (`reportTimeout`): a step timeout counts against the model's circuit breaker.
+ *   - with its own timeout, the call settles at once: every row a MODEL_TIMEOUT. When the join deadline is the
+ *     bound, the join has normally closed the step as a timeout already (its timer was armed first, for no later),
+ *     and the call settles when the actor does, its withdrawn rows as MODEL_TIMEOUT; that late report is
+ *     dropped by the join.
+ * A row that crashes its worker after the join's deadline is therefore a timeout, like any slow model: the
+ * join closed before the crash was known (see README "When a worker thread dies").
  */
-import type { SchedulerLike } from 'rxjs';
 import type { ModelActor } from '../actors/model-actor.js';
+import type { Clock } from '../core/clock.js';
 import { DeadlineQueue } from '../core/deadline-queue.js';
-import { ModelTimeoutError } from '../core/errors.js';
+import { AbortedError, ModelTimeoutError } from '../core/errors.js';
 import type { RowInputs, RowResults } from '../models/types.js';
 import type { StepExecutor } from '../pipeline/route/event-router.js';
 
-export function stepExecutor(actor: ModelActor, scheduler: SchedulerLike, timeoutMs: number | undefined): StepExecutor {
-  if (timeoutMs === undefined) return { infer: (rows) => actor.inferBlock(rows) };
-  const deadlines = new DeadlineQueue(scheduler, timeoutMs);
+/**
+ * `boundMs`: milliseconds a call may take (the step timeout, or the join deadline); `ownTimeout`: whether the
+ * step's own timeout is the bound (so the call itself settles as a timeout when it passes).
+ */
+export function stepExecutor(actor: ModelActor, clock: Clock, boundMs: number, ownTimeout: boolean): StepExecutor & { close(): void } {
+  const deadlines = new DeadlineQueue(clock, boundMs);
   const ref = actor.model.ref;
+  const timeout = (): ModelTimeoutError =>
+    new ModelTimeoutError(`${ref} did not answer within ${boundMs} ms`, { details: { model: ref, timeoutMs: boundMs } });
   return {
+    /** Drops every pending deadline and its timer (engine close): a settled call's entry otherwise keeps it armed. */
+    close: () => deadlines.clear(),
     infer(rows: readonly RowInputs[]): Promise<RowResults> {
       return new Promise<RowResults>((resolve) => {
         let settled = false;
+        let expired = false;
+        const controller = new AbortController();
         const deadline = deadlines.add(() => {
-          settled = true;
-          const error = new ModelTimeoutError(`${ref} did not answer within ${timeoutMs} ms`, { details: { model: ref, timeoutMs } });
-          resolve({ outputs: new Array<undefined>(rows.length).fill(undefined), errors: new Array<ModelTimeoutError>(rows.length).fill(error) });
+          expired = true;
+          actor.reportTimeout();
+          if (ownTimeout) {
+            settled = true;
+            const error = timeout();
+            resolve({ outputs: new Array<undefined>(rows.length).fill(undefined), errors: new Array<ModelTimeoutError>(rows.length).fill(error) });
+          }
+          // After settling: the withdrawn rows' AbortedError results are not the caller's to see.
+          controller.abort(timeout());
         });
-        void actor.inferBlock(rows).then((result) => {
+        void actor.inferBlock(rows, controller.signal).then((result) => {
           if (settled) return;
           settled = true;
           deadline.cancel();
-          resolve(result);
+          if (!expired) return resolve(result);
+          // Withdrawn rows did not run because the step ran out of time: to the join they are timeouts.
+          const error = timeout();
+          resolve({ outputs: result.outputs, errors: result.errors.map((e) => (e?.code === AbortedError.code ? error : e)) });
         });
       });
     },

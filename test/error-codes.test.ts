@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { daemonFileSchema } from '../config/daemon-schema.js';
 import {
-  InternalError, ModelExecutionError, ModelInputError, ModelTimeoutError, ServerListenError, TransportError,
+  InternalError, ModelCircuitOpenError, ModelExecutionError, ModelInputError, ModelTimeoutError, ServerListenError, TransportError,
   VerdictError, WorkerCrashedError, asVerdictError,
 } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
@@ -110,6 +110,13 @@ describe('an error that crossed a thread is the same error', () => {
       [rebuilt.code, rebuilt.retryable, rebuilt.message, rebuilt.details],
       ['MODEL_TIMEOUT', true, 'step fraud timed out after 50 ms', { step: 'fraud', timeoutMs: 50 }],
     );
+  });
+
+  test('an open circuit breaker is MODEL_CIRCUIT_OPEN, retryable (left to the incomplete policy), and keeps its class', () => {
+    const rebuilt = crossed(new ModelCircuitOpenError('the circuit breaker of fraud_gbt@1 is open', { details: { model: 'fraud_gbt@1' } }));
+    assert.ok(rebuilt instanceof ModelCircuitOpenError);
+    assert.equal(ModelCircuitOpenError.code, 'MODEL_CIRCUIT_OPEN');
+    assert.deepEqual([rebuilt.code, rebuilt.retryable, rebuilt.details], ['MODEL_CIRCUIT_OPEN', true, { model: 'fraud_gbt@1' }]);
   });
 
   test('a retryable flag set on the instance, against its class default, survives both ways', () => {

@@ -75,14 +75,28 @@ void test('retries a retryable failure once for the whole batch', async () => {
   assert.deepEqual(runner.calls, [2, 2]);
 });
 
-void test('rejects the whole batch with the typed error when the retry fails too', async () => {
+void test('rejects the whole batch with the typed error when the retry fails too and no row can cause it', async () => {
   const { actor, runner, metrics, advanceTo } = setup();
-  runner.failNext.push(new WorkerCrashedError('worker died'), new WorkerCrashedError('worker died again'));
+  runner.failNext.push(new MailboxFullError('pool queue full'), new MailboxFullError('pool queue still full'));
   const results = [actor.infer({ x: [1, 2] }), actor.infer({ x: [3, 4] })];
   advanceTo(2);
-  for (const result of results) await assert.rejects(result, WorkerCrashedError);
+  for (const result of results) await assert.rejects(result, MailboxFullError);
   assert.deepEqual(runner.calls, [2, 2]);
-  assert.equal(await errorCount(metrics, WorkerCrashedError.code), 2);
+  assert.equal(await errorCount(metrics, MailboxFullError.code), 2);
+});
+
+// The failure policy (README "When a worker thread dies"): a thread that dies on the retry too is treated as
+// a row's fault, so the batch is bisected and only the row whose run crashes gets MODEL_WORKER_CRASHED.
+void test('a worker crash that survives the retry is bisected: the crashing row fails alone, its neighbour gets outputs', async () => {
+  const { actor, runner, metrics, advanceTo } = setup();
+  runner.failNext.push(new WorkerCrashedError('worker died'), new WorkerCrashedError('worker died again'), new WorkerCrashedError('died on row 0'));
+  const results = [actor.infer({ x: [1, 2] }), actor.infer({ x: [3, 4] })];
+  advanceTo(2);
+  await assert.rejects(results[0]!, WorkerCrashedError);
+  assert.equal((await results[1]!)['sum'], 7);
+  // Two attempts of the batch, then each half once, without a further retry.
+  assert.deepEqual(runner.calls, [2, 2, 1, 1]);
+  assert.equal(await errorCount(metrics, WorkerCrashedError.code), 1);
 });
 
 void test('removes a row aborted before dispatch and rejects it without running it', async () => {

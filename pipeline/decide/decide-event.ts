@@ -3,7 +3,7 @@
  * use it (bad input for every model).
  */
 import { toMicros, type Clock } from '../../core/clock.js';
-import { asVerdictError, InternalError, type VerdictError } from '../../core/errors.js';
+import { asVerdictError, InternalError, WorkerCrashedError, type VerdictError } from '../../core/errors.js';
 import type { DeadLetterer } from '../dead-letters.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
 import type { JoinResult } from '../join/types.js';
@@ -15,10 +15,29 @@ export interface Decider {
 }
 
 /**
- * A join with no model output and a non-retryable step error cannot be decided: the record itself is at
- * fault (bad input for a model). Timeouts and other transient failures go to the incomplete-join policy.
+ * Step errors that dead-letter the event whatever its other steps produced: the one place this rule lives.
+ *
+ * MODEL_WORKER_CRASHED: the event's row killed the thread that ran its model, on its retry too, and alone
+ * after bisection (actors/model-actor.ts; the blocks placement isolates the record the same way in
+ * runtime/isolate-block.ts). A crash is not a model verdict, so the incomplete policy must not decide it:
+ * fail-open would approve a payment whose input brings the runtime down. The record goes to the dead-letter
+ * topic byte for byte, to be replayed (`verdict dlq replay`) once the runtime is fixed.
+ *
+ * A crash only reaches here when it is known before the join's deadline; after it, the step is a timeout
+ * like any slow model's.
+ */
+export const DEAD_LETTER_STEP_ERRORS: ReadonlySet<string> = new Set([WorkerCrashedError.code]);
+
+/**
+ * A join that cannot be decided, and the step that says why: a step error in DEAD_LETTER_STEP_ERRORS, or no
+ * model output at all with a non-retryable step error (the record itself is at fault: bad input for a
+ * model). Timeouts and other transient failures go to the incomplete-join policy.
  */
 function undecidable(join: JoinResult): { step: string; model: string | undefined; error: VerdictError } | null {
+  for (const step in join.errors) {
+    const serialized = join.errors[step]!;
+    if (DEAD_LETTER_STEP_ERRORS.has(serialized.code)) return { step, model: join.models[step], error: asVerdictError(serialized) };
+  }
   // Any ok output makes the event decidable; a for-in finds one without allocating a key array per event.
   for (const _ in join.outputs) return null;
   for (const [step, serialized] of Object.entries(join.errors)) {
