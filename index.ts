@@ -19,9 +19,9 @@ import type { RowInputs, RowOutputs, RowResults } from './models/types.js';
 
 export { Verdict, DEFAULT_MODEL_TIMEOUT_MS, type VerdictOptions, type ExecuteModelOptions } from './runtime/verdict.js';
 export { Engine, type EngineOptions, type PipelineResult } from './runtime/engine.js';
-export { ActorPool } from './runtime/actor-pool.js';
+export { ActorCache } from './runtime/actor-cache.js';
 export type { Decision } from './pipeline/decide/decision-actor.js';
-export type { Outcome, Decided, DeadLetter } from './pipeline/outcome.js';
+export type { Outcome, DecisionOutcome, DeadLetterOutcome } from './pipeline/outcome.js';
 export { ModelRegistry } from './models/registry.js';
 export type {
   ModelManifest, ResolvedModel, RowInputs, RowOutputs, RowResults, RowValues, InputScalar, OutputScalar, TensorSpec, ElementType,

@@ -1,6 +1,6 @@
 /**
  * A model actor: one per resolved model version. Callers send one row (`infer`) or a block of rows
- * (`inferBlock`, what the router sends for a whole chunk of events); rows are micro-batched (see
+ * (`inferBlock`, what the router sends for a whole block of events); rows are micro-batched (see
  * batcher.ts), each batch is one `ModelRunner` call, and its outputs are written back to each caller's
  * block. A failing batch does not fail its neighbours: it runs through the one failure mechanism
  * (core/isolate.ts): a retryable failure is retried once through core/retry.ts, a row-level failure is
@@ -65,15 +65,15 @@ interface Block {
 }
 
 /** A contiguous run of a block's rows: what the mailbox queues, and what a batch is made of. */
-interface Segment {
+interface RowRange {
   readonly block: Block;
   readonly start: number;
   readonly end: number;
 }
 
-const segments = {
-  size: (s: Segment): number => s.end - s.start,
-  split: (s: Segment, rows: number): readonly [Segment, Segment] => [
+const rowRanges = {
+  size: (s: RowRange): number => s.end - s.start,
+  split: (s: RowRange, rows: number): readonly [RowRange, RowRange] => [
     { block: s.block, start: s.start, end: s.start + rows },
     { block: s.block, start: s.start + rows, end: s.end },
   ],
@@ -106,7 +106,7 @@ function compilePolicy(options: ModelActorOptions): BatchPolicy {
 export class ModelActor {
   readonly model: ResolvedModel;
   readonly #runner: ModelRunner;
-  readonly #batcher: MicroBatcher<Segment>;
+  readonly #batcher: MicroBatcher<RowRange>;
   readonly #lifecycle = new Lifecycle();
   readonly #clock: Clock;
   readonly #inputs: readonly TensorSpec[];
@@ -124,8 +124,8 @@ export class ModelActor {
   readonly #maxBatchSize: number;
   readonly #breaker: CircuitBreaker;
   readonly #rowsWithdrawn: { inc(value?: number): void } | undefined;
-  /** How a batch (an array of segments) is retried, cut and run: see core/isolate.ts. */
-  readonly #isolation: Isolation<readonly Segment[], BatchResult['outputs']>;
+  /** How a batch (an array of rowRanges) is retried, cut and run: see core/isolate.ts. */
+  readonly #isolation: Isolation<readonly RowRange[], BatchResult['outputs']>;
   #stopping: Promise<void> | undefined;
 
   constructor(options: ModelActorOptions) {
@@ -157,11 +157,11 @@ export class ModelActor {
     };
     this.#capacity = policy.mailboxCapacity;
     this.#maxBatchSize = policy.maxBatchSize;
-    this.#batcher = new MicroBatcher<Segment>(
+    this.#batcher = new MicroBatcher<RowRange>(
       policy,
       this.#clock,
       (batch) => this.#runBatch(batch),
-      segments,
+      rowRanges,
     );
   }
 
@@ -248,8 +248,8 @@ export class ModelActor {
     if (!this.#breaker.accepting) return settledNow(this.#circuitOpen());
     return new Promise<RowResults>((resolve) => {
       const block: Block = { rows: [...rows], outputs, errors, unsettled: n, resolve, signal, onAbort: undefined };
-      // Rows of the wrong shape fail alone, before queuing; the valid runs between them queue as segments.
-      const runs: Segment[] = [];
+      // Rows of the wrong shape fail alone, before queuing; the valid runs between them queue as rowRanges.
+      const runs: RowRange[] = [];
       let start = 0;
       for (let i = 0; i <= n; i++) {
         if (i < n) {
@@ -264,7 +264,7 @@ export class ModelActor {
         start = i + 1;
       }
       if (n === 0) resolve({ outputs, errors });
-      const tickets: BatchTicket<Segment>[] = [];
+      const tickets: BatchTicket<RowRange>[] = [];
       for (const run of runs) {
         const ticket = this.#batcher.offer(run);
         if (ticket === undefined) {
@@ -281,7 +281,7 @@ export class ModelActor {
         block.onAbort = () => {
           let withdrawn = 0;
           for (const ticket of tickets) {
-            // What is left of a segment the batcher has partly dispatched: its head is already running.
+            // What is left of a row range the batcher has partly dispatched: its head is already running.
             const { start, end } = ticket.value.value;
             if (this.#batcher.cancel(ticket)) {
               withdrawn += end - start;
@@ -308,7 +308,7 @@ export class ModelActor {
     return this.#stopping;
   }
 
-  async #runBatch(batch: Segment[]): Promise<void> {
+  async #runBatch(batch: RowRange[]): Promise<void> {
     this.#setDepth();
     if (this.#lifecycle.state === 'failed') {
       this.#rejectAll(batch, new ActorStoppedError(`model actor ${this.model.ref} has failed`));
@@ -338,7 +338,7 @@ export class ModelActor {
   }
 
   /** One inference of the rows of `batch`: the runner's raw outputs, or its rejection. */
-  async #runOnce(batch: readonly Segment[]): Promise<BatchResult['outputs']> {
+  async #runOnce(batch: readonly RowRange[]): Promise<BatchResult['outputs']> {
     if (this.#lifecycle.state === 'failed') throw new ActorStoppedError(`model actor ${this.model.ref} has failed`);
     const rows = batchRowsOf(batch);
     const started = this.#clock.now();
@@ -350,7 +350,7 @@ export class ModelActor {
   }
 
   /** Writes a successful run's outputs back to each row of `batch`; a row whose outputs are unusable fails alone. */
-  #settleOutputs(batch: readonly Segment[], outputs: BatchResult['outputs']): void {
+  #settleOutputs(batch: readonly RowRange[], outputs: BatchResult['outputs']): void {
     const size = batchRows(batch);
     let unpacked: RowResults;
     try {
@@ -406,7 +406,7 @@ export class ModelActor {
     this.#rejectAll(queued, error);
   }
 
-  #rejectAll(batch: readonly Segment[], error: VerdictError): void {
+  #rejectAll(batch: readonly RowRange[], error: VerdictError): void {
     for (const s of batch) this.#settleRange(s.block, s.start, s.end, error);
   }
 
@@ -444,29 +444,29 @@ export class ModelActor {
   }
 }
 
-function batchRows(batch: readonly Segment[]): number {
+function batchRows(batch: readonly RowRange[]): number {
   let n = 0;
   for (const s of batch) n += s.end - s.start;
   return n;
 }
 
-function batchRowsOf(batch: readonly Segment[]): RowInputs[] {
+function batchRowsOf(batch: readonly RowRange[]): RowInputs[] {
   const rows: RowInputs[] = [];
   for (const s of batch) for (let i = s.start; i < s.end; i++) rows.push(s.block.rows[i]!);
   return rows;
 }
 
-/** Cuts a batch of segments after its first `rows` rows. */
-function splitRows(batch: readonly Segment[], rows: number): [Segment[], Segment[]] {
-  const head: Segment[] = [];
-  const tail: Segment[] = [];
+/** Cuts a batch of rowRanges after its first `rows` rows. */
+function splitRows(batch: readonly RowRange[], rows: number): [RowRange[], RowRange[]] {
+  const head: RowRange[] = [];
+  const tail: RowRange[] = [];
   let left = rows;
   for (const s of batch) {
     const size = s.end - s.start;
     if (left >= size) head.push(s);
     else if (left <= 0) tail.push(s);
     else {
-      const [first, rest] = segments.split(s, left);
+      const [first, rest] = rowRanges.split(s, left);
       head.push(first);
       tail.push(rest);
     }

@@ -10,7 +10,7 @@ import { startOpenLoop } from '../bench/open-loop.js';
 import type { Logger } from '../core/log.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { headerText } from '../pipeline/headers.js';
-import type { Delivery } from '../pipeline/outcome.js';
+import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
 
 export interface DemoOptions {
@@ -76,7 +76,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   let produced = 0;
   let sequence = 0;
 
-  const onDelivered = (d: Delivery, record: InboundRecord): void => {
+  const onDelivered = (d: EncodedOutcome, record: InboundRecord): void => {
     const id = d.eventId ?? headerText(record.headers, 'demo-id') ?? '';
     const s = sent.get(id);
     sent.delete(id);

@@ -1,5 +1,5 @@
 /**
- * The stream runtime's bounds (streams/runtime/decision-stream.ts), with their defaults: the one place they
+ * The stream runtime's bounds (streams/runtime/partitioned-stream.ts), with their defaults: the one place they
  * live. The daemon config's `stream` block and programmatic callers both parse through this.
  */
 import { z } from 'zod';
@@ -9,8 +9,8 @@ const positiveInt = z.number().int().positive();
 export const streamOptionsSchema = z.object({
   /** Records in processing (released by admission, not yet acknowledged) at most. */
   maxInflight: positiveInt.default(512),
-  /** Records per admitted chunk: the unit of processing, ordering and produce. */
-  chunkSize: positiveInt.default(128),
+  /** Records per admitted block: the unit of processing, ordering and produce. */
+  blockSize: positiveInt.default(128),
   /** Records read and not yet acknowledged, across partitions, before the whole source is paused. */
   maxBuffered: positiveInt.default(8_192),
   /** The same bound for one partition, before that partition is paused. */

@@ -4,8 +4,8 @@
  * virtual time (test/helpers/manual-scheduler.ts, rxjs VirtualTimeScheduler/TestScheduler).
  *
  * A zero (or absent) delay means "on the next turn of the event loop": that is how the logic yields to I/O
- * (admission between chunks, the Kafka source before awaiting its commits). On the production clock that is
- * a `setImmediate`, not a timer: Node clamps a 0 ms timer to 1 ms, which between chunks of a busy stream would
+ * (admission between blocks, the Kafka source before awaiting its commits). On the production clock that is
+ * a `setImmediate`, not a timer: Node clamps a 0 ms timer to 1 ms, which between blocks of a busy stream would
  * cap throughput; on a virtual clock it is an action due now, run when the test advances time.
  */
 import { asyncScheduler, Subscription, type SchedulerAction, type SchedulerLike } from 'rxjs';
@@ -77,7 +77,8 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
 }
 
 /**
- * A duration as a decision reports it: whole microseconds. performance.now() differences carry float noise
- * to 15 decimals, which costs bytes and encoding time in every decision and means nothing.
+ * A duration as a decision reports it: milliseconds, rounded to whole microseconds (3 decimals). Clock
+ * differences carry float noise to 15 decimals, which costs bytes and encoding time in every decision and
+ * means nothing.
  */
-export const toMicros = (ms: number): number => Math.round(ms * 1000) / 1000;
+export const roundToMicros = (ms: number): number => Math.round(ms * 1000) / 1000;

@@ -1,7 +1,7 @@
 /** Turning a record's failure into its dead letter, counted by code: the one way any stage gives up on a record. */
 import { asVerdictError, FeatureError, type VerdictError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
-import type { DeadLetter } from './outcome.js';
+import type { DeadLetterOutcome } from './outcome.js';
 import type { InboundRecord } from './record.js';
 
 /** Where the failure was, when it was in a step. */
@@ -10,7 +10,7 @@ export interface FailedStep {
   readonly model?: string | undefined;
 }
 
-export type DeadLetterer = (record: InboundRecord, err: unknown, where?: FailedStep, fallback?: typeof VerdictError) => DeadLetter;
+export type DeadLetterer = (record: InboundRecord, err: unknown, where?: FailedStep, fallback?: typeof VerdictError) => DeadLetterOutcome;
 
 /**
  * `fallback` classifies what no stage typed: by default a FeatureError, since ingestion's own failures are

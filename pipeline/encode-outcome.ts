@@ -7,7 +7,7 @@ import type { OptionalDecisionHeader } from '../config/pipeline-schema.js';
 import type { VerdictError } from '../core/errors.js';
 import { headerText } from './headers.js';
 import type { Headers, InboundRecord, OutboundHeader, OutboundRecord } from './record.js';
-import type { DeadLetter, Decided, Outcome } from './outcome.js';
+import type { DeadLetterOutcome, DecisionOutcome, Outcome } from './outcome.js';
 
 export const HEADER = {
   eventId: 'verdict-event-id',
@@ -55,7 +55,7 @@ export interface DecisionOutput {
  * A decision keyed like its input, with the event id in a header (and the input's trace id, when it had
  * one), so consumers can correlate without parsing the value; other headers only when asked for.
  */
-export function encodeDecision(outcome: Decided, output: DecisionOutput): OutboundRecord {
+export function encodeDecision(outcome: DecisionOutcome, output: DecisionOutput): OutboundRecord {
   const { decision, record } = outcome;
   const headers: OutboundHeader[] = [{ key: HEADER.eventId, value: decision.eventId }];
   const trace = traceId(record.headers);
@@ -70,7 +70,7 @@ export function encodeDecision(outcome: Decided, output: DecisionOutput): Outbou
  * The input record byte for byte (key, value, every header in order, null-ness included), followed by the
  * `verdict-*` headers that say what went wrong and where the record came from.
  */
-export function encodeDeadLetter(outcome: DeadLetter, topic: string, pipeline: string): OutboundRecord {
+export function encodeDeadLetter(outcome: DeadLetterOutcome, topic: string, pipeline: string): OutboundRecord {
   const { record } = outcome;
   const headers: OutboundHeader[] = [
     ...record.headers,

@@ -1,9 +1,15 @@
-/** What the pipeline produces for each input record: exactly one decision or one dead letter. */
+/**
+ * What one record ends as: its **outcome**, exactly one per input record, either a decision
+ * (`DecisionOutcome`) or a dead letter (`DeadLetterOutcome`). The **decision** itself (action, score,
+ * reasons) is `Decision`; an outcome encoded as the record the sink writes is an `EncodedOutcome`. The
+ * README's "Words" table lists these and the other nouns.
+ */
 import type { Decision } from './decide/decision-actor.js';
 import type { VerdictError } from '../core/errors.js';
 import type { InboundRecord, OutboundRecord } from './record.js';
 
-export interface DeadLetter {
+/** The record could not be decided: it goes to the dead-letter topic byte for byte, with the typed error. */
+export interface DeadLetterOutcome {
   readonly kind: 'dead-letter';
   readonly record: InboundRecord;
   readonly error: VerdictError;
@@ -13,19 +19,20 @@ export interface DeadLetter {
   readonly attempts: number;
 }
 
-export interface Decided {
+/** The record was decided: the rules (or the incomplete policy) gave it a decision. */
+export interface DecisionOutcome {
   readonly kind: 'decision';
   readonly record: InboundRecord;
   readonly decision: Decision;
 }
 
-export type Outcome = Decided | DeadLetter;
+export type Outcome = DecisionOutcome | DeadLetterOutcome;
 
 /**
  * An outcome as the stream delivers it: already encoded for the sink, with what callers count it by. The
  * stream needs no more than this, so outcomes can be made anywhere, a block worker included.
  */
-export interface Delivery {
+export interface EncodedOutcome {
   readonly kind: Outcome['kind'];
   readonly output: OutboundRecord;
   /** The decision's event id; absent for dead letters. */
@@ -34,7 +41,7 @@ export interface Delivery {
   readonly label: string;
 }
 
-export function toDelivery(outcome: Outcome, output: OutboundRecord): Delivery {
+export function toEncodedOutcome(outcome: Outcome, output: OutboundRecord): EncodedOutcome {
   return outcome.kind === 'decision'
     ? { kind: 'decision', output, eventId: outcome.decision.eventId, label: outcome.decision.action }
     : { kind: 'dead-letter', output, label: outcome.error.code };

@@ -1,12 +1,13 @@
 /**
- * The per-event core: one block of records (a chunk the stream admitted, or one event from the API)
- * through the stages, in order. Each stage is one file; no transport, no threads. Nothing rejects: every
- * record ends as one outcome, a decision or a dead letter with its typed error.
+ * The per-event core: one block of records (up to `stream.blockSize` consecutive records of one
+ * partition, as the stream admitted them, or one event from the API) through the stages, in order. Each
+ * stage is one file; no transport, no threads. Nothing rejects: every record ends as one outcome, a
+ * decision or a dead letter with its typed error.
  *
  *   ingest   ingest/ingest-block.ts        decode → validate → identify → features
  *   route    route/event-router.ts         which steps apply (CEL `when`), with their timeouts
- *   infer      actors/model-actor.ts       mailbox → micro-batch → runner → onnxruntime (runtime/step-executor.ts)
- *   join       join/join-windows.ts        each step ok | skipped | error | timeout, closed at the deadline
+ *   infer    actors/model-actor.ts         mailbox → micro-batch → runner → onnxruntime (runtime/step-executor.ts)
+ *   join     join/deadline-join.ts         each step ok | skipped | error | timeout, closed at the deadline
  *   decide   decide/decide-event.ts        CEL rules → action, score, reasons, versions, completeness
  *   encode   encode-outcome.ts             decision | byte-exact dead letter, as output records
  */
@@ -18,7 +19,7 @@ import { decideEvent, type Decider } from './decide/decide-event.js';
 import { encodeOutcome, type DecisionOutput } from './encode-outcome.js';
 import { ingestBlock } from './ingest/ingest-block.js';
 import type { Ingestor } from './ingest/ingest.js';
-import { toDelivery, type Delivery, type Outcome } from './outcome.js';
+import { toEncodedOutcome, type EncodedOutcome, type Outcome } from './outcome.js';
 import type { InboundRecord } from './record.js';
 import type { EventRouter } from './route/event-router.js';
 
@@ -67,6 +68,6 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
 }
 
 /** The encode stage: each outcome as the record the sink writes (decisions topic or dead-letter topic). */
-export function encodeBlock(outcomes: readonly Outcome[], output: DecisionOutput & { readonly deadLetter: string }, pipeline: string): Delivery[] {
-  return outcomes.map((o) => toDelivery(o, encodeOutcome(o, output, pipeline)));
+export function encodeBlock(outcomes: readonly Outcome[], output: DecisionOutput & { readonly deadLetter: string }, pipeline: string): EncodedOutcome[] {
+  return outcomes.map((o) => toEncodedOutcome(o, encodeOutcome(o, output, pipeline)));
 }

@@ -1,6 +1,6 @@
 /**
  * The main thread's side of block workers: a worker pool (workers/worker-pool.ts) whose tasks are whole
- * blocks. A block's records go over as one transferred buffer (block-wire.ts) and its deliveries come back
+ * blocks. A block's records go over as one transferred buffer (block-wire.ts) and its encoded come back
  * encoded, the same way, so the main thread keeps only transport, ordering, acknowledgement and commits, and
  * the per-event work runs on the other cores. Each worker builds its engine from the compiled pipeline
  * (plain data): it never reads the pipeline file nor compiles it again. A block whose worker thread dies
@@ -14,9 +14,9 @@ import type { Clock } from '../core/clock.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import { parseOptions } from '../core/options.js';
-import type { Delivery } from '../pipeline/outcome.js';
+import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
-import { deliveriesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
+import { outcomesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
 import { processIsolated } from './isolate-block.js';
 import type { PoolWorkerData } from './workers/protocol.js';
 import { WorkerPool } from './workers/worker-pool.js';
@@ -82,8 +82,8 @@ export class BlockPool {
     await this.#pool.runOnEach('ready', null);
   }
 
-  /** One delivery per record, in order. Never rejects. See runtime/isolate-block.ts for failures. */
-  process(records: readonly InboundRecord[]): Promise<Delivery[]> {
+  /** One encoded outcome per record, in order. Never rejects. See runtime/isolate-block.ts for failures. */
+  process(records: readonly InboundRecord[]): Promise<EncodedOutcome[]> {
     return processIsolated(records, {
       run: (piece) => this.#runOnce(piece),
       deadLetterTopic: this.#pipeline.output.deadLetter,
@@ -96,10 +96,10 @@ export class BlockPool {
    * One attempt at a block: rejects with the typed error a worker replied, or the pool's classification of
    * Piscina's own (`MODEL_WORKER_CRASHED` when the thread died).
    */
-  async #runOnce(records: readonly InboundRecord[]): Promise<Delivery[]> {
+  async #runOnce(records: readonly InboundRecord[]): Promise<EncodedOutcome[]> {
     const { block, transfer } = toWire(records);
     const reply = await this.#pool.run(block, { transfer });
-    return reply === null ? [] : deliveriesFromWire(reply);
+    return reply === null ? [] : outcomesFromWire(reply);
   }
 
   /** Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer in time is left out. */

@@ -2,11 +2,11 @@
  * How a block crosses to a block worker and back. Structured clone copies a typed array's whole backing
  * ArrayBuffer, and Kafka and the embedded log hand out record values as views into shared 8 KiB pools or
  * fetch buffers: cloned one by one, every record would drag a pool along. So a block's keys and values are
- * copied once into one ArrayBuffer that is transferred, not cloned; the worker's deliveries come back the
+ * copied once into one ArrayBuffer that is transferred, not cloned; the worker's encoded outcomes come back the
  * same way. Header values are bytes too (views into the same fetch buffers), so they travel in the buffer
  * as well; each header is its name and a byte range.
  */
-import type { Delivery } from '../pipeline/outcome.js';
+import type { EncodedOutcome } from '../pipeline/outcome.js';
 import { asVerdictError, type SerializedError } from '../core/errors.js';
 import { NO_HEADERS } from '../pipeline/headers.js';
 import type { InboundRecord, OutboundHeader, RecordHeader } from '../pipeline/record.js';
@@ -109,9 +109,9 @@ export function fromWire(block: WireBlock): InboundRecord[] {
   }));
 }
 
-/** A delivery on the way back: its key and value are byte ranges of the reply's one buffer. */
-interface WireDelivery {
-  readonly kind: Delivery['kind'];
+/** An encoded outcome on the way back: its key and value are byte ranges of the reply's one buffer. */
+interface WireOutcome {
+  readonly kind: EncodedOutcome['kind'];
   readonly label: string;
   readonly eventId?: string;
   readonly topic: string;
@@ -124,20 +124,20 @@ interface WireDelivery {
 }
 
 export interface WireReply {
-  readonly deliveries: readonly WireDelivery[];
+  readonly encoded: readonly WireOutcome[];
   readonly bytes: ArrayBuffer;
 }
 
 /**
- * A block's deliveries packed like its records: every key and value copied once into one buffer that is
+ * A block's encoded outcomes packed like its records: every key and value copied once into one buffer that is
  * transferred back, so the reply's clone copies only the small fields, and the main thread makes no
  * per-record copies or string encodings (its outputs are views into the buffer).
  */
-export function deliveriesToWire(deliveries: readonly Delivery[]): { reply: WireReply; transfer: ArrayBuffer[] } {
+export function outcomesToWire(encoded: readonly EncodedOutcome[]): { reply: WireReply; transfer: ArrayBuffer[] } {
   let size = 0;
-  for (const d of deliveries) size += byteLength(d.output.key) + byteLength(d.output.value) + headersLength(d.output.headers);
+  for (const d of encoded) size += byteLength(d.output.key) + byteLength(d.output.value) + headersLength(d.output.headers);
   const packer = new Packer(Buffer.from(new ArrayBuffer(size)));
-  const wire = deliveries.map((d): WireDelivery => {
+  const wire = encoded.map((d): WireOutcome => {
     const { output } = d;
     const keyAt = packer.at;
     const keyLength = packer.put(output.key);
@@ -151,13 +151,13 @@ export function deliveriesToWire(deliveries: readonly Delivery[]): { reply: Wire
     };
   });
   const buffer = packer.bytes.buffer as ArrayBuffer;
-  return { reply: { deliveries: wire, bytes: buffer }, transfer: [buffer] };
+  return { reply: { encoded: wire, bytes: buffer }, transfer: [buffer] };
 }
 
-export function deliveriesFromWire(reply: WireReply): Delivery[] {
+export function outcomesFromWire(reply: WireReply): EncodedOutcome[] {
   const { bytes } = reply;
   const view = (at: number, length: number): Buffer | null => (length < 0 ? null : Buffer.from(bytes, at, length));
-  return reply.deliveries.map((w): Delivery => ({
+  return reply.encoded.map((w): EncodedOutcome => ({
     kind: w.kind, label: w.label, ...(w.eventId === undefined ? {} : { eventId: w.eventId }),
     output: {
       topic: w.topic, ...(w.partition === undefined ? {} : { partition: w.partition }),

@@ -9,7 +9,7 @@ import { threadId, workerData } from 'node:worker_threads';
 import { componentLogger, createLogger, silentLogger } from '../core/log.js';
 import { createMetrics } from '../core/metrics.js';
 import { InThreadRunner } from '../models/in-thread-runner.js';
-import { deliveriesToWire, fromWire, type WireBlock, type WireReply } from './block-wire.js';
+import { outcomesToWire, fromWire, type WireBlock, type WireReply } from './block-wire.js';
 import { Engine } from './engine.js';
 import type { BlockWorkerData } from './block-pool.js';
 import type { WorkerReply } from './workers/protocol.js';
@@ -42,11 +42,11 @@ export function ready(): Promise<WorkerReply<null>> {
   });
 }
 
-/** One block in, one delivery per record out, in order; the reply's buffer is transferred, not copied. */
+/** One block in, one encoded outcome per record out, in order; the reply's buffer is transferred, not copied. */
 export default function runBlock(block: WireBlock): Promise<WorkerReply<WireReply>> {
   let transfer: ArrayBuffer[] = [];
   return answer(async () => {
-    const wire = deliveriesToWire(await (await engineForThread()).processBlock(fromWire(block)));
+    const wire = outcomesToWire(await (await engineForThread()).processBlock(fromWire(block)));
     transfer = wire.transfer;
     return wire.reply;
   }, { transfer: () => transfer });

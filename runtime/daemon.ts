@@ -16,7 +16,7 @@ import { asVerdictError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../core/metrics-server.js';
-import type { DecisionStream } from '../streams/runtime/decision-stream.js';
+import type { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
 import { KafkaSink } from '../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../streams/kafka/kafka-source.js';
 import { Engine } from './engine.js';
@@ -44,7 +44,7 @@ export class Daemon {
   #engine: Engine | undefined;
   #source: KafkaSource | undefined;
   #sink: KafkaSink | undefined;
-  #stream: DecisionStream | undefined;
+  #stream: PartitionedStream | undefined;
   #server: MetricsServer | undefined;
   #stopping: Promise<StopReport> | undefined;
   #lagTimer: Subscription | undefined;

@@ -17,16 +17,16 @@ import type { ModelRunner } from '../models/runner.js';
 import type { RowInputs, RowOutputs } from '../models/types.js';
 import { CommitTracker } from '../streams/runtime/commit-tracker.js';
 import type { StreamOptionsInput } from '../config/stream-options.js';
-import { DecisionStream } from '../streams/runtime/decision-stream.js';
+import { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
 import { createIngestor } from '../pipeline/ingest/ingest.js';
-import { JoinWindows } from '../pipeline/join/join-windows.js';
-import type { Delivery, Outcome } from '../pipeline/outcome.js';
+import { DeadlineJoin } from '../pipeline/join/deadline-join.js';
+import type { EncodedOutcome, Outcome } from '../pipeline/outcome.js';
 import { createBlockProcessor, encodeBlock, type BlockProcessor } from '../pipeline/stages.js';
 import { EventRouter, type StepExecutor } from '../pipeline/route/event-router.js';
 import { NO_HEADERS } from '../pipeline/headers.js';
 import type { Sink, Source } from '../streams/types.js';
 import type { InboundRecord } from '../pipeline/record.js';
-import { ActorPool } from './actor-pool.js';
+import { ActorCache } from './actor-cache.js';
 import { BlockPool } from './block-pool.js';
 import { stepExecutor } from './step-executor.js';
 import { placeInference } from './workers/placement.js';
@@ -38,7 +38,7 @@ export interface EngineOptions {
   /** Where this thread's batches run. Default: as the pipeline's placement says (`placeInference`); the caller owns a runner it gives. */
   readonly runner?: ModelRunner;
   /** Model actors shared with other engines; the engine makes (and closes) its own when absent. */
-  readonly pool?: ActorPool;
+  readonly actors?: ActorCache;
   readonly registry?: ModelRegistry;
   /**
    * The block workers' task file (runtime.mode: blocks with workers); the compiled `block-worker.js` unless
@@ -60,9 +60,9 @@ export class Engine {
   readonly registry: ModelRegistry;
   readonly logger: Logger;
   readonly scheduler: SchedulerLike;
-  readonly #pool: ActorPool;
-  readonly #ownsPool: boolean;
-  readonly #join: JoinWindows;
+  readonly #actors: ActorCache;
+  readonly #ownsActors: boolean;
+  readonly #join: DeadlineJoin;
   readonly #executors: ReadonlyArray<{ close(): void }>;
   readonly #process: BlockProcessor;
   /** The inference workers' metrics when this engine placed its batches in a pool. */
@@ -78,9 +78,9 @@ export class Engine {
     this.scheduler = options.scheduler ?? preciseScheduler;
     this.metrics = options.metrics ?? createMetrics();
     this.logger = componentLogger(options.logger ?? silentLogger, 'engine', { pipeline: pipeline.name });
-    this.#ownsPool = options.pool === undefined;
-    if (options.pool !== undefined) {
-      this.#pool = options.pool;
+    this.#ownsActors = options.actors === undefined;
+    if (options.actors !== undefined) {
+      this.#actors = options.actors;
       this.#inferenceMetrics = () => Promise.resolve([]);
     } else {
       // A runner given is the caller's (placed by them, closed by them); otherwise the placement decides.
@@ -88,7 +88,7 @@ export class Engine {
         ? placeInference(pipeline.placement, { metrics: this.metrics, logger: this.logger })
         : { runner: options.runner, workerMetrics: () => Promise.resolve([]) };
       this.#inferenceMetrics = placed.workerMetrics;
-      this.#pool = new ActorPool({
+      this.#actors = new ActorCache({
         runner: placed.runner,
         ownsRunner: options.runner === undefined,
         scheduler: this.scheduler,
@@ -102,10 +102,10 @@ export class Engine {
       // The join deadline already bounds every step: a step timeout only settles the call itself when tighter.
       // Either bound withdraws the call's rows that have not run yet (see step-executor.ts).
       const ownTimeout = step.timeoutMs < pipeline.join.deadlineMs;
-      const actor = this.#pool.actorFor(step.model, step.batching, step.circuitBreaker);
+      const actor = this.#actors.actorFor(step.model, step.batching, step.circuitBreaker);
       executors.set(step.id, stepExecutor(actor, this.scheduler, ownTimeout ? step.timeoutMs : pipeline.join.deadlineMs, ownTimeout));
     }
-    this.#join = new JoinWindows({
+    this.#join = new DeadlineJoin({
       pipeline: pipeline.name,
       steps: pipeline.steps.map((s) => s.id),
       mode: pipeline.join.mode,
@@ -144,12 +144,12 @@ export class Engine {
   static async fromCompiled(pipeline: CompiledPipeline, options: EngineOptions = {}): Promise<Engine> {
     const registry = options.registry ?? new ModelRegistry(pipeline.registryRoot, options.logger ?? silentLogger);
     const engine = new Engine(pipeline, registry, options);
-    await engine.#pool.ready();
+    await engine.#actors.ready();
     return engine;
   }
 
   /** A block of records through the whole core on this thread, each outcome encoded for the sink. */
-  async processBlock(records: readonly InboundRecord[]): Promise<Delivery[]> {
+  async processBlock(records: readonly InboundRecord[]): Promise<EncodedOutcome[]> {
     const outcomes = await this.#process(records);
     return encodeBlock(outcomes, this.pipeline.output, this.pipeline.name);
   }
@@ -169,7 +169,7 @@ export class Engine {
   /** Runs one model on one row, through the same actor (and micro-batches) the pipeline uses. */
   async executeModel(modelId: string, input: RowInputs): Promise<RowOutputs> {
     const model = await this.registry.resolve(modelId);
-    return this.#pool.actorFor(model).infer(input);
+    return this.#actors.actorFor(model).infer(input);
   }
 
   /**
@@ -184,9 +184,9 @@ export class Engine {
    * Runs the pipeline between a source and a sink until drained. Each admitted block runs where the
    * placement says: in a block worker (`placement.blocks: workers`) or on this thread.
    */
-  stream(source: Source, sink: Sink, options: { stream?: StreamOptionsInput; onDelivered?: (d: Delivery, record: InboundRecord) => void } = {}): DecisionStream {
+  stream(source: Source, sink: Sink, options: { stream?: StreamOptionsInput; onDelivered?: (d: EncodedOutcome, record: InboundRecord) => void } = {}): PartitionedStream {
     const blocks = this.pipeline.placement.blocks === 'workers' ? this.#blockPool() : undefined;
-    const stream = new DecisionStream({
+    const stream = new PartitionedStream({
       source,
       sink,
       process: blocks === undefined ? (records) => this.processBlock(records) : (records) => blocks.process(records),
@@ -226,7 +226,7 @@ export class Engine {
     await this.#blocks?.close();
     this.#join.close();
     for (const executor of this.#executors) executor.close();
-    if (this.#ownsPool) await this.#pool.close();
+    if (this.#ownsActors) await this.#actors.close();
   }
 }
 

@@ -4,7 +4,7 @@
  * (core/isolate.ts):
  *   - the block is retried once through core/retry.ts when it failed retryably (its worker thread died);
  *   - if its thread dies again, the block is bisected: halves run one after the other without further
- *     retries, a half that succeeds keeps its deliveries, and a single record that still kills its thread is
+ *     retries, a half that succeeds keeps its encoded outcomes, and a single record that still kills its thread is
  *     the poison: it is dead-lettered byte for byte with MODEL_WORKER_CRASHED, never decided. A crash is not a
  *     model verdict, and a poison input must not be approved by a fail-open incomplete policy; the record is
  *     kept exactly as it came so that it can be replayed once the runtime is fixed;
@@ -14,29 +14,29 @@
 import { WorkerCrashedError, type VerdictError } from '../core/errors.js';
 import { runIsolated, type Isolation } from '../core/isolate.js';
 import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
-import type { Delivery } from '../pipeline/outcome.js';
+import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
 
 export interface BlockIsolation {
-  /** One attempt at a block in a worker: one delivery per record, in order. Rejects with the typed error. */
-  run(records: readonly InboundRecord[]): Promise<Delivery[]>;
+  /** One attempt at a block in a worker: one encoded outcome per record, in order. Rejects with the typed error. */
+  run(records: readonly InboundRecord[]): Promise<EncodedOutcome[]>;
   readonly deadLetterTopic: string;
   readonly pipeline: string;
   onRetry?(error: VerdictError, attempt: number): void;
 }
 
-const records: Pick<Isolation<readonly InboundRecord[], Delivery[]>, 'size' | 'halve' | 'isolatable'> = {
+const records: Pick<Isolation<readonly InboundRecord[], EncodedOutcome[]>, 'size' | 'halve' | 'isolatable'> = {
   size: (block) => block.length,
   halve: (block) => [block.slice(0, block.length >>> 1), block.slice(block.length >>> 1)],
   // Only a dead thread is worth bisecting: the records' own failures come back as dead letters inside the
-  // worker's deliveries, and an engine that cannot start would fail every half the same way.
+  // worker's encoded, and an engine that cannot start would fail every half the same way.
   isolatable: (error) => error.code === WorkerCrashedError.code,
 };
 
-/** One delivery per record of `block`, in order. Never rejects. */
-export async function processIsolated(block: readonly InboundRecord[], how: BlockIsolation): Promise<Delivery[]> {
-  const deliveries = new Array<Delivery | undefined>(block.length).fill(undefined);
-  // Pieces are contiguous and settle in order, so each one's deliveries go at the next position.
+/** One encoded outcome per record of `block`, in order. Never rejects. */
+export async function processIsolated(block: readonly InboundRecord[], how: BlockIsolation): Promise<EncodedOutcome[]> {
+  const encoded = new Array<EncodedOutcome | undefined>(block.length).fill(undefined);
+  // Pieces are contiguous and settle in order, so each one's encoded outcomes go at the next position.
   let at = 0;
   await runIsolated(block, {
     ...records,
@@ -45,17 +45,17 @@ export async function processIsolated(block: readonly InboundRecord[], how: Bloc
     onRetry: (error, attempt) => how.onRetry?.(error, attempt),
   }, (piece, outcome) => {
     if (outcome.ok) {
-      for (const delivery of outcome.value) deliveries[at++] = delivery;
+      for (const one of outcome.value) encoded[at++] = one;
       return;
     }
     const { error, attempts } = outcome;
     for (const record of piece) {
-      deliveries[at++] = {
+      encoded[at++] = {
         kind: 'dead-letter',
         label: error.code,
         output: encodeDeadLetter({ kind: 'dead-letter', record, error, attempts }, how.deadLetterTopic, how.pipeline),
       };
     }
   });
-  return deliveries as Delivery[];
+  return encoded as EncodedOutcome[];
 }

@@ -20,7 +20,7 @@ import { defaultPipelinePath } from '../core/paths.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { ModelRunner } from '../models/runner.js';
 import type { RowInputs, RowOutputs, RowResults } from '../models/types.js';
-import { ActorPool } from './actor-pool.js';
+import { ActorCache } from './actor-cache.js';
 import { Engine, type PipelineResult } from './engine.js';
 import { placeInference } from './workers/placement.js';
 
@@ -91,7 +91,7 @@ export class Verdict {
   readonly #timeoutMs: number;
   readonly #options: VerdictOptions;
   readonly #workers: number | undefined;
-  #pool: Promise<ActorPool> | undefined;
+  #actors: Promise<ActorCache> | undefined;
   /** The inference workers' metrics, once batches are placed in a pool. */
   #workerMetrics: () => Promise<unknown[]> = () => Promise.resolve([]);
   readonly #scheduler: SchedulerLike;
@@ -159,7 +159,7 @@ export class Verdict {
         throw new ModelInputError(`executeModel(${modelId}) takes a row (input name → values) or an array of rows, got ${input === null ? 'null' : typeof input}`);
       }
       const model = await (await this.#modelRegistry()).resolve(modelId);
-      const actor = (await this.#actorPool()).actorFor(model);
+      const actor = (await this.#actorCache()).actorFor(model);
       return isBatch(input) ? actor.inferBlock(input, signal) : actor.infer(input, signal);
     });
   }
@@ -196,13 +196,13 @@ export class Verdict {
   async close(): Promise<void> {
     const engines = await Promise.allSettled(this.#engines.values());
     for (const e of engines) if (e.status === 'fulfilled') await e.value.close();
-    const pool = await this.#pool?.catch(() => undefined);
+    const pool = await this.#actors?.catch(() => undefined);
     await pool?.close();
   }
 
   /** The actor pool every call shares, its runner placed on first use (see `placement()`). */
-  #actorPool(): Promise<ActorPool> {
-    if (this.#pool === undefined) {
+  #actorCache(): Promise<ActorCache> {
+    if (this.#actors === undefined) {
       const pool = (async () => {
         let { runner } = this.#options;
         const owned = runner === undefined;
@@ -211,13 +211,13 @@ export class Verdict {
           runner = placed.runner;
           this.#workerMetrics = placed.workerMetrics;
         }
-        return new ActorPool({ runner, ownsRunner: owned, scheduler: this.#scheduler, metrics: this.metrics, logger: this.#logger });
+        return new ActorCache({ runner, ownsRunner: owned, scheduler: this.#scheduler, metrics: this.metrics, logger: this.#logger });
       })();
       // A failure (an unreadable pipeline file) is not cached: the next call tries again.
-      pool.catch(() => { if (this.#pool === pool) this.#pool = undefined; });
-      this.#pool = pool;
+      pool.catch(() => { if (this.#actors === pool) this.#actors = undefined; });
+      this.#actors = pool;
     }
-    return this.#pool;
+    return this.#actors;
   }
 
   /** Runs `work`, rejecting with MODEL_TIMEOUT and aborting it (rows not yet dispatched are withdrawn) when late. */
@@ -281,7 +281,7 @@ export class Verdict {
     const file = Array.isArray(target) ? withModels(base, target) : base;
     return Engine.create(file, {
       baseDir: resolve(this.#pipelinePath, '..'),
-      pool: await this.#actorPool(),
+      actors: await this.#actorCache(),
       scheduler: this.#scheduler,
       metrics: this.metrics,
       logger: this.#logger,

@@ -1,12 +1,12 @@
 /**
- * The block wire: records and deliveries survive the trip through one packed buffer byte for byte, with
+ * The block wire: records and encoded outcomes survive the trip through one packed buffer byte for byte, with
  * null keys kept null, string keys and values encoded as UTF-8, and every field beside the bytes intact;
  * and the packed buffer is what a structured clone transfers (the sender's copy is detached).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { deliveriesFromWire, deliveriesToWire, fromWire, toWire } from '../runtime/block-wire.js';
-import type { Delivery } from '../pipeline/outcome.js';
+import { outcomesFromWire, outcomesToWire, fromWire, toWire } from '../runtime/block-wire.js';
+import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
 
 const record = (offset: number, key: Buffer | null, value: Buffer | null): InboundRecord => ({
@@ -36,18 +36,18 @@ describe('block wire', () => {
     assert.deepEqual(back, records);
   });
 
-  test('deliveries round-trip: string and Buffer bytes become Buffers, null keys stay null', () => {
-    const deliveries: Delivery[] = [
+  test('encoded outcomes round-trip: string and Buffer bytes become Buffers, null keys stay null', () => {
+    const encoded: EncodedOutcome[] = [
       { kind: 'decision', label: 'approve', eventId: 'e1', output: { topic: 'decisions', key: 'card-1', value: '{"action":"approve","note":"ü"}', headers: [{ key: 'verdict-event-id', value: 'e1' }, { key: 'raw', value: Buffer.from([0, 0xff]) }, { key: 'none', value: null }] } },
       { kind: 'dead-letter', label: 'DECODE_FAILED', output: { topic: 'dlq', key: null, value: Buffer.from([0, 1, 2, 255]), headers: [], partition: 0 } },
       { kind: 'decision', label: 'review', eventId: 'e3', output: { topic: 'decisions', key: Buffer.from('card-3'), value: '', headers: [] } },
     ];
-    const { reply, transfer } = deliveriesToWire(deliveries);
-    const back = deliveriesFromWire(structuredClone(reply, { transfer }));
+    const { reply, transfer } = outcomesToWire(encoded);
+    const back = outcomesFromWire(structuredClone(reply, { transfer }));
     assert.equal(reply.bytes.byteLength, 0, 'the worker\'s buffer is detached: it was moved, not copied');
     assert.equal(back.length, 3);
     const [a, b, c] = back;
-    assert.deepEqual({ ...a, output: { ...a?.output, key: null, value: '', headers: [] } }, { ...deliveries[0], output: { ...deliveries[0]?.output, key: null, value: '', headers: [] } });
+    assert.deepEqual({ ...a, output: { ...a?.output, key: null, value: '', headers: [] } }, { ...encoded[0], output: { ...encoded[0]?.output, key: null, value: '', headers: [] } });
     assert.deepEqual(a?.output.headers, [
       { key: 'verdict-event-id', value: 'e1' }, { key: 'raw', value: Buffer.from([0, 0xff]) }, { key: 'none', value: null },
     ], 'headers come back in order: text as text, bytes as bytes, null kept');

@@ -103,12 +103,12 @@ describe('block workers', () => {
       // The typed error survives the thread boundary: code and message, not a bare Error.
       await assert.rejects(pool.ready(), (err: Error & { code?: string }) => err.code === ModelNotFoundError.code && /nonexistent/.test(err.message));
       const record: InboundRecord = { topic: 'transactions', partition: 0, offset: 7, key: Buffer.from('k'), value: Buffer.from('{"id":"x"}'), headers: [], timestamp: 0 };
-      const [delivery] = await pool.process([record]);
-      assert.equal(delivery?.kind, 'dead-letter');
-      assert.equal(delivery?.label, ModelNotFoundError.code);
-      assert.equal(delivery?.output.topic, pipeline.output.deadLetter);
-      assert.equal(delivery?.output.value?.toString(), '{"id":"x"}', 'the original bytes');
-      assert.equal(headerMap(delivery?.output.headers)[HEADER.sourceOffset], '7');
+      const [encoded] = await pool.process([record]);
+      assert.equal(encoded?.kind, 'dead-letter');
+      assert.equal(encoded?.label, ModelNotFoundError.code);
+      assert.equal(encoded?.output.topic, pipeline.output.deadLetter);
+      assert.equal(encoded?.output.value?.toString(), '{"id":"x"}', 'the original bytes');
+      assert.equal(headerMap(encoded?.output.headers)[HEADER.sourceOffset], '7');
     } finally {
       await pool.close();
     }
@@ -132,8 +132,8 @@ describe('block workers', () => {
       const records = events.map(({ event }, offset): InboundRecord => ({
         topic: 'transactions', partition: 0, offset, timestamp: 0, key: null, value: Buffer.from(JSON.stringify(event)), headers: [],
       }));
-      const deliveries = await pool.process(records);
-      assert.deepEqual(deliveries.map((d) => d.kind), records.map(() => 'decision'));
+      const encoded = await pool.process(records);
+      assert.deepEqual(encoded.map((d) => d.kind), records.map(() => 'decision'));
       // The metrics channel: the worker answers with its own registry, which counted these decisions.
       const workers = (await pool.collectMetrics()) as Array<Array<{ name: string; values: Array<{ value: number }> }>>;
       assert.equal(workers.length, 1);

@@ -62,13 +62,13 @@ describe('admission on virtual time', () => {
     records: Array.from({ length: n }, (_, i): InboundRecord => ({ topic: 't', partition: 0, offset: i, key: null, value: null, headers: [], timestamp: 0 })),
   });
 
-  test('releases one chunk per turn of the injected clock, within its capacity', async () => {
+  test('releases one block per turn of the injected clock, within its capacity', async () => {
     const clock = new ManualScheduler();
-    const admission = new Admission({ maxInflight: 15, chunkSize: 10, clock });
+    const admission = new Admission({ maxInflight: 15, blockSize: 10, clock });
     const released: number[] = [];
     // The source stays open, as a stream's does: completing it would end the operator.
-    const sub = admission.operator(concat(of(batch(40)), NEVER)).subscribe((chunk) => released.push(chunk.records[0]!.offset));
-    assert.deepEqual(released, [0], 'the first chunk goes at once');
+    const sub = admission.operator(concat(of(batch(40)), NEVER)).subscribe((block) => released.push(block.records[0]!.offset));
+    assert.deepEqual(released, [0], 'the first block goes at once');
     await tick();
     assert.deepEqual(released, [0], 'the next waits for the clock, not the event loop');
     clock.advance(0);

@@ -11,7 +11,7 @@ import { headerMap, headersOf } from './helpers/headers.js';
 
 const N = 3000;
 
-/** Evaluates in chunks, as a caller with bounded concurrency would: the API itself has no backpressure. */
+/** Evaluates in blocks, as a caller with bounded concurrency would: the API itself has no backpressure. */
 async function evaluateAll(engine: Engine, events: ReadonlyArray<{ event: Record<string, unknown> }>): Promise<PipelineResult[]> {
   const results: PipelineResult[] = [];
   for (let i = 0; i < events.length; i += 200) {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Decision } from '../pipeline/decide/decision-actor.js';
 import { encodeDecision, HEADER } from '../pipeline/encode-outcome.js';
-import type { Decided } from '../pipeline/outcome.js';
+import type { DecisionOutcome } from '../pipeline/outcome.js';
 import type { Headers } from '../pipeline/record.js';
 import { headerBytesOf, headersOf } from './helpers/headers.js';
 
@@ -16,7 +16,7 @@ const decision: Decision = {
   complete: true, policy: 'rules', latencyMs: { total: 1.234 },
 };
 
-const decided = (headers: Headers): Decided => ({
+const decided = (headers: Headers): DecisionOutcome => ({
   kind: 'decision', decision,
   record: { topic: 'transactions', partition: 1, offset: 9, timestamp: 0, key: Buffer.from('card-7'), value: Buffer.from('{}'), headers },
 });

@@ -123,9 +123,9 @@ describe('integer ids and keys at run time', () => {
   });
   /** The record through the stream's block path: the decision's event id and key, read from what the sink gets. */
   const decidedFromBytes = async (r: InboundRecord): Promise<[unknown, unknown]> => {
-    const [delivery] = await engine.processBlock([r]);
-    assert.equal(delivery?.kind, 'decision');
-    const decision = JSON.parse(String(delivery.output.value)) as { eventId: unknown; key: unknown };
+    const [encoded] = await engine.processBlock([r]);
+    assert.equal(encoded?.kind, 'decision');
+    const decision = JSON.parse(String(encoded.output.value)) as { eventId: unknown; key: unknown };
     return [decision.eventId, decision.key];
   };
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { VirtualTimeScheduler } from 'rxjs';
 import { createMetrics } from '../core/metrics.js';
-import { JoinWindows, type JoinBlock } from '../pipeline/join/join-windows.js';
+import { DeadlineJoin, type JoinBlock } from '../pipeline/join/deadline-join.js';
 import type { JoinResult, StepReport } from '../pipeline/join/types.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 
@@ -11,7 +11,7 @@ const ok = (p: number) => ({ status: 'ok' as const, outputs: { fraud_probability
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
 /** The one-event-per-block view most tests take: open and report by event id and step name. */
-function byId(windows: JoinWindows) {
+function byId(windows: DeadlineJoin) {
   const blocks = new Map<string, JoinBlock>();
   return {
     open(id: string): Promise<JoinResult> {
@@ -28,7 +28,7 @@ function byId(windows: JoinWindows) {
 function setup(mode: 'all' | 'any' | 'partial', deadlineMs = 50) {
   const scheduler = new ManualScheduler();
   const metrics = createMetrics();
-  const windows = new JoinWindows({ pipeline: 'p', steps: STEPS, mode, deadlineMs, scheduler, metrics });
+  const windows = new DeadlineJoin({ pipeline: 'p', steps: STEPS, mode, deadlineMs, scheduler, metrics });
   return { scheduler, metrics, windows, join: byId(windows) };
 }
 
@@ -39,7 +39,7 @@ function track(p: Promise<JoinResult>): () => JoinResult | undefined {
   return () => result;
 }
 
-describe('join windows on virtual time', () => {
+describe('deadline join on virtual time', () => {
   test('mode all closes when every step has settled, complete when all ok or skipped', async () => {
     const { join } = setup('all');
     const w = track(join.open('e1'));
@@ -154,7 +154,7 @@ describe('join windows on virtual time', () => {
 
   test('deadlines run on an rxjs VirtualTimeScheduler', async () => {
     const scheduler = new VirtualTimeScheduler();
-    const join = byId(new JoinWindows({ pipeline: 'p', steps: STEPS, mode: 'partial', deadlineMs: 25, scheduler }));
+    const join = byId(new DeadlineJoin({ pipeline: 'p', steps: STEPS, mode: 'partial', deadlineMs: 25, scheduler }));
     const a = join.open('a');
     join.report('a', 'gbt', ok(0.2));
     scheduler.flush();

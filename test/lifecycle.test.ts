@@ -5,10 +5,10 @@ import { ForcedStopError, SchemaError, TransportError } from '../core/errors.js'
 import { LIFECYCLE_STATES, Lifecycle, canMove, stopWithin, type LifecycleState } from '../core/lifecycle.js';
 import { silentLogger } from '../core/log.js';
 import { retry } from '../core/retry.js';
-import { toDelivery, type Outcome } from '../pipeline/outcome.js';
+import { toEncodedOutcome, type Outcome } from '../pipeline/outcome.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../pipeline/record.js';
 import { CommitTracker } from '../streams/runtime/commit-tracker.js';
-import { DecisionStream } from '../streams/runtime/decision-stream.js';
+import { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
 import type { Sink, Source, SourceEvent } from '../streams/types.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 
@@ -130,12 +130,12 @@ function fakeSource(hangCommits: boolean) {
 const deadLettered = (records: readonly InboundRecord[]) => Promise.resolve(records.map((record) => {
   const outcome: Outcome = { kind: 'dead-letter', record, error: new SchemaError('x'), attempts: 1 };
   const output: OutboundRecord = { topic: 'out', key: null, value: 'x', headers: [] };
-  return toDelivery(outcome, output);
+  return toEncodedOutcome(outcome, output);
 }));
 
-function streamOver(source: Source, sink: Sink, scheduler: ManualScheduler, logged: string[]): DecisionStream {
+function streamOver(source: Source, sink: Sink, scheduler: ManualScheduler, logged: string[]): PartitionedStream {
   const logger = { ...silentLogger, warn: (_: unknown, msg?: string) => { if (msg !== undefined) logged.push(msg); } } as unknown as typeof silentLogger;
-  return new DecisionStream({
+  return new PartitionedStream({
     deadLetter: { topic: 'dlq', pipeline: 'p' },
     source, sink, process: deadLettered,
     tracker: new CommitTracker(), scheduler, logger,

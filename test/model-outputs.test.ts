@@ -145,8 +145,8 @@ describe('non-finite model outputs in a block worker', () => {
       const records = events.map((event, offset): InboundRecord => ({
         topic: file.input.topic, partition: 0, offset, timestamp: 0, key: null, value: Buffer.from(JSON.stringify(event)), headers: [],
       }));
-      const deliveries = await pool.process(records);
-      const decided = deliveries.map((d) => {
+      const encoded = await pool.process(records);
+      const decided = encoded.map((d) => {
         const body = JSON.parse(String(d.output.value)) as { action: string; reasons: string[]; outputs: Record<string, unknown> };
         return { kind: d.kind, action: body.action, reasons: body.reasons, ratio: body.outputs['ratio'] };
       });

@@ -54,9 +54,9 @@ describe('option defaults come only from the schemas', () => {
   });
 
   test('parseOptions applies the schema defaults, treats undefined as absent and names a bad field', () => {
-    assert.deepEqual(parseOptions(streamOptionsSchema, { chunkSize: undefined }, 'stream'), streamOptionsSchema.parse({}));
-    assert.throws(() => parseOptions(streamOptionsSchema, { chunkSize: 0 }, 'stream options'), (err: unknown) =>
-      err instanceof ConfigError && err.code === ConfigError.code && /stream options is invalid:\n {2}chunkSize:/.test(err.message));
+    assert.deepEqual(parseOptions(streamOptionsSchema, { blockSize: undefined }, 'stream'), streamOptionsSchema.parse({}));
+    assert.throws(() => parseOptions(streamOptionsSchema, { blockSize: 0 }, 'stream options'), (err: unknown) =>
+      err instanceof ConfigError && err.code === ConfigError.code && /stream options is invalid:\n {2}blockSize:/.test(err.message));
   });
 
   test('a KafkaSource without tuning consumes with the timings and settings of kafkaSourceSchema, which the daemon shares', async () => {

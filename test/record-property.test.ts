@@ -15,7 +15,7 @@ import { Engine } from '../runtime/engine.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { HEADER } from '../pipeline/encode-outcome.js';
 import { headerBytes, headerText } from '../pipeline/headers.js';
-import type { Delivery } from '../pipeline/outcome.js';
+import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 
@@ -65,11 +65,11 @@ describe('every record, whatever its bytes', () => {
       log.createTopic(output.topic, 2);
       log.createTopic(output.deadLetter, 1);
       await log.producer().send(generated.map((r): OutboundRecord => ({ topic: input.topic, ...r })));
-      const delivered = new Map<string, Array<{ delivery: Delivery; record: InboundRecord }>>();
+      const delivered = new Map<string, Array<{ encoded: EncodedOutcome; record: InboundRecord }>>();
       const stream = engine.stream(log.consumer({ groupId: `prop-${run++}`, topics: [input.topic] }), log.producer(), {
-        onDelivered: (delivery, r) => {
+        onDelivered: (encoded, r) => {
           const at = `${r.partition}/${r.offset}`;
-          delivered.set(at, [...(delivered.get(at) ?? []), { delivery, record: r }]);
+          delivered.set(at, [...(delivered.get(at) ?? []), { encoded, record: r }]);
         },
       });
       for (let waited = 0; delivered.size < generated.length && waited < 20_000; waited += 10) await sleep(10);
@@ -83,7 +83,7 @@ describe('every record, whatever its bytes', () => {
       for (const r of inputs) {
         const outcomes = delivered.get(`${r.partition}/${r.offset}`) ?? [];
         assert.equal(outcomes.length, 1, `exactly one outcome for ${r.partition}/${r.offset}`);
-        const { output: out, kind } = outcomes[0]!.delivery;
+        const { output: out, kind } = outcomes[0]!.encoded;
         assert.ok(sameBytes(out.key, r.key), 'keyed with the input key\'s exact bytes');
         if (kind === 'decision') {
           decisions++;

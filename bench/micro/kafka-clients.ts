@@ -29,7 +29,7 @@ async function kafkajsProduce(cluster: KafkaCluster, topic: string, sample: read
   const records: OutboundRecord[] = Array.from({ length: RECORDS }, (_, i) => ({ topic, ...sample[i % sample.length]! }));
   const cpu0 = process.cpuUsage();
   const sends: Promise<unknown>[] = [];
-  // In chunks of 128, as the stream emits blocks; the sink merges what arrives while rounds are out.
+  // In blocks of 128, as the stream emits blocks; the sink merges what arrives while rounds are out.
   for (let i = 0; i < records.length; i += 128) sends.push(sink.send(records.slice(i, i + 128)));
   await Promise.all(sends);
   const us = cpuUs(cpu0) / RECORDS;

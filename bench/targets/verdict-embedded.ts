@@ -6,7 +6,7 @@
 import type { Logger } from '../../core/log.js';
 import { Engine } from '../../runtime/engine.js';
 import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
-import type { DecisionStream } from '../../streams/runtime/decision-stream.js';
+import type { PartitionedStream } from '../../streams/runtime/partitioned-stream.js';
 import { headerList, type BenchEvent } from '../events.js';
 import { EmbeddedOutputReader } from './embedded-reader.js';
 import { loadBenchPipeline } from './pipeline.js';
@@ -40,7 +40,7 @@ export class VerdictEmbeddedTarget implements BenchTarget {
   readonly #options: EmbeddedTargetOptions;
   #engine: Engine | undefined;
   #log: EmbeddedLog | undefined;
-  #stream: DecisionStream | undefined;
+  #stream: PartitionedStream | undefined;
   #reader: EmbeddedOutputReader | undefined;
   #inputTopic = '';
 

@@ -2,7 +2,7 @@
  * The decide stage for one joined event: its decision by the rules, or its dead letter when no step could
  * use it (bad input for every model).
  */
-import { toMicros, type Clock } from '../../core/clock.js';
+import { roundToMicros, type Clock } from '../../core/clock.js';
 import { asVerdictError, InternalError, WorkerCrashedError, type VerdictError } from '../../core/errors.js';
 import type { DeadLetterer } from '../dead-letters.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
@@ -56,9 +56,9 @@ export function decideEvent(ev: IngestedEvent, join: JoinResult, deps: { readonl
       eventId: ev.id,
       key: ev.key,
       join,
-      timings: { ingest: toMicros(ev.ingestMs), models: toMicros(join.closedAt - join.openedAt) },
+      timings: { ingest: roundToMicros(ev.ingestMs), models: roundToMicros(join.closedAt - join.openedAt) },
     });
-    const total = toMicros(deps.clock.now() - ev.receivedAt);
+    const total = roundToMicros(deps.clock.now() - ev.receivedAt);
     return { kind: 'decision', record: ev.record, decision: { ...decision, latencyMs: { ...decision.latencyMs, total } } };
   } catch (err) {
     // The decider catches rule failures itself: whatever escapes it is not the record's fault.

@@ -8,7 +8,7 @@
  * that policy, since the rules could not say what they were written to say.
  */
 import type { CompiledDecision } from '../../config/compiled.js';
-import { preciseScheduler, toMicros, type Clock } from '../../core/clock.js';
+import { preciseScheduler, roundToMicros, type Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import { componentLogger, silentLogger } from '../../core/log.js';
 import { RuleError } from '../../core/errors.js';
@@ -155,7 +155,7 @@ export class DecisionActor {
       complete: join.complete,
       policy,
       ...(errors.length > 0 ? { ruleErrors: errors } : {}),
-      latencyMs: { ...input.timings, decision: toMicros(this.#clock.now() - started) },
+      latencyMs: { ...input.timings, decision: roundToMicros(this.#clock.now() - started) },
     };
   }
 

@@ -1,5 +1,5 @@
 /**
- * The one definition of a complete join, used by the join windows (the decision's `complete` and the
+ * The one definition of a complete join, used by the deadline join (the decision's `complete` and the
  * incomplete-join metric) and by the decision actor (the incomplete policy's reason).
  *
  * A step that was skipped by design (its `when` was false, or a dependency produced nothing) is settled: it

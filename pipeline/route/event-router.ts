@@ -1,9 +1,9 @@
 /**
- * The router: walks a block of events (the chunk the stream processes together) through the pipeline's
+ * The router: walks a block of events (the records the stream processes together) through the pipeline's
  * step graph. A step runs once per block, as one call to its model actor with the rows of the events it
  * applies to; steps whose dependencies have settled for the block start at once, so independent steps run
  * concurrently. A step's CEL `when` decides, per event, whether it applies. Every step of every event is
- * settled exactly once in the block's join window: ok, error, timeout, or skipped (condition false, or a
+ * settled exactly once in the block's join: ok, error, timeout, or skipped (condition false, or a
  * dependency that produced nothing for that event).
  */
 import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
@@ -75,7 +75,7 @@ export class EventRouter {
     this.#clock = clock;
   }
 
-  /** Starts the block's steps and resolves, one JoinResult per event in order, when its join window closes. */
+  /** Starts the block's steps and resolves, one JoinResult per event in order, when its join closes (all settled, or the deadline). */
   route(events: readonly IngestedEvent[]): Promise<JoinResult[]> {
     const run: BlockRun = {
       events,

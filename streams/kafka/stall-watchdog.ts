@@ -1,7 +1,7 @@
 /**
  * The stall watchdog of a Kafka source: a guard against a consumer that stays joined and "running" but no
  * longer fetches, with no crash and no error (suspected of kafkajs after a broker outage; not observed yet:
- * the daemon-broker-outage stall was a commit regression, see DecisionStream.commitNow). Only the outside
+ * the daemon-broker-outage stall was a commit regression, see PartitionedStream.commitNow). Only the outside
  * would show it: a partition that the stream has not paused and that has records to read delivers no batch.
  *
  * Every `timeoutMs / 2` the watchdog looks at the partitions idle that long (no batch since their

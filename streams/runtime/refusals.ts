@@ -16,7 +16,7 @@ import type { VerdictError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import { encodeDeadLetter, encodePayloadDropped, reasonOf, type DeadLetterReason } from '../../pipeline/encode-outcome.js';
-import type { Delivery } from '../../pipeline/outcome.js';
+import type { EncodedOutcome } from '../../pipeline/outcome.js';
 import type { RejectedRecord } from '../types.js';
 import type { InboundRecord, OutboundRecord } from '../../pipeline/record.js';
 
@@ -35,10 +35,10 @@ export interface RefusalDeps {
 }
 
 export type Replacement =
-  | { readonly kind: 'replaced'; readonly delivery: Delivery }
+  | { readonly kind: 'replaced'; readonly encoded: EncodedOutcome }
   | { readonly kind: 'halted'; readonly error: VerdictError };
 
-export async function replaceRefused(record: InboundRecord, refused: Delivery, error: VerdictError, deps: RefusalDeps): Promise<Replacement> {
+export async function replaceRefused(record: InboundRecord, refused: EncodedOutcome, error: VerdictError, deps: RefusalDeps): Promise<Replacement> {
   const { send, target, logger, metrics } = deps;
   const count = (what: string, e: VerdictError): void => {
     metrics?.produceRejected.inc({ record: what, error: String(e.details['kafkaError'] ?? e.code) });
@@ -53,7 +53,7 @@ export async function replaceRefused(record: InboundRecord, refused: Delivery, e
     if (again === undefined) {
       metrics?.deadLetters.inc({ pipeline: target.pipeline, code: error.code });
       logger.warn({ ...where, err: error.toJSON() }, 'decision refused by the broker; dead-lettered');
-      return { kind: 'replaced', delivery: { kind: 'dead-letter', output, label: error.code } };
+      return { kind: 'replaced', encoded: { kind: 'dead-letter', output, label: error.code } };
     }
     refusal = again.error;
     reason = reasonOf(refusal);
@@ -71,7 +71,7 @@ export async function replaceRefused(record: InboundRecord, refused: Delivery, e
   const [last] = await send([output]);
   if (last === undefined) {
     logger.warn({ ...where, err: refusal.toJSON() }, 'dead letter refused by the broker; written without its payload');
-    return { kind: 'replaced', delivery: { kind: 'dead-letter', output, label: reason.code } };
+    return { kind: 'replaced', encoded: { kind: 'dead-letter', output, label: reason.code } };
   }
   count('payload_dropped', last.error);
   return { kind: 'halted', error: last.error };

@@ -66,7 +66,7 @@ describe('records the broker refuses, through a daemon', { timeout: 150_000 }, (
       h.producer.send({ topic: topics.input, acks: -1, messages: values.map((value, i) => ({ partition, key: `k-${partition}-${i}`, value })) });
     const refuse = (count: number): Promise<void> => h.broker.pushBrokerRequestErrors(OUTPUT_LEADER, ApiKey.Produce, count, MESSAGE_TOO_LARGE);
 
-    // The issue's instance: one chunk, a malformed record among valid ones, its produce refused once.
+    // The issue's instance: one block, a malformed record among valid ones, its produce refused once.
     await send(0, [tx[0]!, '{"id":"bad-1", not json', tx[1]!]);
     await refuse(1);
     const daemon = await h.daemon(writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics }), 'refusals');

@@ -11,7 +11,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { ModelRunner } from '../models/runner.js';
 import type { ResolvedModel } from '../models/types.js';
 
-export interface ActorPoolOptions {
+export interface ActorCacheOptions {
   readonly runner: ModelRunner;
   readonly scheduler: Clock;
   readonly metrics: Metrics;
@@ -20,11 +20,11 @@ export interface ActorPoolOptions {
   readonly ownsRunner: boolean;
 }
 
-export class ActorPool {
-  readonly #options: ActorPoolOptions;
+export class ActorCache {
+  readonly #options: ActorCacheOptions;
   readonly #actors = new Map<string, ModelActor>();
 
-  constructor(options: ActorPoolOptions) {
+  constructor(options: ActorCacheOptions) {
     this.#options = options;
   }
 

@@ -1,12 +1,12 @@
 /**
- * The windowed join: collects what each pipeline step reports for each event until the event's join is
+ * The deadline join (not a time-windowed stream join: no window slides here): collects what each pipeline step reports for each event until the event's join is
  * settled (every step reported; in mode `any`, one step reported ok) or its deadline passes, then yields
  * the event's JoinResult. Whether it is complete is `isJoinComplete` (completeness.ts): skipped steps never
  * make a join incomplete.
  *
- * Windows are opened per block of events (the chunk the stream processes together), not per event: a
+ * Joins are opened per block of events (the records the stream processes together), not per event: a
  * block shares one deadline, one promise and one flat array of reports, so joining costs a few
- * allocations per chunk rather than per event, while every event keeps its own completeness. All blocks of
+ * allocations per block rather than per event, while every event keeps its own completeness. All blocks of
  * a pipeline share one deadline length, so a DeadlineQueue (one scheduled action for the oldest open
  * block) serves them all. Time comes from the injected scheduler, so tests run on virtual time.
  */
@@ -19,7 +19,7 @@ import type { RowOutputs } from '../../models/types.js';
 import { isJoinComplete } from './completeness.js';
 import type { JoinResult, StepReport, StepStatus } from './types.js';
 
-export interface JoinWindowsOptions {
+export interface DeadlineJoinOptions {
   readonly pipeline: string;
   readonly steps: readonly string[];
   readonly mode: JoinMode;
@@ -68,7 +68,7 @@ class Window implements JoinBlock {
   }
 }
 
-export class JoinWindows {
+export class DeadlineJoin {
   readonly #steps: readonly string[];
   readonly #mode: JoinMode;
   readonly #scheduler: Clock;
@@ -81,7 +81,7 @@ export class JoinWindows {
   readonly #incomplete: { inc(n?: number): void } | undefined;
   readonly #onReport = (window: Window, event: number, step: number, report: StepReport): void => this.#settle(window, event, step, report);
 
-  constructor(options: JoinWindowsOptions) {
+  constructor(options: DeadlineJoinOptions) {
     this.#steps = options.steps;
     this.#mode = options.mode;
     this.#scheduler = options.scheduler;

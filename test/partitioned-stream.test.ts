@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { silentLogger } from '../core/log.js';
 import { CommitTracker } from '../streams/runtime/commit-tracker.js';
-import { DecisionStream } from '../streams/runtime/decision-stream.js';
+import { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
-import { toDelivery, type Delivery, type Outcome } from '../pipeline/outcome.js';
+import { toEncodedOutcome, type EncodedOutcome, type Outcome } from '../pipeline/outcome.js';
 import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { SchemaError } from '../core/errors.js';
@@ -13,12 +13,12 @@ import type { Source, SourceEvent } from '../streams/types.js';
 import type { TopicPartition } from '../pipeline/record.js';
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
-/** One turn on both clocks: admission releases its next chunk on the stream's (virtual) clock, I/O on the real one. */
+/** One turn on both clocks: admission releases its next block on the stream's (virtual) clock, I/O on the real one. */
 const turn = async (scheduler: ManualScheduler): Promise<void> => { scheduler.advance(0); await tick(); };
 
-/** Lifts a per-record stand-in to the block processor the stream calls with each chunk, encoding with `encode`. */
+/** Lifts a per-record stand-in to the block processor the stream calls with each block, encoding with `encode`. */
 const perRecord = (fn: (record: InboundRecord) => Promise<Outcome>) =>
-  (records: readonly InboundRecord[]): Promise<Delivery[]> => Promise.all(records.map((r) => fn(r).then((o) => toDelivery(o, encode(o)))));
+  (records: readonly InboundRecord[]): Promise<EncodedOutcome[]> => Promise.all(records.map((r) => fn(r).then((o) => toEncodedOutcome(o, encode(o)))));
 
 /** A stand-in for the engine: outcomes resolve only when the test says so. */
 function gatedProcessor() {
@@ -50,7 +50,7 @@ describe('decision stream', () => {
     await log.producer().send(Array.from({ length: N }, (_, i) => ({ topic: 'in', key: `k${i % 50}`, value: `v${i}`, headers: [] })));
     const gate = gatedProcessor();
     const scheduler = new ManualScheduler();
-    const stream = new DecisionStream({
+    const stream = new PartitionedStream({
       deadLetter: { topic: 'dlq', pipeline: 'p' },
       source: log.consumer({ groupId: 'g', topics: ['in'], maxBatchSize: 200 }),
       sink: log.producer(),
@@ -58,7 +58,7 @@ describe('decision stream', () => {
       tracker: new CommitTracker(),
       scheduler,
       logger: silentLogger,
-      options: { maxInflight: 300, chunkSize: 100, maxBuffered: 1000, maxBufferedPerPartition: 600, commitIntervalMs: 50 },
+      options: { maxInflight: 300, blockSize: 100, maxBuffered: 1000, maxBufferedPerPartition: 600, commitIntervalMs: 50 },
     });
     stream.start();
     for (let i = 0; i < 50; i++) await turn(scheduler);
@@ -87,7 +87,7 @@ describe('decision stream', () => {
     log.createTopic('out', 1);
     await log.producer().send(Array.from({ length: 20 }, (_, i) => ({ topic: 'in', key: 'same', value: `v${i}`, headers: [] })));
     const scheduler = new ManualScheduler();
-    const stream = new DecisionStream({
+    const stream = new PartitionedStream({
       deadLetter: { topic: 'dlq', pipeline: 'p' },
       source: log.consumer({ groupId: 'g', topics: ['in'] }),
       sink: log.producer(),
@@ -96,10 +96,10 @@ describe('decision stream', () => {
       tracker: new CommitTracker(),
       scheduler,
       logger: silentLogger,
-      options: { chunkSize: 5 },
+      options: { blockSize: 5 },
     });
     stream.start();
-    // Admission releases the four chunks one turn of the stream's clock apart.
+    // Admission releases the four blocks one turn of the stream's clock apart.
     for (let guard = 0; log.endOffsets('out')[0]! < 20 && guard < 5000; guard++) await turn(scheduler);
     await log.waitForRecords('out', 20);
     assert.deepEqual(log.read('out', 0, 0).map((r) => r.value?.toString()), Array.from({ length: 20 }, (_, i) => `v${i}`));
@@ -123,7 +123,7 @@ describe('decision stream', () => {
       close: () => Promise.resolve(),
     };
     const scheduler = new ManualScheduler();
-    const stream = new DecisionStream({
+    const stream = new PartitionedStream({
       deadLetter: { topic: 'dlq', pipeline: 'p' },
       source,
       sink: { send: () => Promise.resolve([]), close: () => Promise.resolve() },
@@ -174,7 +174,7 @@ describe('decision stream', () => {
       close: () => real.close(),
     };
     const scheduler = new ManualScheduler();
-    const stream = new DecisionStream({
+    const stream = new PartitionedStream({
       deadLetter: { topic: 'dlq', pipeline: 'p' },
       source: log.consumer({ groupId: 'g', topics: ['in'] }),
       sink,

@@ -1,8 +1,8 @@
 /**
- * The hot path, as one RxJS pipeline:
+ * The partitioned stream: the whole run from source to sink, as one RxJS pipeline:
  *
- *   source batches → admit (track offsets, backpressure) → per partition: process each admitted chunk as
- *   one block through the per-event core (`process`: pipeline/stages.ts), chunks concurrently, emit outcomes
+ *   source batches → admit (track offsets, backpressure) → per partition: process each admitted block
+ *   through the per-event core (`process`: pipeline/stages.ts), blocks concurrently, emit outcomes
  *   in offset order → produce to the sink in batches → ack → ordered offset commits.
  *
  * Order holds within a partition; partitions run in parallel. Offsets are committed only when every
@@ -30,7 +30,7 @@ import type { Metrics } from '../../core/metrics.js';
 import { retry } from '../../core/retry.js';
 import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
-import type { Delivery } from '../../pipeline/outcome.js';
+import type { EncodedOutcome } from '../../pipeline/outcome.js';
 import { replaceRefused, type DeadLetterTarget } from './refusals.js';
 import type { RecordBatch, RejectedRecord, Sink, Source } from '../types.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../../pipeline/record.js';
@@ -40,10 +40,10 @@ export interface StreamDeps {
   readonly sink: Sink;
   /**
    * The per-event core for one block: `pipeline/stages.ts` (its blocks and `encodeBlock`), run on this thread
-   * or in a block worker (runtime/block-pool.ts). One delivery (an encoded decision or dead letter) per
+   * or in a block worker (runtime/block-pool.ts). One encoded outcome (a decision or dead letter, as the record the sink writes) per
    * record, in order; never rejects.
    */
-  readonly process: (records: readonly InboundRecord[]) => Promise<Delivery[]>;
+  readonly process: (records: readonly InboundRecord[]) => Promise<EncodedOutcome[]>;
   readonly tracker: CommitTracker;
   /** Every timer and time read of the stream: commits, admission, sink retry backoffs, the forced stop. */
   readonly scheduler: Clock;
@@ -54,8 +54,8 @@ export interface StreamDeps {
   readonly pipeline?: string;
   /** Where the outcome of a record goes when the sink refuses it (see refusals.ts). */
   readonly deadLetter: DeadLetterTarget;
-  /** Called with each record and its delivery, after the sink acknowledged it (the demo counts here). */
-  readonly onDelivered?: (delivery: Delivery, record: InboundRecord) => void;
+  /** Called with each record and its encoded outcome, after the sink acknowledged it (the demo counts here). */
+  readonly onDelivered?: (encoded: EncodedOutcome, record: InboundRecord) => void;
 }
 
 /** A batch as the stream tracks it: with the scheduler time it was read, for the end-to-end histogram. */
@@ -65,7 +65,7 @@ interface ReadBatch extends RecordBatch {
 
 interface Processed {
   readonly batch: ReadBatch;
-  readonly deliveries: readonly Delivery[];
+  readonly encoded: readonly EncodedOutcome[];
 }
 
 /**
@@ -83,7 +83,7 @@ export interface DrainReport {
   readonly abandoned: number;
 }
 
-export class DecisionStream {
+export class PartitionedStream {
   readonly #lifecycle = new Lifecycle();
   /** Aborted when the forced-stop timer fires: ends a sink retry the stop abandons. */
   readonly #stop = new AbortController();
@@ -116,7 +116,7 @@ export class DecisionStream {
     this.#deps = deps;
     const given = Object.entries(deps.options ?? {}).filter(([, v]) => v !== undefined);
     this.#options = streamOptionsSchema.parse(Object.fromEntries(given));
-    this.#admission = new Admission<ReadBatch>({ maxInflight: this.#options.maxInflight, chunkSize: this.#options.chunkSize, clock: deps.scheduler });
+    this.#admission = new Admission<ReadBatch>({ maxInflight: this.#options.maxInflight, blockSize: this.#options.blockSize, clock: deps.scheduler });
   }
 
   /** The lifecycle state now. */
@@ -173,12 +173,12 @@ export class DecisionStream {
         filter((event) => event.type === 'batch'),
         map((event) => this.#intake(event.batch)),
         this.#admission.operator,
-        groupBy((chunk) => tpKey(chunk)),
+        groupBy((block) => tpKey(block)),
         mergeMap((partition$) =>
           partition$.pipe(
-            // Start each chunk's work now; concatMap then only waits, so order costs no parallelism.
+            // Start each block's work now; concatMap then only waits, so order costs no parallelism.
             map((batch) => ({ batch, pending: process(batch.records) })),
-            concatMap(({ batch, pending }) => from(pending.then((deliveries): Processed => ({ batch, deliveries })))),
+            concatMap(({ batch, pending }) => from(pending.then((encoded): Processed => ({ batch, encoded })))),
           ),
         ),
         mergeMap(
@@ -321,21 +321,21 @@ export class DecisionStream {
     return { ...batch, readAt: this.#deps.scheduler.now() };
   }
 
-  /** Sends a processed chunk; an outcome the sink refuses is replaced (refusals.ts) before the chunk is acknowledged. */
+  /** Sends a processed block; an outcome the sink refuses is replaced (refusals.ts) before the block is acknowledged. */
   async #deliver(processed: Processed, send: (records: readonly OutboundRecord[]) => Promise<readonly RejectedRecord[]>): Promise<Processed> {
-    const rejected = await send(processed.deliveries.map((d) => d.output));
+    const rejected = await send(processed.encoded.map((d) => d.output));
     if (rejected.length === 0) return processed;
     const { batch } = processed;
-    const deliveries = [...processed.deliveries];
+    const encoded = [...processed.encoded];
     for (const { index, error } of rejected) {
       const record = batch.records[index]!;
-      const replaced = await replaceRefused(record, deliveries[index]!, error, {
+      const replaced = await replaceRefused(record, encoded[index]!, error, {
         send, target: this.#deps.deadLetter, logger: this.#deps.logger, metrics: this.#deps.metrics,
       });
       if (replaced.kind === 'halted') this.#halt(record, replaced.error);
-      else deliveries[index] = replaced.delivery;
+      else encoded[index] = replaced.encoded;
     }
-    return { batch, deliveries };
+    return { batch, encoded };
   }
 
   /** Stops a partition at a record whose outcome nothing could be written for: never silent, never skipped. */
@@ -352,7 +352,7 @@ export class DecisionStream {
       'partition halted: the broker refused this record\'s decision, its dead letter and its payload-less dead letter; nothing past this offset is committed until the partition is reassigned');
   }
 
-  #acknowledge({ batch, deliveries }: Processed): void {
+  #acknowledge({ batch, encoded }: Processed): void {
     const { tracker, metrics, onDelivered, scheduler } = this.#deps;
     // Read to acknowledged, queueing in admission and the sink included: what the histogram promises.
     const seconds = (scheduler.now() - batch.readAt) / 1000;
@@ -364,7 +364,7 @@ export class DecisionStream {
       if (record.offset >= haltedAt) continue;
       tracker.ack(batch, record.offset);
       this.#endToEnd?.observe(seconds);
-      if (onDelivered !== undefined) onDelivered(deliveries[i]!, record);
+      if (onDelivered !== undefined) onDelivered(encoded[i]!, record);
     }
     metrics?.inflight.set(tracker.inflight());
     this.#admission.release(records.length);
