@@ -8,6 +8,9 @@
  *   await verdict.executePipeline(['fraud_gbt@canary', 'txn_autoencoder'], transaction);
  *   await verdict.close();
  *
+ *   const daemon = await createDaemon('verdict.yaml');                       // or a config object, see createDaemon
+ *   await daemon.start(); … const report = await daemon.stop();             // { drained, abandoned }
+ *
  * `executeModel` and `executePipeline` are also exported as functions over a lazily created default
  * instance (`new Verdict()`: the sample pipeline and its registry), closed by `closeDefault()`. Every error
  * is a `VerdictError` with a stable `code` (see core/errors.ts and the README's error table).
@@ -29,6 +32,15 @@ export type {
 export { PiscinaRunner } from './runtime/workers/piscina-runner.js';
 export { InThreadRunner } from './models/in-thread-runner.js';
 export type { ModelRunner } from './models/runner.js';
+export { createDaemon, type CreateDaemonOptions } from './runtime/create-daemon.js';
+export { Daemon, type StopReport } from './runtime/daemon.js';
+export type { LoadedDaemonConfig } from './config/load-daemon.js';
+export type { DaemonConfigInput, DaemonFile } from './config/daemon-schema.js';
+export type { LifecycleState } from './core/lifecycle.js';
+export type { Clock } from './core/clock.js';
+export { KafkaSource, type KafkaSourceOptions, type KafkaPartitionLag } from './streams/kafka/kafka-source.js';
+export { KafkaSink, type KafkaSinkOptions } from './streams/kafka/kafka-sink.js';
+export type { KafkaConnection } from './streams/kafka/kafka-client.js';
 export { EmbeddedLog } from './streams/embedded/embedded-log.js';
 export type { Source, Sink, RecordBatch, RejectedRecord } from './streams/types.js';
 export type { InboundRecord, OutboundRecord, TopicPartition, RecordHeader, OutboundHeader, Headers } from './pipeline/record.js';

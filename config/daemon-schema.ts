@@ -7,7 +7,7 @@ import { streamOptionsSchema } from './stream-options.js';
 import { kafkaOptionsSchema } from './kafka-options.js';
 
 export const daemonFileSchema = z.object({
-  /** The pipeline file, relative to this config file. */
+  /** The pipeline file; a relative path is resolved against the config file's directory (or `createDaemon`'s `baseDir` for a config object). */
   pipeline: z.string().min(1),
   kafka: kafkaOptionsSchema,
   /** The stream runtime's bounds (config/stream-options.ts, where the defaults live). */
@@ -24,4 +24,7 @@ export const daemonFileSchema = z.object({
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
 }).strict();
 
+/** The daemon config after validation: every field present, defaults applied. */
 export type DaemonFile = z.output<typeof daemonFileSchema>;
+/** The daemon config as a user writes it (the YAML file's shape, or an object passed to `createDaemon`): optional fields may be left out. */
+export type DaemonConfigInput = z.input<typeof daemonFileSchema>;

@@ -39,7 +39,9 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
   return applied;
 }
 
+/** A daemon config validated and defaulted, with its pipeline path made absolute: what `Daemon` runs. */
 export interface LoadedDaemonConfig {
+  /** Every field defaulted (the defaults live in config/daemon-schema.ts and the schemas it composes). */
   readonly config: DaemonFile;
   /** Absolute path of the pipeline file. */
   readonly pipelinePath: string;
@@ -47,6 +49,43 @@ export interface LoadedDaemonConfig {
   readonly overridden: readonly string[];
 }
 
+/** Where a raw daemon config came from, and how to finish it. */
+export interface ResolveDaemonConfigOptions {
+  /** Names the config in error messages (`<source> is invalid: …`): the file path, or `daemon config`. */
+  readonly source: string;
+  /** Directory a relative `pipeline` path is resolved against. */
+  readonly baseDir: string;
+  /** `VERDICT_*` overrides to apply (module comment); none when absent. */
+  readonly env?: NodeJS.ProcessEnv | undefined;
+}
+
+/**
+ * The one path from a raw config (parsed YAML, or an object from code) to a `LoadedDaemonConfig`: environment
+ * overrides, then `daemonFileSchema`, then the pipeline path. `raw` is not modified (overrides go to a copy).
+ * Throws `ConfigError` (CONFIG_INVALID) naming every invalid field path.
+ */
+export function resolveDaemonConfig(raw: unknown, options: ResolveDaemonConfigOptions): LoadedDaemonConfig {
+  const { source, baseDir, env } = options;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${source}: must be a mapping`);
+  let copy: Record<string, unknown>;
+  try {
+    copy = structuredClone(raw) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`${source}: must be plain data (${(err as Error).message})`, { cause: err });
+  }
+  const overridden = env === undefined ? [] : applyEnvOverrides(copy, env);
+  const parsed = daemonFileSchema.safeParse(copy);
+  if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, source));
+  const config = parsed.data;
+  const pipelinePath = isAbsolute(config.pipeline) ? config.pipeline : resolve(baseDir, config.pipeline);
+  return { config, pipelinePath, overridden };
+}
+
+/**
+ * Reads a daemon config YAML file, as `verdict run --config <path>` does: `VERDICT_*` overrides from `env`
+ * (default `process.env`), then validation; a relative `pipeline` is resolved against the file's directory.
+ * Throws `ConfigError` (CONFIG_INVALID) when the file cannot be read, is not a YAML mapping, or is invalid.
+ */
 export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedDaemonConfig> {
   let raw: unknown;
   try {
@@ -55,10 +94,5 @@ export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = pr
     throw new ConfigError(`cannot read daemon config ${path}: ${(err as Error).message}`, { cause: err });
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${path}: must be a YAML mapping`);
-  const overridden = applyEnvOverrides(raw as Record<string, unknown>, env);
-  const parsed = daemonFileSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, path));
-  const config = parsed.data;
-  const pipelinePath = isAbsolute(config.pipeline) ? config.pipeline : resolve(dirname(resolve(path)), config.pipeline);
-  return { config, pipelinePath, overridden };
+  return resolveDaemonConfig(raw, { source: path, baseDir: dirname(resolve(path)), env });
 }

@@ -23,8 +23,11 @@ import { Engine } from './engine.js';
 
 const LAG_SAMPLE_MS = 5_000;
 
+/** How a daemon stopped (`Daemon.stop()`). */
 export interface StopReport {
+  /** True when every in-flight event was decided, acknowledged and committed before `shutdown.drainTimeoutMs`. */
   readonly drained: boolean;
+  /** Events read but not committed when the stop gave up (0 when drained): the next owner of their partition reads them again. */
   readonly abandoned: number;
 }
 
@@ -33,7 +36,13 @@ export interface DaemonDeps {
   readonly clock?: Clock;
 }
 
+/**
+ * Build one with `createDaemon` (runtime/create-daemon.ts), or from a `LoadedDaemonConfig` and a pino logger
+ * (`verdict run` does). It owns its own Prometheus registry (`metrics`, process metrics included), served on
+ * `metrics.host:metrics.port` (`/metrics`, `/readyz`) unless `metrics.enabled` is false.
+ */
 export class Daemon {
+  /** This daemon's metrics, on their own prom-client registry (core/metrics.ts lists them). */
   readonly metrics: Metrics;
   readonly #lifecycle = new Lifecycle();
   readonly #clock: Clock;
@@ -72,10 +81,19 @@ export class Daemon {
     return this.#lifecycle.state$;
   }
 
+  /** The port the metrics endpoint listens on once started (the bound one when `metrics.port` is 0); undefined before, or when disabled. */
   get metricsPort(): number | undefined {
     return this.#server?.port;
   }
 
+  /**
+   * Serves metrics, loads the pipeline and its models, connects the sink, subscribes the source to the
+   * pipeline's input topic, and resolves once `running`. Call it once. On any failure the daemon moves to
+   * `failed`, closes what it opened, and rejects with what failed: `ConfigError` (CONFIG_INVALID: a bad
+   * pipeline file, a missing model), `ServerListenError` (SERVER_LISTEN_FAILED: the metrics port), or the
+   * Kafka client's own error when the producer cannot connect (kafkajs's, not wrapped).
+   * A failure after `running` (the stream failed) is seen on `state$` as `failed`, not as a rejection.
+   */
   async start(): Promise<void> {
     const { config, pipelinePath, overridden } = this.#loaded;
     this.#logger.info({ pipeline: pipelinePath, brokers: config.kafka.brokers, groupId: config.kafka.groupId, overridden }, 'starting');
@@ -135,7 +153,11 @@ export class Daemon {
     await this.#lagSample;
   }
 
-  /** Graceful stop; idempotent. */
+  /**
+   * Graceful stop, idempotent (every call returns the same promise): stop fetching, drain in-flight events,
+   * commit, close, all within `shutdown.drainTimeoutMs` (default 15 000 ms, config/daemon-schema.ts). Never
+   * rejects; ends `stopped` (or, after a failure, resolves with `{ drained: false }` once closed).
+   */
   stop(): Promise<StopReport> {
     this.#stopping ??= this.#drainAndClose();
     return this.#stopping;

@@ -9,11 +9,13 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { DaemonConfigInput } from '../../../config/daemon-schema.js';
 import { defaultPipelinePath, packageRoot } from '../../../core/paths.js';
 import { MOCK_CONSUMER_TIMINGS } from '../../../mock-kafka/mock-broker.js';
 import type { Topics } from './kafka-io.js';
 
 const cli = resolve(packageRoot, 'dist/cli/main.js');
+type LogLevel = NonNullable<NonNullable<DaemonConfigInput['log']>['level']>;
 
 export interface DaemonFilesOptions {
   readonly bootstrap: readonly string[];
@@ -29,6 +31,17 @@ export interface DaemonFilesOptions {
 
 /** Writes a pipeline (the sample, on the test's topics) and a daemon config; returns the config's path. */
 export function writeDaemonConfig(options: DaemonFilesOptions): string {
+  const { dir, config } = daemonConfigObject(options);
+  const configPath = join(dir, 'daemon.yaml');
+  writeFileSync(configPath, stringifyYaml(config));
+  return configPath;
+}
+
+/**
+ * Writes the pipeline (the sample, on the test's topics) into a fresh directory and returns that directory
+ * and the daemon config as an object (the YAML file's shape), its `pipeline` the absolute path.
+ */
+export function daemonConfigObject(options: DaemonFilesOptions): { dir: string; config: DaemonConfigInput } {
   const dir = mkdtempSync(join(tmpdir(), 'verdict-daemon-'));
   const pipeline = parseYaml(readFileSync(defaultPipelinePath, 'utf8')) as {
     input: { topic: string }; output: { topic: string; deadLetter: string }; models: { registry: string };
@@ -39,7 +52,7 @@ export function writeDaemonConfig(options: DaemonFilesOptions): string {
   pipeline.models.registry = resolve(packageRoot, 'models/registry');
   const pipelinePath = join(dir, 'pipeline.yaml');
   writeFileSync(pipelinePath, stringifyYaml(pipeline));
-  const config = {
+  const config: DaemonConfigInput = {
     pipeline: pipelinePath,
     kafka: {
       brokers: [...options.bootstrap],
@@ -54,11 +67,9 @@ export function writeDaemonConfig(options: DaemonFilesOptions): string {
     stream: options.stream ?? {},
     shutdown: { drainTimeoutMs: options.drainTimeoutMs ?? 20_000 },
     metrics: { port: 0, host: '127.0.0.1' },
-    log: { level: options.logLevel ?? 'info' },
+    log: { level: (options.logLevel ?? 'info') as LogLevel },
   };
-  const configPath = join(dir, 'daemon.yaml');
-  writeFileSync(configPath, stringifyYaml(config));
-  return configPath;
+  return { dir, config };
 }
 
 export interface LogLine {
