@@ -41,6 +41,14 @@ describe('package exports', () => {
     assert.equal(await importFrom('verdict/package.json', 'default'), 'object');
   });
 
+  test('the daemon embeds from code: createDaemon, Daemon, KafkaSource and KafkaSink are public', async () => {
+    for (const name of ['createDaemon', 'Daemon', 'KafkaSource', 'KafkaSink', 'ConfigError']) {
+      assert.equal(await importFrom('verdict', name), 'function', name);
+    }
+    // Internals stay internal: the loader behind createDaemon is not exported.
+    assert.equal(await importFrom('verdict', 'resolveDaemonConfig'), 'undefined');
+  });
+
   test('internal modules cannot be imported by path, dist/index.js included', async () => {
     assert.equal(await importFrom('verdict/dist/runtime/engine.js', 'Engine'), 'ERR_PACKAGE_PATH_NOT_EXPORTED');
     assert.equal(await importFrom('verdict/dist/index.js', 'Verdict'), 'ERR_PACKAGE_PATH_NOT_EXPORTED');
