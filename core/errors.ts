@@ -11,16 +11,28 @@
 
 const BRAND = Symbol.for('verdict.error');
 
+/** Machine-readable facts about one error (a field, a model ref, a port): flat, so they fit a log line and a Kafka header. */
 export interface ErrorDetails {
   readonly [key: string]: string | number | boolean | undefined;
 }
 
+/**
+ * The base of every error Verdict raises. `code` is stable (the class's static `code`; compare with
+ * `err.code === ModelTimeoutError.code`, never a literal), and the README's error table lists them all.
+ * Constructor options: `cause` (kept, and serialised by `toJSON`), `details` (default `{}`), `retryable`
+ * (default the class's static `retryable`, false unless the class says otherwise).
+ */
 export class VerdictError extends Error {
+  /** The stable code instances of this class carry. */
   static readonly code: string = 'VERDICT_ERROR';
+  /** Whether trying the same work again can help, unless an instance says otherwise. */
   static readonly retryable: boolean = false;
 
+  /** Stable error code, e.g. `MODEL_TIMEOUT`: what dead letters carry in `verdict-error-code` and metrics in `code`. */
   readonly code: string;
+  /** Whether trying the same work again can help (a timeout can, a schema mismatch cannot). */
   readonly retryable: boolean;
+  /** Machine-readable facts (a field, a model ref); `{}` when none. */
   readonly details: ErrorDetails;
   readonly [BRAND] = true;
 
@@ -46,10 +58,14 @@ export class VerdictError extends Error {
   }
 }
 
+/** A `VerdictError` as plain data (`toJSON()`): what crosses a thread, a log line, or a dead letter's headers. */
 export interface SerializedError {
+  /** `VerdictError.code`. */
   readonly code: string;
   readonly message: string;
+  /** `VerdictError.retryable`. */
   readonly retryable: boolean;
+  /** `VerdictError.details`. */
   readonly details: ErrorDetails;
   /** The cause, when it was an error: serialised in full if it was Verdict's, else its name and message. */
   readonly cause?: SerializedError | SerializedCause;
@@ -78,6 +94,11 @@ function serializeCause(cause: unknown, depth: number): SerializedError | Serial
 }
 
 // ---- configuration -------------------------------------------------------------------------------------
+/**
+ * A config that cannot run: a pipeline or daemon config that fails its schema (the message names each field
+ * path), a file that cannot be read, a pipeline that does not compile (an unknown model, a bad rule), bad
+ * options passed to a component.
+ */
 export class ConfigError extends VerdictError {
   static override readonly code = 'CONFIG_INVALID';
 }
@@ -99,23 +120,29 @@ export class NonFiniteNumberError extends DecodeError {
 export class UnsupportedValueError extends DecodeError {
   static override readonly code = 'INPUT_UNSUPPORTED_TYPE';
 }
+/** A decoded event that does not match the pipeline's input schema, or has no usable id or key (`details.field`). Dead-lettered. */
 export class SchemaError extends VerdictError {
   static override readonly code = 'INPUT_SCHEMA_MISMATCH';
 }
+/** A feature or step input that cannot be built from the event (missing, not a finite number, beyond float32). Dead-lettered. */
 export class FeatureError extends VerdictError {
   static override readonly code = 'INPUT_FEATURE_FAILED';
 }
 
 // ---- models and registry -------------------------------------------------------------------------------
+/** A model id (`name`, `name@version`, `name@alias`) that resolves to nothing in the registry, or a model file that is gone. */
 export class ModelNotFoundError extends VerdictError {
   static override readonly code = 'MODEL_NOT_FOUND';
 }
+/** A model file that is missing, does not match its manifest's sha256, or is not a loadable ONNX model. */
 export class ModelIntegrityError extends VerdictError {
   static override readonly code = 'MODEL_INTEGRITY';
 }
+/** A model whose inputs or outputs differ from its manifest (a missing output, another element type, a non-numeric dim). */
 export class ModelSignatureError extends VerdictError {
   static override readonly code = 'MODEL_SIGNATURE_MISMATCH';
 }
+/** A row the model cannot take: an input missing, the wrong length, or a value its element type cannot hold. Fails only that row. */
 export class ModelInputError extends VerdictError {
   static override readonly code = 'MODEL_INPUT_INVALID';
 }
@@ -123,13 +150,16 @@ export class ModelInputError extends VerdictError {
 export class ModelOutputError extends VerdictError {
   static override readonly code = 'MODEL_OUTPUT_INVALID';
 }
+/** The model failed while running (onnxruntime's error, or anything a runner throws untyped). */
 export class ModelExecutionError extends VerdictError {
   static override readonly code = 'MODEL_EXECUTION_FAILED';
 }
+/** No answer within the bound: `executeModel`'s `timeoutMs`, or a pipeline step's timeout (`details.model`, `details.timeoutMs`). Retryable. */
 export class ModelTimeoutError extends VerdictError {
   static override readonly code = 'MODEL_TIMEOUT';
   static override readonly retryable = true;
 }
+/** A worker thread died under the task (the pool replaces it). Retryable. */
 export class WorkerCrashedError extends VerdictError {
   static override readonly code = 'MODEL_WORKER_CRASHED';
   static override readonly retryable = true;
@@ -143,10 +173,12 @@ export class ModelCircuitOpenError extends VerdictError {
   static override readonly code = 'MODEL_CIRCUIT_OPEN';
   static override readonly retryable = true;
 }
+/** A model actor's mailbox, or a worker pool's queue, is at its bound: the row was not queued. Retryable. */
 export class MailboxFullError extends VerdictError {
   static override readonly code = 'ACTOR_MAILBOX_FULL';
   static override readonly retryable = true;
 }
+/** Work sent to a model actor, worker pool or runner that is closed, closing, or failed. */
 export class ActorStoppedError extends VerdictError {
   static override readonly code = 'ACTOR_STOPPED';
 }
@@ -156,11 +188,16 @@ export class AbortedError extends VerdictError {
 }
 
 // ---- decisions -----------------------------------------------------------------------------------------
+/** A CEL expression (a step's `when`, a decision rule, the score) that failed to evaluate. */
 export class RuleError extends VerdictError {
   static override readonly code = 'RULE_EVALUATION_FAILED';
 }
 
 // ---- transport -----------------------------------------------------------------------------------------
+/**
+ * The transport failed: a broker or connection error, or a misuse of a log (an unknown topic or partition,
+ * a send after close). Retryable unless the instance says not (misuses are not).
+ */
 export class TransportError extends VerdictError {
   static override readonly code = 'TRANSPORT_FAILED';
   static override readonly retryable = true;
@@ -211,6 +248,7 @@ const KNOWN: ReadonlyArray<typeof VerdictError> = [
 ];
 const BY_CODE = new Map<string, typeof VerdictError>(KNOWN.map((c) => [c.code, c]));
 
+/** True for a `VerdictError` of this module (branded with `Symbol.for('verdict.error')`, so also from another copy of the package). */
 export function isVerdictError(value: unknown): value is VerdictError {
   return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
 }
