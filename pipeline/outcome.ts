@@ -11,21 +11,27 @@ import type { InboundRecord, OutboundRecord } from './record.js';
 /** The record could not be decided: it goes to the dead-letter topic byte for byte, with the typed error. */
 export interface DeadLetterOutcome {
   readonly kind: 'dead-letter';
+  /** The input record, as read. */
   readonly record: InboundRecord;
+  /** Why: its `code` goes into the dead letter's `verdict-error-code` header. */
   readonly error: VerdictError;
   /** The pipeline step and model involved, when the failure was in one. */
   readonly step?: string;
+  /** The model version (`name@version`) involved, when the failure was in one. */
   readonly model?: string;
+  /** How many times the record was tried (header `verdict-attempts`). */
   readonly attempts: number;
 }
 
 /** The record was decided: the rules (or the incomplete policy) gave it a decision. */
 export interface DecisionOutcome {
   readonly kind: 'decision';
+  /** The input record, as read. */
   readonly record: InboundRecord;
   readonly decision: Decision;
 }
 
+/** Exactly one per input record; switch on `kind`. */
 export type Outcome = DecisionOutcome | DeadLetterOutcome;
 
 /**

@@ -20,6 +20,11 @@ export interface ActorCacheOptions {
   readonly ownsRunner: boolean;
 }
 
+/**
+ * One model actor per model version (`ResolvedModel.ref`), created on first use, all on one runner, so that
+ * every engine and API call running a version batches together. Pass one to several engines through
+ * `EngineOptions.actors`; whoever made it closes it.
+ */
 export class ActorCache {
   readonly #options: ActorCacheOptions;
   readonly #actors = new Map<string, ModelActor>();
@@ -49,6 +54,7 @@ export class ActorCache {
     await Promise.all([...this.#actors.values()].map((a) => a.start()));
   }
 
+  /** Stops every actor (each runs its queued rows and waits for running batches first), forgets them, and closes the runner if it owns it. */
   async close(): Promise<void> {
     await Promise.all([...this.#actors.values()].map((a) => a.stop()));
     this.#actors.clear();

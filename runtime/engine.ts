@@ -31,14 +31,19 @@ import { BlockPool } from './block-pool.js';
 import { stepExecutor } from './step-executor.js';
 import { placeInference } from './workers/placement.js';
 
+/** How an engine is built. Every field is optional. */
 export interface EngineOptions {
+  /** The clock for join deadlines, step timeouts, batching delays and latencies (core/clock.ts). Default: the production clock. */
   readonly scheduler?: SchedulerLike;
+  /** Where the engine counts. Default: a fresh `createMetrics()` registry (no process metrics). */
   readonly metrics?: Metrics;
+  /** Default: silent. The engine logs under `component: engine` with `pipeline: <name>`. */
   readonly logger?: Logger;
   /** Where this thread's batches run. Default: as the pipeline's placement says (`placeInference`); the caller owns a runner it gives. */
   readonly runner?: ModelRunner;
   /** Model actors shared with other engines; the engine makes (and closes) its own when absent. */
   readonly actors?: ActorCache;
+  /** The registry `executeModel` resolves ids in. Default: the pipeline's (`models.registry`), opened lazily. */
   readonly registry?: ModelRegistry;
   /**
    * The block workers' task file (runtime.mode: blocks with workers); the compiled `block-worker.js` unless
@@ -47,18 +52,31 @@ export interface EngineOptions {
   readonly blockTaskFile?: string | URL;
 }
 
+/** One event's result from `Engine.evaluate` / `Verdict.executePipeline`. */
 export interface PipelineResult {
+  /** A `DecisionOutcome`, or a `DeadLetterOutcome` (bad input) carrying the typed error. */
   readonly outcome: Outcome;
   /** Each ok step's outputs, by step id. */
   readonly outputs: Readonly<Record<string, RowOutputs>>;
+  /** The decision; null when the outcome is a dead letter. */
   readonly decision: Decision | null;
 }
 
+/**
+ * One compiled pipeline with its model actors, join, router and decider; build it with `Engine.create` or
+ * `Engine.fromCompiled`, release it with `close()`. The stages an event goes through are listed in
+ * pipeline/stages.ts.
+ */
 export class Engine {
+  /** The compiled pipeline this engine runs. */
   readonly pipeline: CompiledPipeline;
+  /** `EngineOptions.metrics`, or the engine's own. */
   readonly metrics: Metrics;
+  /** Where `executeModel` resolves model ids. */
   readonly registry: ModelRegistry;
+  /** The engine's component logger. */
   readonly logger: Logger;
+  /** `EngineOptions.scheduler`, or the production clock. */
   readonly scheduler: SchedulerLike;
   readonly #actors: ActorCache;
   readonly #ownsActors: boolean;
@@ -126,7 +144,13 @@ export class Engine {
     });
   }
 
-  /** Compiles a pipeline (file path or parsed file) against its registry and starts its model actors. */
+  /**
+   * Compiles a pipeline (a YAML file path, or a parsed `PipelineFile`) against its registry and starts its
+   * model actors. A relative `models.registry` resolves against `options.baseDir`, default the file's
+   * directory (the working directory for a parsed file). Rejects with `ConfigError` (CONFIG_INVALID: an
+   * unreadable or invalid file, an unknown model, a rule that does not compile) or a model's load error
+   * (MODEL_NOT_FOUND, MODEL_INTEGRITY, …).
+   */
   static async create(source: string | PipelineFile, options: EngineOptions & { baseDir?: string } = {}): Promise<Engine> {
     const file = typeof source === 'string' ? await loadPipelineFile(source) : source;
     const baseDir = options.baseDir ?? (typeof source === 'string' ? dirname(source) : process.cwd());
@@ -154,7 +178,11 @@ export class Engine {
     return encodeBlock(outcomes, this.pipeline.output, this.pipeline.name);
   }
 
-  /** One event object through the pipeline: each step's outputs and the decision (or the dead letter). */
+  /**
+   * One event object through the pipeline: each step's outputs and the decision. Bad input (schema,
+   * features) resolves as a dead-letter outcome with `decision: null`, never a rejection; a failing model is
+   * decided by the incomplete policy, as in the stream.
+   */
   async evaluate(event: Record<string, unknown>): Promise<PipelineResult> {
     const record: InboundRecord = {
       topic: this.pipeline.input.topic, partition: 0, offset: this.#sequence++,
@@ -166,7 +194,11 @@ export class Engine {
     return { outcome, outputs: outcome.decision.outputs, decision: outcome.decision };
   }
 
-  /** Runs one model on one row, through the same actor (and micro-batches) the pipeline uses. */
+  /**
+   * Runs one model on one row (input name → values), through the same actor (and micro-batches) the pipeline
+   * uses. No timeout of its own (`Verdict.executeModel` adds one). Rejects with MODEL_NOT_FOUND,
+   * MODEL_INPUT_INVALID, MODEL_EXECUTION_FAILED, …
+   */
   async executeModel(modelId: string, input: RowInputs): Promise<RowOutputs> {
     const model = await this.registry.resolve(modelId);
     return this.#actors.actorFor(model).infer(input);
@@ -181,8 +213,11 @@ export class Engine {
   }
 
   /**
-   * Runs the pipeline between a source and a sink until drained. Each admitted block runs where the
-   * placement says: in a block worker (`placement.blocks: workers`) or on this thread.
+   * Runs the pipeline between a source and a sink (e.g. `KafkaSource`/`KafkaSink`, or the embedded log's),
+   * started at once, until drained (`drain(timeoutMs)` on the result). Each admitted block runs where the
+   * placement says: in a block worker (`placement.blocks: workers`) or on this thread. `options.stream`: the
+   * stream's bounds (config/stream-options.ts, where the defaults live); `onDelivered`: called once per
+   * outcome the sink acknowledged.
    */
   stream(source: Source, sink: Sink, options: { stream?: StreamOptionsInput; onDelivered?: (d: EncodedOutcome, record: InboundRecord) => void } = {}): PartitionedStream {
     const blocks = this.pipeline.placement.blocks === 'workers' ? this.#blockPool() : undefined;

@@ -36,6 +36,10 @@ const verdictOptionsSchema = z.object({
   workers: z.number().int().nonnegative().optional(),
 });
 
+/**
+ * `new Verdict(options)`; every field optional. A bad `workers` or `timeoutMs` throws `ConfigError`
+ * (CONFIG_INVALID) from the constructor; the files are read on first use.
+ */
 export interface VerdictOptions {
   /**
    * A model registry directory (as `verdict models register --registry <dir>` writes), for `executeModel`.
@@ -63,6 +67,7 @@ export interface VerdictOptions {
   readonly logger?: Logger;
 }
 
+/** Per-call options of `Verdict.executeModel` (and the `executeModel` function). */
 export interface ExecuteModelOptions {
   /**
    * Milliseconds the whole call may take (resolving the model, loading it on first use, queueing and

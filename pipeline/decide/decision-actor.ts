@@ -32,22 +32,41 @@ export interface DecisionInput {
   readonly timings?: Readonly<Record<string, number>>;
 }
 
+/** What decided: the rules on a complete join, or the pipeline's `decision.onIncomplete` policy. */
 export type DecisionPolicy = 'rules' | 'fail-open' | 'fail-closed' | 'fallback';
 
+/**
+ * One event's decision: the JSON value of the record written to the output topic (pipeline/encode-outcome.ts).
+ * The rules, the score expression and the incomplete policy come from the pipeline file's `decision` block.
+ */
 export interface Decision {
+  /** The event's id, from the input contract's id field (config/input-contract.ts). */
   readonly eventId: string;
+  /** The event's key: the schema's key field when it has one, else the input record's key, else the id (config/input-contract.ts). */
   readonly key: string;
+  /** The pipeline's name. */
   readonly pipeline: string;
+  /** The first matching rule's action, else `decision.default` (or the incomplete policy's action). */
   readonly action: string;
+  /**
+   * `decision.score` evaluated, or without one the first `probability`/`*_probability` output of the first
+   * ok step; null when there is none or the expression does not give a finite number.
+   */
   readonly score: number | null;
+  /** The matched rules' reasons, in rule order; plus `incomplete:<steps>` and `rule_error:<rule id>` entries. */
   readonly reasons: readonly string[];
   /** The model version each step ran, by step id. */
   readonly models: Readonly<Record<string, string>>;
+  /** Each ok step's outputs (output name → value), by step id. */
   readonly outputs: Readonly<Record<string, RowOutputs>>;
+  /** Each step's status when the join closed, by step id: ok, skipped, error or timeout. */
   readonly completeness: Readonly<Record<string, StepStatus>>;
+  /** Whether the join was complete for the pipeline's join mode. */
   readonly complete: boolean;
   readonly policy: DecisionPolicy;
+  /** The rules (and the score) that failed to evaluate, each `<rule path>: <message>`; absent when none. */
   readonly ruleErrors?: readonly string[];
+  /** Stage latencies in ms, rounded to microseconds (`roundToMicros`): `ingest`, `models` (the join), `decision`. */
   readonly latencyMs: Readonly<Record<string, number>>;
 }
 
