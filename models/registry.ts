@@ -79,7 +79,14 @@ function lastMove(history: readonly AliasHistoryEntry[], alias: string): AliasHi
 }
 const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 
+/**
+ * A registry directory (layout above), read and written through this class: `resolve` a model id, `list`,
+ * `inspect`, and the writes `register`, `promote`, `rollback`. Nothing is read at construction. Reads throw
+ * `ModelNotFoundError` (MODEL_NOT_FOUND), `ModelIntegrityError` (MODEL_INTEGRITY) or `ConfigError`
+ * (CONFIG_INVALID: a manifest or aliases file that fails validation).
+ */
 export class ModelRegistry {
+  /** The registry directory, absolute. */
   readonly root: string;
   private readonly log: Logger;
   private readonly clock: Pick<Clock, 'now'>;
@@ -92,6 +99,7 @@ export class ModelRegistry {
     this.hashes = options.hashCache ?? new HashCache();
   }
 
+  /** Every model in the registry (by name) with its versions (ascending) and aliases. CONFIG_INVALID when the directory cannot be read. */
   async list(): Promise<ModelSummary[]> {
     const names = await this.modelNames();
     return Promise.all(
@@ -118,6 +126,10 @@ export class ModelRegistry {
     return model;
   }
 
+  /**
+   * One version's manifest, aliases, file size (bytes) and integrity; unlike `resolve` it reports a sha256
+   * mismatch (`integrity.ok: false`) instead of throwing. Throws MODEL_NOT_FOUND for an unknown id.
+   */
   async inspect(id: string): Promise<ModelInspection> {
     const { name, version, aliases } = await this.locate(id);
     const model = await this.load(name, version);
