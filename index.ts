@@ -29,8 +29,8 @@ export { ModelRegistry } from './models/registry.js';
 export type {
   ModelManifest, ResolvedModel, RowInputs, RowOutputs, RowResults, RowValues, InputScalar, OutputScalar, TensorSpec, ElementType,
 } from './models/types.js';
-export { PiscinaRunner } from './runtime/workers/piscina-runner.js';
-export { InThreadRunner } from './models/in-thread-runner.js';
+export { PiscinaRunner, type PiscinaRunnerOptions } from './runtime/workers/piscina-runner.js';
+export { InThreadRunner, type InThreadRunnerOptions } from './models/in-thread-runner.js';
 export type { ModelRunner } from './models/runner.js';
 export { createDaemon, type CreateDaemonOptions } from './runtime/create-daemon.js';
 export { Daemon, type StopReport } from './runtime/daemon.js';

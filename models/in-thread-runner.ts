@@ -6,8 +6,13 @@ import { ActorStoppedError } from '../core/errors.js';
 import { SessionCache, executeBatch } from './onnx-session.js';
 import type { BatchResult, BatchTask, ModelRunner, SessionThreadOptions } from './runner.js';
 
+/** ONNX Runtime's per-session threads and the session cache's size (`sessionThreadSchema`, models/runner.ts, where the defaults live). */
 export type InThreadRunnerOptions = SessionThreadOptions;
 
+/**
+ * A `ModelRunner` on the calling thread: batches block it while they run. `run` rejects with the model's
+ * typed errors (MODEL_INPUT_INVALID, MODEL_EXECUTION_FAILED, …), and with `ACTOR_STOPPED` after `close()`.
+ */
 export class InThreadRunner implements ModelRunner {
   readonly #cache: SessionCache;
   readonly #running = new Set<Promise<unknown>>();
@@ -17,6 +22,7 @@ export class InThreadRunner implements ModelRunner {
     this.#cache = new SessionCache(options);
   }
 
+  /** Runs one batch now, on this thread. */
   async run(task: BatchTask): Promise<BatchResult> {
     if (this.#closed) throw new ActorStoppedError('the in-thread runner is closed');
     const running = executeBatch(this.#cache, task);
@@ -28,6 +34,7 @@ export class InThreadRunner implements ModelRunner {
     }
   }
 
+  /** Refuses new batches, waits for running ones, releases the sessions; idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -22,6 +22,7 @@ export interface BatchResult {
   readonly outputs: readonly PackedTensor[];
 }
 
+/** Where batches run: `PiscinaRunner` (worker threads) or `InThreadRunner` (the calling thread). */
 export interface ModelRunner {
   /** Runs one batch. Rejects with a VerdictError whose code says what went wrong and whether to retry. */
   run(task: BatchTask): Promise<BatchResult>;

@@ -36,6 +36,13 @@ export interface PiscinaRunnerOptions extends SessionThreadOptions {
 
 const DEFAULT_WORKER = new URL('./inference-worker.js', import.meta.url);
 
+/**
+ * A `ModelRunner` on a pool of inference worker threads (Piscina), each with its own session cache. Pass it
+ * as `VerdictOptions.runner` / `EngineOptions.runner` (the caller then closes it). Options are checked at
+ * construction (`CONFIG_INVALID`); `run` rejects with `ACTOR_MAILBOX_FULL` (retryable) when
+ * the queue is full, `MODEL_WORKER_CRASHED` (retryable) when a worker dies under the batch, `ACTOR_STOPPED`
+ * after close, and the model's own errors (MODEL_EXECUTION_FAILED, …) from the worker.
+ */
 export class PiscinaRunner implements ModelRunner {
   readonly #pool: WorkerPool<BatchTask, readonly PackedTensor[]>;
 
@@ -68,11 +75,12 @@ export class PiscinaRunner implements ModelRunner {
     return { outputs };
   }
 
-  /** Every inference worker's metrics (prom-client JSON), to merge at scrape time. */
+  /** Every inference worker's metrics (prom-client JSON), to merge at scrape time; a worker silent for `timeoutMs` (default 500 ms, worker-pool.ts) is left out. */
   collectMetrics(timeoutMs?: number): Promise<unknown[]> {
     return this.#pool.collectMetrics(timeoutMs);
   }
 
+  /** Lets running and queued batches finish, then stops the workers. */
   async close(): Promise<void> {
     await this.#pool.close();
   }
