@@ -9,7 +9,9 @@ import type { VerdictError } from '../core/errors.js';
  * (KIP-82). Null and empty are different values, and a name may repeat.
  */
 export interface RecordHeader {
+  /** The header's name. */
   readonly key: string;
+  /** Its bytes; null is a null value (not an empty one). */
   readonly value: Buffer | null;
 }
 
@@ -18,12 +20,15 @@ export type Headers = readonly RecordHeader[];
 
 /** A header to produce: a string value is written as its UTF-8 bytes, null as a null value. */
 export interface OutboundHeader {
+  /** The header's name. */
   readonly key: string;
   readonly value: Buffer | string | null;
 }
 
+/** One partition of one topic. */
 export interface TopicPartition {
   readonly topic: string;
+  /** Partition number, from 0. */
   readonly partition: number;
 }
 
@@ -32,8 +37,11 @@ export interface TopicPartition {
  * tombstone), headers are in wire order. Offsets are numbers: Kafka's int64 offsets stay far below 2^53.
  */
 export interface InboundRecord extends TopicPartition {
+  /** Its position in the partition, from 0. */
   readonly offset: number;
+  /** The key's bytes, or null for none. */
   readonly key: Buffer | null;
+  /** The value's bytes (an encoded event, JSON or MessagePack), or null for a tombstone. */
   readonly value: Buffer | null;
   readonly headers: Headers;
   /** Milliseconds since the epoch, as the record carries it (NaN when the transport could not read one). */
@@ -49,8 +57,11 @@ export interface InboundRecord extends TopicPartition {
 /** A record to produce. A null value is a tombstone; an empty one is an empty value. */
 export interface OutboundRecord {
   readonly topic: string;
+  /** Bytes, a string (written as UTF-8), or null for none. */
   readonly key: Buffer | string | null;
+  /** Bytes, a string (written as UTF-8), or null for a tombstone. */
   readonly value: Buffer | string | null;
+  /** In the order to write them; names may repeat. */
   readonly headers: readonly OutboundHeader[];
   /** Set by the embedded log only when the producer wants a partition; Kafka partitions by key. */
   readonly partition?: number;

@@ -90,8 +90,8 @@ export class Daemon {
    * Serves metrics, loads the pipeline and its models, connects the sink, subscribes the source to the
    * pipeline's input topic, and resolves once `running`. Call it once. On any failure the daemon moves to
    * `failed`, closes what it opened, and rejects with what failed: `ConfigError` (CONFIG_INVALID: a bad
-   * pipeline file, a missing model), `ServerListenError` (SERVER_LISTEN_FAILED: the metrics port), or the
-   * Kafka client's own error when the producer cannot connect (kafkajs's, not wrapped).
+   * pipeline file, a missing model), `ServerListenError` (SERVER_LISTEN_FAILED: the metrics port),
+   * `TransportError` (TRANSPORT_FAILED: the producer cannot connect).
    * A failure after `running` (the stream failed) is seen on `state$` as `failed`, not as a rejection.
    */
   async start(): Promise<void> {

@@ -8,14 +8,20 @@ import type { InboundRecord, OutboundRecord, TopicPartition } from '../pipeline/
 
 /** A contiguous run of records of one partition, as a fetch returns them. */
 export interface RecordBatch extends TopicPartition {
+  /** In offset order; offsets may have gaps (compaction, transaction markers). */
   readonly records: readonly InboundRecord[];
 }
 
+/**
+ * What a source emits: a partition gained (`assigned`), lost (`revoked`: forget what is in flight for it, it
+ * is read again from its committed offset), or a batch of its records.
+ */
 export type SourceEvent =
   | { readonly type: 'assigned'; readonly partitions: readonly TopicPartition[] }
   | { readonly type: 'revoked'; readonly partitions: readonly TopicPartition[] }
   | { readonly type: 'batch'; readonly batch: RecordBatch };
 
+/** Where records come from: `KafkaSource`, or the embedded log's consumer (`EmbeddedLog.consumer`). */
 export interface Source {
   /** Partition assignments and record batches, in the order the transport saw them. */
   readonly events$: Observable<SourceEvent>;
@@ -23,7 +29,9 @@ export interface Source {
   commit(offsets: ReadonlyArray<TopicPartition & { readonly offset: number }>): Promise<void>;
   /** Stops fetching from these partitions until resumed: how backpressure reaches the transport. */
   pause(partitions: readonly TopicPartition[]): void;
+  /** Fetches from these paused partitions again. */
   resume(partitions: readonly TopicPartition[]): void;
+  /** Revokes every owned partition (so what is owed can still be committed), waits for commits, completes `events$`. */
   close(): Promise<void>;
 }
 
@@ -36,6 +44,7 @@ export interface RejectedRecord {
   readonly error: VerdictError;
 }
 
+/** Where outcomes go: `KafkaSink`, or the embedded log's producer (`EmbeddedLog.producer`). */
 export interface Sink {
   /**
    * Resolves once the transport has acknowledged every record except those it refused for themselves, which
@@ -43,5 +52,6 @@ export interface Sink {
    * a leader, a timeout); its `retryable` says whether sending again can help.
    */
   send(records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]>;
+  /** Refuses later sends (TRANSPORT_FAILED, not retryable); `KafkaSink` first waits for the sends in flight, then disconnects. */
   close(): Promise<void>;
 }

@@ -14,8 +14,11 @@ import type { KafkaLogLevel, KafkaProducerOptions, KafkaSasl, KafkaTls } from '.
  * defaults; an absent `logLevel` is `kafkaLogLevelSchema`'s default (warn).
  */
 export interface KafkaConnection {
+  /** Bootstrap brokers, each `host:port`. */
   readonly brokers: readonly string[];
+  /** Kafka's client id (broker logs, quotas); the daemon's default is `verdict` (config/kafka-options.ts). */
   readonly clientId: string;
+  /** TLS: true for the system CAs, PEM material (`KafkaTls`), or false/absent for plaintext. */
   readonly ssl?: boolean | KafkaTls;
   /** null or absent: no SASL. */
   readonly sasl?: KafkaSasl | null;
@@ -23,6 +26,7 @@ export interface KafkaConnection {
   readonly connectionTimeout?: number;
   /** ms. */
   readonly requestTimeout?: number;
+  /** The client library's own log level, forwarded to the pino logger: nothing, error, warn (default), info, debug. */
   readonly logLevel?: KafkaLogLevel;
 }
 

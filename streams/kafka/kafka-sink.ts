@@ -35,6 +35,7 @@ export interface KafkaSinkOptions extends KafkaConnection {
   readonly maxOutstandingRounds?: number;
   /** Records one merged round carries at most (a single larger send still goes whole). Default 4,096. */
   readonly maxRecordsPerRound?: number;
+  /** Default: silent. Logs as `component: kafka_sink`. */
   readonly logger?: Logger;
 }
 
@@ -61,6 +62,11 @@ export function groupByTopic(records: readonly OutboundRecord[]): TopicRecords[]
   return [...topics].map(([topic, list]) => ({ topic, records: list }));
 }
 
+/**
+ * A `Sink` on a Kafka producer (kafkajs by default, not idempotent). Construction checks the options
+ * (`CONFIG_INVALID`) and connects nothing; `connect()` (or the first send) does, rejecting with
+ * `TransportError` (TRANSPORT_FAILED) when the brokers cannot be reached.
+ */
 export class KafkaSink implements Sink {
   readonly #producer: ProducerLike;
   readonly #logger: Logger;
@@ -170,6 +176,7 @@ export class KafkaSink implements Sink {
   }
 
   /** Lets sends in flight finish (or fail), then disconnects. */
+  /** Refuses later sends, waits for every send made (acknowledged or failed), then disconnects; idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await Promise.allSettled([...this.#inflight]);

@@ -32,7 +32,9 @@ import { StallWatchdog, type StalledPartition } from './stall-watchdog.js';
  * (config/kafka-options.ts, the one place they live); a bad value throws `CONFIG_INVALID`.
  */
 export interface KafkaSourceOptions extends KafkaConnection {
+  /** The consumer group: partitions are shared among its members, offsets committed under it. */
   readonly groupId: string;
+  /** The topics to subscribe to (existing ones; the source does not create topics). */
   readonly topics: readonly string[];
   /** Where a partition without a committed offset starts. Default true: its first record. */
   readonly fromBeginning?: boolean;
@@ -48,6 +50,7 @@ export interface KafkaSourceOptions extends KafkaConnection {
   readonly maxWaitTimeInMs?: number;
   /** Default 4. */
   readonly partitionsConsumedConcurrently?: number;
+  /** Default: silent. Logs as `component: kafka_source`. */
   readonly logger?: Logger;
   /** Backoff between re-creations of a crashed consumer (full jitter), ms. Default 500 doubling to 30 s. */
   readonly restartBackoff?: { readonly initialDelayMs?: number; readonly maxDelayMs?: number };
@@ -79,6 +82,7 @@ export interface KafkaSourceDeps {
 export interface KafkaPartitionLag extends TopicPartition {
   /** The group's committed offset, if it has one. */
   readonly committed: number | undefined;
+  /** The partition's log end offset: the offset the next record written will get. */
   readonly highWatermark: number;
   /** Records the group has yet to commit past. */
   readonly lag: number;
@@ -94,6 +98,13 @@ interface Owned {
 
 const keyOf = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
 
+/**
+ * A `Source` on a Kafka consumer group (kafkajs by default). Construction checks the options
+ * (`CONFIG_INVALID`) and connects nothing; subscribing to `events$` starts the consumer. `commit` rejects
+ * with `TransportError` (TRANSPORT_FAILED): not retryable after `close()`, retryable while a crashed consumer
+ * is being replaced. The `lag()` it samples and the crash loop it reports are what the daemon exports as
+ * `verdict_consumer_lag` and `verdict_kafka_consumer_crash_loop`.
+ */
 export class KafkaSource implements Source {
   readonly events$: Observable<SourceEvent>;
 
@@ -168,6 +179,7 @@ export class KafkaSource implements Source {
     this.#consumer?.pause(owned);
   }
 
+  /** Fetches from these partitions again (and lets the stall watchdog watch them again). */
   resume(partitions: readonly TopicPartition[]): void {
     for (const tp of partitions) this.#paused.delete(keyOf(tp));
     this.#watchdog.resume(partitions);
