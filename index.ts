@@ -41,7 +41,7 @@ export type { Clock } from './core/clock.js';
 export { KafkaSource, type KafkaSourceOptions, type KafkaPartitionLag } from './streams/kafka/kafka-source.js';
 export { KafkaSink, type KafkaSinkOptions } from './streams/kafka/kafka-sink.js';
 export type { KafkaConnection } from './streams/kafka/kafka-client.js';
-export { EmbeddedLog } from './streams/embedded/embedded-log.js';
+export { EmbeddedLog, type EmbeddedLogOptions } from './streams/embedded/embedded-log.js';
 export type { Source, SourceEvent, Sink, RecordBatch, RejectedRecord } from './streams/types.js';
 export type { InboundRecord, OutboundRecord, TopicPartition, RecordHeader, OutboundHeader, Headers } from './pipeline/record.js';
 export { loadPipelineFile, parsePipeline } from './config/load.js';

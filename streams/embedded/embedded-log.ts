@@ -25,6 +25,7 @@ export const embeddedLogSchema = z.object({
   assignor: z.enum(['range', 'round-robin']).default('range'),
 });
 
+/** `new EmbeddedLog(options)`; every field optional, defaults in `embeddedLogSchema`. */
 export interface EmbeddedLogOptions {
   /** Partitions of a topic created on first use. Default 1, as Kafka's num.partitions. */
   readonly defaultPartitions?: number;
@@ -34,6 +35,7 @@ export interface EmbeddedLogOptions {
   readonly assignor?: AssignorName;
   /** Stamps appended records; an RxJS scheduler (asyncScheduler, TestScheduler) fits. Default Date.now. */
   readonly clock?: Pick<Clock, 'now'>;
+  /** Default: silent. */
   readonly logger?: Logger;
 }
 
@@ -64,6 +66,12 @@ function storedHeaders(headers: readonly OutboundHeader[]): Headers {
   return headers.length === 0 ? NO_HEADERS : headers.map(headerBytes);
 }
 
+/**
+ * The in-process log (module comment). Topics are created on first use with `defaultPartitions`, or by
+ * `createTopic`. Misuse throws `TransportError` (TRANSPORT_FAILED, not retryable): an illegal topic name, an
+ * unknown topic where one must exist, a partition it does not have, a partition count that differs from an
+ * existing topic's. Bad options throw `ConfigError` (CONFIG_INVALID).
+ */
 export class EmbeddedLog {
   private readonly topicsByName = new Map<string, Topic>();
   private readonly groups = new Map<string, ConsumerGroup>();
@@ -100,10 +108,12 @@ export class EmbeddedLog {
     this.topic(name, partitions, options.maxRecordsPerPartition);
   }
 
+  /** The topics' names, in creation order. */
   topics(): string[] {
     return [...this.topicsByName.keys()];
   }
 
+  /** The topic's partition count; undefined when it does not exist. */
   partitionCount(topic: string): number | undefined {
     return this.topicsByName.get(topic)?.partitions.length;
   }
@@ -114,6 +124,7 @@ export class EmbeddedLog {
     return new EmbeddedSource(this.host, options);
   }
 
+  /** A `Sink` that appends to this log (as `append`): a send resolves once appended (no record refused alone), or rejects as `append` throws. */
   producer(): EmbeddedSink {
     return new EmbeddedSink((records) => {
       this.append(records);
@@ -169,6 +180,7 @@ export class EmbeddedLog {
     return this.existing(topic).partitions.map((p) => committed?.get(`${topic}:${p.partition}`));
   }
 
+  /** Per partition of `topic`, in partition order: the group's committed offset, the log end, and the records still to read. */
   lag(groupId: string, topic: string): PartitionLag[] {
     const committed = this.committed(groupId, topic);
     return this.existing(topic).partitions.map((p) => {
@@ -178,6 +190,7 @@ export class EmbeddedLog {
     });
   }
 
+  /** `lag` summed over the topic's partitions: records the group has still to read. */
   totalLag(groupId: string, topic: string): number {
     return this.lag(groupId, topic).reduce((sum, p) => sum + p.lag, 0);
   }
