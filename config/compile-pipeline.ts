@@ -75,6 +75,15 @@ function topologicalOrder(steps: readonly StepSpec[], deps: ReadonlyMap<string, 
   return order;
 }
 
+/**
+ * A parsed pipeline checked against its registry and compiled: models resolved (and verified), inputs mapped
+ * and shape-checked, steps ordered by dependency, CEL checked, placement decided. `registry`: anything that
+ * resolves model ids (a `ModelRegistry`). `options.baseDir` resolves a relative `models.registry` (default
+ * the working directory); `options.cores` sizes the default placement (default the machine's CPU count).
+ * Rejects with `ConfigError` (CONFIG_INVALID) naming the config path: an unknown schema, step, feature set,
+ * field, model or output; a duplicate step id; a dependency cycle; a shape mismatch; a model that cannot
+ * be resolved (its code in the message).
+ */
 export async function compilePipeline(
   file: PipelineFile,
   registry: ModelResolver,

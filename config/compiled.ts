@@ -54,9 +54,11 @@ export interface CompiledDecision {
     | { readonly policy: 'fallback'; readonly rules: readonly RuleSpec[]; readonly default: string };
 }
 
+/** A pipeline ready to run (`compilePipeline`): plain data, so it can be sent to block workers. */
 export interface CompiledPipeline {
   readonly name: string;
   readonly description: string;
+  /** The input topic, its wire format, the event schema and the feature sets. */
   readonly input: {
     readonly topic: string;
     readonly format: 'json' | 'msgpack' | 'auto';
@@ -66,14 +68,18 @@ export interface CompiledPipeline {
   };
   /** In dependency order: every step comes after the steps it depends on. */
   readonly steps: readonly CompiledStep[];
+  /** How the step outputs of one event are joined: the join mode, and the deadline (ms) after which the join closes. */
   readonly join: { readonly mode: JoinMode; readonly deadlineMs: number };
+  /** The score, the rules, the default action and the incomplete policy. */
   readonly decision: CompiledDecision;
+  /** The decisions topic, the dead-letter topic, and the optional decision headers. */
   readonly output: {
     readonly topic: string;
     readonly deadLetter: string;
     /** Optional decision headers (see the pipeline schema). */
     readonly headers: readonly OptionalDecisionHeader[];
   };
+  /** The model registry directory, absolute. */
   readonly registryRoot: string;
   /** Where the work runs, decided here once (config/placement.ts). */
   readonly placement: Placement;

@@ -5,6 +5,12 @@ import { ConfigError } from '../core/errors.js';
 import { formatZodError } from '../core/zod-error.js';
 import { pipelineFileSchema, type PipelineFile } from './pipeline-schema.js';
 
+/**
+ * A pipeline file's YAML text, validated by `pipelineFileSchema` (config/pipeline-schema.ts, where every
+ * default lives) and defaulted. `source` names it in errors (default `pipeline`). Throws `ConfigError`
+ * (CONFIG_INVALID) for invalid YAML or each invalid field path. Models and rules are checked later, by
+ * `compilePipeline`.
+ */
 export function parsePipeline(text: string, source = 'pipeline'): PipelineFile {
   let raw: unknown;
   try {
@@ -17,6 +23,7 @@ export function parsePipeline(text: string, source = 'pipeline'): PipelineFile {
   return parsed.data;
 }
 
+/** Reads and parses a pipeline YAML file (`parsePipeline`); CONFIG_INVALID when it cannot be read or is invalid. */
 export async function loadPipelineFile(path: string): Promise<PipelineFile> {
   let text: string;
   try {

@@ -154,6 +154,7 @@ export const pipelineFileSchema = z.object({
   runtime: runtimeSchema.prefault({}),
 }).strict();
 
+/** A pipeline file validated and defaulted by `pipelineFileSchema` (the README's "The pipeline file" section describes it). */
 export type PipelineFile = z.output<typeof pipelineFileSchema>;
 export type FieldSpec = z.output<typeof fieldSchema>;
 export type InputSchemaSpec = z.output<typeof inputSchemaSchema>;

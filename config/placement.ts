@@ -5,6 +5,7 @@
  */
 import type { PipelineFile } from './pipeline-schema.js';
 
+/** Where a pipeline's work runs (`placementOf`, from the pipeline's `runtime` section); `Verdict.placement()` reports it. */
 export interface Placement {
   /**
    * Where the stream's blocks (ingest, models, join, decisions, encoding) run: `workers` when

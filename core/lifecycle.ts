@@ -20,6 +20,7 @@ import { BehaviorSubject, type Observable, type Subscription } from 'rxjs';
 import type { Clock } from './clock.js';
 import { ForcedStopError } from './errors.js';
 
+/** The daemon's (and every actor's) lifecycle: starting → running → draining → stopped, or failed from any state but stopped. */
 export type LifecycleState = 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
 /** Every state, in lifecycle order (for a gauge per state). */

@@ -8,6 +8,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 // Latency buckets from 100 µs to 5 s: inference batches are sub-millisecond, Kafka round-trips are not.
 const SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/**
+ * Verdict's metrics (names `verdict_*`; the README's metrics section and the help texts below say what each
+ * counts), registered on `options.registry` or a new prom-client Registry (default). `processMetrics: true`
+ * adds prom-client's process metrics, prefixed `verdict_` (default false: the daemon turns them on).
+ * Read them with `metrics.registry.metrics()` (Prometheus text).
+ */
 export function createMetrics(options: { registry?: Registry; processMetrics?: boolean } = {}) {
   const registry = options.registry ?? new Registry();
   if (options.processMetrics === true) collectDefaultMetrics({ register: registry, prefix: 'verdict_' });
@@ -44,4 +50,5 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
   };
 }
 
+/** What `createMetrics` returns: `registry` and one prom-client metric per field. */
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -10,6 +10,7 @@ import type { InboundRecord, OutboundRecord } from './record.js';
 
 /** The record could not be decided: it goes to the dead-letter topic byte for byte, with the typed error. */
 export interface DeadLetterOutcome {
+  /** Discriminant: a dead letter. */
   readonly kind: 'dead-letter';
   /** The input record, as read. */
   readonly record: InboundRecord;
@@ -25,6 +26,7 @@ export interface DeadLetterOutcome {
 
 /** The record was decided: the rules (or the incomplete policy) gave it a decision. */
 export interface DecisionOutcome {
+  /** Discriminant: a decision. */
   readonly kind: 'decision';
   /** The input record, as read. */
   readonly record: InboundRecord;

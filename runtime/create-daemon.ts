@@ -9,6 +9,7 @@ import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { Daemon } from './daemon.js';
 
+/** `createDaemon`'s second argument; every field optional. */
 export interface CreateDaemonOptions {
   /**
    * Where the daemon logs (a pino logger; its lines carry `"component":"daemon…"`). Default: silent, since a

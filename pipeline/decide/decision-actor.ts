@@ -63,6 +63,7 @@ export interface Decision {
   readonly completeness: Readonly<Record<string, StepStatus>>;
   /** Whether the join was complete for the pipeline's join mode. */
   readonly complete: boolean;
+  /** What decided: `rules` on a complete join, else the incomplete policy that applied. */
   readonly policy: DecisionPolicy;
   /** The rules (and the score) that failed to evaluate, each `<rule path>: <message>`; absent when none. */
   readonly ruleErrors?: readonly string[];

@@ -31,6 +31,7 @@ export interface PiscinaRunnerOptions extends SessionThreadOptions {
   readonly filename?: string | URL;
   /** Counts dead workers (`verdict_worker_restarts_total`). */
   readonly metrics?: Metrics;
+  /** Default: silent. */
   readonly logger?: Logger;
 }
 

@@ -79,6 +79,7 @@ export interface KafkaSourceDeps {
   readonly metrics?: Pick<Metrics, 'consumerRestarts' | 'consumerCrashLoop'>;
 }
 
+/** One partition's consumer lag, as `KafkaSource.lag()` reports it (offsets). */
 export interface KafkaPartitionLag extends TopicPartition {
   /** The group's committed offset, if it has one. */
   readonly committed: number | undefined;
