@@ -32,6 +32,7 @@ import type { ResolvedModel, RowInputs, RowOutputs, RowResults, TensorSpec } fro
 import { Lifecycle, type LifecycleState } from '../core/lifecycle.js';
 import { batchPolicySchema, circuitBreakerSchema, type CircuitBreakerPolicy } from '../config/pipeline-schema.js';
 import { formatZodError } from '../core/zod-error.js';
+import { Withdrawal } from './withdrawal.js';
 import { MicroBatcher, type BatchPolicy, type BatchTicket } from './batcher.js';
 import { CIRCUIT_STATE_VALUE, CircuitBreaker, type CircuitTransition } from './circuit-breaker.js';
 
@@ -60,8 +61,7 @@ interface Block {
   /** Rows not settled yet; the block resolves when it reaches 0. */
   unsettled: number;
   readonly resolve: (result: RowResults) => void;
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  readonly withdrawal: Withdrawal | undefined;
 }
 
 /** A contiguous run of a block's rows: what the mailbox queues, and what a batch is made of. */
@@ -217,7 +217,7 @@ export class ModelActor {
   }
 
   /** One row: its outputs, or the typed error of its row. */
-  async infer(row: RowInputs, signal?: AbortSignal): Promise<RowOutputs> {
+  async infer(row: RowInputs, signal?: AbortSignal | Withdrawal): Promise<RowOutputs> {
     const result = await this.inferBlock([row], signal);
     const outputs = result.outputs[0];
     if (outputs !== undefined) return outputs;
@@ -227,10 +227,12 @@ export class ModelActor {
 
   /**
    * Many rows in one call: they are micro-batched like single rows (a block larger than a batch is split),
-   * and the call resolves once every row has its outputs or its typed error. Never rejects.
+   * and the call resolves once every row has its outputs or its typed error. Never rejects. When `signal`
+   * aborts (or the Withdrawal is withdrawn), rows not yet dispatched to the runner settle as `ABORTED`.
    */
-  inferBlock(rows: readonly RowInputs[], signal?: AbortSignal): Promise<RowResults> {
+  inferBlock(rows: readonly RowInputs[], signal?: AbortSignal | Withdrawal): Promise<RowResults> {
     const n = rows.length;
+    const withdrawal = signal === undefined || signal instanceof Withdrawal ? signal : Withdrawal.from(signal);
     const outputs = new Array<RowOutputs | undefined>(n).fill(undefined);
     const errors = new Array<VerdictError | undefined>(n).fill(undefined);
     const settledNow = (error: VerdictError): Promise<RowResults> => {
@@ -242,12 +244,12 @@ export class ModelActor {
         details: { model: this.model.ref, status: this.status },
       }));
     }
-    if (signal?.aborted === true) return settledNow(this.#aborted(signal));
+    if (withdrawal?.withdrawn === true) return settledNow(this.#aborted(withdrawal));
     // An open breaker refuses the rows without queueing them: they would only wait for a model that keeps
     // failing, holding their join until its deadline.
     if (!this.#breaker.accepting) return settledNow(this.#circuitOpen());
     return new Promise<RowResults>((resolve) => {
-      const block: Block = { rows: [...rows], outputs, errors, unsettled: n, resolve, signal, onAbort: undefined };
+      const block: Block = { rows: [...rows], outputs, errors, unsettled: n, resolve, withdrawal };
       // Rows of the wrong shape fail alone, before queuing; the valid runs between them queue as rowRanges.
       const runs: RowRange[] = [];
       let start = 0;
@@ -275,23 +277,22 @@ export class ModelActor {
           tickets.push(ticket);
         }
       }
-      if (signal !== undefined && block.unsettled > 0) {
+      if (withdrawal !== undefined && block.unsettled > 0) {
         // The caller gave up (its step timed out, see runtime/step-executor.ts): rows not yet dispatched are
         // withdrawn from the batcher and never run, which under overload is real work saved.
-        block.onAbort = () => {
+        withdrawal.onWithdraw(() => {
           let withdrawn = 0;
           for (const ticket of tickets) {
             // What is left of a row range the batcher has partly dispatched: its head is already running.
             const { start, end } = ticket.value.value;
             if (this.#batcher.cancel(ticket)) {
               withdrawn += end - start;
-              this.#settleRange(block, start, end, this.#aborted(signal));
+              this.#settleRange(block, start, end, this.#aborted(withdrawal));
             }
           }
           if (withdrawn > 0) this.#rowsWithdrawn?.inc(withdrawn);
           this.#setDepth();
-        };
-        signal.addEventListener('abort', block.onAbort, { once: true });
+        });
       }
       this.#setDepth();
     });
@@ -419,7 +420,7 @@ export class ModelActor {
     block.outputs[i] = outputs;
     block.errors[i] = error;
     if (--block.unsettled > 0) return;
-    if (block.onAbort !== undefined) block.signal?.removeEventListener('abort', block.onAbort);
+    block.withdrawal?.onWithdraw(undefined);
     block.resolve(block);
   }
 
@@ -427,9 +428,9 @@ export class ModelActor {
     return new ModelCircuitOpenError(`the circuit breaker of ${this.model.ref} is open`, { details: { model: this.model.ref } });
   }
 
-  #aborted(signal: AbortSignal): AbortedError {
+  #aborted(withdrawal: Withdrawal): AbortedError {
     return new AbortedError(`inference on ${this.model.ref} aborted before dispatch`, {
-      cause: signal.reason, details: { model: this.model.ref },
+      cause: withdrawal.reason, details: { model: this.model.ref },
     });
   }
 

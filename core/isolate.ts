@@ -40,10 +40,25 @@ export type Settled<R> =
 export const UNIT_ATTEMPTS = 2;
 
 export async function runIsolated<U, R>(unit: U, how: Isolation<U, R>, settle: (piece: U, outcome: Settled<R>) => void): Promise<void> {
-  let attempts = 0;
-  let value: R;
+  // The first attempt runs bare: it is every batch's and every block's path, and the retry helper's loop,
+  // closures and error bookkeeping are only needed once it has failed.
+  let first: VerdictError | undefined;
+  let value!: R;
   try {
-    value = await retry(() => {
+    value = await how.run(unit);
+  } catch (error) {
+    first = asVerdictError(error, how.fallback);
+  }
+  if (first === undefined) {
+    settle(unit, { ok: true, value, attempts: 1 });
+    return;
+  }
+  const failed = first;
+  let attempts = 1;
+  try {
+    // The retry helper decides on the failure it is handed as attempt 1, exactly as if it had run it.
+    value = await retry((attempt) => {
+      if (attempt === 1) return Promise.reject(failed);
       attempts++;
       return how.run(unit).catch((error: unknown) => { throw asVerdictError(error, how.fallback); });
     }, {

@@ -5,7 +5,7 @@
  * The bound is the step's own `timeoutMs` when it is tighter than the join deadline (`ownTimeout`), else the
  * join deadline. When it passes:
  *   - rows of the call not yet dispatched to the runner are withdrawn from the actor's batcher (through the
- *     call's AbortSignal) and never run: under overload that is real work saved. Rows already running finish
+ *     call's Withdrawal, actors/withdrawal.ts) and never run: under overload that is real work saved. Rows already running finish
  *     and their results are ignored.
  *   - the actor is told (`reportTimeout`): a step timeout counts against the model's circuit breaker.
  *   - with its own timeout, the call settles at once: every row a MODEL_TIMEOUT. When the join deadline is the
@@ -16,6 +16,7 @@
  * join closed before the crash was known (see README "When a worker thread dies").
  */
 import type { ModelActor } from '../actors/model-actor.js';
+import { Withdrawal } from '../actors/withdrawal.js';
 import type { Clock } from '../core/clock.js';
 import { DeadlineQueue } from '../core/deadline-queue.js';
 import { AbortedError, ModelTimeoutError } from '../core/errors.js';
@@ -38,7 +39,7 @@ export function stepExecutor(actor: ModelActor, clock: Clock, boundMs: number, o
       return new Promise<RowResults>((resolve) => {
         let settled = false;
         let expired = false;
-        const controller = new AbortController();
+        const withdrawal = new Withdrawal();
         const deadline = deadlines.add(() => {
           expired = true;
           actor.reportTimeout();
@@ -48,9 +49,9 @@ export function stepExecutor(actor: ModelActor, clock: Clock, boundMs: number, o
             resolve({ outputs: new Array<undefined>(rows.length).fill(undefined), errors: new Array<ModelTimeoutError>(rows.length).fill(error) });
           }
           // After settling: the withdrawn rows' AbortedError results are not the caller's to see.
-          controller.abort(timeout());
+          withdrawal.withdraw(timeout());
         });
-        void actor.inferBlock(rows, controller.signal).then((result) => {
+        void actor.inferBlock(rows, withdrawal).then((result) => {
           if (settled) return;
           settled = true;
           deadline.cancel();
