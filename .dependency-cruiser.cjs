@@ -33,11 +33,20 @@ module.exports = {
       from: { path: `^${layer}/` },
       to: { path: `^(${layers.filter((l) => !below[layer].includes(l)).join('|')}|cli|bench|test|index\\.ts)/?` },
     })),
+    {
+      name: 'core-no-transport-no-threads',
+      severity: 'error',
+      comment: 'The per-event core, the actors, config and models run on any thread and know no transport: Kafka clients and thread pools are wired in streams/ and runtime/.',
+      // The metrics endpoint (core/metrics-server.ts) serves HTTP to Prometheus; it carries no records.
+      from: { path: '^(pipeline|actors|config|models|core)/', pathNot: '^core/metrics-server[.]ts$' },
+      to: { path: ['(^|/)node_modules/(kafkajs|piscina|node-rdkafka)/', '^(node:)?worker_threads$', '^(node:)?(net|tls|dgram|http|https|http2|child_process|cluster)$'] },
+    },
     { name: 'no-test-imports', severity: 'error', comment: 'Production code never imports the tests.', from: { pathNot: '^test/' }, to: { path: '^test/' } },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(dist|node_modules)/' },
+    // node_modules stay in the graph as leaves (doNotFollow), so rules can name packages.
+    exclude: { path: '^dist/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
   },

@@ -421,7 +421,8 @@ export class ModelActor {
     block.errors[i] = error;
     if (--block.unsettled > 0) return;
     block.withdrawal?.onWithdraw(undefined);
-    block.resolve(block);
+    // Only the results: the block's rows, resolver and withdrawal handle are the actor's, not the caller's.
+    block.resolve({ outputs: block.outputs, errors: block.errors });
   }
 
   #circuitOpen(): ModelCircuitOpenError {

@@ -75,7 +75,11 @@ export function resolveDaemonConfig(raw: unknown, options: ResolveDaemonConfigOp
   }
   const overridden = env === undefined ? [] : applyEnvOverrides(copy, env);
   const parsed = daemonFileSchema.safeParse(copy);
-  if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, source));
+  if (!parsed.success) {
+    // A bad value may come from the environment, not the file: say which paths it set.
+    const from = overridden.length === 0 ? source : `${source} (with environment overrides: ${overridden.join(', ')})`;
+    throw new ConfigError(formatZodError(parsed.error, from), { details: { overridden: overridden.join(',') } });
+  }
   const config = parsed.data;
   const pipelinePath = isAbsolute(config.pipeline) ? config.pipeline : resolve(baseDir, config.pipeline);
   return { config, pipelinePath, overridden };

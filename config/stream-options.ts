@@ -11,6 +11,8 @@ export const streamOptionsSchema = z.object({
   maxInflight: positiveInt.default(512),
   /** Records per admitted block: the unit of processing, ordering and produce. */
   blockSize: positiveInt.default(128),
+  /** The old name of `blockSize`, refused with a message that says so rather than as an unknown key. */
+  chunkSize: z.never({ error: 'chunkSize was renamed blockSize' }).optional(),
   /** Records read and not yet acknowledged, across partitions, before the whole source is paused. */
   maxBuffered: positiveInt.default(8_192),
   /** The same bound for one partition, before that partition is paused. */

@@ -281,8 +281,10 @@ export class ModelRegistry {
     const { name, selector } = parseModelId(id);
     const versions = await this.versionsOf(name);
     if (versions === undefined || versions.length === 0) {
-      const known = await this.modelNames().catch(() => []);
-      throw new ModelNotFoundError(`model ${name} is not in the registry ${this.root} (models: ${listText(known)})`, { details: { id } });
+      const known = await this.modelNames().catch(() => undefined);
+      // A registry directory that does not exist (a mistyped path) says so, rather than "models: none".
+      const where = known === undefined ? `the registry ${this.root}, which cannot be read (missing?)` : `the registry ${this.root} (models: ${listText(known)})`;
+      throw new ModelNotFoundError(`model ${name} is not in ${where}`, { details: { id } });
     }
     const aliases = await readAliasFile(this.aliasPath(name));
     const aliasNames = Object.keys(aliases.aliases).sort();

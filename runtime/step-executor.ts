@@ -13,7 +13,7 @@
  *     and the call settles when the actor does, its withdrawn rows as MODEL_TIMEOUT; that late report is
  *     dropped by the join.
  * A row that crashes its worker after the join's deadline is therefore a timeout, like any slow model: the
- * join closed before the crash was known (see README "When a worker thread dies").
+ * join closed before the crash was known (see README "When a model fails").
  */
 import type { ModelActor } from '../actors/model-actor.js';
 import { Withdrawal } from '../actors/withdrawal.js';

@@ -48,6 +48,8 @@ describe('Verdict({ registry }) on a freshly registered directory', () => {
     const r = await verdict.executeModel('ratio', rows);
     assert.deepEqual(r.outputs, [{ p: 0.25 }, { p: 0.5 }, { p: 0.75 }, { p: 0.125 }]);
     assert.deepEqual(r.errors, [undefined, undefined, undefined, undefined]);
+    assert.deepEqual(Object.keys(r).sort(), ['errors', 'outputs'], 'only the results: none of the actor\'s own state (rows, resolver, withdrawal)');
+    assert.ok(!('rows' in r));
   });
 
   test('a bad row in a batch gets its own typed error; its neighbours keep their outputs', async () => {
@@ -112,5 +114,17 @@ describe('executeModel timeout', { timeout: 20_000 }, () => {
       assert.equal(err.details?.['timeoutMs'], 15);
       return true;
     });
+  });
+});
+
+describe('Verdict({ registry }) on a directory that does not exist', () => {
+  test('MODEL_NOT_FOUND says the registry cannot be read, not that it holds no models', async () => {
+    const verdict = new Verdict({ registry: join(tmpdir(), 'verdict-no-such-registry', 'nested') });
+    try {
+      await assert.rejects(verdict.executeModel('ratio', { a: [1], b: [1] }), (err: unknown) =>
+        err instanceof ModelNotFoundError && err.code === ModelNotFoundError.code && /which cannot be read \(missing\?\)/.test(err.message));
+    } finally {
+      await verdict.close();
+    }
   });
 });

@@ -85,7 +85,7 @@ void test('rejects the whole batch with the typed error when the retry fails too
   assert.equal(await errorCount(metrics, MailboxFullError.code), 2);
 });
 
-// The failure policy (README "When a worker thread dies"): a thread that dies on the retry too is treated as
+// The failure policy (README "When a model fails"): a thread that dies on the retry too is treated as
 // a row's fault, so the batch is bisected and only the row whose run crashes gets MODEL_WORKER_CRASHED.
 void test('a worker crash that survives the retry is bisected: the crashing row fails alone, its neighbour gets outputs', async () => {
   const { actor, runner, metrics, advanceTo } = setup();

@@ -59,6 +59,11 @@ describe('option defaults come only from the schemas', () => {
       err instanceof ConfigError && err.code === ConfigError.code && /stream options is invalid:\n {2}blockSize:/.test(err.message));
   });
 
+  test('the old stream.chunkSize is refused with its new name, not as an unknown key', () => {
+    assert.throws(() => parseOptions(streamOptionsSchema, { chunkSize: 64 } as never, 'stream'), (err: unknown) =>
+      err instanceof ConfigError && /chunkSize: chunkSize was renamed blockSize/.test(err.message));
+  });
+
   test('a KafkaSource without tuning consumes with the timings and settings of kafkaSourceSchema, which the daemon shares', async () => {
     const { factory, consumers } = recordingFactory();
     const source = new KafkaSource({ brokers: ['unused:9092'], clientId: 'c', groupId: 'g', topics: ['t'] }, { factory, scheduler: new VirtualTimeScheduler() });

@@ -1,5 +1,5 @@
 /**
- * One failure policy for a dead worker thread (README "When a worker thread dies"): the same poison record,
+ * One failure policy for a dead worker thread (README "When a model fails"): the same poison record,
  * whose run kills the thread, gives the same outcome whether blocks run in block workers
  * (runtime.mode: blocks) or only inference runs in workers (runtime.mode: inference). The poison record is
  * dead-lettered byte for byte with MODEL_WORKER_CRASHED; its neighbours are decided. The incomplete policy
