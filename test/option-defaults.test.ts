@@ -60,7 +60,7 @@ describe('option defaults come only from the schemas', () => {
   });
 
   test('the old stream.chunkSize is refused with its new name, not as an unknown key', () => {
-    assert.throws(() => parseOptions(streamOptionsSchema, { chunkSize: 64 } as never, 'stream'), (err: unknown) =>
+    assert.throws(() => parseOptions(streamOptionsSchema, { chunkSize: 64 }, 'stream'), (err: unknown) =>
       err instanceof ConfigError && /chunkSize: chunkSize was renamed blockSize/.test(err.message));
   });
 
