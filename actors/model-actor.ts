@@ -18,7 +18,7 @@
 import type { Observable } from 'rxjs';
 import { preciseScheduler, type Clock } from '../core/clock.js';
 import {
-  AbortedError, ActorStoppedError, ConfigError, InternalError, MailboxFullError, ModelCircuitOpenError, ModelExecutionError,
+  AbortedError, ActorStoppedError, InternalError, MailboxFullError, ModelCircuitOpenError, ModelExecutionError,
   ModelInputError, ModelIntegrityError, ModelNotFoundError, ModelOutputError, ModelSignatureError, VerdictError,
   WorkerCrashedError, asVerdictError,
 } from '../core/errors.js';
@@ -30,11 +30,12 @@ import type { BatchResult, BatchTask, ModelRunner } from '../models/runner.js';
 import { allocate, checkRow, packRows, rowSize, unpackRows } from '../models/tensors.js';
 import type { ResolvedModel, RowInputs, RowOutputs, RowResults, TensorSpec } from '../models/types.js';
 import { Lifecycle, type LifecycleState } from '../core/lifecycle.js';
-import { batchPolicySchema, circuitBreakerSchema, type CircuitBreakerPolicy } from '../config/pipeline-schema.js';
-import { formatZodError } from '../core/zod-error.js';
+import { batchPolicySchema, type CircuitBreakerPolicy } from '../config/pipeline-schema.js';
 import { Withdrawal } from './withdrawal.js';
 import { MicroBatcher, type BatchPolicy, type BatchTicket } from './batcher.js';
-import { CIRCUIT_STATE_VALUE, CircuitBreaker, type CircuitTransition } from './circuit-breaker.js';
+import { batchRows, batchRowsOf, rowRanges, splitRows, type Block, type RowRange } from './row-ranges.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
+import { modelBreaker } from './model-breaker.js';
 
 export interface ModelActorOptions {
   readonly model: ResolvedModel;
@@ -52,33 +53,6 @@ export interface ModelActorOptions {
   readonly logger?: Logger;
 }
 
-/** One caller's rows, settled together: the unit the router sends for a whole block of events. */
-interface Block {
-  /** The caller's rows, each converted to its inputs' declared element types (see checkRow). */
-  readonly rows: RowInputs[];
-  readonly outputs: Array<RowOutputs | undefined>;
-  readonly errors: Array<VerdictError | undefined>;
-  /** Rows not settled yet; the block resolves when it reaches 0. */
-  unsettled: number;
-  readonly resolve: (result: RowResults) => void;
-  readonly withdrawal: Withdrawal | undefined;
-}
-
-/** A contiguous run of a block's rows: what the mailbox queues, and what a batch is made of. */
-interface RowRange {
-  readonly block: Block;
-  readonly start: number;
-  readonly end: number;
-}
-
-const rowRanges = {
-  size: (s: RowRange): number => s.end - s.start,
-  split: (s: RowRange, rows: number): readonly [RowRange, RowRange] => [
-    { block: s.block, start: s.start, end: s.start + rows },
-    { block: s.block, start: s.start + rows, end: s.end },
-  ],
-};
-
 // Errors that say the model itself cannot run: every row would fail the same way, so bisecting is pointless
 // and the actor fails as a whole.
 const MODEL_UNUSABLE: ReadonlySet<string> = new Set([
@@ -94,14 +68,6 @@ const ROW_SPECIFIC: ReadonlySet<string> = new Set([ModelInputError.code, ModelEx
 const BREAKER_FAILURES: ReadonlySet<string> = new Set([ModelExecutionError.code, WorkerCrashedError.code]);
 
 const COMPONENT = 'model_actor';
-
-/** The batch policy from loose options, defaulted and checked by the one schema (`batchPolicySchema`). */
-function compilePolicy(options: ModelActorOptions): BatchPolicy {
-  const { maxBatchSize, maxDelayMs, mailboxCapacity, maxInflightBatches } = options;
-  const parsed = batchPolicySchema.safeParse(Object.fromEntries(Object.entries({ maxBatchSize, maxDelayMs, mailboxCapacity, maxInflightBatches }).filter(([, v]) => v !== undefined)));
-  if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, 'model actor options'), { cause: parsed.error });
-  return parsed.data;
-}
 
 export class ModelActor {
   readonly model: ResolvedModel;
@@ -145,8 +111,9 @@ export class ModelActor {
     this.#log = componentLogger(options.logger ?? silentLogger, COMPONENT, { model: options.model.ref });
     this.#rowsWithdrawn = options.metrics?.rowsWithdrawn.labels(labels);
     this.#clock = options.scheduler ?? preciseScheduler;
-    const policy = compilePolicy(options);
-    this.#breaker = this.#createBreaker(options, this.#clock);
+    const { maxBatchSize, maxDelayMs, mailboxCapacity, maxInflightBatches } = options;
+    const policy: BatchPolicy = parseOptions(batchPolicySchema, { maxBatchSize, maxDelayMs, mailboxCapacity, maxInflightBatches }, 'model actor options');
+    this.#breaker = modelBreaker(options.model.ref, options.circuitBreaker ?? {}, this.#clock, options.metrics, this.#log);
     this.#isolation = {
       size: batchRows,
       halve: (batch) => splitRows(batch, batchRows(batch) >>> 1),
@@ -377,21 +344,6 @@ export class ModelActor {
     }
   }
 
-  #createBreaker(options: ModelActorOptions, scheduler: Clock): CircuitBreaker {
-    const policy = parseOptions(circuitBreakerSchema, options.circuitBreaker ?? {}, 'model actor circuitBreaker');
-    const labels = { model: this.model.ref };
-    const gauge = options.metrics?.circuitState.labels(labels);
-    gauge?.set(CIRCUIT_STATE_VALUE.closed);
-    const transitions = options.metrics?.circuitTransitions;
-    return new CircuitBreaker(policy, scheduler, (t: CircuitTransition) => {
-      gauge?.set(CIRCUIT_STATE_VALUE[t.to]);
-      transitions?.inc({ model: this.model.ref, to: t.to });
-      const fields = { from: t.from, to: t.to, failures: t.failures, coolDownMs: policy.coolDownMs };
-      if (t.to === 'open') this.#log.warn(fields, 'circuit breaker opened: rows are refused with MODEL_CIRCUIT_OPEN');
-      else this.#log.info(fields, `circuit breaker ${t.to}`);
-    });
-  }
-
   #task(inputs: BatchTask['inputs']): BatchTask {
     return {
       modelPath: this.model.path, modelSha256: this.model.manifest.sha256, inputs, outputNames: this.#outputNames,
@@ -444,35 +396,4 @@ export class ModelActor {
   #setDepth(): void {
     this.#depthGauge?.set(this.#batcher.queued);
   }
-}
-
-function batchRows(batch: readonly RowRange[]): number {
-  let n = 0;
-  for (const s of batch) n += s.end - s.start;
-  return n;
-}
-
-function batchRowsOf(batch: readonly RowRange[]): RowInputs[] {
-  const rows: RowInputs[] = [];
-  for (const s of batch) for (let i = s.start; i < s.end; i++) rows.push(s.block.rows[i]!);
-  return rows;
-}
-
-/** Cuts a batch of rowRanges after its first `rows` rows. */
-function splitRows(batch: readonly RowRange[], rows: number): [RowRange[], RowRange[]] {
-  const head: RowRange[] = [];
-  const tail: RowRange[] = [];
-  let left = rows;
-  for (const s of batch) {
-    const size = s.end - s.start;
-    if (left >= size) head.push(s);
-    else if (left <= 0) tail.push(s);
-    else {
-      const [first, rest] = rowRanges.split(s, left);
-      head.push(first);
-      tail.push(rest);
-    }
-    left -= size;
-  }
-  return [head, tail];
 }
