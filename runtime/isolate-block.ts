@@ -14,7 +14,7 @@
 import { WorkerCrashedError, type VerdictError } from '../core/errors.js';
 import { runIsolated, type Isolation } from '../core/isolate.js';
 import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
-import type { EncodedOutcome } from '../pipeline/outcome.js';
+import { toEncodedOutcome, type EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
 
 export interface BlockIsolation {
@@ -50,11 +50,8 @@ export async function processIsolated(block: readonly InboundRecord[], how: Bloc
     }
     const { error, attempts } = outcome;
     for (const record of piece) {
-      encoded[at++] = {
-        kind: 'dead-letter',
-        label: error.code,
-        output: encodeDeadLetter({ kind: 'dead-letter', record, error, attempts }, how.deadLetterTopic, how.pipeline),
-      };
+      const deadLetter = { kind: 'dead-letter', record, error, attempts } as const;
+      encoded[at++] = toEncodedOutcome(deadLetter, encodeDeadLetter(deadLetter, how.deadLetterTopic, how.pipeline));
     }
   });
   return encoded as EncodedOutcome[];
