@@ -56,13 +56,18 @@ export class MicroBatcher<T> {
   // Set by drain(): dispatch whatever is queued without waiting for the delay.
   #draining = false;
   #idleWaiters: (() => void)[] = [];
+  readonly #onWaited: ((ms: number) => void) | undefined;
 
-  /** `dispatch` must not reject: it owns the batch's outcome, including every error. */
-  constructor(policy: BatchPolicy, scheduler: Clock, dispatch: (batch: T[]) => Promise<void>, divisible?: Divisible<T>) {
+  /**
+   * `dispatch` must not reject: it owns the batch's outcome, including every error. `onWaited` is told, once
+   * per queued value, how long (scheduler ms) it waited from `offer` until its last row was dispatched.
+   */
+  constructor(policy: BatchPolicy, scheduler: Clock, dispatch: (batch: T[]) => Promise<void>, divisible?: Divisible<T>, onWaited?: (ms: number) => void) {
     this.#policy = policy;
     this.#scheduler = scheduler;
     this.#dispatch = dispatch;
     this.#divisible = divisible ?? singleRows;
+    this.#onWaited = onWaited;
   }
 
   /** Rows waiting (not those in running batches). */
@@ -143,6 +148,8 @@ export class MicroBatcher<T> {
       const size = this.#divisible.size(head.value);
       if (size <= room) {
         this.#mailbox.take(1);
+        // The value's last rows leave the mailbox now: its wait ends here (a split head left earlier).
+        this.#onWaited?.(this.#scheduler.now() - head.at);
         batch.push(head.value);
         room -= size;
         this.#rows -= size;

@@ -124,11 +124,13 @@ export class ModelActor {
     };
     this.#capacity = policy.mailboxCapacity;
     this.#maxBatchSize = policy.maxBatchSize;
+    const queueWait = options.metrics?.queueWait.labels(labels);
     this.#batcher = new MicroBatcher<RowRange>(
       policy,
       this.#clock,
       (batch) => this.#runBatch(batch),
       rowRanges,
+      queueWait === undefined ? undefined : (ms) => queueWait.observe(ms / 1000),
     );
   }
 

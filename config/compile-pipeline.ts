@@ -237,6 +237,7 @@ export async function compilePipeline(
     },
     output: file.output,
     registryRoot,
+    aliasPollMs: file.models.aliasPollMs,
     placement: placementOf(file.runtime, cores),
   };
 }

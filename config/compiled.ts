@@ -81,6 +81,8 @@ export interface CompiledPipeline {
   };
   /** The model registry directory, absolute. */
   readonly registryRoot: string;
+  /** `models.aliasPollMs`: how often (ms) a running engine re-reads its steps' aliases; 0 = versions fixed at start-up. */
+  readonly aliasPollMs: number;
   /** Where the work runs, decided here once (config/placement.ts). */
   readonly placement: Placement;
 }

@@ -150,6 +150,11 @@ export const pipelineFileSchema = z.object({
     overrides: z.record(z.string(), batchingSchema).default({}),
     /** When a model version stops getting work: see `circuitBreakerSchema`. */
     circuitBreaker: circuitBreakerSchema.prefault({}),
+    /**
+     * How often (ms) a running engine re-reads the aliases its steps use and swaps to a version that moved
+     * (runtime/live-models.ts). Default 1000; 0 fixes the versions resolved at start-up.
+     */
+    aliasPollMs: z.number().int().nonnegative().default(1000),
   }).prefault({}),
   runtime: runtimeSchema.prefault({}),
 }).strict();

@@ -3,8 +3,8 @@
  * and for models so small that the Piscina round-trip would cost more than the inference itself.
  */
 import { ActorStoppedError } from '../core/errors.js';
-import { SessionCache, executeBatch } from './onnx-session.js';
-import type { BatchResult, BatchTask, ModelRunner, SessionThreadOptions } from './runner.js';
+import { SessionCache, classifyOrtError, executeBatch } from './onnx-session.js';
+import type { BatchResult, BatchTask, ModelRunner, SessionKey, SessionThreadOptions } from './runner.js';
 
 /** ONNX Runtime's per-session threads and the session cache's size (`sessionThreadSchema`, models/runner.ts, where the defaults live). */
 export type InThreadRunnerOptions = SessionThreadOptions;
@@ -32,6 +32,20 @@ export class InThreadRunner implements ModelRunner {
     } finally {
       this.#running.delete(running);
     }
+  }
+
+  /** Loads the version's session on this thread (MODEL_NOT_FOUND, MODEL_INTEGRITY when it cannot). */
+  async load(key: SessionKey): Promise<void> {
+    try {
+      await this.#cache.use(key.modelPath, key.modelSha256, () => Promise.resolve());
+    } catch (error) {
+      throw classifyOrtError(error, 'load');
+    }
+  }
+
+  /** Releases the version's session once its running batches end. */
+  release(key: SessionKey): Promise<void> {
+    return this.#cache.release(key.modelPath, key.modelSha256);
   }
 
   /** Refuses new batches, waits for running ones, releases the sessions; idempotent. */

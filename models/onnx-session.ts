@@ -54,6 +54,24 @@ export class SessionCache {
     }
   }
 
+  /**
+   * Forgets the session of one model version and releases it (native memory) once no batch runs on it; a
+   * no-op when it is not loaded. A later batch of the same version loads it again.
+   */
+  async release(path: string, sha256: string): Promise<void> {
+    const key = `${path}#${sha256}`;
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    this.#entries.delete(key);
+    entry.evicted = true;
+    if (entry.users === 0) await release(entry);
+  }
+
+  /** Whether the session of this model version is loaded (or loading). */
+  has(path: string, sha256: string): boolean {
+    return this.#entries.has(`${path}#${sha256}`);
+  }
+
   async close(): Promise<void> {
     const entries = [...this.#entries.values()];
     this.#entries.clear();

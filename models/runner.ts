@@ -22,10 +22,24 @@ export interface BatchResult {
   readonly outputs: readonly PackedTensor[];
 }
 
+/** One model version's session, as the session caches key it. */
+export interface SessionKey {
+  readonly modelPath: string;
+  readonly modelSha256: string;
+}
+
 /** Where batches run: `PiscinaRunner` (worker threads) or `InThreadRunner` (the calling thread). */
 export interface ModelRunner {
   /** Runs one batch. Rejects with a VerdictError whose code says what went wrong and whether to retry. */
   run(task: BatchTask): Promise<BatchResult>;
+  /**
+   * Loads the version's session in every thread this runner runs batches on (a pool: each worker), so a
+   * version about to take traffic (runtime/live-models.ts) is loaded everywhere first. Rejects with the typed
+   * load error. Optional: a runner without it loads on first use.
+   */
+  load?(key: SessionKey): Promise<void>;
+  /** Releases the version's session in every thread once its running batches end (an unloaded version). Optional. */
+  release?(key: SessionKey): Promise<void>;
   /** Waits for running batches, then releases sessions and threads. */
   close(): Promise<void>;
 }

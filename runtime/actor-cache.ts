@@ -28,6 +28,8 @@ export interface ActorCacheOptions {
 export class ActorCache {
   readonly #options: ActorCacheOptions;
   readonly #actors = new Map<string, ModelActor>();
+  /** Engines holding each version (`acquire`): a version is unloaded when the last one lets go. */
+  readonly #holders = new Map<string, number>();
 
   constructor(options: ActorCacheOptions) {
     this.#options = options;
@@ -47,6 +49,46 @@ export class ActorCache {
       actor.start().catch((err: unknown) => logger.error({ err, model: model.ref }, 'model actor failed to start'));
     }
     return actor;
+  }
+
+  /**
+   * `actorFor`, counted: the caller (an engine step) holds the version until it calls `release(ref)`. Actors
+   * only ever reached through `actorFor` (the programmatic API's `executeModel`) are not counted.
+   */
+  acquire(model: ResolvedModel, batching?: Batching, circuitBreaker?: CircuitBreakerPolicy): ModelActor {
+    const actor = this.actorFor(model, batching, circuitBreaker);
+    this.#holders.set(model.ref, (this.#holders.get(model.ref) ?? 0) + 1);
+    return actor;
+  }
+
+  /**
+   * Lets go of one hold on a version. The last one stops its actor (queued rows still run), forgets it, and
+   * releases its sessions in the runner's threads; a later `actorFor` starts a fresh one. Resolves once
+   * released; true when the version was unloaded.
+   */
+  async release(ref: string): Promise<boolean> {
+    const held = (this.#holders.get(ref) ?? 0) - 1;
+    if (held > 0) {
+      this.#holders.set(ref, held);
+      return false;
+    }
+    this.#holders.delete(ref);
+    const actor = this.#actors.get(ref);
+    if (actor === undefined) return false;
+    this.#actors.delete(ref);
+    await actor.stop();
+    await this.#options.runner.release?.({ modelPath: actor.model.path, modelSha256: actor.model.manifest.sha256 });
+    return true;
+  }
+
+  /** Whether an actor runs this version now. */
+  has(ref: string): boolean {
+    return this.#actors.has(ref);
+  }
+
+  /** The runner the actors share (to load a version in all its threads before traffic, runtime/live-models.ts). */
+  get runner(): ModelRunner {
+    return this.#options.runner;
   }
 
   /** Waits until every actor has loaded its model; rejects with the first typed load error. */

@@ -16,7 +16,9 @@ import type { Metrics } from '../core/metrics.js';
 import { parseOptions } from '../core/options.js';
 import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
-import { outcomesFromWire, toWire, type WireBlock, type WireReply } from './block-wire.js';
+import type { ModelBindings } from '../pipeline/route/bindings.js';
+import type { ResolvedModel } from '../models/types.js';
+import { bindingsToWire, outcomesFromWire, toWire, type WireBindings, type WireBlock, type WireReply } from './block-wire.js';
 import { processIsolated } from './isolate-block.js';
 import type { PoolWorkerData } from './workers/protocol.js';
 import { WorkerPool } from './workers/worker-pool.js';
@@ -27,6 +29,17 @@ export interface BlockWorkerData extends PoolWorkerData {
   /** pino level, or null for no logs. */
   readonly logLevel: string | null;
 }
+
+/**
+ * What the main thread tells every block worker about model versions (runtime/live-models.ts): load and warm
+ * a version for a step before blocks use it, or unload one no block uses any more.
+ */
+export type BlockControl =
+  | { readonly kind: 'prepare'; readonly step: number; readonly model: ResolvedModel }
+  | { readonly kind: 'retire'; readonly step: number; readonly ref: string };
+
+/** How long every worker has to load and warm a version before the swap is refused (ms). */
+const PREPARE_TIMEOUT_MS = 30_000;
 
 /** `BlockPoolOptions` fields with a default: the one place it lives. */
 export const blockPoolSchema = z.object({
@@ -70,7 +83,7 @@ export class BlockPool {
       filename: options.taskFile ?? WORKER,
       threads: options.pipeline.placement.workers,
       concurrentTasksPerWorker: parseOptions(blockPoolSchema, { blocksPerWorker: options.blocksPerWorker }, 'block pool options').blocksPerWorker,
-      workerData: { pipeline: options.pipeline, logLevel: options.logLevel ?? null } satisfies Omit<BlockWorkerData, 'metricsChannel'>,
+      workerData: { pipeline: options.pipeline, logLevel: options.logLevel ?? null } satisfies Omit<BlockWorkerData, 'metricsChannel' | 'controlChannel'>,
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -82,10 +95,14 @@ export class BlockPool {
     await this.#pool.runOnEach('ready', null);
   }
 
-  /** One encoded outcome per record, in order. Never rejects. See runtime/isolate-block.ts for failures. */
-  process(records: readonly InboundRecord[]): Promise<EncodedOutcome[]> {
+  /**
+   * One encoded outcome per record, in order, run on `bindings` (default: the worker's compiled versions).
+   * Never rejects. See runtime/isolate-block.ts for failures.
+   */
+  process(records: readonly InboundRecord[], bindings?: ModelBindings): Promise<EncodedOutcome[]> {
+    const wire = bindings === undefined ? undefined : bindingsToWire(bindings);
     return processIsolated(records, {
-      run: (piece) => this.#runOnce(piece),
+      run: (piece) => this.#runOnce(piece, wire),
       deadLetterTopic: this.#pipeline.output.deadLetter,
       pipeline: this.#pipeline.name,
       onRetry: (error, attempt) => this.#log.warn({ err: error.toJSON(), attempt, records: records.length }, 'block failed in a worker; retrying once'),
@@ -96,10 +113,23 @@ export class BlockPool {
    * One attempt at a block: rejects with the typed error a worker replied, or the pool's classification of
    * Piscina's own (`MODEL_WORKER_CRASHED` when the thread died).
    */
-  async #runOnce(records: readonly InboundRecord[]): Promise<EncodedOutcome[]> {
-    const { block, transfer } = toWire(records);
+  async #runOnce(records: readonly InboundRecord[], bindings: WireBindings | undefined): Promise<EncodedOutcome[]> {
+    const { block, transfer } = toWire(records, bindings);
     const reply = await this.#pool.run(block, { transfer });
     return reply === null ? [] : outcomesFromWire(reply);
+  }
+
+  /**
+   * Loads and warms `model` for step `step` in every worker thread; resolves once each acked. Rejects with a
+   * worker's typed load error, or MODEL_TIMEOUT when a worker did not answer within 30 s.
+   */
+  async prepare(step: number, model: ResolvedModel): Promise<void> {
+    await this.#pool.control({ kind: 'prepare', step, model } satisfies BlockControl, PREPARE_TIMEOUT_MS);
+  }
+
+  /** Unloads step `step`'s version `ref` in every worker thread. */
+  async retire(step: number, ref: string): Promise<void> {
+    await this.#pool.control({ kind: 'retire', step, ref } satisfies BlockControl, PREPARE_TIMEOUT_MS);
   }
 
   /** Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer in time is left out. */

@@ -7,6 +7,7 @@
  * as well; each header is its name and a byte range.
  */
 import type { EncodedOutcome } from '../pipeline/outcome.js';
+import type { ModelBindings } from '../pipeline/route/bindings.js';
 import { asVerdictError, type SerializedError } from '../core/errors.js';
 import { NO_HEADERS } from '../pipeline/headers.js';
 import type { InboundRecord, OutboundHeader, RecordHeader } from '../pipeline/record.js';
@@ -33,9 +34,36 @@ interface WireMeta {
   readonly valueLength: number;
 }
 
+/**
+ * A block's model bindings on the wire: the generation and, per step, the refs (`name@version`) of each
+ * role. Small: the worker maps refs back to the versions it knows (block-worker.ts).
+ */
+export interface WireBindings {
+  readonly generation: number;
+  readonly steps: readonly {
+    readonly primary: string;
+    readonly canary: { readonly ref: string; readonly percent: number } | null;
+    readonly shadow: string | null;
+  }[];
+}
+
 export interface WireBlock {
   readonly records: readonly WireMeta[];
   readonly bytes: ArrayBuffer;
+  /** The versions the block runs; absent: the worker's compiled ones. */
+  readonly bindings?: WireBindings;
+}
+
+/** Bindings as refs, for a block on its way to a worker. */
+export function bindingsToWire(bindings: ModelBindings): WireBindings {
+  return {
+    generation: bindings.generation,
+    steps: bindings.steps.map((s) => ({
+      primary: s.primary.ref,
+      canary: s.canary === null ? null : { ref: s.canary.model.ref, percent: s.canary.percent },
+      shadow: s.shadow?.ref ?? null,
+    })),
+  };
 }
 
 const byteLength = (b: Buffer | string | null): number => (b === null ? 0 : typeof b === 'string' ? Buffer.byteLength(b) : b.length);
@@ -79,7 +107,7 @@ function unpackHeaders(bytes: ArrayBuffer, headers: readonly WireHeader[]): read
   return headers.map((h) => unpackHeader(bytes, h) as RecordHeader);
 }
 
-export function toWire(records: readonly InboundRecord[]): { block: WireBlock; transfer: ArrayBuffer[] } {
+export function toWire(records: readonly InboundRecord[], bindings?: WireBindings): { block: WireBlock; transfer: ArrayBuffer[] } {
   let size = 0;
   for (const r of records) size += (r.key?.length ?? 0) + (r.value?.length ?? 0) + headersLength(r.headers);
   const packer = new Packer(Buffer.from(new ArrayBuffer(size)));
@@ -96,7 +124,7 @@ export function toWire(records: readonly InboundRecord[]): { block: WireBlock; t
     };
   });
   const buffer = packer.bytes.buffer as ArrayBuffer;
-  return { block: { records: meta, bytes: buffer }, transfer: [buffer] };
+  return { block: { records: meta, bytes: buffer, ...(bindings === undefined ? {} : { bindings }) }, transfer: [buffer] };
 }
 
 export function fromWire(block: WireBlock): InboundRecord[] {

@@ -20,6 +20,7 @@ import type { PartitionedStream } from '../streams/runtime/partitioned-stream.js
 import { KafkaSink } from '../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../streams/kafka/kafka-source.js';
 import { Engine } from './engine.js';
+import type { LiveModels } from './live-models.js';
 
 const LAG_SAMPLE_MS = 5_000;
 
@@ -79,6 +80,11 @@ export class Daemon {
   /** The lifecycle states, the current one first; completes on stopped or failed. */
   get state$(): Observable<LifecycleState> {
     return this.#lifecycle.state$;
+  }
+
+  /** The pipeline's live model versions (`status()`, `refresh()`) once started; undefined before. */
+  get models(): LiveModels | undefined {
+    return this.#engine?.models;
   }
 
   /** The port the metrics endpoint listens on once started (the bound one when `metrics.port` is 0); undefined before, or when disabled. */

@@ -27,8 +27,10 @@ import { EventRouter, type StepExecutor } from '../pipeline/route/event-router.j
 import { NO_HEADERS } from '../pipeline/headers.js';
 import type { Sink, Source } from '../streams/types.js';
 import type { InboundRecord } from '../pipeline/record.js';
+import type { ModelActor } from '../actors/model-actor.js';
 import { ActorCache } from './actor-cache.js';
 import { BlockPool } from './block-pool.js';
+import { LiveModels } from './live-models.js';
 import { stepExecutor } from './step-executor.js';
 import { placeInference } from './workers/placement.js';
 
@@ -51,6 +53,11 @@ export interface EngineOptions {
    * given. For tests that wrap it (a thread that crashes on a marked record); not settable from YAML.
    */
   readonly blockTaskFile?: string | URL;
+  /**
+   * Whether the engine follows the registry's aliases (`engine.models`, runtime/live-models.ts) every
+   * `models.aliasPollMs`. Default true; a block worker's engine does not (the main thread tells it).
+   */
+  readonly followAliases?: boolean;
 }
 
 /** One event's result from `Engine.evaluate` / `Verdict.executePipeline`. */
@@ -82,10 +89,13 @@ export class Engine {
   readonly #actors: ActorCache;
   readonly #ownsActors: boolean;
   readonly #join: DeadlineJoin;
-  /** One executor per step and model version (`<step index>|<ref>`), made on first use. */
-  readonly #executors = new Map<string, StepExecutor & { close(): void }>();
-  /** The model versions new blocks run (pipeline/route/bindings.ts). */
-  #bindings: ModelBindings;
+  /** One executor per step and model version (`<step index>|<ref>`), made on first use, with the actor it holds. */
+  readonly #executors = new Map<string, { readonly executor: StepExecutor & { close(): void }; readonly actor: ModelActor }>();
+  /**
+   * The model versions new blocks run, following the registry's aliases (runtime/live-models.ts):
+   * `status()`, `refresh()`, and the bindings each block is stamped with.
+   */
+  readonly models: LiveModels;
   readonly #process: BlockProcessor;
   /** The inference workers' metrics when this engine placed its batches in a pool. */
   readonly #inferenceMetrics: () => Promise<unknown[]>;
@@ -127,9 +137,23 @@ export class Engine {
       scheduler: this.scheduler,
       metrics: this.metrics,
     });
-    this.#bindings = compiledBindings(pipeline);
+    const initial = compiledBindings(pipeline);
     // Executors for the compiled versions now, so their actors start (and warm up) with the engine.
-    for (const [i, step] of this.#bindings.steps.entries()) this.#executorFor(i, step.primary);
+    for (const [i, step] of initial.steps.entries()) {
+      this.#executorFor(i, step.primary);
+      if (step.canary !== null) this.#executorFor(i, step.canary.model);
+      if (step.shadow !== null) this.#executorFor(i, step.shadow);
+    }
+    this.models = new LiveModels({
+      pipeline,
+      initial,
+      registry,
+      threads: { prepare: (i, model) => this.#prepareEverywhere(i, model), retire: (i, model) => this.#retireEverywhere(i, model) },
+      scheduler: this.scheduler,
+      metrics: this.metrics,
+      logger: this.logger,
+      follow: options.followAliases ?? true,
+    });
     const router = new EventRouter(pipeline, { executorFor: (i, model) => this.#executorFor(i, model) }, this.#join, this.scheduler);
     const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler });
     this.#process = createBlockProcessor({
@@ -167,6 +191,7 @@ export class Engine {
     const registry = options.registry ?? new ModelRegistry(pipeline.registryRoot, options.logger ?? silentLogger);
     const engine = new Engine(pipeline, registry, options);
     await engine.#actors.ready();
+    engine.models.start();
     return engine;
   }
 
@@ -177,31 +202,73 @@ export class Engine {
    * the call's rows that have not run yet (see step-executor.ts).
    */
   #executorFor(i: number, model: ResolvedModel): StepExecutor {
+    return this.#executorEntry(i, model).executor;
+  }
+
+  #executorEntry(i: number, model: ResolvedModel): { readonly executor: StepExecutor & { close(): void }; readonly actor: ModelActor } {
     const key = `${i}|${model.ref}`;
-    let executor = this.#executors.get(key);
-    if (executor === undefined) {
+    let entry = this.#executors.get(key);
+    if (entry === undefined) {
       const step = this.pipeline.steps[i]!;
       const { deadlineMs } = this.pipeline.join;
       const ownTimeout = step.timeoutMs < deadlineMs;
-      const actor = this.#actors.actorFor(model, step.batching, step.circuitBreaker);
-      executor = stepExecutor(actor, this.scheduler, ownTimeout ? step.timeoutMs : deadlineMs, ownTimeout);
-      this.#executors.set(key, executor);
+      const actor = this.#actors.acquire(model, step.batching, step.circuitBreaker);
+      entry = { executor: stepExecutor(actor, this.scheduler, ownTimeout ? step.timeoutMs : deadlineMs, ownTimeout), actor };
+      this.#executors.set(key, entry);
     }
-    return executor;
+    return entry;
   }
 
-  /** The model versions new blocks run now. */
+  /**
+   * Loads and warms a version for step `i` on this thread: its executor and model actor, its session in
+   * every thread of this engine's runner (an inference pool). Rejects with the typed load error. Used by the
+   * live models (and by a block worker when the main thread says so).
+   */
+  async prepareModel(i: number, model: ResolvedModel): Promise<void> {
+    const { actor } = this.#executorEntry(i, model);
+    await actor.start();
+    await this.#actors.runner.load?.({ modelPath: model.path, modelSha256: model.manifest.sha256 });
+  }
+
+  /**
+   * Unloads step `i`'s version `ref` on this thread: drops its executor and, when no other step or engine
+   * holds it, stops its actor and releases its sessions. A no-op for a version not loaded for the step.
+   */
+  async retireModel(i: number, ref: string): Promise<void> {
+    const key = `${i}|${ref}`;
+    const entry = this.#executors.get(key);
+    if (entry === undefined) return;
+    this.#executors.delete(key);
+    entry.executor.close();
+    await this.#actors.release(ref);
+  }
+
+  /** Every thread that runs step `i`: this one (its actors and inference workers) and every block worker. */
+  async #prepareEverywhere(i: number, model: ResolvedModel): Promise<void> {
+    await Promise.all([this.prepareModel(i, model), this.#blocks?.prepare(i, model)]);
+  }
+
+  async #retireEverywhere(i: number, model: ResolvedModel): Promise<void> {
+    await Promise.all([this.retireModel(i, model.ref), this.#blocks?.retire(i, model.ref)]);
+  }
+
+  /** The model versions new blocks run now (`models.bindings`). */
   get bindings(): ModelBindings {
-    return this.#bindings;
+    return this.models.bindings;
   }
 
   /**
    * A block of records through the whole core on this thread, each outcome encoded for the sink.
-   * `bindings`: the model versions it runs; default the engine's current ones.
+   * `bindings`: the model versions it runs; default the engine's current ones (held until the block ends).
    */
-  async processBlock(records: readonly InboundRecord[], bindings: ModelBindings = this.#bindings): Promise<EncodedOutcome[]> {
-    const outcomes = await this.#process(records, undefined, bindings);
-    return encodeBlock(outcomes, this.pipeline.output, this.pipeline.name);
+  async processBlock(records: readonly InboundRecord[], bindings?: ModelBindings): Promise<EncodedOutcome[]> {
+    const lease = bindings === undefined ? this.models.lease() : undefined;
+    try {
+      const outcomes = await this.#process(records, undefined, bindings ?? lease!.bindings);
+      return encodeBlock(outcomes, this.pipeline.output, this.pipeline.name);
+    } finally {
+      lease?.release();
+    }
   }
 
   /**
@@ -214,7 +281,8 @@ export class Engine {
       topic: this.pipeline.input.topic, partition: 0, offset: this.#sequence++,
       key: null, value: null, headers: NO_HEADERS, timestamp: this.scheduler.now(),
     };
-    const [outcome] = await this.#process([record], [event], this.#bindings);
+    const lease = this.models.lease();
+    const [outcome] = await this.#process([record], [event], lease.bindings).finally(() => lease.release());
     if (outcome === undefined) throw new Error('the block processor returned no outcome');
     if (outcome.kind === 'dead-letter') return { outcome, outputs: {}, decision: null };
     return { outcome, outputs: outcome.decision.outputs, decision: outcome.decision };
@@ -250,7 +318,13 @@ export class Engine {
     const stream = new PartitionedStream({
       source,
       sink,
-      process: blocks === undefined ? (records) => this.processBlock(records) : (records) => blocks.process(records),
+      // Each block is stamped with the bindings current when it is handed to processing, and holds them
+      // until its outcomes are in (old versions are unloaded once no block holds them).
+      process: (records) => {
+        const lease = this.models.lease();
+        const run = blocks === undefined ? this.processBlock(records, lease.bindings) : blocks.process(records, lease.bindings);
+        return run.finally(() => lease.release());
+      },
       tracker: new CommitTracker(),
       pipeline: this.pipeline.name,
       deadLetter: { topic: this.pipeline.output.deadLetter, pipeline: this.pipeline.name },
@@ -284,9 +358,10 @@ export class Engine {
 
   /** Closes open joins (their events settle as timeouts) and, if the engine made its actors, stops them. */
   async close(): Promise<void> {
+    await this.models.close();
     await this.#blocks?.close();
     this.#join.close();
-    for (const executor of this.#executors.values()) executor.close();
+    for (const { executor } of this.#executors.values()) executor.close();
     if (this.#ownsActors) await this.#actors.close();
   }
 }

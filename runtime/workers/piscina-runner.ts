@@ -9,9 +9,9 @@ import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import { parseOptions } from '../../core/options.js';
 import {
-  sessionThreadSchema, type BatchResult, type BatchTask, type ModelRunner, type PackedTensor, type SessionThreadOptions,
+  sessionThreadSchema, type BatchResult, type BatchTask, type ModelRunner, type PackedTensor, type SessionKey, type SessionThreadOptions,
 } from '../../models/runner.js';
-import type { InferenceWorkerData } from './inference-worker.js';
+import type { InferenceControl, InferenceWorkerData } from './inference-worker.js';
 import { transferList } from './protocol.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -56,7 +56,7 @@ export class PiscinaRunner implements ModelRunner {
       maxQueue,
       concurrentTasksPerWorker: 1,
       fallback: ModelExecutionError,
-      workerData: { intraOpThreads, interOpThreads, maxSessions } satisfies Omit<InferenceWorkerData, 'metricsChannel'>,
+      workerData: { intraOpThreads, interOpThreads, maxSessions } satisfies Omit<InferenceWorkerData, 'metricsChannel' | 'controlChannel'>,
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
@@ -74,6 +74,16 @@ export class PiscinaRunner implements ModelRunner {
   async run(task: BatchTask): Promise<BatchResult> {
     const outputs = await this.#pool.run(task, { transfer: transferList(task.inputs.map((i) => i.data)) });
     return { outputs };
+  }
+
+  /** Loads the version's session in every inference worker; rejects with a worker's typed load error, or MODEL_TIMEOUT. */
+  async load(key: SessionKey): Promise<void> {
+    await this.#pool.control({ kind: 'load', ...key } satisfies InferenceControl);
+  }
+
+  /** Releases the version's session in every inference worker (each once its running batch ends). */
+  async release(key: SessionKey): Promise<void> {
+    await this.#pool.control({ kind: 'release', ...key } satisfies InferenceControl);
   }
 
   /** Every inference worker's metrics (prom-client JSON), to merge at scrape time; a worker silent for `timeoutMs` (default 500 ms, worker-pool.ts) is left out. */

@@ -15,10 +15,16 @@ export type WorkerReply<T> = { readonly ok: true; readonly value: T } | { readon
 export interface PoolWorkerData {
   /** The BroadcastChannel on which the pool asks for metrics (see `serveMetrics`). */
   readonly metricsChannel: string;
+  /** The BroadcastChannel on which the pool sends control messages to every worker (see `serveControl`). */
+  readonly controlChannel: string;
 }
 
 export type MetricsRequest = { readonly type: 'collect'; readonly id: number };
 export type MetricsReply = { readonly type: 'metrics'; readonly id: number; readonly threadId: number; readonly json: unknown };
+
+/** A message for every worker of a pool (e.g. load a model version); each answers once with a ControlReply. */
+export type ControlRequest = { readonly type: 'control'; readonly id: number; readonly message: unknown };
+export type ControlReply = { readonly type: 'control-reply'; readonly id: number; readonly threadId: number; readonly reply: WorkerReply<unknown> };
 
 /** A typed array's bytes, or a plain array (string tensors), which has no buffer and is cloned. */
 type Payload = ArrayLike<unknown> & { readonly buffer?: ArrayBufferLike };

@@ -4,7 +4,9 @@
  * - typed tasks and replies: a task answers in the `WorkerReply` envelope, and `run` resolves with its
  *   value or rejects with the typed error the worker sent, rebuilt;
  * - the classification of Piscina's own errors (below);
- * - the metrics channel: every worker answers `collectMetrics` with its registry.
+ * - the metrics channel: every worker answers `collectMetrics` with its registry;
+ * - the control channel: `control(message)` reaches every worker thread, and resolves once each answered
+ *   (a model version loaded everywhere before it takes traffic, runtime/live-models.ts).
  *
  * Errors of `run` that Piscina raises itself, not the task:
  * - the worker died under the task (process.exit, a native abort, OOM): `WorkerCrashedError` (retryable),
@@ -17,11 +19,11 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { preciseScheduler, type Clock } from '../../core/clock.js';
 import {
-  ActorStoppedError, InternalError, MailboxFullError, VerdictError, WorkerCrashedError, asVerdictError,
+  ActorStoppedError, InternalError, MailboxFullError, ModelTimeoutError, VerdictError, WorkerCrashedError, asVerdictError,
 } from '../../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
-import type { MetricsReply, MetricsRequest, PoolWorkerData, WorkerReply } from './protocol.js';
+import type { ControlReply, ControlRequest, MetricsReply, MetricsRequest, PoolWorkerData, WorkerReply } from './protocol.js';
 
 export interface WorkerPoolOptions<Data extends object> {
   /** What the workers do, for messages and logs: `inference`, `block`. */
@@ -34,7 +36,7 @@ export interface WorkerPoolOptions<Data extends object> {
   readonly maxQueue?: number;
   /** Tasks one worker runs at once (async tasks interleave on its event loop). */
   readonly concurrentTasksPerWorker: number;
-  /** The worker's own start data; the pool adds `metricsChannel`. Must be structured-cloneable. */
+  /** The worker's own start data; the pool adds `metricsChannel` and `controlChannel`. Must be structured-cloneable. */
   readonly workerData: Data;
   /** The type an unknown error of a task becomes. Default InternalError. */
   readonly fallback?: typeof VerdictError;
@@ -55,6 +57,7 @@ export interface RunOptions {
 export class WorkerPool<Task, Result> {
   readonly #pool: Piscina<Task, WorkerReply<Result>>;
   readonly #channel: BroadcastChannel;
+  readonly #control: BroadcastChannel;
   readonly #options: WorkerPoolOptions<object>;
   readonly #log: Logger;
   readonly #clock: Clock;
@@ -68,6 +71,9 @@ export class WorkerPool<Task, Result> {
     const metricsChannel = `verdict-metrics-${randomUUID()}`;
     this.#channel = new BroadcastChannel(metricsChannel);
     this.#channel.unref();
+    const controlChannel = `verdict-control-${randomUUID()}`;
+    this.#control = new BroadcastChannel(controlChannel);
+    this.#control.unref();
     this.#pool = new Piscina<Task, WorkerReply<Result>>({
       filename: options.filename instanceof URL ? options.filename.href : options.filename,
       minThreads: options.threads,
@@ -78,7 +84,7 @@ export class WorkerPool<Task, Result> {
       // 'sync' parks an idle worker in Atomics.wait, which stops its event loop: it could not answer a
       // metrics request, nor run a timer, between tasks.
       atomics: 'async',
-      workerData: { ...options.workerData, metricsChannel } satisfies PoolWorkerData,
+      workerData: { ...options.workerData, metricsChannel, controlChannel } satisfies PoolWorkerData,
     });
     // Piscina emits 'error' for a worker failure with no task attached; unhandled, it would kill the process.
     this.#pool.on('error', (error: unknown) => {
@@ -137,12 +143,50 @@ export class WorkerPool<Task, Result> {
     });
   }
 
+  /**
+   * Sends `message` to every worker thread alive now (the task file answers it with `serveControl`) and
+   * resolves with one value per thread once each has answered. Rejects with the first worker's typed error,
+   * or MODEL_TIMEOUT naming how many threads did not answer within `timeoutMs` (default 30,000 ms).
+   */
+  control<R>(message: unknown, timeoutMs = 30_000): Promise<R[]> {
+    const id = ++this.#requests;
+    const expected = this.#pool.threads.length;
+    if (this.#closed) return Promise.reject(new ActorStoppedError(`the ${this.#options.kind} pool is closed`));
+    if (expected === 0) return Promise.resolve([]);
+    return new Promise<R[]>((resolve, reject) => {
+      const replies = new Map<number, R>();
+      const finish = (error?: VerdictError): void => {
+        timer.unsubscribe();
+        this.#control.removeEventListener('message', onMessage);
+        if (error === undefined) resolve([...replies.values()]);
+        else reject(error);
+      };
+      const onMessage = (event: unknown): void => {
+        const reply = (event as { data?: ControlReply }).data;
+        if (reply?.type !== 'control-reply' || reply.id !== id) return;
+        if (!reply.reply.ok) {
+          finish(asVerdictError(reply.reply.error, this.#options.fallback ?? InternalError));
+          return;
+        }
+        replies.set(reply.threadId, reply.reply.value as R);
+        if (replies.size >= expected) finish();
+      };
+      const timer = this.#clock.schedule(() => finish(new ModelTimeoutError(
+        `${expected - replies.size} of ${expected} ${this.#options.kind} workers did not answer within ${timeoutMs} ms`,
+        { details: { kind: this.#options.kind, expected, answered: replies.size, timeoutMs } },
+      )), timeoutMs);
+      this.#control.addEventListener('message', onMessage);
+      this.#control.postMessage({ type: 'control', id, message } satisfies ControlRequest);
+    });
+  }
+
   /** Lets running and queued tasks finish, then stops the workers. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#pool.close();
     this.#channel.close();
+    this.#control.close();
   }
 
   /** Stops the workers now: running and queued tasks reject with ActorStoppedError. */
@@ -150,6 +194,7 @@ export class WorkerPool<Task, Result> {
     this.#closed = true;
     await this.#pool.destroy();
     this.#channel.close();
+    this.#control.close();
   }
 
   /** Errors raised by Piscina itself, not by the task: a dead worker, a full queue, a closing pool. */

@@ -6,7 +6,7 @@ import { BroadcastChannel, threadId } from 'node:worker_threads';
 import { Piscina, transferableSymbol, valueSymbol } from 'piscina';
 import type { Registry } from 'prom-client';
 import { VerdictError, asVerdictError } from '../../core/errors.js';
-import type { MetricsReply, MetricsRequest, WorkerReply } from './protocol.js';
+import type { ControlReply, ControlRequest, MetricsReply, MetricsRequest, WorkerReply } from './protocol.js';
 
 /**
  * Runs `work` and answers with its value, or with its error serialised (unknown errors become `fallback`).
@@ -43,6 +43,23 @@ export function serveMetrics(channelName: string, registry: Registry): void {
     if (request?.type !== 'collect') return;
     void registry.getMetricsAsJSON().then((json) => {
       channel.postMessage({ type: 'metrics', id: request.id, threadId, json } satisfies MetricsReply);
+    });
+  };
+}
+
+/**
+ * Answers the pool's control messages on `channelName` (WorkerPool.control): `handle` gets each message and
+ * its value or typed error goes back, with this thread's id, in the reply envelope. Called once when the task
+ * file loads; a worker started later (a replacement) answers the messages sent after it started.
+ */
+export function serveControl(channelName: string, handle: (message: unknown) => Promise<unknown>): void {
+  const channel = new BroadcastChannel(channelName);
+  channel.unref();
+  channel.onmessage = (event: unknown) => {
+    const request = (event as { data?: ControlRequest }).data;
+    if (request?.type !== 'control') return;
+    void answer(() => handle(request.message)).then((reply) => {
+      channel.postMessage({ type: 'control-reply', id: request.id, threadId, reply } satisfies ControlReply);
     });
   };
 }
