@@ -27,6 +27,8 @@ export interface DaemonFilesOptions {
   readonly drainTimeoutMs?: number;
   /** Default info: the tests read lifecycle, assignment and drain lines. */
   readonly logLevel?: string;
+  /** Changes to the pipeline file (the sample on the test's topics) before it is written. */
+  readonly editPipeline?: (pipeline: Record<string, unknown> & { models: Record<string, unknown> }) => void;
 }
 
 /** Writes a pipeline (the sample, on the test's topics) and a daemon config; returns the config's path. */
@@ -50,6 +52,7 @@ export function daemonConfigObject(options: DaemonFilesOptions): { dir: string; 
   pipeline.output.topic = options.topics.output;
   pipeline.output.deadLetter = options.topics.dlq;
   pipeline.models.registry = resolve(packageRoot, 'models/registry');
+  options.editPipeline?.(pipeline as unknown as Parameters<NonNullable<DaemonFilesOptions['editPipeline']>>[0]);
   const pipelinePath = join(dir, 'pipeline.yaml');
   writeFileSync(pipelinePath, stringifyYaml(pipeline));
   const config: DaemonConfigInput = {

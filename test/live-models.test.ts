@@ -1,0 +1,184 @@
+/**
+ * LiveModels' logic on virtual time, against a real registry directory (a temp copy) and fake threads that
+ * record what they are asked to load and unload: when a moved alias is noticed, the order verify → load
+ * everywhere → activate, unloading only once no block in flight uses the old version, refusals that leave
+ * the old version serving and are not retried until the alias moves again.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { firstValueFrom, filter, type Observable } from 'rxjs';
+import { InternalError, ModelIntegrityError, ModelSignatureError } from '../core/errors.js';
+import { createMetrics } from '../core/metrics.js';
+import { ModelRegistry } from '../models/registry.js';
+import type { ResolvedModel } from '../models/types.js';
+import { compiledBindings } from '../pipeline/route/bindings.js';
+import { LiveModels, type ModelEvent, type ModelThreads } from '../runtime/live-models.js';
+import { ManualScheduler } from './helpers/manual-scheduler.js';
+import { compiled, samplePipeline } from './helpers/pipelines.js';
+import { copyRegistry, shippedModel, writeAlias, writeVersionByHand } from './helpers/registry-copy.js';
+
+/** Threads that load and unload on request, recording each call in order; `failPrepare` makes loads fail. */
+class RecordingThreads implements ModelThreads {
+  readonly calls: string[] = [];
+  failPrepare: Error | undefined;
+  prepare(step: number, model: ResolvedModel): Promise<void> {
+    this.calls.push(`prepare ${step} ${model.ref}`);
+    return this.failPrepare === undefined ? Promise.resolve() : Promise.reject(this.failPrepare);
+  }
+  retire(step: number, model: ResolvedModel): Promise<void> {
+    this.calls.push(`retire ${step} ${model.ref}`);
+    return Promise.resolve();
+  }
+}
+
+async function setup(aliasPollMs = 1000) {
+  const root = await copyRegistry();
+  const pipeline = await compiled(await samplePipeline((f) => ({ ...f, models: { ...f.models, registry: root, aliasPollMs } })), root);
+  const scheduler = new ManualScheduler();
+  const threads = new RecordingThreads();
+  const metrics = createMetrics();
+  const registry = new ModelRegistry(root);
+  const live = new LiveModels({ pipeline, initial: compiledBindings(pipeline), registry, threads, scheduler, metrics });
+  return { root, pipeline, scheduler, threads, metrics, registry, live };
+}
+
+const next = (events$: Observable<ModelEvent>, event: ModelEvent['event']): Promise<ModelEvent> =>
+  firstValueFrom(events$.pipe(filter((e) => e.event === event)));
+
+async function swaps(metrics: ReturnType<typeof createMetrics>, event: string): Promise<number> {
+  const values = (await metrics.modelSwaps.get()).values.filter((v) => v.labels['event'] === event);
+  return values.reduce((a, v) => a + v.value, 0);
+}
+
+describe('live models', () => {
+  test('a promoted alias is noticed at the next poll, loaded everywhere, then activated for new blocks', async () => {
+    const { scheduler, threads, metrics, registry, live } = await setup();
+    live.start();
+    assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@1');
+    // refresh() checks now; then the timer's poll has to notice the rollback on its own.
+    await registry.promote('fraud_gbt', 2);
+    await live.refresh();
+    assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@2');
+    assert.equal(live.bindings.generation, 1);
+    await registry.rollback('fraud_gbt');
+    scheduler.advance(999);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@2', 'not before aliasPollMs');
+    const loaded = next(live.events$, 'loaded');
+    scheduler.advance(1);
+    const event = await loaded;
+    assert.deepEqual(event, { event: 'loaded', step: 'gbt', role: 'primary', from: 'fraud_gbt@2', to: 'fraud_gbt@1', generation: 2 });
+    assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@1');
+    // Loaded everywhere before activation; the version left behind unloaded once idle (no block in flight).
+    assert.deepEqual(threads.calls.slice(0, 2), ['prepare 0 fraud_gbt@2', 'retire 0 fraud_gbt@1']);
+    await live.refresh();
+    assert.ok(threads.calls.includes('retire 0 fraud_gbt@2'), threads.calls.join('; '));
+    assert.equal(await swaps(metrics, 'loaded'), 2);
+    assert.equal(await swaps(metrics, 'unloaded'), 2);
+    const info = (await metrics.modelInfo.get()).values.filter((v) => v.labels['step'] === 'gbt');
+    assert.deepEqual(info.map((v) => [v.labels['model'], v.labels['version'], v.labels['role'], v.value]), [['fraud_gbt', '1', 'primary', 1]]);
+    const status = live.status();
+    assert.equal(status.generation, 2);
+    assert.deepEqual(status.steps.find((s) => s.step === 'gbt')?.roles, [{ role: 'primary', id: 'fraud_gbt@production', ref: 'fraud_gbt@1' }]);
+    await live.close();
+  });
+
+  test('an old version is unloaded only when the last block in flight on it is done', async () => {
+    const { threads, registry, live } = await setup();
+    const early = live.lease();
+    const early2 = live.lease();
+    await registry.promote('fraud_gbt', 2);
+    const [result] = await live.refresh();
+    assert.equal(result?.ok, true);
+    assert.deepEqual(live.inflight, new Map([[0, 2]]));
+    const late = live.lease();
+    assert.equal(late.bindings.steps[0]!.primary.ref, 'fraud_gbt@2', 'new blocks run the new version');
+    assert.equal(early.bindings.steps[0]!.primary.ref, 'fraud_gbt@1', 'blocks in flight keep theirs');
+    await live.refresh();
+    assert.deepEqual(threads.calls, ['prepare 0 fraud_gbt@2'], 'fraud_gbt@1 is still in flight');
+    early.release();
+    early.release(); // a second release of one lease changes nothing
+    await live.refresh();
+    assert.deepEqual(threads.calls, ['prepare 0 fraud_gbt@2']);
+    const unloaded = next(live.events$, 'unloaded');
+    early2.release();
+    assert.deepEqual(await unloaded, { event: 'unloaded', step: 'gbt', role: 'primary', ref: 'fraud_gbt@1' });
+    assert.deepEqual(threads.calls, ['prepare 0 fraud_gbt@2', 'retire 0 fraud_gbt@1']);
+    late.release();
+    await live.refresh();
+    assert.deepEqual(threads.calls, ['prepare 0 fraud_gbt@2', 'retire 0 fraud_gbt@1'], 'the current version stays loaded');
+    await live.close();
+  });
+
+  test('a version that fails to load is refused, the old one keeps serving, and it is not retried until the alias moves', async () => {
+    const { threads, metrics, registry, live } = await setup();
+    threads.failPrepare = new Error('worker said no');
+    await registry.promote('fraud_gbt', 2);
+    const [result] = await live.refresh();
+    assert.equal(result?.ok, false);
+    assert.equal(result?.to, 'fraud_gbt@2');
+    assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@1');
+    assert.equal(live.bindings.generation, 0);
+    // The threads that loaded it were told to unload it again.
+    assert.deepEqual(threads.calls, ['prepare 0 fraud_gbt@2', 'retire 0 fraud_gbt@2']);
+    const refused = live.status().steps[0]!.roles[0]!.refused;
+    assert.equal(refused?.ref, 'fraud_gbt@2');
+    assert.equal(refused?.code, InternalError.code);
+    threads.failPrepare = undefined;
+    assert.deepEqual(await live.refresh(), [], 'not retried while the alias still names it');
+    assert.equal(threads.calls.length, 2);
+    assert.equal(await swaps(metrics, 'failed'), 1);
+    // The alias moves away and back: a new attempt, which now succeeds.
+    await registry.rollback('fraud_gbt');
+    assert.deepEqual(await live.refresh(), []);
+    assert.equal(live.status().steps[0]!.roles[0]!.refused, undefined, 'the refusal is cleared once the alias names the version in force');
+    await registry.promote('fraud_gbt', 2);
+    const [retried] = await live.refresh();
+    assert.equal(retried?.ok, true);
+    assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@2');
+    await live.close();
+  });
+
+  test('wrong sha256, a manifest that lies about the model, and an incompatible signature are each refused with their code', async () => {
+    const { root, threads, metrics, live } = await setup();
+    await writeVersionByHand(root, 'fraud_gbt', 3, { modelFile: shippedModel('fraud_gbt', 2), manifestOf: { name: 'fraud_gbt', version: 2 }, sha256: 'wrong' });
+    // The autoencoder's file under the gbt's manifest: the manifest alone is compatible with the step.
+    await writeVersionByHand(root, 'fraud_gbt', 4, { modelFile: shippedModel('txn_autoencoder', 1), manifestOf: { name: 'fraud_gbt', version: 2 }, sha256: 'honest' });
+    // The autoencoder registered honestly as a gbt version: its manifest says output "score", not "fraud_probability".
+    await new ModelRegistry(root).register('fraud_gbt', shippedModel('txn_autoencoder', 1), { version: 5 });
+    const expected: Array<[number, string]> = [[3, ModelIntegrityError.code], [4, ModelSignatureError.code], [5, ModelSignatureError.code]];
+    for (const [version, code] of expected) {
+      await writeAlias(root, 'fraud_gbt', 'production', version);
+      const [result] = await live.refresh();
+      assert.equal(result?.ok, false, `fraud_gbt@${version}`);
+      assert.equal(result?.error?.code, code, `fraud_gbt@${version}: ${result?.error?.message}`);
+      assert.equal(live.status().steps[0]!.roles[0]!.refused?.code, code);
+      assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@1');
+      // v4's manifest is the step's own: only the model file's real signature gives it away.
+      if (version === 4) assert.match(result?.error?.message ?? '', /the manifest does not describe the model/);
+    }
+    assert.match(live.status().steps[0]!.roles[0]!.refused?.message ?? '', /has no output "fraud_probability"/);
+    assert.deepEqual(threads.calls, [], 'nothing that failed a check was loaded anywhere');
+    assert.equal(await swaps(metrics, 'failed'), 3);
+    await live.close();
+  });
+
+  test('aliasPollMs 0 fixes the versions: no timer, no swap', async () => {
+    const { scheduler, registry, live } = await setup(0);
+    live.start();
+    assert.equal(scheduler.pendingCount, 0);
+    await registry.promote('fraud_gbt', 2);
+    scheduler.advance(60_000);
+    assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@1');
+    assert.equal(live.status().aliasPollMs, 0);
+    await live.close();
+  });
+
+  test('close stops the polling', async () => {
+    const { scheduler, live } = await setup();
+    live.start();
+    assert.equal(scheduler.pendingCount, 1);
+    await live.close();
+    assert.equal(scheduler.pendingCount, 0);
+  });
+});
