@@ -52,7 +52,7 @@ export function daemonConfigObject(options: DaemonFilesOptions): { dir: string; 
   pipeline.output.topic = options.topics.output;
   pipeline.output.deadLetter = options.topics.dlq;
   pipeline.models.registry = resolve(packageRoot, 'models/registry');
-  options.editPipeline?.(pipeline as unknown as Parameters<NonNullable<DaemonFilesOptions['editPipeline']>>[0]);
+  options.editPipeline?.(pipeline);
   const pipelinePath = join(dir, 'pipeline.yaml');
   writeFileSync(pipelinePath, stringifyYaml(pipeline));
   const config: DaemonConfigInput = {
