@@ -6,6 +6,7 @@ import {
 } from '../core/errors.js';
 import type { LifecycleState } from '../core/lifecycle.js';
 import { errorCount, POISON, settle, setup } from './helpers/fake-runner.js';
+import { ManualScheduler } from './helpers/manual-scheduler.js';
 
 void test('dispatches one batch as soon as maxBatchSize rows are queued', async () => {
   const { actor, runner } = setup({ maxBatchSize: 64 });
@@ -179,4 +180,28 @@ void test('does not bisect an error that no single row can cause', async () => {
   for (const result of results) await assert.rejects(result, ActorStoppedError);
   assert.deepEqual(runner.calls, [4]);
   assert.equal(actor.status, 'starting');
+});
+
+void test('queue wait: one observation per queued run of rows, from its offer until its last row is dispatched', async () => {
+  const clock = new ManualScheduler();
+  const { actor, runner, metrics } = setup({ maxBatchSize: 4, maxDelayMs: 5, maxInflightBatches: 1, scheduler: clock });
+  runner.hold = true;
+  // Three rows at t=0 and three at t=3: a full batch at once (t=3) takes the first block and one row of
+  // the second, whose last two rows leave the mailbox only when the first batch is done (t=9).
+  const first = actor.inferBlock([{ x: [1, 1] }, { x: [2, 2] }, { x: [3, 3] }]);
+  clock.advance(3);
+  const second = actor.inferBlock([{ x: [4, 4] }, { x: [5, 5] }, { x: [6, 6] }]);
+  assert.deepEqual(runner.calls, [4]);
+  clock.advance(6);
+  runner.hold = false;
+  runner.held.shift()!();
+  await first;
+  await second;
+  assert.deepEqual(runner.calls, [4, 2]);
+  const values = (await metrics.queueWait.get()).values;
+  const count = values.find((v) => v.metricName === 'verdict_model_queue_wait_seconds_count');
+  const sum = values.find((v) => v.metricName === 'verdict_model_queue_wait_seconds_sum');
+  assert.equal(count?.value, 2, 'one per queued block, not per row or batch');
+  assert.equal(count?.labels['model'], 'fake@1');
+  assert.equal(Math.round((sum?.value ?? 0) * 1e6), 9_000, 'the first waited 3 ms (t=0 to 3), the second 6 ms (t=3 to 9)');
 });

@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import {
-  ActorStoppedError, MailboxFullError, ModelInputError, WorkerCrashedError,
+  ActorStoppedError, MailboxFullError, ModelInputError, ModelTimeoutError, WorkerCrashedError,
 } from '../core/errors.js';
 import { createMetrics } from '../core/metrics.js';
 import { packageRoot } from '../core/paths.js';
@@ -146,6 +146,17 @@ describe('worker pool', () => {
     assert.equal(workers.length, 2, 'one answer per worker thread');
     const events = workers.flat().filter((m) => m.name === 'verdict_events_in_total').flatMap((m) => m.values).reduce((n, v) => n + v.value, 0);
     assert.equal(events, 4, 'what the workers counted, summed');
+  });
+
+  test('the control channel reaches every worker thread once; a typed error or a silent worker rejects', async () => {
+    const pool = new WorkerPool<Uint8Array, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 3, concurrentTasksPerWorker: 1, workerData: {} });
+    pools.push(pool);
+    // Sent at once: threads still starting get it when it is resent.
+    const replies = await pool.control<{ threadId: number; handled: number }>({ kind: 'echo' }, 20_000);
+    assert.equal(new Set(replies.map((r) => r.threadId)).size, 3, 'one answer per thread');
+    assert.deepEqual(replies.map((r) => r.handled), [1, 1, 1], 'each thread ran it once, however often it was sent');
+    await assert.rejects(pool.control({ kind: 'fail' }), (e: unknown) => e instanceof ModelInputError && e.message === 'refused by the worker');
+    await assert.rejects(pool.control({ kind: 'silent' }, 600), (e: unknown) => e instanceof ModelTimeoutError && /3 of 3 test workers did not answer within 600 ms/.test(e.message));
   });
 
   test('the inference workers answer on the same channel', async () => {

@@ -17,6 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import type { SchedulerAction } from 'rxjs';
 import { preciseScheduler, type Clock } from '../../core/clock.js';
 import {
   ActorStoppedError, InternalError, MailboxFullError, ModelTimeoutError, VerdictError, WorkerCrashedError, asVerdictError,
@@ -24,6 +25,9 @@ import {
 import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { ControlReply, ControlRequest, MetricsReply, MetricsRequest, PoolWorkerData, WorkerReply } from './protocol.js';
+
+/** How often a control request is sent again to threads that have not answered it (ms). */
+const CONTROL_RESEND_MS = 250;
 
 export interface WorkerPoolOptions<Data extends object> {
   /** What the workers do, for messages and logs: `inference`, `block`. */
@@ -145,7 +149,8 @@ export class WorkerPool<Task, Result> {
 
   /**
    * Sends `message` to every worker thread alive now (the task file answers it with `serveControl`) and
-   * resolves with one value per thread once each has answered. Rejects with the first worker's typed error,
+   * resolves with one value per thread once each has answered; the request is sent again every 250 ms to
+   * threads that have not (one still starting misses it), and each thread runs it once. Rejects with the first worker's typed error,
    * or MODEL_TIMEOUT naming how many threads did not answer within `timeoutMs` (default 30,000 ms).
    */
   control<R>(message: unknown, timeoutMs = 30_000): Promise<R[]> {
@@ -157,6 +162,7 @@ export class WorkerPool<Task, Result> {
       const replies = new Map<number, R>();
       const finish = (error?: VerdictError): void => {
         timer.unsubscribe();
+        resend.unsubscribe();
         this.#control.removeEventListener('message', onMessage);
         if (error === undefined) resolve([...replies.values()]);
         else reject(error);
@@ -175,8 +181,14 @@ export class WorkerPool<Task, Result> {
         `${expected - replies.size} of ${expected} ${this.#options.kind} workers did not answer within ${timeoutMs} ms`,
         { details: { kind: this.#options.kind, expected, answered: replies.size, timeoutMs } },
       )), timeoutMs);
+      const request = { type: 'control', id, message } satisfies ControlRequest;
+      const channel = this.#control;
+      const resend = this.#clock.schedule(function again(this: SchedulerAction<undefined>) {
+        channel.postMessage(request);
+        this.schedule(undefined, CONTROL_RESEND_MS);
+      }, CONTROL_RESEND_MS);
       this.#control.addEventListener('message', onMessage);
-      this.#control.postMessage({ type: 'control', id, message } satisfies ControlRequest);
+      this.#control.postMessage(request);
     });
   }
 

@@ -47,19 +47,28 @@ export function serveMetrics(channelName: string, registry: Registry): void {
   };
 }
 
+/** Control replies kept per worker, so a resent request is answered again without running twice. */
+const CONTROL_REPLIES_KEPT = 64;
+
 /**
  * Answers the pool's control messages on `channelName` (WorkerPool.control): `handle` gets each message and
- * its value or typed error goes back, with this thread's id, in the reply envelope. Called once when the task
- * file loads; a worker started later (a replacement) answers the messages sent after it started.
+ * its value or typed error goes back, with this thread's id, in the reply envelope. The pool resends a
+ * request until every thread answered (a thread still starting misses the first one): a request seen
+ * before is answered again with the same reply, its work done once. Called once when the task file loads.
  */
 export function serveControl(channelName: string, handle: (message: unknown) => Promise<unknown>): void {
   const channel = new BroadcastChannel(channelName);
   channel.unref();
+  const replies = new Map<number, Promise<ControlReply>>();
   channel.onmessage = (event: unknown) => {
     const request = (event as { data?: ControlRequest }).data;
     if (request?.type !== 'control') return;
-    void answer(() => handle(request.message)).then((reply) => {
-      channel.postMessage({ type: 'control-reply', id: request.id, threadId, reply } satisfies ControlReply);
-    });
+    let reply = replies.get(request.id);
+    if (reply === undefined) {
+      reply = answer(() => handle(request.message)).then((r): ControlReply => ({ type: 'control-reply', id: request.id, threadId, reply: r }));
+      replies.set(request.id, reply);
+      for (const id of replies.keys()) if (replies.size > CONTROL_REPLIES_KEPT) replies.delete(id);
+    }
+    void reply.then((r) => channel.postMessage(r));
   };
 }
