@@ -23,7 +23,7 @@ import type { RowInputs, RowOutputs, RowResults } from './models/types.js';
 export { Verdict, DEFAULT_MODEL_TIMEOUT_MS, type VerdictOptions, type ExecuteModelOptions } from './runtime/verdict.js';
 export { Engine, type EngineOptions, type PipelineResult } from './runtime/engine.js';
 export { ActorCache } from './runtime/actor-cache.js';
-export type { LiveModels, ModelsStatus, RoleStatus, Refusal, SwapResult, ModelRole, ModelEvent } from './runtime/live-models.js';
+export type { LiveModels, ModelsStatus, RoleStatus, Refusal, SwapResult, ModelRole, ModelEvent, FollowMode } from './runtime/live-models.js';
 export type { Decision } from './pipeline/decide/decision-actor.js';
 export type { Outcome, DecisionOutcome, DeadLetterOutcome } from './pipeline/outcome.js';
 export { ModelRegistry } from './models/registry.js';

@@ -43,7 +43,7 @@ function engineForThread(): Promise<Engine> {
     metrics,
     logger: data.logLevel === null ? silentLogger : componentLogger(createLogger({ level: data.logLevel }), 'block_worker', { threadId }),
     runner: new InThreadRunner({ intraOpThreads: data.pipeline.placement.intraOpThreads }),
-    followAliases: false,
+    followAliases: 'off',
   }).catch((error: unknown) => {
     engine = undefined;
     throw error;

@@ -30,7 +30,7 @@ import type { InboundRecord } from '../pipeline/record.js';
 import type { ModelActor } from '../actors/model-actor.js';
 import { ActorCache } from './actor-cache.js';
 import { BlockPool } from './block-pool.js';
-import { LiveModels } from './live-models.js';
+import { LiveModels, type FollowMode } from './live-models.js';
 import { stepExecutor } from './step-executor.js';
 import { placeInference } from './workers/placement.js';
 
@@ -54,10 +54,12 @@ export interface EngineOptions {
    */
   readonly blockTaskFile?: string | URL;
   /**
-   * Whether the engine follows the registry's aliases (`engine.models`, runtime/live-models.ts) every
-   * `models.aliasPollMs`. Default true; a block worker's engine does not (the main thread tells it).
+   * How the engine follows the registry's aliases (`engine.models`, runtime/live-models.ts): `timer`
+   * (default) checks every `models.aliasPollMs`; `on-use` checks when a block or event starts, at most that
+   * often, so no timer keeps the process alive (the programmatic API); `off` never (a block worker, which
+   * the main thread tells).
    */
-  readonly followAliases?: boolean;
+  readonly followAliases?: FollowMode;
 }
 
 /** One event's result from `Engine.evaluate` / `Verdict.executePipeline`. */
@@ -152,7 +154,7 @@ export class Engine {
       scheduler: this.scheduler,
       metrics: this.metrics,
       logger: this.logger,
-      follow: options.followAliases ?? true,
+      ...(options.followAliases === undefined ? {} : { follow: options.followAliases }),
     });
     const router = new EventRouter(pipeline, { executorFor: (i, model) => this.#executorFor(i, model) }, this.#join, this.scheduler);
     const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler });

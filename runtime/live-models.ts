@@ -17,66 +17,30 @@
  * alias moves again. Swaps, unloads and `refresh()` run one at a time, in order.
  */
 import { Subject, type Observable, type SchedulerAction, type Subscription } from 'rxjs';
+import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import type { CompiledPipeline, CompiledStep } from '../config/compiled.js';
 import { stepIncompatibility } from '../config/step-compat.js';
-import { ModelIntegrityError, ModelSignatureError, asVerdictError, type SerializedError, type VerdictError } from '../core/errors.js';
+import { ModelIntegrityError, ModelSignatureError, asVerdictError, type VerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
+import { parseOptions } from '../core/options.js';
 import type { ModelRegistry } from '../models/registry.js';
 import type { ResolvedModel } from '../models/types.js';
 import { verifyManifestSignature } from '../models/verify-version.js';
 import type { ModelBindings, StepBinding } from '../pipeline/route/bindings.js';
 import { BindingLeases, type BindingLease } from './binding-leases.js';
+import type { ModelEvent, ModelRole, ModelsStatus, Refusal, RoleStatus, SwapResult } from './model-status.js';
 
-export type ModelRole = 'primary' | 'canary' | 'shadow';
+export type { ModelEvent, ModelRole, ModelsStatus, Refusal, RoleStatus, SwapResult } from './model-status.js';
 
-/** A version that was refused for a step role: it is not tried again until the alias moves again. */
-export interface Refusal {
-  /** `name@version` refused, or the configured id when it did not resolve to a version. */
-  readonly ref: string;
-  readonly code: string;
-  readonly message: string;
-  /** ISO time of the refusal. */
-  readonly at: string;
-}
+/** `LiveModelsOptions` fields with a default: the one place it lives. */
+export const liveModelsSchema = z.object({
+  follow: z.enum(['timer', 'on-use', 'off']).default('timer'),
+});
 
-export interface RoleStatus {
-  readonly role: ModelRole;
-  /** The model id as configured (`fraud_gbt@production`). */
-  readonly id: string;
-  /** The version in force for new blocks (`name@version`). */
-  readonly ref: string;
-  /** The canary's share of event keys. */
-  readonly percent?: number;
-  /** The last version refused for this role, while the alias still names it. */
-  readonly refused?: Refusal;
-}
-
-/** `LiveModels.status()`: the versions new blocks run, by step and role. */
-export interface ModelsStatus {
-  readonly generation: number;
-  /** 0: versions fixed at start-up. */
-  readonly aliasPollMs: number;
-  readonly steps: readonly { readonly step: string; readonly roles: readonly RoleStatus[] }[];
-}
-
-/** One attempted swap: `ms` from its start to activation (or refusal), on the engine's clock. */
-export interface SwapResult {
-  readonly step: string;
-  readonly role: ModelRole;
-  readonly from: string;
-  readonly to: string;
-  readonly ok: boolean;
-  readonly error?: SerializedError;
-  readonly ms: number;
-}
-
-/** What `events$` reports, for logs and tests. */
-export type ModelEvent =
-  | { readonly event: 'loaded'; readonly step: string; readonly role: ModelRole; readonly from: string; readonly to: string; readonly generation: number }
-  | { readonly event: 'failed'; readonly step: string; readonly role: ModelRole; readonly from: string; readonly to: string; readonly error: SerializedError }
-  | { readonly event: 'unloaded'; readonly step: string; readonly role: ModelRole; readonly ref: string };
+/** How an engine follows aliases: see `LiveModelsOptions.follow`. */
+export type FollowMode = z.output<typeof liveModelsSchema>['follow'];
 
 /** Where a step's versions run: every thread that runs the step (main thread, inference workers, block workers). */
 export interface ModelThreads {
@@ -99,8 +63,13 @@ export interface LiveModelsOptions {
   /** When absent, nothing is counted. */
   readonly metrics?: Metrics;
   readonly logger?: Logger;
-  /** Whether to poll and export `verdict_model_info`: the main thread's engine does, a block worker's does not. Default true. */
-  readonly follow?: boolean;
+  /**
+   * How the aliases are followed. `timer` (default): checked every `aliasPollMs` on the clock (a daemon).
+   * `on-use`: checked when a block takes its bindings, at most once every `aliasPollMs`, in the background
+   * (the programmatic API: no timer keeps the caller's process alive). `off`: never (a block worker, told
+   * by the main thread); nor is `verdict_model_info` exported.
+   */
+  readonly follow?: FollowMode;
   /** The manifest check; default `verifyManifestSignature` (for unit tests of the logic). */
   readonly verify?: (model: ResolvedModel) => Promise<void>;
 }
@@ -147,7 +116,9 @@ export class LiveModels {
   readonly #wall: Pick<Clock, 'now'>;
   readonly #metrics: Metrics | undefined;
   readonly #log: Logger;
-  readonly #follow: boolean;
+  readonly #follow: FollowMode;
+  /** Clock time of the last check started on use (`on-use`). */
+  #checkedAt = Number.NEGATIVE_INFINITY;
   readonly #verify: (model: ResolvedModel) => Promise<void>;
   readonly #slots: readonly RoleSlot[];
   readonly #leases: BindingLeases;
@@ -170,7 +141,7 @@ export class LiveModels {
     this.#wall = options.wallClock ?? Date;
     this.#metrics = options.metrics;
     this.#log = componentLogger(options.logger ?? silentLogger, 'live_models');
-    this.#follow = options.follow ?? true;
+    this.#follow = parseOptions(liveModelsSchema, { follow: options.follow }, 'live models options').follow;
     this.#verify = options.verify ?? verifyManifestSignature;
     this.#bindings = options.initial;
     this.#leases = new BindingLeases(() => this.#scheduleUnload());
@@ -201,6 +172,7 @@ export class LiveModels {
    * versions are unloaded when no block in flight uses them.
    */
   lease(): BindingLease {
+    if (this.#follow === 'on-use') this.#checkOnUse();
     return this.#leases.take(this.#bindings);
   }
 
@@ -209,10 +181,10 @@ export class LiveModels {
     return this.#leases.inflight;
   }
 
-  /** Starts polling every `aliasPollMs` (nothing when it is 0, or when this engine does not follow aliases). */
+  /** Starts polling every `aliasPollMs` (only in `timer` mode, and not when it is 0). */
   start(): void {
     const every = this.#pipeline.aliasPollMs;
-    if (!this.#follow || every === 0 || this.#timer !== undefined || this.#closed || this.#slots.length === 0) return;
+    if (this.#follow !== 'timer' || every === 0 || this.#timer !== undefined || this.#closed || this.#slots.length === 0) return;
     const poll = (): void => {
       // A check still running (a slow load) is not queued again behind itself.
       if (this.#polling) return;
@@ -229,7 +201,7 @@ export class LiveModels {
   status(): ModelsStatus {
     return {
       generation: this.#bindings.generation,
-      aliasPollMs: this.#follow ? this.#pipeline.aliasPollMs : 0,
+      aliasPollMs: this.#follow === 'off' ? 0 : this.#pipeline.aliasPollMs,
       steps: this.#pipeline.steps.map((step, i) => ({
         step: step.id,
         roles: this.#slots.filter((s) => s.step === i).map((slot): RoleStatus => {
@@ -260,6 +232,16 @@ export class LiveModels {
     this.#timer?.unsubscribe();
     await this.#chain;
     this.#events.complete();
+  }
+
+  /** `on-use`: a check in the background when the last one started `aliasPollMs` ago or more. */
+  #checkOnUse(): void {
+    const every = this.#pipeline.aliasPollMs;
+    const now = this.#clock.now();
+    if (every === 0 || this.#polling || this.#closed || now - this.#checkedAt < every) return;
+    this.#checkedAt = now;
+    this.#polling = true;
+    void this.refresh().finally(() => { this.#polling = false; });
   }
 
   #enqueue<T>(work: () => Promise<T>): Promise<T> {
@@ -404,7 +386,7 @@ export class LiveModels {
 
   /** `verdict_model_info` on the main thread: 1 for a version in force, its series removed when it leaves. */
   #setInfo(slot: RoleSlot, model: ResolvedModel, value: 0 | 1): void {
-    if (!this.#follow || this.#metrics === undefined) return;
+    if (this.#follow === 'off' || this.#metrics === undefined) return;
     const labels = { pipeline: this.#pipeline.name, step: this.#pipeline.steps[slot.step]!.id, role: slot.role, model: model.name, version: String(model.version) };
     if (value === 1) this.#metrics.modelInfo.set(labels, 1);
     else this.#metrics.modelInfo.remove(labels);

@@ -291,6 +291,8 @@ export class Verdict {
       metrics: this.metrics,
       logger: this.#logger,
       registry: new ModelRegistry(resolve(this.#pipelinePath, '..', base.models.registry), this.#logger),
+      // Aliases are checked as calls arrive (at most every models.aliasPollMs), so no timer holds the process.
+      followAliases: 'on-use',
     });
   }
 }

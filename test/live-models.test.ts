@@ -12,7 +12,7 @@ import { createMetrics } from '../core/metrics.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { ResolvedModel } from '../models/types.js';
 import { compiledBindings } from '../pipeline/route/bindings.js';
-import { LiveModels, type ModelEvent, type ModelThreads } from '../runtime/live-models.js';
+import { LiveModels, type FollowMode, type ModelEvent, type ModelThreads } from '../runtime/live-models.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { compiled, samplePipeline } from './helpers/pipelines.js';
 import { copyRegistry, shippedModel, writeAlias, writeVersionByHand } from './helpers/registry-copy.js';
@@ -31,14 +31,14 @@ class RecordingThreads implements ModelThreads {
   }
 }
 
-async function setup(aliasPollMs = 1000) {
+async function setup(aliasPollMs = 1000, follow: FollowMode = 'timer') {
   const root = await copyRegistry();
   const pipeline = await compiled(await samplePipeline((f) => ({ ...f, models: { ...f.models, registry: root, aliasPollMs } })), root);
   const scheduler = new ManualScheduler();
   const threads = new RecordingThreads();
   const metrics = createMetrics();
   const registry = new ModelRegistry(root);
-  const live = new LiveModels({ pipeline, initial: compiledBindings(pipeline), registry, threads, scheduler, metrics });
+  const live = new LiveModels({ pipeline, initial: compiledBindings(pipeline), registry, threads, scheduler, metrics, follow });
   return { root, pipeline, scheduler, threads, metrics, registry, live };
 }
 
@@ -171,6 +171,34 @@ describe('live models', () => {
     scheduler.advance(60_000);
     assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@1');
     assert.equal(live.status().aliasPollMs, 0);
+    await live.close();
+  });
+
+  test('on-use: no timer; a block that starts checks in the background, at most once per aliasPollMs', async () => {
+    const { pipeline, scheduler, threads, registry } = await setup();
+    let checks = 0;
+    const counting = { inspect: (id: string) => { checks++; return registry.inspect(id); }, resolve: (id: string) => registry.resolve(id) };
+    const live = new LiveModels({ pipeline, initial: compiledBindings(pipeline), registry: counting, threads, scheduler, follow: 'on-use' });
+    const perCheck = live.status().steps.reduce((n, s) => n + s.roles.length, 0);
+    live.start();
+    assert.equal(scheduler.pendingCount, 0, 'nothing scheduled');
+    await registry.promote('fraud_gbt', 2);
+    const loaded = next(live.events$, 'loaded');
+    const first = live.lease();
+    assert.equal(first.bindings.steps[0]!.primary.ref, 'fraud_gbt@1', 'the block that started the check keeps the versions in force');
+    await loaded;
+    assert.equal(live.lease().bindings.steps[0]!.primary.ref, 'fraud_gbt@2');
+    await live.refresh();
+    assert.equal(checks, 2 * perCheck, 'one check on use, one refresh()');
+    scheduler.advance(999);
+    live.lease();
+    await live.refresh();
+    assert.equal(checks, 3 * perCheck, 'no check on use before aliasPollMs has passed');
+    scheduler.advance(1);
+    live.lease();
+    await live.refresh();
+    assert.equal(checks, 5 * perCheck, 'a check on use once it has');
+    first.release();
     await live.close();
   });
 

@@ -110,10 +110,13 @@ describe('metrics, alert rules and dashboard', () => {
     // Issue 11's families, named by its contract, are registered by branches that land separately from the
     // dashboard and the rules. Listed here until then; the second assertion fails once one is exported, so
     // the list cannot outlive its reason.
-    const notYetRegistered = new Set(liveModelFamilies.flatMap((f) => [f, `${f}_bucket`, `${f}_sum`, `${f}_count`]));
+    // Landed with the hot-swap branch: the live-model families.
+    const landedFamilies = new Set(['verdict_model_info', 'verdict_model_queue_wait_seconds', 'verdict_model_swaps_total']);
+    const pending = liveModelFamilies.filter((f) => !landedFamilies.has(f));
+    const notYetRegistered = new Set(pending.flatMap((f) => [f, `${f}_bucket`, `${f}_sum`, `${f}_count`]));
     const missing = [...used].filter((n) => !exported.has(n) && !daemonOnly.has(n) && !notYetRegistered.has(n));
     assert.deepEqual(missing, []);
-    const landed = liveModelFamilies.filter((f) => exported.has(f));
+    const landed = pending.filter((f) => exported.has(f));
     assert.deepEqual(landed, [], 'exported now: remove them from notYetRegistered');
     assert.ok(used.size >= 12, `rules and dashboard use ${used.size} metrics`);
   });
