@@ -74,6 +74,8 @@ export class BlockPool {
   readonly #pool: WorkerPool<WireBlock | null, WireReply | null>;
   readonly #pipeline: CompiledPipeline;
   readonly #log: Logger;
+  /** The last bindings sent and their wire form: every block of a generation shares one. */
+  #wire: { readonly bindings: ModelBindings; readonly wire: WireBindings } | undefined;
 
   constructor(options: BlockPoolOptions) {
     this.#pipeline = options.pipeline;
@@ -100,13 +102,18 @@ export class BlockPool {
    * Never rejects. See runtime/isolate-block.ts for failures.
    */
   process(records: readonly InboundRecord[], bindings?: ModelBindings): Promise<EncodedOutcome[]> {
-    const wire = bindings === undefined ? undefined : bindingsToWire(bindings);
+    const wire = bindings === undefined ? undefined : this.#wireOf(bindings);
     return processIsolated(records, {
       run: (piece) => this.#runOnce(piece, wire),
       deadLetterTopic: this.#pipeline.output.deadLetter,
       pipeline: this.#pipeline.name,
       onRetry: (error, attempt) => this.#log.warn({ err: error.toJSON(), attempt, records: records.length }, 'block failed in a worker; retrying once'),
     });
+  }
+
+  #wireOf(bindings: ModelBindings): WireBindings {
+    if (this.#wire?.bindings !== bindings) this.#wire = { bindings, wire: bindingsToWire(bindings) };
+    return this.#wire.wire;
   }
 
   /**
