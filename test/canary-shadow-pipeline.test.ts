@@ -37,7 +37,7 @@ function recordsOf(events: ReadonlyArray<Record<string, unknown>>, from: number)
 
 const decisionOf = (o: EncodedOutcome): Decision => JSON.parse(String(o.output.value)) as Decision;
 
-async function scrape(text: string, name: string): Promise<Map<string, number>> {
+function scrape(text: string, name: string): Map<string, number> {
   const found = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
@@ -201,16 +201,16 @@ describe('shadow through the real pipeline', () => {
       } finally {
         await server.close();
       }
-      assert.deepEqual(await scrape(text, 'verdict_shadow_decisions_total'), expected);
-      const scores = await scrape(text, 'verdict_shadow_score_difference_count');
+      assert.deepEqual(scrape(text, 'verdict_shadow_decisions_total'), expected);
+      const scores = scrape(text, 'verdict_shadow_score_difference_count');
       assert.deepEqual(scores, new Map([['{pipeline="card-risk",step="gbt"}', events.length]]));
-      const sum = (await scrape(text, 'verdict_shadow_score_difference_sum')).get('{pipeline="card-risk",step="gbt"}')!;
+      const sum = (scrape(text, 'verdict_shadow_score_difference_sum')).get('{pipeline="card-risk",step="gbt"}')!;
       assert.ok(Math.abs(sum - scoreSum) < 1e-9, `score difference sum ${sum} vs ${scoreSum}`);
       // Frozen time: both calls take 0 ms.
-      assert.equal((await scrape(text, 'verdict_shadow_latency_difference_seconds_count')).get('{pipeline="card-risk",step="gbt"}'), events.length);
-      assert.equal((await scrape(text, 'verdict_shadow_dropped_total')).size, 0);
+      assert.equal((scrape(text, 'verdict_shadow_latency_difference_seconds_count')).get('{pipeline="card-risk",step="gbt"}'), events.length);
+      assert.equal((scrape(text, 'verdict_shadow_dropped_total')).size, 0);
       // The shadow's decisions are not decisions: the decision counters equal the plain engine's.
-      assert.deepEqual(await scrape(text, 'verdict_decisions_total'), await scrape(await plain.metrics.registry.metrics(), 'verdict_decisions_total'));
+      assert.deepEqual(scrape(text, 'verdict_decisions_total'), scrape(await plain.metrics.registry.metrics(), 'verdict_decisions_total'));
     } finally {
       await Promise.all([plain.close(), shadowed.close(), candidate.close()]);
     }
@@ -238,8 +238,8 @@ describe('shadow through the real pipeline', () => {
       let compared = 0;
       const counted = async () => {
         const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
-        compared = total(await scrape(text, 'verdict_shadow_decisions_total'));
-        return compared + total(await scrape(text, 'verdict_shadow_dropped_total'));
+        compared = total(scrape(text, 'verdict_shadow_decisions_total'));
+        return compared + total(scrape(text, 'verdict_shadow_dropped_total'));
       };
       let shadowCount = await counted();
       for (let attempt = 0; attempt < 200 && shadowCount < events.length; attempt++) {
