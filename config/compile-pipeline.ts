@@ -100,6 +100,10 @@ export async function compilePipeline(
   const featureWidths = new Map(Object.entries(file.input.features).map(([name, specs]) => [name, featureColumns(specs).length]));
   const checkEventRefs = (source: string, path: string): void => checkCelEventRefs(source, path, schema, file.input.schema);
 
+  if (file.output.shadowTopic !== undefined) {
+    // Reserved in the schema; the comparisons are in the metrics (pipeline/decide/shadow-decisions.ts).
+    throw new ConfigError('output.shadowTopic: not supported yet: shadow decisions are exported as metrics only (verdict_shadow_*)', { details: { path: 'output.shadowTopic' } });
+  }
   const ids = new Set<string>();
   file.steps.forEach((s, i) => {
     if (ids.has(s.id)) throw new ConfigError(`steps[${i}].id: duplicate step id "${s.id}"`);
@@ -240,7 +244,7 @@ export async function compilePipeline(
       onRuleError: file.decision.onRuleError,
       onIncomplete,
     },
-    output: { topic: file.output.topic, deadLetter: file.output.deadLetter, headers: file.output.headers, shadowTopic: file.output.shadowTopic ?? null },
+    output: { topic: file.output.topic, deadLetter: file.output.deadLetter, headers: file.output.headers },
     registryRoot,
     placement: placementOf(file.runtime, cores),
   };

@@ -85,8 +85,6 @@ export interface CompiledPipeline {
     readonly deadLetter: string;
     /** Optional decision headers (see the pipeline schema). */
     readonly headers: readonly OptionalDecisionHeader[];
-    /** Where both decisions of a shadowed event go side by side (best effort), or null for nowhere. */
-    readonly shadowTopic: string | null;
   };
   /** The model registry directory, absolute. */
   readonly registryRoot: string;

@@ -156,8 +156,8 @@ export const pipelineFileSchema = z.object({
      */
     headers: z.array(z.enum(OPTIONAL_DECISION_HEADERS)).default([]),
     /**
-     * A topic that gets, per event with a shadow decision, both decisions side by side (JSON). Best effort:
-     * written outside the offset commits and dropped (counted) under backpressure. Absent: none.
+     * Reserved for a topic of both decisions side by side per shadowed event. Not supported yet: the
+     * compiler refuses it (shadow decisions are exported as metrics).
      */
     shadowTopic: z.string().min(1).optional(),
   }).prefault({}),

@@ -55,7 +55,6 @@ describe('canary and shadow: compiling', () => {
     assert.deepEqual({ id: gbt.canary?.modelId, ref: gbt.canary?.model.ref, percent: gbt.canary?.percent }, { id: 'fraud_gbt@canary', ref: 'fraud_gbt@2', percent: 10 });
     assert.deepEqual({ id: gbt.shadow?.modelId, ref: gbt.shadow?.model.ref }, { id: 'fraud_gbt@2', ref: 'fraud_gbt@2' });
     assert.equal(p.steps.find((s) => s.id === 'mlp')?.canary, null);
-    assert.equal(p.output.shadowTopic, null);
     const binding = compiledBindings(p).steps[gbt.index]!;
     assert.deepEqual({ primary: binding.primary.ref, canary: binding.canary?.model.ref, percent: binding.canary?.percent, shadow: binding.shadow?.ref },
       { primary: 'fraud_gbt@1', canary: 'fraud_gbt@2', percent: 10, shadow: 'fraud_gbt@2' });
@@ -71,6 +70,8 @@ describe('canary and shadow: compiling', () => {
     // The autoencoder gives `score`, not the fraud_probability the rules read from gbt.
     await rejects(editStep('gbt', (s) => ({ ...s, canary: { model: 'txn_autoencoder@1', percent: 5 } })), /^steps\[0\]\.canary\.model: txn_autoencoder@1 has no output "fraud_probability"/);
     await rejects(editStep('anomaly', (s) => ({ ...s, shadow: 'fraud_gbt@1' })), /^steps\[1\]\.shadow: fraud_gbt@1 has no output "score", which step "anomaly" was compiled with txn_autoencoder@1/);
+    // The shadow topic is not built: refused rather than silently ignored.
+    await rejects((f) => ({ ...f, output: { ...f.output, shadowTopic: 'decisions.shadow' } }), /^output\.shadowTopic: not supported yet/);
   });
 
   test('a canary percent outside (0, 100] is refused by the schema', () => {
