@@ -8,6 +8,7 @@ import { asVerdictError } from '../core/errors.js';
 import { benchCommand } from './bench-command.js';
 import { formatSummary, runDemo } from './demo.js';
 import { dlqCommand } from './dlq-command.js';
+import { generateCommand } from './generate-command.js';
 import { modelsCommand } from './models-command.js';
 import { runCommand } from './run-command.js';
 import { validateCommand } from './validate-command.js';
@@ -41,6 +42,7 @@ program.addCommand(validateCommand());
 program.addCommand(modelsCommand());
 program.addCommand(benchCommand());
 program.addCommand(dlqCommand());
+program.addCommand(generateCommand());
 
 // A reader that stops early (`verdict validate … | head -1`) closes the pipe: that ends the output, not in error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
