@@ -110,10 +110,13 @@ describe('metrics, alert rules and dashboard', () => {
     // Issue 11's families, named by its contract, are registered by branches that land separately from the
     // dashboard and the rules. Listed here until then; the second assertion fails once one is exported, so
     // the list cannot outlive its reason.
-    const notYetRegistered = new Set(liveModelFamilies.flatMap((f) => [f, `${f}_bucket`, `${f}_sum`, `${f}_count`]));
+    const registered = new Set(['verdict_shadow_decisions_total', 'verdict_shadow_score_difference', 'verdict_shadow_latency_difference_seconds', 'verdict_shadow_dropped_total']);
+    const pending = liveModelFamilies.filter((f) => !registered.has(f));
+    const notYetRegistered = new Set(pending.flatMap((f) => [f, `${f}_bucket`, `${f}_sum`, `${f}_count`]));
     const missing = [...used].filter((n) => !exported.has(n) && !daemonOnly.has(n) && !notYetRegistered.has(n));
     assert.deepEqual(missing, []);
-    const landed = liveModelFamilies.filter((f) => exported.has(f));
+    assert.deepEqual([...registered].filter((f) => !exported.has(f)), []);
+    const landed = pending.filter((f) => exported.has(f));
     assert.deepEqual(landed, [], 'exported now: remove them from notYetRegistered');
     assert.ok(used.size >= 12, `rules and dashboard use ${used.size} metrics`);
   });
