@@ -199,6 +199,23 @@ describe('shadow in the router', () => {
     assert.equal(shadow.calls.length, blocks + 1);
   });
 
+  test('with a canary taking every key, the shadow is compared with the canary\'s decisions', async () => {
+    const pipeline = await compiled(await samplePipeline(withGbt((s) => ({ ...s, canary: { model: 'fraud_gbt@2', percent: 100 }, shadow: 'fraud_gbt@1' }))), baseDir);
+    const r = rig(pipeline, (step, model) => (step === 'gbt' && model.ref === 'fraud_gbt@2' ? new FakeExecutor({ fraud_probability: 0.95 }) : calm(step)));
+    const decisions = await block(r, keys(40));
+    await r.shadows.settled();
+    assert.ok(decisions.every((d) => d.models['gbt'] === 'fraud_gbt@2' && d.action === 'decline'));
+    assert.equal(r.executors.get('gbt|fraud_gbt@1')?.rows, 40, 'the shadow (here the primary\'s version) ran every row');
+    assert.deepEqual(await scrape(r.metrics, 'verdict_shadow_decisions_total'), new Map([
+      ['{pipeline="card-risk",step="gbt",primary_action="decline",shadow_action="approve",agree="false"}', 40],
+    ]));
+    // The canary's 0.95 made the mlp run (its `when` is gbt > 0.3), and the shadow decision keeps the mlp's
+    // output (dependents are not re-run): scores (0.1 + 0.1) / 2 against (0.95 + 0.1) / 2, per event.
+    const sum = (await scrape(r.metrics, 'verdict_shadow_score_difference_sum')).get('{pipeline="card-risk",step="gbt"}')!;
+    assert.ok(Math.abs(sum - 40 * ((0.1 + 0.1) / 2 - (0.95 + 0.1) / 2)) < 1e-9, String(sum));
+    assert.ok(decisions.every((d) => d.completeness['mlp'] === 'ok'));
+  });
+
   test('shadow rows that fail are counted as dropped (failed), and never reach the decision', async () => {
     const r = rig(await shadowed(), (step, model) => (model.ref === 'fraud_gbt@2' ? new FakeExecutor({}, true) : calm(step)));
     const decisions = await block(r, keys(50));
