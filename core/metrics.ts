@@ -46,6 +46,7 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     pausedPartitions: new Gauge({ name: 'verdict_paused_partitions', help: 'Partitions paused by backpressure', registers: r }),
     commits: new Counter({ name: 'verdict_commits_total', help: 'Offset commits sent', registers: r }),
     consumerLag: new Gauge({ name: 'verdict_consumer_lag', help: 'High watermark minus committed offset', labelNames: ['topic', 'partition'], registers: r }),
+    adminRequests: new Counter({ name: 'verdict_admin_requests_total', help: 'Admin API requests, by endpoint (its route, or "unknown") and HTTP status', labelNames: ['endpoint', 'status'], registers: r }),
     lifecycle: new Gauge({ name: 'verdict_lifecycle_state', help: 'Daemon lifecycle: 1 for the current state', labelNames: ['state'], registers: r }),
   };
 }
