@@ -53,7 +53,7 @@ describe('admin config', () => {
 });
 
 describe('effective config, redacted', () => {
-  test('the admin API\'s config holds none of the secret values, and says which paths it redacted', async () => {
+  test('the admin API\'s config holds none of the secret values, and says which paths it redacted', () => {
     const loaded = resolveDaemonConfig({ ...raw(), admin: { token: SECRETS.adminToken } }, { source: 't', baseDir: '/' });
     const admin = new DaemonAdmin({
       loaded, metrics: createMetrics(), lifecycle: () => 'running', engine: () => undefined, stream: () => undefined, lag: () => undefined,

@@ -37,7 +37,7 @@ function gatedProcess() {
   };
 }
 
-async function setup(partitions: number, options: { maxBuffered: number; maxBufferedPerPartition: number }) {
+function setup(partitions: number, options: { maxBuffered: number; maxBufferedPerPartition: number }) {
   const log = new EmbeddedLog();
   log.createTopic('in', partitions);
   log.createTopic('out', 1);
@@ -61,7 +61,7 @@ async function setup(partitions: number, options: { maxBuffered: number; maxBuff
 
 describe('operator pause', () => {
   test('a pause taken while backpressure holds the source is not undone when backpressure lets go', async () => {
-    const { log, gate, scheduler, stream, produce, out } = await setup(2, { maxBuffered: 200, maxBufferedPerPartition: 100 });
+    const { log, gate, scheduler, stream, produce, out } = setup(2, { maxBuffered: 200, maxBufferedPerPartition: 100 });
     await produce(0, 2000);
     gate.shut();
     stream.start();
@@ -96,7 +96,7 @@ describe('operator pause', () => {
   });
 
   test('partitions assigned while paused start paused, also after a rebalance', async () => {
-    const { log, scheduler, stream, produce, out } = await setup(4, { maxBuffered: 10_000, maxBufferedPerPartition: 5_000 });
+    const { log, scheduler, stream, produce, out } = setup(4, { maxBuffered: 10_000, maxBufferedPerPartition: 5_000 });
     await produce(0, 400);
     stream.start();
     // Paused before the first delivery pass announced the assignment.

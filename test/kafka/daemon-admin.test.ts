@@ -17,7 +17,7 @@ import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import type { AdminStatus } from '../../runtime/admin/admin-target.js';
 import { daemonConfigObject, metricSum } from './helpers/daemon-process.js';
 import { startHarness, type Harness } from './helpers/harness.js';
-import { committedOffsets, createTopics, produce, total, transactionMessages, waitForCommittedToEnd, type Topics } from './helpers/kafka-io.js';
+import { committedOffsets, createTopics, produce, total, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';
 
 const TOKEN = 'daemon-admin-test-token-7f3a9c';
 const cli = resolve(packageRoot, 'dist/cli/main.js');
