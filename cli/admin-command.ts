@@ -1,7 +1,7 @@
 /**
  * `verdict admin <status|models|promote|rollback|pause|resume|config>`: a thin client of a running daemon's
  * admin API (runtime/admin/). `--url` (default `VERDICT_ADMIN_URL`, else http://127.0.0.1:9465), `--token`
- * (default `VERDICT_ADMIN_TOKEN`), `--json` for the raw answer. A 4xx or 5xx answer prints
+ * (default `VERDICT_ADMIN_TOKEN`, else the daemon's own `VERDICT_ADMIN__TOKEN`), `--json` for the raw answer. A 4xx or 5xx answer prints
  * `error <CODE>: message` on stderr and exits 1.
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -39,7 +39,9 @@ export function adminCommand(io: AdminCommandIo = {}): Command {
 
   /** One request; prints the answer (JSON or `human`) or the error, and sets the exit code. */
   const call = async <T>(options: AdminOptions, method: 'GET' | 'POST', path: string, body: unknown, human: (answer: T) => string) => {
-    const client: AdminClientOptions = { url: options.url, token: options.token ?? env['VERDICT_ADMIN_TOKEN'] };
+    // The daemon's own variable last: inside the daemon's container or shell the CLI needs no other.
+    const token = options.token ?? env['VERDICT_ADMIN_TOKEN'] ?? env['VERDICT_ADMIN__TOKEN'];
+    const client: AdminClientOptions = { url: options.url, token };
     try {
       const answer = await adminRequest(client, method, path, body);
       if (!answer.ok) {
@@ -62,7 +64,7 @@ export function adminCommand(io: AdminCommandIo = {}): Command {
       .command(name)
       .description(description)
       .option('--url <url>', 'the admin API (env VERDICT_ADMIN_URL)', env['VERDICT_ADMIN_URL'] ?? DEFAULT_URL)
-      .option('--token <token>', 'the bearer token (default: env VERDICT_ADMIN_TOKEN; prefer the variable, a flag shows in ps)')
+      .option('--token <token>', 'the bearer token (default: env VERDICT_ADMIN_TOKEN, else VERDICT_ADMIN__TOKEN; prefer a variable, a flag shows in ps)')
       .option('--json', 'print the JSON answer');
 
   sub('status', 'lifecycle, assignment, lag, versions in use, circuit breakers')

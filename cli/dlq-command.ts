@@ -2,7 +2,7 @@
  * `verdict dlq replay`: re-injects dead letters into the input topic after a fix (streams/dlq-replay.ts),
  * prints what it read, matched and replayed, and exits.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { loadDaemonConfig } from '../config/load-daemon.js';
 import { asVerdictError, ConfigError } from '../core/errors.js';
@@ -10,7 +10,7 @@ import { createLogger } from '../core/log.js';
 import { replayDeadLetters, type DlqReplayReport } from '../streams/dlq-replay.js';
 import type { KafkaConnection } from '../streams/kafka/kafka-client.js';
 import { kafkajsClientFactory } from '../streams/kafka/kafkajs-client.js';
-import { DEFAULT_LOG_LEVEL } from './option-parsers.js';
+import { brokerList, DEFAULT_LOG_LEVEL, positiveInt } from './option-parsers.js';
 
 interface ReplayCliOptions {
   readonly brokers?: string[];
@@ -22,18 +22,6 @@ interface ReplayCliOptions {
   readonly max?: number;
   readonly dryRun?: boolean;
 }
-
-const brokerList = (value: string): string[] => {
-  const brokers = value.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
-  if (brokers.length === 0 || brokers.some((b) => !/^[^\s:]+:\d+$/.test(b))) throw new InvalidArgumentError('expected host:port[,host:port…]');
-  return brokers;
-};
-
-const positiveInt = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-};
 
 export function formatReplayReport(report: DlqReplayReport, options: { from: string; to: string; dryRun: boolean }): string {
   const codes = Object.entries(report.byCode).map(([code, n]) => `${code}=${n}`).join(' ');

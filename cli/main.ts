@@ -9,6 +9,7 @@ import { adminCommand } from './admin-command.js';
 import { benchCommand } from './bench-command.js';
 import { formatSummary, runDemo } from './demo.js';
 import { dlqCommand } from './dlq-command.js';
+import { generateCommand } from './generate-command.js';
 import { modelsCommand } from './models-command.js';
 import { runCommand } from './run-command.js';
 import { validateCommand } from './validate-command.js';
@@ -42,6 +43,7 @@ program.addCommand(validateCommand());
 program.addCommand(modelsCommand());
 program.addCommand(benchCommand());
 program.addCommand(dlqCommand());
+program.addCommand(generateCommand());
 program.addCommand(adminCommand());
 
 // A reader that stops early (`verdict validate … | head -1`) closes the pipe: that ends the output, not in error.

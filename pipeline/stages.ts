@@ -21,6 +21,7 @@ import { ingestBlock } from './ingest/ingest-block.js';
 import type { Ingestor } from './ingest/ingest.js';
 import { toEncodedOutcome, type EncodedOutcome, type Outcome } from './outcome.js';
 import type { InboundRecord } from './record.js';
+import type { ModelBindings } from './route/bindings.js';
 import type { EventRouter } from './route/event-router.js';
 
 export interface BlockProcessorDeps {
@@ -32,8 +33,15 @@ export interface BlockProcessorDeps {
   readonly metrics?: Metrics;
 }
 
-/** Records in, one outcome per record out, in the same order; `events` replaces decoding (the API path). */
-export type BlockProcessor = (records: readonly InboundRecord[], events?: readonly Record<string, unknown>[]) => Promise<Outcome[]>;
+/**
+ * Records in, one outcome per record out, in the same order. `events` replaces decoding (the API path);
+ * `bindings` are the model versions the block runs (route/bindings.ts; default: the compiled ones).
+ */
+export type BlockProcessor = (
+  records: readonly InboundRecord[],
+  events?: readonly Record<string, unknown>[],
+  bindings?: ModelBindings,
+) => Promise<Outcome[]>;
 
 export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
   const { ingestor, router, decider, scheduler, metrics, pipeline } = deps;
@@ -44,7 +52,7 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
   const seconds = (stage: string) => metrics?.stageSeconds.labels({ pipeline, stage });
   const [ingestSeconds, modelsSeconds, decisionSeconds] = [seconds('ingest'), seconds('models'), seconds('decision')];
 
-  return async (records, events) => {
+  return async (records, events, bindings) => {
     eventsIn?.inc(records.length);
     const outcomes = new Array<Outcome | undefined>(records.length).fill(undefined);
     const started = now();
@@ -53,7 +61,7 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
     ingestSeconds?.observe((routedAt - started) / 1000);
     if (ingested.length === 0) return outcomes as Outcome[];
     // Route, infer and join: the router settles every step of every event, within the join deadline.
-    const joins = await router.route(ingested).catch((err: unknown) => err as Error);
+    const joins = await router.route(ingested, bindings).catch((err: unknown) => err as Error);
     if (joins instanceof Error) {
       // The router catches every step failure itself; reaching here is a bug, and its records still get an outcome.
       for (const p of positions) outcomes[p] = deadLetter(records[p]!, joins, {}, InternalError);

@@ -14,7 +14,7 @@ import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { ModelRunner } from '../models/runner.js';
-import type { RowInputs, RowOutputs } from '../models/types.js';
+import type { ResolvedModel, RowInputs, RowOutputs } from '../models/types.js';
 import { CommitTracker } from '../streams/runtime/commit-tracker.js';
 import type { StreamOptionsInput } from '../config/stream-options.js';
 import { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
@@ -22,6 +22,7 @@ import { createIngestor } from '../pipeline/ingest/ingest.js';
 import { DeadlineJoin } from '../pipeline/join/deadline-join.js';
 import type { EncodedOutcome, Outcome } from '../pipeline/outcome.js';
 import { createBlockProcessor, encodeBlock, type BlockProcessor } from '../pipeline/stages.js';
+import { compiledBindings, type ModelBindings } from '../pipeline/route/bindings.js';
 import { EventRouter, type StepExecutor } from '../pipeline/route/event-router.js';
 import { NO_HEADERS } from '../pipeline/headers.js';
 import type { Sink, Source } from '../streams/types.js';
@@ -81,7 +82,10 @@ export class Engine {
   readonly #actors: ActorCache;
   readonly #ownsActors: boolean;
   readonly #join: DeadlineJoin;
-  readonly #executors: ReadonlyArray<{ close(): void }>;
+  /** One executor per step and model version (`<step index>|<ref>`), made on first use. */
+  readonly #executors = new Map<string, StepExecutor & { close(): void }>();
+  /** The model versions new blocks run (pipeline/route/bindings.ts). */
+  #bindings: ModelBindings;
   readonly #process: BlockProcessor;
   /** The inference workers' metrics when this engine placed its batches in a pool. */
   readonly #inferenceMetrics: () => Promise<unknown[]>;
@@ -115,14 +119,6 @@ export class Engine {
       });
     }
 
-    const executors = new Map<string, StepExecutor & { close(): void }>();
-    for (const step of pipeline.steps) {
-      // The join deadline already bounds every step: a step timeout only settles the call itself when tighter.
-      // Either bound withdraws the call's rows that have not run yet (see step-executor.ts).
-      const ownTimeout = step.timeoutMs < pipeline.join.deadlineMs;
-      const actor = this.#actors.actorFor(step.model, step.batching, step.circuitBreaker);
-      executors.set(step.id, stepExecutor(actor, this.scheduler, ownTimeout ? step.timeoutMs : pipeline.join.deadlineMs, ownTimeout));
-    }
     this.#join = new DeadlineJoin({
       pipeline: pipeline.name,
       steps: pipeline.steps.map((s) => s.id),
@@ -131,8 +127,10 @@ export class Engine {
       scheduler: this.scheduler,
       metrics: this.metrics,
     });
-    this.#executors = [...executors.values()];
-    const router = new EventRouter(pipeline, executors, this.#join, this.scheduler);
+    this.#bindings = compiledBindings(pipeline);
+    // Executors for the compiled versions now, so their actors start (and warm up) with the engine.
+    for (const [i, step] of this.#bindings.steps.entries()) this.#executorFor(i, step.primary);
+    const router = new EventRouter(pipeline, { executorFor: (i, model) => this.#executorFor(i, model) }, this.#join, this.scheduler);
     const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler });
     this.#process = createBlockProcessor({
       pipeline: pipeline.name,
@@ -172,9 +170,37 @@ export class Engine {
     return engine;
   }
 
-  /** A block of records through the whole core on this thread, each outcome encoded for the sink. */
-  async processBlock(records: readonly InboundRecord[]): Promise<EncodedOutcome[]> {
-    const outcomes = await this.#process(records);
+  /**
+   * The executor of step `i` (pipeline order) on a model version, made on first use: the step's time
+   * bound over the version's model actor (shared through the actor cache). The join deadline already
+   * bounds every step: a step timeout only settles the call itself when tighter. Either bound withdraws
+   * the call's rows that have not run yet (see step-executor.ts).
+   */
+  #executorFor(i: number, model: ResolvedModel): StepExecutor {
+    const key = `${i}|${model.ref}`;
+    let executor = this.#executors.get(key);
+    if (executor === undefined) {
+      const step = this.pipeline.steps[i]!;
+      const { deadlineMs } = this.pipeline.join;
+      const ownTimeout = step.timeoutMs < deadlineMs;
+      const actor = this.#actors.actorFor(model, step.batching, step.circuitBreaker);
+      executor = stepExecutor(actor, this.scheduler, ownTimeout ? step.timeoutMs : deadlineMs, ownTimeout);
+      this.#executors.set(key, executor);
+    }
+    return executor;
+  }
+
+  /** The model versions new blocks run now. */
+  get bindings(): ModelBindings {
+    return this.#bindings;
+  }
+
+  /**
+   * A block of records through the whole core on this thread, each outcome encoded for the sink.
+   * `bindings`: the model versions it runs; default the engine's current ones.
+   */
+  async processBlock(records: readonly InboundRecord[], bindings: ModelBindings = this.#bindings): Promise<EncodedOutcome[]> {
+    const outcomes = await this.#process(records, undefined, bindings);
     return encodeBlock(outcomes, this.pipeline.output, this.pipeline.name);
   }
 
@@ -188,7 +214,7 @@ export class Engine {
       topic: this.pipeline.input.topic, partition: 0, offset: this.#sequence++,
       key: null, value: null, headers: NO_HEADERS, timestamp: this.scheduler.now(),
     };
-    const [outcome] = await this.#process([record], [event]);
+    const [outcome] = await this.#process([record], [event], this.#bindings);
     if (outcome === undefined) throw new Error('the block processor returned no outcome');
     if (outcome.kind === 'dead-letter') return { outcome, outputs: {}, decision: null };
     return { outcome, outputs: outcome.decision.outputs, decision: outcome.decision };
@@ -260,7 +286,7 @@ export class Engine {
   async close(): Promise<void> {
     await this.#blocks?.close();
     this.#join.close();
-    for (const executor of this.#executors) executor.close();
+    for (const executor of this.#executors.values()) executor.close();
     if (this.#ownsActors) await this.#actors.close();
   }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing: librdkafka-dev (the mock Kafka
 # cluster the Kafka tests run against), kcat (interop tests), a C compiler (to build the mock launcher) and
-# prometheus (its promtool checks the metrics exposition and the alert rules).
+# prometheus (its promtool checks the metrics exposition and the alert rules) and docker-compose (its `config`
+# parses and validates the compose file for users without a Docker engine; the stack itself is not run here).
 # Silent and without network access when everything is already there.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ dpkg-query -W -f='${Status}\n' librdkafka-dev 2>/dev/null | grep -q 'install ok 
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

@@ -14,6 +14,17 @@ import { transactions } from './helpers/pipelines.js';
 const ops = resolve(packageRoot, 'ops');
 const promtool = (...args: string[]) => execFileSync('promtool', args, { encoding: 'utf8', cwd: resolve(ops, 'prometheus') });
 
+interface DashboardPanel { readonly id: number; readonly title: string; readonly targets?: ReadonlyArray<{ readonly refId: string; readonly expr: string }> }
+const dashboard = JSON.parse(readFileSync(resolve(ops, 'grafana/verdict-dashboard.json'), 'utf8')) as { panels: DashboardPanel[] };
+const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p, ...t })));
+
+/** The metric families of live model operations (issue 11's contract): each has a panel of its own. */
+const liveModelFamilies = [
+  'verdict_model_info', 'verdict_model_queue_wait_seconds', 'verdict_model_swaps_total', 'verdict_shadow_decisions_total',
+  'verdict_shadow_score_difference', 'verdict_shadow_latency_difference_seconds', 'verdict_shadow_dropped_total',
+  'verdict_admin_requests_total',
+];
+
 describe('metrics, alert rules and dashboard', () => {
   let engine: Engine;
   let server: MetricsServer;
@@ -63,8 +74,28 @@ describe('metrics, alert rules and dashboard', () => {
   });
 
   test('the alert rules are valid and fire on the series they are about', () => {
-    assert.match(promtool('check', 'rules', 'alerts.yaml'), /SUCCESS: 11 rules found/);
+    assert.match(promtool('check', 'rules', 'alerts.yaml'), /SUCCESS: 13 rules found/);
     assert.match(promtool('test', 'rules', 'alerts.test.yaml'), /SUCCESS/);
+  });
+
+  test('the dashboard has a panel for each live-model, shadow and admin metric family', () => {
+    const missing = liveModelFamilies.filter((family) => !queries.some((q) => new RegExp(`\\b${family}(_bucket|_sum|_count)?\\{`).test(q.expr)));
+    assert.deepEqual(missing, []);
+  });
+
+  test('every dashboard query is valid PromQL', () => {
+    // promtool parses a rules file: each query becomes a recording rule, with the dashboard's variables filled in.
+    const rules = queries.map((q) => ({
+      record: `dashboard_panel_${q.panel.id}_${q.refId}`,
+      expr: q.expr.replaceAll('$instance', '.*').replaceAll('$shadow_step', 'gbt').replaceAll('$__range', '1h'),
+    }));
+    assert.ok(rules.length >= 30, `${rules.length} queries`);
+    const dir = mkdtempSync(join(tmpdir(), 'verdict-dashboard-'));
+    // JSON is YAML: no YAML writer needed.
+    writeFileSync(join(dir, 'queries.yaml'), JSON.stringify({ groups: [{ name: 'dashboard', rules }] }));
+    const r = spawnSync('promtool', ['check', 'rules', join(dir, 'queries.yaml')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`SUCCESS: ${rules.length} rules found`));
   });
 
   test('every verdict metric the rules and the dashboard query is one the daemon exports', () => {
@@ -76,8 +107,14 @@ describe('metrics, alert rules and dashboard', () => {
     const used = new Set(sources.flatMap((s) => [...s.matchAll(/\b(verdict_[a-z_]+)/g)].map((m) => m[1] ?? '')));
     // Exported only by the daemon (lifecycle is set by it; lag is sampled from Kafka), so absent here.
     const daemonOnly = new Set(['verdict_lifecycle_state', 'verdict_consumer_lag']);
-    const missing = [...used].filter((n) => !exported.has(n) && !daemonOnly.has(n));
+    // Issue 11's families, named by its contract, are registered by branches that land separately from the
+    // dashboard and the rules. Listed here until then; the second assertion fails once one is exported, so
+    // the list cannot outlive its reason.
+    const notYetRegistered = new Set(liveModelFamilies.flatMap((f) => [f, `${f}_bucket`, `${f}_sum`, `${f}_count`]));
+    const missing = [...used].filter((n) => !exported.has(n) && !daemonOnly.has(n) && !notYetRegistered.has(n));
     assert.deepEqual(missing, []);
+    const landed = liveModelFamilies.filter((f) => exported.has(f));
+    assert.deepEqual(landed, [], 'exported now: remove them from notYetRegistered');
     assert.ok(used.size >= 12, `rules and dashboard use ${used.size} metrics`);
   });
 });

@@ -10,7 +10,8 @@ import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
 import { compileExpression } from '../../config/rules.js';
 import type { Clock } from '../../core/clock.js';
 import { asVerdictError, ModelExecutionError, ModelTimeoutError, RuleError } from '../../core/errors.js';
-import type { RowInputs, RowOutputs, RowResults } from '../../models/types.js';
+import type { ResolvedModel, RowInputs, RowOutputs, RowResults } from '../../models/types.js';
+import { compiledBindings, type ModelBindings } from './bindings.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
 import type { JoinResult, StepReport } from '../join/types.js';
 import { buildStepInputs } from './step-inputs.js';
@@ -18,6 +19,14 @@ import { buildStepInputs } from './step-inputs.js';
 /** What the router needs of a model actor: rows in, each row's outputs or error out (step timeout included). Never rejects. */
 export interface StepExecutor {
   infer(rows: readonly RowInputs[]): Promise<RowResults>;
+}
+
+/**
+ * Where the router gets the executor for a step's model version: the engine keeps one per step and version
+ * (its step timeout, its model actor), so a block bound to a new version (bindings.ts) finds it by ref.
+ */
+export interface StepExecutors {
+  executorFor(step: number, model: ResolvedModel): StepExecutor;
 }
 
 /** What the router needs of the join: a window per block, settled per event and step. */
@@ -32,7 +41,6 @@ type Condition = ReturnType<typeof compileExpression>;
 
 interface RoutedStep {
   readonly step: CompiledStep;
-  readonly executor: StepExecutor;
   readonly condition: Condition | null;
   readonly dependents: readonly number[];
   readonly dependsOn: readonly number[];
@@ -41,6 +49,8 @@ interface RoutedStep {
 /** Per-block state: which steps have run, and each event's ok outputs (what later steps and CEL read). */
 interface BlockRun {
   readonly events: readonly IngestedEvent[];
+  /** The model versions this block runs, fixed when it was routed. */
+  readonly bindings: ModelBindings;
   readonly join: ReturnType<BlockJoin['open']>;
   readonly outputs: Array<Record<string, RowOutputs>>;
   /** Per step: 0 not started, 1 running, 2 settled for every event of the block. */
@@ -52,19 +62,20 @@ const CONDITION_FALSE: StepReport = { status: 'skipped', reason: 'when is false'
 
 export class EventRouter {
   readonly #steps: readonly RoutedStep[];
+  readonly #executors: StepExecutors;
+  readonly #compiled: ModelBindings;
   readonly #roots: readonly number[];
   readonly #join: BlockJoin;
   readonly #clock: Pick<Clock, 'now'>;
 
-  /** `clock` times each step's latency (`latencyMs` in its report). */
-  constructor(pipeline: CompiledPipeline, executors: ReadonlyMap<string, StepExecutor>, join: BlockJoin, clock: Pick<Clock, 'now'>) {
+  /** `executors` gives each step's executor by model version; `clock` times each step's latency (`latencyMs` in its report). */
+  constructor(pipeline: CompiledPipeline, executors: StepExecutors, join: BlockJoin, clock: Pick<Clock, 'now'>) {
     const index = new Map(pipeline.steps.map((s, i) => [s.id, i]));
+    this.#executors = executors;
+    this.#compiled = compiledBindings(pipeline);
     this.#steps = pipeline.steps.map((step): RoutedStep => {
-      const executor = executors.get(step.id);
-      if (executor === undefined) throw new Error(`no executor for step ${step.id}`);
       return {
         step,
-        executor,
         condition: step.when === null ? null : compileExpression(step.when, `steps.${step.id}.when`, 'condition'),
         dependsOn: step.dependsOn.map((d) => index.get(d) ?? -1),
         dependents: pipeline.steps.filter((s) => s.dependsOn.includes(step.id)).map((s) => index.get(s.id) ?? -1),
@@ -75,10 +86,14 @@ export class EventRouter {
     this.#clock = clock;
   }
 
-  /** Starts the block's steps and resolves, one JoinResult per event in order, when its join closes (all settled, or the deadline). */
-  route(events: readonly IngestedEvent[]): Promise<JoinResult[]> {
+  /**
+   * Starts the block's steps and resolves, one JoinResult per event in order, when its join closes (all
+   * settled, or the deadline). `bindings`: the model versions the block runs (default: the compiled ones).
+   */
+  route(events: readonly IngestedEvent[], bindings: ModelBindings = this.#compiled): Promise<JoinResult[]> {
     const run: BlockRun = {
       events,
+      bindings,
       join: this.#join.open(events.map((ev) => ev.id)),
       outputs: events.map(() => ({})),
       stepState: new Uint8Array(this.#steps.length),
@@ -102,21 +117,22 @@ export class EventRouter {
       this.#finish(run, i);
       return;
     }
+    const model = run.bindings.steps[i]!.primary;
     const started = this.#clock.now();
-    void routed.executor.infer(rows).then(({ outputs, errors }) => {
+    void this.#executors.executorFor(i, model).infer(rows).then(({ outputs, errors }) => {
       const latencyMs = this.#clock.now() - started;
       for (let r = 0; r < rowEvents.length; r++) {
         const e = rowEvents[r]!;
         const out = outputs[r];
         if (out !== undefined) {
           run.outputs[e]![step.id] = out;
-          run.join.report(e, i, { status: 'ok', outputs: out, model: step.model.ref, latencyMs });
+          run.join.report(e, i, { status: 'ok', outputs: out, model: model.ref, latencyMs });
         } else {
           // The model actor settles rows with typed errors; anything else it hands back is the model's failure.
           const error = asVerdictError(errors[r], ModelExecutionError);
           run.join.report(e, i, error.code === ModelTimeoutError.code
-            ? { status: 'timeout', model: step.model.ref }
-            : { status: 'error', error: error.toJSON(), model: step.model.ref });
+            ? { status: 'timeout', model: model.ref }
+            : { status: 'error', error: error.toJSON(), model: model.ref });
         }
       }
       this.#finish(run, i);
@@ -135,14 +151,14 @@ export class EventRouter {
         applies = routed.condition({ event: ev.event, steps: outputs });
       } catch (err) {
         const error = new RuleError(`steps.${step.id}.when: ${(err as Error).message}`, { cause: err });
-        return { status: 'error', error: error.toJSON(), model: step.model.ref };
+        return { status: 'error', error: error.toJSON(), model: run.bindings.steps[step.index]!.primary.ref };
       }
       if (applies !== true) return CONDITION_FALSE;
     }
     try {
       rows.push(buildStepInputs(step, ev, outputs));
     } catch (err) {
-      return { status: 'error', error: asVerdictError(err).toJSON(), model: step.model.ref };
+      return { status: 'error', error: asVerdictError(err).toJSON(), model: run.bindings.steps[step.index]!.primary.ref };
     }
     return null;
   }
