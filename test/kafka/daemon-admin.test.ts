@@ -142,7 +142,7 @@ describe('admin API on a running daemon', { timeout: 180_000 }, () => {
       assert.equal(noHistory.status, 400, 'no earlier version to roll back to');
 
       // The config, redacted; and the CLI's refusals.
-      const shown = await verdictAdmin(['config', '--url', url, '--json'], { VERDICT_ADMIN_TOKEN: TOKEN });
+      const shown = await verdictAdmin(['config', '--url', url, '--json'], { VERDICT_ADMIN__TOKEN: TOKEN }); // the daemon's own variable
       assert.equal(shown.code, 0, shown.stderr);
       assert.ok(!shown.stdout.includes(TOKEN), 'the token is never shown');
       assert.match(shown.stdout, /"token": "\[redacted\]"/);
