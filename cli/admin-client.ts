@@ -10,9 +10,10 @@ export interface AdminClientOptions {
   readonly url: string;
   /** The bearer token; none sends no Authorization header (the server answers 401). */
   readonly token: string | undefined;
-  /** Give up after this long, ms. Default 30 000: a promote waits for the swap. */
-  readonly timeoutMs?: number;
 }
+
+/** How long one request may take, ms: a promote waits for the swap to load and warm the new version. */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /** An answer: `ok` for 2xx with the JSON body, else the server's error code and message. */
 export type AdminAnswer =
@@ -32,7 +33,7 @@ export async function adminRequest(options: AdminClientOptions, method: 'GET' | 
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (err) {
     const reason = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;

@@ -33,6 +33,8 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
     req.on('data', onData);
     req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.once('error', reject);
+    // A client that goes away mid-body: settle (no-op after 'end'), so the request's handler does not wait for ever.
+    req.once('close', () => reject(new AdminRequestError('the request closed before its body was read')));
   });
 }
 
