@@ -8,7 +8,7 @@ const dash = (v: string | number | null | undefined): string => (v === null || v
 export function formatStatus(s: AdminStatus): string {
   const parts = [
     `lifecycle  ${s.lifecycle}${s.paused ? ' (consumption paused by the operator)' : ''}`,
-    `lag at     ${dash(s.lagSampledAt)}`,
+    `lag        ${s.lagAgeMs === null ? 'not sampled yet' : `sampled ${(s.lagAgeMs / 1000).toFixed(1)} s ago`}`,
     '',
     s.assignment.length === 0 ? 'no partitions assigned\n' : formatTable(
       ['TOPIC', 'PARTITION', 'LAG', 'THROTTLED', 'HALTED AT'],

@@ -120,6 +120,7 @@ export class Daemon {
       target: new DaemonAdmin({
         loaded: this.#loaded, metrics: this.metrics,
         lifecycle: () => this.#lifecycle.state, engine: () => this.#engine, stream: () => this.#stream, lag: () => this.#lag,
+        now: () => this.#clock.now(),
       }),
     });
     try {

@@ -23,7 +23,7 @@ function recordingTarget() {
   const consumption = (changed: boolean): AdminConsumption => ({ paused, changed, partitions: 2 });
   const change = (name: string, to: number, alias = 'production') => ({ change: { name, alias, from: 1, to, at: '2026-01-01T00:00:00.000Z' }, swaps: null });
   const target: AdminTarget = {
-    status: () => Promise.resolve({ lifecycle: 'running', paused, assignment: [], lagSampledAt: null, versions: { steps: [] }, breakers: [] }),
+    status: () => Promise.resolve({ lifecycle: 'running', paused, assignment: [], lagAgeMs: null, versions: { steps: [] }, breakers: [] }),
     models: () => Promise.resolve({ models: [] }),
     promote: (name, version, alias) => {
       calls.push(`promote ${name} ${version} ${alias ?? '-'}`);

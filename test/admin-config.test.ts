@@ -56,7 +56,7 @@ describe('effective config, redacted', () => {
   test('the admin API\'s config holds none of the secret values, and says which paths it redacted', () => {
     const loaded = resolveDaemonConfig({ ...raw(), admin: { token: SECRETS.adminToken } }, { source: 't', baseDir: '/' });
     const admin = new DaemonAdmin({
-      loaded, metrics: createMetrics(), lifecycle: () => 'running', engine: () => undefined, stream: () => undefined, lag: () => undefined,
+      loaded, metrics: createMetrics(), lifecycle: () => 'running', engine: () => undefined, stream: () => undefined, lag: () => undefined, now: () => 0,
     });
     const shown = admin.config();
     const text = JSON.stringify(shown);

@@ -52,8 +52,8 @@ export interface AdminStatus {
   /** The operator's pause (POST /admin/pause) is in force. */
   readonly paused: boolean;
   readonly assignment: readonly PartitionStatus[];
-  /** When the lag figures were sampled (ISO 8601), or null before the first sample. */
-  readonly lagSampledAt: string | null;
+  /** How long ago the lag figures were sampled, ms (the daemon samples every 5 s); null before the first sample. */
+  readonly lagAgeMs: number | null;
   readonly versions: VersionsInUse;
   readonly breakers: readonly BreakerState[];
 }

@@ -21,8 +21,10 @@ export interface DaemonView {
   lifecycle(): LifecycleState;
   engine(): Engine | undefined;
   stream(): PartitionedStream | undefined;
-  /** The latest consumer lag sample and its time (epoch ms), if one was taken. */
+  /** The latest consumer lag sample and when it was taken (`now()` then), if one was. */
   lag(): { readonly at: number; readonly partitions: readonly KafkaPartitionLag[] } | undefined;
+  /** The daemon's clock, ms (not wall-clock time: only differences mean something). */
+  now(): number;
 }
 
 const tpKey = (tp: { topic: string; partition: number }): string => `${tp.topic}\u0000${tp.partition}`;
@@ -63,7 +65,7 @@ export class DaemonAdmin implements AdminTarget {
         throttled: stream?.throttled(tp) ?? false,
         haltedAt: halted.get(tpKey(tp)) ?? null,
       })),
-      lagSampledAt: sample === undefined ? null : new Date(sample.at).toISOString(),
+      lagAgeMs: sample === undefined ? null : Math.max(0, Math.round(this.#view.now() - sample.at)),
       versions: versionsInUse(engine),
       breakers: breakerStates(registries),
     };
