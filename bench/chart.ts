@@ -14,6 +14,7 @@ const COLOURS: Readonly<Record<TargetName, string>> = {
   'verdict-kafka': '#2ca02c',
   passthrough: '#7f7f7f',
   naive: '#d62728',
+  'verdict-embedded-shadow': '#9467bd',
 };
 
 const W = 1200;

@@ -43,6 +43,8 @@ export interface BenchOptions {
   /** After the search, one more level at half the max sustainable rate: latency with headroom. */
   readonly halfSaturation: boolean;
   readonly pipelinePath: string;
+  /** The shadow the verdict-embedded-shadow target adds (see TargetContext.shadow). */
+  readonly shadow?: { readonly step: string; readonly model: string };
   readonly partitions: number;
   readonly seed: number;
   readonly poolSize: number;
@@ -112,6 +114,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const targetContext = {
     pipelinePath: options.pipelinePath, partitions: options.partitions, runId, logger, logLevel: options.logLevel ?? 'warn',
     ...(options.brokers === undefined ? {} : { brokers: options.brokers }),
+    ...(options.shadow === undefined ? {} : { shadow: options.shadow }),
   };
   const plan = (offeredRate: number, transport: BenchTarget['transport']): LevelPlan => ({
     offeredRate, durationS: options.durationS, warmupS: options.warmupS, windowS: options.windowS,

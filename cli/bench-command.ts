@@ -13,7 +13,7 @@ import { runBench, type BenchOptions } from '../bench/harness.js';
 import { renderMarkdown, writeReport } from '../bench/report.js';
 import { DEFAULT_TICK_MS, DEFAULT_WARMUP_S } from '../bench/run-level.js';
 import { defaultSaturationOptions } from '../bench/saturation.js';
-import { TARGET_NAMES, type TargetName } from '../bench/targets/target.js';
+import { DEFAULT_TARGETS, TARGET_NAMES, type TargetName } from '../bench/targets/target.js';
 
 export function parseTargets(value: string): TargetName[] {
   const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -23,6 +23,14 @@ export function parseTargets(value: string): TargetName[] {
     throw new InvalidArgumentError(`unknown target ${unknown.join(', ') || '(none)'}; targets are ${TARGET_NAMES.join(', ')}`);
   }
   return [...new Set(names)] as TargetName[];
+}
+
+/** `<step>=<model id>`, e.g. `gbt=fraud_gbt@2`: the shadow the verdict-embedded-shadow target adds. */
+export function parseShadow(value: string): { step: string; model: string } {
+  const at = value.indexOf('=');
+  const [step, model] = [value.slice(0, at).trim(), value.slice(at + 1).trim()];
+  if (at < 1 || step.length === 0 || model.length === 0) throw new InvalidArgumentError('shadow must be <step>=<model id>, e.g. gbt=fraud_gbt@2');
+  return { step, model };
 }
 
 export function parseRates(value: string): number[] {
@@ -75,12 +83,13 @@ interface BenchFlags {
   overloadRate?: number;
   overloadDuration: number;
   overloadPartitions?: number;
+  shadow?: { step: string; model: string };
 }
 
 export function benchCommand(): Command {
   return new Command('bench')
     .description('load-test Verdict and its baselines, open loop; writes report.json, summary.md and chart.svg')
-    .option('--targets <list>', `comma-separated: ${TARGET_NAMES.join(',')}`, parseTargets, [...TARGET_NAMES])
+    .option('--targets <list>', `comma-separated: ${TARGET_NAMES.join(',')} (default: ${DEFAULT_TARGETS.join(',')})`, parseTargets, [...DEFAULT_TARGETS])
     .option('--rates <list>', 'fixed offered rates, events/s (instead of the saturation search)', parseRates)
     .option('--saturate', 'search for the maximum sustainable rate (the default without --rates)')
     .option('--duration <s>', 'measured seconds per level (default 2; 1 with --quick)', positive('duration'))
@@ -99,6 +108,7 @@ export function benchCommand(): Command {
     .option('--seed <n>', 'generator seed', positive('seed'), 42)
     .option('--poison-rate <p>', 'share of malformed records', fraction, 0.001)
     .option('--pipeline <file>', 'pipeline YAML', defaultPipelinePath)
+    .option('--shadow <step=model>', 'the shadow the verdict-embedded-shadow target adds to a step (default: the first step, shadowed by its own model id)', parseShadow)
     .option('--out <dir>', 'output directory (default bench/results/<timestamp>)')
     .option('--quick', 'a few seconds per target: rates 200,500, 1 s levels (a smoke run)')
     .option('--no-half', 'skip the level at half the saturation rate')
@@ -149,6 +159,7 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = DEFA
     poolSize: 20_000,
     poisonRate: flags.poisonRate,
     ...(flags.brokers === undefined ? {} : { brokers: flags.brokers.split(',').map((s) => s.trim()) }),
+    ...(flags.shadow === undefined ? {} : { shadow: flags.shadow }),
     primeEvents: 20,
     primeTimeoutS: 60,
     targetWarmup: { rate: 2_000, durationS: quick ? 0 : 3 },

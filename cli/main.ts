@@ -5,6 +5,7 @@ import { DEFAULT_LOG_LEVEL, fraction, positive } from './option-parsers.js';
 import { createLogger } from '../core/log.js';
 import { defaultPipelinePath } from '../core/paths.js';
 import { asVerdictError } from '../core/errors.js';
+import { adminCommand } from './admin-command.js';
 import { benchCommand } from './bench-command.js';
 import { formatSummary, runDemo } from './demo.js';
 import { dlqCommand } from './dlq-command.js';
@@ -43,6 +44,7 @@ program.addCommand(modelsCommand());
 program.addCommand(benchCommand());
 program.addCommand(dlqCommand());
 program.addCommand(generateCommand());
+program.addCommand(adminCommand());
 
 // A reader that stops early (`verdict validate … | head -1`) closes the pipe: that ends the output, not in error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

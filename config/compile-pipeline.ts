@@ -14,6 +14,7 @@ import type { CompiledInput, CompiledPipeline, CompiledStep, InputSource } from 
 import { mappingProblem, type TypedSource } from './input-types.js';
 import { placementOf } from './placement.js';
 import { batchPolicySchema, type PipelineFile, type StepSpec } from './pipeline-schema.js';
+import { stepIncompatibility } from './step-compat.js';
 
 export interface ModelResolver {
   resolve(id: string): Promise<ResolvedModel>;
@@ -99,23 +100,27 @@ export async function compilePipeline(
   const featureWidths = new Map(Object.entries(file.input.features).map(([name, specs]) => [name, featureColumns(specs).length]));
   const checkEventRefs = (source: string, path: string): void => checkCelEventRefs(source, path, schema, file.input.schema);
 
+  if (file.output.shadowTopic !== undefined) {
+    // Reserved in the schema; the comparisons are in the metrics (pipeline/decide/shadow-decisions.ts).
+    throw new ConfigError('output.shadowTopic: not supported yet: shadow decisions are exported as metrics only (verdict_shadow_*)', { details: { path: 'output.shadowTopic' } });
+  }
   const ids = new Set<string>();
   file.steps.forEach((s, i) => {
     if (ids.has(s.id)) throw new ConfigError(`steps[${i}].id: duplicate step id "${s.id}"`);
     ids.add(s.id);
   });
 
-  // Resolve models in parallel; a failure names the step that asked for it.
-  const models = await Promise.all(
-    file.steps.map(async (s, i) => {
-      try {
-        return await registry.resolve(s.model);
-      } catch (err) {
-        const code = isVerdictError(err) ? `${err.code}: ` : '';
-        throw new ConfigError(`steps[${i}].model: ${code}${(err as Error).message}`, { cause: err });
-      }
-    }),
-  );
+  // Resolve models in parallel; a failure names the step (and the field) that asked for it.
+  const resolveAt = async (id: string, path: string): Promise<ResolvedModel> => {
+    try {
+      return await registry.resolve(id);
+    } catch (err) {
+      const code = isVerdictError(err) ? `${err.code}: ` : '';
+      throw new ConfigError(`${path}: ${code}${(err as Error).message}`, { cause: err, details: { path } });
+    }
+  };
+  const models = await Promise.all(file.steps.map((s, i) => resolveAt(s.model, `steps[${i}].model`)));
+  const candidates = await Promise.all(file.steps.map((s, i) => resolveCandidates(s, `steps[${i}]`, models[i] as ResolvedModel, resolveAt)));
   const modelOf = new Map(file.steps.map((s, i) => [s.id, models[i] as ResolvedModel]));
   const pathOf = new Map(file.steps.map((s, i) => [s.id, `steps[${i}]`]));
 
@@ -202,9 +207,11 @@ export async function compilePipeline(
   }
 
   const ordered = topologicalOrder(file.steps, deps);
+  const fileIndex = new Map(file.steps.map((s, i) => [s.id, i]));
   const steps = ordered.map((s, index): CompiledStep => {
     const model = modelOf.get(s.id) as ResolvedModel;
     const override = file.models.overrides[model.name] ?? {};
+    const { canary, shadow } = candidates[fileIndex.get(s.id) ?? -1] ?? { canary: null, shadow: null };
     return {
       id: s.id,
       index,
@@ -216,6 +223,8 @@ export async function compilePipeline(
       timeoutMs: s.timeoutMs ?? file.join.deadlineMs,
       batching: batchPolicySchema.parse({ ...stripUndefined(file.models.batching), ...stripUndefined(override) }),
       circuitBreaker: file.models.circuitBreaker,
+      canary,
+      shadow,
     };
   });
 
@@ -235,10 +244,37 @@ export async function compilePipeline(
       onRuleError: file.decision.onRuleError,
       onIncomplete,
     },
-    output: file.output,
+    output: { topic: file.output.topic, deadLetter: file.output.deadLetter, headers: file.output.headers },
     registryRoot,
     aliasPollMs: file.models.aliasPollMs,
     placement: placementOf(file.runtime, cores),
+  };
+}
+
+/**
+ * A step's canary and shadow, resolved and checked against the step's own model (config/step-compat.ts):
+ * a candidate must take the same inputs and offer every output the rules and later steps may read. Errors
+ * name the field: `steps[1].canary.model: …`, `steps[1].shadow: …`.
+ */
+async function resolveCandidates(
+  step: StepSpec,
+  path: string,
+  model: ResolvedModel,
+  resolveAt: (id: string, path: string) => Promise<ResolvedModel>,
+): Promise<Pick<CompiledStep, 'canary' | 'shadow'>> {
+  const checked = async (id: string, at: string): Promise<ResolvedModel> => {
+    const candidate = await resolveAt(id, at);
+    const problem = stepIncompatibility({ id: step.id, model }, candidate);
+    if (problem !== null) throw new ConfigError(`${at}: ${problem}`, { details: { path: at } });
+    return candidate;
+  };
+  const [canary, shadow] = await Promise.all([
+    step.canary === undefined ? null : checked(step.canary.model, `${path}.canary.model`),
+    step.shadow === undefined ? null : checked(step.shadow, `${path}.shadow`),
+  ]);
+  return {
+    canary: canary === null || step.canary === undefined ? null : { modelId: step.canary.model, model: canary, percent: step.canary.percent },
+    shadow: shadow === null || step.shadow === undefined ? null : { modelId: step.shadow, model: shadow },
   };
 }
 

@@ -40,6 +40,13 @@ export interface CompiledStep {
   readonly batching: Batching;
   /** The circuit breaker of the step's model actor (`models.circuitBreaker`, defaults in the schema). */
   readonly circuitBreaker: CircuitBreakerPolicy;
+  /**
+   * A candidate that decides for `percent` % of event keys (0 < percent <= 100), or null. `modelId` is the
+   * id as configured (an alias is resolved again when it moves), `model` the version it resolved to.
+   */
+  readonly canary: { readonly modelId: string; readonly model: ResolvedModel; readonly percent: number } | null;
+  /** A candidate run beside the step on the same rows, never deciding; or null. `modelId` as configured. */
+  readonly shadow: { readonly modelId: string; readonly model: ResolvedModel } | null;
 }
 
 export interface CompiledDecision {

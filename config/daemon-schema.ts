@@ -21,6 +21,18 @@ export const daemonFileSchema = z.object({
     host: z.string().default('0.0.0.0'),
     port: z.number().int().nonnegative().max(65_535).default(9464),
   }).strict().prefault({}),
+  /**
+   * The admin API (runtime/admin/): status, models, promote, rollback, pause, resume, effective config. Bound to
+   * 127.0.0.1:9465 by default; the same host and port as `metrics` serve it on the metrics endpoint (one
+   * listener). Without `token` (also `VERDICT_ADMIN__TOKEN`) it is off: every /admin/* path answers 403
+   * ADMIN_DISABLED, and no listener of its own is opened.
+   */
+  admin: z.object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().nonnegative().max(65_535).default(9465),
+    /** The bearer token; read from the environment rather than the file where the file is shared. */
+    token: z.string().min(16, 'must be at least 16 characters').optional(),
+  }).strict().prefault({}),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
 }).strict();
 

@@ -5,6 +5,7 @@
  * SCREAMING_SNAKE_CASE; each segment maps to the camelCase key. `VERDICT_KAFKA__GROUP_ID=g` sets
  * `kafka.groupId`, `VERDICT_METRICS__PORT=0` sets `metrics.port`. Values are read as YAML scalars
  * (numbers, booleans), and a value for a list (`VERDICT_KAFKA__BROKERS=a:9092,b:9092`) is split on commas.
+ * Secrets and names (`VERBATIM`) are taken as the exact string: a token of digits stays a string.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -14,8 +15,10 @@ import { daemonFileSchema, type DaemonFile } from './daemon-schema.js';
 import { formatZodError } from '../core/zod-error.js';
 
 const PREFIX = 'VERDICT_';
-/** Variables with the prefix that are not config paths. */
-const NOT_CONFIG = new Set(['VERDICT_LOG_LEVEL']);
+/** Variables with the prefix that are not config paths (the CLI's own: `verdict admin` reads the last two). */
+const NOT_CONFIG = new Set(['VERDICT_LOG_LEVEL', 'VERDICT_ADMIN_TOKEN', 'VERDICT_ADMIN_URL']);
+/** Paths whose value is kept verbatim: YAML would turn `0123…` into a number and `yes` into a boolean. */
+const VERBATIM = new Set(['admin.token', 'kafka.sasl.username', 'kafka.sasl.password']);
 
 const camel = (segment: string): string => segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
@@ -31,10 +34,12 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
       node = node[key] as Record<string, unknown>;
     }
     const leaf = path.at(-1) ?? '';
-    node[leaf] = Array.isArray(node[leaf]) || (leaf === 'brokers')
-      ? value.split(',').map((v) => v.trim()).filter((v) => v.length > 0)
-      : parseYaml(value) as unknown;
-    applied.push(path.join('.'));
+    const dotted = path.join('.');
+    node[leaf] = VERBATIM.has(dotted) ? value
+      : Array.isArray(node[leaf]) || (leaf === 'brokers')
+        ? value.split(',').map((v) => v.trim()).filter((v) => v.length > 0)
+        : parseYaml(value) as unknown;
+    applied.push(dotted);
   }
   return applied;
 }

@@ -42,6 +42,19 @@ export const stepSchema = z.object({
   inputs: z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)])),
   when: z.string().optional(),
   timeoutMs: z.number().int().positive().optional(),
+  /**
+   * A candidate version that decides for `percent` % of event keys instead of `model` (0 < percent <= 100),
+   * sticky per key: the share is a hash of the decision key (pipeline/route/key-split.ts).
+   */
+  canary: z.object({
+    model: z.string().min(1),
+    percent: z.number().gt(0, 'must be above 0').lte(100, 'must be at most 100'),
+  }).strict().optional(),
+  /**
+   * A candidate version run on the same rows as the step, whose output never enters the decision: the rules
+   * are evaluated again with its output in place of the step's, and the two decisions compared in metrics.
+   */
+  shadow: z.string().min(1).optional(),
 });
 
 export const ruleSchema = z.object({
@@ -142,6 +155,11 @@ export const pipelineFileSchema = z.object({
      * than doubled the producer's CPU per decision (bench/micro/kafka-encode.ts).
      */
     headers: z.array(z.enum(OPTIONAL_DECISION_HEADERS)).default([]),
+    /**
+     * Reserved for a topic of both decisions side by side per shadowed event. Not supported yet: the
+     * compiler refuses it (shadow decisions are exported as metrics).
+     */
+    shadowTopic: z.string().min(1).optional(),
   }).prefault({}),
   models: z.object({
     registry: z.string().default('models/registry'),

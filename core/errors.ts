@@ -219,6 +219,36 @@ export class ServerListenError extends VerdictError {
   static override readonly code = 'SERVER_LISTEN_FAILED';
 }
 
+// ---- admin API -----------------------------------------------------------------------------------------
+/** The admin API is off: no `admin.token` is configured (HTTP 403). Off is never open: every /admin/* path says so. */
+export class AdminDisabledError extends VerdictError {
+  static override readonly code = 'ADMIN_DISABLED';
+}
+/** An admin request without a bearer token, or with a wrong one (HTTP 401). */
+export class AdminAuthError extends VerdictError {
+  static override readonly code = 'ADMIN_UNAUTHORIZED';
+}
+/** An admin request that cannot be served as sent: malformed JSON, a body that fails its schema, a version that does not exist (HTTP 400). */
+export class AdminRequestError extends VerdictError {
+  static override readonly code = 'ADMIN_BAD_REQUEST';
+}
+/** An admin path that names no endpoint (HTTP 404). */
+export class AdminNotFoundError extends VerdictError {
+  static override readonly code = 'ADMIN_NOT_FOUND';
+}
+/** An admin endpoint called with a method it does not serve (HTTP 405; `details.allow` lists the one it does). */
+export class AdminMethodError extends VerdictError {
+  static override readonly code = 'ADMIN_METHOD_NOT_ALLOWED';
+}
+/** An admin request body above the size bound (HTTP 413; `details.limitBytes`). */
+export class AdminBodyTooLargeError extends VerdictError {
+  static override readonly code = 'ADMIN_BODY_TOO_LARGE';
+}
+/** An admin action the daemon cannot take in its current state (HTTP 409): pausing a daemon that is not running. */
+export class AdminConflictError extends VerdictError {
+  static override readonly code = 'ADMIN_CONFLICT';
+}
+
 // ---- lifecycle -----------------------------------------------------------------------------------------
 /**
  * A stop ran out of time (the forced-stop timer, core/lifecycle.ts): the reason the stop's AbortSignal carries,
@@ -243,6 +273,7 @@ const KNOWN: ReadonlyArray<typeof VerdictError> = [
   ModelCircuitOpenError, MailboxFullError, ActorStoppedError, AbortedError, RuleError, TransportError,
   RecordConversionError, RecordRejectedError,
   ServerListenError, InternalError,
+  AdminDisabledError, AdminAuthError, AdminRequestError, AdminNotFoundError, AdminMethodError, AdminBodyTooLargeError, AdminConflictError,
   ForcedStopError,
   IntegerRangeError, NonFiniteNumberError, UnsupportedValueError,
 ];

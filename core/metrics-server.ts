@@ -1,17 +1,27 @@
 /**
  * The daemon's HTTP endpoint: Prometheus metrics at /metrics, liveness at /healthz, readiness at /readyz
  * (ready only while the pipeline is running, so a load balancer or orchestrator stops routing to a draining
- * daemon).
+ * daemon), and whatever is mounted on it under a path prefix (the admin API's /admin, when it shares the
+ * metrics host and port).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ServerListenError } from './errors.js';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 
-export interface MetricsServer {
+/** A listening HTTP endpoint. */
+export interface HttpEndpoint {
+  /** The bound port (the one the system chose when asked for 0). */
   readonly port: number;
+  /** Stops listening and drops open connections. */
   close(): Promise<void>;
 }
+
+/** The metrics endpoint: an `HttpEndpoint`. */
+export type MetricsServer = HttpEndpoint;
+
+/** Serves one request; it owns the response. */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface MetricsServerOptions {
   readonly registry: Registry;
@@ -23,6 +33,8 @@ export interface MetricsServerOptions {
   readonly host: string;
   readonly port: number;
   readonly ready: () => boolean;
+  /** Handlers for paths under a prefix (`'/admin'` serves `/admin` and `/admin/…`); none by default. */
+  readonly mounts?: Readonly<Record<string, RequestHandler>>;
 }
 
 type MetricJson = Array<MetricObjectWithValues<MetricValue<string>>>;
@@ -35,10 +47,25 @@ export async function exposition(registry: Registry, remote?: () => Promise<unkn
   return AggregatorRegistry.aggregate([own as MetricJson, ...(others as MetricJson[])]).metrics();
 }
 
+/** The request's path without its query string. */
+export const pathOf = (req: IncomingMessage): string => (req.url ?? '/').split('?')[0] ?? '/';
+
+/** The handler mounted at the path's prefix, if any. */
+function mounted(mounts: Readonly<Record<string, RequestHandler>>, path: string): RequestHandler | undefined {
+  for (const [prefix, handler] of Object.entries(mounts)) {
+    if (path === prefix || path.startsWith(`${prefix}/`)) return handler;
+  }
+  return undefined;
+}
+
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
+  const mounts = options.mounts ?? {};
+  return serveHttp((req, res) => {
+    const path = pathOf(req);
+    const handler = mounted(mounts, path);
+    if (handler !== undefined) {
+      handler(req, res);
+    } else if (path === '/metrics') {
       exposition(options.registry, options.remote).then(
         (text) => { res.writeHead(200, { 'content-type': options.registry.contentType }); res.end(text); },
         (err: unknown) => { res.writeHead(500); res.end(String(err)); },
@@ -54,15 +81,23 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       res.writeHead(404);
       res.end();
     }
-  });
+  }, { host: options.host, port: options.port, what: 'metrics endpoint' });
+}
+
+/**
+ * Listens on `host:port` with one handler: the one way the daemon opens an HTTP port. Rejects with
+ * `ServerListenError` (SERVER_LISTEN_FAILED, `details`: host, port, reason) naming `what` when it cannot.
+ */
+export async function serveHttp(handler: RequestHandler, at: { host: string; port: number; what: string }): Promise<HttpEndpoint> {
+  const server: Server = createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       // EADDRINUSE and friends are about the host, not a model or a record: a typed error naming the address.
-      reject(new ServerListenError(`metrics endpoint cannot listen on ${options.host}:${options.port}: ${err.code ?? err.message}`, {
-        cause: err, details: { host: options.host, port: options.port, reason: err.code },
+      reject(new ServerListenError(`${at.what} cannot listen on ${at.host}:${at.port}: ${err.code ?? err.message}`, {
+        cause: err, details: { host: at.host, port: at.port, reason: err.code },
       }));
     });
-    server.listen(options.port, options.host, () => resolve());
+    server.listen(at.port, at.host, () => resolve());
   });
   return {
     port: (server.address() as AddressInfo).port,

@@ -6,6 +6,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 // Latency buckets from 100 µs to 5 s: inference batches are sub-millisecond, Kafka round-trips are not.
+// Signed buckets for shadow − primary differences: a score in [0, 1] and a latency in seconds, either way.
+const SCORE_DIFFERENCE = [-1, -0.5, -0.25, -0.1, -0.05, -0.01, -0.001, 0, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1];
+const SECONDS_DIFFERENCE = [-0.25, -0.1, -0.05, -0.025, -0.01, -0.005, -0.001, -0.0001, 0, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
 const SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /**
@@ -49,6 +52,11 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     pausedPartitions: new Gauge({ name: 'verdict_paused_partitions', help: 'Partitions paused by backpressure', registers: r }),
     commits: new Counter({ name: 'verdict_commits_total', help: 'Offset commits sent', registers: r }),
     consumerLag: new Gauge({ name: 'verdict_consumer_lag', help: 'High watermark minus committed offset', labelNames: ['topic', 'partition'], registers: r }),
+    shadowDecisions: new Counter({ name: 'verdict_shadow_decisions_total', help: 'Shadow decisions (the rules on a step\'s shadow output) beside the decision made, by both actions and whether they agree', labelNames: ['pipeline', 'step', 'primary_action', 'shadow_action', 'agree'], registers: r }),
+    shadowScoreDifference: new Histogram({ name: 'verdict_shadow_score_difference', help: 'Shadow decision score minus the decision\'s score, per event with both', labelNames: ['pipeline', 'step'], buckets: SCORE_DIFFERENCE, registers: r }),
+    shadowLatencyDifference: new Histogram({ name: 'verdict_shadow_latency_difference_seconds', help: 'Shadow step latency minus the deciding version\'s, per event (same start)', labelNames: ['pipeline', 'step'], buckets: SECONDS_DIFFERENCE, registers: r }),
+    shadowDropped: new Counter({ name: 'verdict_shadow_dropped_total', help: 'Events with no shadow decision: the shadow call was dropped (backpressure) or its row failed (failed)', labelNames: ['pipeline', 'step', 'reason'], registers: r }),
+    adminRequests: new Counter({ name: 'verdict_admin_requests_total', help: 'Admin API requests, by endpoint (its route, or "unknown") and HTTP status', labelNames: ['endpoint', 'status'], registers: r }),
     lifecycle: new Gauge({ name: 'verdict_lifecycle_state', help: 'Daemon lifecycle: 1 for the current state', labelNames: ['state'], registers: r }),
   };
 }

@@ -10,12 +10,18 @@
  *   join     join/deadline-join.ts         each step ok | skipped | error | timeout, closed at the deadline
  *   decide   decide/decide-event.ts        CEL rules → action, score, reasons, versions, completeness
  *   encode   encode-outcome.ts             decision | byte-exact dead letter, as output records
+ *
+ * Beside them, off the block's path: a step's shadow (route/shadow-runs.ts) runs the same rows, and once the
+ * block is decided its shadow decisions are compared with the ones made (decide/shadow-decisions.ts). The
+ * block's outcomes never wait for it.
  */
 import type { Clock } from '../core/clock.js';
 import type { Metrics } from '../core/metrics.js';
 import { InternalError } from '../core/errors.js';
 import { deadLetterer } from './dead-letters.js';
 import { decideEvent, type Decider } from './decide/decide-event.js';
+import type { Decision } from './decide/decision-actor.js';
+import type { ShadowDecisions } from './decide/shadow-decisions.js';
 import { encodeOutcome, type DecisionOutput } from './encode-outcome.js';
 import { ingestBlock } from './ingest/ingest-block.js';
 import type { Ingestor } from './ingest/ingest.js';
@@ -31,6 +37,8 @@ export interface BlockProcessorDeps {
   readonly decider: Decider;
   readonly scheduler: Clock;
   readonly metrics?: Metrics;
+  /** Compares shadow decisions with the ones made; absent when no step has a shadow (then none run). */
+  readonly shadows?: ShadowDecisions;
 }
 
 /**
@@ -44,7 +52,7 @@ export type BlockProcessor = (
 ) => Promise<Outcome[]>;
 
 export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
-  const { ingestor, router, decider, scheduler, metrics, pipeline } = deps;
+  const { ingestor, router, decider, scheduler, metrics, pipeline, shadows } = deps;
   const now = (): number => scheduler.now();
   const deadLetter = deadLetterer(pipeline, metrics);
   // Label children resolved once: a labelled call hashes its label set on every call.
@@ -60,9 +68,11 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
     const routedAt = now();
     ingestSeconds?.observe((routedAt - started) / 1000);
     if (ingested.length === 0) return outcomes as Outcome[];
+    const shadow = shadows?.open(ingested);
     // Route, infer and join: the router settles every step of every event, within the join deadline.
-    const joins = await router.route(ingested, bindings).catch((err: unknown) => err as Error);
+    const joins = await router.route(ingested, bindings, shadow?.observer ?? null).catch((err: unknown) => err as Error);
     if (joins instanceof Error) {
+      shadow?.decided(null, []);
       // The router catches every step failure itself; reaching here is a bug, and its records still get an outcome.
       for (const p of positions) outcomes[p] = deadLetter(records[p]!, joins, {}, InternalError);
       return outcomes as Outcome[];
@@ -71,8 +81,14 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
     modelsSeconds?.observe((decidedAt - routedAt) / 1000);
     for (let j = 0; j < ingested.length; j++) outcomes[positions[j]!] = decideEvent(ingested[j]!, joins[j]!, { decider, deadLetter, clock: scheduler });
     decisionSeconds?.observe((now() - decidedAt) / 1000);
+    // The shadow comparisons run after this block's outcomes are handed on (they wait on a promise).
+    shadow?.decided(joins, positions.map((p) => decisionOf(outcomes[p])));
     return outcomes as Outcome[];
   };
+}
+
+function decisionOf(outcome: Outcome | undefined): Decision | null {
+  return outcome?.kind === 'decision' ? outcome.decision : null;
 }
 
 /** The encode stage: each outcome as the record the sink writes (decisions topic or dead-letter topic). */

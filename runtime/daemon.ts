@@ -15,10 +15,13 @@ import type { LoadedDaemonConfig } from '../config/load-daemon.js';
 import { asVerdictError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
-import { startMetricsServer, type MetricsServer } from '../core/metrics-server.js';
+import { startMetricsServer, type HttpEndpoint, type MetricsServer } from '../core/metrics-server.js';
 import type { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
 import { KafkaSink } from '../streams/kafka/kafka-sink.js';
-import { KafkaSource } from '../streams/kafka/kafka-source.js';
+import { KafkaSource, type KafkaPartitionLag } from '../streams/kafka/kafka-source.js';
+import { adminMounts, adminPlacement, startAdminListener } from './admin/admin-endpoint.js';
+import { createAdminHandler } from './admin/admin-handler.js';
+import { DaemonAdmin } from './admin/daemon-admin.js';
 import { Engine } from './engine.js';
 import type { LiveModels } from './live-models.js';
 
@@ -56,6 +59,10 @@ export class Daemon {
   #sink: KafkaSink | undefined;
   #stream: PartitionedStream | undefined;
   #server: MetricsServer | undefined;
+  /** The admin API's own listener (config `admin`), when it does not share the metrics endpoint. */
+  #admin: HttpEndpoint | undefined;
+  /** The latest consumer lag sample, for the admin status. */
+  #lag: { readonly at: number; readonly partitions: readonly KafkaPartitionLag[] } | undefined;
   #stopping: Promise<StopReport> | undefined;
   #lagTimer: Subscription | undefined;
   /** The lag sample in flight: awaited before the source closes, or it would reconnect the source's admin. */
@@ -93,16 +100,35 @@ export class Daemon {
   }
 
   /**
-   * Serves metrics, loads the pipeline and its models, connects the sink, subscribes the source to the
+   * The port the admin API answers on once started: its own listener's, or the metrics endpoint's when it
+   * shares it; undefined before start, or when the admin API is off (no `admin.token`).
+   */
+  get adminPort(): number | undefined {
+    const placement = adminPlacement(this.#loaded.config);
+    return placement === 'own' ? this.#admin?.port : placement === 'metrics' ? this.#server?.port : undefined;
+  }
+
+  /**
+   * Serves metrics and the admin API, loads the pipeline and its models, connects the sink, subscribes the source to the
    * pipeline's input topic, and resolves once `running`. Call it once. On any failure the daemon moves to
    * `failed`, closes what it opened, and rejects with what failed: `ConfigError` (CONFIG_INVALID: a bad
    * pipeline file, a missing model), `ServerListenError` (SERVER_LISTEN_FAILED: the metrics port),
-   * `TransportError` (TRANSPORT_FAILED: the producer cannot connect).
+   * `TransportError` (TRANSPORT_FAILED: the producer cannot connect). `ServerListenError` also names the
+   * admin port when the admin API has a listener of its own.
    * A failure after `running` (the stream failed) is seen on `state$` as `failed`, not as a rejection.
    */
   async start(): Promise<void> {
     const { config, pipelinePath, overridden } = this.#loaded;
     this.#logger.info({ pipeline: pipelinePath, brokers: config.kafka.brokers, groupId: config.kafka.groupId, overridden }, 'starting');
+    const placement = adminPlacement(config);
+    const admin = createAdminHandler({
+      token: config.admin.token, logger: this.#logger, metrics: this.metrics,
+      target: new DaemonAdmin({
+        loaded: this.#loaded, metrics: this.metrics,
+        lifecycle: () => this.#lifecycle.state, engine: () => this.#engine, stream: () => this.#stream, lag: () => this.#lag,
+        now: () => this.#clock.now(),
+      }),
+    });
     try {
       if (config.metrics.enabled) {
         this.#server = await startMetricsServer({
@@ -110,9 +136,12 @@ export class Daemon {
           remote: () => this.#engine?.workerMetrics() ?? Promise.resolve([]),
           // Not ready while consumers crash-loop or a partition is halted: both need an operator.
           ready: () => this.#lifecycle.state === 'running' && this.#source?.crashLoop() === undefined && (this.#stream?.halted().length ?? 0) === 0,
+          mounts: adminMounts(placement, admin),
         });
         this.#logger.info({ port: this.#server.port }, 'metrics endpoint listening');
       }
+      this.#admin = await startAdminListener(placement, config, admin);
+      this.#logger.info({ placement, port: this.adminPort }, placement === 'off' ? 'admin API off (no admin.token)' : 'admin API listening');
       this.#engine = await Engine.create(pipelinePath, { metrics: this.metrics, logger: this.#logger });
       const { input } = this.#engine.pipeline;
       const { kafka } = config;
@@ -139,7 +168,10 @@ export class Daemon {
     const sample = (): void => {
       if (this.#lagSample !== undefined) return;
       this.#lagSample = source.lag().then(
-        (lags) => { for (const l of lags) this.metrics.consumerLag.set({ topic: l.topic, partition: String(l.partition) }, l.lag); },
+        (lags) => {
+          for (const l of lags) this.metrics.consumerLag.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
+          this.#lag = { at: this.#clock.now(), partitions: lags };
+        },
         (err: unknown) => this.#logger.debug({ err: asVerdictError(err).toJSON() }, 'lag sample failed'),
       ).finally(() => { this.#lagSample = undefined; });
     };
@@ -199,6 +231,7 @@ export class Daemon {
       ['sink', this.#sink && (() => this.#sink!.close())],
       ['engine', this.#engine && (() => this.#engine!.close())],
       ['metrics server', this.#server && (() => this.#server!.close())],
+      ['admin endpoint', this.#admin && (() => this.#admin!.close())],
     ];
     for (const [what, close] of steps) {
       try {

@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import type { SchedulerLike } from 'rxjs';
 import { preciseScheduler } from '../core/clock.js';
 import { DecisionActor, type Decision } from '../pipeline/decide/decision-actor.js';
+import { ShadowDecisions } from '../pipeline/decide/shadow-decisions.js';
 import type { CompiledPipeline } from '../config/compiled.js';
 import { compilePipeline } from '../config/compile-pipeline.js';
 import { loadPipelineFile } from '../config/load.js';
@@ -99,6 +100,8 @@ export class Engine {
    */
   readonly models: LiveModels;
   readonly #process: BlockProcessor;
+  /** Shadow decisions compared with the ones made; undefined when no step has a shadow. */
+  readonly #shadows: ShadowDecisions | undefined;
   /** The inference workers' metrics when this engine placed its batches in a pool. */
   readonly #inferenceMetrics: () => Promise<unknown[]>;
   readonly #blockTaskFile: string | URL | undefined;
@@ -140,11 +143,10 @@ export class Engine {
       metrics: this.metrics,
     });
     const initial = compiledBindings(pipeline);
-    // Executors for the compiled versions now, so their actors start (and warm up) with the engine.
+    // Executors for the compiled versions now (canaries and shadows too), so their actors start (and warm
+    // up) with the engine.
     for (const [i, step] of initial.steps.entries()) {
-      this.#executorFor(i, step.primary);
-      if (step.canary !== null) this.#executorFor(i, step.canary.model);
-      if (step.shadow !== null) this.#executorFor(i, step.shadow);
+      for (const model of [step.primary, step.canary?.model, step.shadow]) if (model != null) this.#executorFor(i, model);
     }
     this.models = new LiveModels({
       pipeline,
@@ -158,6 +160,9 @@ export class Engine {
     });
     const router = new EventRouter(pipeline, { executorFor: (i, model) => this.#executorFor(i, model) }, this.#join, this.scheduler);
     const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler });
+    this.#shadows = pipeline.steps.some((s) => s.shadow !== null)
+      ? new ShadowDecisions({ pipeline: pipeline.name, steps: pipeline.steps.map((s) => s.id), decider, metrics: this.metrics })
+      : undefined;
     this.#process = createBlockProcessor({
       pipeline: pipeline.name,
       ingestor: createIngestor(pipeline, this.scheduler),
@@ -165,6 +170,7 @@ export class Engine {
       decider,
       scheduler: this.scheduler,
       metrics: this.metrics,
+      ...(this.#shadows === undefined ? {} : { shadows: this.#shadows }),
     });
   }
 
@@ -358,13 +364,27 @@ export class Engine {
     return this.#blocks;
   }
 
-  /** Closes open joins (their events settle as timeouts) and, if the engine made its actors, stops them. */
+  /**
+   * Resolves once every shadow comparison this thread has started is counted in the shadow metrics
+   * (immediately without a shadow step). Blocks run in block workers compare there, not here.
+   */
+  shadowsSettled(): Promise<void> {
+    return this.#shadows?.settled() ?? Promise.resolve();
+  }
+
+  /**
+   * Closes open joins (their events settle as timeouts) and, if the engine made its actors, stops them
+   * (their queued rows run, shadow rows included), then waits for the shadow comparisons in progress.
+   */
   async close(): Promise<void> {
     await this.models.close();
     await this.#blocks?.close();
     this.#join.close();
     for (const { executor } of this.#executors.values()) executor.close();
-    if (this.#ownsActors) await this.#actors.close();
+    if (this.#ownsActors) {
+      await this.#actors.close();
+      await this.shadowsSettled();
+    }
   }
 }
 

@@ -74,12 +74,6 @@ export interface LiveModelsOptions {
   readonly verify?: (model: ResolvedModel) => Promise<void>;
 }
 
-/** The candidate fields of a compiled step, when the pipeline has canaries and shadows. */
-interface CandidateFields {
-  readonly canary?: { readonly modelId: string; readonly model: ResolvedModel; readonly percent: number } | null;
-  readonly shadow?: { readonly modelId: string; readonly model: ResolvedModel } | null;
-}
-
 interface RoleSlot {
   readonly step: number;
   readonly role: ModelRole;
@@ -104,8 +98,7 @@ function withModel(binding: StepBinding, role: ModelRole, model: ResolvedModel):
 /** The configured id of a step role, or null when the step has no such role. */
 function configuredId(step: CompiledStep, role: ModelRole): string | null {
   if (role === 'primary') return step.modelId;
-  const candidates = step as CompiledStep & CandidateFields;
-  return (role === 'canary' ? candidates.canary?.modelId : candidates.shadow?.modelId) ?? null;
+  return (role === 'canary' ? step.canary?.modelId : step.shadow?.modelId) ?? null;
 }
 
 export class LiveModels {
@@ -220,10 +213,18 @@ export class LiveModels {
 
   /**
    * Checks every alias now and swaps what moved; resolves with one result per attempted swap (none when
-   * nothing moved) once they are done. Runs after any check or unload already under way. Never rejects.
+   * nothing moved, or when the versions are fixed: see `follows`) once they are done. Runs after any check
+   * or unload already under way. Never rejects.
    */
   refresh(): Promise<readonly SwapResult[]> {
+    // aliasPollMs 0 fixes the versions resolved at start-up: nothing moves them, not even a refresh.
+    if (!this.follows) return Promise.resolve([]);
     return this.#enqueue(() => this.#checkAll());
+  }
+
+  /** Whether this engine follows aliases at all (false: `aliasPollMs` 0, or a block worker's engine). */
+  get follows(): boolean {
+    return this.#follow !== 'off' && this.#pipeline.aliasPollMs > 0;
   }
 
   /** Stops polling and waits for a check or unload under way. Versions stay loaded (the engine closes them). */

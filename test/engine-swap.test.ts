@@ -21,7 +21,10 @@ import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { compiled, relaxedTimeouts, samplePipeline, transactions } from './helpers/pipelines.js';
 import { copyRegistry } from './helpers/registry-copy.js';
 
-async function swapFile(root: string, runtime: Partial<PipelineFile['runtime']>, aliasPollMs = 0): Promise<PipelineFile> {
+/** A poll that never comes during a test: these swaps happen on `refresh()`. */
+const HOUR_MS = 3_600_000;
+
+async function swapFile(root: string, runtime: Partial<PipelineFile['runtime']>, aliasPollMs = HOUR_MS): Promise<PipelineFile> {
   const file = relaxedTimeouts(await samplePipeline());
   return { ...file, models: { ...file.models, registry: root, aliasPollMs }, runtime: { ...file.runtime, ...runtime } };
 }

@@ -163,13 +163,50 @@ describe('live models', () => {
     await live.close();
   });
 
+  test('canary and shadow roles follow their own aliases, each swapped and reported on its own', async () => {
+    const root = await copyRegistry();
+    const registry = new ModelRegistry(root);
+    await registry.promote('fraud_gbt', 2, 'shadow');
+    const pipeline = await compiled(await samplePipeline((f) => ({
+      ...f,
+      models: { ...f.models, registry: root },
+      steps: f.steps.map((st) => (st.id === 'gbt' ? { ...st, canary: { model: 'fraud_gbt@canary', percent: 10 }, shadow: 'fraud_gbt@shadow' } : st)),
+    })), root);
+    const threads = new RecordingThreads();
+    const metrics = createMetrics();
+    const live = new LiveModels({ pipeline, initial: compiledBindings(pipeline), registry, threads, scheduler: new ManualScheduler(), metrics });
+    const roles = () => live.status().steps[0]!.roles.map((r) => [r.role, r.id, r.ref, r.percent]);
+    assert.deepEqual(roles(), [
+      ['primary', 'fraud_gbt@production', 'fraud_gbt@1', undefined], ['canary', 'fraud_gbt@canary', 'fraud_gbt@2', 10], ['shadow', 'fraud_gbt@shadow', 'fraud_gbt@2', undefined],
+    ]);
+    await registry.promote('fraud_gbt', 1, 'shadow');
+    const [shadow] = await live.refresh();
+    assert.deepEqual(shadow && [shadow.step, shadow.role, shadow.from, shadow.to, shadow.ok], ['gbt', 'shadow', 'fraud_gbt@2', 'fraud_gbt@1', true]);
+    assert.deepEqual(roles(), [
+      ['primary', 'fraud_gbt@production', 'fraud_gbt@1', undefined], ['canary', 'fraud_gbt@canary', 'fraud_gbt@2', 10], ['shadow', 'fraud_gbt@shadow', 'fraud_gbt@1', undefined],
+    ]);
+    assert.equal(live.bindings.steps[0]!.canary?.percent, 10);
+    // fraud_gbt@1 was loaded for the step already (its primary), and fraud_gbt@2 is still the canary.
+    await live.refresh();
+    assert.deepEqual(threads.calls, []);
+    const info = (await metrics.modelInfo.get()).values.filter((v) => v.labels['role'] === 'shadow').map((v) => v.labels['version']);
+    assert.deepEqual(info, ['1']);
+    await registry.promote('fraud_gbt', 1, 'canary');
+    await live.refresh();
+    await live.refresh();
+    assert.deepEqual(threads.calls, ['retire 0 fraud_gbt@2'], 'unloaded once no role of the step uses it');
+    await live.close();
+  });
+
   test('aliasPollMs 0 fixes the versions: no timer, no swap', async () => {
     const { scheduler, registry, live } = await setup(0);
     live.start();
     assert.equal(scheduler.pendingCount, 0);
     await registry.promote('fraud_gbt', 2);
     scheduler.advance(60_000);
+    assert.deepEqual(await live.refresh(), [], 'nor does refresh() move them');
     assert.equal(live.bindings.steps[0]!.primary.ref, 'fraud_gbt@1');
+    assert.equal(live.follows, false);
     assert.equal(live.status().aliasPollMs, 0);
     await live.close();
   });

@@ -4,7 +4,7 @@ import { FusedEmbeddedTarget } from './fused-embedded.js';
 import { externalCluster, startMockCluster, type KafkaCluster } from './kafka-cluster.js';
 import { KafkaTarget } from './kafka-target.js';
 import type { BenchTarget, TargetName } from './target.js';
-import { VerdictEmbeddedTarget } from './verdict-embedded.js';
+import { VerdictEmbeddedTarget, type ShadowSpec } from './verdict-embedded.js';
 
 export interface TargetContext {
   readonly pipelinePath: string;
@@ -16,6 +16,8 @@ export interface TargetContext {
   readonly runId: string;
   readonly logger: Logger;
   readonly logLevel: string;
+  /** The shadow `verdict-embedded-shadow` adds to one step; default: the first step, shadowed by its own model id. */
+  readonly shadow?: ShadowSpec;
 }
 
 export function createTarget(name: TargetName, ctx: TargetContext): BenchTarget {
@@ -25,6 +27,7 @@ export function createTarget(name: TargetName, ctx: TargetContext): BenchTarget 
   const kafka = { cluster, partitions: ctx.partitions, pipelinePath: ctx.pipelinePath, runId: ctx.runId, logger: ctx.logger, logLevel: ctx.logLevel };
   switch (name) {
     case 'verdict-embedded': return new VerdictEmbeddedTarget(embedded);
+    case 'verdict-embedded-shadow': return new VerdictEmbeddedTarget({ ...embedded, shadow: ctx.shadow ?? null });
     case 'fused': return new FusedEmbeddedTarget(embedded);
     case 'verdict-kafka':
       return new KafkaTarget({ ...kafka, name, kind: 'verdict', description: 'Verdict: Engine.stream over KafkaSource/KafkaSink (kafkajs), blocks in its worker thread (runtime.mode blocks)' });

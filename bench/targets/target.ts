@@ -6,8 +6,13 @@
 import type { LogState } from '../drain.js';
 import type { BenchEvent } from '../events.js';
 
-export const TARGET_NAMES = ['verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive'] as const;
+export const TARGET_NAMES = ['verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive', 'verdict-embedded-shadow'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
+/**
+ * What `verdict bench` runs without `--targets`. `verdict-embedded-shadow` (verdict-embedded with a shadow
+ * step, see `--shadow`) is there to be run beside `verdict-embedded` when asked for.
+ */
+export const DEFAULT_TARGETS: readonly TargetName[] = ['verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive'];
 
 export type OutputKind = 'decision' | 'dead-letter';
 

@@ -9,6 +9,7 @@ import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
 import type { PartitionedStream } from '../../streams/runtime/partitioned-stream.js';
 import { headerList, type BenchEvent } from '../events.js';
 import { EmbeddedOutputReader } from './embedded-reader.js';
+import type { PipelineFile } from '../../config/pipeline-schema.js';
 import { loadBenchPipeline } from './pipeline.js';
 import type { BenchTarget, OutputListener } from './target.js';
 
@@ -22,6 +23,24 @@ export interface EmbeddedTargetOptions {
    */
   readonly retention: number;
   readonly logger: Logger;
+  /**
+   * Run as `verdict-embedded-shadow`: with a shadow on one step (`{ step, model }`; null: the first step,
+   * shadowed by its own model id, a shadow exactly as costly as the step). Absent: `verdict-embedded`.
+   */
+  readonly shadow?: ShadowSpec | null;
+}
+
+/** A shadow to add to a pipeline step for the bench: the step's id and the shadow's model id. */
+export interface ShadowSpec {
+  readonly step: string;
+  readonly model: string;
+}
+
+/** The pipeline file with `shadow` on one step (the first, with its own model id, when `shadow` is null). */
+export function withShadow(file: PipelineFile, shadow: ShadowSpec | null): PipelineFile {
+  const spec = shadow ?? { step: file.steps[0]?.id ?? '', model: file.steps[0]?.model ?? '' };
+  if (!file.steps.some((s) => s.id === spec.step)) throw new Error(`--shadow: the pipeline has no step "${spec.step}"`);
+  return { ...file, steps: file.steps.map((s) => (s.id === spec.step ? { ...s, shadow: spec.model } : s)) };
 }
 
 const GROUP = 'verdict-bench';
@@ -34,9 +53,9 @@ const GROUP = 'verdict-bench';
 export const OUTPUT_RETENTION = 2_000;
 
 export class VerdictEmbeddedTarget implements BenchTarget {
-  readonly name = 'verdict-embedded' as const;
+  readonly name: 'verdict-embedded' | 'verdict-embedded-shadow';
   readonly transport = 'embedded' as const;
-  readonly description = 'Verdict: Engine.stream over the embedded log (in-process), blocks in its worker thread (runtime.mode blocks)';
+  readonly description: string;
   readonly #options: EmbeddedTargetOptions;
   #engine: Engine | undefined;
   #log: EmbeddedLog | undefined;
@@ -46,12 +65,17 @@ export class VerdictEmbeddedTarget implements BenchTarget {
 
   constructor(options: EmbeddedTargetOptions) {
     this.#options = options;
+    const shadowed = options.shadow !== undefined;
+    this.name = shadowed ? 'verdict-embedded-shadow' : 'verdict-embedded';
+    const shadow = options.shadow === null ? 'the first step shadowed by its own model' : `step ${options.shadow?.step} shadowed by ${options.shadow?.model}`;
+    this.description = `Verdict: Engine.stream over the embedded log (in-process), blocks in its worker thread (runtime.mode blocks)${shadowed ? `, ${shadow}` : ''}`;
   }
 
   async start(onOutput: OutputListener): Promise<void> {
     const { pipelinePath, partitions, logger } = this.#options;
-    const { file, baseDir } = await loadBenchPipeline(pipelinePath);
-    const engine = await Engine.create(file, { baseDir, logger });
+    const loaded = await loadBenchPipeline(pipelinePath);
+    const file = this.#options.shadow === undefined ? loaded.file : withShadow(loaded.file, this.#options.shadow);
+    const engine = await Engine.create(file, { baseDir: loaded.baseDir, logger });
     const { input, output } = engine.pipeline;
     const log = new EmbeddedLog({ defaultPartitions: partitions, maxRecordsPerPartition: this.#options.retention, logger });
     log.createTopic(input.topic, partitions);
@@ -94,6 +118,7 @@ export class VerdictEmbeddedTarget implements BenchTarget {
       inference: p?.placement.inference,
       intraOpThreads: p?.placement.intraOpThreads,
       batching: Object.fromEntries((p?.steps ?? []).map((s) => [s.id, s.batching])),
+      shadows: Object.fromEntries((p?.steps ?? []).flatMap((s) => (s.shadow === null ? [] : [[s.id, s.shadow.model.ref]]))),
       join: p?.join,
     };
   }

@@ -11,7 +11,10 @@ import type { Outcome } from '../outcome.js';
 import type { Decision, DecisionInput } from './decision-actor.js';
 
 export interface Decider {
+  /** The event's decision, counted. */
   decide(input: DecisionInput): Decision;
+  /** The same evaluation, counted nowhere (a shadow's decision; see DecisionActor.evaluate). */
+  evaluate(input: DecisionInput): Decision;
 }
 
 /**

@@ -116,7 +116,21 @@ export class DecisionActor {
     return this.#lifecycle.state;
   }
 
+  /** The event's decision, counted in `verdict_decisions_total` (and its failed rules in the rule-error metrics). */
   decide(input: DecisionInput): Decision {
+    return this.#decide(input, true);
+  }
+
+  /**
+   * What the rules would decide for `input`, exactly as `decide` does, but counted nowhere and not logged:
+   * for decisions that are not made, such as a shadow's (pipeline/decide/shadow-decisions.ts), so the
+   * primary's decision and rule-error metrics keep counting only what was decided.
+   */
+  evaluate(input: DecisionInput): Decision {
+    return this.#decide(input, false);
+  }
+
+  #decide(input: DecisionInput, counted: boolean): Decision {
     const started = this.#clock.now();
     const { join } = input;
     const context: CelContext = { event: input.event, steps: join.outputs, completeness: join.completeness };
@@ -156,12 +170,14 @@ export class DecisionActor {
     }
     for (const id of failed) reasons.push(`${RULE_ERROR_REASON}${id}`);
     const score = this.#scoreOf(context, join.outputs, errors, failed);
-    if (errors.length > 0) {
-      this.#metrics?.errors.inc({ component: 'decision_actor', code: RuleError.code }, errors.length);
-      for (const id of failed) this.#countRuleError(id);
-      this.#log.debug({ eventId: input.eventId, errors }, 'rule evaluation failed');
+    if (counted) {
+      if (errors.length > 0) {
+        this.#metrics?.errors.inc({ component: 'decision_actor', code: RuleError.code }, errors.length);
+        for (const id of failed) this.#countRuleError(id);
+        this.#log.debug({ eventId: input.eventId, errors }, 'rule evaluation failed');
+      }
+      this.#countDecision(action);
     }
-    this.#countDecision(action);
     return {
       eventId: input.eventId,
       key: input.key,

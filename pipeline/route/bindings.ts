@@ -23,11 +23,15 @@ export interface ModelBindings {
   readonly steps: readonly StepBinding[];
 }
 
-/** The bindings a pipeline was compiled with: generation 0. */
+/** The bindings a pipeline was compiled with (each step's model, canary and shadow): generation 0. */
 export function compiledBindings(pipeline: CompiledPipeline): ModelBindings {
   return {
     generation: 0,
-    steps: pipeline.steps.map((step) => ({ primary: step.model, canary: null, shadow: null })),
+    steps: pipeline.steps.map((step) => ({
+      primary: step.model,
+      canary: step.canary === null ? null : { model: step.canary.model, percent: step.canary.percent },
+      shadow: step.shadow?.model ?? null,
+    })),
   };
 }
 

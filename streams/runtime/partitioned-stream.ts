@@ -13,6 +13,10 @@
  * source: a partition is paused when `maxBufferedPerPartition` of its records are read and not yet
  * acknowledged, every partition when `maxBuffered` are, and they resume at half those marks.
  *
+ * An operator can pause consumption (`pause()`, the admin API's POST /admin/pause): every assigned partition
+ * is paused at the source, partitions assigned meanwhile start paused, and backpressure's resume leaves
+ * them alone until `resume()`. Records already read are still decided, delivered and committed.
+ *
  * Whatever the sink refuses record by record stays with that record (refusals.ts): a refused decision is
  * dead-lettered, a refused dead letter is written without its payload, and if even that is refused the
  * record's partition halts there (paused, never committed past it) while the others go on.
@@ -90,7 +94,10 @@ export class PartitionedStream {
   readonly #deps: StreamDeps;
   readonly #options: StreamOptions;
   readonly #assigned = new Map<string, TopicPartition>();
+  /** Partitions paused by backpressure (or a halt): resumed below the low-water marks. */
   readonly #paused = new Set<string>();
+  /** True between an operator's `pause()` and `resume()`: the source stays paused whatever backpressure does. */
+  #operatorPaused = false;
   readonly #drained = new Subject<void>();
   readonly #admission: Admission<ReadBatch>;
   #subscription: Subscription | undefined;
@@ -142,6 +149,49 @@ export class PartitionedStream {
   /** Partitions halted where even a payload-less dead letter was refused, with the offset they stopped at. */
   halted(): Array<TopicPartition & { readonly offset: number }> {
     return [...this.#halted.values()];
+  }
+
+  /** The partitions this stream owns now (assignment order). */
+  assigned(): TopicPartition[] {
+    return [...this.#assigned.values()];
+  }
+
+  /** True while an operator's pause is in force (`pause()` until `resume()`). */
+  get paused(): boolean {
+    return this.#operatorPaused;
+  }
+
+  /** Whether a partition is paused by backpressure (or halted), as opposed to the operator's pause. */
+  throttled(tp: TopicPartition): boolean {
+    return this.#paused.has(tpKey(tp));
+  }
+
+  /**
+   * The operator's pause: stops fetching from every assigned partition, and from every partition assigned
+   * later, until `resume()`. Backpressure's resume does not undo it. Records already read are still decided,
+   * delivered and committed. Idempotent; returns false when it changed nothing (already paused). Throws
+   * nothing; a stream that is not running has nothing to pause but remembers the flag.
+   */
+  pause(): boolean {
+    if (this.#operatorPaused) return false;
+    this.#operatorPaused = true;
+    this.#deps.source.pause([...this.#assigned.values()]);
+    this.#deps.logger.info({ partitions: this.#assigned.size }, 'consumption paused by the operator');
+    return true;
+  }
+
+  /**
+   * Ends the operator's pause: partitions neither throttled by backpressure nor halted fetch again (those
+   * resume as backpressure and halts allow). Idempotent; returns false when it changed nothing. While the
+   * stream drains or after it stopped, only the flag is cleared: a stop is never undone.
+   */
+  resume(): boolean {
+    if (!this.#operatorPaused) return false;
+    this.#operatorPaused = false;
+    const free = [...this.#assigned.entries()].filter(([k]) => !this.#paused.has(k)).map(([, tp]) => tp);
+    if (this.#lifecycle.state === 'running' && free.length > 0) this.#deps.source.resume(free);
+    this.#deps.logger.info({ partitions: free.length }, 'consumption resumed by the operator');
+    return true;
   }
 
   /** In flight, halted partitions aside: what a drain waits for. */
@@ -281,9 +331,15 @@ export class PartitionedStream {
 
   #onAssigned(partitions: readonly TopicPartition[]): void {
     for (const tp of partitions) this.#assigned.set(tpKey(tp), tp);
+    if (partitions.length === 0) return;
+    // The operator's pause covers partitions assigned while it is in force.
+    if (this.#operatorPaused) {
+      this.#deps.source.pause(partitions);
+      return;
+    }
     // A transport may keep a pause across a rebalance, while the stream forgets its pauses on revoke: start
     // every newly assigned partition unpaused, or one paused before the rebalance would stay stuck.
-    if (partitions.length > 0 && this.#lifecycle.state !== 'draining') this.#deps.source.resume(partitions);
+    if (this.#lifecycle.state !== 'draining') this.#deps.source.resume(partitions);
   }
 
   #onRevoked(partitions: readonly TopicPartition[]): void {
@@ -386,7 +442,8 @@ export class PartitionedStream {
         resumed.push(tp);
       }
     }
-    if (resumed.length > 0) this.#deps.source.resume(resumed);
+    // Under the operator's pause the partitions are no longer throttled, but they stay paused at the source.
+    if (resumed.length > 0 && !this.#operatorPaused) this.#deps.source.resume(resumed);
     this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
   }
 }
