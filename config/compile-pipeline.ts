@@ -100,9 +100,10 @@ export async function compilePipeline(
   const featureWidths = new Map(Object.entries(file.input.features).map(([name, specs]) => [name, featureColumns(specs).length]));
   const checkEventRefs = (source: string, path: string): void => checkCelEventRefs(source, path, schema, file.input.schema);
 
-  if (file.output.shadowTopic !== undefined) {
-    // Reserved in the schema; the comparisons are in the metrics (pipeline/decide/shadow-decisions.ts).
-    throw new ConfigError('output.shadowTopic: not supported yet: shadow decisions are exported as metrics only (verdict_shadow_*)', { details: { path: 'output.shadowTopic' } });
+  const { topic, deadLetter, shadowTopic } = file.output;
+  if (shadowTopic !== undefined && (shadowTopic === topic || shadowTopic === deadLetter)) {
+    // Its records are not decisions: mixed into the output or dead-letter topic they would be read as such.
+    throw new ConfigError(`output.shadowTopic: "${shadowTopic}" is also the ${shadowTopic === topic ? 'output' : 'dead-letter'} topic; the shadow topic must be its own`, { details: { path: 'output.shadowTopic' } });
   }
   const ids = new Set<string>();
   file.steps.forEach((s, i) => {
@@ -244,7 +245,7 @@ export async function compilePipeline(
       onRuleError: file.decision.onRuleError,
       onIncomplete,
     },
-    output: { topic: file.output.topic, deadLetter: file.output.deadLetter, headers: file.output.headers },
+    output: { topic, deadLetter, headers: file.output.headers, shadowTopic: shadowTopic ?? null },
     registryRoot,
     aliasPollMs: file.models.aliasPollMs,
     placement: placementOf(file.runtime, cores),

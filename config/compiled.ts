@@ -79,12 +79,14 @@ export interface CompiledPipeline {
   readonly join: { readonly mode: JoinMode; readonly deadlineMs: number };
   /** The score, the rules, the default action and the incomplete policy. */
   readonly decision: CompiledDecision;
-  /** The decisions topic, the dead-letter topic, and the optional decision headers. */
+  /** The decisions topic, the dead-letter topic, the optional decision headers, and the shadow topic. */
   readonly output: {
     readonly topic: string;
     readonly deadLetter: string;
     /** Optional decision headers (see the pipeline schema). */
     readonly headers: readonly OptionalDecisionHeader[];
+    /** `output.shadowTopic`, or null: both decisions of each compared event (runtime/shadow-topic.ts). */
+    readonly shadowTopic: string | null;
   };
   /** The model registry directory, absolute. */
   readonly registryRoot: string;

@@ -156,8 +156,10 @@ export const pipelineFileSchema = z.object({
      */
     headers: z.array(z.enum(OPTIONAL_DECISION_HEADERS)).default([]),
     /**
-     * Reserved for a topic of both decisions side by side per shadowed event. Not supported yet: the
-     * compiler refuses it (shadow decisions are exported as metrics).
+     * A topic for both decisions side by side, one record per event a step's shadow was compared on
+     * (runtime/shadow-topic.ts gives the record's shape). Best effort: not committed with the offsets, may
+     * drop under backpressure, may repeat after a restart. Absent (the default): metrics only. Must differ
+     * from `topic` and `deadLetter`.
      */
     shadowTopic: z.string().min(1).optional(),
   }).prefault({}),

@@ -20,6 +20,7 @@ import type { ModelBindings } from '../pipeline/route/bindings.js';
 import type { ResolvedModel } from '../models/types.js';
 import { bindingsToWire, outcomesFromWire, toWire, type WireBindings, type WireBlock, type WireReply } from './block-wire.js';
 import { processIsolated } from './isolate-block.js';
+import type { ShadowRecord } from './shadow-topic.js';
 import type { PoolWorkerData } from './workers/protocol.js';
 import { WorkerPool } from './workers/worker-pool.js';
 
@@ -36,7 +37,9 @@ export interface BlockWorkerData extends PoolWorkerData {
  */
 export type BlockControl =
   | { readonly kind: 'prepare'; readonly step: number; readonly model: ResolvedModel }
-  | { readonly kind: 'retire'; readonly step: number; readonly ref: string };
+  | { readonly kind: 'retire'; readonly step: number; readonly ref: string }
+  /** Hand over the worker's shadow-topic records (runtime/shadow-topic.ts); `settle`: once its comparisons in progress are done. */
+  | { readonly kind: 'shadow-records'; readonly settle: boolean };
 
 /** How long every worker has to load and warm a version before the swap is refused (ms). */
 const PREPARE_TIMEOUT_MS = 30_000;
@@ -137,6 +140,16 @@ export class BlockPool {
   /** Unloads step `step`'s version `ref` in every worker thread. */
   async retire(step: number, ref: string): Promise<void> {
     await this.#pool.control({ kind: 'retire', step, ref } satisfies BlockControl, PREPARE_TIMEOUT_MS);
+  }
+
+  /**
+   * Every worker's shadow-topic records, taken from their buffers (each worker hands a record over once).
+   * Rejects when the pool is closed or a worker did not answer within `timeoutMs` (MODEL_TIMEOUT); the
+   * records of those that did answer are then lost.
+   */
+  async collectShadowRecords(settle: boolean, timeoutMs: number): Promise<ShadowRecord[]> {
+    const replies = await this.#pool.control<ShadowRecord[]>({ kind: 'shadow-records', settle } satisfies BlockControl, timeoutMs);
+    return replies.flat();
   }
 
   /** Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer in time is left out. */

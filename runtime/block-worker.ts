@@ -44,6 +44,7 @@ function engineForThread(): Promise<Engine> {
     logger: data.logLevel === null ? silentLogger : componentLogger(createLogger({ level: data.logLevel }), 'block_worker', { threadId }),
     runner: new InThreadRunner({ intraOpThreads: data.pipeline.placement.intraOpThreads }),
     followAliases: 'off',
+    keepShadowRecords: true,
   }).catch((error: unknown) => {
     engine = undefined;
     throw error;
@@ -86,6 +87,8 @@ function bindingsOf(wire: WireBindings, e: Engine): Promise<ModelBindings> {
 
 serveControl(data.controlChannel, async (message) => {
   const control = message as BlockControl;
+  // A worker with no engine yet has compared nothing: the collection does not build one.
+  if (control.kind === 'shadow-records') return engine === undefined ? [] : (await engine).takeShadowRecords(control.settle);
   const e = await engineForThread();
   if (control.kind === 'prepare') {
     known.set(control.model.ref, Promise.resolve(control.model));

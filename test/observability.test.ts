@@ -22,7 +22,7 @@ const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ 
 const liveModelFamilies = [
   'verdict_model_info', 'verdict_model_queue_wait_seconds', 'verdict_model_swaps_total', 'verdict_shadow_decisions_total',
   'verdict_shadow_score_difference', 'verdict_shadow_latency_difference_seconds', 'verdict_shadow_dropped_total',
-  'verdict_admin_requests_total',
+  'verdict_admin_requests_total', 'verdict_shadow_topic_sent_total', 'verdict_shadow_topic_dropped_total',
 ];
 
 describe('metrics, alert rules and dashboard', () => {
@@ -114,6 +114,7 @@ describe('metrics, alert rules and dashboard', () => {
       'verdict_admin_requests_total',
       'verdict_model_info', 'verdict_model_queue_wait_seconds', 'verdict_model_swaps_total',
       'verdict_shadow_decisions_total', 'verdict_shadow_score_difference', 'verdict_shadow_latency_difference_seconds', 'verdict_shadow_dropped_total',
+      'verdict_shadow_topic_sent_total', 'verdict_shadow_topic_dropped_total',
     ]);
     const pending = liveModelFamilies.filter((f) => !registeredFamilies.has(f));
     const notYetRegistered = new Set(pending.flatMap((f) => [f, `${f}_bucket`, `${f}_sum`, `${f}_count`]));

@@ -19,13 +19,25 @@ import type { ShadowObserver, ShadowResult, ShadowRun } from '../route/shadow-ru
 import type { Decider } from './decide-event.js';
 import type { Decision } from './decision-actor.js';
 
+/** One side of a comparison: a decision's action, score and reasons, with the step's version and outputs. */
+export interface ShadowSide {
+  readonly model: string;
+  readonly action: string;
+  readonly score: number | null;
+  readonly reasons: readonly string[];
+  readonly outputs: RowOutputs;
+}
+
 /** One event's two decisions side by side: the one made, and the one the step's shadow would have made. */
 export interface ShadowComparison {
   readonly eventId: string;
+  /** The decision's key. */
   readonly key: string;
+  /** The input record's key bytes (the decision record's key), null when it had none. */
+  readonly recordKey: Buffer | null;
   readonly step: string;
-  readonly primary: { readonly action: string; readonly score: number | null; readonly model: string };
-  readonly shadow: { readonly action: string; readonly score: number | null; readonly model: string };
+  readonly primary: ShadowSide;
+  readonly shadow: ShadowSide;
   readonly agree: boolean;
 }
 
@@ -137,9 +149,10 @@ export class ShadowDecisions {
       onComparison?.({
         eventId: ev.id,
         key: ev.key,
+        recordKey: ev.record.key,
         step: stepId,
-        primary: { action: decision.action, score: decision.score, model: decision.models[stepId] ?? '' },
-        shadow: { action: shadow.action, score: shadow.score, model: shadowRef },
+        primary: { model: decision.models[stepId] ?? '', action: decision.action, score: decision.score, reasons: decision.reasons, outputs: decision.outputs[stepId] ?? {} },
+        shadow: { model: shadowRef, action: shadow.action, score: shadow.score, reasons: shadow.reasons, outputs: shadowOutputs },
         agree,
       });
     }

@@ -60,6 +60,12 @@ export interface StreamDeps {
   readonly deadLetter: DeadLetterTarget;
   /** Called with each record and its encoded outcome, after the sink acknowledged it (the demo counts here). */
   readonly onDelivered?: (encoded: EncodedOutcome, record: InboundRecord) => void;
+  /**
+   * Best-effort output to finish once a drain has delivered and committed everything (the shadow topic,
+   * runtime/shadow-topic.ts), given the milliseconds left of the drain's bound; cut when they run out. It
+   * never changes the drain's report and must not reject. Not called after a forced stop.
+   */
+  readonly afterDrain?: (timeLeftMs: number) => Promise<void>;
 }
 
 /** A batch as the stream tracks it: with the scheduler time it was read, for the end-to-end histogram. */
@@ -262,6 +268,7 @@ export class PartitionedStream {
       return this.#lifecycle.state === 'stopped' ? { drained: true, abandoned: 0 } : { drained: false, abandoned: this.#unsettled() };
     }
     this.#deps.source.pause([...this.#assigned.values()]);
+    const startedAt = this.#deps.scheduler.now();
     const stop = await stopWithin(
       { clock: this.#deps.scheduler, timeoutMs, controller: this.#stop, onForced: () => this.#detach() },
       async () => {
@@ -270,6 +277,11 @@ export class PartitionedStream {
         await this.commitNow();
       },
     );
+    const { afterDrain } = this.#deps;
+    const timeLeftMs = timeoutMs - (this.#deps.scheduler.now() - startedAt);
+    if (!stop.forced && afterDrain !== undefined && timeLeftMs > 0) {
+      await stopWithin({ clock: this.#deps.scheduler, timeoutMs: timeLeftMs, controller: new AbortController() }, () => afterDrain(timeLeftMs));
+    }
     const abandoned = this.#unsettled();
     if (stop.forced) {
       this.#deps.logger.warn({ timeoutMs, abandoned },
