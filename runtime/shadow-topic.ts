@@ -148,9 +148,9 @@ export class ShadowTopicWriter {
     options.buffer.onRecord = () => this.#kick();
     const collect = options.collect;
     if (collect !== undefined) {
-      const writer = this;
+      const tick = (): void => { void this.#collectOnce(collect, false, COLLECT_TIMEOUT_MS); };
       this.#timer = options.clock.schedule(function again(this: SchedulerAction<undefined>) {
-        void writer.#collectOnce(collect, false, COLLECT_TIMEOUT_MS);
+        tick();
         this.schedule(undefined, SHADOW_COLLECT_MS);
       }, SHADOW_COLLECT_MS);
     }
