@@ -89,7 +89,7 @@ interface BenchFlags {
 export function benchCommand(): Command {
   return new Command('bench')
     .description('load-test Verdict and its baselines, open loop; writes report.json, summary.md and chart.svg')
-    .option('--targets <list>', `comma-separated: ${TARGET_NAMES.join(',')} (default: ${DEFAULT_TARGETS.join(',')})`, parseTargets, [...DEFAULT_TARGETS])
+    .addOption(new Option('--targets <list>', `comma-separated: ${TARGET_NAMES.join(',')}`).argParser(parseTargets).default([...DEFAULT_TARGETS], DEFAULT_TARGETS.join(',')))
     .option('--rates <list>', 'fixed offered rates, events/s (instead of the saturation search)', parseRates)
     .option('--saturate', 'search for the maximum sustainable rate (the default without --rates)')
     .option('--duration <s>', 'measured seconds per level (default 2; 1 with --quick)', positive('duration'))

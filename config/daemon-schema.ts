@@ -30,8 +30,16 @@ export const daemonFileSchema = z.object({
   admin: z.object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().nonnegative().max(65_535).default(9465),
-    /** The bearer token; read from the environment rather than the file where the file is shared. */
-    token: z.string().min(16, 'must be at least 16 characters').optional(),
+    /**
+     * The bearer token; read from the environment rather than the file where the file is shared. One word
+     * of at least 16 characters: an HTTP `Authorization: Bearer` credential has no spaces (RFC 6750's
+     * b64token), so a token with one could never be sent. Empty (`VERDICT_ADMIN__TOKEN=` in a `.env`
+     * template) means none: the API stays off.
+     */
+    token: z.preprocess(
+      (v) => (v === '' ? undefined : v),
+      z.string().min(16, 'must be at least 16 characters').regex(/^\S+$/, 'must not contain spaces or other whitespace (a bearer token is one word)').optional(),
+    ),
   }).strict().prefault({}),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
 }).strict();

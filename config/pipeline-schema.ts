@@ -1,6 +1,8 @@
 /**
- * The pipeline file's schema, as users write it (loose, with defaults). `compilePipeline` turns a parsed
- * file into the fully typed CompiledPipeline the engine runs; nothing past it sees optional fields.
+ * The pipeline file's schema, as users write it, with defaults. Every object is strict: an unknown key is
+ * refused with its path, since a misspelt one (`shaddow:`, `maxBatchsize:`) would otherwise be dropped
+ * silently and the pipeline run without it. `compilePipeline` turns a parsed file into the fully typed
+ * CompiledPipeline the engine runs; nothing past it sees optional fields.
  */
 import { z } from 'zod';
 
@@ -12,7 +14,7 @@ export const fieldSchema = z.object({
   min: z.number().optional(),
   max: z.number().optional(),
   enum: z.array(z.string()).optional(),
-});
+}).strict();
 
 export const inputSchemaSchema = z.object({
   /** Field names are top-level keys of the decoded event; nested objects are addressed as `device.trusted`. */
@@ -23,7 +25,7 @@ export const inputSchemaSchema = z.object({
    */
   id: z.string().default('id'),
   key: z.string().optional(),
-});
+}).strict();
 
 /** One feature column: a numeric event field, optionally transformed, or a one-hot of a categorical field. */
 export const featureSchema = z.union([
@@ -55,19 +57,19 @@ export const stepSchema = z.object({
    * are evaluated again with its output in place of the step's, and the two decisions compared in metrics.
    */
   shadow: z.string().min(1).optional(),
-});
+}).strict();
 
 export const ruleSchema = z.object({
   when: z.string().min(1),
   action: z.string().min(1),
   reason: z.string().min(1),
-});
+}).strict();
 
 export const batchingSchema = z.object({
   maxBatchSize: z.number().int().positive().optional(),
   maxDelayMs: z.number().nonnegative().optional(),
   mailboxCapacity: z.number().int().positive().optional(),
-});
+}).strict();
 
 /**
  * A model actor's batch policy, complete: the one place its defaults live. Rows per batch (64), the longest
@@ -111,7 +113,7 @@ export const runtimeSchema = z.object({
   mode: z.enum(['blocks', 'inference']).default('blocks'),
   /** onnxruntime intra-op threads per session. */
   intraOpThreads: z.number().int().positive().default(1),
-});
+}).strict();
 
 export const pipelineFileSchema = z.object({
   pipeline: identifier.or(z.string().regex(/^[A-Za-z0-9_.-]+$/)),
@@ -122,12 +124,12 @@ export const pipelineFileSchema = z.object({
     schema: z.string(),
     format: z.enum(['json', 'msgpack', 'auto']).default('auto'),
     features: z.record(identifier, z.array(featureSchema).min(1)),
-  }),
+  }).strict(),
   steps: z.array(stepSchema).min(1),
   join: z.object({
     mode: z.enum(['all', 'any', 'partial']).default('partial'),
     deadlineMs: z.number().positive().default(50),
-  }).prefault({}),
+  }).strict().prefault({}),
   decision: z.object({
     /** CEL for the decision's score; when absent the score is the highest-priority model probability found. */
     score: z.string().optional(),
@@ -140,11 +142,11 @@ export const pipelineFileSchema = z.object({
      */
     onRuleError: z.enum(['skip', 'incomplete']).default('skip'),
     onIncomplete: z.union([
-      z.object({ policy: z.literal('fail-open') }),
-      z.object({ policy: z.literal('fail-closed'), action: z.string().default('review') }),
-      z.object({ policy: z.literal('fallback'), rules: z.array(ruleSchema).min(1), default: z.string() }),
+      z.object({ policy: z.literal('fail-open') }).strict(),
+      z.object({ policy: z.literal('fail-closed'), action: z.string().default('review') }).strict(),
+      z.object({ policy: z.literal('fallback'), rules: z.array(ruleSchema).min(1), default: z.string() }).strict(),
     ]).default({ policy: 'fail-open' }),
-  }),
+  }).strict(),
   output: z.object({
     topic: z.string().default('decisions'),
     deadLetter: z.string().default('verdict.dlq'),
@@ -162,7 +164,7 @@ export const pipelineFileSchema = z.object({
      * from `topic` and `deadLetter`.
      */
     shadowTopic: z.string().min(1).optional(),
-  }).prefault({}),
+  }).strict().prefault({}),
   models: z.object({
     registry: z.string().default('models/registry'),
     batching: batchingSchema.default({}),
@@ -175,7 +177,7 @@ export const pipelineFileSchema = z.object({
      * (runtime/live-models.ts). Default 1000; 0 fixes the versions resolved at start-up.
      */
     aliasPollMs: z.number().int().nonnegative().default(1000),
-  }).prefault({}),
+  }).strict().prefault({}),
   runtime: runtimeSchema.prefault({}),
 }).strict();
 

@@ -50,6 +50,15 @@ describe('admin config', () => {
     assert.throws(() => resolveDaemonConfig({ ...raw(), admin: { token: 'short' } }, { source: 't', baseDir: '/' }),
       { code: 'CONFIG_INVALID', message: /admin\.token: must be at least 16 characters/ });
   });
+
+  test('a token with whitespace is refused (no Authorization header could carry it); an empty one leaves the API off', () => {
+    for (const token of ['a token with spaces 123', 'tab\tinside-the-token-value', 'trailing-space-token-value ']) {
+      assert.throws(() => resolveDaemonConfig({ ...raw(), admin: { token } }, { source: 't', baseDir: '/' }),
+        { code: 'CONFIG_INVALID', message: /admin\.token: must not contain spaces/ }, JSON.stringify(token));
+    }
+    const { config } = resolveDaemonConfig(raw(), { source: 't', baseDir: '/', env: { VERDICT_ADMIN__TOKEN: '' } });
+    assert.equal(config.admin.token, undefined);
+  });
 });
 
 describe('effective config, redacted', () => {

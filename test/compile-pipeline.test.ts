@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { compilePipeline } from '../config/compile-pipeline.js';
+import { ConfigError } from '../core/errors.js';
 import { parsePipeline } from '../config/load.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { ModelRegistry } from '../models/registry.js';
@@ -70,5 +72,27 @@ describe('pipeline compilation', () => {
   test('schema errors in the YAML name the field path', () => {
     assert.throws(() => parsePipeline('pipeline: x\nschemas: {}\ninput: { schema: s, features: {} }\nsteps: []\ndecision: {}\n', 'x.yaml'), /steps: .*|steps/);
     assert.throws(() => parsePipeline('pipeline: [', 'bad.yaml'), /bad\.yaml: not valid YAML/);
+  });
+});
+
+describe('pipeline file keys', () => {
+  const text = readFileSync(samplePipelinePath, 'utf8');
+  const refused = (edited: string, pattern: RegExp): void => {
+    assert.notEqual(edited, text, 'the edit applied');
+    assert.throws(() => parsePipeline(edited, 'edited.yaml'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, ConfigError.code);
+      assert.match(err.message, pattern);
+      return true;
+    });
+  };
+
+  test('a misspelt key is refused with its path at every level, never dropped silently', () => {
+    refused(text.replace('    # shadow: fraud_gbt@2', '    shaddow: fraud_gbt@2'), /steps\[0\]: Unrecognized key: "shaddow"/);
+    refused(text.replace('maxBatchSize: 64', 'maxBatchsize: 64'), /models\.batching.*maxBatchsize/s);
+    refused(text.replace('  deadlineMs: 100', '  deadlineMS: 100'), /join.*deadlineMS/s);
+    refused(text.replace('  onIncomplete:\n    policy: fallback', '  onIncomplete:\n    polcy: x\n    policy: fallback'), /decision\.onIncomplete/);
+    refused(text.replace('{ when: "steps.gbt.fraud_probability > 0.9", action: decline, reason: high_gbt }', '{ when: "steps.gbt.fraud_probability > 0.9", action: decline, reason: high_gbt, priority: 1 }'), /decision\.rules\[0\]: Unrecognized key: "priority"/);
+    refused(text.replace('      amount: { type: number, min: 0 }', '      amount: { type: number, minimum: 0 }'), /schemas\.transaction\.fields\.amount.*minimum/s);
+    refused(text.replace('  intraOpThreads: 1', '  intraOpThread: 1'), /runtime.*intraOpThread/s);
   });
 });
