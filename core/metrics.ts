@@ -55,7 +55,7 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     shadowDecisions: new Counter({ name: 'verdict_shadow_decisions_total', help: 'Shadow decisions (the rules on a step\'s shadow output) beside the decision made, by both actions and whether they agree', labelNames: ['pipeline', 'step', 'primary_action', 'shadow_action', 'agree'], registers: r }),
     shadowScoreDifference: new Histogram({ name: 'verdict_shadow_score_difference', help: 'Shadow decision score minus the decision\'s score, per event with both', labelNames: ['pipeline', 'step'], buckets: SCORE_DIFFERENCE, registers: r }),
     shadowLatencyDifference: new Histogram({ name: 'verdict_shadow_latency_difference_seconds', help: 'Shadow step latency minus the deciding version\'s, per event (same start)', labelNames: ['pipeline', 'step'], buckets: SECONDS_DIFFERENCE, registers: r }),
-    shadowDropped: new Counter({ name: 'verdict_shadow_dropped_total', help: 'Events with no shadow decision: the shadow call was dropped (backpressure) or its row failed (failed)', labelNames: ['pipeline', 'step', 'reason'], registers: r }),
+    shadowDropped: new Counter({ name: 'verdict_shadow_dropped_total', help: 'Events with no shadow decision: the shadow call was dropped (backpressure), its row missed the step time bound (timeout) or failed (failed)', labelNames: ['pipeline', 'step', 'reason'], registers: r }),
     adminRequests: new Counter({ name: 'verdict_admin_requests_total', help: 'Admin API requests, by endpoint (its route, or "unknown") and HTTP status', labelNames: ['endpoint', 'status'], registers: r }),
     lifecycle: new Gauge({ name: 'verdict_lifecycle_state', help: 'Daemon lifecycle: 1 for the current state', labelNames: ['state'], registers: r }),
   };
