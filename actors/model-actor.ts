@@ -273,6 +273,11 @@ export class ModelActor {
       if (!this.#lifecycle.moveTo('draining')) return;
       await this.#batcher.drain();
       this.#lifecycle.moveTo('stopped');
+      // The version's state gauges go with it: after a swap unloads it, a scrape (and the admin status, which
+      // reads the breaker gauge) must not show a version no longer loaded. Its counters stay, as counters do.
+      const labels = { model: this.model.ref };
+      this.#metrics?.mailboxDepth.remove(labels);
+      this.#metrics?.circuitState.remove(labels);
       this.#log.info('model actor stopped');
     })();
     return this.#stopping;

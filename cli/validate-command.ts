@@ -21,7 +21,10 @@ export function validateCommand(): Command {
         for (const s of p.steps) {
           const deps = s.dependsOn.length > 0 ? ` after ${s.dependsOn.join(', ')}` : '';
           const when = s.when === null ? '' : ` when ${s.when}`;
-          process.stdout.write(`  ${s.id}: ${s.model.ref}${deps}${when}\n`);
+          // Candidates are named with the id they follow and the version it resolves to now.
+          const canary = s.canary === null ? '' : `, canary ${s.canary.modelId} (${s.canary.model.ref}) for ${s.canary.percent}% of keys`;
+          const shadow = s.shadow === null ? '' : `, shadow ${s.shadow.modelId} (${s.shadow.model.ref})`;
+          process.stdout.write(`  ${s.id}: ${s.model.ref}${deps}${when}${canary}${shadow}\n`);
         }
       } catch (err) {
         const code = asVerdictError(err).code;

@@ -20,6 +20,7 @@ import { HashCache, sha256Bytes } from './integrity.js';
 import { readAliasFile, readManifest, toJsonText, type AliasFile, type AliasHistoryEntry } from './manifest.js';
 import { DEFAULT_ALIAS, assertAlias, assertModelName, assertVersion, modelRef, parseModelId, parseVersion } from './model-id.js';
 import { verifyModel } from './signature.js';
+import { verifyManifestSignature } from './verify-version.js';
 import type { ModelManifest, ResolvedModel, TensorSpec } from './types.js';
 
 export interface ModelSummary {
@@ -200,21 +201,31 @@ export class ModelRegistry {
     const model = this.resolved(manifest);
     await this.hashes.remember(model.path, manifest.sha256);
     this.log.info({ ref: model.ref, sha256: manifest.sha256 }, 'model registered');
-    if (options.alias !== undefined) await this.promote(name, manifest.version, options.alias);
+    // The bytes just written were verified above: the alias moves without loading them again.
+    if (options.alias !== undefined) await this.moveAlias(name, await readAliasFile(this.aliasPath(name)), options.alias, manifest.version, 'promote');
     return model;
   }
 
-  /** Points an alias at a version (which must exist and pass its integrity check) and records the move. */
+  /**
+   * Points an alias at a version and records the move. The version must exist, match its sha256
+   * (MODEL_INTEGRITY) and load in onnxruntime with the signature its manifest claims
+   * (MODEL_SIGNATURE_MISMATCH, models/verify-version.ts): an alias never moves to a version no engine
+   * could run.
+   */
   async promote(name: string, version: number, alias: string = DEFAULT_ALIAS): Promise<AliasChange> {
     assertModelName(name);
     assertVersion(version);
     assertAlias(alias);
-    await this.resolve(modelRef(name, version));
+    await verifyManifestSignature(await this.resolve(modelRef(name, version)));
     const file = await readAliasFile(this.aliasPath(name));
     return this.moveAlias(name, file, alias, version, 'promote');
   }
 
-  /** Points an alias back to where it was before its latest move; the rollback is itself recorded. */
+  /**
+   * Undoes the alias's latest move: points it back to where it was before that move (checked as `promote`
+   * checks), and records the rollback as a move of its own. So a second rollback undoes the first (it
+   * toggles between the last two versions); to go further back, promote the version wanted.
+   */
   async rollback(name: string, alias: string = DEFAULT_ALIAS): Promise<AliasChange> {
     assertModelName(name);
     assertAlias(alias);
@@ -223,7 +234,7 @@ export class ModelRegistry {
     if (last === undefined || last.from === null) {
       throw new ConfigError(`cannot roll back ${name}@${alias}: its history has no earlier version`, { details: { name, alias } });
     }
-    await this.resolve(modelRef(name, last.from));
+    await verifyManifestSignature(await this.resolve(modelRef(name, last.from)));
     return this.moveAlias(name, file, alias, last.from, 'rollback');
   }
 
@@ -301,9 +312,9 @@ export class ModelRegistry {
       version = aliases.aliases[DEFAULT_ALIAS] ?? (versions[versions.length - 1] as number);
     }
     if (!versions.includes(version)) {
-      throw new ModelNotFoundError(`${id} resolves to ${modelRef(name, version)}, which does not exist (versions: ${listText(versions)})`, {
-        details: { id },
-      });
+      // A version asked for by number does not exist; an alias (or the default) points at one that does not.
+      const what = selector.kind === 'version' ? `model ${name} has no version ${version}` : `${id} resolves to ${modelRef(name, version)}, which does not exist`;
+      throw new ModelNotFoundError(`${what} (versions: ${listText(versions)})`, { details: { id } });
     }
     return { name, version, aliases };
   }

@@ -141,7 +141,7 @@ export class Daemon {
         this.#logger.info({ port: this.#server.port }, 'metrics endpoint listening');
       }
       this.#admin = await startAdminListener(placement, config, admin);
-      this.#logger.info({ placement, port: this.adminPort }, placement === 'off' ? 'admin API off (no admin.token)' : 'admin API listening');
+      this.#logger.info({ placement, host: placement === 'off' ? undefined : config.admin.host, port: this.adminPort }, placement === 'off' ? 'admin API off (no admin.token)' : 'admin API listening');
       this.#engine = await Engine.create(pipelinePath, { metrics: this.metrics, logger: this.#logger });
       const { input } = this.#engine.pipeline;
       const { kafka } = config;

@@ -18,7 +18,7 @@
  */
 import { Subject, type Observable, type SchedulerAction, type Subscription } from 'rxjs';
 import { z } from 'zod';
-import type { Clock } from '../core/clock.js';
+import { roundToMicros, type Clock } from '../core/clock.js';
 import type { CompiledPipeline, CompiledStep } from '../config/compiled.js';
 import { stepIncompatibility } from '../config/step-compat.js';
 import { ModelIntegrityError, ModelSignatureError, asVerdictError, type VerdictError } from '../core/errors.js';
@@ -289,7 +289,7 @@ export class LiveModels {
       if (incompatible !== null) throw new ModelSignatureError(incompatible, { details: { step: step.id, model: model.ref } });
       await this.#load(slot, model);
       this.#activate(slot, current, model);
-      return { step: step.id, role: slot.role, from: current.ref, to: model.ref, ok: true, ms: this.#clock.now() - started };
+      return { step: step.id, role: slot.role, from: current.ref, to: model.ref, ok: true, ms: roundToMicros(this.#clock.now() - started) };
     } catch (error) {
       return this.#refuse(slot, current, target, asVerdictError(error), started);
     }
@@ -336,7 +336,7 @@ export class LiveModels {
         'model swap refused; the old version keeps serving');
       this.#events.next({ event: 'failed', step, role: slot.role, from: current.ref, to: target, error: serialized });
     }
-    return { step, role: slot.role, from: current.ref, to: target, ok: false, error: serialized, ms: this.#clock.now() - started };
+    return { step, role: slot.role, from: current.ref, to: target, ok: false, error: serialized, ms: roundToMicros(this.#clock.now() - started) };
   }
 
   /** Unloads, in the chain, every loaded version that neither the current bindings nor a block in flight uses. */

@@ -37,7 +37,7 @@ export interface ModelsStatus {
   readonly steps: readonly { readonly step: string; readonly roles: readonly RoleStatus[] }[];
 }
 
-/** One attempted swap: `ms` from its start to activation (or refusal), on the engine's clock. */
+/** One attempted swap: `ms` from its start to activation (or refusal), on the engine's clock, rounded to microseconds. */
 export interface SwapResult {
   readonly step: string;
   readonly role: ModelRole;

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { describe, test } from 'node:test';
 import type { CompiledPipeline } from '../config/compiled.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
+import { ModelExecutionError, ModelTimeoutError } from '../core/errors.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import type { ResolvedModel, RowInputs, RowResults } from '../models/types.js';
 import { DecisionActor } from '../pipeline/decide/decision-actor.js';
@@ -34,12 +35,14 @@ class FakeExecutor implements StepExecutor {
   readonly calls: number[] = [];
   #held: Array<() => void> = [];
   hold = false;
-  constructor(readonly outputs: Record<string, number>, readonly fail = false) {}
+  /** `fail`: every row fails with MODEL_EXECUTION_FAILED (true) or MODEL_TIMEOUT ('timeout'). */
+  constructor(readonly outputs: Record<string, number>, readonly fail: boolean | 'timeout' = false) {}
 
   infer(rows: readonly RowInputs[]): Promise<RowResults> {
     this.calls.push(rows.length);
-    const result: RowResults = this.fail
-      ? { outputs: rows.map(() => undefined), errors: rows.map(() => Object.assign(new Error('no'), { code: 'MODEL_EXECUTION_FAILED' }) as never) }
+    const error = this.fail === 'timeout' ? new ModelTimeoutError('late') : new ModelExecutionError('no');
+    const result: RowResults = this.fail !== false
+      ? { outputs: rows.map(() => undefined), errors: rows.map(() => error) }
       : { outputs: rows.map(() => ({ ...this.outputs })), errors: rows.map(() => undefined) };
     if (!this.hold) return Promise.resolve(result);
     return new Promise((resolve) => this.#held.push(() => resolve(result)));
@@ -214,6 +217,14 @@ describe('shadow in the router', () => {
     const sum = (await scrape(r.metrics, 'verdict_shadow_score_difference_sum')).get('{pipeline="card-risk",step="gbt"}')!;
     assert.ok(Math.abs(sum - 40 * ((0.1 + 0.1) / 2 - (0.95 + 0.1) / 2)) < 1e-9, String(sum));
     assert.ok(decisions.every((d) => d.completeness['mlp'] === 'ok'));
+  });
+
+  test('shadow rows that time out are counted as dropped (timeout), apart from failures', async () => {
+    const r = rig(await shadowed(), (step, model) => (model.ref === 'fraud_gbt@2' ? new FakeExecutor({}, 'timeout') : calm(step)));
+    const decisions = await block(r, keys(30));
+    await r.shadows.settled();
+    assert.ok(decisions.every((d) => d.completeness['gbt'] === 'ok'));
+    assert.deepEqual(await scrape(r.metrics, 'verdict_shadow_dropped_total'), new Map([['{pipeline="card-risk",step="gbt",reason="timeout"}', 30]]));
   });
 
   test('shadow rows that fail are counted as dropped (failed), and never reach the decision', async () => {

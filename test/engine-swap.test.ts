@@ -56,6 +56,8 @@ describe('swaps through the engine', () => {
     const [result] = await engine.models.refresh();
     assert.equal(result?.ok, true, JSON.stringify(result));
     assert.equal(await loadedIn('fraud_gbt@2'), 2, 'both block workers made (and warmed) its actor before activation');
+    await engine.models.refresh(); // swaps and unloads run one at a time: this waits for the unload of @1
+    assert.equal(await loadedIn('fraud_gbt@1'), 0, 'no worker still shows the unloaded version (its gauges left with its actor)');
 
     const { input, output } = engine.pipeline;
     const log = new EmbeddedLog();

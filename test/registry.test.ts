@@ -174,7 +174,7 @@ void describe('resolve', () => {
     await reg.register('demo', fixture('linear4.onnx'), { alias: 'production' });
     const cases: Array<[string, RegExp]> = [
       ['nope', /model nope is not in the registry .* \(models: demo\)/],
-      ['demo@7', /demo@7 resolves to demo@7, which does not exist \(versions: 1\)/],
+      ['demo@7', /model demo has no version 7 \(versions: 1\)/],
       ['demo@canary', /model demo has no alias canary \(aliases: production\)/],
     ];
     for (const [id, message] of cases) {
@@ -256,9 +256,26 @@ void describe('aliases', () => {
   void test('promote refuses an unknown model or version', async () => {
     const reg = registry();
     await reg.register('demo', fixture('linear4.onnx'));
-    await assert.rejects(reg.promote('demo', 3, 'production'), /demo@3 resolves to demo@3, which does not exist \(versions: 1\)/);
+    await assert.rejects(reg.promote('demo', 3, 'production'), /model demo has no version 3 \(versions: 1\)/);
     await assert.rejects(reg.promote('other', 1, 'production'), ModelNotFoundError);
     await assert.rejects(reg.promote('demo', 1, '9lives'), ConfigError);
+  });
+
+  void test('promote and rollback refuse a version whose manifest does not describe its model, and the alias stays', async () => {
+    const reg = registry();
+    await reg.register('demo', fixture('linear4.onnx'), { alias: 'production' });
+    await reg.register('demo', fixture('linear4b.onnx'));
+    // A hand edit that keeps model.onnx (so its sha256) but renames an output: no engine could run it.
+    const manifestPath = join(root, 'demo', '2', 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { outputs: Array<{ name: string }> };
+    manifest.outputs[0]!.name = 'renamed';
+    await writeFile(manifestPath, JSON.stringify(manifest));
+    await assert.rejects(registry().promote('demo', 2, 'production'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, ModelSignatureError.code);
+      assert.match(err.message, /demo@2: the manifest does not describe the model/);
+      return true;
+    });
+    assert.equal((await registry().resolve('demo@production')).version, 1);
   });
 
   void test('rollback points an alias back to its previous version and records it', async () => {

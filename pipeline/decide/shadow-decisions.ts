@@ -8,9 +8,12 @@
  *
  * Only the rules are re-evaluated: later steps that read the shadowed step (their inputs, their `when`)
  * are not run again, so they keep the outputs they computed from the primary's. An event is compared when
- * it was decided (not dead-lettered), its primary step was ok and its shadow row was ok; a shadow row that
- * failed counts as dropped (`failed`).
+ * it was decided (not dead-lettered), its primary step was ok and its shadow row was ok. A shadow row that
+ * did not answer within the step's time bound counts as dropped for `timeout` (under overload most of these
+ * rows were withdrawn before they ran: work not done, see runtime/step-executor.ts); one that failed
+ * otherwise counts as dropped for `failed`.
  */
+import { ModelTimeoutError } from '../../core/errors.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { RowOutputs } from '../../models/types.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
@@ -124,10 +127,12 @@ export class ShadowDecisions {
     const stepId = this.#options.steps[run.step]!;
     const shadowRef = run.model.ref;
     let failed = 0;
+    let timedOut = 0;
     for (let r = 0; r < run.events.length; r++) {
       const shadowOutputs = result.outputs[r];
       if (shadowOutputs === undefined) {
-        failed++;
+        if (result.errors[r]?.code === ModelTimeoutError.code) timedOut++;
+        else failed++;
         continue;
       }
       const e = run.events[r]!;
@@ -157,6 +162,7 @@ export class ShadowDecisions {
       });
     }
     if (failed > 0) this.#countDropped(run.step, 'failed', failed);
+    if (timedOut > 0) this.#countDropped(run.step, 'timeout', timedOut);
   }
 
   #countAgreement(step: string, primary: string, shadow: string, agree: boolean): void {
@@ -171,7 +177,7 @@ export class ShadowDecisions {
     counter.inc();
   }
 
-  #countDropped(step: number, reason: 'backpressure' | 'failed', rows: number): void {
+  #countDropped(step: number, reason: 'backpressure' | 'timeout' | 'failed', rows: number): void {
     const { metrics, pipeline, steps } = this.#options;
     if (metrics === undefined) return;
     const key = `${step}\u0000${reason}`;
