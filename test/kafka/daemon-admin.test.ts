@@ -14,6 +14,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createDaemon, type Daemon } from '../../index.js';
 import { ModelSignatureError } from '../../core/errors.js';
 import { packageRoot } from '../../core/paths.js';
+import { ModelRegistry } from '../../models/registry.js';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import type { AdminStatus } from '../../runtime/admin/admin-target.js';
 import { shippedModel, writeVersionByHand } from '../helpers/registry-copy.js';
@@ -145,15 +146,22 @@ describe('admin API on a running daemon', { timeout: 180_000 }, () => {
       const back = rolledBack.body['change'] as { from: number; to: number };
       assert.deepEqual([back.from, back.to], [2, 1]);
       assert.equal((await status(daemon)).versions.steps.find((v) => v.step === 'gbt')?.roles[0]?.ref, 'fraud_gbt@1');
-      // A version whose manifest lies about the model: the alias moves, the swap is refused (409), the old
-      // version keeps serving, and the status says why.
+      // A version whose manifest lies about the model: the registry refuses to move the alias to it (409 with
+      // the model's code), so the daemon never even tries it.
       await writeVersionByHand(registry, 'fraud_gbt', 3, { modelFile: shippedModel('txn_autoencoder', 1), manifestOf: { name: 'fraud_gbt', version: 2 }, sha256: 'honest' });
-      const refused = await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/promote', { version: 3 });
+      const lying = await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/promote', { version: 3 });
+      assert.equal(lying.status, 409);
+      assert.equal(lying.body.error?.code, ModelSignatureError.code);
+      assert.equal((JSON.parse(readFileSync(join(registry, 'fraud_gbt', 'aliases.json'), 'utf8')) as { aliases: Record<string, number> }).aliases['production'], 1);
+      // An honest version this pipeline's step cannot use (the autoencoder's signature): the alias moves, the
+      // swap is refused (409 ADMIN_CONFLICT), the old version keeps serving, and the status says why.
+      const other = await new ModelRegistry(registry).register('fraud_gbt', shippedModel('txn_autoencoder', 1));
+      const refused = await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/promote', { version: other.version });
       assert.equal(refused.status, 409);
       assert.equal(refused.body.error?.code, 'ADMIN_CONFLICT');
       const gbtRole = (await status(daemon)).versions.steps.find((v) => v.step === 'gbt')?.roles[0];
       assert.equal(gbtRole?.ref, 'fraud_gbt@1');
-      assert.deepEqual([gbtRole?.refused?.ref, gbtRole?.refused?.code], ['fraud_gbt@3', ModelSignatureError.code]);
+      assert.deepEqual([gbtRole?.refused?.ref, gbtRole?.refused?.code], [other.ref, ModelSignatureError.code]);
       await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/rollback', {});
       const noHistory = await adminCall(daemon, 'POST', '/admin/models/fraud_mlp/rollback', { alias: 'production' });
       assert.equal(noHistory.status, 400, 'no earlier version to roll back to');
