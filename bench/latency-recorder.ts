@@ -26,12 +26,15 @@ export class LatencyRecorder {
   summary(): LatencySummary {
     const h = this.#histogram;
     const ms = (us: number): number => Math.round(us) / 1000;
+    // HdrHistogram answers a percentile with the top of its value's bucket (3 significant digits), which can
+    // lie above the largest value recorded: a p99.9 above the max reads as a contradiction, so it is capped.
+    const at = (percentile: number): number => ms(Math.min(h.getValueAtPercentile(percentile), h.maxValue));
     return {
       count: h.totalCount,
-      p50Ms: ms(h.getValueAtPercentile(50)),
-      p90Ms: ms(h.getValueAtPercentile(90)),
-      p99Ms: ms(h.getValueAtPercentile(99)),
-      p999Ms: ms(h.getValueAtPercentile(99.9)),
+      p50Ms: at(50),
+      p90Ms: at(90),
+      p99Ms: at(99),
+      p999Ms: at(99.9),
       maxMs: ms(h.maxValue),
       meanMs: ms(h.mean),
     };

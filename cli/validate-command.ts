@@ -22,10 +22,13 @@ export function validateCommand(): Command {
           const deps = s.dependsOn.length > 0 ? ` after ${s.dependsOn.join(', ')}` : '';
           const when = s.when === null ? '' : ` when ${s.when}`;
           // Candidates are named with the id they follow and the version it resolves to now.
-          const canary = s.canary === null ? '' : `, canary ${s.canary.modelId} (${s.canary.model.ref}) for ${s.canary.percent}% of keys`;
-          const shadow = s.shadow === null ? '' : `, shadow ${s.shadow.modelId} (${s.shadow.model.ref})`;
+          const named = (id: string, ref: string): string => (id === ref ? ref : `${id} (${ref})`);
+          const canary = s.canary === null ? '' : `, canary ${named(s.canary.modelId, s.canary.model.ref)} for ${s.canary.percent}% of keys`;
+          const shadow = s.shadow === null ? '' : `, shadow ${named(s.shadow.modelId, s.shadow.model.ref)}`;
           process.stdout.write(`  ${s.id}: ${s.model.ref}${deps}${when}${canary}${shadow}\n`);
         }
+        const { topic, deadLetter, shadowTopic } = p.output;
+        process.stdout.write(`  topics: ${p.input.topic} → ${topic}, dead letters ${deadLetter}${shadowTopic === null ? '' : `, shadow decisions ${shadowTopic}`}\n`);
       } catch (err) {
         const code = asVerdictError(err).code;
         process.stderr.write(`error ${code}: ${(err as Error).message}\n`);

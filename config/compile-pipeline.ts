@@ -101,10 +101,7 @@ export async function compilePipeline(
   const checkEventRefs = (source: string, path: string): void => checkCelEventRefs(source, path, schema, file.input.schema);
 
   const { topic, deadLetter, shadowTopic } = file.output;
-  if (shadowTopic !== undefined && (shadowTopic === topic || shadowTopic === deadLetter)) {
-    // Its records are not decisions: mixed into the output or dead-letter topic they would be read as such.
-    throw new ConfigError(`output.shadowTopic: "${shadowTopic}" is also the ${shadowTopic === topic ? 'output' : 'dead-letter'} topic; the shadow topic must be its own`, { details: { path: 'output.shadowTopic' } });
-  }
+  checkTopics(file);
   const ids = new Set<string>();
   file.steps.forEach((s, i) => {
     if (ids.has(s.id)) throw new ConfigError(`steps[${i}].id: duplicate step id "${s.id}"`);
@@ -277,6 +274,29 @@ async function resolveCandidates(
     canary: canary === null || step.canary === undefined ? null : { modelId: step.canary.model, model: canary, percent: step.canary.percent },
     shadow: shadow === null || step.shadow === undefined ? null : { modelId: step.shadow, model: shadow },
   };
+}
+
+/**
+ * Every topic the pipeline writes is its own, and none is the input: a pipeline writing into its input
+ * topic would read its own decisions (or dead letters, forever) back as events, and decisions, dead
+ * letters and shadow records mixed in one topic would be read as one another. `output.shadowTopic` also
+ * needs a step with a shadow, or nothing would ever be written to it.
+ */
+function checkTopics(file: PipelineFile): void {
+  const { topic, deadLetter, shadowTopic } = file.output;
+  const topics: Array<[path: string, name: string | undefined]> = [
+    ['input.topic', file.input.topic], ['output.topic', topic], ['output.deadLetter', deadLetter], ['output.shadowTopic', shadowTopic],
+  ];
+  for (let i = 1; i < topics.length; i++) {
+    const [path, name] = topics[i]!;
+    const clash = topics.slice(0, i).find(([, other]) => other === name);
+    if (name !== undefined && clash !== undefined) {
+      throw new ConfigError(`${path}: "${name}" is also ${clash[0]}; each topic the pipeline reads or writes must be its own`, { details: { path } });
+    }
+  }
+  if (shadowTopic !== undefined && !file.steps.some((s) => s.shadow !== undefined)) {
+    throw new ConfigError(`output.shadowTopic: no step has a shadow, so nothing would be written to "${shadowTopic}"`, { details: { path: 'output.shadowTopic' } });
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

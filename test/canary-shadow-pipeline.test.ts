@@ -71,7 +71,7 @@ describe('canary and shadow: compiling', () => {
     await rejects(editStep('gbt', (s) => ({ ...s, canary: { model: 'txn_autoencoder@1', percent: 5 } })), /^steps\[0\]\.canary\.model: txn_autoencoder@1 has no output "fraud_probability"/);
     await rejects(editStep('anomaly', (s) => ({ ...s, shadow: 'fraud_gbt@1' })), /^steps\[1\]\.shadow: fraud_gbt@1 has no output "score", which step "anomaly" was compiled with txn_autoencoder@1/);
     // The shadow topic must be a topic of its own (test/shadow-topic.test.ts covers it).
-    await rejects((f) => ({ ...f, output: { ...f.output, shadowTopic: f.output.topic } }), /^output\.shadowTopic: ".*" is also the output topic/);
+    await rejects((f) => ({ ...f, output: { ...f.output, shadowTopic: f.output.topic } }), /^output\.shadowTopic: ".*" is also output\.topic/);
   });
 
   test('a canary percent outside (0, 100] is refused by the schema', () => {

@@ -40,7 +40,8 @@ describe('verdict CLI', () => {
     writeFileSync(file, text);
     const r = run('validate', file);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /gbt: fraud_gbt@1, canary fraud_gbt@canary \(fraud_gbt@2\) for 12\.5% of keys, shadow fraud_gbt@2 \(fraud_gbt@2\)\n/);
+    assert.match(r.stdout, /gbt: fraud_gbt@1, canary fraud_gbt@canary \(fraud_gbt@2\) for 12\.5% of keys, shadow fraud_gbt@2\n/);
+    assert.match(r.stdout, /topics: transactions → decisions, dead letters transactions\.dlq\n/);
     assert.match(r.stdout, /anomaly: txn_autoencoder@1\n/);
   });
 

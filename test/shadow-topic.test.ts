@@ -113,11 +113,25 @@ describe('shadow topic: compiling', () => {
     const file = await shadowPipeline();
     assert.equal((await compilePipeline(file, registry, { baseDir })).output.shadowTopic, SHADOW_TOPIC);
     assert.equal((await compilePipeline(await shadowPipeline('fraud_gbt@1', null), registry, { baseDir })).output.shadowTopic, null);
-    for (const [topic, which] of [[file.output.topic, 'output'], [file.output.deadLetter, 'dead-letter']] as const) {
+    for (const [topic, which] of [[file.output.topic, 'output.topic'], [file.output.deadLetter, 'output.deadLetter'], [file.input.topic, 'input.topic']] as const) {
       await assert.rejects(
         compilePipeline({ ...file, output: { ...file.output, shadowTopic: topic } }, registry, { baseDir }),
-        (err: Error & { code?: string }) => err.code === 'CONFIG_INVALID' && new RegExp(`^output\\.shadowTopic: "${topic.replace('.', '\\.')}" is also the ${which} topic`).test(err.message),
+        (err: Error & { code?: string }) => err.code === 'CONFIG_INVALID' && err.message.startsWith(`output.shadowTopic: "${topic}" is also ${which};`),
       );
+    }
+  });
+
+  test('every topic the pipeline writes is its own and none is the input; a shadow topic needs a shadow step', async () => {
+    const registry = new ModelRegistry(`${baseDir}/../../models/registry`);
+    const file = await shadowPipeline();
+    const cases: Array<[PipelineFile, RegExp]> = [
+      [{ ...file, output: { ...file.output, topic: file.input.topic } }, /^output\.topic: "transactions" is also input\.topic;/],
+      [{ ...file, output: { ...file.output, deadLetter: file.input.topic } }, /^output\.deadLetter: "transactions" is also input\.topic;/],
+      [{ ...file, output: { ...file.output, deadLetter: file.output.topic } }, /^output\.deadLetter: ".+" is also output\.topic;/],
+      [{ ...(await shadowPipeline('fraud_gbt@2', null)), output: { ...file.output, shadowTopic: SHADOW_TOPIC } }, /^output\.shadowTopic: no step has a shadow/],
+    ];
+    for (const [edited, pattern] of cases) {
+      await assert.rejects(compilePipeline(edited, registry, { baseDir }), (err: Error & { code?: string }) => err.code === 'CONFIG_INVALID' && pattern.test(err.message));
     }
   });
 });
