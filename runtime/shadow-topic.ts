@@ -139,6 +139,8 @@ export class ShadowTopicWriter {
   #timer: Subscription | undefined;
   /** Set once flushed or closed: no more sends; what is left is counted as dropped. */
   #stopped = false;
+  /** This writer's totals, for the stop's log line (the counters die with the process). */
+  readonly #totals = { sent: 0, failed: 0, droppedAtStop: 0 };
 
   constructor(options: ShadowTopicWriterOptions) {
     this.#o = options;
@@ -180,6 +182,8 @@ export class ShadowTopicWriter {
     await Promise.race([work(), expired]);
     timer?.unsubscribe();
     this.close();
+    // What the shadow topic got over this writer's life, said once at the stop: after it, the counters are gone.
+    this.#o.logger.info({ topic: this.#o.topic, ...this.#totals }, 'shadow topic flushed');
   }
 
   /** True until flushed or closed: records pushed now are still sent. */
@@ -194,7 +198,12 @@ export class ShadowTopicWriter {
     this.#stopped = true;
     this.#o.buffer.onRecord = undefined;
     const left = this.#o.buffer.take().length;
-    if (left > 0) this.#shutdown?.inc(left);
+    if (left > 0) this.#dropAtStop(left);
+  }
+
+  #dropAtStop(records: number): void {
+    this.#shutdown?.inc(records);
+    this.#totals.droppedAtStop += records;
   }
 
   #collectOnce(collect: NonNullable<ShadowTopicWriterOptions['collect']>, settle: boolean, timeoutMs: number): Promise<void> {
@@ -211,7 +220,7 @@ export class ShadowTopicWriter {
     try {
       const records = await collect(settle, timeoutMs);
       if (this.#stopped) {
-        if (records.length > 0) this.#shutdown?.inc(records.length);
+        if (records.length > 0) this.#dropAtStop(records.length);
         return;
       }
       for (const r of records) this.#o.buffer.push(r);
@@ -239,10 +248,13 @@ export class ShadowTopicWriter {
       .then(
         (rejected) => {
           this.#sent?.inc(records.length - rejected.length);
+          this.#totals.sent += records.length - rejected.length;
+          this.#totals.failed += rejected.length;
           if (rejected.length > 0) this.#failed?.inc(rejected.length);
         },
         (error: unknown) => {
           this.#failed?.inc(records.length);
+          this.#totals.failed += records.length;
           this.#o.logger.warn({ err: asVerdictError(error).toJSON(), records: records.length }, 'shadow topic: a send failed; its records are dropped');
         },
       )

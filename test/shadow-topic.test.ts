@@ -5,6 +5,8 @@
  * embedded log, in both placements; the writer's bounds with fake sinks.
  */
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { dirname } from 'node:path';
 import { describe, test } from 'node:test';
 import { compilePipeline } from '../config/compile-pipeline.js';
@@ -276,11 +278,16 @@ describe('shadow topic writer', () => {
     let sends = 0;
     const sink: Sink = { send: () => { sends++; return Promise.reject(new Error('broker gone')); }, close: () => Promise.resolve() };
     const buffer = new ShadowRecordBuffer({ pipeline: 'p', metrics, bound: 3 });
-    const writer = new ShadowTopicWriter({ topic: 's', pipeline: 'p', sink, buffer, clock: new ManualScheduler(), metrics, logger: silentLogger });
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write(chunk: Buffer, _e, done): void { lines.push(chunk.toString('utf8')); done(); } }));
+    const writer = new ShadowTopicWriter({ topic: 's', pipeline: 'p', sink, buffer, clock: new ManualScheduler(), metrics, logger });
     // Sync pushes: the first starts a send (taking it), three fit, the last two overflow.
     for (let i = 0; i < 6; i++) buffer.push(record(i));
     await writer.flush(1_000);
     assert.equal(sends, 2, 'the first record alone, then the three buffered; nothing sent twice');
+    // The stop says what the topic got, since the counters die with the process.
+    const flushed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'shadow topic flushed');
+    assert.deepEqual([flushed?.['topic'], flushed?.['sent'], flushed?.['failed'], flushed?.['droppedAtStop']], ['s', 0, 4, 0]);
     assert.deepEqual((await counters(metrics)).dropped, new Map([
       ['{pipeline="p",reason="overflow"}', 2],
       ['{pipeline="p",reason="failed"}', 4],
