@@ -141,7 +141,7 @@ export const pipelineFileSchema = z.object({
      * a step had failed. Either way it is counted per rule and named in the decision's reasons.
      */
     onRuleError: z.enum(['skip', 'incomplete']).default('skip'),
-    onIncomplete: z.union([
+    onIncomplete: z.discriminatedUnion('policy', [
       z.object({ policy: z.literal('fail-open') }).strict(),
       z.object({ policy: z.literal('fail-closed'), action: z.string().default('review') }).strict(),
       z.object({ policy: z.literal('fallback'), rules: z.array(ruleSchema).min(1), default: z.string() }).strict(),

@@ -90,7 +90,7 @@ describe('pipeline file keys', () => {
     refused(text.replace('    # shadow: fraud_gbt@2', '    shaddow: fraud_gbt@2'), /steps\[0\]: Unrecognized key: "shaddow"/);
     refused(text.replace('maxBatchSize: 64', 'maxBatchsize: 64'), /models\.batching.*maxBatchsize/s);
     refused(text.replace('  deadlineMs: 100', '  deadlineMS: 100'), /join.*deadlineMS/s);
-    refused(text.replace('  onIncomplete:\n    policy: fallback', '  onIncomplete:\n    polcy: x\n    policy: fallback'), /decision\.onIncomplete/);
+    refused(text.replace('  onIncomplete:\n    policy: fallback', '  onIncomplete:\n    polcy: x\n    policy: fallback'), /decision\.onIncomplete: Unrecognized key: "polcy"/);
     refused(text.replace('{ when: "steps.gbt.fraud_probability > 0.9", action: decline, reason: high_gbt }', '{ when: "steps.gbt.fraud_probability > 0.9", action: decline, reason: high_gbt, priority: 1 }'), /decision\.rules\[0\]: Unrecognized key: "priority"/);
     refused(text.replace('      amount: { type: number, min: 0 }', '      amount: { type: number, minimum: 0 }'), /schemas\.transaction\.fields\.amount.*minimum/s);
     refused(text.replace('  intraOpThreads: 1', '  intraOpThread: 1'), /runtime.*intraOpThread/s);
