@@ -232,10 +232,22 @@ class KafkajsConsumer implements ConsumerLike {
   async commit(offsets: ReadonlyArray<TopicPartition & { readonly offset: number }>): Promise<void> {
     // kafkajs silently drops a commit while its runner is not running: refuse, so the caller keeps it.
     if (!this.#member) throw new TransportError('offset commit before the consumer joined its group', { retryable: true });
+    // Even a member's commit is dropped, without an error, when its runner stops for a moment (a rejoin after
+    // a late heartbeat, on a loaded machine): commitOffsets then just returns. The broker's answer is the one
+    // sign it was sent: kafkajs emits COMMIT_OFFSETS on it, synchronously, before commitOffsets returns.
+    const wanted = new Set(offsets.map((o) => `${o.topic}\u0000${o.partition}\u0000${o.offset}`));
+    const remove = this.#consumer.on(this.#consumer.events.COMMIT_OFFSETS, ({ payload }) => {
+      for (const { topic, partitions } of payload.topics) for (const p of partitions) wanted.delete(`${topic}\u0000${p.partition}\u0000${String(p.offset)}`);
+    });
     try {
       await this.#consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: String(o.offset) })));
     } catch (err) {
       throw toTransportError(err, 'offset commit failed');
+    } finally {
+      remove();
+    }
+    if (wanted.size > 0) {
+      throw new TransportError('offset commit dropped by kafkajs: its consumer was not running (rejoining its group)', { retryable: true });
     }
   }
 
