@@ -21,6 +21,7 @@ import { Engine } from '../runtime/engine.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
+import { seriesOf as scrape } from './helpers/exposition.js';
 
 const baseDir = dirname(samplePipelinePath);
 const registry = new ModelRegistry(`${baseDir}/../../models/registry`);
@@ -37,15 +38,6 @@ function recordsOf(events: ReadonlyArray<Record<string, unknown>>, from: number)
 
 const decisionOf = (o: EncodedOutcome): Decision => JSON.parse(String(o.output.value)) as Decision;
 
-function scrape(text: string, name: string): Map<string, number> {
-  const found = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const space = line.lastIndexOf(' ');
-    found.set(line.slice(name.length, space), Number(line.slice(space + 1)));
-  }
-  return found;
-}
 
 describe('canary and shadow: compiling', () => {
   test('a step\'s canary and shadow are resolved and kept with the ids as configured, and fill the compiled bindings', async () => {

@@ -23,6 +23,7 @@ import { SHADOW_ROWS_IN_FLIGHT } from '../pipeline/route/shadow-runs.js';
 import { createBlockProcessor, type BlockProcessor } from '../pipeline/stages.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { compiled, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
+import { seriesOf } from './helpers/exposition.js';
 
 const baseDir = dirname(samplePipelinePath);
 
@@ -108,13 +109,7 @@ async function block(r: Rig, keys: readonly string[]) {
 }
 
 async function scrape(metrics: Metrics, name: string): Promise<Map<string, number>> {
-  const found = new Map<string, number>();
-  for (const line of (await metrics.registry.metrics()).split('\n')) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const space = line.lastIndexOf(' ');
-    found.set(line.slice(name.length, space), Number(line.slice(space + 1)));
-  }
-  return found;
+  return seriesOf(await metrics.registry.metrics(), name);
 }
 
 describe('canary split in the router', () => {

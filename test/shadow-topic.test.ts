@@ -24,6 +24,7 @@ import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import type { RejectedRecord, Sink } from '../streams/types.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
+import { seriesOf as scrape } from './helpers/exposition.js';
 
 const baseDir = dirname(samplePipelinePath);
 const SHADOW_TOPIC = 'verdict.shadow';
@@ -41,15 +42,6 @@ async function shadowPipeline(gbtModel = 'fraud_gbt@1', shadowTopic: string | nu
   return relaxedTimeouts({ ...file, output: { ...file.output, ...(shadowTopic === null ? {} : { shadowTopic }) } });
 }
 
-function scrape(text: string, name: string): Map<string, number> {
-  const found = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    const space = line.lastIndexOf(' ');
-    found.set(line.slice(name.length, space), Number(line.slice(space + 1)));
-  }
-  return found;
-}
 const sum = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
 /** The engine's metrics with its workers', over HTTP as Prometheus would scrape them. */
