@@ -32,7 +32,8 @@ import type { ModelActor } from '../actors/model-actor.js';
 import { ActorCache } from './actor-cache.js';
 import { BlockPool } from './block-pool.js';
 import { LiveModels, type FollowMode } from './live-models.js';
-import { ShadowRecordBuffer, ShadowTopicWriter, toShadowRecord, type ShadowRecord } from './shadow-topic.js';
+import type { ShadowRecord } from './shadow-topic.js';
+import { ShadowTopicOutput } from './shadow-topic-output.js';
 import { stepExecutor } from './step-executor.js';
 import { placeInference } from './workers/placement.js';
 
@@ -111,10 +112,8 @@ export class Engine {
   readonly #process: BlockProcessor;
   /** Shadow decisions compared with the ones made; undefined when no step has a shadow. */
   readonly #shadows: ShadowDecisions | undefined;
-  /** This thread's shadow-topic records, with `output.shadowTopic` and a shadow step; else undefined. */
-  readonly #shadowRecords: ShadowRecordBuffer | undefined;
-  /** The running stream's shadow-topic writer. */
-  #shadowWriter: ShadowTopicWriter | undefined;
+  /** This thread's shadow topic (runtime/shadow-topic-output.ts), with `output.shadowTopic` and a shadow step; else undefined. */
+  readonly #shadowTopic: ShadowTopicOutput | undefined;
   /** The inference workers' metrics when this engine placed its batches in a pool. */
   readonly #inferenceMetrics: () => Promise<unknown[]>;
   readonly #blockTaskFile: string | URL | undefined;
@@ -173,18 +172,16 @@ export class Engine {
     });
     const router = new EventRouter(pipeline, { executorFor: (i, model) => this.#executorFor(i, model) }, this.#join, this.scheduler);
     const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler });
-    const shadowed = pipeline.steps.some((s) => s.shadow !== null);
-    const records = shadowed && pipeline.output.shadowTopic !== null
-      ? new ShadowRecordBuffer({ pipeline: pipeline.name, metrics: this.metrics, ...(options.shadowTopicBuffer === undefined ? {} : { bound: options.shadowTopicBuffer }) })
-      : undefined;
-    this.#shadowRecords = records;
-    const keep = options.keepShadowRecords === true;
-    this.#shadows = shadowed
+    const shadowTopic = ShadowTopicOutput.of({
+      pipeline, clock: this.scheduler, metrics: this.metrics, logger: this.logger,
+      keep: options.keepShadowRecords === true, settled: () => this.shadowsSettled(),
+      ...(options.shadowTopicBuffer === undefined ? {} : { bound: options.shadowTopicBuffer }),
+    });
+    this.#shadowTopic = shadowTopic;
+    this.#shadows = pipeline.steps.some((s) => s.shadow !== null)
       ? new ShadowDecisions({
         pipeline: pipeline.name, steps: pipeline.steps.map((s) => s.id), decider, metrics: this.metrics,
-        ...(records === undefined ? {} : {
-          onComparison: (c) => { if (keep || this.#shadowWriter?.open === true) records.push(toShadowRecord(c, pipeline.name)); },
-        }),
+        ...(shadowTopic === undefined ? {} : { onComparison: (c) => shadowTopic.record(c) }),
       })
       : undefined;
     this.#process = createBlockProcessor({
@@ -347,7 +344,8 @@ export class Engine {
    */
   stream(source: Source, sink: Sink, options: { stream?: StreamOptionsInput; onDelivered?: (d: EncodedOutcome, record: InboundRecord) => void } = {}): PartitionedStream {
     const blocks = this.pipeline.placement.blocks === 'workers' ? this.#blockPool() : undefined;
-    const writer = this.#shadowTopicWriter(sink, blocks);
+    // The shadow topic's writer (one stream at a time): the block workers' records, or this thread's own.
+    const writer = this.#shadowTopic?.openWriter(sink, blocks === undefined ? undefined : (settle, timeoutMs) => blocks.collectShadowRecords(settle, timeoutMs));
     const stream = new PartitionedStream({
       source,
       sink,
@@ -373,37 +371,11 @@ export class Engine {
   }
 
   /**
-   * The shadow topic's writer for a stream on `sink` (one stream at a time), or undefined without a shadow
-   * topic. In the blocks placement it collects the block workers' records; on this thread it takes the
-   * engine's own. A drain flushes it (`afterDrain`), `close()` stops it.
-   */
-  #shadowTopicWriter(sink: Sink, blocks: BlockPool | undefined): ShadowTopicWriter | undefined {
-    const { shadowTopic } = this.pipeline.output;
-    if (this.#shadowRecords === undefined || shadowTopic === null) return undefined;
-    this.#shadowWriter?.close();
-    this.#shadowWriter = new ShadowTopicWriter({
-      topic: shadowTopic,
-      pipeline: this.pipeline.name,
-      sink,
-      buffer: this.#shadowRecords,
-      ...(blocks === undefined
-        ? { settled: () => this.shadowsSettled() }
-        : { collect: (settle: boolean, timeoutMs: number) => blocks.collectShadowRecords(settle, timeoutMs) }),
-      clock: this.scheduler,
-      metrics: this.metrics,
-      logger: this.logger,
-    });
-    return this.#shadowWriter;
-  }
-
-  /**
    * Takes this thread's shadow-topic records (a block worker's answer to the main thread's collection);
    * `settle`: first waits for the comparisons in progress. Empty without a shadow topic.
    */
-  async takeShadowRecords(settle: boolean): Promise<ShadowRecord[]> {
-    if (this.#shadowRecords === undefined) return [];
-    if (settle) await this.shadowsSettled();
-    return this.#shadowRecords.take();
+  takeShadowRecords(settle: boolean): Promise<ShadowRecord[]> {
+    return this.#shadowTopic?.take(settle) ?? Promise.resolve([]);
   }
 
   /** Every worker's metrics (block and inference workers, prom-client JSON), to merge with this engine's own at scrape time. */
@@ -437,7 +409,7 @@ export class Engine {
    * (their queued rows run, shadow rows included), then waits for the shadow comparisons in progress.
    */
   async close(): Promise<void> {
-    this.#shadowWriter?.close();
+    this.#shadowTopic?.close();
     await this.models.close();
     await this.#blocks?.close();
     this.#join.close();
