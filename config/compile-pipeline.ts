@@ -246,6 +246,7 @@ export async function compilePipeline(
     registryRoot,
     aliasPollMs: file.models.aliasPollMs,
     placement: placementOf(file.runtime, cores),
+    state: null,
   };
 }
 

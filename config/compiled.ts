@@ -1,5 +1,6 @@
 /** The compiled pipeline: every option resolved, defaulted and cross-checked. Nothing downstream sees optional fields. */
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
+import type { CompiledState } from '../pipeline/state/types.js';
 import type { Placement } from './placement.js';
 import type { CircuitBreakerPolicy, FeatureSpec, InputSchemaSpec, OptionalDecisionHeader, RuleSpec } from './pipeline-schema.js';
 
@@ -94,4 +95,6 @@ export interface CompiledPipeline {
   readonly aliasPollMs: number;
   /** Where the work runs, decided here once (config/placement.ts). */
   readonly placement: Placement;
+  /** The per-key state (`state` in the file), or null when the pipeline declares none. */
+  readonly state: CompiledState | null;
 }

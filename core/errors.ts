@@ -129,6 +129,19 @@ export class FeatureError extends VerdictError {
   static override readonly code = 'INPUT_FEATURE_FAILED';
 }
 
+/** Per-key state could not be applied to a record (pipeline/state/). Dead-lettered. */
+export class StateError extends VerdictError {
+  static override readonly code: string = 'STATE_FAILED';
+}
+/** A record without a key in a pipeline that keeps per-key state: state is keyed by the record key. Dead-lettered. */
+export class StateKeyMissingError extends StateError {
+  static override readonly code = 'STATE_KEY_MISSING';
+}
+/** An event whose time field (`state.eventTime`) is missing or not a finite, non-negative number. Dead-lettered. */
+export class StateEventTimeError extends StateError {
+  static override readonly code = 'STATE_EVENT_TIME_INVALID';
+}
+
 // ---- models and registry -------------------------------------------------------------------------------
 /** A model id (`name`, `name@version`, `name@alias`) that resolves to nothing in the registry, or a model file that is gone. */
 export class ModelNotFoundError extends VerdictError {
