@@ -28,6 +28,7 @@ import { EventRouter, type StepExecutor } from '../pipeline/route/event-router.j
 import { NO_HEADERS } from '../pipeline/headers.js';
 import type { Sink, Source } from '../streams/types.js';
 import type { InboundRecord } from '../pipeline/record.js';
+import type { StateRead } from '../pipeline/state/types.js';
 import type { ModelActor } from '../actors/model-actor.js';
 import { ActorCache } from './actor-cache.js';
 import { BlockPool } from './block-pool.js';
@@ -289,11 +290,13 @@ export class Engine {
   /**
    * A block of records through the whole core on this thread, each outcome encoded for the sink.
    * `bindings`: the model versions it runs; default the engine's current ones (held until the block ends).
+   * `states`: one StateRead per record, by position, from the state stage (required with `state` in the
+   * pipeline: see `BlockInput.states`); a StateRead error dead-letters its record with that code.
    */
-  async processBlock(records: readonly InboundRecord[], bindings?: ModelBindings): Promise<EncodedOutcome[]> {
+  async processBlock(records: readonly InboundRecord[], bindings?: ModelBindings, states?: readonly (StateRead | undefined)[]): Promise<EncodedOutcome[]> {
     const lease = bindings === undefined ? this.models.lease() : undefined;
     try {
-      const outcomes = await this.#process(records, undefined, bindings ?? lease!.bindings);
+      const outcomes = await this.#process(records, { bindings: bindings ?? lease!.bindings, states });
       return encodeBlock(outcomes, this.pipeline.output, this.pipeline.name);
     } finally {
       lease?.release();
@@ -311,7 +314,7 @@ export class Engine {
       key: null, value: null, headers: NO_HEADERS, timestamp: this.scheduler.now(),
     };
     const lease = this.models.lease();
-    const [outcome] = await this.#process([record], [event], lease.bindings).finally(() => lease.release());
+    const [outcome] = await this.#process([record], { events: [event], bindings: lease.bindings }).finally(() => lease.release());
     if (outcome === undefined) throw new Error('the block processor returned no outcome');
     if (outcome.kind === 'dead-letter') return { outcome, outputs: {}, decision: null };
     return { outcome, outputs: outcome.decision.outputs, decision: outcome.decision };
