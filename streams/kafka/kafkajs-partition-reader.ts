@@ -51,7 +51,7 @@ export async function readPartitions(
     retry: { restartOnFailure: () => Promise.resolve(false) },
   });
   const remaining = new Set(partitions);
-  let settle: ((err?: unknown) => void) | undefined;
+  let settle: ((err?: Error) => void) | undefined;
   const done = new Promise<void>((resolve, reject) => {
     settle = (err) => (err === undefined ? resolve() : reject(err));
   });
