@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ConfigError } from '../core/errors.js';
-import type { CompiledAggregate, CompiledState, StateSees } from './compiled.js';
+import type { CompiledAggregate, CompiledState, StateSees } from './compiled-state.js';
 import { declaredField } from './input-contract.js';
 import { formatDuration, parseDuration } from './duration.js';
 import type { AggregateSpec, FieldSpec, InputSchemaSpec, StateSpec } from './pipeline-schema.js';

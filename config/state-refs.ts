@@ -4,7 +4,7 @@
  * so it is refused with the config path, as undeclared event fields are (config/input-contract.ts).
  */
 import { ConfigError } from '../core/errors.js';
-import type { CompiledAggregate, CompiledState } from './compiled.js';
+import type { CompiledAggregate, CompiledState } from './compiled-state.js';
 import { declaredField } from './input-contract.js';
 import type { FeatureSpec, InputSchemaSpec } from './pipeline-schema.js';
 

@@ -6,16 +6,13 @@
  * State is keyed by the record key (its bytes), so it stays partition-local: each input partition has its
  * own state, restored from the same partition of a compacted changelog topic.
  */
+export type { AggregateOp, CompiledAggregate, CompiledState, StateSees } from '../../config/compiled-state.js';
 
 /** One aggregate's value as an event sees it. Numbers are float64 (counts are whole numbers); null: nothing to report (an empty window's mean). */
 export type StateValue = number | string | boolean | null;
 
 /** Every declared aggregate's value, by name, as one event saw it. */
 export type StateValues = Readonly<Record<string, StateValue>>;
-
-// The compiled definition lives with the compiled pipeline (config/ sits below pipeline/ and compiles it);
-// it is re-exported here so every user of state finds all its shapes in one place.
-export type { AggregateOp, CompiledAggregate, CompiledState, StateSees } from '../../config/compiled.js';
 
 /**
  * What the state stage hands the core for one record: the values the event saw, or why state could not
