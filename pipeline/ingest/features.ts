@@ -132,7 +132,7 @@ function equalsWriter(field: string, get: Getter, other: string, getOther: Gette
 /** A state value: undefined when the event saw no state of that name (the caller gave none). */
 function stateValue(name: string, state: StateValues): StateValues[string] {
   const v = state[name];
-  if (v === undefined) throw new FeatureError(`state value "${name}" is missing`, { details: { field: `state.${name}` } });
+  if (v === undefined) throw new FeatureError(`feature state.${name} is missing: the event saw no state value "${name}"`, { details: { field: `state.${name}` } });
   return v;
 }
 
