@@ -10,9 +10,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { compilePipeline } from '../config/compile-pipeline.js';
-import { DecodeError, InternalError, StateError, StateEventTimeError, StateKeyMissingError, WorkerCrashedError } from '../core/errors.js';
+import { DecodeError, InternalError, SchemaError, StateError, StateEventTimeError, StateKeyMissingError, WorkerCrashedError } from '../core/errors.js';
 import { ModelRegistry } from '../models/registry.js';
 import { HEADER } from '../pipeline/encode-outcome.js';
+import { createIngestor } from '../pipeline/ingest/ingest.js';
 import { stateErrorOf } from '../pipeline/ingest/state-read.js';
 import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
@@ -219,5 +220,22 @@ describe('a StateRead error becomes its typed error', () => {
     assert.ok(unknown instanceof StateError);
     assert.equal(unknown.code, StateError.code);
     assert.equal(unknown.details['stateCode'], 'STATE_SOMETHING_NEW');
+  });
+});
+
+describe('the ingestor with state', () => {
+  test('readEvent decodes, validates and identifies, throwing the typed error; fromRecord holds the values to the declared names', async () => {
+    const width = await modelWidth();
+    const pipeline = await compilePipeline(statePipeline({ width }), new ModelRegistry(stateRegistryRoot));
+    const ingestor = createIngestor(pipeline, { now: () => 0 });
+    const [good, , , , , , bad] = records(CASES);
+    assert.equal(ingestor.readEvent(good!)['id'], 'e0');
+    assert.throws(() => ingestor.readEvent(bad!), (err: unknown) => err instanceof DecodeError);
+    const noId = { ...good!, value: Buffer.from('{ "ts": 1, "amount": 1, "country": "FR" }') };
+    assert.throws(() => ingestor.readEvent(noId), (err: unknown) => err instanceof SchemaError);
+    assert.deepEqual(Object.keys(ingestor.fromRecord(good!, 0, v1).state), [...STATE_NAMES]);
+    assert.throws(() => ingestor.fromRecord(good!, 0), (err: unknown) => err instanceof InternalError);
+    const { since_last_s: _dropped, ...short } = v1;
+    assert.throws(() => ingestor.fromRecord(good!, 0, short), (err: unknown) => err instanceof InternalError && /since_last_s/.test(err.message));
   });
 });
