@@ -34,6 +34,10 @@ export interface Source {
   resume(partitions: readonly TopicPartition[]): void;
   /** Revokes every owned partition (so what is owed can still be committed), waits for commits, completes `events$`. */
   close(): Promise<void>;
+  /** The consumer group it reads as: the default changelog topic's name derives from it. */
+  readonly groupId?: string;
+  /** Where per-key state keeps its changelog on this transport; absent when it keeps none. */
+  readonly changelog?: ChangelogStore;
 }
 
 
