@@ -70,6 +70,8 @@ export interface StreamState {
   /**
    * Restores the partitions' state. Resolves true once it is restored, false when the restore was given up
    * (the partitions were released, or the state closed); retries transport failures itself meanwhile.
+   * Rejects when it can never succeed (ConfigError: a changelog topic that does not match the input), and
+   * the stream then fails.
    */
   restore(partitions: readonly TopicPartition[]): Promise<boolean>;
   /** Forgets the partitions' state (revoked): their next owner restores it from the changelog. */
