@@ -1,6 +1,7 @@
 /**
- * Compiling a pipeline's feature spec into a mapper from an event to a Float32Array row (or a Float64Array
- * one, for a feature set that feeds a float64 model input and so must not be rounded to float32). This runs once per
+ * Compiling a pipeline's feature spec into a mapper from an event (and the per-key state values it saw, for
+ * `{ state: <name> }` columns) to a Float32Array row (or a Float64Array one, for a feature set that feeds a
+ * float64 model input and so must not be rounded to float32). This runs once per
  * event per feature set on the hot path, so everything that depends only on the spec (path splitting,
  * one-hot lookup tables, column offsets) is done once here, and `map` is a loop over small closures.
  */
