@@ -8,7 +8,7 @@
  */
 import { ConfigError } from '../../core/errors.js';
 import type { ChangelogStore } from '../types.js';
-import type { AdminLike, KafkaClientFactory } from './kafka-client.js';
+import type { AdminLike, KafkaClientFactory, PartitionReaderLike } from './kafka-client.js';
 
 /** The topic configs a changelog is created with: compacted, as Kafka Streams creates its changelogs. */
 export const CHANGELOG_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact' };
@@ -16,6 +16,8 @@ export const CHANGELOG_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'clea
 export class KafkaChangelog implements ChangelogStore {
   readonly #factory: KafkaClientFactory;
   #admin: AdminLike | undefined;
+  /** One reader per changelog topic, kept across restores (it joins its group once). */
+  readonly #readers = new Map<string, PartitionReaderLike>();
 
   constructor(factory: KafkaClientFactory) {
     this.#factory = factory;
@@ -39,18 +41,27 @@ export class KafkaChangelog implements ChangelogStore {
 
   async read(topic: string, partitions: readonly number[], onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void, signal: AbortSignal): Promise<void> {
     const wanted = new Set(partitions);
-    const ends = new Map<number, number>();
+    const ranges = new Map<number, { start: number; end: number }>();
     for (const { partition, low, high } of await this.#adminClient().topicOffsets(topic)) {
       // An empty partition (nothing written, or everything deleted) needs no read at all.
-      if (wanted.has(partition) && high > low) ends.set(partition, high);
+      if (wanted.has(partition) && high > low) ranges.set(partition, { start: low, end: high });
     }
-    await this.#factory.readPartitions(topic, ends, onRecord, signal);
+    if (ranges.size === 0) return;
+    let reader = this.#readers.get(topic);
+    if (reader === undefined) {
+      reader = this.#factory.partitionReader(topic);
+      this.#readers.set(topic, reader);
+    }
+    await reader.read(ranges, onRecord, signal);
   }
 
-  /** Disconnects the admin client, if one was made. */
+  /** Disconnects the admin client and the readers, if any were made. */
   async close(): Promise<void> {
     const admin = this.#admin;
     this.#admin = undefined;
+    const readers = [...this.#readers.values()];
+    this.#readers.clear();
+    await Promise.all(readers.map((r) => r.close()));
     await admin?.disconnect();
   }
 
