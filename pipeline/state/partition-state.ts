@@ -252,11 +252,17 @@ export class PartitionState {
     return { keys: this.#keys.size, records, discarded: false };
   }
 
-  /** Every key's values read at its own maxTs after its last event (every aggregate as `after`), by key in hex. For tests. */
+  /**
+   * Every key's values read at its own maxTs after its last event (every aggregate as `after`), by key in
+   * hex, least recently applied first. Keys that can no longer be read (idle: maxTs < W - idleAfterMs,
+   * not yet swept) are left out, so the snapshot does not depend on when sweeps ran. For tests.
+   */
   snapshot(): Map<string, StateValues> {
     const snap = new Map<string, StateValues>();
     const out = new Array<StateValue>(this.#ops.length);
+    const idleBelow = this.#watermark - this.#def.idleAfterMs;
     for (const e of this.#keys.values()) {
+      if (e.state.maxTs < idleBelow) continue;
       readAt(this.#ops, e.state, e.state.maxTs, out);
       snap.set(Buffer.from(e.key).toString('hex'), toValues(this.#ops, out));
     }
