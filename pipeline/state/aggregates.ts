@@ -11,7 +11,7 @@
  * - last: a string, number or boolean (an object or array field leaves it unchanged, like null);
  * - timeSince: nothing (it reads the key's greatest event time).
  */
-import { addNumeric, bucketOf, dropThrough, makeWindow, readNumeric, retentionFloor, strideOf, windowLow, type NumericOp } from './buckets.js';
+import { addNumeric, bucketOf, decodeNumeric, dropThrough, encodeNumeric, makeWindow, readNumeric, retentionFloor, strideOf, windowLow, type NumericOp } from './buckets.js';
 import { addDistinct, decodeDistinct, distinctForm, dropDistinct, emptyDistinct, encodeDistinct, readDistinct, type DistinctSlot } from './distinct.js';
 import { fieldGetter } from './event-fields.js';
 import type { CompiledAggregate, CompiledState, StateValue } from './types.js';
@@ -88,16 +88,8 @@ function numericOps(name: string, op: NumericOp, field: string | null, readsBefo
       return result;
     },
     read: (slot, t, maxTs) => readNumeric(op, slot as number[], windowLow(w, t, maxTs), bucketOf(w, t)),
-    encode: (slot) => slot,
-    decode(wire) {
-      if (!Array.isArray(wire) || wire.length % stride !== 0) return undefined;
-      for (let i = 0; i < wire.length; i++) {
-        const x: unknown = wire[i];
-        if (typeof x !== 'number') return undefined;
-        if (i % stride === 0 && i > 0 && (wire[i - stride] as number) >= x) return undefined;
-      }
-      return wire as number[];
-    },
+    encode: (slot) => encodeNumeric(slot as number[]),
+    decode: (wire) => decodeNumeric(wire, stride),
   };
 }
 
@@ -130,12 +122,11 @@ function lastOps(name: string, field: string, readsBefore: boolean): AggregateOp
     name, readsBefore,
     create: () => null,
     apply(slot, t, event) {
-      let v = get(event);
+      const v = get(event);
       const s = slot as LastSlot | null;
       result.slot = s;
-      if (typeof v === 'number') v += 0; // -0 as 0: see event-fields.ts
-      else if (typeof v !== 'string' && typeof v !== 'boolean') return result;
-      const value = v as string | number | boolean;
+      if (typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean') return result;
+      const value = typeof v === 'number' ? v + 0 : v; // -0 as 0: see event-fields.ts
       if (s === null) result.slot = { value, t };
       else if (t >= s.t) {
         s.value = value;

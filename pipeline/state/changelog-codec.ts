@@ -3,7 +3,9 @@
  *
  * Both are plain MessagePack maps (no msgpackr records, so any MessagePack reader can inspect them):
  * - key state, format 1: `{ v: 1, o: lastOffset, t: maxTs, a: [slot per aggregate, declaration order] }`,
- *   a slot being: count/sum/min/max `[index, value, ...]`; mean `[index, n, sum, ...]`; distinct
+ *   a slot being: count/sum/min/max the numbers `index, value, ...` and mean `index, n, sum, ...` as one
+ *   bin of float64 little-endian (8 bytes a number: one copy to pack, where MessagePack numbers cost one
+ *   encoding each; a read needs `numpy.frombuffer(b, '<f8')` or `struct`); distinct
  *   `[index, [values], ...]`; last `[value, eventTime]` or null; timeSince null.
  * - meta, format 1, under the reserved key UTF-8 "\u0000verdict.state.meta":
  *   `{ v: 1, o: appliedThrough, w: partition watermark (ms; -Infinity before any applied event), d: fingerprint }`.
@@ -15,6 +17,7 @@
 import { Packr } from 'msgpackr';
 import { StateError } from '../../core/errors.js';
 import type { AggregateOps, Slot } from './aggregates.js';
+import { startEncoding } from './buckets.js';
 import { KeyState } from './key-state.js';
 
 /** The format version this code writes and the only one it reads. */
@@ -48,6 +51,7 @@ export function isMetaKey(key: Uint8Array): boolean {
 }
 
 export function encodeKeyState(ops: readonly AggregateOps[], ks: KeyState): Uint8Array {
+  startEncoding();
   const a: unknown[] = new Array<unknown>(ops.length);
   for (let i = 0; i < ops.length; i++) a[i] = (ops[i] as AggregateOps).encode(ks.slots[i] as Slot);
   return packr.pack({ v: STATE_FORMAT_VERSION, o: ks.lastOffset, t: ks.maxTs, a });

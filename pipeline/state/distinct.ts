@@ -10,6 +10,7 @@
  * (after this event's drop of expired buckets); the window's value is then a lower bound, and the caller
  * counts the saturation.
  */
+import { shiftOut } from './buckets.js';
 
 export interface DistinctSlot {
   /** Bucket indices, ascending. */
@@ -42,8 +43,13 @@ export function addDistinct(slot: DistinctSlot, bucket: number, value: string, m
   let set = existing;
   if (set === undefined) {
     set = new Set();
-    slot.idx.splice(pos, 0, bucket);
-    slot.sets.splice(pos, 0, set);
+    if (pos === slot.idx.length) {
+      slot.idx.push(bucket);
+      slot.sets.push(set);
+    } else {
+      slot.idx.splice(pos, 0, bucket);
+      slot.sets.splice(pos, 0, set);
+    }
   }
   set.add(value);
   slot.refs.set(value, (held ?? 0) + 1);
@@ -62,8 +68,8 @@ export function dropDistinct(slot: DistinctSlot, floor: number): void {
     k++;
   }
   if (k > 0) {
-    slot.idx.splice(0, k);
-    slot.sets.splice(0, k);
+    shiftOut(slot.idx, k);
+    shiftOut(slot.sets, k);
   }
 }
 
@@ -97,7 +103,7 @@ export function readDistinct(slot: DistinctSlot, lo: number, hi: number, scratch
 /** The changelog form: [index, [values...], index, [values...], ...], ascending by index. */
 export function encodeDistinct(slot: DistinctSlot): unknown[] {
   const out: unknown[] = [];
-  for (let i = 0; i < slot.idx.length; i++) out.push(slot.idx[i], [...(slot.sets[i] as Set<string>)]);
+  for (let i = 0; i < slot.idx.length; i++) out.push(slot.idx[i], Array.from(slot.sets[i] as Set<string>));
   return out;
 }
 
