@@ -33,8 +33,11 @@
  *   nothing is counted twice;
  * - a record > O is applied to exactly the state the uninterrupted run had at that point, so it sees the
  *   same values and leaves the same state: nothing is missed, and its first decision is the same.
- * key.lastOffset covers a key whose state the changelog holds past O (a write cut short before its
- * meta), and records delivered twice in one session; O covers keys evicted since.
+ * key.lastOffset covers records delivered twice in one session, and a key whose state the changelog
+ * holds past O (a write cut short before its meta). Exactness assumes each write lands whole or not at
+ * all (one produce of the partition's records: Kafka appends a batch atomically): from a cut write, key
+ * states are safe, but a tombstone that landed without its meta loses a key that records after O still
+ * need, and the key bound's order can differ.
  *
  * `appliedThrough` is the greatest offset handled (applied, late, replayed or invalid) in memory: O after
  * a restore, and what the next meta carries.
