@@ -182,8 +182,9 @@ export class KeyedState implements StreamState {
     const changelog = changes.map((c): OutboundRecord => ({
       topic: changelogTopic,
       partition: first.partition,
-      key: Buffer.from(c.key.buffer, c.key.byteOffset, c.key.byteLength),
-      value: c.value === null ? null : Buffer.from(c.value.buffer, c.value.byteOffset, c.value.byteLength),
+      // Copied: the encoder's output may be a view of a buffer it reuses, and these wait for their write.
+      key: Buffer.from(c.key),
+      value: c.value === null ? null : Buffer.from(c.value),
       headers: [],
     }));
     return { states, changelog };
