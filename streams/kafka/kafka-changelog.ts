@@ -28,15 +28,14 @@ export class KafkaChangelog implements ChangelogStore {
     const partitions = await admin.partitionCount(inputTopic);
     if (partitions === null) throw new ConfigError(`input topic ${inputTopic} does not exist`, { details: { topic: inputTopic } });
     const existing = await admin.partitionCount(topic);
-    if (existing === null) {
-      await admin.createTopic(topic, partitions, CHANGELOG_TOPIC_CONFIGS);
-      return;
-    }
-    if (existing !== partitions) {
+    if (existing === null) await admin.createTopic(topic, partitions, CHANGELOG_TOPIC_CONFIGS);
+    else if (existing !== partitions) {
       throw new ConfigError(`changelog topic ${topic} has ${existing} partitions, the input topic ${inputTopic} ${partitions}: they must match`, {
         details: { topic, partitions: existing, inputPartitions: partitions },
       });
     }
+    // Its group joined while the stream's own consumer joins, so the first restore need not wait for it.
+    this.#reader(topic).warm();
   }
 
   async read(topic: string, partitions: readonly number[], onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void, signal: AbortSignal): Promise<void> {
@@ -47,12 +46,7 @@ export class KafkaChangelog implements ChangelogStore {
       if (wanted.has(partition) && high > low) ranges.set(partition, { start: low, end: high });
     }
     if (ranges.size === 0) return;
-    let reader = this.#readers.get(topic);
-    if (reader === undefined) {
-      reader = this.#factory.partitionReader(topic);
-      this.#readers.set(topic, reader);
-    }
-    await reader.read(ranges, onRecord, signal);
+    await this.#reader(topic).read(ranges, onRecord, signal);
   }
 
   /** Disconnects the admin client and the readers, if any were made. */
@@ -63,6 +57,15 @@ export class KafkaChangelog implements ChangelogStore {
     this.#readers.clear();
     await Promise.all(readers.map((r) => r.close()));
     await admin?.disconnect();
+  }
+
+  #reader(topic: string): PartitionReaderLike {
+    let reader = this.#readers.get(topic);
+    if (reader === undefined) {
+      reader = this.#factory.partitionReader(topic);
+      this.#readers.set(topic, reader);
+    }
+    return reader;
   }
 
   #adminClient(): AdminLike {

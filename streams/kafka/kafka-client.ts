@@ -132,5 +132,7 @@ export interface PartitionReaderLike {
    * TransportError, or a StateRestoreError once `signal` aborts.
    */
   read(ranges: ReadonlyMap<number, { readonly start: number; readonly end: number }>, onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void, signal: AbortSignal): Promise<void>;
+  /** Joins the reader's group now, so the first read does not wait for it; failures are left to `read`. */
+  warm(): void;
   close(): Promise<void>;
 }

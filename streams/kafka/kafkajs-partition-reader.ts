@@ -91,6 +91,11 @@ export class KafkajsPartitionReader {
     }
   }
 
+  /** Joins the read group now (the broker's initial rebalance delay), so the first read does not wait for it. */
+  warm(): void {
+    this.#start().catch(() => undefined);
+  }
+
   /** Leaves the read group; reads in progress reject. */
   async close(): Promise<void> {
     const consumer = this.#consumer;
