@@ -39,6 +39,11 @@ export interface Ingestor {
    */
   readEvent(record: InboundRecord): Readonly<Record<string, unknown>>;
   /**
+   * An event object (the programmatic path) validated and identified: with its decision key, which keys its
+   * state there. Throws as `readEvent`.
+   */
+  identifyEvent(raw: Record<string, unknown>, recordKey: Buffer | null): { readonly event: Readonly<Record<string, unknown>>; readonly key: string };
+  /**
    * Decodes and validates a record. `state`: the values the event saw, required when the pipeline declares
    * state (without them an event that ingests fine throws InternalError: a record the stage never read).
    */
@@ -75,6 +80,10 @@ export function createIngestor(pipeline: CompiledPipeline, clock: Pick<Clock, 'n
       const event = validate(decodeValue(record.value, format));
       identify(event, identity, record.key);
       return event;
+    },
+    identifyEvent: (raw, recordKey) => {
+      const event = validate(raw);
+      return { event, key: identify(event, identity, recordKey).key };
     },
     fromEvent,
     fromRecord: (record, now, state) => fromEvent(decodeValue(record.value, format), record, now, state),
