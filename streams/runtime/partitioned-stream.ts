@@ -34,6 +34,7 @@ import type { Metrics } from '../../core/metrics.js';
 import { retry } from '../../core/retry.js';
 import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
+import { Backpressure } from './backpressure.js';
 import { OffsetCommits, tpKey } from './offset-commits.js';
 import type { EncodedOutcome } from '../../pipeline/outcome.js';
 import { replaceRefused, type DeadLetterTarget } from './refusals.js';
@@ -116,10 +117,8 @@ export class PartitionedStream {
   readonly #deps: StreamDeps;
   readonly #options: StreamOptions;
   readonly #assigned = new Map<string, TopicPartition>();
-  /** Partitions paused by backpressure (or a halt): resumed below the low-water marks. */
-  readonly #paused = new Set<string>();
-  /** True between an operator's `pause()` and `resume()`: the source stays paused whatever backpressure does. */
-  #operatorPaused = false;
+  /** What the source is told to pause and resume: backpressure, halts, the operator's pause (backpressure.ts). */
+  readonly #backpressure: Backpressure;
   readonly #drained = new Subject<void>();
   readonly #admission: Admission<ReadBatch>;
   #subscription: Subscription | undefined;
@@ -144,6 +143,10 @@ export class PartitionedStream {
     this.#commits = new OffsetCommits({
       source: deps.source, tracker: deps.tracker, scheduler: deps.scheduler, logger: deps.logger,
       owns: (key) => this.#assigned.has(key), ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+    });
+    this.#backpressure = new Backpressure({
+      source: deps.source, tracker: deps.tracker, bounds: this.#options, logger: deps.logger, assigned: this.#assigned,
+      halted: (key) => this.#halted.has(key), ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
     });
     this.#admission = new Admission<ReadBatch>({ maxInflight: this.#options.maxInflight, blockSize: this.#options.blockSize, clock: deps.scheduler });
   }
@@ -185,12 +188,12 @@ export class PartitionedStream {
 
   /** True while an operator's pause is in force (`pause()` until `resume()`). */
   get paused(): boolean {
-    return this.#operatorPaused;
+    return this.#backpressure.operatorPaused;
   }
 
   /** Whether a partition is paused by backpressure (or halted), as opposed to the operator's pause. */
   throttled(tp: TopicPartition): boolean {
-    return this.#paused.has(tpKey(tp));
+    return this.#backpressure.throttled(tp);
   }
 
   /**
@@ -200,11 +203,7 @@ export class PartitionedStream {
    * nothing; a stream that is not running has nothing to pause but remembers the flag.
    */
   pause(): boolean {
-    if (this.#operatorPaused) return false;
-    this.#operatorPaused = true;
-    this.#deps.source.pause([...this.#assigned.values()]);
-    this.#deps.logger.info({ partitions: this.#assigned.size }, 'consumption paused by the operator');
-    return true;
+    return this.#backpressure.pause();
   }
 
   /**
@@ -213,12 +212,7 @@ export class PartitionedStream {
    * stream drains or after it stopped, only the flag is cleared: a stop is never undone.
    */
   resume(): boolean {
-    if (!this.#operatorPaused) return false;
-    this.#operatorPaused = false;
-    const free = [...this.#assigned.entries()].filter(([k]) => !this.#paused.has(k)).map(([, tp]) => tp);
-    if (this.#lifecycle.state === 'running' && free.length > 0) this.#deps.source.resume(free);
-    this.#deps.logger.info({ partitions: free.length }, 'consumption resumed by the operator');
-    return true;
+    return this.#backpressure.resume(this.#lifecycle.state === 'running');
   }
 
   /** In flight, halted partitions aside: what a drain waits for. */
@@ -369,20 +363,12 @@ export class PartitionedStream {
       // its partitions could never be processed.
       restored.catch((err: unknown) => this.#fail(err));
     }
-    // The operator's pause covers partitions assigned while it is in force.
-    if (this.#operatorPaused) {
-      this.#deps.source.pause(partitions);
-      return;
-    }
-    // A transport may keep a pause across a rebalance, while the stream forgets its pauses on revoke: start
-    // every newly assigned partition unpaused, or one paused before the rebalance would stay stuck.
-    if (this.#lifecycle.state !== 'draining') this.#deps.source.resume(partitions);
+    this.#backpressure.assigned(partitions, this.#lifecycle.state === 'draining');
   }
 
   #onRevoked(partitions: readonly TopicPartition[]): void {
     for (const tp of partitions) {
       this.#assigned.delete(tpKey(tp));
-      this.#paused.delete(tpKey(tp));
       // Its next owner reads from the committed offset, before the halt, and tries again.
       if (this.#halted.delete(tpKey(tp))) this.#deps.metrics?.haltedPartitions.remove({ topic: tp.topic, partition: String(tp.partition) });
     }
@@ -399,26 +385,16 @@ export class PartitionedStream {
     // Commit what is done before the partitions go; the rest is re-read by their next owner.
     const owed = partitions.flatMap((tp) => this.#deps.tracker.revoke(tp) ?? []);
     this.commitNow(owed).catch(() => undefined);
-    this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
+    this.#backpressure.revoked(partitions);
     if (this.#unsettled() === 0) this.#drained.next();
   }
 
   /** Tracks a fetched batch's offsets and pauses the source where too much is buffered. */
   #intake(batch: RecordBatch): ReadBatch {
-    const { tracker, source, metrics } = this.#deps;
+    const { tracker, metrics } = this.#deps;
     for (const r of batch.records) tracker.track(batch, r.offset);
     metrics?.inflight.set(tracker.inflight());
-    const key = tpKey(batch);
-    if (!this.#paused.has(key) && tracker.inflight(batch) >= this.#options.maxBufferedPerPartition) {
-      this.#paused.add(key);
-      source.pause([batch]);
-    }
-    if (tracker.inflight() >= this.#options.maxBuffered) {
-      const toPause = [...this.#assigned.entries()].filter(([k]) => !this.#paused.has(k));
-      for (const [k] of toPause) this.#paused.add(k);
-      source.pause(toPause.map(([, tp]) => tp));
-    }
-    metrics?.pausedPartitions.set(this.#paused.size);
+    this.#backpressure.read(batch);
     return { ...batch, readAt: this.#deps.scheduler.now() };
   }
 
@@ -447,10 +423,8 @@ export class PartitionedStream {
     this.#halted.set(key, { ...tp, offset: record.offset });
     // State past the halt must not become durable: its records' outcomes are not written.
     this.#changelog?.drop(tp, record.offset, (batch) => batch.records[batch.records.length - 1]!.offset);
-    this.#paused.add(key);
-    this.#deps.source.pause([tp]);
+    this.#backpressure.hold(tp);
     this.#deps.metrics?.haltedPartitions.set({ topic: tp.topic, partition: String(tp.partition) }, record.offset);
-    this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
     this.#deps.logger.error({ ...tp, offset: record.offset, err: error.toJSON() },
       'partition halted: the broker refused this record\'s decision, its dead letter and its payload-less dead letter; nothing past this offset is committed until the partition is reassigned');
   }
@@ -471,7 +445,7 @@ export class PartitionedStream {
     this.#admission.release(records.length);
     if (changelog === undefined || !this.#assigned.has(tpKey(batch))) this.#committable(batch);
     else this.#changelog!.delivered(changelog);
-    if (this.#paused.size > 0 && this.#lifecycle.state === 'running') this.#resumeBelowLowWater();
+    if (this.#lifecycle.state === 'running') this.#backpressure.relieve();
   }
 
   /** A block's offsets go to the commit tracker: its outcomes (and changelog records, with state) are written. */
@@ -480,7 +454,7 @@ export class PartitionedStream {
     const haltedAt = this.#halted.get(tpKey(batch))?.offset ?? Infinity;
     for (const record of batch.records) if (record.offset < haltedAt) tracker.ack(batch, record.offset);
     metrics?.inflight.set(tracker.inflight());
-    if (this.#paused.size > 0 && this.#lifecycle.state === 'running') this.#resumeBelowLowWater();
+    if (this.#lifecycle.state === 'running') this.#backpressure.relieve();
     if (this.#unsettled() === 0) this.#drained.next();
   }
 
@@ -488,24 +462,5 @@ export class PartitionedStream {
   #abandoned(batch: ReadBatch): void {
     this.#admission.release(batch.records.length);
     if (this.#unsettled() === 0) this.#drained.next();
-  }
-
-  /** Resume at half the bound, not just under it, so a partition does not flap between paused and running. */
-  #resumeBelowLowWater(): void {
-    const { tracker } = this.#deps;
-    if (tracker.inflight() > this.#options.maxBuffered / 2) return;
-    const resumed: TopicPartition[] = [];
-    for (const key of this.#paused) {
-      if (this.#halted.has(key)) continue;
-      const tp = this.#assigned.get(key);
-      if (tp === undefined) { this.#paused.delete(key); continue; }
-      if (tracker.inflight(tp) <= this.#options.maxBufferedPerPartition / 2) {
-        this.#paused.delete(key);
-        resumed.push(tp);
-      }
-    }
-    // Under the operator's pause the partitions are no longer throttled, but they stay paused at the source.
-    if (resumed.length > 0 && !this.#operatorPaused) this.#deps.source.resume(resumed);
-    this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
   }
 }
