@@ -1,6 +1,6 @@
 /** The compiled pipeline: every option resolved, defaulted and cross-checked. Nothing downstream sees optional fields. */
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
-import type { CompiledState } from '../pipeline/state/types.js';
+import type { CompiledState } from './compiled-state.js';
 import type { Placement } from './placement.js';
 import type { CircuitBreakerPolicy, FeatureSpec, InputSchemaSpec, OptionalDecisionHeader, RuleSpec } from './pipeline-schema.js';
 

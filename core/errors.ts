@@ -141,6 +141,10 @@ export class StateKeyMissingError extends StateError {
 export class StateEventTimeError extends StateError {
   static override readonly code = 'STATE_EVENT_TIME_INVALID';
 }
+/** A partition's state could not be restored from its changelog: the read failed or was given up (`details.reason`), or a record is unreadable. */
+export class StateRestoreError extends StateError {
+  static override readonly code = 'STATE_RESTORE_FAILED';
+}
 
 // ---- models and registry -------------------------------------------------------------------------------
 /** A model id (`name`, `name@version`, `name@alias`) that resolves to nothing in the registry, or a model file that is gone. */

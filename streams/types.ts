@@ -5,6 +5,7 @@
 import type { Observable } from 'rxjs';
 import type { VerdictError } from '../core/errors.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../pipeline/record.js';
+import type { StateRead } from '../pipeline/state/types.js';
 
 /** A contiguous run of records of one partition, as a fetch returns them. */
 export interface RecordBatch extends TopicPartition {
@@ -54,4 +55,45 @@ export interface Sink {
   send(records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]>;
   /** Refuses later sends (TRANSPORT_FAILED, not retryable); `KafkaSink` first waits for the sends in flight, then disconnects. */
   close(): Promise<void>;
+}
+
+/**
+ * Per-key state kept beside a stream (runtime/keyed-state.ts): restored before a partition's records are
+ * processed, applied to each block in offset order, and made durable by a changelog written in the stream's
+ * produce flow (streams/runtime/changelog-writes.ts gives the order of writes and commits).
+ */
+export interface StreamState {
+  /**
+   * Restores the partitions' state. Resolves true once it is restored, false when the restore was given up
+   * (the partitions were released, or the state closed); retries transport failures itself meanwhile.
+   */
+  restore(partitions: readonly TopicPartition[]): Promise<boolean>;
+  /** Forgets the partitions' state (revoked): their next owner restores it from the changelog. */
+  release(partitions: readonly TopicPartition[]): void;
+  /**
+   * Applies a block (consecutive records of one partition, called in offset order once the partition is
+   * restored): one StateRead per record for the core (undefined: a record the core fails itself), and the
+   * changelog records that make the block's state durable (none when it changed nothing).
+   */
+  apply(records: readonly InboundRecord[]): { readonly states: readonly (StateRead | undefined)[]; readonly changelog: readonly OutboundRecord[] };
+}
+
+/**
+ * A changelog topic as the state sees it (streams/kafka/kafka-changelog.ts, streams/embedded/embedded-changelog.ts):
+ * created to match the input topic's partitions, and read back partition by partition on a restore. Its
+ * records are written through the stream's own Sink.
+ */
+export interface ChangelogStore {
+  /**
+   * Makes sure `topic` exists with as many partitions as `inputTopic` (created compacted when absent).
+   * Rejects with ConfigError when it exists with another partition count: partition p's state lives in
+   * changelog partition p.
+   */
+  prepare(topic: string, inputTopic: string): Promise<void>;
+  /**
+   * Reads the partitions of `topic` from their start to their end as of the call, each in offset order
+   * (`onRecord`); records appended meanwhile are not read. Rejects with a TransportError (retryable when
+   * trying again can help), or a StateRestoreError once `signal` aborts.
+   */
+  read(topic: string, partitions: readonly number[], onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void, signal: AbortSignal): Promise<void>;
 }

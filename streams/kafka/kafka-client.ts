@@ -111,6 +111,10 @@ export interface AdminLike {
   topicOffsets(topic: string): Promise<PartitionOffsets[]>;
   /** The group's committed offsets; partitions without a commit are absent. */
   committedOffsets(groupId: string, topics: readonly string[]): Promise<Array<TopicPartition & { readonly offset: number }>>;
+  /** The topic's partition count, or null when it does not exist. */
+  partitionCount(topic: string): Promise<number | null>;
+  /** Creates a topic with these topic configs (`cleanup.policy`: …); resolves also when it exists already. */
+  createTopic(topic: string, partitions: number, configs: Readonly<Record<string, string>>): Promise<void>;
   disconnect(): Promise<void>;
 }
 
@@ -118,4 +122,9 @@ export interface KafkaClientFactory {
   consumer(settings: ConsumerSettings): ConsumerLike;
   producer(settings: ProducerSettings): ProducerLike;
   admin(): AdminLike;
+  /**
+   * Reads a topic's partitions (partition → end offset, exclusive) from their start, outside any group's
+   * commits: a changelog restore. Rejects with a TransportError, or a StateRestoreError once `signal` aborts.
+   */
+  readPartitions(topic: string, ends: ReadonlyMap<number, number>, onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void, signal: AbortSignal): Promise<void>;
 }

@@ -14,6 +14,7 @@ import { RecordConversionError, TransportError, asVerdictError } from '../../cor
 import { componentLogger, type Logger } from '../../core/log.js';
 import { NO_HEADERS } from '../../pipeline/headers.js';
 import { toProduceError, toTransportError } from './kafkajs-errors.js';
+import { readPartitions } from './kafkajs-partition-reader.js';
 import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../../pipeline/record.js';
 import type {
   AdminLike, ConsumerHandlers, ConsumerLike, ConsumerSettings, KafkaClientFactory, KafkaConnection, PartitionOffsets,
@@ -28,6 +29,7 @@ export function kafkajsClientFactory(connection: KafkaConnection, logger: Logger
     consumer: (settings) => new KafkajsConsumer(kafka, settings),
     producer: (settings) => new KafkajsProducer(kafka, settings),
     admin: () => new KafkajsAdmin(kafka),
+    readPartitions: (topic, ends, onRecord, signal) => readPartitions(kafka, connection.clientId, topic, ends, onRecord, signal),
   };
 }
 
@@ -349,6 +351,29 @@ class KafkajsAdmin implements AdminLike {
         partitions.map((p) => ({ topic, partition: p.partition, offset: Number(p.offset) })).filter((p) => p.offset >= 0));
     } catch (err) {
       throw toTransportError(err, `fetching committed offsets of ${groupId} failed`);
+    }
+  }
+
+  async partitionCount(topic: string): Promise<number | null> {
+    await this.#connect();
+    try {
+      const { topics } = await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      return topics[0]?.partitions.length ?? null;
+    } catch (err) {
+      if ((err as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return null;
+      throw toTransportError(err, `describing ${topic} failed`);
+    }
+  }
+
+  async createTopic(topic: string, partitions: number, configs: Readonly<Record<string, string>>): Promise<void> {
+    await this.#connect();
+    try {
+      await this.#admin.createTopics({
+        topics: [{ topic, numPartitions: partitions, configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })) }],
+        waitForLeaders: true,
+      });
+    } catch (err) {
+      throw toTransportError(err, `creating ${topic} failed`);
     }
   }
 

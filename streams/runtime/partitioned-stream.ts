@@ -36,7 +36,10 @@ import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
 import type { EncodedOutcome } from '../../pipeline/outcome.js';
 import { replaceRefused, type DeadLetterTarget } from './refusals.js';
-import type { RecordBatch, RejectedRecord, Sink, Source } from '../types.js';
+import type { RecordBatch, RejectedRecord, Sink, Source, StreamState } from '../types.js';
+import type { StateRead } from '../../pipeline/state/types.js';
+import { ChangelogWrites, type ChangelogBlock } from './changelog-writes.js';
+import { RestoreGate } from './restore-gate.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../../pipeline/record.js';
 
 export interface StreamDeps {
@@ -45,9 +48,15 @@ export interface StreamDeps {
   /**
    * The per-event core for one block: `pipeline/stages.ts` (its blocks and `encodeBlock`), run on this thread
    * or in a block worker (runtime/block-pool.ts). One encoded outcome (a decision or dead letter, as the record the sink writes) per
-   * record, in order; never rejects.
+   * record, in order; never rejects. `states`: what the per-key state gave each record (with `state`).
    */
-  readonly process: (records: readonly InboundRecord[]) => Promise<EncodedOutcome[]>;
+  readonly process: (records: readonly InboundRecord[], states?: readonly (StateRead | undefined)[]) => Promise<EncodedOutcome[]>;
+  /**
+   * Per-key state (runtime/keyed-state.ts): restored on assignment before the partition's blocks start,
+   * applied to each block in offset order, its changelog written after the block's outcomes and before
+   * its offsets are committed (changelog-writes.ts). Absent: a stateless pipeline.
+   */
+  readonly state?: StreamState;
   readonly tracker: CommitTracker;
   /** Every timer and time read of the stream: commits, admission, sink retry backoffs, the forced stop. */
   readonly scheduler: Clock;
@@ -76,6 +85,14 @@ interface ReadBatch extends RecordBatch {
 interface Processed {
   readonly batch: ReadBatch;
   readonly encoded: readonly EncodedOutcome[];
+  /** The block as the changelog writes track it, with per-key state. */
+  readonly changelog?: ChangelogBlock<ReadBatch>;
+}
+
+/** A block of a partition revoked while it waited for its state: never processed, read again by the next owner. */
+interface Abandoned {
+  readonly batch: ReadBatch;
+  readonly abandoned: true;
 }
 
 /**
@@ -124,6 +141,10 @@ export class PartitionedStream {
   #failure: VerdictError | undefined;
   /** The end-to-end histogram's child for this pipeline, resolved once rather than per decision. */
   #endToEnd: { observe(v: number): void } | undefined;
+  /** Blocks of partitions whose state is being restored wait here (with `state`). */
+  readonly #gate = new RestoreGate();
+  /** The order of changelog writes and commits (with `state`). */
+  #changelog: ChangelogWrites<ReadBatch> | undefined;
 
   constructor(deps: StreamDeps) {
     this.#deps = deps;
@@ -150,6 +171,11 @@ export class PartitionedStream {
   /** Records read and not yet acknowledged: queued for admission or in processing. */
   get inflight(): number {
     return this.#deps.tracker.inflight();
+  }
+
+  /** True while some assigned partition waits for its state to be restored (not ready meanwhile). */
+  get restoring(): boolean {
+    return this.#gate.restoring;
   }
 
   /** Partitions halted where even a payload-less dead letter was refused, with the offset they stopped at. */
@@ -233,27 +259,48 @@ export class PartitionedStream {
         mergeMap((partition$) =>
           partition$.pipe(
             // Start each block's work now; concatMap then only waits, so order costs no parallelism.
-            map((batch) => ({ batch, pending: process(batch.records) })),
-            concatMap(({ batch, pending }) => from(pending.then((encoded): Processed => ({ batch, encoded })))),
+            map((batch) => this.#begin(batch, process)),
+            concatMap((pending) => from(pending)),
           ),
         ),
         mergeMap(
-          (processed) => from(this.#deliver(processed, sendRetrying)),
+          (processed) => from('abandoned' in processed ? Promise.resolve(processed) : this.#deliver(processed, sendRetrying)),
           this.#options.maxConcurrentSends,
         ),
       )
       .subscribe({
-        next: (processed) => this.#acknowledge(processed),
+        next: (processed) => ('abandoned' in processed ? this.#abandoned(processed.batch) : this.#acknowledge(processed)),
         error: (err: unknown) => {
           this.#failure = asVerdictError(err);
           logger.error({ err: this.#failure.toJSON() }, 'decision stream failed');
           this.#lifecycle.moveTo('failed');
         },
       });
+    if (this.#deps.state !== undefined) {
+      this.#changelog = new ChangelogWrites<ReadBatch>({
+        send: sendRetrying,
+        written: (batch) => this.#committable(batch),
+        refused: (batch, error) => this.#halt(batch.records[0]!, error),
+        failed: (err) => logger.warn({ err: asVerdictError(err).toJSON() }, 'changelog write abandoned: its blocks stay uncommitted and are read again'),
+      });
+    }
     this.#scheduleCommits();
     this.#lifecycle.moveTo('running');
   }
 
+  /**
+   * Starts a block (in offset order per partition): once its partition's state is restored, applies the
+   * state to it, here, in order, then hands it to processing, which runs concurrently with other blocks.
+   */
+  #begin(batch: ReadBatch, process: StreamDeps['process']): Promise<Processed | Abandoned> {
+    const { state } = this.#deps;
+    if (state === undefined) return process(batch.records).then((encoded) => ({ batch, encoded }));
+    return this.#gate.run(batch, () => {
+      const applied = state.apply(batch.records);
+      const changelog = this.#changelog!.opened({ tp: batch, block: batch, changelog: applied.changelog });
+      return process(batch.records, applied.states).then((encoded): Processed => ({ batch, encoded, changelog }));
+    }).then((p) => p ?? { batch, abandoned: true });
+  }
   /**
    * The stream's stop: stops fetching, waits for in-flight records to be delivered, and commits, all within
    * `timeoutMs` (the forced-stop timer, on the stream's clock). Ends `stopped` either way; `drained` is false
@@ -344,6 +391,11 @@ export class PartitionedStream {
   #onAssigned(partitions: readonly TopicPartition[]): void {
     for (const tp of partitions) this.#assigned.set(tpKey(tp), tp);
     if (partitions.length === 0) return;
+    const { state } = this.#deps;
+    if (state !== undefined) {
+      const restored = state.restore(partitions);
+      for (const tp of partitions) this.#gate.close(tp, restored);
+    }
     // The operator's pause covers partitions assigned while it is in force.
     if (this.#operatorPaused) {
       this.#deps.source.pause(partitions);
@@ -363,6 +415,14 @@ export class PartitionedStream {
     }
     // Records not yet started are left to the partitions' next owner, which reads from the committed offset.
     this.#admission.drop(partitions);
+    if (this.#deps.state !== undefined) {
+      // Its state goes with it: blocks waiting for it are abandoned, unwritten changelog records dropped.
+      for (const tp of partitions) {
+        this.#gate.abandon(tp);
+        this.#changelog?.drop(tp);
+      }
+      this.#deps.state.release(partitions);
+    }
     // Commit what is done before the partitions go; the rest is re-read by their next owner.
     const owed = partitions.flatMap((tp) => this.#deps.tracker.revoke(tp) ?? []);
     this.commitNow(owed).catch(() => undefined);
@@ -412,6 +472,8 @@ export class PartitionedStream {
     if (!this.#assigned.has(key) || this.#halted.has(key)) return;
     const tp = { topic: record.topic, partition: record.partition };
     this.#halted.set(key, { ...tp, offset: record.offset });
+    // State past the halt must not become durable: its records' outcomes are not written.
+    this.#changelog?.drop(tp, record.offset, (batch) => batch.records[batch.records.length - 1]!.offset);
     this.#paused.add(key);
     this.#deps.source.pause([tp]);
     this.#deps.metrics?.haltedPartitions.set({ topic: tp.topic, partition: String(tp.partition) }, record.offset);
@@ -420,23 +482,38 @@ export class PartitionedStream {
       'partition halted: the broker refused this record\'s decision, its dead letter and its payload-less dead letter; nothing past this offset is committed until the partition is reassigned');
   }
 
-  #acknowledge({ batch, encoded }: Processed): void {
-    const { tracker, metrics, onDelivered, scheduler } = this.#deps;
+  /** A block's outcomes are acknowledged: observed and handed on, then committable (after its changelog, with state). */
+  #acknowledge({ batch, encoded, changelog }: Processed): void {
+    const { onDelivered, scheduler } = this.#deps;
     // Read to acknowledged, queueing in admission and the sink included: what the histogram promises.
     const seconds = (scheduler.now() - batch.readAt) / 1000;
     const { records } = batch;
     const haltedAt = this.#halted.get(tpKey(batch))?.offset ?? Infinity;
     for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
       // From a halt on, nothing is acknowledged: those records are read again by the partition's next owner.
-      if (record.offset >= haltedAt) continue;
-      tracker.ack(batch, record.offset);
+      if (records[i]!.offset >= haltedAt) continue;
       this.#endToEnd?.observe(seconds);
-      if (onDelivered !== undefined) onDelivered(encoded[i]!, record);
+      if (onDelivered !== undefined) onDelivered(encoded[i]!, records[i]!);
     }
-    metrics?.inflight.set(tracker.inflight());
     this.#admission.release(records.length);
+    if (changelog === undefined || !this.#assigned.has(tpKey(batch))) this.#committable(batch);
+    else this.#changelog!.delivered(changelog);
     if (this.#paused.size > 0 && this.#lifecycle.state === 'running') this.#resumeBelowLowWater();
+  }
+
+  /** A block's offsets go to the commit tracker: its outcomes (and changelog records, with state) are written. */
+  #committable(batch: ReadBatch): void {
+    const { tracker, metrics } = this.#deps;
+    const haltedAt = this.#halted.get(tpKey(batch))?.offset ?? Infinity;
+    for (const record of batch.records) if (record.offset < haltedAt) tracker.ack(batch, record.offset);
+    metrics?.inflight.set(tracker.inflight());
+    if (this.#paused.size > 0 && this.#lifecycle.state === 'running') this.#resumeBelowLowWater();
+    if (this.#unsettled() === 0) this.#drained.next();
+  }
+
+  /** A block abandoned before it started (its partition was revoked while restoring): only admission forgets it. */
+  #abandoned(batch: ReadBatch): void {
+    this.#admission.release(batch.records.length);
     if (this.#unsettled() === 0) this.#drained.next();
   }
 

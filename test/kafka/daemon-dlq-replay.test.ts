@@ -57,6 +57,8 @@ function fakeKafka(log: Map<number, InboundRecord[]>, lateArrivals: InboundRecor
         return Promise.resolve([...log].map(([partition, records]) => ({ partition, low: 0, high: records.length })));
       },
       committedOffsets: () => Promise.reject(new Error('not used')),
+      partitionCount: () => Promise.reject(new Error('not used')),
+      createTopic: () => Promise.reject(new Error('not used')),
       disconnect: () => Promise.resolve(),
     }),
     consumer: (s): ConsumerLike => {
@@ -86,6 +88,7 @@ function fakeKafka(log: Map<number, InboundRecord[]>, lateArrivals: InboundRecor
       sendBatch: (batch) => { sent.push(...batch); return Promise.resolve(); },
       disconnect: () => Promise.resolve(),
     }),
+    readPartitions: () => Promise.reject(new Error('not used')),
   };
   return { factory, sent, paused, settings, stopped: () => stopped };
 }

@@ -63,6 +63,8 @@ export class FakeAdmin implements AdminLike {
     await this.#request();
     return [...this.committed].map(([partition, offset]) => ({ topic: 't', partition, offset }));
   }
+  partitionCount(): Promise<number | null> { return Promise.reject(new Error('not used')); }
+  createTopic(): Promise<void> { return Promise.reject(new Error('not used')); }
   disconnect(): Promise<void> { this.disconnects++; return Promise.resolve(); }
   async #request(): Promise<void> {
     this.requests++;
@@ -84,6 +86,7 @@ export function fakeFactory(startErrors: Array<TransportError | undefined> = [],
       if (admin === undefined) throw new Error('not used');
       return admin;
     },
+    readPartitions: () => Promise.reject(new Error('not used')),
   };
   return { factory, consumers };
 }

@@ -1,0 +1,50 @@
+/**
+ * The embedded log's changelog (streams/types.ts `ChangelogStore`): a topic of the same log, with as many
+ * partitions as the input. The embedded log does not compact, so the topic keeps every record (no record
+ * bound): a restore reads them all and keeps each key's last. Fine for demos and tests; a long-running
+ * deployment uses Kafka, whose compaction keeps the topic to one record per key.
+ */
+import { ConfigError, StateRestoreError } from '../../core/errors.js';
+import type { ChangelogStore } from '../types.js';
+import type { EmbeddedLog } from './embedded-log.js';
+
+/** Records read between checks of the abort signal (and yields to the event loop) during a restore. */
+const READ_CHUNK = 10_000;
+
+export class EmbeddedChangelog implements ChangelogStore {
+  readonly #log: EmbeddedLog;
+
+  constructor(log: EmbeddedLog) {
+    this.#log = log;
+  }
+
+  prepare(topic: string, inputTopic: string): Promise<void> {
+    const partitions = this.#log.partitionCount(inputTopic);
+    if (partitions === undefined) return Promise.reject(new ConfigError(`input topic ${inputTopic} does not exist`, { details: { topic: inputTopic } }));
+    const existing = this.#log.partitionCount(topic);
+    if (existing !== undefined && existing !== partitions) {
+      return Promise.reject(new ConfigError(`changelog topic ${topic} has ${existing} partitions, the input topic ${inputTopic} ${partitions}: they must match`, {
+        details: { topic, partitions: existing, inputPartitions: partitions },
+      }));
+    }
+    this.#log.createTopic(topic, partitions, { maxRecordsPerPartition: Number.MAX_SAFE_INTEGER });
+    return Promise.resolve();
+  }
+
+  async read(topic: string, partitions: readonly number[], onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void, signal: AbortSignal): Promise<void> {
+    const ends = this.#log.endOffsets(topic);
+    const starts = this.#log.startOffsets(topic);
+    for (const partition of partitions) {
+      const end = ends[partition] ?? 0;
+      for (let from = starts[partition] ?? 0; from < end;) {
+        if (signal.aborted) throw new StateRestoreError('changelog restore given up', { details: { topic, partition, reason: 'aborted' } });
+        const records = this.#log.read(topic, partition, from, Math.min(READ_CHUNK, end - from));
+        if (records.length === 0) break;
+        for (const r of records) onRecord(partition, r.key, r.value);
+        from = records[records.length - 1]!.offset + 1;
+        // A large log is read in chunks, so a restore never holds the event loop for long.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+  }
+}
