@@ -149,6 +149,8 @@ const PATTERNS: readonly (readonly [FraudPattern, number])[] = [
   ['card_testing', 0.042], ['account_takeover', 0.065], ['cross_border', 0.057], ['merchant_shift', 0.03], ['high_risk_merchant', 0.15],
 ];
 const MEAN_EPISODE_EVENTS = 2.9;
+/** How much a planned, not yet emitted fraud event counts towards the share when pacing episode starts. */
+const PENDING_WEIGHT = 0.1;
 
 /** Share of fraud episodes whose signals mostly stay hidden, and how much of each signal they still show. */
 const CAREFUL_SHARE = 0.3;
@@ -251,10 +253,12 @@ export function createTransactionGenerator(options: GeneratorOptions): Transacti
   const heap: Planned[] = [];
   let seq = 0;
   let emitted = 0;
-  /** Fraud events planned so far (emitted or still in the heap): what the pacing compares with the target. */
-  let fraudPlanned = 0;
-  // Episodes start on ordinary events at a base probability, nudged by how far planned fraud is from its
-  // target share, so the share holds close to `fraudRate` even though episodes vary in length.
+  /** Fraud events emitted so far, and planned but not yet due (a takeover waits days for its quiet spell). */
+  let fraudEmitted = 0;
+  let fraudPending = 0;
+  // Episodes start on ordinary events at a base probability, nudged by how far emitted fraud is from its
+  // target share (pending events counted at a discount, since they arrive later), so the share holds close
+  // to `fraudRate` from the start even though episodes vary in length and some start days after they are planned.
   const baseStart = fraudRate >= 1 ? 1 : fraudRate / ((1 - fraudRate) * MEAN_EPISODE_EVENTS);
 
   const less = (a: Planned, b: Planned): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq);
@@ -289,7 +293,7 @@ export function createTransactionGenerator(options: GeneratorOptions): Transacti
     return top;
   };
   const plan = (card: Card, at: number, pattern: FraudPattern | 'legit', draw: (r: Random, e: Body) => void): void => {
-    if (pattern !== 'legit') fraudPlanned++;
+    if (pattern !== 'legit') fraudPending++;
     push({ at, card, kind: 'extra', draw, pattern });
   };
 
@@ -458,12 +462,16 @@ export function createTransactionGenerator(options: GeneratorOptions): Transacti
         }
         let next = ownerNext(card, p.at);
         if (fraudRate > 0 && p.at >= card.busyUntil) {
-          const deficit = fraudRate * (emitted + 1) - fraudPlanned;
+          const deficit = fraudRate * (emitted + 1) - fraudEmitted - PENDING_WEIGHT * fraudPending;
           if (r.chance(baseStart * clamp(1 + deficit / 25, 0, 4))) next = Math.max(next, startEpisode(card, p.at) ?? next);
         }
         push({ at: next, card, kind: 'habit', pattern: 'legit' });
       } else {
         p.draw?.(r, body);
+        if (p.pattern !== 'legit') {
+          fraudPending--;
+          fraudEmitted++;
+        }
       }
       const event: Transaction = { id: idPrefix + (emitted++).toString(36), key: card.id, ts, ...body };
       return { event, isFraud: p.pattern !== 'legit', pattern: p.pattern };

@@ -47,7 +47,7 @@ describe('circuit breaker, observed in /metrics', () => {
     );
     server = await startMetricsServer({ registry: metrics.registry, host: '127.0.0.1', port: 0, ready: () => true });
     const events = transactions(4, 17).map(({ event }) => event);
-    const poisoned = (i: number) => ({ ...events[i]!, velocity_1h: CRASH_MARKER });
+    const poisoned = (i: number) => ({ ...events[i]!, ip_risk: CRASH_MARKER });
 
     assert.match(await scrape(), /verdict_model_circuit_state\{model="fraud_gbt@1"\} 0/);
     for (const i of [0, 1]) {
