@@ -35,6 +35,10 @@ from collections import OrderedDict
 STATE_EVENT_TIME_INVALID = "STATE_EVENT_TIME_INVALID"
 STATE_KEY_MISSING = "STATE_KEY_MISSING"
 
+
+class FeatureError(Exception):
+    """A field the feature spec reads is absent or ill-typed (Verdict: FEATURE_INVALID, a dead letter)."""
+
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 WINDOWED = ("count", "sum", "mean", "min", "max", "distinct")
 
@@ -84,6 +88,16 @@ def get_path(event, path):
     for part in path.split("."):
         if not isinstance(value, dict) or part not in value:
             return None
+        value = value[part]
+    return value
+
+
+def _present(event, path, what):
+    """A dotted path's value for a feature; FeatureError when absent (null is a value here, as in features.ts)."""
+    value = event
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise FeatureError(f"{what}: feature field {path!r} is missing")
         value = value[part]
     return value
 
@@ -273,10 +287,6 @@ class PartitionState:
 
 # ---- the dense feature vector (pipeline/ingest/features.ts) ----------------------------------------------
 
-class FeatureError(Exception):
-    pass
-
-
 def js_equal(a, b):
     """JavaScript's a === b for JSON values of the kinds features compare (strings, numbers, booleans)."""
     if isinstance(a, bool) or isinstance(b, bool):
@@ -313,15 +323,19 @@ class FeatureMapper:
         for s in self.spec:
             if "oneHot" in s:
                 v = get_path(event, s["field"])
-                key = js_string(v) if isinstance(v, (str, int, float, bool)) else None
+                if not isinstance(v, (str, int, float, bool)):
+                    raise FeatureError(f"{s['field']}: not a string: {v!r}")
+                key = js_string(v)
                 row += [1.0 if key == c else 0.0 for c in s["oneHot"]]
             elif "equalsField" in s:
-                other = get_path(event, s["equalsField"])
                 if "state" in s:
+                    other = _present(event, s["equalsField"], "equalsField")
                     v = state[s["state"]]
                     row.append(0.0 if v is None else (1.0 if js_equal(v, other) else 0.0))
                 else:
-                    row.append(1.0 if js_equal(get_path(event, s["field"]), other) else 0.0)
+                    a = _present(event, s["field"], "field")
+                    other = _present(event, s["equalsField"], "equalsField")
+                    row.append(1.0 if js_equal(a, other) else 0.0)
             else:
                 t = s.get("transform", "identity")
                 if "state" in s:
@@ -331,9 +345,14 @@ class FeatureMapper:
                         continue
                 else:
                     v = get_path(event, s["field"])
+                what = str(s.get("field", s.get("state")))
                 if t == "bool":
+                    if not isinstance(v, bool) and not (is_number(v) and math.isfinite(v)):
+                        raise FeatureError(f"{what}: not a boolean: {v!r}")
                     row.append(1.0 if v else 0.0)
                     continue
-                x = _number(v, str(s.get("field", s.get("state"))))
+                x = _number(v, what)
+                if t == "log1p" and x <= -1:
+                    raise FeatureError(f"{what}: log1p of {x}")
                 row.append(math.log1p(x) if t == "log1p" else x)
         return row
