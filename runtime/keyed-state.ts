@@ -40,6 +40,8 @@ export interface KeyedStateDeps {
   readonly definition: CompiledState;
   /** The changelog topic: its partition p holds input partition p's state. */
   readonly changelogTopic: string;
+  /** The input topic, whose partition count the changelog's must match. */
+  readonly inputTopic: string;
   readonly store: ChangelogStore;
   /** Decodes and validates a record (the core's own ingestion, `Ingestor.readEvent`); throws its typed error. */
   readonly readEvent: (record: InboundRecord) => Readonly<Record<string, unknown>>;
@@ -61,6 +63,8 @@ export class KeyedState implements StreamState {
   /** Restores in progress, by partition: aborted when the partition is released or the state closed. */
   readonly #restoring = new Map<string, AbortController>();
   readonly #hooks: PartitionStateHooks;
+  /** The changelog topic checked (or created) once, before the first restore reads it. */
+  #prepared: Promise<void> | undefined;
 
   constructor(deps: KeyedStateDeps) {
     this.#deps = deps;
@@ -93,6 +97,11 @@ export class KeyedState implements StreamState {
     const startedAt = clock.now();
     const read = async (): Promise<Map<string, { state: PartitionStateLike; summary: ReturnType<PartitionStateLike['restore']> }>> => {
       const entries = new Map<number, ChangelogEntry[]>(partitions.map((tp) => [tp.partition, []]));
+      this.#prepared ??= store.prepare(changelogTopic, this.#deps.inputTopic).catch((err: unknown) => {
+        this.#prepared = undefined;
+        throw restoreError(err, changelogTopic);
+      });
+      await this.#prepared;
       try {
         await store.read(changelogTopic, partitions.map((tp) => tp.partition), (partition, key, value) => {
           // Records without a key are not the state's (nothing Verdict writes): skipped.
@@ -131,8 +140,9 @@ export class KeyedState implements StreamState {
     }, (err: unknown) => {
       for (const tp of partitions) if (this.#restoring.get(tpKey(tp)) === controller) this.#restoring.delete(tpKey(tp));
       metrics?.stateRestoring.set({ pipeline }, this.#restoring.size);
-      if (!controller.signal.aborted) logger.error({ err: asVerdictError(err).toJSON() }, 'state restore failed');
-      return false;
+      if (controller.signal.aborted) return false;
+      // Not retryable (a changelog topic that does not match the input): the partitions can never start.
+      throw asVerdictError(err);
     });
   }
 

@@ -34,6 +34,10 @@ export interface Source {
   resume(partitions: readonly TopicPartition[]): void;
   /** Revokes every owned partition (so what is owed can still be committed), waits for commits, completes `events$`. */
   close(): Promise<void>;
+  /** The consumer group it reads as: the default changelog topic's name derives from it. */
+  readonly groupId?: string;
+  /** Where per-key state keeps its changelog on this transport; absent when it keeps none. */
+  readonly changelog?: ChangelogStore;
 }
 
 
@@ -66,6 +70,8 @@ export interface StreamState {
   /**
    * Restores the partitions' state. Resolves true once it is restored, false when the restore was given up
    * (the partitions were released, or the state closed); retries transport failures itself meanwhile.
+   * Rejects when it can never succeed (ConfigError: a changelog topic that does not match the input), and
+   * the stream then fails.
    */
   restore(partitions: readonly TopicPartition[]): Promise<boolean>;
   /** Forgets the partitions' state (revoked): their next owner restores it from the changelog. */

@@ -6,15 +6,24 @@
  */
 import { ConfigError, StateRestoreError } from '../../core/errors.js';
 import type { ChangelogStore } from '../types.js';
-import type { EmbeddedLog } from './embedded-log.js';
+import type { InboundRecord } from '../../pipeline/record.js';
+
+/** What the changelog needs of its embedded log (kept narrow: the log makes one of these for itself). */
+export interface ChangelogLog {
+  partitionCount(topic: string): number | undefined;
+  createTopic(name: string, partitions: number, options?: { maxRecordsPerPartition?: number }): void;
+  endOffsets(topic: string): number[];
+  startOffsets(topic: string): number[];
+  read(topic: string, partition: number, fromOffset: number, max?: number): InboundRecord[];
+}
 
 /** Records read between checks of the abort signal (and yields to the event loop) during a restore. */
 const READ_CHUNK = 10_000;
 
 export class EmbeddedChangelog implements ChangelogStore {
-  readonly #log: EmbeddedLog;
+  readonly #log: ChangelogLog;
 
-  constructor(log: EmbeddedLog) {
+  constructor(log: ChangelogLog) {
     this.#log = log;
   }
 

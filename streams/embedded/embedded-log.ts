@@ -4,6 +4,7 @@
  * and rebalance, and committed offsets per group. The daemon runs on it in the demo and the benchmark
  * exactly as it runs on Kafka, through the same `Source` and `Sink`.
  */
+import { EmbeddedChangelog } from './embedded-changelog.js';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
 import { TransportError } from '../../core/errors.js';
@@ -97,6 +98,7 @@ export class EmbeddedLog {
       group: (groupId) => this.group(groupId),
       committedOffset: (groupId, topic, partition) => this.offsets.get(groupId)?.get(`${topic}:${partition}`),
       commit: (groupId, offsets) => this.commit(groupId, offsets),
+      changelog: new EmbeddedChangelog(this),
     };
   }
 

@@ -13,7 +13,7 @@ import { preciseScheduler, type Clock } from '../../core/clock.js';
 import { TransportError } from '../../core/errors.js';
 import { parseOptions } from '../../core/options.js';
 import { componentLogger, type Logger } from '../../core/log.js';
-import type { Source, SourceEvent } from '../types.js';
+import type { ChangelogStore, Source, SourceEvent } from '../types.js';
 import type { TopicPartition } from '../../pipeline/record.js';
 import type { ConsumerGroup, GroupMember } from './consumer-group.js';
 import type { PartitionLog } from './partition-log.js';
@@ -46,6 +46,8 @@ export interface ConsumerHost {
   group(groupId: string): ConsumerGroup;
   committedOffset(groupId: string, topic: string, partition: number): number | undefined;
   commit(groupId: string, offsets: ReadonlyArray<TopicPartition & { readonly offset: number }>): void;
+  /** The log's changelog store (a topic of the same log). */
+  readonly changelog: ChangelogStore;
 }
 
 /** One owned partition. */
@@ -66,6 +68,8 @@ export class EmbeddedSource implements Source {
   readonly events$: Observable<SourceEvent>;
   readonly memberId: string;
   readonly groupId: string;
+  /** Per-key state's changelog: a topic of this consumer's log. */
+  readonly changelog: ChangelogStore;
 
   private readonly maxBatchSize: number;
   private readonly resetTo: 'earliest' | 'latest';
@@ -92,6 +96,7 @@ export class EmbeddedSource implements Source {
   constructor(private readonly host: ConsumerHost, options: EmbeddedConsumerOptions) {
     if (options.topics.length === 0) throw new TransportError('an embedded consumer needs at least one topic', { retryable: false });
     this.groupId = options.groupId;
+    this.changelog = host.changelog;
     this.memberId = `${options.groupId}-${++nextMemberNumber}`;
     const { maxBatchSize, resetTo } = parseOptions(embeddedSourceSchema, options, 'embedded consumer options');
     this.maxBatchSize = maxBatchSize;

@@ -24,6 +24,7 @@ import type { Source, SourceEvent } from '../types.js';
 import type { TopicPartition } from '../../pipeline/record.js';
 import type { AdminLike, ConsumerLike, ConsumerSettings, FetchedBatch, KafkaClientFactory, KafkaConnection } from './kafka-client.js';
 import { kafkajsClientFactory } from './kafkajs-client.js';
+import { KafkaChangelog } from './kafka-changelog.js';
 import { CrashLoopDetector, type CrashLoop } from './crash-loop.js';
 import { StallWatchdog, type StalledPartition } from './stall-watchdog.js';
 
@@ -108,6 +109,10 @@ const keyOf = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`
  */
 export class KafkaSource implements Source {
   readonly events$: Observable<SourceEvent>;
+  /** The consumer group (`groupId`). */
+  readonly groupId: string;
+  /** Per-key state's changelog on the same cluster (a compacted topic; streams/kafka/kafka-changelog.ts). */
+  readonly changelog: KafkaChangelog;
 
   readonly #settings: ConsumerSettings;
   readonly #factory: KafkaClientFactory;
@@ -143,6 +148,8 @@ export class KafkaSource implements Source {
     const logger = options.logger ?? silentLogger;
     this.#logger = componentLogger(logger, 'kafka_source', { groupId: options.groupId, topics: this.#settings.topics });
     this.#factory = deps.factory ?? kafkajsClientFactory(options, logger);
+    this.groupId = options.groupId;
+    this.changelog = new KafkaChangelog(this.#factory);
     this.#scheduler = deps.scheduler ?? preciseScheduler;
     this.#random = deps.random ?? Math.random;
     this.#backoff = restartBackoff;
@@ -286,6 +293,7 @@ export class KafkaSource implements Source {
     await this.#stopping;
     await this.#watchdog.settled();
     await this.#admin?.disconnect().catch((err: unknown) => this.#logger.warn({ err }, 'admin disconnect failed'));
+    await this.changelog.close().catch((err: unknown) => this.#logger.warn({ err }, 'changelog admin disconnect failed'));
     this.#status = 'closed';
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;

@@ -357,10 +357,11 @@ class KafkajsAdmin implements AdminLike {
   async partitionCount(topic: string): Promise<number | null> {
     await this.#connect();
     try {
+      // Listed first: asking a broker for a missing topic's metadata may create it (auto.create.topics.enable).
+      if (!(await this.#admin.listTopics()).includes(topic)) return null;
       const { topics } = await this.#admin.fetchTopicMetadata({ topics: [topic] });
       return topics[0]?.partitions.length ?? null;
     } catch (err) {
-      if ((err as { type?: unknown }).type === 'UNKNOWN_TOPIC_OR_PARTITION') return null;
       throw toTransportError(err, `describing ${topic} failed`);
     }
   }

@@ -270,11 +270,7 @@ export class PartitionedStream {
       )
       .subscribe({
         next: (processed) => ('abandoned' in processed ? this.#abandoned(processed.batch) : this.#acknowledge(processed)),
-        error: (err: unknown) => {
-          this.#failure = asVerdictError(err);
-          logger.error({ err: this.#failure.toJSON() }, 'decision stream failed');
-          this.#lifecycle.moveTo('failed');
-        },
+        error: (err: unknown) => this.#fail(err),
       });
     if (this.#deps.state !== undefined) {
       this.#changelog = new ChangelogWrites<ReadBatch>({
@@ -339,6 +335,15 @@ export class PartitionedStream {
     return { drained: !stop.forced, abandoned };
   }
 
+  /** The stream cannot go on: detached, with the reason kept (`failure`) and logged. */
+  #fail(err: unknown): void {
+    if (this.#lifecycle.state === 'failed' || this.#lifecycle.state === 'stopped') return;
+    this.#failure = asVerdictError(err);
+    this.#deps.logger.error({ err: this.#failure.toJSON() }, 'decision stream failed');
+    this.#detach();
+    this.#lifecycle.moveTo('failed');
+  }
+
   /** Resolves once nothing is in flight (halted partitions aside). */
   #settled(): Promise<void> {
     return new Promise<void>((resolve) => {
@@ -395,6 +400,9 @@ export class PartitionedStream {
     if (state !== undefined) {
       const restored = state.restore(partitions);
       for (const tp of partitions) this.#gate.close(tp, restored);
+      // A restore that cannot succeed (a changelog topic that does not match the input) fails the stream:
+      // its partitions could never be processed.
+      restored.catch((err: unknown) => this.#fail(err));
     }
     // The operator's pause covers partitions assigned while it is in force.
     if (this.#operatorPaused) {
