@@ -73,6 +73,8 @@ export class KeyedState implements StreamState {
     const late = metrics?.stateLateEvents.labels({ pipeline });
     const replayed = metrics?.stateReplayedEvents.labels({ pipeline });
     const saturated = metrics?.stateDistinctSaturated.labels({ pipeline });
+    // The changelog topic is checked (or created) now, beside the consumer's join, not at the first restore.
+    this.#prepare().catch(() => undefined);
     this.#hooks = {
       onEvict: (reason) => evictions[reason]?.inc(),
       onLate: () => late?.inc(),
@@ -97,11 +99,7 @@ export class KeyedState implements StreamState {
     const startedAt = clock.now();
     const read = async (): Promise<Map<string, { state: PartitionStateLike; summary: ReturnType<PartitionStateLike['restore']> }>> => {
       const entries = new Map<number, ChangelogEntry[]>(partitions.map((tp) => [tp.partition, []]));
-      this.#prepared ??= store.prepare(changelogTopic, this.#deps.inputTopic).catch((err: unknown) => {
-        this.#prepared = undefined;
-        throw restoreError(err, changelogTopic);
-      });
-      await this.#prepared;
+      await this.#prepare();
       try {
         await store.read(changelogTopic, partitions.map((tp) => tp.partition), (partition, key, value) => {
           // Records without a key are not the state's (nothing Verdict writes): skipped.
@@ -189,6 +187,16 @@ export class KeyedState implements StreamState {
       headers: [],
     }));
     return { states, changelog };
+  }
+
+  /** Checks (or creates) the changelog topic once; a failure is tried again by the next restore. */
+  #prepare(): Promise<void> {
+    const { store, changelogTopic, inputTopic } = this.#deps;
+    this.#prepared ??= store.prepare(changelogTopic, inputTopic).catch((err: unknown) => {
+      this.#prepared = undefined;
+      throw restoreError(err, changelogTopic);
+    });
+    return this.#prepared;
   }
 
   /** Gives up every restore in progress (the stream is stopping). */

@@ -42,7 +42,7 @@ function recordingFactory(admin?: FakeAdmin) {
       assert.ok(admin, 'no admin expected');
       return admin;
     },
-    readPartitions: () => Promise.reject(new Error('not used')),
+    partitionReader: () => { throw new Error('not used'); },
   };
   return { factory, consumers, producers };
 }

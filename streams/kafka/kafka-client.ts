@@ -122,9 +122,17 @@ export interface KafkaClientFactory {
   consumer(settings: ConsumerSettings): ConsumerLike;
   producer(settings: ProducerSettings): ProducerLike;
   admin(): AdminLike;
+  /** A reader of `topic`'s partitions outside any group's commits (a changelog restore); the caller closes it. */
+  partitionReader(topic: string): PartitionReaderLike;
+}
+
+export interface PartitionReaderLike {
   /**
-   * Reads a topic's partitions (partition → end offset, exclusive) from their start, outside any group's
-   * commits: a changelog restore. Rejects with a TransportError, or a StateRestoreError once `signal` aborts.
+   * Reads each partition in `ranges` from `start` to `end` (exclusive), in offset order. Rejects with a
+   * TransportError, or a StateRestoreError once `signal` aborts.
    */
-  readPartitions(topic: string, ends: ReadonlyMap<number, number>, onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void, signal: AbortSignal): Promise<void>;
+  read(ranges: ReadonlyMap<number, { readonly start: number; readonly end: number }>, onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void, signal: AbortSignal): Promise<void>;
+  /** Joins the reader's group now, so the first read does not wait for it; failures are left to `read`. */
+  warm(): void;
+  close(): Promise<void>;
 }

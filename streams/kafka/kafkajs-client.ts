@@ -14,7 +14,7 @@ import { RecordConversionError, TransportError, asVerdictError } from '../../cor
 import { componentLogger, type Logger } from '../../core/log.js';
 import { NO_HEADERS } from '../../pipeline/headers.js';
 import { toProduceError, toTransportError } from './kafkajs-errors.js';
-import { readPartitions } from './kafkajs-partition-reader.js';
+import { KafkajsPartitionReader } from './kafkajs-partition-reader.js';
 import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../../pipeline/record.js';
 import type {
   AdminLike, ConsumerHandlers, ConsumerLike, ConsumerSettings, KafkaClientFactory, KafkaConnection, PartitionOffsets,
@@ -29,7 +29,7 @@ export function kafkajsClientFactory(connection: KafkaConnection, logger: Logger
     consumer: (settings) => new KafkajsConsumer(kafka, settings),
     producer: (settings) => new KafkajsProducer(kafka, settings),
     admin: () => new KafkajsAdmin(kafka),
-    readPartitions: (topic, ends, onRecord, signal) => readPartitions(kafka, connection.clientId, topic, ends, onRecord, signal),
+    partitionReader: (topic) => new KafkajsPartitionReader(kafka, connection.clientId, topic),
   };
 }
 

@@ -1,92 +1,172 @@
 /**
- * Reads given partitions of a topic from their start to given end offsets, over kafkajs: how a changelog
- * is read back on a restore (streams/kafka/kafka-changelog.ts).
+ * Reads given partitions of a topic from given start offsets to given end offsets, over kafkajs: how a
+ * changelog is read back on a restore (streams/kafka/kafka-changelog.ts).
  *
- * kafkajs has no manual assignment: a consumer always joins a group. So each read joins a group of its own
- * (a fresh id, never committed to) whose assigner hands its one member exactly the partitions asked for,
- * reads each from its start (`fromBeginning` in a group without commits), and leaves once every partition
- * reached its end offset.
+ * kafkajs has no manual assignment: a consumer always joins a group, and joining a fresh group waits for the
+ * broker's initial rebalance delay (`group.initial.rebalance.delay.ms`, 3 s by default, as on the mock). So
+ * one reader per topic joins once, in a group of its own (a fresh id, never committed to) whose assigner
+ * hands its one member every partition; every partition stays paused until a read seeks it to its start
+ * and resumes it, and is paused again once it reached its end. A rebalance then costs a seek, not a join.
  */
 import { randomUUID } from 'node:crypto';
-import { AssignerProtocol, type Kafka, type PartitionAssigner } from 'kafkajs';
-import { StateRestoreError, TransportError } from '../../core/errors.js';
+import { AssignerProtocol, type Consumer, type EachBatchPayload, type Kafka, type PartitionAssigner } from 'kafkajs';
+import { StateRestoreError, TransportError, type VerdictError } from '../../core/errors.js';
 import { toTransportError } from './kafkajs-errors.js';
 
 /** The assigner's protocol name: members of a read group all use it. */
 const PROTOCOL = 'verdict-partition-read';
 
-function assignerFor(topic: string, partitions: readonly number[]): PartitionAssigner {
-  return () => ({
-    name: PROTOCOL,
-    version: 1,
-    assign: ({ members }) => Promise.resolve(members.map((m, i) => ({
-      memberId: m.memberId,
-      // One member per read group; should another join, it gets nothing.
-      memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: i === 0 ? { [topic]: [...partitions] } : {}, userData: Buffer.alloc(0) }),
-    }))),
-    protocol: ({ topics }) => ({ name: PROTOCOL, metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) }),
-  });
+/** Every partition of the subscribed topics to the first member (a read group has one). */
+const assignAll: PartitionAssigner = ({ cluster }) => ({
+  name: PROTOCOL,
+  version: 1,
+  assign: ({ members, topics }) => Promise.resolve(members.map((m, i) => ({
+    memberId: m.memberId,
+    memberAssignment: AssignerProtocol.MemberAssignment.encode({
+      version: 1,
+      assignment: i === 0 ? Object.fromEntries(topics.map((t) => [t, cluster.findTopicPartitionMetadata(t).map((p) => p.partitionId)])) : {},
+      userData: Buffer.alloc(0),
+    }),
+  }))),
+  protocol: ({ topics }) => ({ name: PROTOCOL, metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) }),
+});
+
+/** One partition being read: from `start` to `end` (exclusive). */
+interface Target {
+  readonly start: number;
+  readonly end: number;
+  readonly onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void;
+  readonly done: (error?: VerdictError) => void;
 }
 
-/**
- * Reads `topic`'s partitions listed in `ends` (partition → end offset, exclusive) from their start, each in
- * offset order. Partitions whose end is at or below their start need no read and should be left out.
- * Rejects with a retryable TransportError when the consumer fails, or StateRestoreError once `signal` aborts.
- */
-export async function readPartitions(
-  kafka: Kafka,
-  clientId: string,
-  topic: string,
-  ends: ReadonlyMap<number, number>,
-  onRecord: (partition: number, key: Buffer | null, value: Buffer | null) => void,
-  signal: AbortSignal,
-): Promise<void> {
-  if (ends.size === 0) return;
-  const partitions = [...ends.keys()];
-  const consumer = kafka.consumer({
-    groupId: `${clientId}.partition-read.${randomUUID()}`,
-    partitionAssigners: [assignerFor(topic, partitions)],
-    allowAutoTopicCreation: false,
-    maxWaitTimeInMs: 100,
-    retry: { restartOnFailure: () => Promise.resolve(false) },
-  });
-  const remaining = new Set(partitions);
-  let settle: ((err?: Error) => void) | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    settle = (err) => (err === undefined ? resolve() : reject(err));
-  });
-  const onAbort = (): void => settle?.(new StateRestoreError(`reading ${topic} given up`, { details: { topic, reason: 'aborted' } }));
-  signal.addEventListener('abort', onAbort, { once: true });
-  consumer.on(consumer.events.CRASH, ({ payload }) => settle?.(toTransportError(payload.error, `reading ${topic} failed`)));
-  try {
-    if (signal.aborted) throw new StateRestoreError(`reading ${topic} given up`, { details: { topic, reason: 'aborted' } });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: ({ batch }) => {
-        const partition = batch.partition;
-        const end = ends.get(partition);
-        if (end === undefined || !remaining.has(partition)) return Promise.resolve();
-        for (const m of batch.messages) {
-          const offset = Number(m.offset);
-          if (offset >= end) break;
-          onRecord(partition, m.key ?? null, m.value ?? null);
-        }
-        const last = Number(batch.lastOffset());
-        if (last + 1 >= end) {
-          remaining.delete(partition);
-          consumer.pause([{ topic, partitions: [partition] }]);
-          if (remaining.size === 0) settle?.();
-        }
-        return Promise.resolve();
-      },
+export interface PartitionRange {
+  /** The first offset to read (the log start offset). */
+  readonly start: number;
+  /** The end offset, exclusive (the high watermark when the read was asked). */
+  readonly end: number;
+}
+
+export class KafkajsPartitionReader {
+  readonly #kafka: Kafka;
+  readonly #groupPrefix: string;
+  readonly #topic: string;
+  readonly #targets = new Map<number, Target>();
+  #consumer: Consumer | undefined;
+  #started: Promise<Consumer> | undefined;
+
+  constructor(kafka: Kafka, clientId: string, topic: string) {
+    this.#kafka = kafka;
+    this.#groupPrefix = `${clientId}.partition-read`;
+    this.#topic = topic;
+  }
+
+  /**
+   * Reads the partitions in `ranges`, each from its start to its end, in offset order (`onRecord`). Resolves
+   * once every one reached its end; rejects with a TransportError when the consumer fails (the next read
+   * starts a new one), or StateRestoreError once `signal` aborts.
+   */
+  async read(ranges: ReadonlyMap<number, PartitionRange>, onRecord: Target['onRecord'], signal: AbortSignal): Promise<void> {
+    if (ranges.size === 0) return;
+    const aborted = (): StateRestoreError => new StateRestoreError(`reading ${this.#topic} given up`, { details: { topic: this.#topic, reason: 'aborted' } });
+    if (signal.aborted) throw aborted();
+    const consumer = await this.#start();
+    if (signal.aborted) throw aborted();
+    const reads = [...ranges].map(([partition, range]) => new Promise<void>((resolve, reject) => {
+      // A read still running for the partition (a restore given up) ends here.
+      this.#targets.get(partition)?.done(aborted());
+      this.#targets.set(partition, { ...range, onRecord, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      consumer.seek({ topic: this.#topic, partition, offset: String(range.start) });
+    }));
+    const onAbort = (): void => {
+      for (const partition of ranges.keys()) this.#finish(partition, aborted());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    consumer.resume([{ topic: this.#topic, partitions: [...ranges.keys()] }]);
+    try {
+      await Promise.all(reads);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      // Partitions of a read that failed part-way stay paused for the next one.
+      for (const partition of ranges.keys()) this.#finish(partition, aborted());
+    }
+  }
+
+  /** Joins the read group now (the broker's initial rebalance delay), so the first read does not wait for it. */
+  warm(): void {
+    this.#start().catch(() => undefined);
+  }
+
+  /** Leaves the read group; reads in progress reject. */
+  async close(): Promise<void> {
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    this.#started = undefined;
+    for (const partition of [...this.#targets.keys()]) this.#finish(partition, new StateRestoreError(`reading ${this.#topic} given up: the reader closed`, { details: { topic: this.#topic, reason: 'aborted' } }));
+    await consumer?.disconnect().catch(() => undefined);
+  }
+
+  #start(): Promise<Consumer> {
+    this.#started ??= this.#join().catch((err: unknown) => {
+      this.#started = undefined;
+      throw err instanceof TransportError ? err : toTransportError(err, `reading ${this.#topic} failed`);
     });
-    await done;
-  } catch (err) {
-    throw err instanceof StateRestoreError || err instanceof TransportError ? err : toTransportError(err, `reading ${topic} failed`);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    await consumer.disconnect().catch(() => undefined);
+    return this.#started;
+  }
+
+  async #join(): Promise<Consumer> {
+    const consumer = this.#kafka.consumer({
+      groupId: `${this.#groupPrefix}.${randomUUID()}`,
+      partitionAssigners: [assignAll],
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 100,
+      retry: { restartOnFailure: () => Promise.resolve(false) },
+    });
+    let joined: (() => void) | undefined;
+    const member = new Promise<void>((resolve) => { joined = resolve; });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      // Only partitions being read are fetched; the rest wait paused (after a re-join too).
+      const idle = (payload.memberAssignment[this.#topic] ?? []).filter((p) => !this.#targets.has(p));
+      if (idle.length > 0) consumer.pause([{ topic: this.#topic, partitions: idle }]);
+      joined?.();
+    });
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (this.#consumer !== consumer) return;
+      const error = toTransportError(payload.error, `reading ${this.#topic} failed`);
+      this.#consumer = undefined;
+      this.#started = undefined;
+      for (const partition of [...this.#targets.keys()]) this.#finish(partition, error);
+      void consumer.disconnect().catch(() => undefined);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.#topic], fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatch: (payload) => { this.#batch(consumer, payload); return Promise.resolve(); } });
+    await member;
+    this.#consumer = consumer;
+    return consumer;
+  }
+
+  #batch(consumer: Consumer, { batch }: EachBatchPayload): void {
+    const { partition } = batch;
+    const target = this.#targets.get(partition);
+    if (target === undefined) {
+      consumer.pause([{ topic: this.#topic, partitions: [partition] }]);
+      return;
+    }
+    for (const m of batch.messages) {
+      const offset = Number(m.offset);
+      if (offset < target.start) continue;
+      if (offset >= target.end) break;
+      target.onRecord(partition, m.key ?? null, m.value ?? null);
+    }
+    if (Number(batch.lastOffset()) + 1 >= target.end) this.#finish(partition);
+  }
+
+  /** Ends a partition's read (resolved, or with `error`) and pauses it. */
+  #finish(partition: number, error?: VerdictError): void {
+    const target = this.#targets.get(partition);
+    if (target === undefined) return;
+    this.#targets.delete(partition);
+    this.#consumer?.pause([{ topic: this.#topic, partitions: [partition] }]);
+    target.done(error);
   }
 }

@@ -61,6 +61,11 @@ describe('Kafka changelog store', () => {
       ]);
       assert.deepEqual(seen.filter(([p]) => p === 2), [[2, Buffer.from('c').toString('hex'), Buffer.from('3').toString('hex')]]);
       assert.equal(seen.filter(([p]) => p === 1).length, 0, 'partition 1 was not asked for');
+      // Read again (the reader is kept: a seek, not a new group), after more was appended: from the start to the new end.
+      await h.producer.send({ topic, messages: [{ partition: 2, key: 'd', value: '4' }] });
+      const again: string[] = [];
+      await s.read(topic, [2], (_p, key) => again.push(key?.toString() ?? 'null'), new AbortController().signal);
+      assert.deepEqual(again, ['c', 'd']);
       // An empty set of partitions, or only empty partitions, needs no read.
       const none: unknown[] = [];
       const empty = uniqueTopic('cl-empty');

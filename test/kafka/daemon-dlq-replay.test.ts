@@ -88,7 +88,7 @@ function fakeKafka(log: Map<number, InboundRecord[]>, lateArrivals: InboundRecor
       sendBatch: (batch) => { sent.push(...batch); return Promise.resolve(); },
       disconnect: () => Promise.resolve(),
     }),
-    readPartitions: () => Promise.reject(new Error('not used')),
+    partitionReader: () => { throw new Error('not used'); },
   };
   return { factory, sent, paused, settings, stopped: () => stopped };
 }

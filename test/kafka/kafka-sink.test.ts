@@ -49,7 +49,7 @@ function fakeFactory(producer: FakeProducer, settings: ProducerSettings[] = []):
     consumer: (): ConsumerLike => { throw new Error('not used'); },
     producer: (s) => { settings.push(s); return producer; },
     admin: (): AdminLike => { throw new Error('not used'); },
-    readPartitions: () => Promise.reject(new Error('not used')),
+    partitionReader: () => { throw new Error('not used'); },
   };
 }
 

@@ -86,7 +86,7 @@ export function fakeFactory(startErrors: Array<TransportError | undefined> = [],
       if (admin === undefined) throw new Error('not used');
       return admin;
     },
-    readPartitions: () => Promise.reject(new Error('not used')),
+    partitionReader: () => { throw new Error('not used'); },
   };
   return { factory, consumers };
 }
