@@ -45,10 +45,10 @@ describe('admin model actions', () => {
   test('without live swaps the alias moves and the answer says nothing was swapped', async () => {
     const registry = registryCopy();
     const result = await promoteModel({ registry, refresh: undefined }, 'fraud_gbt', 4, undefined);
-    assert.deepEqual({ ...result.change, at: '' }, { name: 'fraud_gbt', alias: 'production', from: 1, to: 2, at: '' });
+    assert.deepEqual({ ...result.change, at: '' }, { name: 'fraud_gbt', alias: 'production', from: 3, to: 4, at: '' });
     assert.equal(result.swaps, null);
     const back = await rollbackModel({ registry, refresh: undefined }, 'fraud_gbt', 'production');
-    assert.deepEqual([back.change.from, back.change.to], [2, 1]);
+    assert.deepEqual([back.change.from, back.change.to], [4, 3]);
   });
 
   test('with live swaps the refresh runs after the move; a refused swap of this model is 409 ADMIN_CONFLICT', async () => {
@@ -60,14 +60,14 @@ describe('admin model actions', () => {
       return [ok];
     };
     const swapped = await promoteModel({ registry, refresh }, 'fraud_gbt', 4, undefined);
-    assert.equal(aliasAtRefresh, 2, 'the refresh sees the moved alias');
+    assert.equal(aliasAtRefresh, 4, 'the refresh sees the moved alias');
     assert.deepEqual(swapped.swaps, [ok]);
 
     const refused: SwapOutcome = {
       step: 'gbt', role: 'primary', from: 'fraud_gbt@4', to: 'fraud_gbt@3', ok: false, ms: 3,
       error: { code: 'MODEL_INTEGRITY', message: 'sha256 mismatch', retryable: false, details: {} },
     };
-    const other: SwapOutcome = { step: 'mlp', role: 'primary', from: 'fraud_mlp@2', to: 'fraud_mlp@2', ok: false, ms: 1 };
+    const other: SwapOutcome = { step: 'mlp', role: 'primary', from: 'fraud_mlp@1', to: 'fraud_mlp@2', ok: false, ms: 1 };
     await assert.rejects(rollbackModel({ registry, refresh: () => Promise.resolve([refused, other]) }, 'fraud_gbt', undefined), (err: unknown) => {
       const e = asVerdictError(err);
       assert.equal(e.code, 'ADMIN_CONFLICT');

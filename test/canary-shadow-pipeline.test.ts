@@ -22,6 +22,7 @@ import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { seriesOf as scrape } from './helpers/exposition.js';
+import { stateStage } from './helpers/state-reads.js';
 
 const baseDir = dirname(samplePipelinePath);
 const registry = new ModelRegistry(`${baseDir}/../../models/registry`);
@@ -102,7 +103,11 @@ describe('canary through the real pipeline', () => {
     const engine = await Engine.create({ ...file, runtime: { ...file.runtime, workers: 0 } }, { baseDir });
     try {
       const decisions: Decision[] = [];
-      for (let i = 0; i < events.length; i += 128) decisions.push(...(await engine.processBlock(recordsOf(events.slice(i, i + 128), i))).map(decisionOf));
+      const states = stateStage(engine.pipeline);
+      for (let i = 0; i < events.length; i += 128) {
+        const records = recordsOf(events.slice(i, i + 128), i);
+        decisions.push(...(await engine.processBlock(records, undefined, states(records))).map(decisionOf));
+      }
       check(decisions);
       // The canary's outputs are its own model's: the two versions disagree on some probabilities.
       const byVersion = new Map(decisions.map((d) => [d.models['gbt'], d.outputs['gbt']?.['fraud_probability']]));
@@ -148,9 +153,11 @@ describe('shadow through the real pipeline', () => {
   };
   const run = async (engine: Engine, events: ReadonlyArray<Record<string, unknown>>) => {
     const out: EncodedOutcome[] = [];
+    const states = stateStage(engine.pipeline);
+    const block = (records: InboundRecord[]) => engine.processBlock(records, undefined, states(records));
     // Four blocks at a time, so that blocks share batches as they would in a stream.
     for (let i = 0; i < events.length; i += 512) {
-      const blocks = [0, 128, 256, 384].filter((o) => i + o < events.length).map((o) => engine.processBlock(recordsOf(events.slice(i + o, i + o + 128), i + o)));
+      const blocks = [0, 128, 256, 384].filter((o) => i + o < events.length).map((o) => block(recordsOf(events.slice(i + o, i + o + 128), i + o)));
       for (const b of await Promise.all(blocks)) out.push(...b);
     }
     return out;

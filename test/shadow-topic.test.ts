@@ -25,6 +25,7 @@ import type { RejectedRecord, Sink } from '../streams/types.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { seriesOf as scrape } from './helpers/exposition.js';
+import { stateStage } from './helpers/state-reads.js';
 
 const baseDir = dirname(samplePipelinePath);
 const SHADOW_TOPIC = 'verdict.shadow';
@@ -89,8 +90,10 @@ async function recomputed(events: ReadonlyArray<Record<string, unknown>>): Promi
       value: Buffer.from(JSON.stringify(event)), headers: NO_HEADERS, timestamp: 0,
     }));
     const out = new Map<string, Decision>();
+    const states = stateStage(engine.pipeline);
     for (let i = 0; i < records.length; i += 128) {
-      for (const o of await engine.processBlock(records.slice(i, i + 128))) {
+      const block = records.slice(i, i + 128);
+      for (const o of await engine.processBlock(block, undefined, states(block))) {
         const d = JSON.parse(String(o.output.value)) as Decision;
         out.set(d.eventId, d);
       }
