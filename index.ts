@@ -25,6 +25,7 @@ export { Engine, type EngineOptions, type PipelineResult } from './runtime/engin
 export { ActorCache } from './runtime/actor-cache.js';
 export type { LiveModels, ModelsStatus, RoleStatus, Refusal, SwapResult, ModelRole, ModelEvent, FollowMode } from './runtime/live-models.js';
 export type { Decision } from './pipeline/decide/decision-actor.js';
+export type { StateRead, StateValue, StateValues } from './pipeline/state/types.js';
 export type { Outcome, DecisionOutcome, DeadLetterOutcome } from './pipeline/outcome.js';
 export { ModelRegistry } from './models/registry.js';
 export type {
@@ -56,6 +57,7 @@ export {
   VerdictError, ConfigError, DecodeError, SchemaError, FeatureError, ModelNotFoundError, ModelIntegrityError,
   ModelSignatureError, ModelInputError, ModelOutputError, ModelExecutionError, ModelTimeoutError, WorkerCrashedError,
   MailboxFullError, ActorStoppedError, AbortedError, RuleError, TransportError, ServerListenError, InternalError,
+  StateError, StateKeyMissingError, StateEventTimeError,
   isVerdictError, asVerdictError,
   type SerializedError,
 } from './core/errors.js';

@@ -10,6 +10,8 @@ import { ConfigError, isVerdictError } from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import { checkCelEventRefs, checkInputContract } from './input-contract.js';
 import { featureColumns } from './feature-columns.js';
+import { compileState } from './compile-state.js';
+import { checkCelStateRefs, checkStateFeatures } from './state-refs.js';
 import type { CompiledInput, CompiledPipeline, CompiledStep, InputSource } from './compiled.js';
 import { mappingProblem, type TypedSource } from './input-types.js';
 import { placementOf } from './placement.js';
@@ -82,7 +84,7 @@ function topologicalOrder(steps: readonly StepSpec[], deps: ReadonlyMap<string, 
  * resolves model ids (a `ModelRegistry`). `options.baseDir` resolves a relative `models.registry` (default
  * the working directory); `options.cores` sizes the default placement (default the machine's CPU count).
  * Rejects with `ConfigError` (CONFIG_INVALID) naming the config path: an unknown schema, step, feature set,
- * field, model or output; a duplicate step id; a dependency cycle; a shape mismatch; a model that cannot
+ * field, model, output or state aggregate; an invalid `state` section (config/compile-state.ts); a duplicate step id; a dependency cycle; a shape mismatch; a model that cannot
  * be resolved (its code in the message).
  */
 export async function compilePipeline(
@@ -97,8 +99,14 @@ export async function compilePipeline(
   }
   // The runtime's requirements of the schema, the id and key, and the features (input-contract.ts).
   checkInputContract(schema, file.input.schema, file.input.features);
+  // Per-key state (compile-state.ts), and what reads it: features and CEL (state-refs.ts).
+  const state = compileState(file.state, schema, file.input.schema);
+  checkStateFeatures(file.input.features, state, schema, file.input.schema);
   const featureWidths = new Map(Object.entries(file.input.features).map(([name, specs]) => [name, featureColumns(specs).length]));
-  const checkEventRefs = (source: string, path: string): void => checkCelEventRefs(source, path, schema, file.input.schema);
+  const checkEventRefs = (source: string, path: string): void => {
+    checkCelEventRefs(source, path, schema, file.input.schema);
+    checkCelStateRefs(source, path, state);
+  };
 
   const { topic, deadLetter, shadowTopic } = file.output;
   checkTopics(file);
@@ -246,7 +254,7 @@ export async function compilePipeline(
     registryRoot,
     aliasPollMs: file.models.aliasPollMs,
     placement: placementOf(file.runtime, cores),
-    state: null,
+    state,
   };
 }
 
@@ -280,13 +288,14 @@ async function resolveCandidates(
 /**
  * Every topic the pipeline writes is its own, and none is the input: a pipeline writing into its input
  * topic would read its own decisions (or dead letters, forever) back as events, and decisions, dead
- * letters and shadow records mixed in one topic would be read as one another. `output.shadowTopic` also
+ * letters, shadow records and state changelog records mixed in one topic would be read as one another. `output.shadowTopic` also
  * needs a step with a shadow, or nothing would ever be written to it.
  */
 function checkTopics(file: PipelineFile): void {
   const { topic, deadLetter, shadowTopic } = file.output;
   const topics: Array<[path: string, name: string | undefined]> = [
     ['input.topic', file.input.topic], ['output.topic', topic], ['output.deadLetter', deadLetter], ['output.shadowTopic', shadowTopic],
+    ['state.changelogTopic', file.state?.changelogTopic],
   ];
   for (let i = 1; i < topics.length; i++) {
     const [path, name] = topics[i]!;

@@ -143,6 +143,8 @@ export function declaredField(schema: InputSchemaSpec, path: string): { field: s
 }
 
 function checkFeature(schema: InputSchemaSpec, schemaName: string, spec: FeatureSpec, at: string): void {
+  // State features are checked against the state section once it is compiled (config/state-refs.ts).
+  if ('state' in spec) return;
   const type = (field: string, where: string): FieldSpec['type'] | 'unknown' => {
     const found = declaredField(schema, field);
     if (found === undefined) throw new ConfigError(`${at}.${where}: "${field}" is not a field of schema "${schemaName}"`);

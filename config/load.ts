@@ -1,6 +1,6 @@
 /** Reading pipeline files: YAML in, a validated PipelineFile out, with errors that name the config path. */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { formatZodError } from '../core/zod-error.js';
 import { pipelineFileSchema, type PipelineFile } from './pipeline-schema.js';
@@ -12,12 +12,13 @@ import { pipelineFileSchema, type PipelineFile } from './pipeline-schema.js';
  * `compilePipeline`.
  */
 export function parsePipeline(text: string, source = 'pipeline'): PipelineFile {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`${source}: not valid YAML: ${(err as Error).message}`, { cause: err });
-  }
+  const doc = parseDocument(text);
+  // A key given twice in one map (two aggregates of one name, say) is named by its config path.
+  const duplicate = doc.errors.some((e) => e.code === 'DUPLICATE_KEY') ? duplicateKeyPath(doc.contents, '') : null;
+  if (duplicate !== null) throw new ConfigError(`${source} is invalid:\n  ${duplicate}: given twice; each key of a map must be unique`, { details: { path: duplicate } });
+  const error = doc.errors[0];
+  if (error !== undefined) throw new ConfigError(`${source}: not valid YAML: ${error.message}`, { cause: error });
+  const raw: unknown = doc.toJS();
   const parsed = pipelineFileSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatZodError(parsed.error, source));
   return parsed.data;
@@ -32,4 +33,25 @@ export async function loadPipelineFile(path: string): Promise<PipelineFile> {
     throw new ConfigError(`cannot read pipeline file ${path}: ${(err as Error).message}`, { cause: err });
   }
   return parsePipeline(text, path);
+}
+
+/** The config path (`state.aggregates.txn_count_1h`) of the first key a map repeats, or null. */
+function duplicateKeyPath(node: YamlNode | null, path: string): string | null {
+  if (isSeq(node)) {
+    for (const [i, item] of node.items.entries()) {
+      const found = duplicateKeyPath(item as YamlNode, `${path}[${i}]`);
+      if (found !== null) return found;
+    }
+  } else if (isMap(node)) {
+    const seen = new Set<unknown>();
+    for (const item of node.items) {
+      const key = isScalar(item.key) ? item.key.value : item.key;
+      const at = `${path}${path === '' ? '' : '.'}${String(key)}`;
+      if (seen.has(key)) return at;
+      seen.add(key);
+      const found = duplicateKeyPath(item.value as YamlNode, at);
+      if (found !== null) return found;
+    }
+  }
+  return null;
 }

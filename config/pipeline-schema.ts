@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 
-const identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an identifier (letters, digits, _)');
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const identifier = z.string().regex(IDENTIFIER, 'must be an identifier (letters, digits, _)');
 
 export const fieldSchema = z.object({
   type: z.enum(['string', 'number', 'integer', 'boolean', 'object']),
@@ -27,7 +28,12 @@ export const inputSchemaSchema = z.object({
   key: z.string().optional(),
 }).strict();
 
-/** One feature column: a numeric event field, optionally transformed, or a one-hot of a categorical field. */
+/**
+ * One feature column: a numeric event field, optionally transformed, a one-hot of a categorical field, or a
+ * comparison of two fields; or a per-key state value (`state`: a name declared under `state.aggregates`),
+ * optionally transformed, with `missing` (default 0) as the column's value when the state value is null
+ * (an empty window's mean, a key's first `timeSince`), or compared with an event field.
+ */
 export const featureSchema = z.union([
   z.object({
     field: z.string(),
@@ -35,7 +41,56 @@ export const featureSchema = z.union([
   }).strict(),
   z.object({ field: z.string(), oneHot: z.array(z.string()).min(1) }).strict(),
   z.object({ field: z.string(), equalsField: z.string() }).strict(),
+  z.object({
+    state: identifier,
+    transform: z.enum(['identity', 'log1p', 'bool']).default('identity'),
+    missing: z.number().finite().default(0),
+  }).strict(),
+  z.object({ state: identifier, equalsField: z.string() }).strict(),
 ]);
+
+/** `<whole number><unit>`, unit ms, s, m, h or d: `90s`, `1h`, `7d` (config/duration.ts reads it). */
+export const durationSchema = z.string().regex(/^[0-9]+(ms|s|m|h|d)$/, 'must be a duration: a whole number and a unit (ms, s, m, h, d), e.g. 90s, 1h, 7d');
+
+const seesSchema = z.enum(['before', 'after']);
+/** What every windowed aggregate takes: its window, its bucket (default window/60, see config/compile-state.ts), and `sees`. */
+const windowed = { window: durationSchema, bucket: durationSchema.optional(), sees: seesSchema.optional() };
+
+/** One aggregate of `state.aggregates` (pipeline/state/types.ts `CompiledAggregate` gives each op's meaning). */
+export const aggregateSchema = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('count'), field: z.string().min(1).optional(), ...windowed }).strict(),
+  z.object({ op: z.enum(['sum', 'mean', 'min', 'max']), field: z.string().min(1), ...windowed }).strict(),
+  z.object({ op: z.literal('distinct'), field: z.string().min(1), ...windowed, maxDistinct: z.number().int().positive().default(1000) }).strict(),
+  z.object({ op: z.literal('last'), field: z.string().min(1), sees: seesSchema.optional() }).strict(),
+  z.object({ op: z.literal('timeSince') }).strict(),
+]);
+
+/**
+ * Per-key state: named aggregates over event-time windows, keyed by the record key (README "Per-key
+ * state"). Compiled, with every default and check, by config/compile-state.ts.
+ */
+export const stateSchema = z.object({
+  /** The event's time: a numeric field (dotted path allowed), epoch milliseconds (default) or seconds. */
+  eventTime: z.object({ field: z.string().min(1), unit: z.enum(['ms', 's']).default('ms') }).strict(),
+  /** How far behind its key's latest event time an event may be and still be applied. */
+  allowedLateness: durationSchema.default('1m'),
+  /** A key idle this long starts afresh; default (and least) the longest window. */
+  idleAfter: durationSchema.optional(),
+  maxKeysPerPartition: z.number().int().positive().default(100_000),
+  /** Whether an event sees each aggregate before or after itself is applied, unless the aggregate says. */
+  sees: seesSchema.default('before'),
+  /** Default: `<group id>-<pipeline>-changelog`, derived by the daemon. */
+  changelogTopic: z.string().min(1).optional(),
+  /** Name → aggregate; a name is an identifier (CEL reads it as `state.<name>`). At least one. */
+  aggregates: z.record(z.string(), aggregateSchema).superRefine((aggregates, ctx) => {
+    const names = Object.keys(aggregates);
+    if (names.length === 0) ctx.addIssue({ code: 'custom', message: 'declare at least one aggregate' });
+    // Checked here rather than as the record's key schema, whose error would not say what a name must be.
+    for (const name of names) {
+      if (!IDENTIFIER.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'an aggregate name must be an identifier (letters, digits, _; not starting with a digit)' });
+    }
+  }),
+}).strict();
 
 export const stepSchema = z.object({
   id: identifier,
@@ -179,6 +234,8 @@ export const pipelineFileSchema = z.object({
     aliasPollMs: z.number().int().nonnegative().default(1000),
   }).strict().prefault({}),
   runtime: runtimeSchema.prefault({}),
+  /** Per-key state (see `stateSchema`); absent: the pipeline keeps none. */
+  state: stateSchema.optional(),
 }).strict();
 
 /** A pipeline file validated and defaulted by `pipelineFileSchema` (the README's "The pipeline file" section describes it). */
@@ -188,3 +245,5 @@ export type InputSchemaSpec = z.output<typeof inputSchemaSchema>;
 export type FeatureSpec = z.output<typeof featureSchema>;
 export type StepSpec = z.output<typeof stepSchema>;
 export type RuleSpec = z.output<typeof ruleSchema>;
+export type StateSpec = z.output<typeof stateSchema>;
+export type AggregateSpec = z.output<typeof aggregateSchema>;

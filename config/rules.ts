@@ -7,7 +7,9 @@
  * work; only `==` between two literals of different types, `1.5 == 1`, is a type error at load), but
  * standard CEL has no mixed arithmetic, so `steps.gbt.fraud_probability * 100` would fail on every event.
  * The environment below adds double/int arithmetic overloads that compute in doubles, so a config author
- * can write either literal. `%` stays int-only, as in CEL.
+ * can write either literal. `%` stays int-only, as in CEL. Per-key state values (`state.<name>`) are JS
+ * numbers too, so doubles (a count of 3 is 3.0), strings, booleans, or null when there is nothing to
+ * report; the compiler refuses names the `state` section does not declare (config/state-refs.ts).
  */
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import type { RuleSpec } from './pipeline-schema.js';
@@ -40,7 +42,9 @@ function createEnvironment(): Environment {
   const env = new Environment({ unlistedVariablesAreDyn: false })
     .registerVariable('event', 'map<string, dyn>')
     .registerVariable('steps', 'map<string, map<string, dyn>>')
-    .registerVariable('completeness', 'map<string, string>');
+    .registerVariable('completeness', 'map<string, string>')
+    // Per-key state: every declared aggregate by name; numbers are doubles, an empty window's mean is null.
+    .registerVariable('state', 'map<string, dyn>');
   // CEL ints arrive as bigint; the result is a double either way.
   const d = (v: unknown): number => Number(v);
   env.registerOperator('double + int', (a, b) => d(a) + d(b));
@@ -58,7 +62,7 @@ function createEnvironment(): Environment {
 let shared: Environment | undefined;
 
 /**
- * Parses and type-checks one CEL expression over `event`, `steps` and `completeness`. Any failure is a
+ * Parses and type-checks one CEL expression over `event`, `steps`, `completeness` and `state`. Any failure is a
  * ConfigError whose message starts with the config `path` and carries CEL's message (with its caret).
  */
 export function compileExpression(source: string, path: string, kind: ExpressionKind = 'any'): Evaluate {

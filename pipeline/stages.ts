@@ -4,7 +4,7 @@
  * stage is one file; no transport, no threads. Nothing rejects: every record ends as one outcome, a
  * decision or a dead letter with its typed error.
  *
- *   ingest   ingest/ingest-block.ts        decode → validate → identify → features
+ *   ingest   ingest/ingest-block.ts        decode → validate → identify → state values → features
  *   route    route/event-router.ts         which steps apply (CEL `when`), with their timeouts
  *   infer    actors/model-actor.ts         mailbox → micro-batch → runner → onnxruntime (runtime/step-executor.ts)
  *   join     join/deadline-join.ts         each step ok | skipped | error | timeout, closed at the deadline
@@ -29,6 +29,7 @@ import { toEncodedOutcome, type EncodedOutcome, type Outcome } from './outcome.j
 import type { InboundRecord } from './record.js';
 import type { ModelBindings } from './route/bindings.js';
 import type { EventRouter } from './route/event-router.js';
+import type { StateRead } from './state/types.js';
 
 export interface BlockProcessorDeps {
   readonly pipeline: string;
@@ -41,15 +42,22 @@ export interface BlockProcessorDeps {
   readonly shadows?: ShadowDecisions;
 }
 
-/**
- * Records in, one outcome per record out, in the same order. `events` replaces decoding (the API path);
- * `bindings` are the model versions the block runs (route/bindings.ts; default: the compiled ones).
- */
-export type BlockProcessor = (
-  records: readonly InboundRecord[],
-  events?: readonly Record<string, unknown>[],
-  bindings?: ModelBindings,
-) => Promise<Outcome[]>;
+/** What a block brings besides its records; every field optional. */
+export interface BlockInput {
+  /** One decoded event per record, replacing decoding (the API path). */
+  readonly events?: readonly Record<string, unknown>[] | undefined;
+  /** The model versions the block runs (route/bindings.ts); default: the compiled ones. */
+  readonly bindings?: ModelBindings | undefined;
+  /**
+   * One StateRead per record, by position (pipeline/state/types.ts), from the state stage: the values each
+   * event saw, or the error its record is dead-lettered with. Required by a pipeline that declares state
+   * (a record without one that ingests fine is dead-lettered with INTERNAL_ERROR); ignored otherwise.
+   */
+  readonly states?: readonly (StateRead | undefined)[] | undefined;
+}
+
+/** Records in, one outcome per record out, in the same order. */
+export type BlockProcessor = (records: readonly InboundRecord[], input?: BlockInput) => Promise<Outcome[]>;
 
 export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
   const { ingestor, router, decider, scheduler, metrics, pipeline, shadows } = deps;
@@ -60,17 +68,17 @@ export function createBlockProcessor(deps: BlockProcessorDeps): BlockProcessor {
   const seconds = (stage: string) => metrics?.stageSeconds.labels({ pipeline, stage });
   const [ingestSeconds, modelsSeconds, decisionSeconds] = [seconds('ingest'), seconds('models'), seconds('decision')];
 
-  return async (records, events, bindings) => {
+  return async (records, input = {}) => {
     eventsIn?.inc(records.length);
     const outcomes = new Array<Outcome | undefined>(records.length).fill(undefined);
     const started = now();
-    const { ingested, positions } = ingestBlock(records, events, outcomes, { ingestor, deadLetter, clock: scheduler });
+    const { ingested, positions } = ingestBlock(records, outcomes, input, { ingestor, deadLetter, clock: scheduler });
     const routedAt = now();
     ingestSeconds?.observe((routedAt - started) / 1000);
     if (ingested.length === 0) return outcomes as Outcome[];
     const shadow = shadows?.open(ingested);
     // Route, infer and join: the router settles every step of every event, within the join deadline.
-    const joins = await router.route(ingested, bindings, shadow?.observer ?? null).catch((err: unknown) => err as Error);
+    const joins = await router.route(ingested, input.bindings, shadow?.observer ?? null).catch((err: unknown) => err as Error);
     if (joins instanceof Error) {
       shadow?.decided(null, []);
       // The router catches every step failure itself; reaching here is a bug, and its records still get an outcome.

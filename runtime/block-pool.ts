@@ -17,9 +17,10 @@ import { parseOptions } from '../core/options.js';
 import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
 import type { ModelBindings } from '../pipeline/route/bindings.js';
+import type { StateRead } from '../pipeline/state/types.js';
 import type { ResolvedModel } from '../models/types.js';
 import { bindingsToWire, outcomesFromWire, toWire, type WireBindings, type WireBlock, type WireReply } from './block-wire.js';
-import { processIsolated } from './isolate-block.js';
+import { processIsolated, type BlockPiece } from './isolate-block.js';
 import type { ShadowRecord } from './shadow-topic.js';
 import type { PoolWorkerData } from './workers/protocol.js';
 import { WorkerPool } from './workers/worker-pool.js';
@@ -102,11 +103,12 @@ export class BlockPool {
 
   /**
    * One encoded outcome per record, in order, run on `bindings` (default: the worker's compiled versions).
-   * Never rejects. See runtime/isolate-block.ts for failures.
+   * `states`: one StateRead per record, by position (see `Engine.processBlock`), carried to the worker with
+   * the block. Never rejects. See runtime/isolate-block.ts for failures.
    */
-  process(records: readonly InboundRecord[], bindings?: ModelBindings): Promise<EncodedOutcome[]> {
+  process(records: readonly InboundRecord[], bindings?: ModelBindings, states?: readonly (StateRead | undefined)[]): Promise<EncodedOutcome[]> {
     const wire = bindings === undefined ? undefined : this.#wireOf(bindings);
-    return processIsolated(records, {
+    return processIsolated({ records, states }, {
       run: (piece) => this.#runOnce(piece, wire),
       deadLetterTopic: this.#pipeline.output.deadLetter,
       pipeline: this.#pipeline.name,
@@ -123,8 +125,8 @@ export class BlockPool {
    * One attempt at a block: rejects with the typed error a worker replied, or the pool's classification of
    * Piscina's own (`MODEL_WORKER_CRASHED` when the thread died).
    */
-  async #runOnce(records: readonly InboundRecord[], bindings: WireBindings | undefined): Promise<EncodedOutcome[]> {
-    const { block, transfer } = toWire(records, bindings);
+  async #runOnce({ records, states }: BlockPiece, bindings: WireBindings | undefined): Promise<EncodedOutcome[]> {
+    const { block, transfer } = toWire(records, bindings, states);
     const reply = await this.#pool.run(block, { transfer });
     return reply === null ? [] : outcomesFromWire(reply);
   }

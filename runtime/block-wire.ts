@@ -11,6 +11,7 @@ import type { ModelBindings } from '../pipeline/route/bindings.js';
 import { asVerdictError, type SerializedError } from '../core/errors.js';
 import { NO_HEADERS } from '../pipeline/headers.js';
 import type { InboundRecord, OutboundHeader, RecordHeader } from '../pipeline/record.js';
+import type { StateRead } from '../pipeline/state/types.js';
 
 /**
  * A header in the buffer: its name, and its value's start and length (-1 for a null value); or, for a text
@@ -52,6 +53,11 @@ export interface WireBlock {
   readonly bytes: ArrayBuffer;
   /** The versions the block runs; absent: the worker's compiled ones. */
   readonly bindings?: WireBindings;
+  /**
+   * One StateRead per record (pipeline/state/types.ts), as plain data: structured clone keeps their values
+   * (numbers, strings, booleans, null) exactly. Absent for a pipeline without state.
+   */
+  readonly states?: readonly (StateRead | undefined)[];
 }
 
 /** Bindings as refs, for a block on its way to a worker. */
@@ -107,7 +113,7 @@ function unpackHeaders(bytes: ArrayBuffer, headers: readonly WireHeader[]): read
   return headers.map((h) => unpackHeader(bytes, h) as RecordHeader);
 }
 
-export function toWire(records: readonly InboundRecord[], bindings?: WireBindings): { block: WireBlock; transfer: ArrayBuffer[] } {
+export function toWire(records: readonly InboundRecord[], bindings?: WireBindings, states?: readonly (StateRead | undefined)[]): { block: WireBlock; transfer: ArrayBuffer[] } {
   let size = 0;
   for (const r of records) size += (r.key?.length ?? 0) + (r.value?.length ?? 0) + headersLength(r.headers);
   const packer = new Packer(Buffer.from(new ArrayBuffer(size)));
@@ -124,7 +130,8 @@ export function toWire(records: readonly InboundRecord[], bindings?: WireBinding
     };
   });
   const buffer = packer.bytes.buffer as ArrayBuffer;
-  return { block: { records: meta, bytes: buffer, ...(bindings === undefined ? {} : { bindings }) }, transfer: [buffer] };
+  const block: WireBlock = { records: meta, bytes: buffer, ...(bindings === undefined ? {} : { bindings }), ...(states === undefined ? {} : { states }) };
+  return { block, transfer: [buffer] };
 }
 
 export function fromWire(block: WireBlock): InboundRecord[] {

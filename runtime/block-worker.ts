@@ -113,7 +113,7 @@ export default function runBlock(block: WireBlock): Promise<WorkerReply<WireRepl
   return answer(async () => {
     const e = await engineForThread();
     const bindings = block.bindings === undefined ? undefined : await bindingsOf(block.bindings, e);
-    const wire = outcomesToWire(await e.processBlock(fromWire(block), bindings));
+    const wire = outcomesToWire(await e.processBlock(fromWire(block), bindings, block.states));
     transfer = wire.transfer;
     return wire.reply;
   }, { transfer: () => transfer });

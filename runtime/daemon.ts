@@ -134,8 +134,10 @@ export class Daemon {
         this.#server = await startMetricsServer({
           registry: this.metrics.registry, host: config.metrics.host, port: config.metrics.port,
           remote: () => this.#engine?.workerMetrics() ?? Promise.resolve([]),
-          // Not ready while consumers crash-loop or a partition is halted: both need an operator.
-          ready: () => this.#lifecycle.state === 'running' && this.#source?.crashLoop() === undefined && (this.#stream?.halted().length ?? 0) === 0,
+          // Not ready while consumers crash-loop or a partition is halted (both need an operator), nor while a
+          // partition's state is being restored (its records wait).
+          ready: () => this.#lifecycle.state === 'running' && this.#source?.crashLoop() === undefined && (this.#stream?.halted().length ?? 0) === 0
+            && this.#stream?.restoring !== true,
           mounts: adminMounts(placement, admin),
         });
         this.#logger.info({ port: this.#server.port }, 'metrics endpoint listening');

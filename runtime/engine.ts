@@ -19,7 +19,7 @@ import type { ResolvedModel, RowInputs, RowOutputs } from '../models/types.js';
 import { CommitTracker } from '../streams/runtime/commit-tracker.js';
 import type { StreamOptionsInput } from '../config/stream-options.js';
 import { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
-import { createIngestor } from '../pipeline/ingest/ingest.js';
+import { createIngestor, type Ingestor } from '../pipeline/ingest/ingest.js';
 import { DeadlineJoin } from '../pipeline/join/deadline-join.js';
 import type { EncodedOutcome, Outcome } from '../pipeline/outcome.js';
 import { createBlockProcessor, encodeBlock, type BlockProcessor } from '../pipeline/stages.js';
@@ -28,12 +28,14 @@ import { EventRouter, type StepExecutor } from '../pipeline/route/event-router.j
 import { NO_HEADERS } from '../pipeline/headers.js';
 import type { Sink, Source } from '../streams/types.js';
 import type { InboundRecord } from '../pipeline/record.js';
+import type { StateRead } from '../pipeline/state/types.js';
 import type { ModelActor } from '../actors/model-actor.js';
 import { ActorCache } from './actor-cache.js';
 import { BlockPool } from './block-pool.js';
 import { LiveModels, type FollowMode } from './live-models.js';
 import type { ShadowRecord } from './shadow-topic.js';
 import { ShadowTopicOutput } from './shadow-topic-output.js';
+import { CallState, keyedStateFor } from './keyed-state.js';
 import { stepExecutor } from './step-executor.js';
 import { placeInference } from './workers/placement.js';
 
@@ -117,6 +119,10 @@ export class Engine {
   /** The inference workers' metrics when this engine placed its batches in a pool. */
   readonly #inferenceMetrics: () => Promise<unknown[]>;
   readonly #blockTaskFile: string | URL | undefined;
+  /** This engine's ingestion: the state stage reads events through it before the core does. */
+  readonly #ingestor: Ingestor;
+  /** Per-key state of `evaluate` calls (in memory); undefined without `state` in the pipeline. */
+  readonly #callState: CallState | undefined;
   #blocks: BlockPool | undefined;
   #sequence = 0;
 
@@ -184,9 +190,11 @@ export class Engine {
         ...(shadowTopic === undefined ? {} : { onComparison: (c) => shadowTopic.record(c) }),
       })
       : undefined;
+    this.#ingestor = createIngestor(pipeline, this.scheduler);
+    this.#callState = pipeline.state === null ? undefined : new CallState(pipeline.state, this.#ingestor.identifyEvent);
     this.#process = createBlockProcessor({
       pipeline: pipeline.name,
-      ingestor: createIngestor(pipeline, this.scheduler),
+      ingestor: this.#ingestor,
       router,
       decider,
       scheduler: this.scheduler,
@@ -289,11 +297,13 @@ export class Engine {
   /**
    * A block of records through the whole core on this thread, each outcome encoded for the sink.
    * `bindings`: the model versions it runs; default the engine's current ones (held until the block ends).
+   * `states`: one StateRead per record, by position, from the state stage (required with `state` in the
+   * pipeline: see `BlockInput.states`); a StateRead error dead-letters its record with that code.
    */
-  async processBlock(records: readonly InboundRecord[], bindings?: ModelBindings): Promise<EncodedOutcome[]> {
+  async processBlock(records: readonly InboundRecord[], bindings?: ModelBindings, states?: readonly (StateRead | undefined)[]): Promise<EncodedOutcome[]> {
     const lease = bindings === undefined ? this.models.lease() : undefined;
     try {
-      const outcomes = await this.#process(records, undefined, bindings ?? lease!.bindings);
+      const outcomes = await this.#process(records, { bindings: bindings ?? lease!.bindings, states });
       return encodeBlock(outcomes, this.pipeline.output, this.pipeline.name);
     } finally {
       lease?.release();
@@ -310,8 +320,11 @@ export class Engine {
       topic: this.pipeline.input.topic, partition: 0, offset: this.#sequence++,
       key: null, value: null, headers: NO_HEADERS, timestamp: this.scheduler.now(),
     };
+    // Applied now, in call order, before anything awaits: the state sees calls in the order they were made.
+    const states = this.#callState === undefined ? undefined : [this.#callState.apply(event, record.offset)];
     const lease = this.models.lease();
-    const [outcome] = await this.#process([record], [event], lease.bindings).finally(() => lease.release());
+    const [outcome] = await this.#process([record], { events: [event], bindings: lease.bindings, ...(states === undefined ? {} : { states }) })
+      .finally(() => lease.release());
     if (outcome === undefined) throw new Error('the block processor returned no outcome');
     if (outcome.kind === 'dead-letter') return { outcome, outputs: {}, decision: null };
     return { outcome, outputs: outcome.decision.outputs, decision: outcome.decision };
@@ -345,17 +358,22 @@ export class Engine {
   stream(source: Source, sink: Sink, options: { stream?: StreamOptionsInput; onDelivered?: (d: EncodedOutcome, record: InboundRecord) => void } = {}): PartitionedStream {
     const blocks = this.pipeline.placement.blocks === 'workers' ? this.#blockPool() : undefined;
     // The shadow topic's writer (one stream at a time): the block workers' records, or this thread's own.
+    // Per-key state (runtime/keyed-state.ts) on the source's changelog store, when the pipeline declares it.
+    const state = keyedStateFor(this.pipeline, source, {
+      readEvent: this.#ingestor.readEvent, clock: this.scheduler, logger: this.logger, metrics: this.metrics,
+    });
     const writer = this.#shadowTopic?.openWriter(sink, blocks === undefined ? undefined : (settle, timeoutMs) => blocks.collectShadowRecords(settle, timeoutMs));
     const stream = new PartitionedStream({
       source,
       sink,
       // Each block is stamped with the bindings current when it is handed to processing, and holds them
       // until its outcomes are in (old versions are unloaded once no block holds them).
-      process: (records) => {
+      process: (records, states) => {
         const lease = this.models.lease();
-        const run = blocks === undefined ? this.processBlock(records, lease.bindings) : blocks.process(records, lease.bindings);
+        const run = blocks === undefined ? this.processBlock(records, lease.bindings, states) : blocks.process(records, lease.bindings, states);
         return run.finally(() => lease.release());
       },
+      ...(state === undefined ? {} : { state }),
       tracker: new CommitTracker(),
       pipeline: this.pipeline.name,
       deadLetter: { topic: this.pipeline.output.deadLetter, pipeline: this.pipeline.name },

@@ -16,30 +16,44 @@ import { runIsolated, type Isolation } from '../core/isolate.js';
 import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
 import { toEncodedOutcome, type EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
+import type { StateRead } from '../pipeline/state/types.js';
+
+/** A block, or a piece of one: its records and, for a pipeline with state, each record's StateRead. */
+export interface BlockPiece {
+  readonly records: readonly InboundRecord[];
+  readonly states?: readonly (StateRead | undefined)[] | undefined;
+}
 
 export interface BlockIsolation {
   /** One attempt at a block in a worker: one encoded outcome per record, in order. Rejects with the typed error. */
-  run(records: readonly InboundRecord[]): Promise<EncodedOutcome[]>;
+  run(piece: BlockPiece): Promise<EncodedOutcome[]>;
   readonly deadLetterTopic: string;
   readonly pipeline: string;
   onRetry?(error: VerdictError, attempt: number): void;
 }
 
-const records: Pick<Isolation<readonly InboundRecord[], EncodedOutcome[]>, 'size' | 'halve' | 'isolatable'> = {
-  size: (block) => block.length,
-  halve: (block) => [block.slice(0, block.length >>> 1), block.slice(block.length >>> 1)],
+const pieces: Pick<Isolation<BlockPiece, EncodedOutcome[]>, 'size' | 'halve' | 'isolatable'> = {
+  size: (block) => block.records.length,
+  // A record's StateRead goes with it into its half.
+  halve: ({ records, states }) => {
+    const mid = records.length >>> 1;
+    return [
+      { records: records.slice(0, mid), states: states?.slice(0, mid) },
+      { records: records.slice(mid), states: states?.slice(mid) },
+    ];
+  },
   // Only a dead thread is worth bisecting: the records' own failures come back as dead letters inside the
   // worker's encoded, and an engine that cannot start would fail every half the same way.
   isolatable: (error) => error.code === WorkerCrashedError.code,
 };
 
 /** One encoded outcome per record of `block`, in order. Never rejects. */
-export async function processIsolated(block: readonly InboundRecord[], how: BlockIsolation): Promise<EncodedOutcome[]> {
-  const encoded = new Array<EncodedOutcome | undefined>(block.length).fill(undefined);
+export async function processIsolated(block: BlockPiece, how: BlockIsolation): Promise<EncodedOutcome[]> {
+  const encoded = new Array<EncodedOutcome | undefined>(block.records.length).fill(undefined);
   // Pieces are contiguous and settle in order, so each one's encoded outcomes go at the next position.
   let at = 0;
   await runIsolated(block, {
-    ...records,
+    ...pieces,
     run: (piece) => how.run(piece),
     fallback: WorkerCrashedError,
     onRetry: (error, attempt) => how.onRetry?.(error, attempt),
@@ -49,7 +63,7 @@ export async function processIsolated(block: readonly InboundRecord[], how: Bloc
       return;
     }
     const { error, attempts } = outcome;
-    for (const record of piece) {
+    for (const record of piece.records) {
       const deadLetter = { kind: 'dead-letter', record, error, attempts } as const;
       encoded[at++] = toEncodedOutcome(deadLetter, encodeDeadLetter(deadLetter, how.deadLetterTopic, how.pipeline));
     }

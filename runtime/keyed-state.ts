@@ -8,14 +8,17 @@
  * (`StateRead`), never the state, so blocks of one partition can run concurrently on several threads and
  * still see the state in offset order. The cost is one extra decode and validation of each record here.
  */
-import { StateRestoreError, TransportError, asVerdictError, type VerdictError } from '../core/errors.js';
+import type { CompiledPipeline } from '../config/compiled.js';
+import { ConfigError, StateRestoreError, TransportError, asVerdictError, type VerdictError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import { retry } from '../core/retry.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../pipeline/record.js';
 import type { ChangelogEntry, CompiledState, StateRead } from '../pipeline/state/types.js';
-import type { ChangelogStore, StreamState } from '../streams/types.js';
+import type { Ingestor } from '../pipeline/ingest/ingest.js';
+import { PartitionState } from '../pipeline/state/partition-state.js';
+import type { ChangelogStore, Source, StreamState } from '../streams/types.js';
 
 /** What the keyed state needs of one partition's state (pipeline/state/partition-state.ts). */
 export interface PartitionStateLike {
@@ -182,8 +185,9 @@ export class KeyedState implements StreamState {
     const changelog = changes.map((c): OutboundRecord => ({
       topic: changelogTopic,
       partition: first.partition,
-      key: Buffer.from(c.key.buffer, c.key.byteOffset, c.key.byteLength),
-      value: c.value === null ? null : Buffer.from(c.value.buffer, c.value.byteOffset, c.value.byteLength),
+      // Copied: the encoder's output may be a view of a buffer it reuses, and these wait for their write.
+      key: Buffer.from(c.key),
+      value: c.value === null ? null : Buffer.from(c.value),
       headers: [],
     }));
     return { states, changelog };
@@ -218,4 +222,60 @@ function restoreError(err: unknown, topic: string): VerdictError {
   const error = asVerdictError(err);
   if (err instanceof TransportError) return new StateRestoreError(`reading ${topic} failed: ${error.message}`, { cause: err, retryable: true, details: { topic, reason: error.code } });
   return error;
+}
+
+/**
+ * Builds the stream's keyed state for a pipeline that declares state (undefined otherwise), on the source's
+ * changelog store. The changelog topic is `state.changelogTopic`, or `<group id>-<pipeline>-changelog`, as
+ * Kafka Streams names its changelogs after the application id (`<application.id>-<store>-changelog`).
+ * Throws ConfigError when the source keeps no changelog.
+ */
+export function keyedStateFor(
+  pipeline: Pick<CompiledPipeline, 'name' | 'state' | 'input'>,
+  source: Pick<Source, 'changelog' | 'groupId'>,
+  deps: Pick<KeyedStateDeps, 'readEvent' | 'clock' | 'logger' | 'metrics'>,
+): KeyedState | undefined {
+  const definition = pipeline.state;
+  if (definition === null) return undefined;
+  if (source.changelog === undefined) {
+    throw new ConfigError(`pipeline ${pipeline.name} keeps per-key state, and its source has no changelog store`, { details: { pipeline: pipeline.name } });
+  }
+  return new KeyedState({
+    ...deps,
+    pipeline: pipeline.name,
+    definition,
+    changelogTopic: definition.changelogTopic ?? `${source.groupId ?? 'verdict'}-${pipeline.name}-changelog`,
+    inputTopic: pipeline.input.topic,
+    store: source.changelog,
+    createPartition: (def, hooks) => new PartitionState(def, hooks),
+  });
+}
+
+/**
+ * Per-key state for the programmatic API (`Engine.evaluate`, `Verdict.executePipeline`): one in-memory
+ * partition, keyed by each event's decision key (its UTF-8 bytes, as a Kafka producer keying by it would
+ * write), applied in call order. Nothing is written anywhere: it lives as long as the engine.
+ */
+export class CallState {
+  readonly #state: PartitionState;
+  readonly #identify: Ingestor['identifyEvent'];
+
+  constructor(definition: CompiledState, identify: Ingestor['identifyEvent']) {
+    this.#state = new PartitionState(definition);
+    this.#identify = identify;
+  }
+
+  /** Applies one event (`offset`: the call's sequence number); undefined when the core will refuse the event itself. */
+  apply(raw: Record<string, unknown>, offset: number): StateRead | undefined {
+    let identified: { readonly event: Readonly<Record<string, unknown>>; readonly key: string };
+    try {
+      identified = this.#identify(raw, null);
+    } catch {
+      return undefined;
+    }
+    const read = this.#state.apply(offset, Buffer.from(identified.key, 'utf8'), identified.event);
+    // Not durable: the changes are dropped, so they do not pile up.
+    this.#state.takeChanges();
+    return read;
+  }
 }

@@ -101,7 +101,7 @@ let offset = 0;
 async function block(r: Rig, keys: readonly string[]) {
   const events = keys.map((key, i) => ({ ...pool[i % pool.length]!, id: `ev-${offset + i}`, key }));
   const records: InboundRecord[] = events.map(() => ({ topic: 't', partition: 0, offset: offset++, key: null, value: null, headers: NO_HEADERS, timestamp: 0 }));
-  const outcomes = await r.process(records, events);
+  const outcomes = await r.process(records, { events });
   return outcomes.map((o) => {
     assert.equal(o.kind, 'decision');
     return o.kind === 'decision' ? o.decision : (undefined as never);

@@ -107,3 +107,29 @@ void describe('compileFeatures', () => {
     assert.equal(row.subarray(9).reduce((a, b) => a + b, 0), 1, 'exactly one merchant category is hot');
   });
 });
+
+void describe('state feature columns', () => {
+  const m = compileFeatures(specs([
+    { state: 'count' }, { state: 'avg', transform: 'log1p', missing: -1 }, { state: 'flag', transform: 'bool' },
+    { state: 'last', equalsField: 'country' },
+  ]));
+  const state = (over: Record<string, number | string | boolean | null>) => ({ count: 3, avg: 4, flag: true, last: 'FR', ...over });
+
+  void test('one column each, named after the state value', () => {
+    assert.deepEqual(m.columns, ['state.count', 'log1p(state.avg)', 'state.flag', 'state.last==country']);
+    assert.deepEqual([...m.map({ country: 'FR' }, undefined, 0, state({}))], [3, Math.fround(Math.log1p(4)), 1, 1]);
+    assert.deepEqual([...m.map({ country: 'DE' }, new Float64Array(4), 0, state({ count: 0.5, flag: 0 }))], [0.5, Math.log1p(4), 0, 0]);
+  });
+
+  void test('null is the column\'s missing value as is (default 0); a null compared with a field is 0', () => {
+    assert.deepEqual([...m.map({ country: 'FR' }, undefined, 0, state({ avg: null, count: null, last: null }))], [0, -1, 1, 0]);
+  });
+
+  void test('a value that is not a number, an absent value, an absent compared field: FeatureError naming it', () => {
+    assert.throws(() => m.map({ country: 'FR' }, undefined, 0, state({ count: 'x' })), featureError('state.count'));
+    assert.throws(() => m.map({ country: 'FR' }, undefined, 0, state({ avg: true })), featureError('state.avg'));
+    assert.throws(() => m.map({ country: 'FR' }, undefined, 0, state({ avg: -1 })), featureError('state.avg'));
+    assert.throws(() => m.map({ country: 'FR' }), featureError('state.count'));
+    assert.throws(() => m.map({}, undefined, 0, state({})), featureError('country'));
+  });
+});

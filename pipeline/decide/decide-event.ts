@@ -59,6 +59,7 @@ export function decideEvent(ev: IngestedEvent, join: JoinResult, deps: { readonl
       eventId: ev.id,
       key: ev.key,
       join,
+      state: ev.state,
       timings: { ingest: roundToMicros(ev.ingestMs), models: roundToMicros(join.closedAt - join.openedAt) },
     });
     const total = roundToMicros(deps.clock.now() - ev.receivedAt);

@@ -16,18 +16,22 @@ import type { Metrics } from '../../core/metrics.js';
 import type { RowOutputs } from '../../models/types.js';
 import { failedSteps } from '../join/completeness.js';
 import type { JoinResult, StepStatus } from '../join/types.js';
+import type { StateValues } from '../state/types.js';
 import { Lifecycle, type LifecycleState } from '../../core/lifecycle.js';
 import { compileExpression, compileRules, errorSummary, evaluateRules, type CelContext, type CompiledRule, type RuleVerdict } from '../../config/rules.js';
 
 /** A decision's reason for each rule that failed to evaluate: `rule_error:decision.rules[2]`. */
 export const RULE_ERROR_REASON = 'rule_error:';
 const SCORE = 'decision.score';
+const NO_STATE: StateValues = Object.freeze({});
 
 export interface DecisionInput {
   readonly event: Readonly<Record<string, unknown>>;
   readonly eventId: string;
   readonly key: string;
   readonly join: JoinResult;
+  /** The per-key state values the event saw (CEL's `state`); absent or empty when the pipeline keeps none. */
+  readonly state?: StateValues;
   /** Stage latencies measured upstream, in ms. */
   readonly timings?: Readonly<Record<string, number>>;
 }
@@ -59,6 +63,11 @@ export interface Decision {
   readonly models: Readonly<Record<string, string>>;
   /** Each ok step's outputs (output name → value), by step id. */
   readonly outputs: Readonly<Record<string, RowOutputs>>;
+  /**
+   * The per-key state values the event saw, every declared aggregate by name (null where there was nothing
+   * to report), in declaration order: what the features and rules read. Absent when the pipeline keeps no state.
+   */
+  readonly state?: StateValues;
   /** Each step's status when the join closed, by step id: ok, skipped, error or timeout. */
   readonly completeness: Readonly<Record<string, StepStatus>>;
   /** Whether the join was complete for the pipeline's join mode. */
@@ -133,7 +142,8 @@ export class DecisionActor {
   #decide(input: DecisionInput, counted: boolean): Decision {
     const started = this.#clock.now();
     const { join } = input;
-    const context: CelContext = { event: input.event, steps: join.outputs, completeness: join.completeness };
+    const state = input.state ?? NO_STATE;
+    const context: CelContext = { event: input.event, steps: join.outputs, completeness: join.completeness, state };
     const incomplete = this.#incomplete;
     let policy: DecisionPolicy;
     let action: string;
@@ -187,6 +197,7 @@ export class DecisionActor {
       reasons,
       models: join.models,
       outputs: join.outputs,
+      ...(hasValues(state) ? { state } : {}),
       completeness: join.completeness,
       complete: join.complete,
       policy,
@@ -234,6 +245,12 @@ export class DecisionActor {
     failed.push(SCORE);
     return null;
   }
+}
+
+/** True when the pipeline keeps state: a `state` section declares at least one aggregate, so its events see one value or more. */
+function hasValues(state: StateValues): boolean {
+  for (const _ in state) return true;
+  return false;
 }
 
 /**

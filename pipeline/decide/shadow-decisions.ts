@@ -145,6 +145,7 @@ export class ShadowDecisions {
         eventId: ev.id,
         key: ev.key,
         join: substituted(join, stepId, shadowOutputs, shadowRef),
+        state: ev.state,
       });
       const agree = shadow.action === decision.action;
       this.#countAgreement(stepId, decision.action, shadow.action, agree);

@@ -9,12 +9,20 @@ import { identify, resolveIdentity } from '../../config/input-contract.js';
 import { decodeValue } from './decode.js';
 import { compileFeatures, type FeatureRow } from './features.js';
 import { compileValidator } from './validate.js';
+import { declaredValues } from './state-read.js';
+import type { StateValues } from '../state/types.js';
 
 export interface IngestedEvent {
   readonly record: InboundRecord;
   readonly id: string;
   readonly key: string;
   readonly event: Readonly<Record<string, unknown>>;
+  /**
+   * The per-key state values the event saw (pipeline/state/), every declared aggregate by name in
+   * declaration order; an empty object when the pipeline declares no state. What features `{ state }`,
+   * CEL's `state` and the decision's `state` read.
+   */
+  readonly state: StateValues;
   /** Float32Array, or Float64Array for a set that feeds a float64 model input (see `float64FeatureSets`). */
   readonly features: Readonly<Record<string, FeatureRow>>;
   /** Scheduler time when ingestion began: the start of the event's latency breakdown. */
@@ -23,11 +31,28 @@ export interface IngestedEvent {
 }
 
 export interface Ingestor {
-  /** Decodes and validates a record. */
-  fromRecord(record: InboundRecord, now: number): IngestedEvent;
-  /** The programmatic path: an already-decoded event object. */
-  fromEvent(event: Record<string, unknown>, record: InboundRecord, now: number): IngestedEvent;
+  /**
+   * A record's event as the core will see it: decoded, validated and identified (its id and key readable),
+   * without features. What the state stage (runtime/keyed-state.ts) applies to the state before the core
+   * runs; a record it refuses the core refuses the same way. Throws the typed error (DecodeError and its
+   * subclasses, SchemaError).
+   */
+  readEvent(record: InboundRecord): Readonly<Record<string, unknown>>;
+  /**
+   * An event object (the programmatic path) validated and identified: with its decision key, which keys its
+   * state there. Throws as `readEvent`.
+   */
+  identifyEvent(raw: Record<string, unknown>, recordKey: Buffer | null): { readonly event: Readonly<Record<string, unknown>>; readonly key: string };
+  /**
+   * Decodes and validates a record. `state`: the values the event saw, required when the pipeline declares
+   * state (without them an event that ingests fine throws InternalError: a record the stage never read).
+   */
+  fromRecord(record: InboundRecord, now: number, state?: StateValues): IngestedEvent;
+  /** The programmatic path: an already-decoded event object. `state` as for `fromRecord`. */
+  fromEvent(event: Record<string, unknown>, record: InboundRecord, now: number, state?: StateValues): IngestedEvent;
 }
+
+const NO_STATE: StateValues = Object.freeze({});
 
 export function createIngestor(pipeline: CompiledPipeline, clock: Pick<Clock, 'now'>): Ingestor {
   const validate = compileValidator(pipeline.input.schema, pipeline.input.schemaName);
@@ -40,17 +65,28 @@ export function createIngestor(pipeline: CompiledPipeline, clock: Pick<Clock, 'n
   // The same contract the compiler checked (contract.ts): string or integer ids and keys.
   const identity = resolveIdentity(pipeline.input.schema, pipeline.input.schemaName);
   const format = pipeline.input.format;
+  const names = pipeline.state?.aggregates.map((a) => a.name) ?? null;
 
-  const fromEvent = (raw: Record<string, unknown>, record: InboundRecord, now: number): IngestedEvent => {
+  const fromEvent = (raw: Record<string, unknown>, record: InboundRecord, now: number, read?: StateValues): IngestedEvent => {
     const event = validate(raw);
     const { id, key } = identify(event, identity, record.key);
+    const state = names === null ? NO_STATE : declaredValues(names, read);
     const features: Record<string, FeatureRow> = {};
-    for (const [name, mapper, float64] of mappers) features[name] = float64 ? mapper.map(event, new Float64Array(mapper.width)) : mapper.map(event);
-    return { record, id, key, event, features, receivedAt: now, ingestMs: clock.now() - now };
+    for (const [name, mapper, float64] of mappers) features[name] = mapper.map(event, float64 ? new Float64Array(mapper.width) : new Float32Array(mapper.width), 0, state);
+    return { record, id, key, event, state, features, receivedAt: now, ingestMs: clock.now() - now };
   };
   return {
+    readEvent: (record) => {
+      const event = validate(decodeValue(record.value, format));
+      identify(event, identity, record.key);
+      return event;
+    },
+    identifyEvent: (raw, recordKey) => {
+      const event = validate(raw);
+      return { event, key: identify(event, identity, recordKey).key };
+    },
     fromEvent,
-    fromRecord: (record, now) => fromEvent(decodeValue(record.value, format), record, now),
+    fromRecord: (record, now, state) => fromEvent(decodeValue(record.value, format), record, now, state),
   };
 }
 

@@ -205,7 +205,7 @@ export class EventRouter {
     if (routed.condition !== null) {
       let applies: unknown;
       try {
-        applies = routed.condition({ event: ev.event, steps: outputs });
+        applies = routed.condition({ event: ev.event, steps: outputs, state: ev.state });
       } catch (err) {
         const error = new RuleError(`steps.${step.id}.when: ${(err as Error).message}`, { cause: err });
         return { status: 'error', error: error.toJSON(), model: versionFor(binding, ev.key).ref };
