@@ -24,6 +24,7 @@ import { createBlockProcessor, type BlockProcessor } from '../pipeline/stages.js
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { compiled, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { seriesOf } from './helpers/exposition.js';
+import { stateStage, type StateStage } from './helpers/state-reads.js';
 
 const baseDir = dirname(samplePipelinePath);
 
@@ -63,6 +64,8 @@ class FakeExecutor implements StepExecutor {
 interface Rig {
   readonly pipeline: CompiledPipeline;
   readonly process: BlockProcessor;
+  /** The state each event saw (the stream's state stage, by hand). */
+  readonly states: StateStage;
   readonly executors: Map<string, FakeExecutor>;
   readonly metrics: Metrics;
   readonly shadows: ShadowDecisions;
@@ -88,7 +91,7 @@ function rig(pipeline: CompiledPipeline, make: (step: string, model: ResolvedMod
   const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics, clock: scheduler });
   const shadows = new ShadowDecisions({ pipeline: pipeline.name, steps: pipeline.steps.map((s) => s.id), decider, metrics });
   const process = createBlockProcessor({ pipeline: pipeline.name, ingestor: createIngestor(pipeline, scheduler), router, decider, scheduler, metrics, shadows });
-  return { pipeline, process, executors, metrics, shadows, asked };
+  return { pipeline, process, executors, metrics, shadows, asked, states: stateStage(pipeline) };
 }
 
 /** Low scores for every step: the mlp's `when` is false, and every decision approves. */
@@ -101,7 +104,7 @@ let offset = 0;
 async function block(r: Rig, keys: readonly string[]) {
   const events = keys.map((key, i) => ({ ...pool[i % pool.length]!, id: `ev-${offset + i}`, key }));
   const records: InboundRecord[] = events.map(() => ({ topic: 't', partition: 0, offset: offset++, key: null, value: null, headers: NO_HEADERS, timestamp: 0 }));
-  const outcomes = await r.process(records, { events });
+  const outcomes = await r.process(records, { events, states: r.states(records, events) });
   return outcomes.map((o) => {
     assert.equal(o.kind, 'decision');
     return o.kind === 'decision' ? o.decision : (undefined as never);
