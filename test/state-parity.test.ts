@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { compileFeatures } from '../pipeline/ingest/features.js';
 import { PartitionState } from '../pipeline/state/partition-state.js';
-import type { StateRead, StateValue, StateValues } from '../pipeline/state/types.js';
+import type { StateRead, StateValue } from '../pipeline/state/types.js';
 import { compiled, samplePipeline, samplePipelinePath } from './helpers/pipelines.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -71,7 +71,7 @@ void describe('state parity with the training features', () => {
         compared++;
       }
       if (want.features !== null) {
-        const row = mapper.map(rec.event, undefined, 0, read.values as StateValues);
+        const row = mapper.map(rec.event, undefined, 0, read.values);
         want.features.forEach((v, i) => {
           const got = row[i]!;
           // Both are float32: log1p may differ by an ulp of a double before rounding to float32.
