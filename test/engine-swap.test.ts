@@ -20,6 +20,7 @@ import { Verdict } from '../runtime/verdict.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { compiled, relaxedTimeouts, samplePipeline, transactions } from './helpers/pipelines.js';
 import { copyRegistry } from './helpers/registry-copy.js';
+import { stateStage } from './helpers/state-reads.js';
 
 /** A poll that never comes during a test: these swaps happen on `refresh()`. */
 const HOUR_MS = 3_600_000;
@@ -86,11 +87,15 @@ describe('swaps through the engine', () => {
     const compiledSteps = pipeline.steps.map((s) => ({ primary: s.model, canary: null, shadow: null }));
     const bindings: ModelBindings = { generation: 7, steps: compiledSteps.map((s, i) => (i === 0 ? { ...s, primary: v2 } : s)) };
     assert.ok(!boundModels({ generation: 0, steps: compiledSteps }).has('fraud_gbt@4'), 'the worker was never told of fraud_gbt@4');
-    const encoded = await pool.process(records(50, 43), bindings);
+    // The state each event saw, as the stream's state stage hands it over (the sample pipeline keeps per-card state).
+    const states = stateStage(pipeline);
+    const first = records(50, 43);
+    const encoded = await pool.process(first, bindings, states(first));
     assert.deepEqual(encoded.map((e) => e.kind), new Array<string>(50).fill('decision'));
     assert.deepEqual(gbtVersions(encoded.map((e) => e.output.value)), ['fraud_gbt@4']);
     // Without bindings the worker runs its compiled versions.
-    assert.deepEqual(gbtVersions((await pool.process(records(5, 44))).map((e) => e.output.value)), ['fraud_gbt@3']);
+    const more = records(5, 44).map((r) => ({ ...r, offset: r.offset + 50 }));
+    assert.deepEqual(gbtVersions((await pool.process(more, undefined, states(more))).map((e) => e.output.value)), ['fraud_gbt@3']);
   });
 
   test('with inference workers, the new version is loaded in each, then evaluate() runs it; the old one is unloaded', async () => {
