@@ -191,7 +191,7 @@ export class Engine {
       })
       : undefined;
     this.#ingestor = createIngestor(pipeline, this.scheduler);
-    this.#callState = pipeline.state === null ? undefined : new CallState(pipeline.state, this.#ingestor.identifyEvent);
+    this.#callState = pipeline.state === null ? undefined : new CallState(pipeline.state, (raw, key) => this.#ingestor.identifyEvent(raw, key));
     this.#process = createBlockProcessor({
       pipeline: pipeline.name,
       ingestor: this.#ingestor,
@@ -360,7 +360,7 @@ export class Engine {
     // The shadow topic's writer (one stream at a time): the block workers' records, or this thread's own.
     // Per-key state (runtime/keyed-state.ts) on the source's changelog store, when the pipeline declares it.
     const state = keyedStateFor(this.pipeline, source, {
-      readEvent: this.#ingestor.readEvent, clock: this.scheduler, logger: this.logger, metrics: this.metrics,
+      readEvent: (record) => this.#ingestor.readEvent(record), clock: this.scheduler, logger: this.logger, metrics: this.metrics,
     });
     const writer = this.#shadowTopic?.openWriter(sink, blocks === undefined ? undefined : (settle, timeoutMs) => blocks.collectShadowRecords(settle, timeoutMs));
     const stream = new PartitionedStream({

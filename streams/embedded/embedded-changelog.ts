@@ -1,8 +1,6 @@
 /**
- * The embedded log's changelog (streams/types.ts `ChangelogStore`): a topic of the same log, with as many
- * partitions as the input. The embedded log does not compact, so the topic keeps every record (no record
- * bound): a restore reads them all and keeps each key's last. Fine for demos and tests; a long-running
- * deployment uses Kafka, whose compaction keeps the topic to one record per key.
+ * The embedded log's changelog (streams/types.ts `ChangelogStore`): a compacted topic of the same log, with
+ * as many partitions as the input, holding about one record per key (partition-log.ts compacts).
  */
 import { ConfigError, StateRestoreError } from '../../core/errors.js';
 import type { ChangelogStore } from '../types.js';
@@ -11,7 +9,7 @@ import type { InboundRecord } from '../../pipeline/record.js';
 /** What the changelog needs of its embedded log (kept narrow: the log makes one of these for itself). */
 export interface ChangelogLog {
   partitionCount(topic: string): number | undefined;
-  createTopic(name: string, partitions: number, options?: { maxRecordsPerPartition?: number }): void;
+  createTopic(name: string, partitions: number, options?: { maxRecordsPerPartition?: number; compacted?: boolean }): void;
   endOffsets(topic: string): number[];
   startOffsets(topic: string): number[];
   read(topic: string, partition: number, fromOffset: number, max?: number): InboundRecord[];
@@ -36,7 +34,7 @@ export class EmbeddedChangelog implements ChangelogStore {
         details: { topic, partitions: existing, inputPartitions: partitions },
       }));
     }
-    this.#log.createTopic(topic, partitions, { maxRecordsPerPartition: Number.MAX_SAFE_INTEGER });
+    this.#log.createTopic(topic, partitions, { compacted: true });
     return Promise.resolve();
   }
 

@@ -104,10 +104,11 @@ export class EmbeddedLog {
 
   /**
    * Creates a topic; idempotent when it exists with the same count, an error when the count differs.
-   * `maxRecordsPerPartition` overrides the log's retention for this topic.
+   * `maxRecordsPerPartition` overrides the log's retention for this topic; `compacted` keeps each key's
+   * latest record instead (no record bound), as a Kafka topic with `cleanup.policy=compact`.
    */
-  createTopic(name: string, partitions: number, options: { maxRecordsPerPartition?: number } = {}): void {
-    this.topic(name, partitions, options.maxRecordsPerPartition);
+  createTopic(name: string, partitions: number, options: { maxRecordsPerPartition?: number; compacted?: boolean } = {}): void {
+    this.topic(name, partitions, options.maxRecordsPerPartition, options.compacted === true);
   }
 
   /** The topics' names, in creation order. */
@@ -224,7 +225,7 @@ export class EmbeddedLog {
 
   // ---- internals ---------------------------------------------------------------------------------------
 
-  private topic(name: string, partitions?: number, retention?: number): Topic {
+  private topic(name: string, partitions?: number, retention?: number, compacted = false): Topic {
     const existing = this.topicsByName.get(name);
     if (existing !== undefined) {
       if (partitions !== undefined && partitions !== existing.partitions.length) {
@@ -240,7 +241,7 @@ export class EmbeddedLog {
     if (retention !== undefined) positiveInteger('maxRecordsPerPartition', retention);
     const created: Topic = {
       name,
-      partitions: Array.from({ length: count }, (_, p) => new PartitionLog(name, p, retention ?? this.maxRecords)),
+      partitions: Array.from({ length: count }, (_, p) => new PartitionLog(name, p, retention ?? this.maxRecords, compacted)),
       nextUnkeyed: 0,
       waiters: new Set(),
     };

@@ -24,7 +24,7 @@
  * Its lifecycle is core/lifecycle.ts's: starting → running → draining → stopped, or failed. `drain` is the
  * whole stop (wait for in-flight records, final commit) under one forced-stop timer.
  */
-import { Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type Observable, type SchedulerAction, type Subscription } from 'rxjs';
+import { Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type Observable, type Subscription } from 'rxjs';
 import { streamOptionsSchema, type StreamOptions, type StreamOptionsInput } from '../../config/stream-options.js';
 import type { Clock } from '../../core/clock.js';
 import { asVerdictError, type VerdictError } from '../../core/errors.js';
@@ -34,6 +34,7 @@ import type { Metrics } from '../../core/metrics.js';
 import { retry } from '../../core/retry.js';
 import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
+import { OffsetCommits, tpKey } from './offset-commits.js';
 import type { EncodedOutcome } from '../../pipeline/outcome.js';
 import { replaceRefused, type DeadLetterTarget } from './refusals.js';
 import type { RecordBatch, RejectedRecord, Sink, Source, StreamState } from '../types.js';
@@ -102,8 +103,6 @@ interface Abandoned {
  */
 const SINK_RETRY = { attempts: Infinity, initialDelayMs: 50, maxDelayMs: 5_000 } as const;
 
-const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
-
 /** What a stop did: whether every in-flight record was delivered and committed in time, and how many were not delivered. */
 export interface DrainReport {
   readonly drained: boolean;
@@ -124,15 +123,7 @@ export class PartitionedStream {
   readonly #drained = new Subject<void>();
   readonly #admission: Admission<ReadBatch>;
   #subscription: Subscription | undefined;
-  #commitTimer: Subscription | undefined;
-  #committing: Promise<void> = Promise.resolve();
-  readonly #uncommitted = new Map<string, CommitOffset>();
-  /**
-   * Per partition, the highest offset this stream has committed. A commit owed by a revoked generation can
-   * wait behind a slow one (a broker outage) until the next generation has committed further; sent then, it
-   * would move the group back, and with nothing left to commit nothing would move it forward again.
-   */
-  readonly #committed = new Map<string, number>();
+  readonly #commits: OffsetCommits;
   /**
    * Partitions halted at an offset because the sink refused even a payload-less dead letter there: paused,
    * and nothing from that offset on is acknowledged, so nothing past it is committed.
@@ -150,6 +141,10 @@ export class PartitionedStream {
     this.#deps = deps;
     const given = Object.entries(deps.options ?? {}).filter(([, v]) => v !== undefined);
     this.#options = streamOptionsSchema.parse(Object.fromEntries(given));
+    this.#commits = new OffsetCommits({
+      source: deps.source, tracker: deps.tracker, scheduler: deps.scheduler, logger: deps.logger,
+      owns: (key) => this.#assigned.has(key), ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+    });
     this.#admission = new Admission<ReadBatch>({ maxInflight: this.#options.maxInflight, blockSize: this.#options.blockSize, clock: deps.scheduler });
   }
 
@@ -280,7 +275,7 @@ export class PartitionedStream {
         failed: (err) => logger.warn({ err: asVerdictError(err).toJSON() }, 'changelog write abandoned: its blocks stay uncommitted and are read again'),
       });
     }
-    this.#scheduleCommits();
+    this.#commits.start(this.#options.commitIntervalMs);
     this.#lifecycle.moveTo('running');
   }
 
@@ -316,7 +311,7 @@ export class PartitionedStream {
       { clock: this.#deps.scheduler, timeoutMs, controller: this.#stop, onForced: () => this.#detach() },
       async () => {
         await this.#settled();
-        this.#commitTimer?.unsubscribe();
+        this.#commits.stop();
         await this.commitNow();
       },
     );
@@ -354,43 +349,13 @@ export class PartitionedStream {
 
   /** Detaches the pipeline and the commit timer: nothing in flight reaches the sink, the tracker or the state any more. */
   #detach(): void {
-    this.#commitTimer?.unsubscribe();
+    this.#commits.stop();
     this.#subscription?.unsubscribe();
   }
 
-  /** Commits whatever is committable now; serialised so commits never overtake each other. */
+  /** Commits whatever is committable now (offset-commits.ts); serialised so commits never overtake each other. */
   commitNow(extra: readonly CommitOffset[] = []): Promise<void> {
-    this.#committing = this.#committing.then(async () => {
-      // Offsets of a failed commit wait here and are merged into the next one (the later offset wins).
-      for (const o of [...extra, ...this.#deps.tracker.committable()]) {
-        const prev = this.#uncommitted.get(tpKey(o));
-        if (prev === undefined || prev.offset < o.offset) this.#uncommitted.set(tpKey(o), o);
-      }
-      const offsets = [...this.#uncommitted.values()].filter((o) => o.offset > (this.#committed.get(tpKey(o)) ?? -1));
-      this.#uncommitted.clear();
-      if (offsets.length === 0) return;
-      try {
-        await this.#deps.source.commit(offsets);
-        for (const o of offsets) this.#committed.set(tpKey(o), Math.max(o.offset, this.#committed.get(tpKey(o)) ?? -1));
-        this.#deps.metrics?.commits.inc();
-      } catch (err) {
-        // A partition that has been revoked meanwhile is its new owner's to commit.
-        for (const o of offsets) {
-          if (this.#assigned.has(tpKey(o)) && !this.#uncommitted.has(tpKey(o))) this.#uncommitted.set(tpKey(o), o);
-        }
-        this.#deps.logger.warn({ err: asVerdictError(err).toJSON() }, 'offset commit failed; will retry');
-      }
-    });
-    return this.#committing;
-  }
-
-  #scheduleCommits(): void {
-    const interval = this.#options.commitIntervalMs;
-    const commit = (): Promise<void> => this.commitNow();
-    this.#commitTimer = this.#deps.scheduler.schedule(function tick(this: SchedulerAction<undefined>) {
-      void commit();
-      this.schedule(undefined, interval);
-    }, interval);
+    return this.#commits.commitNow(extra);
   }
 
   #onAssigned(partitions: readonly TopicPartition[]): void {
