@@ -72,6 +72,7 @@ export function compileState(spec: StateSpec | undefined, schema: InputSchemaSpe
     allowedLatenessMs,
     idleAfterMs,
     maxKeysPerPartition: spec.maxKeysPerPartition,
+    maxAheadMs: durationAt(spec.maxAhead, 'state.maxAhead'),
     changelogTopic: spec.changelogTopic ?? null,
     aggregates,
     fingerprint: stateFingerprint(meaning),

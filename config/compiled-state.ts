@@ -38,6 +38,12 @@ export interface CompiledState {
   readonly allowedLatenessMs: number;
   /** A key whose latest event time is this much (ms) behind the event being applied, or behind the partition's latest, starts afresh (evicted). At least the longest window. */
   readonly idleAfterMs: number;
+  /**
+   * How far (ms) an event time may be ahead of its record's timestamp: further is refused with
+   * STATE_EVENT_TIME_INVALID and not applied (one far-future event would make every later event of its key
+   * late). A record without a timestamp is not checked. Not part of the fingerprint.
+   */
+  readonly maxAheadMs: number;
   /** Keys kept per partition; past it the least recently applied key is evicted (and counted). */
   readonly maxKeysPerPartition: number;
   /** The changelog topic, or null: the daemon derives `<group id>-<pipeline>-changelog` (Kafka Streams' naming). */

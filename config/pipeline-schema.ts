@@ -76,6 +76,11 @@ export const stateSchema = z.object({
   allowedLateness: durationSchema.default('1m'),
   /** A key idle this long starts afresh; default (and least) the longest window. */
   idleAfter: durationSchema.optional(),
+  /**
+   * How far ahead of its record's timestamp (the producer's clock) an event time may be: further is refused
+   * (STATE_EVENT_TIME_INVALID), since one far-future event would make every later event of its key late.
+   */
+  maxAhead: durationSchema.default('7d'),
   maxKeysPerPartition: z.number().int().positive().default(100_000),
   /** Whether an event sees each aggregate before or after itself is applied, unless the aggregate says. */
   sees: seesSchema.default('before'),

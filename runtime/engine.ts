@@ -71,6 +71,11 @@ export interface EngineOptions {
    * kept only while a stream of this engine runs, which writes them.
    */
   readonly keepShadowRecords?: boolean;
+  /**
+   * Epoch milliseconds, for `state.maxAhead` on `evaluate` calls (an API event has no record timestamp:
+   * the call's time stands for it). Default `Date.now`.
+   */
+  readonly wallClock?: () => number;
   /** The bound of this thread's shadow-topic buffer (runtime/shadow-topic.ts), for tests; not settable from YAML. */
   readonly shadowTopicBuffer?: number;
 }
@@ -123,6 +128,7 @@ export class Engine {
   readonly #ingestor: Ingestor;
   /** Per-key state of `evaluate` calls (in memory); undefined without `state` in the pipeline. */
   readonly #callState: CallState | undefined;
+  readonly #wallClock: () => number;
   #blocks: BlockPool | undefined;
   #sequence = 0;
 
@@ -191,6 +197,7 @@ export class Engine {
       })
       : undefined;
     this.#ingestor = createIngestor(pipeline, this.scheduler);
+    this.#wallClock = options.wallClock ?? Date.now;
     this.#callState = pipeline.state === null ? undefined : new CallState(pipeline.state, (raw, key) => this.#ingestor.identifyEvent(raw, key));
     this.#process = createBlockProcessor({
       pipeline: pipeline.name,
@@ -321,7 +328,7 @@ export class Engine {
       key: null, value: null, headers: NO_HEADERS, timestamp: this.scheduler.now(),
     };
     // Applied now, in call order, before anything awaits: the state sees calls in the order they were made.
-    const states = this.#callState === undefined ? undefined : [this.#callState.apply(event, record.offset)];
+    const states = this.#callState === undefined ? undefined : [this.#callState.apply(event, record.offset, this.#wallClock())];
     const lease = this.models.lease();
     const [outcome] = await this.#process([record], { events: [event], bindings: lease.bindings, ...(states === undefined ? {} : { states }) })
       .finally(() => lease.release());

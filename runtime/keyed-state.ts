@@ -17,6 +17,7 @@ import { retry } from '../core/retry.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../pipeline/record.js';
 import type { ChangelogEntry, CompiledState, StateRead } from '../pipeline/state/types.js';
 import type { Ingestor } from '../pipeline/ingest/ingest.js';
+import { aheadOfRecord } from '../pipeline/state/event-fields.js';
 import { PartitionState } from '../pipeline/state/partition-state.js';
 import type { ChangelogStore, Source, StreamState } from '../streams/types.js';
 
@@ -66,12 +67,15 @@ export class KeyedState implements StreamState {
   /** Restores in progress, by partition: aborted when the partition is released or the state closed. */
   readonly #restoring = new Map<string, AbortController>();
   readonly #hooks: PartitionStateHooks;
+  /** `state.maxAhead`: an event too far ahead of its record's timestamp is refused before it reaches the state. */
+  readonly #ahead: ReturnType<typeof aheadOfRecord>;
   /** The changelog topic checked (or created) once, before the first restore reads it. */
   #prepared: Promise<void> | undefined;
 
   constructor(deps: KeyedStateDeps) {
     this.#deps = deps;
     const { metrics, pipeline } = deps;
+    this.#ahead = aheadOfRecord(deps.definition);
     const evictions = { idle: metrics?.stateEvictions.labels({ pipeline, reason: 'idle' }), lru: metrics?.stateEvictions.labels({ pipeline, reason: 'lru' }) };
     const late = metrics?.stateLateEvents.labels({ pipeline });
     const replayed = metrics?.stateReplayedEvents.labels({ pipeline });
@@ -177,7 +181,7 @@ export class KeyedState implements StreamState {
         // The core's own ingestion fails the record the same way, and dead-letters it with that error.
         return undefined;
       }
-      return state.apply(record.offset, record.key, event);
+      return this.#ahead(event, record.timestamp) ?? state.apply(record.offset, record.key, event);
     });
     const changes = state.takeChanges();
     if (changes.length > 0) this.#gauge(first, state);
@@ -259,20 +263,27 @@ export function keyedStateFor(
 export class CallState {
   readonly #state: PartitionState;
   readonly #identify: Ingestor['identifyEvent'];
+  readonly #ahead: ReturnType<typeof aheadOfRecord>;
 
   constructor(definition: CompiledState, identify: Ingestor['identifyEvent']) {
     this.#state = new PartitionState(definition);
     this.#identify = identify;
+    this.#ahead = aheadOfRecord(definition);
   }
 
-  /** Applies one event (`offset`: the call's sequence number); undefined when the core will refuse the event itself. */
-  apply(raw: Record<string, unknown>, offset: number): StateRead | undefined {
+  /**
+   * Applies one event (`offset`: the call's sequence number; `timestamp`: the call's time, ms, for
+   * `state.maxAhead`); undefined when the core will refuse the event itself.
+   */
+  apply(raw: Record<string, unknown>, offset: number, timestamp: number): StateRead | undefined {
     let identified: { readonly event: Readonly<Record<string, unknown>>; readonly key: string };
     try {
       identified = this.#identify(raw, null);
     } catch {
       return undefined;
     }
+    const ahead = this.#ahead(identified.event, timestamp);
+    if (ahead !== null) return ahead;
     const read = this.#state.apply(offset, Buffer.from(identified.key, 'utf8'), identified.event);
     // Not durable: the changes are dropped, so they do not pile up.
     this.#state.takeChanges();

@@ -128,4 +128,22 @@ describe('what the state counts', () => {
       await engine.close();
     }
   });
+
+  test('an event time far ahead of its record\'s time (state.maxAhead, default 7d) is refused, and its key keeps counting', async () => {
+    const now = 1_750_000_000_000;
+    const engine = await Engine.create(relaxedTimeouts(await samplePipeline()), { baseDir: dirname(samplePipelinePath), wallClock: () => now });
+    try {
+      assert.equal(engine.pipeline.state?.maxAheadMs, 7 * 86_400_000);
+      const [a, b, c] = transactions(3, 9, 0).map(({ event }, i): Record<string, unknown> => ({ ...event, key: 'card-f', id: `f-${i}` }));
+      const first = await engine.evaluate({ ...a!, ts: now - 60_000 });
+      // Seconds written where milliseconds are meant, times 1000: tens of thousands of years ahead.
+      const future = await engine.evaluate({ ...b!, ts: (now - 30_000) * 1000 });
+      const third = await engine.evaluate({ ...c!, ts: now - 10_000 });
+      assert.equal(future.outcome.kind === 'dead-letter' ? future.outcome.error.code : 'decided', 'STATE_EVENT_TIME_INVALID');
+      assert.equal(first.decision?.state?.['txn_count_1h'], 1);
+      assert.equal(third.decision?.state?.['txn_count_1h'], 2, 'the key was not pushed into the future: the next event counts');
+    } finally {
+      await engine.close();
+    }
+  });
 });

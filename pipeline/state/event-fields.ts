@@ -5,7 +5,8 @@
  * into a getter, so a read per event walks no string.
  */
 import { fieldGetter } from '../event-path.js';
-import type { CompiledState } from './types.js';
+import { StateEventTimeError } from '../../core/errors.js';
+import type { CompiledState, StateRead } from './types.js';
 
 export { fieldGetter, type FieldGetter } from '../event-path.js';
 
@@ -25,5 +26,26 @@ export function eventTimeReader(def: CompiledState): (event: Event) => number {
     if (typeof v !== 'number') return Number.NaN;
     const t = v * scale + 0;
     return Number.isFinite(t) && t >= 0 ? t : Number.NaN;
+  };
+}
+
+/**
+ * Compiles `state.maxAhead` into a check of an event against its record's timestamp (ms): a StateRead error
+ * (STATE_EVENT_TIME_INVALID) for an event time further ahead than the bound, else null. A record without a
+ * timestamp (≤ 0), or an event without a readable time (the state reports that itself), passes.
+ */
+export function aheadOfRecord(def: CompiledState): (event: Event, recordTimestamp: number) => StateRead | null {
+  const time = eventTimeReader(def);
+  return (event, recordTimestamp) => {
+    if (!(recordTimestamp > 0)) return null;
+    const t = time(event);
+    if (!(t > recordTimestamp + def.maxAheadMs)) return null;
+    return {
+      error: {
+        code: StateEventTimeError.code,
+        message: `event time ${t} ms is more than state.maxAhead (${def.maxAheadMs} ms) ahead of its record's timestamp ${recordTimestamp}`,
+        details: { field: def.eventTime.field, eventTime: t, recordTimestamp, maxAheadMs: def.maxAheadMs },
+      },
+    };
   };
 }

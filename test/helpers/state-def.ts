@@ -30,6 +30,7 @@ export function stateDef(input: StateDefInput): CompiledState {
   return {
     ...meaning,
     maxKeysPerPartition: input.maxKeysPerPartition ?? 100_000,
+    maxAheadMs: 7 * 24 * 3_600_000,
     changelogTopic: null,
     fingerprint: createHash('sha256').update(JSON.stringify(meaning)).digest('hex'),
   };
