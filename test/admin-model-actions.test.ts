@@ -38,33 +38,33 @@ describe('admin model actions', () => {
     assert.deepEqual(await statusOf(promoteModel(deps, 'nobody', 1, undefined)), [404, 'MODEL_NOT_FOUND']);
     assert.deepEqual(await statusOf(rollbackModel(deps, 'nobody', undefined)), [404, 'MODEL_NOT_FOUND']);
     assert.deepEqual(await statusOf(promoteModel(deps, 'fraud_gbt', 7, undefined)), [400, 'ADMIN_BAD_REQUEST']);
-    assert.deepEqual(await statusOf(promoteModel(deps, 'fraud_gbt', 2, 'not an alias')), [400, 'CONFIG_INVALID']);
-    assert.deepEqual((await registry.list()).find((m) => m.name === 'fraud_gbt')?.aliases, { production: 1, canary: 2 });
+    assert.deepEqual(await statusOf(promoteModel(deps, 'fraud_gbt', 4, 'not an alias')), [400, 'CONFIG_INVALID']);
+    assert.deepEqual((await registry.list()).find((m) => m.name === 'fraud_gbt')?.aliases, { production: 3, canary: 4 });
   });
 
   test('without live swaps the alias moves and the answer says nothing was swapped', async () => {
     const registry = registryCopy();
-    const result = await promoteModel({ registry, refresh: undefined }, 'fraud_gbt', 2, undefined);
-    assert.deepEqual({ ...result.change, at: '' }, { name: 'fraud_gbt', alias: 'production', from: 1, to: 2, at: '' });
+    const result = await promoteModel({ registry, refresh: undefined }, 'fraud_gbt', 4, undefined);
+    assert.deepEqual({ ...result.change, at: '' }, { name: 'fraud_gbt', alias: 'production', from: 3, to: 4, at: '' });
     assert.equal(result.swaps, null);
     const back = await rollbackModel({ registry, refresh: undefined }, 'fraud_gbt', 'production');
-    assert.deepEqual([back.change.from, back.change.to], [2, 1]);
+    assert.deepEqual([back.change.from, back.change.to], [4, 3]);
   });
 
   test('with live swaps the refresh runs after the move; a refused swap of this model is 409 ADMIN_CONFLICT', async () => {
     const registry = registryCopy();
-    const ok: SwapOutcome = { step: 'gbt', role: 'primary', from: 'fraud_gbt@1', to: 'fraud_gbt@2', ok: true, ms: 12 };
+    const ok: SwapOutcome = { step: 'gbt', role: 'primary', from: 'fraud_gbt@3', to: 'fraud_gbt@4', ok: true, ms: 12 };
     let aliasAtRefresh: number | undefined;
     const refresh = async (): Promise<readonly SwapOutcome[]> => {
       aliasAtRefresh = (await registry.list()).find((m) => m.name === 'fraud_gbt')?.aliases['production'];
       return [ok];
     };
-    const swapped = await promoteModel({ registry, refresh }, 'fraud_gbt', 2, undefined);
-    assert.equal(aliasAtRefresh, 2, 'the refresh sees the moved alias');
+    const swapped = await promoteModel({ registry, refresh }, 'fraud_gbt', 4, undefined);
+    assert.equal(aliasAtRefresh, 4, 'the refresh sees the moved alias');
     assert.deepEqual(swapped.swaps, [ok]);
 
     const refused: SwapOutcome = {
-      step: 'gbt', role: 'primary', from: 'fraud_gbt@2', to: 'fraud_gbt@1', ok: false, ms: 3,
+      step: 'gbt', role: 'primary', from: 'fraud_gbt@4', to: 'fraud_gbt@3', ok: false, ms: 3,
       error: { code: 'MODEL_INTEGRITY', message: 'sha256 mismatch', retryable: false, details: {} },
     };
     const other: SwapOutcome = { step: 'mlp', role: 'primary', from: 'fraud_mlp@1', to: 'fraud_mlp@2', ok: false, ms: 1 };
@@ -72,24 +72,24 @@ describe('admin model actions', () => {
       const e = asVerdictError(err);
       assert.equal(e.code, 'ADMIN_CONFLICT');
       assert.equal(httpStatusOf(e), 409);
-      assert.match(e.message, /step gbt \(primary\) fraud_gbt@1: MODEL_INTEGRITY sha256 mismatch/);
+      assert.match(e.message, /step gbt \(primary\) fraud_gbt@3: MODEL_INTEGRITY sha256 mismatch/);
       assert.doesNotMatch(e.message, /fraud_mlp/, 'another model\'s refusal is not this request\'s');
       return true;
     });
     // Another model's refused swap does not fail this one's promote.
-    const unrelated = await promoteModel({ registry, refresh: () => Promise.resolve([other]) }, 'fraud_gbt', 2, undefined);
+    const unrelated = await promoteModel({ registry, refresh: () => Promise.resolve([other]) }, 'fraud_gbt', 4, undefined);
     assert.deepEqual(unrelated.swaps, [other]);
   });
 
   test('models in use: each registry model with the step roles whose version in force is one of its own', async () => {
     const registry = registryCopy();
     const { models } = await modelsInUse(registry, { steps: [
-      { step: 'gbt', roles: [{ role: 'primary', id: 'fraud_gbt@production', ref: 'fraud_gbt@1' }, { role: 'shadow', id: 'fraud_gbt@2', ref: 'fraud_gbt@2' }] },
-      { step: 'mlp', roles: [{ role: 'primary', id: 'fraud_mlp@production', ref: 'fraud_mlp@1' }] },
+      { step: 'gbt', roles: [{ role: 'primary', id: 'fraud_gbt@production', ref: 'fraud_gbt@3' }, { role: 'shadow', id: 'fraud_gbt@4', ref: 'fraud_gbt@4' }] },
+      { step: 'mlp', roles: [{ role: 'primary', id: 'fraud_mlp@production', ref: 'fraud_mlp@2' }] },
     ] });
     assert.deepEqual(models.map((m) => [m.name, m.inUse.map((u) => `${u.step}/${u.role}=${u.ref}`)]), [
-      ['fraud_gbt', ['gbt/primary=fraud_gbt@1', 'gbt/shadow=fraud_gbt@2']],
-      ['fraud_mlp', ['mlp/primary=fraud_mlp@1']],
+      ['fraud_gbt', ['gbt/primary=fraud_gbt@3', 'gbt/shadow=fraud_gbt@4']],
+      ['fraud_mlp', ['mlp/primary=fraud_mlp@2']],
       ['txn_autoencoder', []],
     ]);
   });

@@ -11,14 +11,14 @@ describe('programmatic API', () => {
   });
 
   test('executeModel runs one row through the model version asked for', async () => {
-    const features = new Float32Array(16);
+    const features = new Float32Array(22); // the production versions' width (card-risk.yaml's dense set)
     features[0] = Math.log1p(50); // a small amount, everything else zero
     const out = await verdict.executeModel('fraud_gbt@production', { features });
     assert.equal(typeof out['fraud_probability'], 'number');
     const p = out['fraud_probability'] as number;
     assert.ok(p >= 0 && p <= 1);
-    const v2 = await verdict.executeModel('fraud_gbt@2', { features });
-    assert.notEqual(v2['fraud_probability'], p, 'a different version answers differently');
+    const v4 = await verdict.executeModel('fraud_gbt@4', { features });
+    assert.notEqual(v4['fraud_probability'], p, 'a different version answers differently');
   });
 
   test('executeModel refuses an unknown model with a typed error', async () => {
@@ -44,7 +44,7 @@ describe('programmatic API', () => {
     const [tx] = transactions(1, 3);
     const r = await verdict.executePipeline(['fraud_gbt@canary', 'txn_autoencoder'], tx!.event);
     assert.ok(r.decision !== null);
-    assert.deepEqual(r.decision.models, { gbt: 'fraud_gbt@2', anomaly: 'txn_autoencoder@1' });
+    assert.deepEqual(r.decision.models, { gbt: 'fraud_gbt@4', anomaly: 'txn_autoencoder@2' });
     assert.deepEqual(Object.keys(r.outputs).sort(), ['anomaly', 'gbt']);
   });
 
@@ -75,7 +75,7 @@ describe('programmatic API', () => {
   });
 
   test('the module-level executeModel uses a default instance', async () => {
-    const out = await executeModel('txn_autoencoder', { features: new Float32Array(16) });
+    const out = await executeModel('txn_autoencoder', { features: new Float32Array(22) });
     assert.equal(typeof out['score'], 'number');
   });
 });

@@ -18,6 +18,7 @@ import { HEADER } from '../pipeline/encode-outcome.js';
 import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
 import { compiled, relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { headerMap, headersOf } from './helpers/headers.js';
+import { stateStage } from './helpers/state-reads.js';
 
 const baseDir = dirname(samplePipelinePath);
 
@@ -130,9 +131,10 @@ describe('block workers', () => {
       await pool.ready();
       const events = transactions(20, 5, 0);
       const records = events.map(({ event }, offset): InboundRecord => ({
-        topic: 'transactions', partition: 0, offset, timestamp: 0, key: null, value: Buffer.from(JSON.stringify(event)), headers: [],
+        topic: 'transactions', partition: 0, offset, timestamp: 0, key: Buffer.from(String(event['key'])), value: Buffer.from(JSON.stringify(event)), headers: [],
       }));
-      const encoded = await pool.process(records);
+      // The state each event saw, as the stream's state stage hands it over (the sample pipeline keeps per-card state).
+      const encoded = await pool.process(records, undefined, stateStage(pipeline)(records));
       assert.deepEqual(encoded.map((d) => d.kind), records.map(() => 'decision'));
       // The metrics channel: the worker answers with its own registry, which counted these decisions.
       const workers = (await pool.collectMetrics()) as Array<Array<{ name: string; values: Array<{ value: number }> }>>;

@@ -1,6 +1,6 @@
 /**
  * Canary and shadow through the real pipeline: the sample card-risk pipeline on the real ONNX models of
- * models/registry, fraud_gbt@1 deciding and fraud_gbt@2 (another version, same signature) as the candidate.
+ * models/registry, fraud_gbt@3 deciding and fraud_gbt@4 (another version, same signature) as the candidate.
  */
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
@@ -22,6 +22,7 @@ import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { seriesOf as scrape } from './helpers/exposition.js';
+import { stateStage } from './helpers/state-reads.js';
 
 const baseDir = dirname(samplePipelinePath);
 const registry = new ModelRegistry(`${baseDir}/../../models/registry`);
@@ -41,15 +42,15 @@ const decisionOf = (o: EncodedOutcome): Decision => JSON.parse(String(o.output.v
 
 describe('canary and shadow: compiling', () => {
   test('a step\'s canary and shadow are resolved and kept with the ids as configured, and fill the compiled bindings', async () => {
-    const file = await samplePipeline(editStep('gbt', (s) => ({ ...s, canary: { model: 'fraud_gbt@canary', percent: 10 }, shadow: 'fraud_gbt@2' })));
+    const file = await samplePipeline(editStep('gbt', (s) => ({ ...s, canary: { model: 'fraud_gbt@canary', percent: 10 }, shadow: 'fraud_gbt@4' })));
     const p = await compilePipeline(file, registry, { baseDir });
     const gbt = p.steps.find((s) => s.id === 'gbt')!;
-    assert.deepEqual({ id: gbt.canary?.modelId, ref: gbt.canary?.model.ref, percent: gbt.canary?.percent }, { id: 'fraud_gbt@canary', ref: 'fraud_gbt@2', percent: 10 });
-    assert.deepEqual({ id: gbt.shadow?.modelId, ref: gbt.shadow?.model.ref }, { id: 'fraud_gbt@2', ref: 'fraud_gbt@2' });
+    assert.deepEqual({ id: gbt.canary?.modelId, ref: gbt.canary?.model.ref, percent: gbt.canary?.percent }, { id: 'fraud_gbt@canary', ref: 'fraud_gbt@4', percent: 10 });
+    assert.deepEqual({ id: gbt.shadow?.modelId, ref: gbt.shadow?.model.ref }, { id: 'fraud_gbt@4', ref: 'fraud_gbt@4' });
     assert.equal(p.steps.find((s) => s.id === 'mlp')?.canary, null);
     const binding = compiledBindings(p).steps[gbt.index]!;
     assert.deepEqual({ primary: binding.primary.ref, canary: binding.canary?.model.ref, percent: binding.canary?.percent, shadow: binding.shadow?.ref },
-      { primary: 'fraud_gbt@1', canary: 'fraud_gbt@2', percent: 10, shadow: 'fraud_gbt@2' });
+      { primary: 'fraud_gbt@3', canary: 'fraud_gbt@4', percent: 10, shadow: 'fraud_gbt@4' });
   });
 
   test('an unknown or incompatible candidate is refused, naming its config path', async () => {
@@ -60,8 +61,8 @@ describe('canary and shadow: compiling', () => {
     await rejects(editStep('gbt', (s) => ({ ...s, canary: { model: 'fraud_gbt@nope', percent: 5 } })), /^steps\[0\]\.canary\.model: MODEL_NOT_FOUND: /);
     await rejects(editStep('gbt', (s) => ({ ...s, shadow: 'ghost@1' })), /^steps\[0\]\.shadow: MODEL_NOT_FOUND: /);
     // The autoencoder gives `score`, not the fraud_probability the rules read from gbt.
-    await rejects(editStep('gbt', (s) => ({ ...s, canary: { model: 'txn_autoencoder@1', percent: 5 } })), /^steps\[0\]\.canary\.model: txn_autoencoder@1 has no output "fraud_probability"/);
-    await rejects(editStep('anomaly', (s) => ({ ...s, shadow: 'fraud_gbt@1' })), /^steps\[1\]\.shadow: fraud_gbt@1 has no output "score", which step "anomaly" was compiled with txn_autoencoder@1/);
+    await rejects(editStep('gbt', (s) => ({ ...s, canary: { model: 'txn_autoencoder@2', percent: 5 } })), /^steps\[0\]\.canary\.model: txn_autoencoder@2 has no output "fraud_probability"/);
+    await rejects(editStep('anomaly', (s) => ({ ...s, shadow: 'fraud_gbt@3' })), /^steps\[1\]\.shadow: fraud_gbt@3 has no output "score", which step "anomaly" was compiled with txn_autoencoder@2/);
     // The shadow topic must be a topic of its own (test/shadow-topic.test.ts covers it).
     await rejects((f) => ({ ...f, output: { ...f.output, shadowTopic: f.output.topic } }), /^output\.shadowTopic: ".*" is also output\.topic/);
   });
@@ -82,7 +83,7 @@ describe('canary through the real pipeline', () => {
     const pool = transactions(keys.length * 6, 17, 0.1).map((t) => t.event);
     // Each key six times, spread over the stream so that it lands in different blocks with different neighbours.
     const events = pool.map((event, i) => ({ ...event, id: `e${i}`, key: keys[(i * 7) % keys.length]! }));
-    const expected = (key: string) => (inCanary(key, 20) ? 'fraud_gbt@2' : 'fraud_gbt@1');
+    const expected = (key: string) => (inCanary(key, 20) ? 'fraud_gbt@4' : 'fraud_gbt@3');
 
     const check = (decisions: readonly Decision[]) => {
       assert.equal(decisions.length, events.length);
@@ -93,7 +94,7 @@ describe('canary through the real pipeline', () => {
       }
       assert.equal(seen.size, keys.length);
       for (const [key, versions] of seen) assert.deepEqual([...versions], [expected(key)], key);
-      const inside = keys.filter((k) => expected(k) === 'fraud_gbt@2').length;
+      const inside = keys.filter((k) => expected(k) === 'fraud_gbt@4').length;
       // Binomial(400, 0.2): sd = 8; within 5 sd of 80.
       assert.ok(Math.abs(inside - 80) <= 40, `${inside} of 400 keys in the canary`);
     };
@@ -102,7 +103,11 @@ describe('canary through the real pipeline', () => {
     const engine = await Engine.create({ ...file, runtime: { ...file.runtime, workers: 0 } }, { baseDir });
     try {
       const decisions: Decision[] = [];
-      for (let i = 0; i < events.length; i += 128) decisions.push(...(await engine.processBlock(recordsOf(events.slice(i, i + 128), i))).map(decisionOf));
+      const states = stateStage(engine.pipeline);
+      for (let i = 0; i < events.length; i += 128) {
+        const records = recordsOf(events.slice(i, i + 128), i);
+        decisions.push(...(await engine.processBlock(records, undefined, states(records))).map(decisionOf));
+      }
       check(decisions);
       // The canary's outputs are its own model's: the two versions disagree on some probabilities.
       const byVersion = new Map(decisions.map((d) => [d.models['gbt'], d.outputs['gbt']?.['fraud_probability']]));
@@ -136,7 +141,7 @@ describe('shadow through the real pipeline', () => {
    * (maxDelayMs 0), so no timer is ever needed. Every step answers (real models, nothing times out), every
    * latency in a decision is 0, and a decision's bytes depend only on its input and the models. The mlp
    * runs for every event (no `when`), so gbt has no dependents: its shadow decision is then exactly the
-   * decision the pipeline makes with fraud_gbt@2 deciding, which is how the test recomputes it.
+   * decision the pipeline makes with fraud_gbt@4 deciding, which is how the test recomputes it.
    */
   const frozen = (edit: (f: PipelineFile) => PipelineFile) => async () => {
     const file = edit(await samplePipeline(editStep('mlp', ({ when: _when, ...s }) => s)));
@@ -148,9 +153,11 @@ describe('shadow through the real pipeline', () => {
   };
   const run = async (engine: Engine, events: ReadonlyArray<Record<string, unknown>>) => {
     const out: EncodedOutcome[] = [];
+    const states = stateStage(engine.pipeline);
+    const block = (records: InboundRecord[]) => engine.processBlock(records, undefined, states(records));
     // Four blocks at a time, so that blocks share batches as they would in a stream.
     for (let i = 0; i < events.length; i += 512) {
-      const blocks = [0, 128, 256, 384].filter((o) => i + o < events.length).map((o) => engine.processBlock(recordsOf(events.slice(i + o, i + o + 128), i + o)));
+      const blocks = [0, 128, 256, 384].filter((o) => i + o < events.length).map((o) => block(recordsOf(events.slice(i + o, i + o + 128), i + o)));
       for (const b of await Promise.all(blocks)) out.push(...b);
     }
     return out;
@@ -159,8 +166,8 @@ describe('shadow through the real pipeline', () => {
   test('decisions are byte-identical with and without the shadow, and the agreement counters match a recomputation', async () => {
     const events = transactions(2000, 29, 0.3).map((t) => t.event);
     const plain = await frozen((f) => f)();
-    const shadowed = await frozen(editStep('gbt', (s) => ({ ...s, shadow: 'fraud_gbt@2' })))();
-    const candidate = await frozen(editStep('gbt', (s) => ({ ...s, model: 'fraud_gbt@2' })))();
+    const shadowed = await frozen(editStep('gbt', (s) => ({ ...s, shadow: 'fraud_gbt@4' })))();
+    const candidate = await frozen(editStep('gbt', (s) => ({ ...s, model: 'fraud_gbt@4' })))();
     try {
       const [without, withShadow, asPrimary] = [await run(plain, events), await run(shadowed, events), await run(candidate, events)];
       await shadowed.shadowsSettled();
@@ -174,12 +181,12 @@ describe('shadow through the real pipeline', () => {
       }
       assert.match(String(withShadow[0]!.output.value), /"latencyMs":\{"ingest":0,"models":0,"decision":0,"total":0\}/);
 
-      // The recomputation: per event, (action made, action with fraud_gbt@2 deciding).
+      // The recomputation: per event, (action made, action with fraud_gbt@4 deciding).
       const expected = new Map<string, number>();
       let scoreSum = 0;
       for (let i = 0; i < events.length; i++) {
         const [made, would] = [decisionOf(without[i]!), decisionOf(asPrimary[i]!)];
-        assert.equal(would.models['gbt'], 'fraud_gbt@2');
+        assert.equal(would.models['gbt'], 'fraud_gbt@4');
         const label = `{pipeline="card-risk",step="gbt",primary_action="${made.action}",shadow_action="${would.action}",agree="${made.action === would.action}"}`;
         expected.set(label, (expected.get(label) ?? 0) + 1);
         scoreSum += would.score! - made.score!;
@@ -210,7 +217,7 @@ describe('shadow through the real pipeline', () => {
   });
 
   test('in the default placement the shadow runs in the block worker, and its metrics reach the scrape', async () => {
-    const file = relaxedTimeouts(await samplePipeline(editStep('gbt', (s) => ({ ...s, shadow: 'fraud_gbt@2' }))));
+    const file = relaxedTimeouts(await samplePipeline(editStep('gbt', (s) => ({ ...s, shadow: 'fraud_gbt@4' }))));
     const engine = await Engine.create({ ...file, runtime: { ...file.runtime, workers: 1, mode: 'blocks' } }, { baseDir });
     const server = await startMetricsServer({ registry: engine.metrics.registry, remote: () => engine.workerMetrics(), host: '127.0.0.1', port: 0, ready: () => true });
     try {
@@ -225,7 +232,7 @@ describe('shadow through the real pipeline', () => {
       await log.waitForRecords(output.topic, events.length);
       assert.deepEqual(await stream.drain(10_000), { drained: true, abandoned: 0 });
       const decisions = [0, 1].flatMap((p) => log.read(output.topic, p, 0)).map((r) => JSON.parse(String(r.value)) as Decision);
-      assert.ok(decisions.every((d) => d.models['gbt'] === 'fraud_gbt@1'), 'the shadow never decides');
+      assert.ok(decisions.every((d) => d.models['gbt'] === 'fraud_gbt@3'), 'the shadow never decides');
       // Each event is compared, or its shadow dropped and counted; comparisons finish after the block's reply.
       const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
       let compared = 0;

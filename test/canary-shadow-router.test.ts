@@ -24,6 +24,7 @@ import { createBlockProcessor, type BlockProcessor } from '../pipeline/stages.js
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { compiled, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { seriesOf } from './helpers/exposition.js';
+import { stateStage, type StateStage } from './helpers/state-reads.js';
 
 const baseDir = dirname(samplePipelinePath);
 
@@ -63,6 +64,8 @@ class FakeExecutor implements StepExecutor {
 interface Rig {
   readonly pipeline: CompiledPipeline;
   readonly process: BlockProcessor;
+  /** The state each event saw (the stream's state stage, by hand). */
+  readonly states: StateStage;
   readonly executors: Map<string, FakeExecutor>;
   readonly metrics: Metrics;
   readonly shadows: ShadowDecisions;
@@ -88,7 +91,7 @@ function rig(pipeline: CompiledPipeline, make: (step: string, model: ResolvedMod
   const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics, clock: scheduler });
   const shadows = new ShadowDecisions({ pipeline: pipeline.name, steps: pipeline.steps.map((s) => s.id), decider, metrics });
   const process = createBlockProcessor({ pipeline: pipeline.name, ingestor: createIngestor(pipeline, scheduler), router, decider, scheduler, metrics, shadows });
-  return { pipeline, process, executors, metrics, shadows, asked };
+  return { pipeline, process, executors, metrics, shadows, asked, states: stateStage(pipeline) };
 }
 
 /** Low scores for every step: the mlp's `when` is false, and every decision approves. */
@@ -101,7 +104,7 @@ let offset = 0;
 async function block(r: Rig, keys: readonly string[]) {
   const events = keys.map((key, i) => ({ ...pool[i % pool.length]!, id: `ev-${offset + i}`, key }));
   const records: InboundRecord[] = events.map(() => ({ topic: 't', partition: 0, offset: offset++, key: null, value: null, headers: NO_HEADERS, timestamp: 0 }));
-  const outcomes = await r.process(records, { events });
+  const outcomes = await r.process(records, { events, states: r.states(records, events) });
   return outcomes.map((o) => {
     assert.equal(o.kind, 'decision');
     return o.kind === 'decision' ? o.decision : (undefined as never);
@@ -114,7 +117,7 @@ async function scrape(metrics: Metrics, name: string): Promise<Map<string, numbe
 
 describe('canary split in the router', () => {
   test('over 20,000 distinct keys, the canary gets its share within 5 binomial sd, and each decision names the version its row ran on', async () => {
-    const pipeline = await compiled(await samplePipeline(withGbt((s) => ({ ...s, canary: { model: 'fraud_gbt@2', percent: 10 } }))), baseDir);
+    const pipeline = await compiled(await samplePipeline(withGbt((s) => ({ ...s, canary: { model: 'fraud_gbt@4', percent: 10 } }))), baseDir);
     const r = rig(pipeline, calm);
     const n = 20_000;
     let canary = 0;
@@ -122,23 +125,23 @@ describe('canary split in the router', () => {
       const keys = Array.from({ length: Math.min(128, n - start) }, (_, k) => `card-${start + k}`);
       const decisions = await block(r, keys);
       for (const [k, d] of decisions.entries()) {
-        const expected = inCanary(keys[k]!, 10) ? 'fraud_gbt@2' : 'fraud_gbt@1';
+        const expected = inCanary(keys[k]!, 10) ? 'fraud_gbt@4' : 'fraud_gbt@3';
         assert.equal(d.models['gbt'], expected, keys[k]);
-        if (expected === 'fraud_gbt@2') canary++;
+        if (expected === 'fraud_gbt@4') canary++;
       }
     }
     // Binomial(20,000, 0.1): sd = sqrt(n p (1 - p)) ≈ 42.4; 5 sd is exceeded with probability below 1e-6.
     const sd = Math.sqrt(n * 0.1 * 0.9);
     assert.ok(Math.abs(canary - n * 0.1) <= 5 * sd, `${canary} of ${n} keys in the canary`);
     // Rows really ran where the decisions say: the canary's executor had exactly its share.
-    assert.equal(r.executors.get('gbt|fraud_gbt@2')?.rows, canary);
-    assert.equal(r.executors.get('gbt|fraud_gbt@1')?.rows, n - canary);
+    assert.equal(r.executors.get('gbt|fraud_gbt@4')?.rows, canary);
+    assert.equal(r.executors.get('gbt|fraud_gbt@3')?.rows, n - canary);
     // Other steps are untouched by the gbt step's canary.
-    assert.equal(r.executors.get('anomaly|txn_autoencoder@1')?.rows, n);
+    assert.equal(r.executors.get('anomaly|txn_autoencoder@2')?.rows, n);
   });
 
   test('a key sees the same version in every block, whatever else the block holds', async () => {
-    const pipeline = await compiled(await samplePipeline(withGbt((s) => ({ ...s, canary: { model: 'fraud_gbt@2', percent: 30 } }))), baseDir);
+    const pipeline = await compiled(await samplePipeline(withGbt((s) => ({ ...s, canary: { model: 'fraud_gbt@4', percent: 30 } }))), baseDir);
     const r = rig(pipeline, calm);
     const keys = Array.from({ length: 300 }, (_, k) => `acct-${k * 31}`);
     const seen = new Map<string, Set<string>>();
@@ -156,24 +159,24 @@ describe('canary split in the router', () => {
     }
     assert.ok(seen.size > 250, `${seen.size} keys seen`);
     for (const [key, versions] of seen) assert.equal(versions.size, 1, `${key} saw ${[...versions].join(', ')}`);
-    const inside = [...seen.values()].filter((v) => v.has('fraud_gbt@2')).length;
+    const inside = [...seen.values()].filter((v) => v.has('fraud_gbt@4')).length;
     assert.ok(inside > 0 && inside < seen.size, 'both versions decided for some keys');
   });
 });
 
 describe('shadow in the router', () => {
-  const shadowed = async () => compiled(await samplePipeline(withGbt((s) => ({ ...s, shadow: 'fraud_gbt@2' }))), baseDir);
+  const shadowed = async () => compiled(await samplePipeline(withGbt((s) => ({ ...s, shadow: 'fraud_gbt@4' }))), baseDir);
   const keys = (n: number, from = 0) => Array.from({ length: n }, (_, k) => `k-${from + k}`);
 
   test('a block is decided while its shadow has not answered; the shadow call is dropped and counted past the bound, and compared once it answers', async () => {
     const shadow = new FakeExecutor({ fraud_probability: 0.95 });
     shadow.hold = true;
-    const r = rig(await shadowed(), (step, model) => (model.ref === 'fraud_gbt@2' ? shadow : calm(step)));
+    const r = rig(await shadowed(), (step, model) => (model.ref === 'fraud_gbt@4' ? shadow : calm(step)));
     const blocks = SHADOW_ROWS_IN_FLIGHT / 128;
     // Bound full: `blocks` blocks of shadow rows are in flight, none answered; every block is decided anyway.
     for (let b = 0; b < blocks; b++) {
       const decisions = await block(r, keys(128, b * 128));
-      assert.ok(decisions.every((d) => d.action === 'approve' && d.models['gbt'] === 'fraud_gbt@1'));
+      assert.ok(decisions.every((d) => d.action === 'approve' && d.models['gbt'] === 'fraud_gbt@3'));
     }
     assert.deepEqual(shadow.calls, new Array<number>(blocks).fill(128));
     // One more block: its shadow call is not made.
@@ -198,12 +201,12 @@ describe('shadow in the router', () => {
   });
 
   test('with a canary taking every key, the shadow is compared with the canary\'s decisions', async () => {
-    const pipeline = await compiled(await samplePipeline(withGbt((s) => ({ ...s, canary: { model: 'fraud_gbt@2', percent: 100 }, shadow: 'fraud_gbt@1' }))), baseDir);
-    const r = rig(pipeline, (step, model) => (step === 'gbt' && model.ref === 'fraud_gbt@2' ? new FakeExecutor({ fraud_probability: 0.95 }) : calm(step)));
+    const pipeline = await compiled(await samplePipeline(withGbt((s) => ({ ...s, canary: { model: 'fraud_gbt@4', percent: 100 }, shadow: 'fraud_gbt@3' }))), baseDir);
+    const r = rig(pipeline, (step, model) => (step === 'gbt' && model.ref === 'fraud_gbt@4' ? new FakeExecutor({ fraud_probability: 0.95 }) : calm(step)));
     const decisions = await block(r, keys(40));
     await r.shadows.settled();
-    assert.ok(decisions.every((d) => d.models['gbt'] === 'fraud_gbt@2' && d.action === 'decline'));
-    assert.equal(r.executors.get('gbt|fraud_gbt@1')?.rows, 40, 'the shadow (here the primary\'s version) ran every row');
+    assert.ok(decisions.every((d) => d.models['gbt'] === 'fraud_gbt@4' && d.action === 'decline'));
+    assert.equal(r.executors.get('gbt|fraud_gbt@3')?.rows, 40, 'the shadow (here the primary\'s version) ran every row');
     assert.deepEqual(await scrape(r.metrics, 'verdict_shadow_decisions_total'), new Map([
       ['{pipeline="card-risk",step="gbt",primary_action="decline",shadow_action="approve",agree="false"}', 40],
     ]));
@@ -215,7 +218,7 @@ describe('shadow in the router', () => {
   });
 
   test('shadow rows that time out are counted as dropped (timeout), apart from failures', async () => {
-    const r = rig(await shadowed(), (step, model) => (model.ref === 'fraud_gbt@2' ? new FakeExecutor({}, 'timeout') : calm(step)));
+    const r = rig(await shadowed(), (step, model) => (model.ref === 'fraud_gbt@4' ? new FakeExecutor({}, 'timeout') : calm(step)));
     const decisions = await block(r, keys(30));
     await r.shadows.settled();
     assert.ok(decisions.every((d) => d.completeness['gbt'] === 'ok'));
@@ -223,7 +226,7 @@ describe('shadow in the router', () => {
   });
 
   test('shadow rows that fail are counted as dropped (failed), and never reach the decision', async () => {
-    const r = rig(await shadowed(), (step, model) => (model.ref === 'fraud_gbt@2' ? new FakeExecutor({}, true) : calm(step)));
+    const r = rig(await shadowed(), (step, model) => (model.ref === 'fraud_gbt@4' ? new FakeExecutor({}, true) : calm(step)));
     const decisions = await block(r, keys(50));
     await r.shadows.settled();
     assert.ok(decisions.every((d) => d.completeness['gbt'] === 'ok' && d.action === 'approve'));

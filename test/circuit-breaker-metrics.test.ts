@@ -47,17 +47,17 @@ describe('circuit breaker, observed in /metrics', () => {
     );
     server = await startMetricsServer({ registry: metrics.registry, host: '127.0.0.1', port: 0, ready: () => true });
     const events = transactions(4, 17).map(({ event }) => event);
-    const poisoned = (i: number) => ({ ...events[i]!, velocity_1h: CRASH_MARKER });
+    const poisoned = (i: number) => ({ ...events[i]!, ip_risk: CRASH_MARKER });
 
-    assert.match(await scrape(), /verdict_model_circuit_state\{model="fraud_gbt@1"\} 0/);
+    assert.match(await scrape(), /verdict_model_circuit_state\{model="fraud_gbt@3"\} 0/);
     for (const i of [0, 1]) {
       const result = await engine.evaluate(poisoned(i));
       assert.equal(result.outcome.kind, 'dead-letter');
     }
     const opened = await scrape();
-    assert.match(opened, /verdict_model_circuit_state\{model="fraud_gbt@1"\} 1/);
-    assert.match(opened, /verdict_model_circuit_state\{model="txn_autoencoder@1"\} 1/);
-    assert.match(opened, /verdict_model_circuit_transitions_total\{model="fraud_gbt@1",to="open"\} 1/);
+    assert.match(opened, /verdict_model_circuit_state\{model="fraud_gbt@3"\} 1/);
+    assert.match(opened, /verdict_model_circuit_state\{model="txn_autoencoder@2"\} 1/);
+    assert.match(opened, /verdict_model_circuit_transitions_total\{model="fraud_gbt@3",to="open"\} 1/);
 
     // While open, even a poisoned row is refused before it reaches a worker: no further crash.
     const crashes = await restarts();
@@ -72,8 +72,8 @@ describe('circuit breaker, observed in /metrics', () => {
     const probe = await engine.evaluate(events[3]!);
     assert.equal(probe.decision?.complete, true);
     const closed = await scrape();
-    assert.match(closed, /verdict_model_circuit_state\{model="fraud_gbt@1"\} 0/);
-    assert.match(closed, /verdict_model_circuit_transitions_total\{model="fraud_gbt@1",to="half-open"\} 1/);
-    assert.match(closed, /verdict_model_circuit_transitions_total\{model="fraud_gbt@1",to="closed"\} 1/);
+    assert.match(closed, /verdict_model_circuit_state\{model="fraud_gbt@3"\} 0/);
+    assert.match(closed, /verdict_model_circuit_transitions_total\{model="fraud_gbt@3",to="half-open"\} 1/);
+    assert.match(closed, /verdict_model_circuit_transitions_total\{model="fraud_gbt@3",to="closed"\} 1/);
   });
 });

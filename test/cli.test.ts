@@ -27,7 +27,7 @@ describe('verdict CLI', () => {
     const r = run('validate', defaultPipelinePath);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /ok — pipeline "card-risk", 3 steps/);
-    assert.match(r.stdout, /mlp: fraud_mlp@1 after gbt when/);
+    assert.match(r.stdout, /mlp: fraud_mlp@2 after gbt when/);
   });
 
   test('validate names each step\'s canary and shadow, with the versions they resolve to', () => {
@@ -35,14 +35,14 @@ describe('verdict CLI', () => {
     const file = join(dir, 'candidates.yaml');
     const text = readFileSync(defaultPipelinePath, 'utf8')
       .replace('    # canary: { model: fraud_gbt@canary, percent: 10 }', '    canary: { model: fraud_gbt@canary, percent: 12.5 }')
-      .replace('    # shadow: fraud_gbt@2', '    shadow: fraud_gbt@2')
+      .replace('    # shadow: fraud_gbt@4', '    shadow: fraud_gbt@4')
       .replace('../../models/registry', resolve(packageRoot, 'models/registry'));
     writeFileSync(file, text);
     const r = run('validate', file);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /gbt: fraud_gbt@1, canary fraud_gbt@canary \(fraud_gbt@2\) for 12\.5% of keys, shadow fraud_gbt@2\n/);
+    assert.match(r.stdout, /gbt: fraud_gbt@3, canary fraud_gbt@canary \(fraud_gbt@4\) for 12\.5% of keys, shadow fraud_gbt@4\n/);
     assert.match(r.stdout, /topics: transactions → decisions, dead letters transactions\.dlq\n/);
-    assert.match(r.stdout, /anomaly: txn_autoencoder@1\n/);
+    assert.match(r.stdout, /anomaly: txn_autoencoder@2\n/);
   });
 
   test('validate rejects a broken pipeline with a code and the config path', () => {

@@ -29,8 +29,8 @@ describe('pipeline compilation', () => {
     const p = await compileEdited((f) => f);
     assert.deepEqual(p.steps.map((s) => s.id), ['gbt', 'anomaly', 'mlp']);
     assert.deepEqual(p.steps.find((s) => s.id === 'mlp')?.dependsOn, ['gbt']);
-    assert.equal(p.steps[0]?.model.ref, 'fraud_gbt@1');
-    assert.equal(p.steps[0]?.inputs[0]?.width, 16);
+    assert.equal(p.steps[0]?.model.ref, 'fraud_gbt@3');
+    assert.equal(p.steps[0]?.inputs[0]?.width, 22);
   });
 
   test('an unknown model is refused, naming the step', async () => {
@@ -54,7 +54,7 @@ describe('pipeline compilation', () => {
   test('a shape mismatch is refused with both widths', async () => {
     await rejectsWith(
       (f) => ({ ...f, steps: f.steps.map((s, i) => (i === 0 ? { ...s, inputs: { features: ['features.dense', 'event.amount'] } } : s)) }),
-      /steps\[0\]\.inputs\.features: shape mismatch: .* expects 16 .* gives 17/,
+      /steps\[0\]\.inputs\.features: shape mismatch: .* expects 22 .* gives 23/,
     );
   });
 
@@ -87,7 +87,7 @@ describe('pipeline file keys', () => {
   };
 
   test('a misspelt key is refused with its path at every level, never dropped silently', () => {
-    refused(text.replace('    # shadow: fraud_gbt@2', '    shaddow: fraud_gbt@2'), /steps\[0\]: Unrecognized key: "shaddow"/);
+    refused(text.replace('    # shadow: fraud_gbt@4', '    shaddow: fraud_gbt@4'), /steps\[0\]: Unrecognized key: "shaddow"/);
     refused(text.replace('maxBatchSize: 64', 'maxBatchsize: 64'), /models\.batching.*maxBatchsize/s);
     refused(text.replace('  deadlineMs: 100', '  deadlineMS: 100'), /join.*deadlineMS/s);
     refused(text.replace('  onIncomplete:\n    policy: fallback', '  onIncomplete:\n    polcy: x\n    policy: fallback'), /decision\.onIncomplete: Unrecognized key: "polcy"/);

@@ -160,8 +160,10 @@ describe('decision actor', () => {
       eventId: 'e', outputs, models: {}, errors: {}, complete, openedAt: 0, closedAt: 1,
       completeness: Object.fromEntries(['gbt', 'anomaly', 'mlp'].map((s) => [s, s in outputs ? 'ok' : 'skipped'])),
     });
+    // The sample's rules also read the card's state and where the event happened: a card at home, seen once.
+    const state = { txn_count_10m: 1, txn_count_1h: 1, txn_count_24h: 1, amount_sum_1h: 0, amount_mean_7d: null, merchants_24h: 1, countries_24h: 1, last_country: null, since_last_s: null };
     const decide = (outputs: Record<string, Record<string, number>>, amount: number, complete = true) =>
-      actor.decide({ event: { amount }, eventId: 'e', key: 'k', join: join(outputs, complete) });
+      actor.decide({ event: { amount, country: 'FR', card_country: 'FR', device: { is_new: false } }, eventId: 'e', key: 'k', state, join: join(outputs, complete) });
     const anomalous = decide({ gbt: { fraud_probability: 0.2 }, anomaly: { score: 3.5 } }, 900);
     assert.deepEqual([anomalous.action, anomalous.reasons, anomalous.ruleErrors], ['review', ['anomalous_amount'], undefined]);
     assert.equal(anomalous.score, 0.2);
@@ -169,6 +171,9 @@ describe('decision actor', () => {
     assert.deepEqual([agree.action, agree.reasons], ['decline', ['gbt_and_mlp_agree', 'mlp_suspicious']]);
     assert.equal(agree.score, 0.75);
     const fallback = decide({}, 2000, false);
+    // A burst of tiny amounts on the card: card testing, whatever the models say.
+    const burst = actor.decide({ event: { amount: 2.5, country: 'FR', card_country: 'FR', device: { is_new: true } }, eventId: 'e', key: 'k', state: { ...state, txn_count_10m: 7 }, join: join({ gbt: { fraud_probability: 0.2 }, anomaly: { score: 0.1 } }) });
+    assert.deepEqual([burst.action, burst.reasons, burst.ruleErrors], ['decline', ['card_testing_burst', 'card_testing_suspected'], undefined]);
     assert.deepEqual([fallback.policy, fallback.action, fallback.reasons], ['fallback', 'review', ['fallback_large_amount']]);
   });
 

@@ -76,7 +76,7 @@ describe('end to end on the embedded transport', () => {
     const first = decisions.find((r) => headerMap(r.headers)[HEADER.eventId] === events[0]?.event['id']);
     assert.equal(first?.key?.toString(), String(events[0]?.event['key']));
     assert.equal(headerMap(first?.headers)[HEADER.traceId], 'trace-0');
-    assert.match(headerMap(first?.headers)[HEADER.models] ?? '', /gbt=fraud_gbt@1/);
+    assert.match(headerMap(first?.headers)[HEADER.models] ?? '', /gbt=fraud_gbt@3/);
     assert.equal(headerMap(first?.headers)[HEADER.pipeline], engine.pipeline.name);
     const body = JSON.parse(first?.value?.toString() ?? '{}') as { action: string; completeness: Record<string, string> };
     assert.ok(['approve', 'review', 'decline'].includes(body.action));

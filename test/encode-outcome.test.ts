@@ -12,7 +12,7 @@ import { headerBytesOf, headersOf } from './helpers/headers.js';
 
 const decision: Decision = {
   eventId: 'tx-1', key: 'card-7', pipeline: 'card-risk', action: 'approve', score: 0.12, reasons: [],
-  models: { gbt: 'fraud_gbt@1', anomaly: 'txn_autoencoder@2' }, outputs: {}, completeness: { gbt: 'ok', anomaly: 'ok' },
+  models: { gbt: 'fraud_gbt@3', anomaly: 'txn_autoencoder@2' }, outputs: {}, completeness: { gbt: 'ok', anomaly: 'ok' },
   complete: true, policy: 'rules', latencyMs: { total: 1.234 },
 };
 
@@ -38,7 +38,7 @@ describe('decision records', () => {
   test('pipeline and model headers when asked for', () => {
     const out = encodeDecision(decided(headerBytesOf({ 'trace-id': 't' })), { topic: 'decisions', headers: ['models', 'pipeline'] });
     assert.deepEqual(out.headers, headersOf({
-      [HEADER.eventId]: 'tx-1', [HEADER.traceId]: 't', [HEADER.models]: 'gbt=fraud_gbt@1,anomaly=txn_autoencoder@2', [HEADER.pipeline]: 'card-risk',
+      [HEADER.eventId]: 'tx-1', [HEADER.traceId]: 't', [HEADER.models]: 'gbt=fraud_gbt@3,anomaly=txn_autoencoder@2', [HEADER.pipeline]: 'card-risk',
     }));
   });
 });

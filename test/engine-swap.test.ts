@@ -20,6 +20,7 @@ import { Verdict } from '../runtime/verdict.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { compiled, relaxedTimeouts, samplePipeline, transactions } from './helpers/pipelines.js';
 import { copyRegistry } from './helpers/registry-copy.js';
+import { stateStage } from './helpers/state-reads.js';
 
 /** A poll that never comes during a test: these swaps happen on `refresh()`. */
 const HOUR_MS = 3_600_000;
@@ -51,13 +52,13 @@ describe('swaps through the engine', () => {
       const workers = (await engine.workerMetrics()) as Array<Array<{ name: string; values: Array<{ labels: Record<string, string> }> }>>;
       return workers.filter((w) => w.some((m) => m.name === 'verdict_model_circuit_state' && m.values.some((v) => v.labels['model'] === ref))).length;
     };
-    assert.equal(await loadedIn('fraud_gbt@2'), 0);
-    await new ModelRegistry(root).promote('fraud_gbt', 2);
+    assert.equal(await loadedIn('fraud_gbt@4'), 0);
+    await new ModelRegistry(root).promote('fraud_gbt', 4);
     const [result] = await engine.models.refresh();
     assert.equal(result?.ok, true, JSON.stringify(result));
-    assert.equal(await loadedIn('fraud_gbt@2'), 2, 'both block workers made (and warmed) its actor before activation');
+    assert.equal(await loadedIn('fraud_gbt@4'), 2, 'both block workers made (and warmed) its actor before activation');
     await engine.models.refresh(); // swaps and unloads run one at a time: this waits for the unload of @1
-    assert.equal(await loadedIn('fraud_gbt@1'), 0, 'no worker still shows the unloaded version (its gauges left with its actor)');
+    assert.equal(await loadedIn('fraud_gbt@3'), 0, 'no worker still shows the unloaded version (its gauges left with its actor)');
 
     const { input, output } = engine.pipeline;
     const log = new EmbeddedLog();
@@ -71,7 +72,7 @@ describe('swaps through the engine', () => {
     assert.deepEqual(await stream.drain(10_000), { drained: true, abandoned: 0 });
     const decisions = [0, 1].flatMap((p) => log.read(output.topic, p, 0));
     assert.equal(decisions.length, events.length);
-    assert.deepEqual(gbtVersions(decisions.map((d) => d.value)), ['fraud_gbt@2']);
+    assert.deepEqual(gbtVersions(decisions.map((d) => d.value)), ['fraud_gbt@4']);
     assert.equal(log.read(output.deadLetter, 0, 0).length, 0);
     assert.deepEqual(engine.models.inflight, new Map(), 'no block holds any bindings once drained');
   });
@@ -82,15 +83,19 @@ describe('swaps through the engine', () => {
     const pool = new BlockPool({ pipeline });
     closing.push(pool);
     await pool.ready();
-    const v2 = await new ModelRegistry(root).resolve('fraud_gbt@2');
+    const v2 = await new ModelRegistry(root).resolve('fraud_gbt@4');
     const compiledSteps = pipeline.steps.map((s) => ({ primary: s.model, canary: null, shadow: null }));
     const bindings: ModelBindings = { generation: 7, steps: compiledSteps.map((s, i) => (i === 0 ? { ...s, primary: v2 } : s)) };
-    assert.ok(!boundModels({ generation: 0, steps: compiledSteps }).has('fraud_gbt@2'), 'the worker was never told of fraud_gbt@2');
-    const encoded = await pool.process(records(50, 43), bindings);
+    assert.ok(!boundModels({ generation: 0, steps: compiledSteps }).has('fraud_gbt@4'), 'the worker was never told of fraud_gbt@4');
+    // The state each event saw, as the stream's state stage hands it over (the sample pipeline keeps per-card state).
+    const states = stateStage(pipeline);
+    const first = records(50, 43);
+    const encoded = await pool.process(first, bindings, states(first));
     assert.deepEqual(encoded.map((e) => e.kind), new Array<string>(50).fill('decision'));
-    assert.deepEqual(gbtVersions(encoded.map((e) => e.output.value)), ['fraud_gbt@2']);
+    assert.deepEqual(gbtVersions(encoded.map((e) => e.output.value)), ['fraud_gbt@4']);
     // Without bindings the worker runs its compiled versions.
-    assert.deepEqual(gbtVersions((await pool.process(records(5, 44))).map((e) => e.output.value)), ['fraud_gbt@1']);
+    const more = records(5, 44).map((r) => ({ ...r, offset: r.offset + 50 }));
+    assert.deepEqual(gbtVersions((await pool.process(more, undefined, states(more))).map((e) => e.output.value)), ['fraud_gbt@3']);
   });
 
   test('with inference workers, the new version is loaded in each, then evaluate() runs it; the old one is unloaded', async () => {
@@ -98,20 +103,20 @@ describe('swaps through the engine', () => {
     const engine = await Engine.create(await swapFile(root, { mode: 'inference', workers: 2 }));
     closing.push(engine);
     const { event } = transactions(1, 45, 0)[0]!;
-    assert.equal((await engine.evaluate(event)).decision?.models['gbt'], 'fraud_gbt@1');
-    await new ModelRegistry(root).promote('fraud_gbt', 2);
+    assert.equal((await engine.evaluate(event)).decision?.models['gbt'], 'fraud_gbt@3');
+    await new ModelRegistry(root).promote('fraud_gbt', 4);
     const unloaded: string[] = [];
     engine.models.events$.subscribe((e) => { if (e.event === 'unloaded') unloaded.push(e.ref); });
     const [result] = await engine.models.refresh();
     assert.equal(result?.ok, true, JSON.stringify(result));
-    assert.equal((await engine.evaluate(event)).decision?.models['gbt'], 'fraud_gbt@2');
+    assert.equal((await engine.evaluate(event)).decision?.models['gbt'], 'fraud_gbt@4');
     await engine.models.refresh();
-    assert.deepEqual(unloaded, ['fraud_gbt@1']);
+    assert.deepEqual(unloaded, ['fraud_gbt@3']);
     // An unloaded version comes back on a rollback: loaded again, everywhere.
     await new ModelRegistry(root).rollback('fraud_gbt');
     const [back] = await engine.models.refresh();
     assert.equal(back?.ok, true, JSON.stringify(back));
-    assert.equal((await engine.evaluate(event)).decision?.models['gbt'], 'fraud_gbt@1');
+    assert.equal((await engine.evaluate(event)).decision?.models['gbt'], 'fraud_gbt@3');
   });
 
   test('the programmatic API follows the alias on its own, every models.aliasPollMs', async () => {
@@ -121,16 +126,16 @@ describe('swaps through the engine', () => {
     const verdict = new Verdict({ pipeline: path });
     closing.push(verdict);
     const { event } = transactions(1, 46, 0)[0]!;
-    assert.equal((await verdict.executePipeline('card-risk', event)).decision?.models['gbt'], 'fraud_gbt@1');
-    await new ModelRegistry(root).promote('fraud_gbt', 2);
+    assert.equal((await verdict.executePipeline('card-risk', event)).decision?.models['gbt'], 'fraud_gbt@3');
+    await new ModelRegistry(root).promote('fraud_gbt', 4);
     // No refresh() here: the engine behind executePipeline polls the alias itself.
     const seen: string[] = [];
-    for (let i = 0; i < 400 && seen.at(-1) !== 'fraud_gbt@2'; i++) {
+    for (let i = 0; i < 400 && seen.at(-1) !== 'fraud_gbt@4'; i++) {
       seen.push((await verdict.executePipeline('card-risk', event)).decision?.models['gbt'] ?? '');
       await sleep(25);
     }
-    assert.equal(seen.at(-1), 'fraud_gbt@2');
+    assert.equal(seen.at(-1), 'fraud_gbt@4');
     // Once switched, it stays switched: no event goes back to the old version.
-    assert.deepEqual([...new Set(seen)], ['fraud_gbt@1', 'fraud_gbt@2']);
+    assert.deepEqual([...new Set(seen)], ['fraud_gbt@3', 'fraud_gbt@4']);
   });
 });

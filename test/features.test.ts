@@ -94,17 +94,26 @@ void describe('compileFeatures', () => {
     assert.throws(() => compileFeatures(specs([{ field: 'cat', oneHot: ['a', 'a'] }])), ConfigError);
   });
 
-  void test('the card-risk dense spec maps a generated transaction to the 16 columns the models expect', () => {
+  void test('the card-risk dense spec maps a generated transaction and the card state it saw to the 22 columns the models expect', () => {
     const doc = z.object({ input: z.object({ features: z.object({ dense: z.array(featureSchema) }) }) })
       .parse(parse(readFileSync(PIPELINE, 'utf8')));
     const m = compileFeatures(doc.input.features.dense);
-    assert.equal(m.width, 16);
+    assert.equal(m.width, 22);
     const { event } = createTransactionGenerator({ seed: 1 }).next();
-    const row = m.map(event);
+    // A card's first transaction: counts of itself, no previous country, no time since (its `missing`, 15).
+    const state = {
+      txn_count_10m: 1, txn_count_1h: 1, txn_count_24h: 1, amount_sum_1h: event.amount, amount_mean_7d: event.amount,
+      merchants_24h: 1, countries_24h: 1, last_country: null, since_last_s: null,
+    };
+    const row = m.map(event, undefined, 0, state);
     assert.equal(row[0], Math.fround(Math.log1p(event.amount)));
-    assert.equal(row[6], event.device.is_new ? 1 : 0);
-    assert.equal(row[8], event.country === event.card_country ? 1 : 0);
-    assert.equal(row.subarray(9).reduce((a, b) => a + b, 0), 1, 'exactly one merchant category is hot');
+    assert.equal(row[1], Math.fround(Math.log1p(event.amount)));
+    assert.deepEqual([row[3], row[4], row[5], row[7], row[8]], [1, 1, 1, 1, 1]);
+    assert.equal(row[9], 15);
+    assert.equal(row[10], 0, 'no previous country');
+    assert.equal(row[12], event.device.is_new ? 1 : 0);
+    assert.equal(row[14], event.country === event.card_country ? 1 : 0);
+    assert.equal(row.subarray(15).reduce((a, b) => a + b, 0), 1, 'exactly one merchant category is hot');
   });
 });
 

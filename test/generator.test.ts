@@ -1,7 +1,10 @@
-/** The seeded transaction generator: reproducible, the configured fraud share, and events inside the schema. */
+/**
+ * The seeded transaction generator: reproducible, the configured fraud share, raw events inside the schema in
+ * event-time order, and fraud patterns that show in a card's history rather than in the event alone.
+ */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MERCHANT_CATEGORIES, createTransactionGenerator, type GeneratedTransaction } from '../bench/generator.js';
+import { FRAUD_PATTERNS, MERCHANT_CATEGORIES, createTransactionGenerator, type GeneratedTransaction } from '../bench/generator.js';
 
 const take = (n: number, options: Parameters<typeof createTransactionGenerator>[0]): GeneratedTransaction[] => {
   const gen = createTransactionGenerator(options);
@@ -27,7 +30,7 @@ void describe('transaction generator', () => {
   void test('every fraud pattern occurs and legitimate events are labelled legit', () => {
     const rows = take(20_000, { seed: 11, fraudRate: 0.1 });
     const patterns = new Set(rows.filter((g) => g.isFraud).map((g) => g.pattern));
-    assert.deepEqual([...patterns].sort(), ['account_takeover', 'card_testing', 'cross_border', 'high_risk_merchant']);
+    assert.deepEqual([...patterns].sort(), [...FRAUD_PATTERNS].sort());
     assert.ok(rows.filter((g) => !g.isFraud).every((g) => g.pattern === 'legit'));
   });
 
@@ -47,9 +50,8 @@ void describe('transaction generator', () => {
       assert.match(e.country, /^[A-Z]{2}$/);
       assert.match(e.card_country, /^[A-Z]{2}$/);
       assert.ok(e.card_age_days >= 0);
-      assert.ok(Number.isInteger(e.velocity_1h) && e.velocity_1h >= 0);
-      assert.ok(Number.isInteger(e.velocity_24h) && e.velocity_24h >= e.velocity_1h);
-      assert.ok(e.amount_avg_7d > 0);
+      // Raw events: per-card aggregates are the pipeline's state, never precomputed.
+      assert.equal('velocity_1h' in e || 'velocity_24h' in e || 'amount_avg_7d' in e, false);
       assert.ok(Number.isInteger(e.hour_of_day) && e.hour_of_day >= 0 && e.hour_of_day <= 23);
       assert.ok(e.ip_risk >= 0 && e.ip_risk <= 1);
       assert.equal(typeof e.device.id, 'string');
@@ -72,6 +74,38 @@ void describe('transaction generator', () => {
     assert.ok(share(abroad, true) > 3 * share(abroad, false));
     // Overlap is deliberate: some legitimate traffic shows each signal too, so models cannot be perfect.
     assert.ok(share(newDevice, false) > 0 && share(abroad, false) > 0);
+  });
+
+  void test('simulated time advances by the population\'s arrivals, not by the wall clock', () => {
+    const rows = take(14_000, { seed: 9, cards: 2000 });
+    const days = (rows[rows.length - 1]!.event.ts - rows[0]!.event.ts) / 86_400_000;
+    // 2000 cards at about 3.5 transactions a day (log-normal around 2.5, clamped): roughly two days.
+    assert.ok(days > 1 && days < 4, `${days} simulated days`);
+  });
+
+  void test('fraud patterns show in the card\'s history: bursts, quiet spells, country flips', () => {
+    const rows = take(60_000, { seed: 21, fraudRate: 0.05 });
+    const previous = new Map<string, GeneratedTransaction>();
+    /** Per pattern: events, and those whose card had another event within 10 minutes / 2 days before, or changed country. */
+    const seen: Record<string, { n: number; within10m: number; quiet2d: number; countryFlip: number }> = {};
+    for (const g of rows) {
+      const prev = previous.get(g.event.key);
+      previous.set(g.event.key, g);
+      if (prev === undefined) continue;
+      const s = (seen[g.pattern] ??= { n: 0, within10m: 0, quiet2d: 0, countryFlip: 0 });
+      const gap = g.event.ts - prev.event.ts;
+      s.n++;
+      if (gap <= 600_000) s.within10m++;
+      if (gap >= 2 * 86_400_000) s.quiet2d++;
+      if (g.event.country !== prev.event.country) s.countryFlip++;
+    }
+    const rate = (p: string, k: 'within10m' | 'quiet2d' | 'countryFlip'): number => seen[p]![k] / seen[p]!.n;
+    // Card testing comes in bursts; takeover after days of silence; cloned cards abroad flip the country.
+    assert.ok(rate('card_testing', 'within10m') > 10 * rate('legit', 'within10m'), JSON.stringify(seen));
+    assert.ok(rate('account_takeover', 'quiet2d') > 10 * rate('legit', 'quiet2d'), JSON.stringify(seen));
+    assert.ok(rate('cross_border', 'countryFlip') > 5 * rate('legit', 'countryFlip'), JSON.stringify(seen));
+    // Overlap is deliberate: legitimate cards have bursts, quiet spells and trips too.
+    assert.ok(rate('legit', 'within10m') > 0 && rate('legit', 'quiet2d') > 0 && rate('legit', 'countryFlip') > 0);
   });
 
   void test('rejects a fraud rate outside [0, 1]', () => {

@@ -11,6 +11,7 @@ import { Engine } from '../runtime/engine.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { InboundRecord } from '../pipeline/record.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
+import { stateStage } from './helpers/state-reads.js';
 
 const baseDir = dirname(samplePipelinePath);
 const registry = new ModelRegistry(resolve(baseDir, '../../models/registry'));
@@ -57,7 +58,7 @@ describe('verdict validate refuses what would fail for every event, naming the c
   });
   test('a one-hot value outside the field\'s enum, and a one-hot value listed twice', async () => {
     await refused(schema({ fields: { merchant_category: field('string', { enum: ['grocery', 'electronics', 'travel', 'gambling', 'crypto', 'fuel'] }) } }),
-      'input.features.dense[9].oneHot[6]: "restaurants" is not in the enum of "merchant_category"');
+      'input.features.dense[15].oneHot[6]: "restaurants" is not in the enum of "merchant_category"');
     await refused(dense((d) => [...d.slice(0, 9), { field: 'merchant_category', oneHot: ['grocery', 'grocery', 'travel', 'gambling', 'crypto', 'fuel', 'restaurants'] }]),
       'input.features.dense[9].oneHot[1]: "grocery" is listed twice (first at oneHot[0])');
   });
@@ -80,8 +81,8 @@ describe('verdict validate refuses what would fail for every event, naming the c
       'decision.onIncomplete.rules[0].when: event.amnt is not a field of schema "transaction"');
   });
   test('CEL that reads an output the step\'s model does not have', async () => {
-    await refused(rule('steps.gbt.fraud_prob > 0.5'), 'decision.rules[0].when: step "gbt" (fraud_gbt@1) has no output "fraud_prob" (it has: fraud_probability)');
-    await refused((f) => ({ ...f, steps: f.steps.map((s, i) => (i === 2 ? { ...s, when: 'steps.gbt.probability > 0.3' } : s)) }), 'steps[2].when: step "gbt" (fraud_gbt@1) has no output "probability"');
+    await refused(rule('steps.gbt.fraud_prob > 0.5'), 'decision.rules[0].when: step "gbt" (fraud_gbt@3) has no output "fraud_prob" (it has: fraud_probability)');
+    await refused((f) => ({ ...f, steps: f.steps.map((s, i) => (i === 2 ? { ...s, when: 'steps.gbt.probability > 0.3' } : s)) }), 'steps[2].when: step "gbt" (fraud_gbt@3) has no output "probability"');
   });
   test('CEL that guards an undeclared field with has(), calls a method, reads inside an object, or quotes "event.x" compiles', async () => {
     for (const when of ['has(event.promo) && event.promo == "x"', 'event.currency.startsWith("G")', 'event.device.model == "x"', 'event.country == "event.nope"']) {
@@ -123,7 +124,9 @@ describe('integer ids and keys at run time', () => {
   });
   /** The record through the stream's block path: the decision's event id and key, read from what the sink gets. */
   const decidedFromBytes = async (r: InboundRecord): Promise<[unknown, unknown]> => {
-    const [encoded] = await engine.processBlock([r]);
+    // State is keyed by the record key; a record built without one reads state under a stand-in key, since
+    // this is about the decision's identity, which comes from the event (or the record key when it has one).
+    const [encoded] = await engine.processBlock([r], undefined, stateStage(engine.pipeline)([{ ...r, key: r.key ?? Buffer.from('stand-in') }]));
     assert.equal(encoded?.kind, 'decision');
     const decision = JSON.parse(String(encoded.output.value)) as { eventId: unknown; key: unknown };
     return [decision.eventId, decision.key];

@@ -8,15 +8,15 @@ import { Engine } from '../runtime/engine.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 
 /**
- * Two real models, each behind a `when`: gbt runs only for large amounts; anomaly runs only for a high
- * velocity or a blocked device, and its condition fails (no such key) for an event without `device.id`.
+ * Two real models, each behind a `when`: gbt runs only for large amounts; anomaly runs only for an
+ * impossible IP risk or a blocked device, and its condition fails (no such key) for an event without `device.id`.
  */
 function twoConditionalSteps(mode: JoinMode) {
   return (f: PipelineFile): PipelineFile => relaxedTimeouts({
     ...f,
     steps: [
       { id: 'gbt', model: 'fraud_gbt@production', inputs: { features: 'features.dense' }, when: 'event.amount > 1000.0' },
-      { id: 'anomaly', model: 'txn_autoencoder@production', inputs: { features: 'features.dense' }, when: "event.velocity_1h > 100.0 || event.device.id == 'blocked'" },
+      { id: 'anomaly', model: 'txn_autoencoder@production', inputs: { features: 'features.dense' }, when: "event.ip_risk > 2.0 || event.device.id == 'blocked'" },
     ],
     join: { mode, deadlineMs: 5_000 },
     decision: {

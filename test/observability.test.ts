@@ -59,7 +59,7 @@ describe('metrics, alert rules and dashboard', () => {
     assert.match(scraped, /verdict_dead_letters_total\{pipeline="card-risk",code="INPUT_DECODE_FAILED"\} 1/);
     const decided = [...scraped.matchAll(/verdict_decisions_total\{pipeline="card-risk",action="\w+"\} (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
     assert.equal(decided, 300);
-    assert.match(scraped, /verdict_model_batch_size_count\{model="fraud_gbt@1"\} [1-9]/);
+    assert.match(scraped, /verdict_model_batch_size_count\{model="fraud_gbt@3"\} [1-9]/);
     assert.match(scraped, /verdict_process_resident_memory_bytes \d+/);
   });
 

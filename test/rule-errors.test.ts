@@ -71,7 +71,7 @@ describe('a decision rule that fails at run time (decision.onRuleError)', () => 
   }
 
   const join: JoinResult = {
-    eventId: 'e1', complete: true, openedAt: 0, closedAt: 1, errors: {}, models: { gbt: 'fraud_gbt@1' },
+    eventId: 'e1', complete: true, openedAt: 0, closedAt: 1, errors: {}, models: { gbt: 'fraud_gbt@3' },
     completeness: { gbt: 'ok' }, outputs: { gbt: { fraud_probability: 0.2 } },
   };
   const decide = (decision: CompiledDecision, metrics = createMetrics()) =>

@@ -1,7 +1,7 @@
 /**
  * The shadow topic (`output.shadowTopic`, runtime/shadow-topic.ts): one record per compared event with both
  * decisions side by side, best effort and off the commit path. Through the real pipeline (the sample
- * card-risk pipeline on the real ONNX models, fraud_gbt@1 deciding and fraud_gbt@2 shadowing) over the
+ * card-risk pipeline on the real ONNX models, fraud_gbt@3 deciding and fraud_gbt@4 shadowing) over the
  * embedded log, in both placements; the writer's bounds with fake sinks.
  */
 import assert from 'node:assert/strict';
@@ -25,6 +25,7 @@ import type { RejectedRecord, Sink } from '../streams/types.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
 import { seriesOf as scrape } from './helpers/exposition.js';
+import { stateStage } from './helpers/state-reads.js';
 
 const baseDir = dirname(samplePipelinePath);
 const SHADOW_TOPIC = 'verdict.shadow';
@@ -32,13 +33,13 @@ type Step = PipelineFile['steps'][number];
 const editStep = (id: string, edit: (s: Step) => Step) => (f: PipelineFile): PipelineFile => ({ ...f, steps: f.steps.map((s) => (s.id === id ? edit(s) : s)) });
 
 /**
- * The sample pipeline with fraud_gbt@2 shadowing gbt and the shadow topic on. The mlp runs for every event
+ * The sample pipeline with fraud_gbt@4 shadowing gbt and the shadow topic on. The mlp runs for every event
  * (no `when`), so gbt has no dependents: its shadow decision is exactly the decision the pipeline makes with
- * fraud_gbt@2 deciding, which is how the tests recompute it.
+ * fraud_gbt@4 deciding, which is how the tests recompute it.
  */
-async function shadowPipeline(gbtModel = 'fraud_gbt@1', shadowTopic: string | null = SHADOW_TOPIC): Promise<PipelineFile> {
+async function shadowPipeline(gbtModel = 'fraud_gbt@3', shadowTopic: string | null = SHADOW_TOPIC): Promise<PipelineFile> {
   const file = await samplePipeline((f) => editStep('mlp', ({ when: _when, ...s }) => s)(
-    editStep('gbt', (s) => ({ ...s, model: gbtModel, ...(gbtModel === 'fraud_gbt@1' ? { shadow: 'fraud_gbt@2' } : {}) }))(f)));
+    editStep('gbt', (s) => ({ ...s, model: gbtModel, ...(gbtModel === 'fraud_gbt@3' ? { shadow: 'fraud_gbt@4' } : {}) }))(f)));
   return relaxedTimeouts({ ...file, output: { ...file.output, ...(shadowTopic === null ? {} : { shadowTopic }) } });
 }
 
@@ -79,9 +80,9 @@ function closeOutputs(a: unknown, b: unknown): boolean {
   return a === b;
 }
 
-/** What the pipeline decides for `events` with fraud_gbt@2 deciding gbt, by event id. */
+/** What the pipeline decides for `events` with fraud_gbt@4 deciding gbt, by event id. */
 async function recomputed(events: ReadonlyArray<Record<string, unknown>>): Promise<Map<string, Decision>> {
-  const file = await shadowPipeline('fraud_gbt@2', null);
+  const file = await shadowPipeline('fraud_gbt@4', null);
   const engine = await Engine.create({ ...file, runtime: { ...file.runtime, workers: 0 } }, { baseDir });
   try {
     const records: InboundRecord[] = events.map((event, i) => ({
@@ -89,8 +90,10 @@ async function recomputed(events: ReadonlyArray<Record<string, unknown>>): Promi
       value: Buffer.from(JSON.stringify(event)), headers: NO_HEADERS, timestamp: 0,
     }));
     const out = new Map<string, Decision>();
+    const states = stateStage(engine.pipeline);
     for (let i = 0; i < records.length; i += 128) {
-      for (const o of await engine.processBlock(records.slice(i, i + 128))) {
+      const block = records.slice(i, i + 128);
+      for (const o of await engine.processBlock(block, undefined, states(block))) {
         const d = JSON.parse(String(o.output.value)) as Decision;
         out.set(d.eventId, d);
       }
@@ -106,7 +109,7 @@ describe('shadow topic: compiling', () => {
     const registry = new ModelRegistry(`${baseDir}/../../models/registry`);
     const file = await shadowPipeline();
     assert.equal((await compilePipeline(file, registry, { baseDir })).output.shadowTopic, SHADOW_TOPIC);
-    assert.equal((await compilePipeline(await shadowPipeline('fraud_gbt@1', null), registry, { baseDir })).output.shadowTopic, null);
+    assert.equal((await compilePipeline(await shadowPipeline('fraud_gbt@3', null), registry, { baseDir })).output.shadowTopic, null);
     for (const [topic, which] of [[file.output.topic, 'output.topic'], [file.output.deadLetter, 'output.deadLetter'], [file.input.topic, 'input.topic']] as const) {
       await assert.rejects(
         compilePipeline({ ...file, output: { ...file.output, shadowTopic: topic } }, registry, { baseDir }),
@@ -122,7 +125,7 @@ describe('shadow topic: compiling', () => {
       [{ ...file, output: { ...file.output, topic: file.input.topic } }, /^output\.topic: "transactions" is also input\.topic;/],
       [{ ...file, output: { ...file.output, deadLetter: file.input.topic } }, /^output\.deadLetter: "transactions" is also input\.topic;/],
       [{ ...file, output: { ...file.output, deadLetter: file.output.topic } }, /^output\.deadLetter: ".+" is also output\.topic;/],
-      [{ ...(await shadowPipeline('fraud_gbt@2', null)), output: { ...file.output, shadowTopic: SHADOW_TOPIC } }, /^output\.shadowTopic: no step has a shadow/],
+      [{ ...(await shadowPipeline('fraud_gbt@4', null)), output: { ...file.output, shadowTopic: SHADOW_TOPIC } }, /^output\.shadowTopic: no step has a shadow/],
     ];
     for (const [edited, pattern] of cases) {
       await assert.rejects(compilePipeline(edited, registry, { baseDir }), (err: Error & { code?: string }) => err.code === 'CONFIG_INVALID' && pattern.test(err.message));
@@ -136,7 +139,7 @@ describe('shadow topic through the real pipeline', () => {
     { name: 'in block workers', runtime: { workers: 2, mode: 'blocks' as const } },
   ];
   for (const placement of placements) {
-    test(`${placement.name}: every compared event appears once, beside the decision made and the one fraud_gbt@2 makes`, async () => {
+    test(`${placement.name}: every compared event appears once, beside the decision made and the one fraud_gbt@4 makes`, async () => {
       const file = await shadowPipeline();
       const events = transactions(1500, 41, 0.3).map((t) => t.event);
       const engine = await Engine.create({ ...file, runtime: { ...file.runtime, ...placement.runtime } }, { baseDir });
@@ -174,9 +177,9 @@ describe('shadow topic through the real pipeline', () => {
           assert.deepEqual({ pipeline: v.pipeline, key: v.key, step: v.step }, { pipeline: 'card-risk', key: made.key, step: 'gbt' });
           // The primary side is the decision made, as the output topic has it.
           assert.deepEqual(v.primary, { model: made.models['gbt'], action: made.action, score: made.score, reasons: made.reasons, outputs: made.outputs['gbt'] });
-          // The shadow side is what the pipeline decides with fraud_gbt@2 deciding.
+          // The shadow side is what the pipeline decides with fraud_gbt@4 deciding.
           const would = candidate.get(v.eventId)!;
-          assert.equal(v.shadow.model, 'fraud_gbt@2');
+          assert.equal(v.shadow.model, 'fraud_gbt@4');
           assert.deepEqual({ action: v.shadow.action, reasons: v.shadow.reasons }, { action: would.action, reasons: would.reasons }, v.eventId);
           assert.ok(close(v.shadow.score, would.score), `${v.eventId}: score ${v.shadow.score} vs ${would.score}`);
           assert.ok(closeOutputs(v.shadow.outputs, would.outputs['gbt']), `${v.eventId}: outputs`);

@@ -29,7 +29,7 @@ const POISON_AT = 5;
 
 function records(): { input: OutboundRecord[]; poisonId: string } {
   const events = transactions(EVENTS, 41).map(({ event }) => event);
-  events[POISON_AT]!['velocity_1h'] = CRASH_MARKER;
+  events[POISON_AT]!['ip_risk'] = CRASH_MARKER;
   const input = events.map((event, i): OutboundRecord => ({
     topic: 'transactions',
     key: String(event['key']),

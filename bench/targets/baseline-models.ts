@@ -6,9 +6,11 @@
  */
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
-import { ConfigError, asVerdictError } from '../../core/errors.js';
+import { ConfigError, StateEventTimeError, StateKeyMissingError, asVerdictError } from '../../core/errors.js';
 import { compileFeatures, type FeatureMapper } from '../../pipeline/ingest/features.js';
 import { compileValidator, type EventValidator } from '../../pipeline/ingest/validate.js';
+import { PartitionState } from '../../pipeline/state/partition-state.js';
+import type { StateValues } from '../../pipeline/state/types.js';
 import type { Headers, OutboundRecord } from '../../pipeline/record.js';
 import { DECISION_ID_HEADER } from './target.js';
 
@@ -28,6 +30,12 @@ export interface BaselineModels {
   readonly validate: EventValidator;
   readonly format: CompiledPipeline['input']['format'];
   readonly output: CompiledPipeline['output'];
+  /**
+   * The per-card state an event sees (card-risk's `state` section), kept per input partition in offset
+   * order as any hand-written consumer would have to; throws the typed StateError for a record it cannot
+   * apply (dead-lettered). Empty values for a pipeline without state.
+   */
+  state(partition: number, offset: number, key: Uint8Array | null, event: Readonly<Record<string, unknown>>): StateValues;
   close(): Promise<void>;
 }
 
@@ -56,6 +64,16 @@ export async function loadBaselineModels(pipeline: CompiledPipeline): Promise<Ba
     return { session: await InferenceSession.create(path, options), inputName: input.name, outputName: output.name, ref };
   };
   const [gbt, anomaly, mlp] = await Promise.all([open(step('gbt')), open(step('anomaly')), open(step('mlp'))]);
+  const def = pipeline.state;
+  const partitions = new Map<number, PartitionState>();
+  const state = (partition: number, offset: number, key: Uint8Array | null, event: Readonly<Record<string, unknown>>): StateValues => {
+    if (def === null) return {};
+    let part = partitions.get(partition);
+    if (part === undefined) partitions.set(partition, (part = new PartitionState(def)));
+    const read = part.apply(offset, key, event);
+    if ('values' in read) return read.values;
+    throw read.error.code === StateKeyMissingError.code ? new StateKeyMissingError(read.error.message) : new StateEventTimeError(read.error.message);
+  };
   return {
     pipeline: pipeline.name,
     gbt, anomaly, mlp,
@@ -63,6 +81,7 @@ export async function loadBaselineModels(pipeline: CompiledPipeline): Promise<Ba
     validate: compileValidator(pipeline.input.schema, pipeline.input.schemaName),
     format: pipeline.input.format,
     output: pipeline.output,
+    state,
     close: async () => {
       await Promise.all([gbt.session.release(), anomaly.session.release(), mlp.session.release()]);
     },
@@ -85,12 +104,20 @@ export interface BaselineDecision {
 }
 
 /** card-risk.yaml's `decision` block, by hand: the first rule that fires sets the action. */
-export function decide(gbt: number, anomaly: number, mlp: number | undefined, amount: number): BaselineDecision {
+export function decide(gbt: number, anomaly: number, mlp: number | undefined, event: Readonly<Record<string, unknown>>, state: StateValues): BaselineDecision {
+  const amount = Number(event['amount']);
+  const num = (name: string): number => Number(state[name] ?? 0);
   const score = mlp === undefined ? gbt : (gbt + mlp) / 2;
   if (gbt > 0.9) return { action: 'decline', score, reasons: ['high_gbt'] };
   if (mlp !== undefined && mlp > 0.8 && gbt > 0.5) return { action: 'decline', score, reasons: ['gbt_and_mlp_agree'] };
   if (mlp !== undefined && mlp > 0.5) return { action: 'review', score, reasons: ['mlp_suspicious'] };
   if (anomaly > 3.0 && amount > 500.0) return { action: 'review', score, reasons: ['anomalous_amount'] };
+  if (num('txn_count_10m') >= 6 && amount < 10) return { action: 'decline', score, reasons: ['card_testing_burst'] };
+  if (num('txn_count_10m') >= 4 && amount < 10) return { action: 'review', score, reasons: ['card_testing_suspected'] };
+  const device = event['device'] as { is_new?: unknown } | undefined;
+  if (num('countries_24h') >= 2 && num('txn_count_1h') >= 2 && event['country'] !== event['card_country'] && device?.is_new === true) {
+    return { action: 'review', score, reasons: ['country_flip'] };
+  }
   return { action: 'approve', score, reasons: [] };
 }
 

@@ -11,6 +11,7 @@ import type { Logger } from '../../core/log.js';
 import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
 import { decodeValue } from '../../pipeline/ingest/decode.js';
 import type { InboundRecord, OutboundRecord } from '../../pipeline/record.js';
+import type { StateValues } from '../../pipeline/state/types.js';
 import { headerList, type BenchEvent } from '../events.js';
 import { MLP_THRESHOLD, deadLetterRecord, decide, decisionRecord, loadBaselineModels, runModel, type BaselineModels } from './baseline-models.js';
 import { EmbeddedOutputReader } from './embedded-reader.js';
@@ -22,7 +23,8 @@ interface Accepted {
   readonly record: InboundRecord;
   readonly id: string;
   readonly key: string;
-  readonly amount: number;
+  readonly event: Readonly<Record<string, unknown>>;
+  readonly state: StateValues;
 }
 
 export class FusedEmbeddedTarget implements BenchTarget {
@@ -136,8 +138,9 @@ export class FusedEmbeddedTarget implements BenchTarget {
     for (const record of batch) {
       try {
         const event = models.validate(decodeValue(record.value, models.format));
-        models.features.map(event, rows, accepted.length * width);
-        accepted.push({ record, id: event['id'] as string, key: event['key'] as string, amount: event['amount'] as number });
+        const state = models.state(record.partition, record.offset, record.key, event);
+        models.features.map(event, rows, accepted.length * width, state);
+        accepted.push({ record, id: event['id'] as string, key: event['key'] as string, event, state });
       } catch (err) {
         out.push(deadLetterRecord(models, err, record.key, record.value, record.headers));
       }
@@ -158,7 +161,7 @@ export class FusedEmbeddedTarget implements BenchTarget {
     for (let i = 0; i < n; i++) {
       const a = accepted[i]!;
       const mlp = mlpByRow.get(i);
-      const decision = decide(gbt[i] ?? 0, anomaly[i] ?? 0, mlp, a.amount);
+      const decision = decide(gbt[i] ?? 0, anomaly[i] ?? 0, mlp, a.event, a.state);
       out.push(decisionRecord(models, { id: a.id, key: a.key, decision, mlpRan: mlp !== undefined }, a.record.key));
     }
     return out;

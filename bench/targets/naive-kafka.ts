@@ -34,7 +34,7 @@ export async function startNaive(config: KafkaSutConfig, logger: Logger): Promis
   const width = models.features.width;
   const { consumer, producer } = await connectBaseline(config);
   await consumer.run({
-    eachMessage: async ({ message }) => {
+    eachMessage: async ({ partition, message }) => {
       const value = message.value ?? Buffer.alloc(0);
       let record: OutboundRecord;
       try {
@@ -44,11 +44,12 @@ export async function startNaive(config: KafkaSutConfig, logger: Logger): Promis
         } catch (err) {
           throw new DecodeError(`value is not valid JSON: ${(err as Error).message}`, { cause: err });
         }
-        const row = models.features.map(event);
+        const state = models.state(partition, Number(message.offset), message.key, event);
+        const row = models.features.map(event, undefined, 0, state);
         const gbt = (await runModel(models.gbt, row, 1, width))[0] ?? 0;
         const anomaly = (await runModel(models.anomaly, row, 1, width))[0] ?? 0;
         const mlp = gbt > MLP_THRESHOLD ? (await runModel(models.mlp, row, 1, width))[0] ?? 0 : undefined;
-        const decision = decide(gbt, anomaly, mlp, Number(event['amount']));
+        const decision = decide(gbt, anomaly, mlp, event, state);
         record = decisionRecord(models, { id: String(event['id']), key: String(event['key']), decision, mlpRan: mlp !== undefined }, message.key);
       } catch (err) {
         record = deadLetterRecord(models, err, message.key, value, headerList(message.headers));

@@ -21,10 +21,11 @@ if (values.data === undefined) {
   process.exit(2);
 }
 const tolerance = Number(values.tolerance);
-const WIDTH = 16;
 const BATCH = 1024;
 
-const lines = readFileSync(join(values.data, 'test.csv'), 'utf8').trim().split('\n').slice(1);
+// test.csv (written by train.py): the held-out feature columns, then label, then pattern.
+const [header, ...lines] = readFileSync(join(values.data, 'test.csv'), 'utf8').trim().split('\n');
+const WIDTH = header.split(',').length - 2;
 const features = new Float32Array(lines.length * WIDTH);
 const labels = new Uint8Array(lines.length);
 lines.forEach((line, i) => {

@@ -1,15 +1,20 @@
-"""Trains Verdict's sample models and writes them to the model registry.
+"""Trains Verdict's sample models and registers them as new versions in the model registry.
 
     /usr/bin/python3 models/training/train.py --data /tmp/verdict-train \
-        [--registry models/registry] [--fixtures test/fixtures/parity]
+        [--registry models/registry] [--fixtures test/fixtures/parity] [--pipeline config/pipelines/card-risk.yaml]
 
-Reads <data>/train.csv, test.csv and meta.json (written by scripts/export-training-data.ts), trains
-  fraud_gbt v1 and v2   sklearn GradientBoostingClassifier, exported by hand (gbt_onnx.py)
-  fraud_mlp v1          torch MLP with standardisation in the graph
-  txn_autoencoder v1    torch autoencoder on legitimate rows; outputs the reconstruction error
-and writes, per model version, model.onnx + manifest.json, per model aliases.json, one parity fixture per
-version (a held-out sample with Python's outputs, for test/models-parity.test.ts), and <data>/parity-expected.json
-(Python's outputs on the whole held-out set, for check_parity.mjs, which replays it through onnxruntime-node).
+Reads <data>/train.jsonl, test.jsonl and meta.json (raw events, written by scripts/export-training-data.ts),
+computes each event's per-card state and dense feature vector from the pipeline file's `state` and
+`input.features.dense` sections (state_features.py: the same Semantics as Verdict's pipeline/state/), trains
+  fraud_gbt v3 and v4   sklearn GradientBoostingClassifier, exported by hand (gbt_onnx.py)
+  fraud_mlp v2          torch MLP with standardisation in the graph
+  txn_autoencoder v2    torch autoencoder on legitimate rows; outputs the reconstruction error
+and writes, per model version, model.onnx + manifest.json; moves the aliases (production to the new versions,
+canary to fraud_gbt v4), appending to each aliases.json's history as `verdict models promote` does; writes one
+parity fixture per version (a held-out sample with Python's outputs, for test/models-parity.test.ts),
+<data>/test.csv (the held-out feature rows) and <data>/parity-expected.json (Python's outputs on the whole
+held-out set, for check_parity.mjs, which replays it through onnxruntime-node). Earlier versions (v1, v2 of
+fraud_gbt, v1 of the others: the 16-column features with precomputed velocities) stay as they are.
 """
 import argparse
 import csv
@@ -29,26 +34,38 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gbt_onnx  # noqa: E402
 import nets  # noqa: E402
+import state_features  # noqa: E402
+import yaml  # noqa: E402
 
 SCRIPT = "models/training/train.py"
-WIDTH = 16
 FIXTURE_ROWS_PER_CLASS = 25
 THRESHOLDS = (0.3, 0.5, 0.9)  # the cut-offs card-risk.yaml's cascade and rules use
+FIXED_FPR = 0.01  # recall per pattern is reported where 1% of legitimate traffic is flagged
 GBT_VERSIONS = {
-    1: dict(n_estimators=80, max_depth=3, learning_rate=0.1, subsample=1.0, random_state=7),
-    2: dict(n_estimators=150, max_depth=4, learning_rate=0.08, subsample=0.8, random_state=7),
+    3: dict(n_estimators=80, max_depth=3, learning_rate=0.1, subsample=1.0, random_state=7),
+    4: dict(n_estimators=150, max_depth=4, learning_rate=0.08, subsample=0.8, random_state=7),
 }
+GBT_ALIASES = {"production": 3, "canary": 4}
+MLP_VERSION = 2
+AE_VERSION = 2
 SEED = 7
+WIDTH = None  # set from the pipeline's dense spec
 
 
-def load(path):
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        rows = list(reader)
-    X = np.array([[float(v) for v in r[:WIDTH]] for r in rows], dtype=np.float32)
-    y = np.array([int(r[WIDTH]) for r in rows], dtype=np.int64)
-    return header[:WIDTH], X, y
+def load(path, pipeline):
+    """Raw events -> (columns, X float32, y, patterns): state per card, then the dense features, in stream order."""
+    state = state_features.PartitionState(state_features.compile_state(pipeline["state"]))
+    mapper = state_features.FeatureMapper(pipeline["input"]["features"]["dense"])
+    rows, labels, patterns = [], [], []
+    with open(path) as f:
+        for offset, line in enumerate(f):
+            rec = json.loads(line)
+            read = state.apply(offset, rec["key"], rec["event"])
+            assert "values" in read, f"{path}:{offset + 1}: state refused the event: {read}"
+            rows.append(mapper.map(rec["event"], read["values"]))
+            labels.append(int(rec["label"]))
+            patterns.append(rec["pattern"])
+    return mapper.columns, np.array(rows, dtype=np.float32), np.array(labels, dtype=np.int64), np.array(patterns)
 
 
 def save_onnx(model, path):
@@ -66,7 +83,17 @@ def precision_recall(y, predicted):
     return (tp / flagged if flagged else 0.0), tp / int(y.sum())
 
 
-def classifier_metrics(y, p):
+def recall_at_fpr(y, score, patterns):
+    """Recall overall and per fraud pattern at the score cut-off that flags FIXED_FPR of legitimate rows."""
+    cut = float(np.quantile(score[y == 0], 1 - FIXED_FPR))
+    flagged = score > cut
+    out = {"recall_at_fpr_1pct": float(flagged[y == 1].mean())}
+    for pattern in sorted(set(patterns[y == 1])):
+        out[f"recall_at_fpr_1pct_{pattern}"] = float(flagged[patterns == pattern].mean())
+    return out
+
+
+def classifier_metrics(y, p, patterns):
     m = {
         "auc": float(roc_auc_score(y, p)),
         "average_precision": float(average_precision_score(y, p)),
@@ -78,10 +105,11 @@ def classifier_metrics(y, p):
         key = str(t).replace(".", "_")
         m[f"precision_at_{key}"] = precision
         m[f"recall_at_{key}"] = recall
+    m.update(recall_at_fpr(y, p, patterns))
     return rounded(m)
 
 
-def anomaly_metrics(y, score):
+def anomaly_metrics(y, score, patterns):
     legit = score[y == 0]
     cut = float(np.quantile(legit, 0.99))
     precision, recall = precision_recall(y, score > cut)
@@ -96,6 +124,7 @@ def anomaly_metrics(y, score):
         "fraud_score_p50": float(np.median(score[y == 1])),
         "precision_above_legit_p99": precision,
         "recall_above_legit_p99": recall,
+        **recall_at_fpr(y, score, patterns),
     })
 
 
@@ -104,11 +133,9 @@ class Registry:
         self.root = root
         self.created_at = created_at
 
-    def reset(self, name):
-        shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
-
     def write_version(self, name, version, write_model, description, output, metrics, training):
         folder = os.path.join(self.root, name, str(version))
+        shutil.rmtree(folder, ignore_errors=True)  # a retrain rewrites its own versions, never earlier ones
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, "model.onnx")
         write_model(path)
@@ -132,10 +159,21 @@ class Registry:
         assert size < 1_000_000, f"{path} is {size} bytes; sample models must stay under 1 MB"
         print(f"  {name}@{version}: {size} bytes, auc {metrics['auc']:.4f}")
 
-    def write_aliases(self, name, aliases):
-        history = [{"alias": a, "from": None, "to": v, "at": self.created_at, "action": "promote"} for a, v in aliases.items()]
-        with open(os.path.join(self.root, name, "aliases.json"), "w") as f:
-            json.dump({"aliases": aliases, "history": history}, f, indent=2)
+    def move_aliases(self, name, aliases):
+        """Points each alias at its version, appending a promote to the history (as models/registry.ts does)."""
+        path = os.path.join(self.root, name, "aliases.json")
+        doc = {"aliases": {}, "history": []}
+        if os.path.exists(path):
+            with open(path) as f:
+                doc = json.load(f)
+        for alias, version in aliases.items():
+            previous = doc["aliases"].get(alias)
+            if previous == version:
+                continue
+            doc["aliases"][alias] = version
+            doc["history"].append({"alias": alias, "from": previous, "to": version, "at": self.created_at, "action": "promote"})
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=2)
             f.write("\n")
 
 
@@ -171,14 +209,23 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--registry", default="models/registry")
     ap.add_argument("--fixtures", default="test/fixtures/parity")
+    ap.add_argument("--pipeline", default="config/pipelines/card-risk.yaml")
     args = ap.parse_args()
     torch.set_num_threads(1)  # small models; threads only add noise on a shared machine
+    global WIDTH
 
     with open(os.path.join(args.data, "meta.json")) as f:
         meta = json.load(f)
-    columns, X, y = load(os.path.join(args.data, "train.csv"))
-    test_columns, Xt, yt = load(os.path.join(args.data, "test.csv"))
-    assert columns == test_columns == meta["columns"], "train and test were written with different feature specs"
+    with open(args.pipeline) as f:
+        pipeline = yaml.safe_load(f)
+    columns, X, y, _ = load(os.path.join(args.data, "train.jsonl"), pipeline)
+    _, Xt, yt, pt = load(os.path.join(args.data, "test.jsonl"), pipeline)
+    WIDTH = len(columns)
+    with open(os.path.join(args.data, "test.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*columns, "label", "pattern"])
+        for row, label, pattern in zip(Xt, yt, pt):
+            w.writerow([*(repr(float(v)) for v in row), int(label), pattern])
     print(f"train {X.shape[0]} rows ({y.mean():.2%} fraud), held-out {Xt.shape[0]} rows ({yt.mean():.2%} fraud)")
 
     created_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -186,13 +233,13 @@ def main():
     provenance = {
         "script": SCRIPT, "seed": SEED, "rows": int(X.shape[0]),
         "dataTrainSeed": meta["train"]["seed"], "dataTestSeed": meta["test"]["seed"],
-        "testRows": int(Xt.shape[0]), "features": "input.features.dense of config/pipelines/card-risk.yaml",
+        "testRows": int(Xt.shape[0]), "cards": meta["cards"],
+        "features": "state and input.features.dense of config/pipelines/card-risk.yaml",
     }
     sample = fixture_rows(yt, SEED)
     expected_all = []
 
     # ---- gradient-boosted trees, two versions -----------------------------------------------------------
-    registry.reset("fraud_gbt")
     for version, params in GBT_VERSIONS.items():
         gbt = GradientBoostingClassifier(**params).fit(X, y)
         proba = gbt.predict_proba(Xt)[:, 1]
@@ -205,45 +252,43 @@ def main():
             "fraud_gbt", version, lambda p, m=onnx_model: save_onnx(m, p),
             f"Gradient-boosted trees ({params['n_estimators']} trees, depth {params['max_depth']}) giving "
             "P(fraud) for a card transaction. TreeEnsembleRegressor (log-odds) then Sigmoid.",
-            "fraud_probability", classifier_metrics(yt, proba),
+            "fraud_probability", classifier_metrics(yt, proba, pt),
             {**provenance, "framework": f"scikit-learn {sklearn.__version__}",
              "trees": params["n_estimators"], "depth": params["max_depth"]},
         )
         write_fixture(args.fixtures, "fraud_gbt", version, "fraud_probability", Xt, yt, proba, sample)
         expected_all.append({"name": "fraud_gbt", "version": version, "output": "fraud_probability",
                              "expected": proba.astype(np.float32).tolist()})
-    registry.write_aliases("fraud_gbt", {"production": 1, "canary": 2})
+    registry.move_aliases("fraud_gbt", GBT_ALIASES)
 
     # ---- MLP -----------------------------------------------------------------------------------------------
-    registry.reset("fraud_mlp")
     mlp = nets.train_mlp(X, y, SEED)
     proba = nets.predict(mlp, Xt)
     registry.write_version(
-        "fraud_mlp", 1, lambda p: nets.export(mlp, p, "fraud_probability"),
-        "MLP 16-32-16-1 giving P(fraud); standardisation is folded into the graph.",
-        "fraud_probability", classifier_metrics(yt, proba),
+        "fraud_mlp", MLP_VERSION, lambda p: nets.export(mlp, p, "fraud_probability", WIDTH),
+        f"MLP {WIDTH}-32-16-1 giving P(fraud); standardisation is folded into the graph.",
+        "fraud_probability", classifier_metrics(yt, proba, pt),
         {**provenance, "framework": f"torch {torch.__version__}", "epochs": 25},
     )
-    write_fixture(args.fixtures, "fraud_mlp", 1, "fraud_probability", Xt, yt, proba, sample)
-    expected_all.append({"name": "fraud_mlp", "version": 1, "output": "fraud_probability",
+    write_fixture(args.fixtures, "fraud_mlp", MLP_VERSION, "fraud_probability", Xt, yt, proba, sample)
+    expected_all.append({"name": "fraud_mlp", "version": MLP_VERSION, "output": "fraud_probability",
                          "expected": proba.astype(np.float32).tolist()})
-    registry.write_aliases("fraud_mlp", {"production": 1})
+    registry.move_aliases("fraud_mlp", {"production": MLP_VERSION})
 
     # ---- autoencoder ---------------------------------------------------------------------------------------
-    registry.reset("txn_autoencoder")
     ae = nets.train_autoencoder(X[y == 0], SEED)
     score = nets.predict(ae, Xt)
     registry.write_version(
-        "txn_autoencoder", 1, lambda p: nets.export(ae, p, "score"),
-        "Autoencoder 16-8-4-8-16 trained on legitimate transactions only; `score` is the mean squared "
+        "txn_autoencoder", AE_VERSION, lambda p: nets.export(ae, p, "score", WIDTH),
+        f"Autoencoder {WIDTH}-8-4-8-{WIDTH} trained on legitimate transactions only; `score` is the mean squared "
         "reconstruction error on standardised features (higher = more unusual).",
-        "score", anomaly_metrics(yt, score),
+        "score", anomaly_metrics(yt, score, pt),
         {**provenance, "rows": int((y == 0).sum()), "framework": f"torch {torch.__version__}", "epochs": 30},
     )
-    write_fixture(args.fixtures, "txn_autoencoder", 1, "score", Xt, yt, score, sample)
-    expected_all.append({"name": "txn_autoencoder", "version": 1, "output": "score",
+    write_fixture(args.fixtures, "txn_autoencoder", AE_VERSION, "score", Xt, yt, score, sample)
+    expected_all.append({"name": "txn_autoencoder", "version": AE_VERSION, "output": "score",
                          "expected": score.astype(np.float32).tolist()})
-    registry.write_aliases("txn_autoencoder", {"production": 1})
+    registry.move_aliases("txn_autoencoder", {"production": AE_VERSION})
 
     with open(os.path.join(args.data, "parity-expected.json"), "w") as f:
         json.dump({"models": expected_all}, f)

@@ -89,8 +89,8 @@ describe('admin API on a running daemon', { timeout: 180_000 }, () => {
       assert.equal(running.paused, false);
       assert.deepEqual(running.assignment.map((p) => p.partition).sort(), [0, 1]);
       assert.deepEqual(running.versions.steps.map((s) => `${s.step}=${s.roles[0]?.ref}`),
-        ['gbt=fraud_gbt@1', 'anomaly=txn_autoencoder@1', 'mlp=fraud_mlp@1']);
-      for (const ref of ['fraud_gbt@1', 'txn_autoencoder@1']) {
+        ['gbt=fraud_gbt@3', 'anomaly=txn_autoencoder@2', 'mlp=fraud_mlp@2']);
+      for (const ref of ['fraud_gbt@3', 'txn_autoencoder@2']) {
         const breaker = running.breakers.find((b) => b.model === ref);
         assert.equal(breaker?.state, 'closed', `${ref}'s breaker is reported (from the block workers)`);
       }
@@ -127,7 +127,7 @@ describe('admin API on a running daemon', { timeout: 180_000 }, () => {
       // Models: the registry, with who uses what; promote moves the alias in the daemon's registry.
       const models = await adminCall(daemon, 'GET', '/admin/models');
       const gbt = (models.body['models'] as Array<{ name: string; inUse: unknown[] }>).find((m) => m.name === 'fraud_gbt');
-      assert.deepEqual(gbt?.inUse, [{ step: 'gbt', role: 'primary', ref: 'fraud_gbt@1' }]);
+      assert.deepEqual(gbt?.inUse, [{ step: 'gbt', role: 'primary', ref: 'fraud_gbt@3' }]);
       assert.equal((await adminCall(daemon, 'POST', '/admin/models/nobody/promote', { version: 1 })).body.error?.code, 'MODEL_NOT_FOUND');
       const noVersion = await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/promote', { version: 9 });
       assert.equal(noVersion.status, 400);
@@ -136,34 +136,35 @@ describe('admin API on a running daemon', { timeout: 180_000 }, () => {
       assert.equal(promoted.code, 0, promoted.stderr);
       const promotedBody = JSON.parse(promoted.stdout) as { change: { from: number; to: number }; swaps: Array<{ step: string; from: string; to: string; ok: boolean }> };
       assert.deepEqual(promotedBody.change.to, 2);
-      // The promote swapped live: the daemon runs fraud_gbt@2 for new blocks when it answers.
-      assert.deepEqual(promotedBody.swaps.map((w) => [w.step, w.from, w.to, w.ok]), [['gbt', 'fraud_gbt@1', 'fraud_gbt@2', true]]);
-      assert.equal((await status(daemon)).versions.steps.find((v) => v.step === 'gbt')?.roles[0]?.ref, 'fraud_gbt@2');
+      // The promote swapped live: the daemon runs fraud_gbt@4 for new blocks when it answers.
+      assert.deepEqual(promotedBody.swaps.map((w) => [w.step, w.from, w.to, w.ok]), [['gbt', 'fraud_gbt@3', 'fraud_gbt@4', true]]);
+      assert.equal((await status(daemon)).versions.steps.find((v) => v.step === 'gbt')?.roles[0]?.ref, 'fraud_gbt@4');
       const aliases = JSON.parse(readFileSync(join(registry, 'fraud_gbt', 'aliases.json'), 'utf8')) as { aliases: Record<string, number> };
-      assert.equal(aliases.aliases['production'], 2, 'the alias moved in the registry the daemon reads');
+      assert.equal(aliases.aliases['production'], 4, 'the alias moved in the registry the daemon reads');
       const rolledBack = await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/rollback', {});
       assert.equal(rolledBack.status, 200);
       const back = rolledBack.body['change'] as { from: number; to: number };
-      assert.deepEqual([back.from, back.to], [2, 1]);
-      assert.equal((await status(daemon)).versions.steps.find((v) => v.step === 'gbt')?.roles[0]?.ref, 'fraud_gbt@1');
+      assert.deepEqual([back.from, back.to], [4, 3]);
+      assert.equal((await status(daemon)).versions.steps.find((v) => v.step === 'gbt')?.roles[0]?.ref, 'fraud_gbt@3');
       // A version whose manifest lies about the model: the registry refuses to move the alias to it (409 with
       // the model's code), so the daemon never even tries it.
-      await writeVersionByHand(registry, 'fraud_gbt', 3, { modelFile: shippedModel('txn_autoencoder', 1), manifestOf: { name: 'fraud_gbt', version: 2 }, sha256: 'honest' });
-      const lying = await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/promote', { version: 3 });
+      await writeVersionByHand(registry, 'fraud_gbt', 5, { modelFile: shippedModel('txn_autoencoder', 2), manifestOf: { name: 'fraud_gbt', version: 4 }, sha256: 'honest' });
+      const lying = await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/promote', { version: 5 });
       assert.equal(lying.status, 409);
       assert.equal(lying.body.error?.code, ModelSignatureError.code);
-      assert.equal((JSON.parse(readFileSync(join(registry, 'fraud_gbt', 'aliases.json'), 'utf8')) as { aliases: Record<string, number> }).aliases['production'], 1);
+      assert.equal((JSON.parse(readFileSync(join(registry, 'fraud_gbt', 'aliases.json'), 'utf8')) as { aliases: Record<string, number> }).aliases['production'], 3);
       // An honest version this pipeline's step cannot use (the autoencoder's signature): the alias moves, the
       // swap is refused (409 ADMIN_CONFLICT), the old version keeps serving, and the status says why.
-      const other = await new ModelRegistry(registry).register('fraud_gbt', shippedModel('txn_autoencoder', 1));
+      const other = await new ModelRegistry(registry).register('fraud_gbt', shippedModel('txn_autoencoder', 2));
       const refused = await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/promote', { version: other.version });
       assert.equal(refused.status, 409);
       assert.equal(refused.body.error?.code, 'ADMIN_CONFLICT');
       const gbtRole = (await status(daemon)).versions.steps.find((v) => v.step === 'gbt')?.roles[0];
-      assert.equal(gbtRole?.ref, 'fraud_gbt@1');
+      assert.equal(gbtRole?.ref, 'fraud_gbt@3');
       assert.deepEqual([gbtRole?.refused?.ref, gbtRole?.refused?.code], [other.ref, ModelSignatureError.code]);
       await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/rollback', {});
-      const noHistory = await adminCall(daemon, 'POST', '/admin/models/fraud_mlp/rollback', { alias: 'production' });
+      // fraud_mlp's canary alias has never moved (its production alias has: v1 -> v2 at the retrain).
+      const noHistory = await adminCall(daemon, 'POST', '/admin/models/fraud_mlp/rollback', { alias: 'canary' });
       assert.equal(noHistory.status, 400, 'no earlier version to roll back to');
 
       // The config, redacted; and the CLI's refusals.
@@ -177,7 +178,7 @@ describe('admin API on a running daemon', { timeout: 180_000 }, () => {
       const human = await verdictAdmin(['status', '--url', url], { VERDICT_ADMIN_TOKEN: TOKEN });
       assert.equal(human.code, 0, human.stderr);
       assert.match(human.stdout, /lifecycle\s+running/);
-      assert.match(human.stdout, /gbt\s+primary\s+fraud_gbt@production\s+fraud_gbt@1/);
+      assert.match(human.stdout, /gbt\s+primary\s+fraud_gbt@production\s+fraud_gbt@3/);
 
       const report = await daemon.stop();
       stopped = true;

@@ -64,15 +64,15 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
     const daemon = await h.daemon(writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics, editPipeline: swapPipeline(root) }), 'swap');
     await daemon.waitForLog((l) => l.msg === 'partitions assigned', 'an assignment');
 
-    // Every 7th round of 100 events, 50 ms apart: promote fraud_gbt@2, roll back to 1, ten times in all.
+    // Every 7th round of 100 events, 50 ms apart: promote fraud_gbt@4, roll back to 1, ten times in all.
     const swaps: Array<{ at: number; to: string }> = [];
     await produceSteadily(h.producer, topics.input, transactionMessages(n, 21), {
       batch: 100, pauseMs: 50,
       onRound: async (sent) => {
         if (sent % 700 !== 0 || swaps.length >= 10) return;
-        if (swaps.length % 2 === 0) await registry.promote('fraud_gbt', 2);
+        if (swaps.length % 2 === 0) await registry.promote('fraud_gbt', 4);
         else await registry.rollback('fraud_gbt');
-        swaps.push({ at: Date.now(), to: swaps.length % 2 === 0 ? 'fraud_gbt@2' : 'fraud_gbt@1' });
+        swaps.push({ at: Date.now(), to: swaps.length % 2 === 0 ? 'fraud_gbt@4' : 'fraud_gbt@3' });
       },
     });
     assert.equal(swaps.length, 10);
@@ -87,13 +87,13 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
     assert.equal(metricWhere(metrics, 'verdict_model_swaps_total', { step: 'gbt', role: 'primary', event: 'loaded' }), 10);
     assert.equal(metricWhere(metrics, 'verdict_model_swaps_total', { event: 'failed' }), 0);
     assert.equal(metricWhere(metrics, 'verdict_model_swaps_total', { step: 'gbt', event: 'unloaded' }), 10);
-    assert.equal(metricWhere(metrics, 'verdict_model_info', { step: 'gbt', model: 'fraud_gbt', version: '1' }), 1);
-    assert.equal(metricWhere(metrics, 'verdict_model_info', { step: 'gbt', model: 'fraud_gbt', version: '2' }), 0);
+    assert.equal(metricWhere(metrics, 'verdict_model_info', { step: 'gbt', model: 'fraud_gbt', version: '3' }), 1);
+    assert.equal(metricWhere(metrics, 'verdict_model_info', { step: 'gbt', model: 'fraud_gbt', version: '4' }), 0);
     // No step failed or timed out (block workers' metrics are merged into the scrape).
     assert.equal(metricWhere(metrics, 'verdict_step_outcomes_total', { status: 'error' }), 0);
     assert.equal(metricWhere(metrics, 'verdict_step_outcomes_total', { status: 'timeout' }), 0);
     assert.equal(metricSum(metrics, 'verdict_join_incomplete_total'), 0);
-    assert.ok(metricWhere(metrics, 'verdict_model_queue_wait_seconds_count', { model: 'fraud_gbt@2' }) > 0, 'queue wait observed for the new version');
+    assert.ok(metricWhere(metrics, 'verdict_model_queue_wait_seconds_count', { model: 'fraud_gbt@4' }) > 0, 'queue wait observed for the new version');
 
     const activations = daemon.logs.filter((l) => l.msg === 'model swapped').map((l) => ({ time: Number(l['time']), to: String(l['to']), generation: Number(l['generation']) }));
     const exit = await daemon.stop();
@@ -115,7 +115,7 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
 
     // The version in force at time t, by the daemon's activations; every decision's gbt version must be one
     // in force at some moment between its input's produce time and its own (its block was stamped then).
-    const inForce = (time: number): string => activations.filter((x) => x.time <= time).at(-1)?.to ?? 'fraud_gbt@1';
+    const inForce = (time: number): string => activations.filter((x) => x.time <= time).at(-1)?.to ?? 'fraud_gbt@3';
     const input = new Map(inputs.map((r) => [(JSON.parse(r.value ?? '{}') as { id: string }).id, r]));
     const byPartition = new Map<number, Array<{ offset: number; version: string }>>();
     const mismatches: string[] = [];
@@ -170,8 +170,8 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
       const scrape = async () => (await fetch(`http://127.0.0.1:${daemon.metricsPort}/metrics`)).text();
 
       // Wrong sha256: the file's bytes are not the manifest's. Then a manifest that lies about the model.
-      await writeVersionByHand(root, 'fraud_gbt', 3, { modelFile: shippedModel('fraud_gbt', 2), manifestOf: { name: 'fraud_gbt', version: 2 }, sha256: 'wrong' });
-      await writeVersionByHand(root, 'fraud_gbt', 4, { modelFile: shippedModel('txn_autoencoder', 1), manifestOf: { name: 'fraud_gbt', version: 2 }, sha256: 'honest' });
+      await writeVersionByHand(root, 'fraud_gbt', 5, { modelFile: shippedModel('fraud_gbt', 4), manifestOf: { name: 'fraud_gbt', version: 4 }, sha256: 'wrong' });
+      await writeVersionByHand(root, 'fraud_gbt', 6, { modelFile: shippedModel('txn_autoencoder', 2), manifestOf: { name: 'fraud_gbt', version: 4 }, sha256: 'honest' });
       const refusals: Array<{ ref: string; code: string }> = [];
       await produceSteadily(h.producer, topics.input, transactionMessages(n, 22), {
         batch: 100, pauseMs: 40,
@@ -196,7 +196,7 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
 
       const status = models.status();
       assert.equal(status.generation, 0, 'nothing was ever activated');
-      assert.equal(gbt().ref, 'fraud_gbt@1');
+      assert.equal(gbt().ref, 'fraud_gbt@3');
       const metrics = await scrape();
       assert.equal(metricWhere(metrics, 'verdict_model_swaps_total', { step: 'gbt', event: 'failed' }), 2);
       assert.equal(metricWhere(metrics, 'verdict_model_swaps_total', { event: 'loaded' }), 0);
@@ -221,7 +221,7 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
       for (const d of decisions) {
         const value = parse(d);
         assert.equal(value.policy, 'rules', d.value ?? '');
-        assert.equal(value.models['gbt'], 'fraud_gbt@1');
+        assert.equal(value.models['gbt'], 'fraud_gbt@3');
       }
     } finally {
       if (!stopped) await daemon.stop();

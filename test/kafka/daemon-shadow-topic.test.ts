@@ -1,6 +1,6 @@
 /**
  * The shadow topic over Kafka: the daemon as a real process on librdkafka's mock cluster, in its default
- * placement (block workers), fraud_gbt@1 deciding and fraud_gbt@2 shadowing gbt, `output.shadowTopic` on.
+ * placement (block workers), fraud_gbt@3 deciding and fraud_gbt@4 shadowing gbt, `output.shadowTopic` on.
  * The shadow topic is read with kcat, an independent client.
  */
 import assert from 'node:assert/strict';
@@ -30,7 +30,7 @@ describe('shadow topic over Kafka', { timeout: 120_000 }, () => {
       bootstrap: h.broker.bootstrap, groupId, topics,
       editPipeline: (p) => {
         const pipeline = p as unknown as { steps: Array<{ id: string; shadow?: string; timeoutMs?: number }>; join: { deadlineMs: number }; output: { shadowTopic?: string } };
-        pipeline.steps.find((s) => s.id === 'gbt')!.shadow = 'fraud_gbt@2';
+        pipeline.steps.find((s) => s.id === 'gbt')!.shadow = 'fraud_gbt@4';
         // Relaxed bounds, so that every event's gbt step is ok on a loaded machine: an event is compared
         // only then (else it is neither compared nor counted as a dropped shadow).
         for (const s of pipeline.steps) s.timeoutMs = 2_000;
@@ -66,8 +66,8 @@ describe('shadow topic over Kafka', { timeout: 120_000 }, () => {
       const made = JSON.parse(d.value ?? '') as Decision;
       assert.equal(r.key, d.key, 'keyed like its decision');
       assert.deepEqual(r.headers, {});
-      assert.deepEqual(v.primary, { model: 'fraud_gbt@1', action: made.action, score: made.score, reasons: made.reasons, outputs: made.outputs['gbt'] });
-      assert.equal(v.shadow.model, 'fraud_gbt@2');
+      assert.deepEqual(v.primary, { model: 'fraud_gbt@3', action: made.action, score: made.score, reasons: made.reasons, outputs: made.outputs['gbt'] });
+      assert.equal(v.shadow.model, 'fraud_gbt@4');
       assert.equal(v.agree, v.primary.action === v.shadow.action);
     }
   });
