@@ -7,13 +7,14 @@
  * - its parts, timed apart on a second, identical state: decode and validate (`Ingestor.readEvent`), the
  *   state's `apply`, and `takeChanges` (each changed key encoded once, plus the meta entry).
  *
- * µs per event, medians over rounds; each round starts from empty state, applies the first half of the
+ * µs per event, wall clock and CPU (the process's, on this one thread), medians over rounds; each round starts from empty state, applies the first half of the
  * events unmeasured (the cards get their histories) and measures the second half in blocks. Also: the
  * changelog records and bytes a block writes per event, keys held, and the state's encoded size.
  * Run: `node dist/bench/micro/keyed-state.js [cards,...] [events] [block] [rounds] [pipeline.yaml]`
  * (defaults 5000,50000, 200000, 128 (the stream's largest block), 5, the sample pipeline).
  */
 import type { CompiledPipeline } from '../../config/compiled.js';
+import { cpuUsage } from 'node:process';
 import { preciseScheduler } from '../../core/clock.js';
 import { silentLogger } from '../../core/log.js';
 import { defaultPipelinePath } from '../../core/paths.js';
@@ -32,11 +33,29 @@ const ROUNDS = Number(process.argv[5] ?? 5);
 const PIPELINE = process.argv[6] ?? defaultPipelinePath;
 const TOPIC = 'transactions';
 
+/** Wall and CPU (the process's user + system: this bench runs on one thread) time, ms. */
+interface Spent { wall: number; cpu: number }
+
+function timer(): () => Spent {
+  const wall = performance.now();
+  const cpu = cpuUsage();
+  return () => {
+    const c = cpuUsage(cpu);
+    return { wall: performance.now() - wall, cpu: (c.user + c.system) / 1000 };
+  };
+}
+
 interface Round {
+  /** µs per event, wall clock. */
   readonly stageUs: number;
+  /** µs per event of CPU: what a loaded machine cannot inflate by descheduling. */
+  readonly stageCpuUs: number;
   readonly decodeValidateUs: number;
   readonly stateApplyUs: number;
   readonly takeChangesUs: number;
+  readonly decodeValidateCpuUs: number;
+  readonly stateApplyCpuUs: number;
+  readonly takeChangesCpuUs: number;
   readonly changelogRecordsPerEvent: number;
   readonly changelogBytesPerEvent: number;
   readonly keys: number;
@@ -79,13 +98,13 @@ async function round(pipeline: CompiledPipeline, warm: readonly InboundRecord[][
   for (const b of warm) keyed.apply(b);
   let changelogRecords = 0;
   let changelogBytes = 0;
-  const s0 = performance.now();
+  const stageTimer = timer();
   for (const b of measured) {
     const { changelog } = keyed.apply(b);
     changelogRecords += changelog.length;
     for (const r of changelog) changelogBytes += (r.key?.length ?? 0) + (r.value?.length ?? 0);
   }
-  const stageUs = ((performance.now() - s0) * 1000) / events;
+  const stageSpent = stageTimer();
   keyed.close();
 
   // Its parts, on a state of its own fed the same blocks.
@@ -94,24 +113,26 @@ async function round(pipeline: CompiledPipeline, warm: readonly InboundRecord[][
     for (const r of b) state.apply(r.offset, r.key, ingestor.readEvent(r));
     state.takeChanges();
   }
-  let decode = 0;
-  let apply = 0;
-  let take = 0;
+  const decode: Spent = { wall: 0, cpu: 0 };
+  const apply: Spent = { wall: 0, cpu: 0 };
+  const take: Spent = { wall: 0, cpu: 0 };
+  const add = (into: Spent, spent: Spent): void => { into.wall += spent.wall; into.cpu += spent.cpu; };
   for (const b of measured) {
-    const t0 = performance.now();
+    let t = timer();
     const decoded = b.map((r) => ingestor.readEvent(r));
-    const t1 = performance.now();
+    add(decode, t());
+    t = timer();
     for (let i = 0; i < b.length; i++) state.apply(b[i]!.offset, b[i]!.key, decoded[i]!);
-    const t2 = performance.now();
+    add(apply, t());
+    t = timer();
     state.takeChanges();
-    const t3 = performance.now();
-    decode += t1 - t0;
-    apply += t2 - t1;
-    take += t3 - t2;
+    add(take, t());
   }
   const us = (ms: number): number => (ms * 1000) / events;
   return {
-    stageUs, decodeValidateUs: us(decode), stateApplyUs: us(apply), takeChangesUs: us(take),
+    stageUs: us(stageSpent.wall), stageCpuUs: us(stageSpent.cpu),
+    decodeValidateUs: us(decode.wall), stateApplyUs: us(apply.wall), takeChangesUs: us(take.wall),
+    decodeValidateCpuUs: us(decode.cpu), stateApplyCpuUs: us(apply.cpu), takeChangesCpuUs: us(take.cpu),
     changelogRecordsPerEvent: changelogRecords / events, changelogBytesPerEvent: changelogBytes / events,
     keys: state.keys, stateBytes: state.bytes,
   };
@@ -142,10 +163,17 @@ async function main(): Promise<void> {
         stateApply: m((r) => r.stateApplyUs),
         takeChangesEncode: m((r) => r.takeChangesUs),
       },
+      cpuUsPerEvent: {
+        stage: m((r) => r.stageCpuUs),
+        applyWithDecode: m((r) => r.decodeValidateCpuUs + r.stateApplyCpuUs),
+        decodeValidate: m((r) => r.decodeValidateCpuUs),
+        stateApply: m((r) => r.stateApplyCpuUs),
+        takeChangesEncode: m((r) => r.takeChangesCpuUs),
+      },
       changelogPerEvent: { records: m((r) => r.changelogRecordsPerEvent, 3), bytes: m((r) => r.changelogBytesPerEvent, 0) },
       keysHeld: m((r) => r.keys, 0),
       stateMiB: m((r) => r.stateBytes / 2 ** 20, 1),
-      rounds: rounds.map((r) => ({ stage: fixed(r.stageUs), decode: fixed(r.decodeValidateUs), apply: fixed(r.stateApplyUs), take: fixed(r.takeChangesUs) })),
+      roundsWall: rounds.map((r) => ({ stage: fixed(r.stageUs), decode: fixed(r.decodeValidateUs), apply: fixed(r.stateApplyUs), take: fixed(r.takeChangesUs) })),
     });
   }
   console.log(JSON.stringify({ pipeline: pipeline.name, events: EVENTS, block: BLOCK, rounds: ROUNDS, aggregates: pipeline.state.aggregates.map((a) => a.name), results }, null, 2));
