@@ -141,6 +141,10 @@ export class StateKeyMissingError extends StateError {
 export class StateEventTimeError extends StateError {
   static override readonly code = 'STATE_EVENT_TIME_INVALID';
 }
+/** A changelog record of another format version, or one that does not parse: the partition's state is not restored (the daemon fails). */
+export class StateChangelogError extends StateError {
+  static override readonly code = 'STATE_CHANGELOG_INVALID';
+}
 /** A partition's state could not be restored from its changelog: the read failed or was given up (`details.reason`), or a record is unreadable. */
 export class StateRestoreError extends StateError {
   static override readonly code = 'STATE_RESTORE_FAILED';

@@ -15,7 +15,9 @@
  * state is never guessed.
  */
 import { Packr } from 'msgpackr';
-import { StateError } from '../../core/errors.js';
+import { StateChangelogError } from '../../core/errors.js';
+
+export { StateChangelogError };
 import type { AggregateOps, Slot } from './aggregates.js';
 import { startEncoding } from './buckets.js';
 import { KeyState } from './key-state.js';
@@ -26,10 +28,6 @@ export const STATE_FORMAT_VERSION = 1;
 /** The reserved record key of the meta record (UTF-8 "\u0000verdict.state.meta"). */
 export const META_KEY: Uint8Array = new Uint8Array(Buffer.from('\u0000verdict.state.meta', 'utf8'));
 
-/** A changelog record this code cannot read: another format version, or bytes that are not a state record (`details.reason`). */
-export class StateChangelogError extends StateError {
-  static override readonly code = 'STATE_CHANGELOG_INVALID';
-}
 
 /** What the meta record says about its partition's write. */
 export interface StateMeta {

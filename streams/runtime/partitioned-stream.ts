@@ -24,7 +24,7 @@
  * Its lifecycle is core/lifecycle.ts's: starting → running → draining → stopped, or failed. `drain` is the
  * whole stop (wait for in-flight records, final commit) under one forced-stop timer.
  */
-import { Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type Observable, type SchedulerAction, type Subscription } from 'rxjs';
+import { Subject, concatMap, filter, from, groupBy, map, mergeMap, tap, type Observable, type Subscription } from 'rxjs';
 import { streamOptionsSchema, type StreamOptions, type StreamOptionsInput } from '../../config/stream-options.js';
 import type { Clock } from '../../core/clock.js';
 import { asVerdictError, type VerdictError } from '../../core/errors.js';
@@ -34,6 +34,8 @@ import type { Metrics } from '../../core/metrics.js';
 import { retry } from '../../core/retry.js';
 import { Admission } from './admission.js';
 import type { CommitOffset, CommitTracker } from './commit-tracker.js';
+import { Backpressure } from './backpressure.js';
+import { OffsetCommits, tpKey } from './offset-commits.js';
 import type { EncodedOutcome } from '../../pipeline/outcome.js';
 import { replaceRefused, type DeadLetterTarget } from './refusals.js';
 import type { RecordBatch, RejectedRecord, Sink, Source, StreamState } from '../types.js';
@@ -102,8 +104,6 @@ interface Abandoned {
  */
 const SINK_RETRY = { attempts: Infinity, initialDelayMs: 50, maxDelayMs: 5_000 } as const;
 
-const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
-
 /** What a stop did: whether every in-flight record was delivered and committed in time, and how many were not delivered. */
 export interface DrainReport {
   readonly drained: boolean;
@@ -117,22 +117,12 @@ export class PartitionedStream {
   readonly #deps: StreamDeps;
   readonly #options: StreamOptions;
   readonly #assigned = new Map<string, TopicPartition>();
-  /** Partitions paused by backpressure (or a halt): resumed below the low-water marks. */
-  readonly #paused = new Set<string>();
-  /** True between an operator's `pause()` and `resume()`: the source stays paused whatever backpressure does. */
-  #operatorPaused = false;
+  /** What the source is told to pause and resume: backpressure, halts, the operator's pause (backpressure.ts). */
+  readonly #backpressure: Backpressure;
   readonly #drained = new Subject<void>();
   readonly #admission: Admission<ReadBatch>;
   #subscription: Subscription | undefined;
-  #commitTimer: Subscription | undefined;
-  #committing: Promise<void> = Promise.resolve();
-  readonly #uncommitted = new Map<string, CommitOffset>();
-  /**
-   * Per partition, the highest offset this stream has committed. A commit owed by a revoked generation can
-   * wait behind a slow one (a broker outage) until the next generation has committed further; sent then, it
-   * would move the group back, and with nothing left to commit nothing would move it forward again.
-   */
-  readonly #committed = new Map<string, number>();
+  readonly #commits: OffsetCommits;
   /**
    * Partitions halted at an offset because the sink refused even a payload-less dead letter there: paused,
    * and nothing from that offset on is acknowledged, so nothing past it is committed.
@@ -150,6 +140,14 @@ export class PartitionedStream {
     this.#deps = deps;
     const given = Object.entries(deps.options ?? {}).filter(([, v]) => v !== undefined);
     this.#options = streamOptionsSchema.parse(Object.fromEntries(given));
+    this.#commits = new OffsetCommits({
+      source: deps.source, tracker: deps.tracker, scheduler: deps.scheduler, logger: deps.logger,
+      owns: (key) => this.#assigned.has(key), ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+    });
+    this.#backpressure = new Backpressure({
+      source: deps.source, tracker: deps.tracker, bounds: this.#options, logger: deps.logger, assigned: this.#assigned,
+      halted: (key) => this.#halted.has(key), ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+    });
     this.#admission = new Admission<ReadBatch>({ maxInflight: this.#options.maxInflight, blockSize: this.#options.blockSize, clock: deps.scheduler });
   }
 
@@ -190,12 +188,12 @@ export class PartitionedStream {
 
   /** True while an operator's pause is in force (`pause()` until `resume()`). */
   get paused(): boolean {
-    return this.#operatorPaused;
+    return this.#backpressure.operatorPaused;
   }
 
   /** Whether a partition is paused by backpressure (or halted), as opposed to the operator's pause. */
   throttled(tp: TopicPartition): boolean {
-    return this.#paused.has(tpKey(tp));
+    return this.#backpressure.throttled(tp);
   }
 
   /**
@@ -205,11 +203,7 @@ export class PartitionedStream {
    * nothing; a stream that is not running has nothing to pause but remembers the flag.
    */
   pause(): boolean {
-    if (this.#operatorPaused) return false;
-    this.#operatorPaused = true;
-    this.#deps.source.pause([...this.#assigned.values()]);
-    this.#deps.logger.info({ partitions: this.#assigned.size }, 'consumption paused by the operator');
-    return true;
+    return this.#backpressure.pause();
   }
 
   /**
@@ -218,12 +212,7 @@ export class PartitionedStream {
    * stream drains or after it stopped, only the flag is cleared: a stop is never undone.
    */
   resume(): boolean {
-    if (!this.#operatorPaused) return false;
-    this.#operatorPaused = false;
-    const free = [...this.#assigned.entries()].filter(([k]) => !this.#paused.has(k)).map(([, tp]) => tp);
-    if (this.#lifecycle.state === 'running' && free.length > 0) this.#deps.source.resume(free);
-    this.#deps.logger.info({ partitions: free.length }, 'consumption resumed by the operator');
-    return true;
+    return this.#backpressure.resume(this.#lifecycle.state === 'running');
   }
 
   /** In flight, halted partitions aside: what a drain waits for. */
@@ -280,7 +269,7 @@ export class PartitionedStream {
         failed: (err) => logger.warn({ err: asVerdictError(err).toJSON() }, 'changelog write abandoned: its blocks stay uncommitted and are read again'),
       });
     }
-    this.#scheduleCommits();
+    this.#commits.start(this.#options.commitIntervalMs);
     this.#lifecycle.moveTo('running');
   }
 
@@ -316,7 +305,7 @@ export class PartitionedStream {
       { clock: this.#deps.scheduler, timeoutMs, controller: this.#stop, onForced: () => this.#detach() },
       async () => {
         await this.#settled();
-        this.#commitTimer?.unsubscribe();
+        this.#commits.stop();
         await this.commitNow();
       },
     );
@@ -354,43 +343,13 @@ export class PartitionedStream {
 
   /** Detaches the pipeline and the commit timer: nothing in flight reaches the sink, the tracker or the state any more. */
   #detach(): void {
-    this.#commitTimer?.unsubscribe();
+    this.#commits.stop();
     this.#subscription?.unsubscribe();
   }
 
-  /** Commits whatever is committable now; serialised so commits never overtake each other. */
+  /** Commits whatever is committable now (offset-commits.ts); serialised so commits never overtake each other. */
   commitNow(extra: readonly CommitOffset[] = []): Promise<void> {
-    this.#committing = this.#committing.then(async () => {
-      // Offsets of a failed commit wait here and are merged into the next one (the later offset wins).
-      for (const o of [...extra, ...this.#deps.tracker.committable()]) {
-        const prev = this.#uncommitted.get(tpKey(o));
-        if (prev === undefined || prev.offset < o.offset) this.#uncommitted.set(tpKey(o), o);
-      }
-      const offsets = [...this.#uncommitted.values()].filter((o) => o.offset > (this.#committed.get(tpKey(o)) ?? -1));
-      this.#uncommitted.clear();
-      if (offsets.length === 0) return;
-      try {
-        await this.#deps.source.commit(offsets);
-        for (const o of offsets) this.#committed.set(tpKey(o), Math.max(o.offset, this.#committed.get(tpKey(o)) ?? -1));
-        this.#deps.metrics?.commits.inc();
-      } catch (err) {
-        // A partition that has been revoked meanwhile is its new owner's to commit.
-        for (const o of offsets) {
-          if (this.#assigned.has(tpKey(o)) && !this.#uncommitted.has(tpKey(o))) this.#uncommitted.set(tpKey(o), o);
-        }
-        this.#deps.logger.warn({ err: asVerdictError(err).toJSON() }, 'offset commit failed; will retry');
-      }
-    });
-    return this.#committing;
-  }
-
-  #scheduleCommits(): void {
-    const interval = this.#options.commitIntervalMs;
-    const commit = (): Promise<void> => this.commitNow();
-    this.#commitTimer = this.#deps.scheduler.schedule(function tick(this: SchedulerAction<undefined>) {
-      void commit();
-      this.schedule(undefined, interval);
-    }, interval);
+    return this.#commits.commitNow(extra);
   }
 
   #onAssigned(partitions: readonly TopicPartition[]): void {
@@ -404,20 +363,12 @@ export class PartitionedStream {
       // its partitions could never be processed.
       restored.catch((err: unknown) => this.#fail(err));
     }
-    // The operator's pause covers partitions assigned while it is in force.
-    if (this.#operatorPaused) {
-      this.#deps.source.pause(partitions);
-      return;
-    }
-    // A transport may keep a pause across a rebalance, while the stream forgets its pauses on revoke: start
-    // every newly assigned partition unpaused, or one paused before the rebalance would stay stuck.
-    if (this.#lifecycle.state !== 'draining') this.#deps.source.resume(partitions);
+    this.#backpressure.assigned(partitions, this.#lifecycle.state === 'draining');
   }
 
   #onRevoked(partitions: readonly TopicPartition[]): void {
     for (const tp of partitions) {
       this.#assigned.delete(tpKey(tp));
-      this.#paused.delete(tpKey(tp));
       // Its next owner reads from the committed offset, before the halt, and tries again.
       if (this.#halted.delete(tpKey(tp))) this.#deps.metrics?.haltedPartitions.remove({ topic: tp.topic, partition: String(tp.partition) });
     }
@@ -434,26 +385,16 @@ export class PartitionedStream {
     // Commit what is done before the partitions go; the rest is re-read by their next owner.
     const owed = partitions.flatMap((tp) => this.#deps.tracker.revoke(tp) ?? []);
     this.commitNow(owed).catch(() => undefined);
-    this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
+    this.#backpressure.revoked(partitions);
     if (this.#unsettled() === 0) this.#drained.next();
   }
 
   /** Tracks a fetched batch's offsets and pauses the source where too much is buffered. */
   #intake(batch: RecordBatch): ReadBatch {
-    const { tracker, source, metrics } = this.#deps;
+    const { tracker, metrics } = this.#deps;
     for (const r of batch.records) tracker.track(batch, r.offset);
     metrics?.inflight.set(tracker.inflight());
-    const key = tpKey(batch);
-    if (!this.#paused.has(key) && tracker.inflight(batch) >= this.#options.maxBufferedPerPartition) {
-      this.#paused.add(key);
-      source.pause([batch]);
-    }
-    if (tracker.inflight() >= this.#options.maxBuffered) {
-      const toPause = [...this.#assigned.entries()].filter(([k]) => !this.#paused.has(k));
-      for (const [k] of toPause) this.#paused.add(k);
-      source.pause(toPause.map(([, tp]) => tp));
-    }
-    metrics?.pausedPartitions.set(this.#paused.size);
+    this.#backpressure.read(batch);
     return { ...batch, readAt: this.#deps.scheduler.now() };
   }
 
@@ -482,10 +423,8 @@ export class PartitionedStream {
     this.#halted.set(key, { ...tp, offset: record.offset });
     // State past the halt must not become durable: its records' outcomes are not written.
     this.#changelog?.drop(tp, record.offset, (batch) => batch.records[batch.records.length - 1]!.offset);
-    this.#paused.add(key);
-    this.#deps.source.pause([tp]);
+    this.#backpressure.hold(tp);
     this.#deps.metrics?.haltedPartitions.set({ topic: tp.topic, partition: String(tp.partition) }, record.offset);
-    this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
     this.#deps.logger.error({ ...tp, offset: record.offset, err: error.toJSON() },
       'partition halted: the broker refused this record\'s decision, its dead letter and its payload-less dead letter; nothing past this offset is committed until the partition is reassigned');
   }
@@ -506,7 +445,7 @@ export class PartitionedStream {
     this.#admission.release(records.length);
     if (changelog === undefined || !this.#assigned.has(tpKey(batch))) this.#committable(batch);
     else this.#changelog!.delivered(changelog);
-    if (this.#paused.size > 0 && this.#lifecycle.state === 'running') this.#resumeBelowLowWater();
+    if (this.#lifecycle.state === 'running') this.#backpressure.relieve();
   }
 
   /** A block's offsets go to the commit tracker: its outcomes (and changelog records, with state) are written. */
@@ -515,7 +454,7 @@ export class PartitionedStream {
     const haltedAt = this.#halted.get(tpKey(batch))?.offset ?? Infinity;
     for (const record of batch.records) if (record.offset < haltedAt) tracker.ack(batch, record.offset);
     metrics?.inflight.set(tracker.inflight());
-    if (this.#paused.size > 0 && this.#lifecycle.state === 'running') this.#resumeBelowLowWater();
+    if (this.#lifecycle.state === 'running') this.#backpressure.relieve();
     if (this.#unsettled() === 0) this.#drained.next();
   }
 
@@ -523,24 +462,5 @@ export class PartitionedStream {
   #abandoned(batch: ReadBatch): void {
     this.#admission.release(batch.records.length);
     if (this.#unsettled() === 0) this.#drained.next();
-  }
-
-  /** Resume at half the bound, not just under it, so a partition does not flap between paused and running. */
-  #resumeBelowLowWater(): void {
-    const { tracker } = this.#deps;
-    if (tracker.inflight() > this.#options.maxBuffered / 2) return;
-    const resumed: TopicPartition[] = [];
-    for (const key of this.#paused) {
-      if (this.#halted.has(key)) continue;
-      const tp = this.#assigned.get(key);
-      if (tp === undefined) { this.#paused.delete(key); continue; }
-      if (tracker.inflight(tp) <= this.#options.maxBufferedPerPartition / 2) {
-        this.#paused.delete(key);
-        resumed.push(tp);
-      }
-    }
-    // Under the operator's pause the partitions are no longer throttled, but they stay paused at the source.
-    if (resumed.length > 0 && !this.#operatorPaused) this.#deps.source.resume(resumed);
-    this.#deps.metrics?.pausedPartitions.set(this.#paused.size);
   }
 }
