@@ -76,7 +76,7 @@ describe('live models', () => {
     assert.equal(await swaps(metrics, 'loaded'), 2);
     assert.equal(await swaps(metrics, 'unloaded'), 2);
     const info = (await metrics.modelInfo.get()).values.filter((v) => v.labels['step'] === 'gbt');
-    assert.deepEqual(info.map((v) => [v.labels['model'], v.labels['version'], v.labels['role'], v.value]), [['fraud_gbt', '1', 'primary', 1]]);
+    assert.deepEqual(info.map((v) => [v.labels['model'], v.labels['version'], v.labels['role'], v.value]), [['fraud_gbt', '3', 'primary', 1]]);
     const status = live.status();
     assert.equal(status.generation, 2);
     assert.deepEqual(status.steps.find((s) => s.step === 'gbt')?.roles, [{ role: 'primary', id: 'fraud_gbt@production', ref: 'fraud_gbt@3' }]);

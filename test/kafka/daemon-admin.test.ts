@@ -132,7 +132,7 @@ describe('admin API on a running daemon', { timeout: 180_000 }, () => {
       const noVersion = await adminCall(daemon, 'POST', '/admin/models/fraud_gbt/promote', { version: 9 });
       assert.equal(noVersion.status, 400);
       assert.equal(noVersion.body.error?.code, 'ADMIN_BAD_REQUEST');
-      const promoted = await verdictAdmin(['promote', 'fraud_gbt', '2', '--url', url, '--token', TOKEN, '--json']);
+      const promoted = await verdictAdmin(['promote', 'fraud_gbt', '4', '--url', url, '--token', TOKEN, '--json']);
       assert.equal(promoted.code, 0, promoted.stderr);
       const promotedBody = JSON.parse(promoted.stdout) as { change: { from: number; to: number }; swaps: Array<{ step: string; from: string; to: string; ok: boolean }> };
       assert.deepEqual(promotedBody.change.to, 2);

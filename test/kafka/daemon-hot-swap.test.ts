@@ -177,21 +177,21 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
         batch: 100, pauseMs: 40,
         onRound: async (sent) => {
           if (sent === 1_000) {
-            await writeAlias(root, 'fraud_gbt', 'production', 3);
-            await waitUntil(() => gbt().refused?.ref === 'fraud_gbt@3', 'the wrong-sha256 version refused', 10_000);
+            await writeAlias(root, 'fraud_gbt', 'production', 5);
+            await waitUntil(() => gbt().refused?.ref === 'fraud_gbt@5', 'the wrong-sha256 version refused', 10_000);
             refusals.push({ ref: gbt().refused!.ref, code: gbt().refused!.code });
             const metrics = await scrape();
             assert.equal(metricWhere(metrics, 'verdict_model_swaps_total', { step: 'gbt', role: 'primary', event: 'failed' }), 1);
-            assert.equal(metricWhere(metrics, 'verdict_model_info', { step: 'gbt', version: '1' }), 1);
+            assert.equal(metricWhere(metrics, 'verdict_model_info', { step: 'gbt', version: '3' }), 1);
           }
           if (sent === 2_000) {
-            await writeAlias(root, 'fraud_gbt', 'production', 4);
-            await waitUntil(() => gbt().refused?.ref === 'fraud_gbt@4', 'the lying manifest refused', 10_000);
+            await writeAlias(root, 'fraud_gbt', 'production', 6);
+            await waitUntil(() => gbt().refused?.ref === 'fraud_gbt@6', 'the lying manifest refused', 10_000);
             refusals.push({ ref: gbt().refused!.ref, code: gbt().refused!.code });
           }
         },
       });
-      assert.deepEqual(refusals, [{ ref: 'fraud_gbt@3', code: ModelIntegrityError.code }, { ref: 'fraud_gbt@4', code: ModelSignatureError.code }]);
+      assert.deepEqual(refusals, [{ ref: 'fraud_gbt@5', code: ModelIntegrityError.code }, { ref: 'fraud_gbt@6', code: ModelSignatureError.code }]);
       await waitForCommittedToEnd(h.admin, groupId, topics.input, 45_000);
 
       const status = models.status();
@@ -200,7 +200,7 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
       const metrics = await scrape();
       assert.equal(metricWhere(metrics, 'verdict_model_swaps_total', { step: 'gbt', event: 'failed' }), 2);
       assert.equal(metricWhere(metrics, 'verdict_model_swaps_total', { event: 'loaded' }), 0);
-      assert.equal(metricWhere(metrics, 'verdict_model_info', { step: 'gbt', model: 'fraud_gbt', version: '1' }), 1);
+      assert.equal(metricWhere(metrics, 'verdict_model_info', { step: 'gbt', model: 'fraud_gbt', version: '3' }), 1);
       assert.equal(metricWhere(metrics, 'verdict_step_outcomes_total', { status: 'error' }), 0);
       assert.equal(metricWhere(metrics, 'verdict_step_outcomes_total', { status: 'timeout' }), 0);
       const refusedLines = lines.filter((l) => l['msg'] === 'model swap refused; the old version keeps serving');
