@@ -16,6 +16,7 @@ import { ModelRegistry } from '../models/registry.js';
 import { compileFeatures } from '../pipeline/ingest/features.js';
 import { keyedStateFor } from '../runtime/keyed-state.js';
 import type { ChangelogStore } from '../streams/types.js';
+import { EventPool } from '../bench/events.js';
 import { createKafkaTargetTopics, kafkaTargetTopics } from '../bench/targets/kafka-topics.js';
 import { loadBenchPipeline } from '../bench/targets/pipeline.js';
 import { readsState, withoutState } from '../bench/targets/without-state.js';
@@ -142,5 +143,18 @@ describe('Kafka bench targets and the changelog topic', () => {
     const cluster = created();
     await createKafkaTargetTopics(cluster, { ...spec, kind: 'verdict', pipeline: withoutState(file) });
     assert.deepEqual(cluster.calls.map(([n]) => n), ['p-in', 'p-out', 'p-dlq']);
+  });
+});
+
+describe('the bench event pool and per-key state', () => {
+  test('each pass over the pool replays it later in event time, so no repeated event is late for its card', () => {
+    const pool = new EventPool({ seed: 3, size: 200, poisonRate: 0 });
+    const events = pool.sequence('e').take(600).map((e) => JSON.parse(e.value.toString()) as { id: string; key: string; ts: number; amount: number });
+    for (let i = 1; i < events.length; i++) assert.ok(events[i]!.ts >= events[i - 1]!.ts, `ts goes back at event ${i}`);
+    const span = events[199]!.ts - events[0]!.ts + 1;
+    // The same event, the same card and body, one and two spans later; a fresh id each time.
+    assert.deepEqual([events[200]!.key, events[200]!.amount, events[200]!.ts], [events[0]!.key, events[0]!.amount, events[0]!.ts + span]);
+    assert.equal(events[400]!.ts, events[0]!.ts + 2 * span);
+    assert.notEqual(events[200]!.id, events[0]!.id);
   });
 });
