@@ -14,7 +14,7 @@ import { transactions } from './helpers/pipelines.js';
 const ops = resolve(packageRoot, 'ops');
 const promtool = (...args: string[]) => execFileSync('promtool', args, { encoding: 'utf8', cwd: resolve(ops, 'prometheus') });
 
-interface DashboardPanel { readonly id: number; readonly title: string; readonly targets?: ReadonlyArray<{ readonly refId: string; readonly expr: string }> }
+interface DashboardPanel { readonly id: number; readonly type: string; readonly title: string; readonly gridPos: { readonly y: number }; readonly targets?: ReadonlyArray<{ readonly refId: string; readonly expr: string }> }
 const dashboard = JSON.parse(readFileSync(resolve(ops, 'grafana/verdict-dashboard.json'), 'utf8')) as { panels: DashboardPanel[] };
 const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p, ...t })));
 
@@ -23,6 +23,13 @@ const liveModelFamilies = [
   'verdict_model_info', 'verdict_model_queue_wait_seconds', 'verdict_model_swaps_total', 'verdict_shadow_decisions_total',
   'verdict_shadow_score_difference', 'verdict_shadow_latency_difference_seconds', 'verdict_shadow_dropped_total',
   'verdict_admin_requests_total', 'verdict_shadow_topic_sent_total', 'verdict_shadow_topic_dropped_total',
+];
+
+/** The metric families of per-key state (issue 12): each is on the dashboard's "Per-key state" row. */
+const stateFamilies = [
+  'verdict_state_keys', 'verdict_state_bytes', 'verdict_state_evictions_total', 'verdict_state_late_events_total',
+  'verdict_state_replayed_events_total', 'verdict_state_distinct_saturated_total', 'verdict_state_restore_seconds',
+  'verdict_state_restoring_partitions', 'verdict_state_changelog_records_total',
 ];
 
 describe('metrics, alert rules and dashboard', () => {
@@ -74,12 +81,24 @@ describe('metrics, alert rules and dashboard', () => {
   });
 
   test('the alert rules are valid and fire on the series they are about', () => {
-    assert.match(promtool('check', 'rules', 'alerts.yaml'), /SUCCESS: 13 rules found/);
+    assert.match(promtool('check', 'rules', 'alerts.yaml'), /SUCCESS: 15 rules found/);
     assert.match(promtool('test', 'rules', 'alerts.test.yaml'), /SUCCESS/);
   });
 
   test('the dashboard has a panel for each live-model, shadow and admin metric family', () => {
     const missing = liveModelFamilies.filter((family) => !queries.some((q) => new RegExp(`\\b${family}(_bucket|_sum|_count)?\\{`).test(q.expr)));
+    assert.deepEqual(missing, []);
+  });
+
+  test('the dashboard has a "Per-key state" row with a panel for each state metric family', () => {
+    const { panels } = dashboard;
+    const row = panels.find((p) => p.type === 'row' && p.title === 'Per-key state');
+    assert.ok(row !== undefined, 'no "Per-key state" row');
+    // A row holds the panels below it, up to the next row.
+    const nextRow = panels.find((p) => p.type === 'row' && p.gridPos.y > row.gridPos.y);
+    const below = panels.filter((p) => p.gridPos.y > row.gridPos.y && (nextRow === undefined || p.gridPos.y < nextRow.gridPos.y));
+    const exprs = below.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+    const missing = stateFamilies.filter((family) => !exprs.some((e) => new RegExp(`\\b${family}(_bucket|_sum|_count)?\\{`).test(e)));
     assert.deepEqual(missing, []);
   });
 

@@ -135,7 +135,7 @@ describe('admin API on a running daemon', { timeout: 180_000 }, () => {
       const promoted = await verdictAdmin(['promote', 'fraud_gbt', '4', '--url', url, '--token', TOKEN, '--json']);
       assert.equal(promoted.code, 0, promoted.stderr);
       const promotedBody = JSON.parse(promoted.stdout) as { change: { from: number; to: number }; swaps: Array<{ step: string; from: string; to: string; ok: boolean }> };
-      assert.deepEqual(promotedBody.change.to, 2);
+      assert.deepEqual(promotedBody.change.to, 4);
       // The promote swapped live: the daemon runs fraud_gbt@4 for new blocks when it answers.
       assert.deepEqual(promotedBody.swaps.map((w) => [w.step, w.from, w.to, w.ok]), [['gbt', 'fraud_gbt@3', 'fraud_gbt@4', true]]);
       assert.equal((await status(daemon)).versions.steps.find((v) => v.step === 'gbt')?.roles[0]?.ref, 'fraud_gbt@4');

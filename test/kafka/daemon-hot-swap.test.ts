@@ -205,7 +205,7 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
       assert.equal(metricWhere(metrics, 'verdict_step_outcomes_total', { status: 'timeout' }), 0);
       const refusedLines = lines.filter((l) => l['msg'] === 'model swap refused; the old version keeps serving');
       assert.deepEqual(refusedLines.map((l) => [l['level'], l['code'], l['to']]), [
-        [50, ModelIntegrityError.code, 'fraud_gbt@3'], [50, ModelSignatureError.code, 'fraud_gbt@4'],
+        [50, ModelIntegrityError.code, 'fraud_gbt@5'], [50, ModelSignatureError.code, 'fraud_gbt@6'],
       ]);
 
       const report = await daemon.stop();

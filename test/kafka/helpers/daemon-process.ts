@@ -52,6 +52,9 @@ export function daemonConfigObject(options: DaemonFilesOptions): { dir: string; 
   pipeline.output.topic = options.topics.output;
   pipeline.output.deadLetter = options.topics.dlq;
   pipeline.models.registry = resolve(packageRoot, 'models/registry');
+  // The mock cannot create the changelog through kafkajs: the one the test created (kafka-io.ts createTopics).
+  const state = (pipeline as { state?: { changelogTopic?: string } }).state;
+  if (state !== undefined && options.topics.changelog !== undefined) state.changelogTopic = options.topics.changelog;
   options.editPipeline?.(pipeline);
   const pipelinePath = join(dir, 'pipeline.yaml');
   writeFileSync(pipelinePath, stringifyYaml(pipeline));

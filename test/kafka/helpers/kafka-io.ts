@@ -16,12 +16,17 @@ export interface Topics {
   readonly input: string;
   readonly output: string;
   readonly dlq: string;
+  /**
+   * The per-key state's changelog (the sample pipeline keeps state), when created here: the daemon's own
+   * topic creation cannot work on the mock (mock-broker.ts), so the test makes it and names it in the pipeline.
+   */
+  readonly changelog?: string;
 }
 
-/** Fresh input, decisions and dead-letter topics, created on the mock with `partitions` each. */
+/** Fresh input, decisions, dead-letter and changelog topics, created on the mock with `partitions` each. */
 export async function createTopics(broker: MockBroker, prefix: string, partitions: number): Promise<Topics> {
-  const topics = { input: uniqueTopic(`${prefix}-in`), output: uniqueTopic(`${prefix}-out`), dlq: uniqueTopic(`${prefix}-dlq`) };
-  for (const t of [topics.input, topics.output, topics.dlq]) await broker.createTopic(t, partitions);
+  const topics = { input: uniqueTopic(`${prefix}-in`), output: uniqueTopic(`${prefix}-out`), dlq: uniqueTopic(`${prefix}-dlq`), changelog: uniqueTopic(`${prefix}-changelog`) };
+  for (const t of [topics.input, topics.output, topics.dlq, topics.changelog]) await broker.createTopic(t, partitions);
   return topics;
 }
 
