@@ -102,3 +102,30 @@ describe('per-key state on the embedded transport', () => {
     assert.equal(r2.decision?.state?.['since_last_s'], 1);
   });
 });
+
+describe('what the state counts', () => {
+  test('an event the core dead-letters for its own content (a feature column it cannot build) is not applied', async () => {
+    // The sample, with the ip_risk column read from an optional field: an event without it has no such column.
+    const file = relaxedTimeouts(await samplePipeline((f) => {
+      const schema = f.schemas['transaction']!;
+      const dense = f.input.features['dense']!;
+      return {
+        ...f,
+        schemas: { ...f.schemas, transaction: { ...schema, fields: { ...schema.fields, extra: { type: 'number', required: false } } } },
+        input: { ...f.input, features: { ...f.input.features, dense: dense.map((c) => ('field' in c && c.field === 'ip_risk' && !('oneHot' in c) && !('equalsField' in c) ? { field: 'extra', transform: 'identity' as const } : c)) } },
+      };
+    }));
+    const engine = await Engine.create(file, { baseDir: dirname(samplePipelinePath) });
+    try {
+      const [a, b, c] = transactions(3, 9, 0).map(({ event }, i): Record<string, unknown> => ({ ...event, key: 'card-x', id: `x-${i}`, ts: 1_700_000_000_000 + i * 1_000 }));
+      const first = await engine.evaluate({ ...a!, extra: 0.1 });
+      const rejected = await engine.evaluate(b!);
+      const third = await engine.evaluate({ ...c!, extra: 0.1 });
+      assert.equal(first.decision?.state?.['txn_count_1h'], 1);
+      assert.equal(rejected.outcome.kind === 'dead-letter' ? rejected.outcome.error.code : 'decided', 'INPUT_FEATURE_FAILED');
+      assert.equal(third.decision?.state?.['txn_count_1h'], 2, 'the dead-lettered event was not counted');
+    } finally {
+      await engine.close();
+    }
+  });
+});

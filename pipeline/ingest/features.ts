@@ -6,6 +6,7 @@
  * one-hot lookup tables, column offsets) is done once here, and `map` is a loop over small closures.
  */
 import { ConfigError, FeatureError } from '../../core/errors.js';
+import { fieldGetter } from '../event-path.js';
 import { featureColumns } from '../../config/feature-columns.js';
 import type { FeatureSpec } from '../../config/pipeline-schema.js';
 import type { StateValues } from '../state/types.js';
@@ -40,23 +41,7 @@ const NO_STATE: StateValues = Object.freeze({});
 function compilePath(path: string): Getter {
   const parts = path.split('.');
   if (parts.some((p) => p.length === 0)) throw new ConfigError(`feature field "${path}" is not a valid path`, { details: { field: path } });
-  const [a, b] = parts;
-  // The common one- and two-segment cases avoid a loop and an array walk per read.
-  if (parts.length === 1 && a !== undefined) return (e) => e[a];
-  if (parts.length === 2 && a !== undefined && b !== undefined) {
-    return (e) => {
-      const o = e[a];
-      return typeof o === 'object' && o !== null ? (o as Event)[b] : undefined;
-    };
-  }
-  return (e) => {
-    let cur: unknown = e;
-    for (const p of parts) {
-      if (typeof cur !== 'object' || cur === null) return undefined;
-      cur = (cur as Event)[p];
-    }
-    return cur;
-  };
+  return fieldGetter(path);
 }
 
 function missing(field: string): FeatureError {

@@ -32,10 +32,11 @@ export interface IngestedEvent {
 
 export interface Ingestor {
   /**
-   * A record's event as the core will see it: decoded, validated and identified (its id and key readable),
-   * without features. What the state stage (runtime/keyed-state.ts) applies to the state before the core
-   * runs; a record it refuses the core refuses the same way. Throws the typed error (DecodeError and its
-   * subclasses, SchemaError).
+   * A record's event as the core will see it: decoded, validated, identified (its id and key readable) and
+   * its event-field feature columns buildable. What the state stage (runtime/keyed-state.ts) applies to the
+   * state before the core runs; a record it refuses the core refuses the same way, so no event the core
+   * dead-letters for its own content is counted in the state. Throws the typed error (DecodeError and its
+   * subclasses, SchemaError, FeatureError).
    */
   readEvent(record: InboundRecord): Readonly<Record<string, unknown>>;
   /**
@@ -66,10 +67,26 @@ export function createIngestor(pipeline: CompiledPipeline, clock: Pick<Clock, 'n
   const identity = resolveIdentity(pipeline.input.schema, pipeline.input.schemaName);
   const format = pipeline.input.format;
   const names = pipeline.state?.aggregates.map((a) => a.name) ?? null;
+  const nullState: StateValues = Object.freeze(Object.fromEntries((names ?? []).map((n) => [n, null])));
+  // Scratch rows for that check, float32 or float64 as the core builds each set (range checks differ).
+  let narrow = new Float32Array(64);
+  let wideRow = new Float64Array(64);
 
+  /**
+   * Every column once into a scratch row, state columns reading null (their `missing`): a column of an event
+   * field that cannot be built throws here as it would in the core, before the event reaches the state.
+   */
+  const checkColumns = (event: Readonly<Record<string, unknown>>): void => {
+    for (const [, mapper, float64] of mappers) {
+      if (float64) mapper.map(event, wideRow.length >= mapper.width ? wideRow : (wideRow = new Float64Array(mapper.width)), 0, nullState);
+      else mapper.map(event, narrow.length >= mapper.width ? narrow : (narrow = new Float32Array(mapper.width)), 0, nullState);
+    }
+  };
   const fromEvent = (raw: Record<string, unknown>, record: InboundRecord, now: number, read?: StateValues): IngestedEvent => {
     const event = validate(raw);
     const { id, key } = identify(event, identity, record.key);
+    // No state read for an event that ingests: the stage refused its columns (that error first), or a bug.
+    if (names !== null && read === undefined) checkColumns(event);
     const state = names === null ? NO_STATE : declaredValues(names, read);
     const features: Record<string, FeatureRow> = {};
     for (const [name, mapper, float64] of mappers) features[name] = mapper.map(event, float64 ? new Float64Array(mapper.width) : new Float32Array(mapper.width), 0, state);
@@ -79,11 +96,14 @@ export function createIngestor(pipeline: CompiledPipeline, clock: Pick<Clock, 'n
     readEvent: (record) => {
       const event = validate(decodeValue(record.value, format));
       identify(event, identity, record.key);
+      checkColumns(event);
       return event;
     },
     identifyEvent: (raw, recordKey) => {
       const event = validate(raw);
-      return { event, key: identify(event, identity, recordKey).key };
+      const { key } = identify(event, identity, recordKey);
+      checkColumns(event);
+      return { event, key };
     },
     fromEvent,
     fromRecord: (record, now, state) => fromEvent(decodeValue(record.value, format), record, now, state),

@@ -148,7 +148,9 @@ describe('per-key state across SIGKILL and rebalances', { timeout: 240_000 }, ()
     assert.equal((await r1.stop()).code, 0, r1.describeErrors());
 
     const restoredKeys = (lines: typeof kRestored): number => lines.reduce((n, l) => n + Number((l as unknown as { keys: number }).keys), 0);
-    t.diagnostic(`k2 restored ${kRestored.length} partitions (${restoredKeys(kRestored)} keys); g2 ${gRestored.length} partitions (${restoredKeys(gRestored)} keys)`);
+    const restoreMs = (lines: typeof kRestored): string => lines.map((l) => String((l as unknown as { ms: number }).ms)).join('/');
+    t.diagnostic(`k2 restored ${kRestored.length} partitions (${restoredKeys(kRestored)} keys, ms ${restoreMs(kRestored)}); ` +
+      `g2 ${gRestored.length} partitions (${restoredKeys(gRestored)} keys, ms ${restoreMs(gRestored)})`);
     assert.ok(restoredKeys(kRestored) > 0, 'the restarted daemon restored state from the changelog');
     assert.ok(restoredKeys(gRestored) > 0, 'the joining daemon restored the state of the partitions it took over');
 
