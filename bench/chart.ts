@@ -15,6 +15,8 @@ const COLOURS: Readonly<Record<TargetName, string>> = {
   passthrough: '#7f7f7f',
   naive: '#d62728',
   'verdict-embedded-shadow': '#9467bd',
+  'verdict-embedded-no-state': '#17becf',
+  'verdict-kafka-no-state': '#bcbd22',
 };
 
 const W = 1200;

@@ -14,10 +14,20 @@ export const RATIO_PAIRS: ReadonlyArray<readonly [TargetName, TargetName]> = [
   ['verdict-embedded', 'fused'],
 ];
 
+/**
+ * Pairs reported only when both targets ran (neither is in the default run): the cost of per-key state, the
+ * sample pipeline with it against the same pipeline without (targets/without-state.ts).
+ */
+export const OPTIONAL_RATIO_PAIRS: ReadonlyArray<readonly [TargetName, TargetName]> = [
+  ['verdict-embedded', 'verdict-embedded-no-state'],
+  ['verdict-kafka', 'verdict-kafka-no-state'],
+];
+
 export function ratios(targets: readonly TargetReport[]): Record<string, number | null> {
   const rate = (n: TargetName): number | null => targets.find((t) => t.name === n)?.maxSustainableRate ?? null;
+  const ran = (n: TargetName): boolean => targets.some((t) => t.name === n);
   const out: Record<string, number | null> = {};
-  for (const [a, b] of RATIO_PAIRS) {
+  for (const [a, b] of [...RATIO_PAIRS, ...OPTIONAL_RATIO_PAIRS.filter(([a, b]) => ran(a) && ran(b))]) {
     const ra = rate(a);
     const rb = rate(b);
     out[`${a}/${b}`] = ra === null || rb === null || rb === 0 ? null : Math.round((ra / rb) * 1000) / 1000;

@@ -229,9 +229,18 @@ function restoreError(err: unknown, topic: string): VerdictError {
 }
 
 /**
+ * The changelog topic of a pipeline's state: `state.changelogTopic` when set, else
+ * `<group id>-<pipeline>-changelog` (group id `verdict` when the source has none), as Kafka Streams names
+ * its changelogs after the application id (`<application.id>-<store>-changelog`). Whoever creates the
+ * topic ahead of the daemon (the bench on the mock broker) derives it here too.
+ */
+export function changelogTopicName(pipelineName: string, changelogTopic: string | null | undefined, groupId: string | undefined): string {
+  return changelogTopic ?? `${groupId ?? 'verdict'}-${pipelineName}-changelog`;
+}
+
+/**
  * Builds the stream's keyed state for a pipeline that declares state (undefined otherwise), on the source's
- * changelog store. The changelog topic is `state.changelogTopic`, or `<group id>-<pipeline>-changelog`, as
- * Kafka Streams names its changelogs after the application id (`<application.id>-<store>-changelog`).
+ * changelog store. The changelog topic: `changelogTopicName`.
  * Throws ConfigError when the source keeps no changelog.
  */
 export function keyedStateFor(
@@ -248,7 +257,7 @@ export function keyedStateFor(
     ...deps,
     pipeline: pipeline.name,
     definition,
-    changelogTopic: definition.changelogTopic ?? `${source.groupId ?? 'verdict'}-${pipeline.name}-changelog`,
+    changelogTopic: changelogTopicName(pipeline.name, definition.changelogTopic, source.groupId),
     inputTopic: pipeline.input.topic,
     store: source.changelog,
     createPartition: (def, hooks) => new PartitionState(def, hooks),

@@ -28,9 +28,15 @@ export function createTarget(name: TargetName, ctx: TargetContext): BenchTarget 
   switch (name) {
     case 'verdict-embedded': return new VerdictEmbeddedTarget(embedded);
     case 'verdict-embedded-shadow': return new VerdictEmbeddedTarget({ ...embedded, shadow: ctx.shadow ?? null });
+    case 'verdict-embedded-no-state': return new VerdictEmbeddedTarget({ ...embedded, withoutState: true });
     case 'fused': return new FusedEmbeddedTarget(embedded);
     case 'verdict-kafka':
       return new KafkaTarget({ ...kafka, name, kind: 'verdict', description: 'Verdict: Engine.stream over KafkaSource/KafkaSink (kafkajs), blocks in its worker thread (runtime.mode blocks)' });
+    case 'verdict-kafka-no-state':
+      return new KafkaTarget({
+        ...kafka, name, kind: 'verdict', withoutState: true,
+        description: 'Verdict: verdict-kafka with the pipeline without its per-key state (state features read event fields)',
+      });
     case 'passthrough':
       return new KafkaTarget({ ...kafka, name, kind: 'passthrough', description: 'Baseline: kafkajs eachBatch → sendBatch of the same records, no models (the I/O ceiling)' });
     case 'naive':

@@ -11,7 +11,11 @@ export interface KafkaCluster {
   /** 'mock' for the embedded test broker, else the bootstrap list as given. */
   readonly kind: 'mock' | 'external';
   readonly timings: ConsumerTimings;
-  createTopic(name: string, partitions: number): Promise<void>;
+  /**
+   * Creates a topic with one replica. `configs` (e.g. `cleanup.policy: compact`) are set on an external
+   * cluster; the mock broker's own API takes none, so there they are not applied.
+   */
+  createTopic(name: string, partitions: number, configs?: Readonly<Record<string, string>>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,11 +50,12 @@ export function externalCluster(brokers: readonly string[]): KafkaCluster {
     brokers,
     kind: 'external',
     timings: EXTERNAL_TIMINGS,
-    createTopic: async (name, partitions) => {
+    createTopic: async (name, partitions, configs = {}) => {
       connected ??= admin.connect();
       await connected;
       try {
-        await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }], waitForLeaders: true });
+        const configEntries = Object.entries(configs).map(([configName, value]) => ({ name: configName, value }));
+        await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions, configEntries }], waitForLeaders: true });
       } catch (err) {
         throw new TransportError(`cannot create topic ${name}: ${(err as Error).message}`, { retryable: false, cause: err });
       }

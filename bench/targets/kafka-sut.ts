@@ -27,6 +27,8 @@ export interface KafkaSutConfig {
   /** Partitions whose batches kafkajs hands over concurrently (Verdict's default, for passthrough too). */
   readonly partitionsConsumedConcurrently: number;
   readonly logLevel: string;
+  /** Verdict only: run the pipeline without its per-key state (targets/without-state.ts). */
+  readonly withoutState?: boolean;
 }
 
 export type ParentMessage =

@@ -16,13 +16,16 @@ import type { AdminLike } from '../../streams/kafka/kafka-client.js';
 import { kafkajsClientFactory } from '../../streams/kafka/kafkajs-client.js';
 import { BENCH_ID_HEADER, type BenchEvent } from '../events.js';
 import type { KafkaCluster } from './kafka-cluster.js';
+import { createKafkaTargetTopics } from './kafka-topics.js';
 import { OffsetBook } from './offset-book.js';
+import { loadBenchPipeline } from './pipeline.js';
+import { withoutState } from './without-state.js';
 import { baselineKafka, type ChildMessage, type KafkaSutConfig, type KafkaSutKind, type ParentMessage } from './kafka-sut.js';
 import type { BenchTopics } from './pipeline.js';
 import { DECISION_ID_HEADER, type BenchTarget, type OutputListener, type TargetName } from './target.js';
 
 export interface KafkaTargetOptions {
-  readonly name: Extract<TargetName, 'verdict-kafka' | 'passthrough' | 'naive'>;
+  readonly name: Extract<TargetName, 'verdict-kafka' | 'verdict-kafka-no-state' | 'passthrough' | 'naive'>;
   readonly kind: KafkaSutKind;
   readonly description: string;
   /** Made when the target starts (a mock broker per target), stopped with it. */
@@ -32,6 +35,8 @@ export interface KafkaTargetOptions {
   readonly runId: string;
   readonly logger: Logger;
   readonly logLevel: string;
+  /** Verdict only: the pipeline without its per-key state (`verdict-kafka-no-state`). */
+  readonly withoutState?: boolean;
 }
 
 const CHILD_START_TIMEOUT_MS = 60_000;
@@ -45,6 +50,7 @@ export class KafkaTarget implements BenchTarget {
   #cluster: KafkaCluster | undefined;
   #topics: BenchTopics | undefined;
   #groupId = '';
+  #changelog: string | null = null;
   #child: ChildProcess | undefined;
   #childSettings: Readonly<Record<string, unknown>> = {};
   #producer: Producer | undefined;
@@ -69,16 +75,19 @@ export class KafkaTarget implements BenchTarget {
     const o = this.#options;
     const cluster = (this.#cluster = await o.cluster());
     const prefix = `bench-${o.runId}-${o.name}`;
-    const topics: BenchTopics = { input: `${prefix}-in`, output: `${prefix}-out`, deadLetter: `${prefix}-dlq` };
-    await cluster.createTopic(topics.input, o.partitions);
-    await cluster.createTopic(topics.output, o.partitions);
-    await cluster.createTopic(topics.deadLetter, 1);
+    const stateless = o.withoutState === true;
+    const { file } = await loadBenchPipeline(o.pipelinePath);
+    const { topics, groupId, changelog } = await createKafkaTargetTopics(cluster, {
+      prefix, partitions: o.partitions, kind: o.kind, pipeline: stateless ? withoutState(file) : file,
+    });
     this.#topics = topics;
-    this.#groupId = `${prefix}-sut`;
+    this.#groupId = groupId;
+    this.#changelog = changelog;
 
     const config: KafkaSutConfig = {
-      kind: o.kind, brokers: cluster.brokers, clientId: `${prefix}-sut`, groupId: this.#groupId, topics,
+      kind: o.kind, brokers: cluster.brokers, clientId: `${prefix}-sut`, groupId, topics,
       pipelinePath: o.pipelinePath, timings: cluster.timings, partitionsConsumedConcurrently: 4, logLevel: o.logLevel,
+      ...(stateless ? { withoutState: true } : {}),
     };
     const { kafka, producer } = baselineKafka({ brokers: cluster.brokers, clientId: `${prefix}-harness` });
     this.#producer = producer();
@@ -146,6 +155,7 @@ export class KafkaTarget implements BenchTarget {
       ...this.#childSettings,
       partitions: this.#options.partitions,
       broker: this.#cluster?.kind,
+      changelogTopic: this.#changelog,
       process: 'child process (system under test), separate from the generator and reader',
       loadProducerSendErrors: this.#sendErrors,
       outputsDeletedBeforeRead: this.#outputsDeleted,

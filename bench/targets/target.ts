@@ -6,11 +6,15 @@
 import type { LogState } from '../drain.js';
 import type { BenchEvent } from '../events.js';
 
-export const TARGET_NAMES = ['verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive', 'verdict-embedded-shadow'] as const;
+export const TARGET_NAMES = [
+  'verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive', 'verdict-embedded-shadow', 'verdict-embedded-no-state', 'verdict-kafka-no-state',
+] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 /**
  * What `verdict bench` runs without `--targets`. `verdict-embedded-shadow` (verdict-embedded with a shadow
- * step, see `--shadow`) is there to be run beside `verdict-embedded` when asked for.
+ * step, see `--shadow`) is there to be run beside `verdict-embedded` when asked for, and so are the
+ * `-no-state` targets (the pipeline with its per-key state taken out: targets/without-state.ts) beside
+ * `verdict-embedded` and `verdict-kafka`.
  */
 export const DEFAULT_TARGETS: readonly TargetName[] = ['verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive'];
 

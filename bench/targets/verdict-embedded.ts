@@ -11,6 +11,7 @@ import { headerList, type BenchEvent } from '../events.js';
 import { EmbeddedOutputReader } from './embedded-reader.js';
 import type { PipelineFile } from '../../config/pipeline-schema.js';
 import { loadBenchPipeline } from './pipeline.js';
+import { withoutState } from './without-state.js';
 import type { BenchTarget, OutputListener } from './target.js';
 
 export interface EmbeddedTargetOptions {
@@ -28,6 +29,8 @@ export interface EmbeddedTargetOptions {
    * shadowed by its own model id, a shadow exactly as costly as the step). Absent: `verdict-embedded`.
    */
   readonly shadow?: ShadowSpec | null;
+  /** Run as `verdict-embedded-no-state`: the pipeline with its per-key state taken out (`withoutState`). */
+  readonly withoutState?: boolean;
 }
 
 /** A shadow to add to a pipeline step for the bench: the step's id and the shadow's model id. */
@@ -53,7 +56,7 @@ const GROUP = 'verdict-bench';
 export const OUTPUT_RETENTION = 2_000;
 
 export class VerdictEmbeddedTarget implements BenchTarget {
-  readonly name: 'verdict-embedded' | 'verdict-embedded-shadow';
+  readonly name: 'verdict-embedded' | 'verdict-embedded-shadow' | 'verdict-embedded-no-state';
   readonly transport = 'embedded' as const;
   readonly description: string;
   readonly #options: EmbeddedTargetOptions;
@@ -66,15 +69,19 @@ export class VerdictEmbeddedTarget implements BenchTarget {
   constructor(options: EmbeddedTargetOptions) {
     this.#options = options;
     const shadowed = options.shadow !== undefined;
-    this.name = shadowed ? 'verdict-embedded-shadow' : 'verdict-embedded';
+    const stateless = options.withoutState === true;
+    if (shadowed && stateless) throw new Error('an embedded bench target has a shadow or no state, not both');
+    this.name = shadowed ? 'verdict-embedded-shadow' : stateless ? 'verdict-embedded-no-state' : 'verdict-embedded';
     const shadow = options.shadow === null ? 'the first step shadowed by its own model' : `step ${options.shadow?.step} shadowed by ${options.shadow?.model}`;
-    this.description = `Verdict: Engine.stream over the embedded log (in-process), blocks in its worker thread (runtime.mode blocks)${shadowed ? `, ${shadow}` : ''}`;
+    const variant = shadowed ? `, ${shadow}` : stateless ? ', the pipeline without its per-key state (state features read event fields)' : '';
+    this.description = `Verdict: Engine.stream over the embedded log (in-process), blocks in its worker thread (runtime.mode blocks)${variant}`;
   }
 
   async start(onOutput: OutputListener): Promise<void> {
     const { pipelinePath, partitions, logger } = this.#options;
     const loaded = await loadBenchPipeline(pipelinePath);
-    const file = this.#options.shadow === undefined ? loaded.file : withShadow(loaded.file, this.#options.shadow);
+    const file = this.#options.shadow !== undefined ? withShadow(loaded.file, this.#options.shadow)
+      : this.#options.withoutState === true ? withoutState(loaded.file) : loaded.file;
     const engine = await Engine.create(file, { baseDir: loaded.baseDir, logger });
     const { input, output } = engine.pipeline;
     const log = new EmbeddedLog({ defaultPartitions: partitions, maxRecordsPerPartition: this.#options.retention, logger });
@@ -120,6 +127,7 @@ export class VerdictEmbeddedTarget implements BenchTarget {
       batching: Object.fromEntries((p?.steps ?? []).map((s) => [s.id, s.batching])),
       shadows: Object.fromEntries((p?.steps ?? []).flatMap((s) => (s.shadow === null ? [] : [[s.id, s.shadow.model.ref]]))),
       join: p?.join,
+      state: p?.state === null || p?.state === undefined ? null : p.state.aggregates.map((a) => a.name),
     };
   }
 

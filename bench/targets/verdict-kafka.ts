@@ -8,9 +8,12 @@ import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../../streams/kafka/kafka-source.js';
 import type { KafkaSutConfig, RunningSut } from './kafka-sut.js';
 import { loadBenchPipeline } from './pipeline.js';
+import { withoutState } from './without-state.js';
 
 export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger): Promise<RunningSut> {
-  const { file, baseDir } = await loadBenchPipeline(config.pipelinePath, config.topics);
+  const loaded = await loadBenchPipeline(config.pipelinePath, config.topics);
+  const { baseDir } = loaded;
+  const file = config.withoutState === true ? withoutState(loaded.file) : loaded.file;
   const engine = await Engine.create(file, { baseDir, logger });
   const connection = { brokers: config.brokers, clientId: config.clientId, logLevel: 'nothing' as const, logger };
   const source = new KafkaSource({
@@ -37,6 +40,7 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger):
       join: p.join,
       acks: -1,
       partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
+      state: p.state === null ? null : p.state.aggregates.map((a) => a.name),
     },
     stop: async () => {
       await stream.drain(5_000);
