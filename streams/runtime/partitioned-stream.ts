@@ -235,6 +235,15 @@ export class PartitionedStream {
         onRetry: (error, attempt, delayMs) => logger.warn({ code: error.code, attempt, delayMs }, 'sink send failed; retrying'),
       });
 
+    // Before the source is subscribed: a block may start as soon as a partition is restored.
+    if (this.#deps.state !== undefined) {
+      this.#changelog = new ChangelogWrites<ReadBatch>({
+        send: sendRetrying,
+        written: (batch) => this.#committable(batch),
+        refused: (batch, error) => this.#halt(batch.records[0]!, error),
+        failed: (err) => logger.warn({ err: asVerdictError(err).toJSON() }, 'changelog write abandoned: its blocks stay uncommitted and are read again'),
+      });
+    }
     this.#subscription = source.events$
       .pipe(
         tap((event) => {
@@ -261,14 +270,6 @@ export class PartitionedStream {
         next: (processed) => ('abandoned' in processed ? this.#abandoned(processed.batch) : this.#acknowledge(processed)),
         error: (err: unknown) => this.#fail(err),
       });
-    if (this.#deps.state !== undefined) {
-      this.#changelog = new ChangelogWrites<ReadBatch>({
-        send: sendRetrying,
-        written: (batch) => this.#committable(batch),
-        refused: (batch, error) => this.#halt(batch.records[0]!, error),
-        failed: (err) => logger.warn({ err: asVerdictError(err).toJSON() }, 'changelog write abandoned: its blocks stay uncommitted and are read again'),
-      });
-    }
     this.#commits.start(this.#options.commitIntervalMs);
     this.#lifecycle.moveTo('running');
   }
@@ -286,6 +287,7 @@ export class PartitionedStream {
       return process(batch.records, applied.states).then((encoded): Processed => ({ batch, encoded, changelog }));
     }).then((p) => p ?? { batch, abandoned: true });
   }
+
   /**
    * The stream's stop: stops fetching, waits for in-flight records to be delivered, and commits, all within
    * `timeoutMs` (the forced-stop timer, on the stream's clock). Ends `stopped` either way; `drained` is false
