@@ -10,7 +10,7 @@ import { silentLogger } from '../core/log.js';
 import { RecordRejectedError } from '../core/errors.js';
 import { CommitTracker } from '../streams/runtime/commit-tracker.js';
 import { ChangelogWrites, latestPerKey } from '../streams/runtime/changelog-writes.js';
-import { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
+import { PartitionedStream, type StreamDeps } from '../streams/runtime/partitioned-stream.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../pipeline/record.js';
@@ -132,6 +132,19 @@ function fakeState() {
   return { state, restores, applied, released };
 }
 
+/** A started stream with the stand-in state, in blocks of 5, committing every 10 ms of the virtual clock. */
+function startStream(deps: Pick<StreamDeps, 'source' | 'sink' | 'process' | 'scheduler'> & { readonly state: StreamState }): PartitionedStream {
+  const stream = new PartitionedStream({
+    ...deps,
+    deadLetter: { topic: 'dlq', pipeline: 'p' },
+    tracker: new CommitTracker(),
+    logger: silentLogger,
+    options: { blockSize: 5, commitIntervalMs: 10 },
+  });
+  stream.start();
+  return stream;
+}
+
 describe('a stream with per-key state', () => {
   test('no block starts before its partition is restored; changelog after outcomes; commits after the changelog', async () => {
     const log = new EmbeddedLog();
@@ -152,8 +165,7 @@ describe('a stream with per-key state', () => {
       },
       close: () => sink.close(),
     };
-    const stream = new PartitionedStream({
-      deadLetter: { topic: 'dlq', pipeline: 'p' },
+    const stream = startStream({
       source: log.consumer({ groupId: 'g', topics: ['in'], maxBatchSize: 5 }),
       sink: gatedSink,
       process: (records, states) => {
@@ -161,12 +173,8 @@ describe('a stream with per-key state', () => {
         return Promise.resolve(records.map((r): EncodedOutcome => ({ kind: 'decision', record: r, output: { topic: 'out', key: r.key, value: r.value, headers: [] } } as unknown as EncodedOutcome)));
       },
       state: fake.state,
-      tracker: new CommitTracker(),
       scheduler,
-      logger: silentLogger,
-      options: { blockSize: 5, commitIntervalMs: 10 },
     });
-    stream.start();
     for (let i = 0; i < 20; i++) await turn(scheduler);
     assert.equal(fake.restores.length, 1, 'restore asked on assignment');
     assert.equal(stream.restoring, true);
@@ -203,18 +211,13 @@ describe('a stream with per-key state', () => {
     const scheduler = new ManualScheduler();
     let processed = 0;
     const source = log.consumer({ groupId: 'g', topics: ['in'], maxBatchSize: 5 });
-    const stream = new PartitionedStream({
-      deadLetter: { topic: 'dlq', pipeline: 'p' },
+    const stream = startStream({
       source,
       sink: log.producer(),
       process: (records) => { processed += records.length; return Promise.resolve([]); },
       state: fake.state,
-      tracker: new CommitTracker(),
       scheduler,
-      logger: silentLogger,
-      options: { blockSize: 5, commitIntervalMs: 10 },
     });
-    stream.start();
     for (let i = 0; i < 10; i++) await turn(scheduler);
     assert.equal(fake.restores.length, 1);
     await source.close();
