@@ -90,11 +90,6 @@ export class KeyedState implements StreamState {
     };
   }
 
-  /** Partitions whose state is being restored now. */
-  get restoring(): number {
-    return this.#restoring.size;
-  }
-
   restore(partitions: readonly TopicPartition[]): Promise<boolean> {
     const { store, changelogTopic, clock, logger, metrics, pipeline } = this.#deps;
     const controller = new AbortController();
@@ -205,12 +200,6 @@ export class KeyedState implements StreamState {
       throw restoreError(err, changelogTopic);
     });
     return this.#prepared;
-  }
-
-  /** Gives up every restore in progress (the stream is stopping). */
-  close(): void {
-    for (const controller of this.#restoring.values()) controller.abort();
-    this.#restoring.clear();
   }
 
   #gauge(tp: TopicPartition, state: PartitionStateLike): void {
