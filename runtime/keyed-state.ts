@@ -202,6 +202,12 @@ export class KeyedState implements StreamState {
     return this.#prepared;
   }
 
+  /** Gives up every restore in progress (a caller that built this state on its own, and is done with it). */
+  close(): void {
+    for (const controller of this.#restoring.values()) controller.abort();
+    this.#restoring.clear();
+  }
+
   #gauge(tp: TopicPartition, state: PartitionStateLike): void {
     const labels = { pipeline: this.#deps.pipeline, topic: tp.topic, partition: String(tp.partition) };
     this.#deps.metrics?.stateKeys.set(labels, state.keys);
