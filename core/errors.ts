@@ -100,7 +100,23 @@ function serializeCause(cause: unknown, depth: number): SerializedError | Serial
  * options passed to a component.
  */
 export class ConfigError extends VerdictError {
-  static override readonly code = 'CONFIG_INVALID';
+  static override readonly code: string = 'CONFIG_INVALID';
+}
+/** A CEL expression (rule, score, `when`) longer than `limits.maxExpressionLength` or nested deeper than its AST bound: refused at compile time. */
+export class RuleTooLargeError extends ConfigError {
+  static override readonly code = 'CONFIG_RULE_TOO_LARGE';
+}
+/** A pipeline with more steps than `limits.maxSteps`. */
+export class TooManyStepsError extends ConfigError {
+  static override readonly code = 'CONFIG_TOO_MANY_STEPS';
+}
+/** A pipeline with more feature columns (one step's, or all steps' together) than `limits.maxFeatures`. */
+export class TooManyFeaturesError extends ConfigError {
+  static override readonly code = 'CONFIG_TOO_MANY_FEATURES';
+}
+/** A pipeline with more decision rules (rules and fallback rules) than `limits.maxRules`. */
+export class TooManyRulesError extends ConfigError {
+  static override readonly code = 'CONFIG_TOO_MANY_RULES';
 }
 
 // ---- ingestion -----------------------------------------------------------------------------------------
@@ -127,6 +143,24 @@ export class SchemaError extends VerdictError {
 /** A feature or step input that cannot be built from the event (missing, not a finite number, beyond float32). Dead-lettered. */
 export class FeatureError extends VerdictError {
   static override readonly code = 'INPUT_FEATURE_FAILED';
+}
+
+// ---- input limits (enforced before the work they bound; README "Limits") ------------------------------
+/** A record whose value (or key, or headers) is larger than `input.limits.maxRecordBytes`; refused before decoding. Dead-lettered. */
+export class RecordTooLargeError extends DecodeError {
+  static override readonly code = 'INPUT_RECORD_TOO_LARGE';
+}
+/** A JSON or MessagePack value nested deeper than `input.limits.maxDepth` (objects and arrays). Dead-lettered. */
+export class NestingTooDeepError extends DecodeError {
+  static override readonly code = 'INPUT_NESTING_TOO_DEEP';
+}
+/** An event with more fields (all objects' keys and array items together) than `input.limits.maxFields`. Dead-lettered. */
+export class TooManyFieldsError extends DecodeError {
+  static override readonly code = 'INPUT_TOO_MANY_FIELDS';
+}
+/** A string (a value or a map key) longer than `input.limits.maxStringLength` UTF-16 code units. Dead-lettered. */
+export class StringTooLongError extends DecodeError {
+  static override readonly code = 'INPUT_STRING_TOO_LONG';
 }
 
 /** Per-key state could not be applied to a record (pipeline/state/). Dead-lettered. */
@@ -163,6 +197,14 @@ export class ModelIntegrityError extends VerdictError {
 export class ModelSignatureError extends VerdictError {
   static override readonly code = 'MODEL_SIGNATURE_MISMATCH';
 }
+/** A model file larger than the registry's `maxModelBytes`, refused at register and at load before it is read. */
+export class ModelFileTooLargeError extends VerdictError {
+  static override readonly code = 'MODEL_FILE_TOO_LARGE';
+}
+/** A model name or version that is not a plain registry path segment, or a registry path that resolves (through `..`, an absolute path or a symlink) outside the registry directory. */
+export class RegistryPathError extends VerdictError {
+  static override readonly code = 'REGISTRY_PATH_INVALID';
+}
 /** A row the model cannot take: an input missing, the wrong length, or a value its element type cannot hold. Fails only that row. */
 export class ModelInputError extends VerdictError {
   static override readonly code = 'MODEL_INPUT_INVALID';
@@ -184,6 +226,13 @@ export class ModelTimeoutError extends VerdictError {
 export class WorkerCrashedError extends VerdictError {
   static override readonly code = 'MODEL_WORKER_CRASHED';
   static override readonly retryable = true;
+}
+/**
+ * A record that was in flight in consecutive process crashes and, run alone in a short-lived child process,
+ * killed that process (runtime crash-loop isolation). Dead-lettered byte for byte with its provenance, never decided.
+ */
+export class PoisonSuspectedError extends VerdictError {
+  static override readonly code = 'POISON_SUSPECTED';
 }
 /**
  * The model version's circuit breaker is open (it failed or timed out too many times in a row): the row was
@@ -211,7 +260,11 @@ export class AbortedError extends VerdictError {
 // ---- decisions -----------------------------------------------------------------------------------------
 /** A CEL expression (a step's `when`, a decision rule, the score) that failed to evaluate. */
 export class RuleError extends VerdictError {
-  static override readonly code = 'RULE_EVALUATION_FAILED';
+  static override readonly code: string = 'RULE_EVALUATION_FAILED';
+}
+/** A CEL evaluation cut off at its cost bound (`limits.maxEvaluationCost`): counted, and handled like any rule failure. */
+export class RuleCostExceededError extends RuleError {
+  static override readonly code = 'RULE_COST_EXCEEDED';
 }
 
 // ---- transport -----------------------------------------------------------------------------------------
@@ -297,6 +350,9 @@ const KNOWN: ReadonlyArray<typeof VerdictError> = [
   AdminDisabledError, AdminAuthError, AdminRequestError, AdminNotFoundError, AdminMethodError, AdminBodyTooLargeError, AdminConflictError,
   ForcedStopError,
   IntegerRangeError, NonFiniteNumberError, UnsupportedValueError,
+  RecordTooLargeError, NestingTooDeepError, TooManyFieldsError, StringTooLongError,
+  ModelFileTooLargeError, RegistryPathError, PoisonSuspectedError,
+  RuleTooLargeError, TooManyStepsError, TooManyFeaturesError, TooManyRulesError, RuleCostExceededError,
 ];
 const BY_CODE = new Map<string, typeof VerdictError>(KNOWN.map((c) => [c.code, c]));
 

@@ -9,6 +9,7 @@ import {
   VerdictError, asVerdictError,
 } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
+import { failpoint, holdsFloat32 } from '../core/failpoints.js';
 import { sessionThreadSchema, type BatchResult, type BatchTask, type SessionThreadOptions } from './runner.js';
 import type { PackedTensor } from './tensors.js';
 import { ELEMENT_TYPES, type ElementType } from './types.js';
@@ -153,6 +154,8 @@ export async function executeBatch(cache: SessionCache, task: BatchTask): Promis
     // Wraps the (transferred) buffer as it is: no copy on the way into the runtime.
     feeds[input.name] = new Tensor(input.type, input.data, input.dims);
   }
+  // Test-only fault injection (core/failpoints.ts): unset in production.
+  await failpoint('model.run', (value) => task.inputs.some((input) => holdsFloat32(input.data, value)));
   let loaded = false;
   try {
     return await cache.use(task.modelPath, task.modelSha256, async (session) => {
