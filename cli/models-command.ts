@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { ConfigError, ModelIntegrityError, VerdictError, asVerdictError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { describeSpec } from '../models/manifest.js';
+import { DEFAULT_MAX_MODEL_BYTES } from '../models/model-file.js';
 import { parseVersion } from '../models/model-id.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { ResolvedModel } from '../models/types.js';
@@ -25,6 +26,7 @@ export interface ModelsCommandIo {
 interface CommonOptions {
   readonly registry: string;
   readonly json?: boolean;
+  readonly maxModelBytes?: string;
 }
 
 const DEFAULT_REGISTRY = 'models/registry';
@@ -51,6 +53,14 @@ function parseMetrics(pairs: readonly string[]): Record<string, number> {
   return metrics;
 }
 
+/** `--max-model-bytes`: a positive whole number of bytes; default the registry's (1 GiB). */
+function parseMaxModelBytes(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_MODEL_BYTES;
+  const bytes = /^[1-9][0-9]*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(bytes)) throw new ConfigError(`--max-model-bytes ${text}: expected a positive whole number of bytes`);
+  return bytes;
+}
+
 const row = (label: string, value: string): string => `${label.padEnd(10)}${value}`;
 
 function describeModel(model: ResolvedModel): string {
@@ -72,7 +82,9 @@ export function modelsCommand(io: ModelsCommandIo = {}): Command {
   const out = io.stdout ?? process.stdout;
   const err = io.stderr ?? process.stderr;
   const setExitCode = io.setExitCode ?? ((code: number) => { process.exitCode = code; });
-  const registryAt = (options: CommonOptions) => new ModelRegistry(resolve(io.cwd ?? process.cwd(), options.registry), io.logger ?? silentLogger);
+  const registryAt = (options: CommonOptions) => new ModelRegistry(resolve(io.cwd ?? process.cwd(), options.registry), io.logger ?? silentLogger, {
+    maxModelBytes: parseMaxModelBytes(options.maxModelBytes),
+  });
   const print = (options: CommonOptions, json: unknown, human: () => string) => {
     out.write(options.json === true ? `${JSON.stringify(json, null, 2)}\n` : human());
   };
@@ -98,6 +110,7 @@ export function modelsCommand(io: ModelsCommandIo = {}): Command {
       .command(name)
       .description(description)
       .option('--registry <dir>', 'the registry directory', DEFAULT_REGISTRY)
+      .option('--max-model-bytes <bytes>', `the largest model file read, checked before reading (default ${DEFAULT_MAX_MODEL_BYTES}: 1 GiB)`)
       .option('--json', 'print JSON instead of a table');
 
   sub('list', 'every model with its versions and aliases').action(

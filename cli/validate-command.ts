@@ -15,7 +15,7 @@ export function validateCommand(): Command {
       try {
         const file = await loadPipelineFile(config);
         const baseDir = dirname(resolve(config));
-        const registry = new ModelRegistry(resolve(baseDir, file.models.registry), silentLogger);
+        const registry = new ModelRegistry(resolve(baseDir, file.models.registry), silentLogger, { maxModelBytes: file.models.maxModelBytes });
         const p = await compilePipeline(file, registry, { baseDir });
         process.stdout.write(`${config}: ok — pipeline "${p.name}", ${p.steps.length} steps\n`);
         for (const s of p.steps) {

@@ -5,8 +5,8 @@
  */
 import { cpus } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { compileExpression, type ExpressionKind } from './rules.js';
-import { ConfigError, isVerdictError } from '../core/errors.js';
+import { celLimitsOf, compileExpression, type CelLimits, type ExpressionKind } from './rules.js';
+import { ConfigError, TooManyFeaturesError, TooManyRulesError, TooManyStepsError, isVerdictError } from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import { checkCelEventRefs, checkInputContract } from './input-contract.js';
 import { featureColumns } from './feature-columns.js';
@@ -34,9 +34,37 @@ export function rowWidth(spec: TensorSpec, path: string): number {
   return width;
 }
 
-/** Parses and type-checks a CEL expression; the decision actor and the router compile it again for use. */
-function checkCel(source: string, path: string, kind: ExpressionKind): void {
-  compileExpression(source, path, kind);
+/** Parses, type-checks and bounds a CEL expression; the decision actor and the router compile it again for use. */
+function checkCel(source: string, path: string, kind: ExpressionKind, limits: CelLimits): void {
+  compileExpression(source, path, kind, limits);
+}
+
+/**
+ * The pipeline's size against its `limits`, before any model is resolved: steps (CONFIG_TOO_MANY_STEPS),
+ * feature columns of all feature sets together (CONFIG_TOO_MANY_FEATURES), and decision rules with the
+ * fallback rules (CONFIG_TOO_MANY_RULES). Each error names the config path and the limit.
+ */
+function checkSize(file: PipelineFile, featureWidths: ReadonlyMap<string, number>): void {
+  const { maxSteps, maxFeatures, maxRules } = file.limits;
+  if (file.steps.length > maxSteps) {
+    throw new TooManyStepsError(`steps: ${file.steps.length} steps, above limits.maxSteps (${maxSteps})`, {
+      details: { path: 'steps', count: file.steps.length, limit: maxSteps },
+    });
+  }
+  const columns = [...featureWidths.values()].reduce((a, b) => a + b, 0);
+  if (columns > maxFeatures) {
+    throw new TooManyFeaturesError(`input.features: ${columns} feature columns, above limits.maxFeatures (${maxFeatures})`, {
+      details: { path: 'input.features', count: columns, limit: maxFeatures },
+    });
+  }
+  const { onIncomplete } = file.decision;
+  const rules = file.decision.rules.length + (onIncomplete.policy === 'fallback' ? onIncomplete.rules.length : 0);
+  if (rules > maxRules) {
+    const path = onIncomplete.policy === 'fallback' ? 'decision.rules, decision.onIncomplete.rules' : 'decision.rules';
+    throw new TooManyRulesError(`${path}: ${rules} rules, above limits.maxRules (${maxRules})`, {
+      details: { path, count: rules, limit: maxRules },
+    });
+  }
 }
 
 function stepRefs(source: string): string[] {
@@ -85,7 +113,8 @@ function topologicalOrder(steps: readonly StepSpec[], deps: ReadonlyMap<string, 
  * the working directory); `options.cores` sizes the default placement (default the machine's CPU count).
  * Rejects with `ConfigError` (CONFIG_INVALID) naming the config path: an unknown schema, step, feature set,
  * field, model, output or state aggregate; an invalid `state` section (config/compile-state.ts); a duplicate step id; a dependency cycle; a shape mismatch; a model that cannot
- * be resolved (its code in the message).
+ * be resolved (its code in the message). Over its `limits`: CONFIG_TOO_MANY_STEPS, CONFIG_TOO_MANY_FEATURES,
+ * CONFIG_TOO_MANY_RULES, CONFIG_RULE_TOO_LARGE (a CEL expression too long, too deep or too costly).
  */
 export async function compilePipeline(
   file: PipelineFile,
@@ -103,6 +132,8 @@ export async function compilePipeline(
   const state = compileState(file.state, schema, file.input.schema);
   checkStateFeatures(file.input.features, state, schema, file.input.schema);
   const featureWidths = new Map(Object.entries(file.input.features).map(([name, specs]) => [name, featureColumns(specs).length]));
+  checkSize(file, featureWidths);
+  const celLimits = celLimitsOf(file.limits);
   const checkEventRefs = (source: string, path: string): void => {
     checkCelEventRefs(source, path, schema, file.input.schema);
     checkCelStateRefs(source, path, state);
@@ -137,7 +168,7 @@ export async function compilePipeline(
     const model = models[i] as ResolvedModel;
     const stepDeps = new Set<string>();
     if (step.when !== undefined) {
-      checkCel(step.when, `${path}.when`, 'condition');
+      checkCel(step.when, `${path}.when`, 'condition', celLimits);
       checkEventRefs(step.when, `${path}.when`);
       checkStepOutputRefs(step.when, `${path}.when`, modelOf);
       for (const ref of stepRefs(step.when)) {
@@ -206,7 +237,7 @@ export async function compilePipeline(
       ? file.decision.onIncomplete.rules.map((r, i) => [r.when, `decision.onIncomplete.rules[${i}].when`, 'condition'] as const)
       : []),
   ]) {
-    checkCel(expr, path, kind);
+    checkCel(expr, path, kind, celLimits);
     checkEventRefs(expr, path);
     checkStepOutputRefs(expr, path, modelOf);
     for (const ref of stepRefs(expr)) if (!ids.has(ref)) throw new ConfigError(`${path}: refers to unknown step "${ref}"`);
@@ -252,6 +283,8 @@ export async function compilePipeline(
     },
     output: { topic, deadLetter, headers: file.output.headers, shadowTopic: shadowTopic ?? null },
     registryRoot,
+    maxModelBytes: file.models.maxModelBytes,
+    limits: file.limits,
     aliasPollMs: file.models.aliasPollMs,
     placement: placementOf(file.runtime, cores),
     state,

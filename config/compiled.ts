@@ -2,7 +2,7 @@
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import type { CompiledState } from './compiled-state.js';
 import type { Placement } from './placement.js';
-import type { CircuitBreakerPolicy, FeatureSpec, InputSchemaSpec, OptionalDecisionHeader, RuleSpec } from './pipeline-schema.js';
+import type { CircuitBreakerPolicy, FeatureSpec, InputSchemaSpec, OptionalDecisionHeader, PipelineLimits, RuleSpec } from './pipeline-schema.js';
 
 export type JoinMode = 'all' | 'any' | 'partial';
 
@@ -91,6 +91,10 @@ export interface CompiledPipeline {
   };
   /** The model registry directory, absolute. */
   readonly registryRoot: string;
+  /** `models.maxModelBytes`: the largest model file (bytes) loaded, at resolve and in every thread. */
+  readonly maxModelBytes: number;
+  /** `limits`, every one defaulted (`pipelineLimitsSchema`): the pipeline's size and its CEL's bounds. */
+  readonly limits: PipelineLimits;
   /** `models.aliasPollMs`: how often (ms) a running engine re-reads its steps' aliases; 0 = versions fixed at start-up. */
   readonly aliasPollMs: number;
   /** Where the work runs, decided here once (config/placement.ts). */

@@ -5,6 +5,7 @@
  * CompiledPipeline the engine runs; nothing past it sees optional fields.
  */
 import { z } from 'zod';
+import { DEFAULT_MAX_MODEL_BYTES } from '../models/model-file.js';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const identifier = z.string().regex(IDENTIFIER, 'must be an identifier (letters, digits, _)');
@@ -157,6 +158,25 @@ export const circuitBreakerSchema = z.object({
 }).strict();
 export type CircuitBreakerPolicy = z.output<typeof circuitBreakerSchema>;
 
+/**
+ * Bounds on the pipeline itself (README "Limits"), checked when it compiles: over any of them the file is
+ * refused with its own code and the config path. `maxSteps` (32): steps (CONFIG_TOO_MANY_STEPS).
+ * `maxFeatures` (4,096): feature columns, all feature sets together (CONFIG_TOO_MANY_FEATURES). `maxRules`
+ * (256): decision rules and fallback rules together (CONFIG_TOO_MANY_RULES). `maxExpressionLength` (4,096
+ * characters): one CEL expression (CONFIG_RULE_TOO_LARGE). `maxEvaluationCost` (10,000): one CEL
+ * evaluation's cost in AST node evaluations, a comprehension's body counted once per item (config/cel-cost.ts):
+ * an expression whose bound over the largest input the input limits allow is higher is refused at compile
+ * time (CONFIG_RULE_TOO_LARGE), and an evaluation that spends more is cut off (RULE_COST_EXCEEDED).
+ */
+export const pipelineLimitsSchema = z.object({
+  maxSteps: z.number().int().positive().default(32),
+  maxFeatures: z.number().int().positive().default(4096),
+  maxRules: z.number().int().positive().default(256),
+  maxExpressionLength: z.number().int().positive().default(4096),
+  maxEvaluationCost: z.number().int().positive().default(10_000),
+}).strict();
+export type PipelineLimits = z.output<typeof pipelineLimitsSchema>;
+
 /** Decision headers a pipeline may ask for (`output.headers`). */
 export const OPTIONAL_DECISION_HEADERS = ['pipeline', 'models'] as const;
 export type OptionalDecisionHeader = (typeof OPTIONAL_DECISION_HEADERS)[number];
@@ -237,10 +257,18 @@ export const pipelineFileSchema = z.object({
      * (runtime/live-models.ts). Default 1000; 0 fixes the versions resolved at start-up.
      */
     aliasPollMs: z.number().int().nonnegative().default(1000),
+    /**
+     * The largest model file (bytes) the pipeline loads, checked with `stat` before any byte is read, at
+     * resolve and in every thread that loads a session (MODEL_FILE_TOO_LARGE). Default 1 GiB: ONNX's
+     * protobuf cap is 2 GiB.
+     */
+    maxModelBytes: z.number().int().positive().default(DEFAULT_MAX_MODEL_BYTES),
   }).strict().prefault({}),
   runtime: runtimeSchema.prefault({}),
   /** Per-key state (see `stateSchema`); absent: the pipeline keeps none. */
   state: stateSchema.optional(),
+  /** Bounds on the pipeline's size and its CEL (see `pipelineLimitsSchema`). */
+  limits: pipelineLimitsSchema.prefault({}),
 }).strict();
 
 /** A pipeline file validated and defaulted by `pipelineFileSchema` (the README's "The pipeline file" section describes it). */

@@ -13,7 +13,8 @@
  */
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
 import type { RuleSpec } from './pipeline-schema.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, RuleError, RuleTooLargeError, asVerdictError } from '../core/errors.js';
+import { boundCost, meter, type CelBounds } from './cel-cost.js';
 
 export type CelContext = Readonly<Record<string, unknown>>;
 export type Evaluate = (context: CelContext) => unknown;
@@ -37,9 +38,45 @@ const ACCEPTED_TYPES: Readonly<Record<ExpressionKind, ReadonlySet<string> | null
   any: null,
 };
 
+/**
+ * The bounds every expression compiles and runs under (README "Limits"). `maxExpressionLength` and
+ * `maxEvaluationCost` are the pipeline's `limits`; `maxListItems` and `maxStringLength` are what the input
+ * limits let an event hold, which bound the lists a comprehension walks (config/cel-cost.ts).
+ */
+export interface CelLimits extends CelBounds {
+  /** Characters in one expression (`limits.maxExpressionLength`). */
+  readonly maxExpressionLength: number;
+}
+
+/** The defaults of `limits` and of the input limits (pipeline-schema.ts), for expressions compiled outside a pipeline. */
+export const DEFAULT_CEL_LIMITS: CelLimits = {
+  maxExpressionLength: 4096,
+  maxEvaluationCost: 10_000,
+  maxListItems: 1000,
+  maxStringLength: 65_536,
+};
+
+/** The CEL bounds of a pipeline: its `limits`, and the list and string sizes its events can have. */
+export function celLimitsOf(limits: Pick<CelLimits, 'maxExpressionLength' | 'maxEvaluationCost'>): CelLimits {
+  return {
+    maxExpressionLength: limits.maxExpressionLength,
+    maxEvaluationCost: limits.maxEvaluationCost,
+    maxListItems: DEFAULT_CEL_LIMITS.maxListItems,
+    maxStringLength: DEFAULT_CEL_LIMITS.maxStringLength,
+  };
+}
+
+/**
+ * cel-js's own parse-time bounds, fixed for every pipeline: nesting (parentheses, calls, member and index
+ * chains) and AST nodes. Deeper nesting only risks the stack of the recursive checker and evaluator; no rule
+ * needs it. The node bound is above what `maxExpressionLength`'s default allows, so the length speaks first.
+ */
+export const CEL_MAX_DEPTH = 32;
+export const CEL_MAX_AST_NODES = 16_384;
+
 function createEnvironment(): Environment {
   // Unlisted variables are errors, so a typo (`stpes.gbt`) or a JS-looking name (`process`) is refused at load.
-  const env = new Environment({ unlistedVariablesAreDyn: false })
+  const env = new Environment({ unlistedVariablesAreDyn: false, limits: { maxDepth: CEL_MAX_DEPTH, maxAstNodes: CEL_MAX_AST_NODES } })
     .registerVariable('event', 'map<string, dyn>')
     .registerVariable('steps', 'map<string, map<string, dyn>>')
     .registerVariable('completeness', 'map<string, string>')
@@ -62,17 +99,32 @@ function createEnvironment(): Environment {
 let shared: Environment | undefined;
 
 /**
- * Parses and type-checks one CEL expression over `event`, `steps`, `completeness` and `state`. Any failure is a
- * ConfigError whose message starts with the config `path` and carries CEL's message (with its caret).
+ * Parses and type-checks one CEL expression over `event`, `steps`, `completeness` and `state`, and bounds
+ * it (`limits`, default `DEFAULT_CEL_LIMITS`). Any failure is a ConfigError whose message starts with the
+ * config `path` and carries CEL's message (with its caret): RuleTooLargeError (CONFIG_RULE_TOO_LARGE) for
+ * an expression longer than `maxExpressionLength`, nested deeper than `CEL_MAX_DEPTH` (cel-js's count) or
+ * `CEL_MAX_TREE_DEPTH` (operators), with more than `CEL_MAX_AST_NODES` nodes, using `cel.bind`, or whose cost bound is above `maxEvaluationCost` (config/cel-cost.ts); else
+ * CONFIG_INVALID. The returned function throws RuleCostExceededError (RULE_COST_EXCEEDED) when one
+ * evaluation spends more than `maxEvaluationCost`, and CEL's own errors otherwise.
  */
-export function compileExpression(source: string, path: string, kind: ExpressionKind = 'any'): Evaluate {
+export function compileExpression(source: string, path: string, kind: ExpressionKind = 'any', limits: CelLimits = DEFAULT_CEL_LIMITS): Evaluate {
+  if (source.length > limits.maxExpressionLength) {
+    throw new RuleTooLargeError(`${path}: the expression is ${source.length} characters, above limits.maxExpressionLength (${limits.maxExpressionLength})`, {
+      details: { path, length: source.length, maxExpressionLength: limits.maxExpressionLength },
+    });
+  }
   shared ??= createEnvironment();
   let parsed: ParseResult;
   try {
     parsed = shared.parse(source);
   } catch (err) {
+    if ((err as { code?: unknown }).code === 'limit_exceeded') {
+      throw new RuleTooLargeError(`${path}: the expression is too large: ${(err as Error).message}`, { cause: err, details: { path } });
+    }
     throw new ConfigError(`${path}: not a valid CEL expression: ${(err as Error).message}`, { cause: err, details: { path } });
   }
+  // Before the type check, which recurses once per AST level: too deep a tree would overflow its stack.
+  const bound = boundCost(parsed.ast, limits, path);
   const checked = parsed.check();
   if (!checked.valid) {
     const message = checked.error?.message ?? 'type check failed';
@@ -83,16 +135,17 @@ export function compileExpression(source: string, path: string, kind: Expression
     const want = kind === 'condition' ? 'a bool' : 'a number';
     throw new ConfigError(`${path}: must be ${want} expression, but is ${checked.type}`, { details: { path, type: checked.type } });
   }
-  return parsed as Evaluate;
+  // Metered after the type check, which fixes the evaluate function of each comprehension's body.
+  return meter(bound, parsed as Evaluate);
 }
 
-export function compileRules(rules: readonly RuleSpec[], path: string): CompiledRule[] {
+export function compileRules(rules: readonly RuleSpec[], path: string, limits: CelLimits = DEFAULT_CEL_LIMITS): CompiledRule[] {
   return rules.map((r, i) => ({
     id: `${path}[${i}]`,
     path: `${path}[${i}].when`,
     action: r.action,
     reason: r.reason,
-    evaluate: compileExpression(r.when, `${path}[${i}].when`, 'condition'),
+    evaluate: compileExpression(r.when, `${path}[${i}].when`, 'condition', limits),
   }));
 }
 
@@ -112,6 +165,13 @@ export interface RuleVerdict {
   readonly errors: string[];
   /** The ids of the rules that failed, in rule order (one per entry of `errors`). */
   readonly failed: string[];
+  /** The error code of each failure (one per entry of `errors`): RULE_EVALUATION_FAILED, or RULE_COST_EXCEEDED. */
+  readonly codes: string[];
+}
+
+/** The code a failed evaluation is counted under: a cost cut-off keeps its own, anything CEL throws is RULE_EVALUATION_FAILED. */
+export function ruleErrorCode(err: unknown): string {
+  return asVerdictError(err, RuleError).code;
 }
 
 export function evaluateRules(rules: readonly CompiledRule[], context: CelContext): RuleVerdict {
@@ -119,6 +179,7 @@ export function evaluateRules(rules: readonly CompiledRule[], context: CelContex
   const reasons: string[] = [];
   const errors: string[] = [];
   const failed: string[] = [];
+  const codes: string[] = [];
   for (const rule of rules) {
     let fired: unknown;
     try {
@@ -126,6 +187,7 @@ export function evaluateRules(rules: readonly CompiledRule[], context: CelContex
     } catch (err) {
       errors.push(`${rule.path}: ${errorSummary(err)}`);
       failed.push(rule.id);
+      codes.push(ruleErrorCode(err));
       continue;
     }
     if (fired === true) {
@@ -135,7 +197,8 @@ export function evaluateRules(rules: readonly CompiledRule[], context: CelContex
       // A `dyn` condition (e.g. `event.flagged`) passed the type check but produced a non-boolean.
       errors.push(`${rule.path}: evaluated to ${typeof fired}, not a boolean`);
       failed.push(rule.id);
+      codes.push(RuleError.code);
     }
   }
-  return { action, reasons, errors, failed };
+  return { action, reasons, errors, failed, codes };
 }

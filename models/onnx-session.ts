@@ -10,6 +10,7 @@ import {
 } from '../core/errors.js';
 import { parseOptions } from '../core/options.js';
 import { failpoint, holdsFloat32 } from '../core/failpoints.js';
+import { checkModelFileSize } from './model-file.js';
 import { sessionThreadSchema, type BatchResult, type BatchTask, type SessionThreadOptions } from './runner.js';
 import type { PackedTensor } from './tensors.js';
 import { ELEMENT_TYPES, type ElementType } from './types.js';
@@ -21,11 +22,12 @@ interface CacheEntry {
   evicted: boolean;
 }
 
-/** Per-thread sessions, least recently used evicted past `maxSessions`. */
+/** Per-thread sessions, least recently used evicted past `maxSessions`; a file above `maxModelBytes` is never loaded. */
 export class SessionCache {
   readonly #entries = new Map<string, CacheEntry>();
   readonly #options: InferenceSession.SessionOptions;
   readonly #maxSessions: number;
+  readonly #maxModelBytes: number;
 
   constructor(options: SessionThreadOptions = {}) {
     const threads = parseOptions(sessionThreadSchema, options, 'session options');
@@ -37,6 +39,7 @@ export class SessionCache {
       graphOptimizationLevel: 'all',
     };
     this.#maxSessions = threads.maxSessions;
+    this.#maxModelBytes = threads.maxModelBytes;
   }
 
   get size(): number {
@@ -87,7 +90,9 @@ export class SessionCache {
       this.#entries.set(key, hit);
       return hit;
     }
-    const entry: CacheEntry = { session: InferenceSession.create(path, this.#options), users: 0, evicted: false };
+    // The file's size is checked before onnxruntime reads it, in every thread that loads by path.
+    const session = checkModelFileSize(path, this.#maxModelBytes).then(() => InferenceSession.create(path, this.#options));
+    const entry: CacheEntry = { session, users: 0, evicted: false };
     // A failed load is not cached: the file may be fixed or appear, and the next batch should try again.
     entry.session.catch(() => {
       if (this.#entries.get(key) === entry) this.#entries.delete(key);

@@ -9,16 +9,23 @@
  * corrupted copy fails loudly at start-up instead of scoring traffic with the wrong model. Every write is
  * atomic: a version appears whole (its directory is staged under a dot-name and renamed into place) and
  * aliases.json is replaced by rename.
+ *
+ * Every path is built from a checked name and version and proven to stay inside the registry, symlinks
+ * included (registry-paths.ts: REGISTRY_PATH_INVALID), and every model file's size is checked before it is
+ * read (model-file.ts: MODEL_FILE_TOO_LARGE past `maxModelBytes`).
  */
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { ConfigError, ModelIntegrityError, ModelNotFoundError } from '../core/errors.js';
+import { ConfigError, ModelIntegrityError, ModelNotFoundError, isVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { syncDirectory, writeDurable, writeFileAtomic } from './atomic-write.js';
 import { HashCache, sha256Bytes } from './integrity.js';
 import { readAliasFile, readManifest, toJsonText, type AliasFile, type AliasHistoryEntry } from './manifest.js';
 import { DEFAULT_ALIAS, assertAlias, assertModelName, assertVersion, modelRef, parseModelId, parseVersion } from './model-id.js';
+import { DEFAULT_MAX_MODEL_BYTES, checkModelFileSize, readModelFile } from './model-file.js';
+import { MANIFEST_FILE, MODEL_FILE, RegistryPaths } from './registry-paths.js';
 import { verifyModel } from './signature.js';
 import { verifyManifestSignature } from './verify-version.js';
 import type { ModelManifest, ResolvedModel, TensorSpec } from './types.js';
@@ -65,11 +72,12 @@ export interface RegistryOptions {
   readonly clock?: Pick<Clock, 'now'>;
   /** Verified hashes; pass one cache to successive registries (a config reload) so they share it. */
   readonly hashCache?: HashCache;
+  /**
+   * The largest model file (bytes) registered, resolved, inspected or promoted; checked with `stat` before
+   * reading. Default 1 GiB (`DEFAULT_MAX_MODEL_BYTES`); a pipeline sets it as `models.maxModelBytes`.
+   */
+  readonly maxModelBytes?: number;
 }
-
-const MODEL_FILE = 'model.onnx';
-const MANIFEST_FILE = 'manifest.json';
-const ALIAS_FILE = 'aliases.json';
 /** Attempts at claiming the next version number when concurrent registrations race for it. */
 const CLAIM_ATTEMPTS = 5;
 
@@ -79,22 +87,34 @@ function lastMove(history: readonly AliasHistoryEntry[], alias: string): AliasHi
   return undefined;
 }
 const errnoOf = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
+/** Dot-names are staging directories and temporary files, never models or versions. */
+const visible = (e: Dirent): boolean => !e.name.startsWith('.') && (e.isDirectory() || e.isSymbolicLink());
 
 /**
  * A registry directory (layout above), read and written through this class: `resolve` a model id, `list`,
  * `inspect`, and the writes `register`, `promote`, `rollback`. Nothing is read at construction. Reads throw
- * `ModelNotFoundError` (MODEL_NOT_FOUND), `ModelIntegrityError` (MODEL_INTEGRITY) or `ConfigError`
- * (CONFIG_INVALID: a manifest or aliases file that fails validation).
+ * `ModelNotFoundError` (MODEL_NOT_FOUND), `ModelIntegrityError` (MODEL_INTEGRITY), `ConfigError`
+ * (CONFIG_INVALID: a manifest or aliases file that fails validation), `RegistryPathError`
+ * (REGISTRY_PATH_INVALID: a name that is not one plain directory name, or a path that a symlink leads out of
+ * the registry) or `ModelFileTooLargeError` (MODEL_FILE_TOO_LARGE: a model file above `maxModelBytes`).
  */
 export class ModelRegistry {
   /** The registry directory, absolute. */
   readonly root: string;
+  /** The model file bound, bytes (`RegistryOptions.maxModelBytes`). */
+  readonly maxModelBytes: number;
+  private readonly paths: RegistryPaths;
   private readonly log: Logger;
   private readonly clock: Pick<Clock, 'now'>;
   private readonly hashes: HashCache;
 
   constructor(root: string, logger: Logger = silentLogger, options: RegistryOptions = {}) {
     this.root = resolvePath(root);
+    this.paths = new RegistryPaths(this.root);
+    this.maxModelBytes = options.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES;
+    if (!Number.isSafeInteger(this.maxModelBytes) || this.maxModelBytes <= 0) {
+      throw new ConfigError(`maxModelBytes ${String(options.maxModelBytes)}: must be a positive whole number of bytes`);
+    }
     this.log = componentLogger(logger, 'registry');
     this.clock = options.clock ?? Date;
     this.hashes = options.hashCache ?? new HashCache();
@@ -107,7 +127,7 @@ export class ModelRegistry {
       names.map(async (name) => ({
         name,
         versions: (await this.versionsOf(name)) ?? [],
-        aliases: (await readAliasFile(this.aliasPath(name))).aliases,
+        aliases: (await this.aliasFile(name)).aliases,
       })),
     );
   }
@@ -144,8 +164,9 @@ export class ModelRegistry {
   }
 
   /**
-   * Adds a version: the file must load in onnxruntime, match the expected signature if one is given, and
-   * score a batch of two zero rows. The bytes that were checked are the bytes written.
+   * Adds a version: the file must be at most `maxModelBytes` (checked before it is read:
+   * MODEL_FILE_TOO_LARGE), load in onnxruntime, match the expected signature if one is given, and score a
+   * batch of two zero rows. The bytes that were checked are the bytes written.
    */
   async register(name: string, onnxFile: string, options: RegisterOptions = {}): Promise<ResolvedModel> {
     assertModelName(name);
@@ -153,14 +174,17 @@ export class ModelRegistry {
     if (options.alias !== undefined) assertAlias(options.alias);
     let bytes: Buffer;
     try {
-      bytes = await readFile(onnxFile);
+      bytes = await readModelFile(onnxFile, this.maxModelBytes);
     } catch (err) {
+      if (isVerdictError(err)) throw err;
       throw new ConfigError(`cannot read model file ${onnxFile}: ${(err as Error).message}`, { cause: err, details: { path: onnxFile } });
     }
     const expected = { ...(options.inputs && { inputs: options.inputs }), ...(options.outputs && { outputs: options.outputs }) };
     const signature = await verifyModel(bytes, onnxFile, expected);
-    const dir = this.modelDir(name);
+    const dir = this.paths.modelDir(name);
     await mkdir(dir, { recursive: true });
+    // An existing model directory that is a symlink out of the registry would receive the new version.
+    await this.paths.inside(dir);
     if (options.version !== undefined && (await this.versionsOf(name))?.includes(options.version)) {
       throw this.versionExists(name, options.version);
     }
@@ -186,7 +210,7 @@ export class ModelRegistry {
         await syncDirectory(staging);
         try {
           // Renaming the whole directory publishes model and manifest together, and fails if the version exists.
-          await rename(staging, this.versionDir(name, version));
+          await rename(staging, this.paths.versionDir(name, version));
           manifest = candidate;
         } catch (err) {
           const taken = errnoOf(err) === 'ENOTEMPTY' || errnoOf(err) === 'EEXIST';
@@ -202,7 +226,7 @@ export class ModelRegistry {
     await this.hashes.remember(model.path, manifest.sha256);
     this.log.info({ ref: model.ref, sha256: manifest.sha256 }, 'model registered');
     // The bytes just written were verified above: the alias moves without loading them again.
-    if (options.alias !== undefined) await this.moveAlias(name, await readAliasFile(this.aliasPath(name)), options.alias, manifest.version, 'promote');
+    if (options.alias !== undefined) await this.moveAlias(name, await this.aliasFile(name), options.alias, manifest.version, 'promote');
     return model;
   }
 
@@ -216,8 +240,8 @@ export class ModelRegistry {
     assertModelName(name);
     assertVersion(version);
     assertAlias(alias);
-    await verifyManifestSignature(await this.resolve(modelRef(name, version)));
-    const file = await readAliasFile(this.aliasPath(name));
+    await verifyManifestSignature(await this.resolve(modelRef(name, version)), this.maxModelBytes);
+    const file = await this.aliasFile(name);
     return this.moveAlias(name, file, alias, version, 'promote');
   }
 
@@ -229,32 +253,41 @@ export class ModelRegistry {
   async rollback(name: string, alias: string = DEFAULT_ALIAS): Promise<AliasChange> {
     assertModelName(name);
     assertAlias(alias);
-    const file = await readAliasFile(this.aliasPath(name));
+    const file = await this.aliasFile(name);
     const last = lastMove(file.history, alias);
     if (last === undefined || last.from === null) {
       throw new ConfigError(`cannot roll back ${name}@${alias}: its history has no earlier version`, { details: { name, alias } });
     }
-    await verifyManifestSignature(await this.resolve(modelRef(name, last.from)));
+    await verifyManifestSignature(await this.resolve(modelRef(name, last.from)), this.maxModelBytes);
     return this.moveAlias(name, file, alias, last.from, 'rollback');
   }
 
   // ---- internals ---------------------------------------------------------------------------------------
 
-  private modelDir(name: string): string {
-    return join(this.root, name);
-  }
-
-  private versionDir(name: string, version: number): string {
-    return join(this.root, name, String(version));
-  }
-
-  private aliasPath(name: string): string {
-    return join(this.root, name, ALIAS_FILE);
+  /** The model's aliases file, read once it is proven to be inside the registry. */
+  private async aliasFile(name: string): Promise<AliasFile> {
+    return readAliasFile(await this.paths.inside(this.paths.aliasFile(name)));
   }
 
   private resolved(manifest: ModelManifest): ResolvedModel {
     const { name, version } = manifest;
-    return { name, version, ref: modelRef(name, version), path: join(this.versionDir(name, version), MODEL_FILE), manifest };
+    return { name, version, ref: modelRef(name, version), path: this.paths.modelFile(name, version), manifest };
+  }
+
+  /**
+   * The entries of a registry directory that can hold a model or a version: directories, and symlinks that
+   * stay inside the registry and lead to a directory (one leading out throws REGISTRY_PATH_INVALID).
+   */
+  private async directories(dir: string, entries: readonly Dirent[]): Promise<string[]> {
+    const names: string[] = [];
+    for (const e of entries.filter(visible)) {
+      if (e.isSymbolicLink()) {
+        const target = await this.paths.inside(join(dir, e.name));
+        if (!(await stat(target).then((s) => s.isDirectory(), () => false))) continue;
+      }
+      names.push(e.name);
+    }
+    return names;
   }
 
   private versionExists(name: string, version: number): ConfigError {
@@ -270,20 +303,20 @@ export class ModelRegistry {
     } catch (err) {
       throw new ConfigError(`cannot read model registry ${this.root}: ${(err as Error).message}`, { cause: err, details: { path: this.root } });
     }
-    // Dot-names are staging directories and temporary files, never models.
-    return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+    return (await this.directories(this.root, entries)).sort();
   }
 
   /** The model's versions, ascending; undefined when the model does not exist. */
   private async versionsOf(name: string): Promise<number[] | undefined> {
+    const dir = await this.paths.inside(this.paths.modelDir(name));
     let entries;
     try {
-      entries = await readdir(this.modelDir(name), { withFileTypes: true });
+      entries = await readdir(dir, { withFileTypes: true });
     } catch (err) {
       if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return undefined;
       throw err;
     }
-    const versions = entries.filter((e) => e.isDirectory()).map((e) => parseVersion(e.name));
+    const versions = (await this.directories(dir, entries.filter((e) => parseVersion(e.name) !== undefined))).map((v) => parseVersion(v));
     return versions.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
   }
 
@@ -297,7 +330,7 @@ export class ModelRegistry {
       const where = known === undefined ? `the registry ${this.root}, which cannot be read (missing?)` : `the registry ${this.root} (models: ${listText(known)})`;
       throw new ModelNotFoundError(`model ${name} is not in ${where}`, { details: { id } });
     }
-    const aliases = await readAliasFile(this.aliasPath(name));
+    const aliases = await this.aliasFile(name);
     const aliasNames = Object.keys(aliases.aliases).sort();
     let version: number;
     if (selector.kind === 'version') {
@@ -319,9 +352,13 @@ export class ModelRegistry {
     return { name, version, aliases };
   }
 
-  /** Reads and validates a version's manifest; it must describe the directory it sits in. */
+  /**
+   * Reads and validates a version's manifest (it must describe the directory it sits in), and checks that
+   * its model file is there, inside the registry, and within `maxModelBytes`: nothing reads the file before.
+   */
   private async load(name: string, version: number): Promise<ResolvedModel> {
-    const file = join(this.versionDir(name, version), MANIFEST_FILE);
+    await this.paths.inside(this.paths.versionDir(name, version));
+    const file = await this.paths.inside(this.paths.manifestFile(name, version));
     const manifest = await readManifest(file);
     if (manifest.name !== name || manifest.version !== version) {
       throw new ConfigError(`${file}: name/version say ${modelRef(manifest.name, manifest.version)} but the file is in ${modelRef(name, version)}'s directory`, {
@@ -329,9 +366,11 @@ export class ModelRegistry {
       });
     }
     const model = this.resolved(manifest);
+    await this.paths.inside(model.path);
     try {
-      await stat(model.path);
+      await checkModelFileSize(model.path, this.maxModelBytes);
     } catch (err) {
+      if (isVerdictError(err)) throw err;
       throw new ModelIntegrityError(`${model.path} is missing: ${(err as Error).message}`, { cause: err, details: { path: model.path } });
     }
     return model;
@@ -344,7 +383,8 @@ export class ModelRegistry {
     if (from === to) return { name, alias, from, to, at };
     const entry: AliasHistoryEntry = { alias, from, to, at, action };
     const next: AliasFile = { aliases: { ...file.aliases, [alias]: to }, history: [...file.history, entry] };
-    await writeFileAtomic(this.aliasPath(name), toJsonText(next));
+    // The temporary file is created with O_EXCL and renamed over aliases.json: neither follows a symlink.
+    await writeFileAtomic(this.paths.aliasFile(name), toJsonText(next));
     this.log.info({ name, alias, from, to, action }, 'alias moved');
     return { name, alias, from, to, at };
   }

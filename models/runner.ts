@@ -4,6 +4,7 @@
  * placement is configuration (config/placement.ts) and measurement.
  */
 import { z } from 'zod';
+import { DEFAULT_MAX_MODEL_BYTES } from './model-file.js';
 import type { PackedTensor } from './tensors.js';
 
 export type { PackedTensor, TensorData } from './tensors.js';
@@ -55,6 +56,11 @@ export interface SessionThreadOptions {
   readonly interOpThreads?: number;
   /** Sessions kept per thread before the least recently used is released. Default 32. */
   readonly maxSessions?: number;
+  /**
+   * The largest model file (bytes) a thread loads: checked with `stat` before onnxruntime reads it
+   * (MODEL_FILE_TOO_LARGE). Default 1 GiB (`DEFAULT_MAX_MODEL_BYTES`); a pipeline's `models.maxModelBytes`.
+   */
+  readonly maxModelBytes?: number;
 }
 
 /** `SessionThreadOptions` defaulted and checked: the one place their defaults live. */
@@ -62,5 +68,6 @@ export const sessionThreadSchema = z.object({
   intraOpThreads: z.number().int().positive().default(1),
   interOpThreads: z.number().int().positive().default(1),
   maxSessions: z.number().int().positive().default(32),
+  maxModelBytes: z.number().int().positive().default(DEFAULT_MAX_MODEL_BYTES),
 });
 export type SessionThreads = z.output<typeof sessionThreadSchema>;

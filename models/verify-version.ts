@@ -5,8 +5,8 @@
  * about an input (a hand edit, a copy with the wrong manifest) would score traffic with garbage or fail every
  * batch; here it is refused while the old version keeps serving.
  */
-import { readFile } from 'node:fs/promises';
-import { ModelIntegrityError, ModelSignatureError } from '../core/errors.js';
+import { ModelIntegrityError, ModelSignatureError, isVerdictError } from '../core/errors.js';
+import { DEFAULT_MAX_MODEL_BYTES, readModelFile } from './model-file.js';
 import { verifyModel } from './signature.js';
 import type { ResolvedModel } from './types.js';
 
@@ -14,13 +14,15 @@ import type { ResolvedModel } from './types.js';
  * Loads the version's file in onnxruntime, reconciles its real signature with the manifest's (every input
  * and output name, element type and fixed dimension must agree; signature.ts) and runs two zero rows.
  * Rejects with ModelSignatureError (MODEL_SIGNATURE_MISMATCH) when the manifest does not describe the
- * model, ModelIntegrityError (MODEL_INTEGRITY) when the file does not load.
+ * model, ModelIntegrityError (MODEL_INTEGRITY) when the file does not load, ModelFileTooLargeError
+ * (MODEL_FILE_TOO_LARGE) when it is above `maxModelBytes` (default 1 GiB), checked before it is read.
  */
-export async function verifyManifestSignature(model: ResolvedModel): Promise<void> {
+export async function verifyManifestSignature(model: ResolvedModel, maxModelBytes: number = DEFAULT_MAX_MODEL_BYTES): Promise<void> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(model.path);
+    bytes = await readModelFile(model.path, maxModelBytes);
   } catch (error) {
+    if (isVerdictError(error)) throw error;
     throw new ModelIntegrityError(`${model.path} cannot be read: ${(error as Error).message}`, { cause: error, details: { path: model.path } });
   }
   try {

@@ -42,7 +42,7 @@ function engineForThread(): Promise<Engine> {
   engine ??= Engine.fromCompiled(data.pipeline, {
     metrics,
     logger: data.logLevel === null ? silentLogger : componentLogger(createLogger({ level: data.logLevel }), 'block_worker', { threadId }),
-    runner: new InThreadRunner({ intraOpThreads: data.pipeline.placement.intraOpThreads }),
+    runner: new InThreadRunner({ intraOpThreads: data.pipeline.placement.intraOpThreads, maxModelBytes: data.pipeline.maxModelBytes }),
     followAliases: 'off',
     keepShadowRecords: true,
   }).catch((error: unknown) => {

@@ -9,6 +9,7 @@ import { DecisionActor, type Decision } from '../pipeline/decide/decision-actor.
 import { ShadowDecisions } from '../pipeline/decide/shadow-decisions.js';
 import type { CompiledPipeline } from '../config/compiled.js';
 import { compilePipeline } from '../config/compile-pipeline.js';
+import { celLimitsOf } from '../config/rules.js';
 import { loadPipelineFile } from '../config/load.js';
 import type { PipelineFile } from '../config/pipeline-schema.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
@@ -146,7 +147,7 @@ export class Engine {
     } else {
       // A runner given is the caller's (placed by them, closed by them); otherwise the placement decides.
       const placed = options.runner === undefined
-        ? placeInference(pipeline.placement, { metrics: this.metrics, logger: this.logger })
+        ? placeInference(pipeline.placement, { metrics: this.metrics, logger: this.logger, maxModelBytes: pipeline.maxModelBytes })
         : { runner: options.runner, workerMetrics: () => Promise.resolve([]) };
       this.#inferenceMetrics = placed.workerMetrics;
       this.#actors = new ActorCache({
@@ -183,7 +184,10 @@ export class Engine {
       ...(options.followAliases === undefined ? {} : { follow: options.followAliases }),
     });
     const router = new EventRouter(pipeline, { executorFor: (i, model) => this.#executorFor(i, model) }, this.#join, this.scheduler);
-    const decider = new DecisionActor({ pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler });
+    const decider = new DecisionActor({
+      pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler,
+      limits: celLimitsOf(pipeline.limits),
+    });
     const shadowTopic = ShadowTopicOutput.of({
       pipeline, clock: this.scheduler, metrics: this.metrics, logger: this.logger,
       keep: options.keepShadowRecords === true, settled: () => this.shadowsSettled(),
@@ -220,7 +224,7 @@ export class Engine {
   static async create(source: string | PipelineFile, options: EngineOptions & { baseDir?: string } = {}): Promise<Engine> {
     const file = typeof source === 'string' ? await loadPipelineFile(source) : source;
     const baseDir = options.baseDir ?? (typeof source === 'string' ? dirname(source) : process.cwd());
-    const registry = options.registry ?? new ModelRegistry(resolveRegistry(file, baseDir), options.logger ?? silentLogger);
+    const registry = options.registry ?? new ModelRegistry(resolveRegistry(file, baseDir), options.logger ?? silentLogger, { maxModelBytes: file.models.maxModelBytes });
     const pipeline = await compilePipeline(file, registry, { baseDir });
     return Engine.fromCompiled(pipeline, { ...options, registry });
   }
@@ -232,7 +236,7 @@ export class Engine {
    * `executeModel`) defaults to the pipeline's `registryRoot`, opened lazily.
    */
   static async fromCompiled(pipeline: CompiledPipeline, options: EngineOptions = {}): Promise<Engine> {
-    const registry = options.registry ?? new ModelRegistry(pipeline.registryRoot, options.logger ?? silentLogger);
+    const registry = options.registry ?? new ModelRegistry(pipeline.registryRoot, options.logger ?? silentLogger, { maxModelBytes: pipeline.maxModelBytes });
     const engine = new Engine(pipeline, registry, options);
     await engine.#actors.ready();
     engine.models.start();

@@ -135,7 +135,7 @@ export class LiveModels {
     this.#metrics = options.metrics;
     this.#log = componentLogger(options.logger ?? silentLogger, 'live_models');
     this.#follow = parseOptions(liveModelsSchema, { follow: options.follow }, 'live models options').follow;
-    this.#verify = options.verify ?? verifyManifestSignature;
+    this.#verify = options.verify ?? ((model) => verifyManifestSignature(model, options.pipeline.maxModelBytes));
     this.#bindings = options.initial;
     this.#leases = new BindingLeases(() => this.#scheduleUnload());
     this.#slots = options.pipeline.steps.flatMap((step, i) => ROLES.flatMap((role): RoleSlot[] => {

@@ -212,7 +212,9 @@ export class Verdict {
         let { runner } = this.#options;
         const owned = runner === undefined;
         if (runner === undefined) {
-          const placed = placeInference(await this.placement(), { metrics: this.metrics, logger: this.#logger });
+          // Without a pipeline file (a registry given), the default bound applies, as in that registry.
+          const bound = this.#registryPath === undefined ? { maxModelBytes: (await this.#pipelineFile()).models.maxModelBytes } : {};
+          const placed = placeInference(await this.placement(), { metrics: this.metrics, logger: this.#logger, ...bound });
           runner = placed.runner;
           this.#workerMetrics = placed.workerMetrics;
         }
@@ -245,7 +247,7 @@ export class Verdict {
       const registry = (async () => {
         if (this.#registryPath !== undefined) return new ModelRegistry(this.#registryPath, this.#logger);
         const base = await this.#pipelineFile();
-        return new ModelRegistry(resolve(this.#pipelinePath, '..', base.models.registry), this.#logger);
+        return new ModelRegistry(resolve(this.#pipelinePath, '..', base.models.registry), this.#logger, { maxModelBytes: base.models.maxModelBytes });
       })();
       // A failure (an unreadable pipeline file) is not cached: the next call tries again.
       registry.catch(() => { if (this.#registry === registry) this.#registry = undefined; });
@@ -290,7 +292,7 @@ export class Verdict {
       scheduler: this.#scheduler,
       metrics: this.metrics,
       logger: this.#logger,
-      registry: new ModelRegistry(resolve(this.#pipelinePath, '..', base.models.registry), this.#logger),
+      registry: new ModelRegistry(resolve(this.#pipelinePath, '..', base.models.registry), this.#logger, { maxModelBytes: base.models.maxModelBytes }),
       // Aliases are checked as calls arrive (at most every models.aliasPollMs), so no timer holds the process.
       followAliases: 'on-use',
     });

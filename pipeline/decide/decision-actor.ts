@@ -18,7 +18,10 @@ import { failedSteps } from '../join/completeness.js';
 import type { JoinResult, StepStatus } from '../join/types.js';
 import type { StateValues } from '../state/types.js';
 import { Lifecycle, type LifecycleState } from '../../core/lifecycle.js';
-import { compileExpression, compileRules, errorSummary, evaluateRules, type CelContext, type CompiledRule, type RuleVerdict } from '../../config/rules.js';
+import {
+  DEFAULT_CEL_LIMITS, compileExpression, compileRules, errorSummary, evaluateRules, ruleErrorCode,
+  type CelContext, type CelLimits, type CompiledRule, type RuleVerdict,
+} from '../../config/rules.js';
 
 /** A decision's reason for each rule that failed to evaluate: `rule_error:decision.rules[2]`. */
 export const RULE_ERROR_REASON = 'rule_error:';
@@ -87,6 +90,8 @@ export interface DecisionActorOptions {
   readonly logger?: Logger;
   /** Times the decision stage. Default: the production clock. */
   readonly clock?: Pick<Clock, 'now'>;
+  /** The CEL bounds (`celLimitsOf(pipeline.limits)`); default `DEFAULT_CEL_LIMITS`. */
+  readonly limits?: CelLimits;
 }
 
 export class DecisionActor {
@@ -109,12 +114,13 @@ export class DecisionActor {
   constructor(options: DecisionActorOptions) {
     const { decision } = options;
     this.#pipeline = options.pipeline;
-    this.#rules = compileRules(decision.rules, 'decision.rules');
+    const limits = options.limits ?? DEFAULT_CEL_LIMITS;
+    this.#rules = compileRules(decision.rules, 'decision.rules', limits);
     this.#default = decision.default;
-    this.#score = decision.score === null ? null : compileExpression(decision.score, 'decision.score', 'number');
+    this.#score = decision.score === null ? null : compileExpression(decision.score, 'decision.score', 'number', limits);
     this.#incomplete = decision.onIncomplete;
     this.#onRuleError = decision.onRuleError;
-    this.#fallback = decision.onIncomplete.policy === 'fallback' ? compileRules(decision.onIncomplete.rules, 'decision.onIncomplete.rules') : [];
+    this.#fallback = decision.onIncomplete.policy === 'fallback' ? compileRules(decision.onIncomplete.rules, 'decision.onIncomplete.rules', limits) : [];
     this.#metrics = options.metrics;
     this.#log = componentLogger(options.logger ?? silentLogger, 'decision_actor', { pipeline: options.pipeline });
     this.#clock = options.clock ?? preciseScheduler;
@@ -150,12 +156,14 @@ export class DecisionActor {
     let reasons: string[];
     const errors: string[] = [];
     const failed: string[] = [];
+    const codes: string[] = [];
     // The normal rules run unless the join is incomplete and the policy replaces them.
     let rules: RuleVerdict | null = null;
     if (join.complete || incomplete.policy === 'fail-open') {
       rules = evaluateRules(this.#rules, context);
       errors.push(...rules.errors);
       failed.push(...rules.failed);
+      codes.push(...rules.codes);
     }
     // onRuleError `incomplete`: a failed rule means the rules could not decide, as a failed step would.
     const decidedByRules = rules !== null && (rules.failed.length === 0 || this.#onRuleError === 'skip');
@@ -170,6 +178,7 @@ export class DecisionActor {
       reasons = verdict.reasons;
       errors.push(...verdict.errors);
       failed.push(...verdict.failed);
+      codes.push(...verdict.codes);
     } else {
       // fail-closed (fail-open never gets here: its rules decide on whatever arrived).
       policy = 'fail-closed';
@@ -179,10 +188,11 @@ export class DecisionActor {
       reasons = steps.length > 0 || failed.length === 0 ? [`incomplete:${steps.join(',')}`] : [];
     }
     for (const id of failed) reasons.push(`${RULE_ERROR_REASON}${id}`);
-    const score = this.#scoreOf(context, join.outputs, errors, failed);
+    const score = this.#scoreOf(context, join.outputs, errors, failed, codes);
     if (counted) {
       if (errors.length > 0) {
-        this.#metrics?.errors.inc({ component: 'decision_actor', code: RuleError.code }, errors.length);
+        // By code: a cost cut-off (RULE_COST_EXCEEDED) is told apart from a rule that failed on its data.
+        for (const code of codes) this.#metrics?.errors.inc({ component: 'decision_actor', code });
         for (const id of failed) this.#countRuleError(id);
         this.#log.debug({ eventId: input.eventId, errors }, 'rule evaluation failed');
       }
@@ -228,7 +238,7 @@ export class DecisionActor {
   }
 
   /** The score; a failing score expression is counted like a rule (`decision.score`) but never changes the action. */
-  #scoreOf(context: CelContext, outputs: JoinResult['outputs'], errors: string[], failed: string[]): number | null {
+  #scoreOf(context: CelContext, outputs: JoinResult['outputs'], errors: string[], failed: string[], codes: string[]): number | null {
     if (this.#score === null) return defaultScore(outputs);
     try {
       const value = this.#score(context);
@@ -241,8 +251,12 @@ export class DecisionActor {
         : `${SCORE}: evaluated to ${typeof value}, not a number`);
     } catch (err) {
       errors.push(`${SCORE}: ${errorSummary(err)}`);
+      failed.push(SCORE);
+      codes.push(ruleErrorCode(err));
+      return null;
     }
     failed.push(SCORE);
+    codes.push(RuleError.code);
     return null;
   }
 }

@@ -12,9 +12,9 @@
  * never to the join, and the step settles without waiting for it.
  */
 import type { CompiledPipeline, CompiledStep } from '../../config/compiled.js';
-import { compileExpression } from '../../config/rules.js';
+import { celLimitsOf, compileExpression } from '../../config/rules.js';
 import type { Clock } from '../../core/clock.js';
-import { asVerdictError, ModelExecutionError, ModelTimeoutError, RuleError } from '../../core/errors.js';
+import { asVerdictError, ModelExecutionError, ModelTimeoutError, RuleCostExceededError, RuleError } from '../../core/errors.js';
 import type { ResolvedModel, RowInputs, RowOutputs, RowResults } from '../../models/types.js';
 import { compiledBindings, type ModelBindings, type StepBinding } from './bindings.js';
 import type { IngestedEvent } from '../ingest/ingest.js';
@@ -91,10 +91,11 @@ export class EventRouter {
     const index = new Map(pipeline.steps.map((s, i) => [s.id, i]));
     this.#executors = executors;
     this.#compiled = compiledBindings(pipeline);
+    const limits = celLimitsOf(pipeline.limits);
     this.#steps = pipeline.steps.map((step): RoutedStep => {
       return {
         step,
-        condition: step.when === null ? null : compileExpression(step.when, `steps.${step.id}.when`, 'condition'),
+        condition: step.when === null ? null : compileExpression(step.when, `steps.${step.id}.when`, 'condition', limits),
         dependsOn: step.dependsOn.map((d) => index.get(d) ?? -1),
         dependents: pipeline.steps.filter((s) => s.dependsOn.includes(step.id)).map((s) => index.get(s.id) ?? -1),
       };
@@ -207,7 +208,8 @@ export class EventRouter {
       try {
         applies = routed.condition({ event: ev.event, steps: outputs, state: ev.state });
       } catch (err) {
-        const error = new RuleError(`steps.${step.id}.when: ${(err as Error).message}`, { cause: err });
+        // A cost cut-off keeps its code (and names the path already); anything CEL throws is a RuleError.
+        const error = err instanceof RuleCostExceededError ? err : new RuleError(`steps.${step.id}.when: ${(err as Error).message}`, { cause: err });
         return { status: 'error', error: error.toJSON(), model: versionFor(binding, ev.key).ref };
       }
       if (applies !== true) return CONDITION_FALSE;

@@ -4,13 +4,16 @@
  */
 import {
   AdminAuthError, AdminBodyTooLargeError, AdminConflictError, AdminDisabledError, AdminMethodError, AdminNotFoundError,
-  AdminRequestError, ConfigError, ModelIntegrityError, ModelNotFoundError, ModelSignatureError, type VerdictError,
+  AdminRequestError, ConfigError, ModelFileTooLargeError, ModelIntegrityError, ModelNotFoundError, ModelSignatureError,
+  RegistryPathError, type VerdictError,
 } from '../../core/errors.js';
 
 const STATUS = new Map<string, number>([
   [AdminRequestError.code, 400],
   // A registry write refuses a bad name, alias or version, or a rollback with no earlier version, as CONFIG_INVALID.
   [ConfigError.code, 400],
+  // A model name that is not one plain registry directory name (`../x`, `..%2F`), or a registry path a symlink leads out of.
+  [RegistryPathError.code, 400],
   [AdminAuthError.code, 401],
   [AdminDisabledError.code, 403],
   [AdminNotFoundError.code, 404],
@@ -20,6 +23,7 @@ const STATUS = new Map<string, number>([
   // A version that fails its checks is refused; the version in force keeps serving.
   [ModelIntegrityError.code, 409],
   [ModelSignatureError.code, 409],
+  [ModelFileTooLargeError.code, 409],
   [AdminBodyTooLargeError.code, 413],
 ]);
 

@@ -103,8 +103,8 @@ export interface AdminConfig {
 
 /**
  * The admin API's view of a daemon. Methods reject with typed errors, which the handler turns into HTTP
- * statuses (admin-errors.ts): MODEL_NOT_FOUND (404), ADMIN_BAD_REQUEST and CONFIG_INVALID (400),
- * ADMIN_CONFLICT, MODEL_INTEGRITY and MODEL_SIGNATURE_MISMATCH (409).
+ * statuses (admin-errors.ts): MODEL_NOT_FOUND (404), ADMIN_BAD_REQUEST, CONFIG_INVALID and REGISTRY_PATH_INVALID
+ * (400), ADMIN_CONFLICT, MODEL_INTEGRITY, MODEL_SIGNATURE_MISMATCH and MODEL_FILE_TOO_LARGE (409).
  */
 export interface AdminTarget {
   status(): Promise<AdminStatus>;

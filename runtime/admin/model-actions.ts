@@ -4,6 +4,7 @@
  * swap, when the daemon follows aliases.
  */
 import { AdminConflictError, AdminRequestError, ModelNotFoundError } from '../../core/errors.js';
+import { assertModelName } from '../../models/model-id.js';
 import type { ModelRegistry } from '../../models/registry.js';
 import type { AdminModelChange, AdminModels, SwapOutcome, VersionsInUse } from './admin-target.js';
 
@@ -25,8 +26,9 @@ export async function modelsInUse(registry: ModelRegistry, versions: VersionsInU
   };
 }
 
-/** MODEL_NOT_FOUND unless the registry has the model; its versions when it does. */
+/** REGISTRY_PATH_INVALID for a name that is no plain directory name; MODEL_NOT_FOUND unless the registry has the model; its versions when it does. */
 async function versionsOf(registry: ModelRegistry, name: string): Promise<readonly number[]> {
+  assertModelName(name);
   const model = (await registry.list()).find((m) => m.name === name);
   if (model === undefined) throw new ModelNotFoundError(`model ${name} is not in the registry ${registry.root}`, { details: { name } });
   return model.versions;
@@ -34,7 +36,8 @@ async function versionsOf(registry: ModelRegistry, name: string): Promise<readon
 
 /**
  * Points the alias at the version, then swaps. Rejects with MODEL_NOT_FOUND (no such model), ADMIN_BAD_REQUEST
- * (no such version), CONFIG_INVALID (a bad alias name), MODEL_INTEGRITY (the version fails its sha256) or
+ * (no such version), CONFIG_INVALID (a bad alias name), REGISTRY_PATH_INVALID (a name that is no plain directory name, a
+ * path a symlink leads out of the registry), MODEL_INTEGRITY (the version fails its sha256), MODEL_FILE_TOO_LARGE or
  * ADMIN_CONFLICT (the alias moved but a swap to it was refused: the old version keeps serving).
  */
 export async function promoteModel(deps: ModelActionDeps, name: string, version: number, alias: string | undefined): Promise<AdminModelChange> {

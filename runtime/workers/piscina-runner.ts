@@ -48,7 +48,7 @@ export class PiscinaRunner implements ModelRunner {
   readonly #pool: WorkerPool<BatchTask, readonly PackedTensor[]>;
 
   constructor(options: PiscinaRunnerOptions = {}) {
-    const { threads, maxQueue, intraOpThreads, interOpThreads, maxSessions } = parseOptions(piscinaRunnerSchema, options, 'inference pool options');
+    const { threads, maxQueue, intraOpThreads, interOpThreads, maxSessions, maxModelBytes } = parseOptions(piscinaRunnerSchema, options, 'inference pool options');
     this.#pool = new WorkerPool({
       kind: 'inference',
       filename: options.filename ?? DEFAULT_WORKER,
@@ -56,7 +56,7 @@ export class PiscinaRunner implements ModelRunner {
       maxQueue,
       concurrentTasksPerWorker: 1,
       fallback: ModelExecutionError,
-      workerData: { intraOpThreads, interOpThreads, maxSessions } satisfies Omit<InferenceWorkerData, 'metricsChannel' | 'controlChannel'>,
+      workerData: { intraOpThreads, interOpThreads, maxSessions, maxModelBytes } satisfies Omit<InferenceWorkerData, 'metricsChannel' | 'controlChannel'>,
       ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });

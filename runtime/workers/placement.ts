@@ -17,13 +17,21 @@ export interface PlacedInference {
   readonly workerMetrics: () => Promise<unknown[]>;
 }
 
-export function placeInference(placement: Placement, deps: { readonly metrics?: Metrics; readonly logger?: Logger } = {}): PlacedInference {
+/**
+ * `deps.maxModelBytes`: the largest model file a thread loads (the pipeline's `models.maxModelBytes`;
+ * default 1 GiB), checked in every thread before onnxruntime reads it.
+ */
+export function placeInference(
+  placement: Placement,
+  deps: { readonly metrics?: Metrics; readonly logger?: Logger; readonly maxModelBytes?: number } = {},
+): PlacedInference {
   const { intraOpThreads } = placement;
+  const bound = deps.maxModelBytes === undefined ? {} : { maxModelBytes: deps.maxModelBytes };
   if (placement.inference === 'in-thread') {
-    return { runner: new InThreadRunner({ intraOpThreads }), workerMetrics: () => Promise.resolve([]) };
+    return { runner: new InThreadRunner({ intraOpThreads, ...bound }), workerMetrics: () => Promise.resolve([]) };
   }
   const runner = new PiscinaRunner({
-    threads: placement.workers, intraOpThreads,
+    threads: placement.workers, intraOpThreads, ...bound,
     ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
     ...(deps.logger === undefined ? {} : { logger: deps.logger }),
   });

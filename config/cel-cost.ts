@@ -1,0 +1,294 @@
+/**
+ * The cost of a CEL expression: bounded when it compiles, metered when it runs.
+ *
+ * Cost unit: one AST node evaluation. Outside comprehensions every node counts once. A comprehension (the
+ * `exists`, `all`, `exists_one`, `map` and `filter` macros) counts its body once per item of the list it
+ * walks, so nesting multiplies: `l.exists(a, l.exists(b, a == b))` over 1,000 items is about 10^6 × 5.
+ *
+ * At compile time each list is taken at its largest: `maxListItems` (an event holds at most the input
+ * limits' `maxFields` values, so no list in it is longer) or, for a list made by `split`,
+ * `maxStringLength + 1`. An expression whose bound is above `maxEvaluationCost` is refused
+ * (CONFIG_RULE_TOO_LARGE). At run time, lists the bound could not see (a model output wider than assumed)
+ * are caught by a meter: each iteration of a comprehension adds its body's cost, and past
+ * `maxEvaluationCost` the evaluation stops with RuleCostExceededError (RULE_COST_EXCEEDED). An expression
+ * without comprehensions is not metered at all: its cost is its size.
+ *
+ * The AST's depth is bounded too (`CEL_MAX_TREE_DEPTH`, 256): cel-js checks and evaluates recursively, and
+ * 4,000 unary operators in a row (`!!!!…true`, within the length limit) overflowed its type checker's stack.
+ * cel-js's own `maxDepth` counts only parentheses, calls, literals and member chains, not operator chains.
+ *
+ * `cel.bind` is refused: a bound variable can be used twice, so a chain of binds doubles a value's size at
+ * each step (`cel.bind(a, s + s, cel.bind(b, a + a, …))`) at no node cost. Without it, a value grows at most
+ * linearly with the expression's size.
+ *
+ * This reads cel-js's parsed AST (`@marcbachmann/cel-js` 8: `ASTNode` with `op`, `args`, `meta.alternate`
+ * for expanded macros, and a per-node `evaluate`). If a future version changes that shape, `meterFor`
+ * throws at compile time rather than leaving an expression unmetered (test/cel-limits.test.ts pins it).
+ */
+import { InternalError, RuleCostExceededError, RuleTooLargeError } from '../core/errors.js';
+
+/** The bounds one expression is compiled and run under. */
+export interface CelBounds {
+  /** `limits.maxEvaluationCost`: AST node evaluations per evaluation. */
+  readonly maxEvaluationCost: number;
+  /** The most items a list in the context can have (the input limits' `maxFields`). */
+  readonly maxListItems: number;
+  /** The longest string in the context (the input limits' `maxStringLength`): a `split` gives at most one more item. */
+  readonly maxStringLength: number;
+}
+
+/**
+ * The deepest AST accepted: an `a || b || …` chain of 256 conditions, or 256 unary operators. Deeper
+ * expressions are refused before cel-js type-checks them, since its checker recurses once per level.
+ */
+export const CEL_MAX_TREE_DEPTH = 256;
+
+type EvaluateFn = (this: unknown, ev: unknown, ast: unknown, ctx: unknown) => unknown;
+
+/** The part of cel-js's ASTNode this module reads. */
+interface CelNode {
+  readonly op: string;
+  readonly args: unknown;
+  readonly meta: { readonly alternate?: CelNode; readonly macro?: unknown; readonly evaluate?: EvaluateFn };
+  evaluate: EvaluateFn;
+}
+
+interface Comprehension {
+  readonly iterable: CelNode;
+  readonly init: CelNode;
+  readonly step: CelNode;
+  /** Quantifiers (`exists`, `all`): whether to go on, given the result so far. */
+  readonly condition?: (accu: unknown) => boolean;
+  /** True for `map`, `filter`, `exists_one`: an error in the body ends the loop; quantifiers go on past it. */
+  readonly errorsAreFatal?: boolean;
+}
+
+/** A comprehension's body, and its cost per iteration (nested comprehensions' bodies excluded: they meter themselves). */
+interface Loop {
+  readonly step: CelNode;
+  readonly cost: number;
+  /**
+   * What the body returns once the meter has stopped, for a quantifier: a result its condition ends the
+   * loop on (`true` for `exists`, `false` for `all`). Undefined: the body throws, which ends the loop.
+   */
+  readonly finish: { readonly value: boolean } | undefined;
+}
+
+interface Cost {
+  /** The bound over the largest lists. */
+  readonly total: number;
+  /** What one evaluation of the node costs apart from comprehension bodies. */
+  readonly own: number;
+}
+
+function isNode(value: unknown): value is CelNode {
+  return typeof value === 'object' && value !== null && typeof (value as CelNode).op === 'string' && 'meta' in value;
+}
+
+function comprehensionOf(node: CelNode): Comprehension {
+  const args = node.args as Partial<Comprehension> | null;
+  if (!isNode(args?.iterable) || !isNode(args.init) || !isNode(args.step)) {
+    throw new InternalError('cel-js comprehension node without iterable, init and step: the CEL cost meter does not know this cel-js version');
+  }
+  return args as Comprehension;
+}
+
+/** The AST nodes among a node's operands (arrays of operands and map entries included; names skipped). */
+function children(value: unknown, out: CelNode[] = []): CelNode[] {
+  if (isNode(value)) out.push(value);
+  else if (Array.isArray(value)) for (const item of value) children(item, out);
+  return out;
+}
+
+/** True when `node` is a call of `name` (a function, or a method on any receiver). */
+function calls(node: CelNode, name: string): boolean {
+  return (node.op === 'call' || node.op === 'rcall') && Array.isArray(node.args) && node.args[0] === name;
+}
+
+function contains(node: CelNode, test: (n: CelNode) => boolean): boolean {
+  if (test(node)) return true;
+  const inner = node.meta.alternate;
+  if (inner !== undefined) return contains(inner, test);
+  if (node.op === 'comprehension') {
+    const c = comprehensionOf(node);
+    return contains(c.iterable, test) || contains(c.step, test);
+  }
+  return children(node.args).some((child) => contains(child, test));
+}
+
+function tooCostly(path: string, message: string, details: Record<string, number | string> = {}): RuleTooLargeError {
+  return new RuleTooLargeError(`${path}: ${message}`, { details: { path, ...details } });
+}
+
+/** The AST's operand nodes, expanded macros and comprehension parts included. */
+function operands(node: CelNode): CelNode[] {
+  const { alternate } = node.meta;
+  if (alternate !== undefined) return [alternate];
+  if (node.op === 'comprehension') {
+    const c = comprehensionOf(node);
+    return [c.iterable, c.init, c.step];
+  }
+  return children(node.args);
+}
+
+/** The AST's depth, walked without recursion (the point is to refuse trees too deep to recurse over), up to `limit + 1`. */
+function depthOf(root: CelNode, limit: number): number {
+  let deepest = 0;
+  const stack: Array<[CelNode, number]> = [[root, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [node, depth] = top;
+    if (depth > deepest) deepest = depth;
+    if (deepest > limit) return deepest;
+    for (const child of operands(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+/** The expression's cost bound, and its comprehensions' bodies with their per-iteration costs. */
+function analyse(root: CelNode, bounds: CelBounds, path: string): { cost: Cost; loops: Loop[]; growth: CelNode[] } {
+  const loops: Loop[] = [];
+  const growth: CelNode[] = [];
+  let inLoop = 0;
+  const visit = (node: CelNode): Cost => {
+    const { alternate, macro } = node.meta;
+    if (alternate !== undefined) return visit(alternate);
+    if (macro !== undefined && calls(node, 'bind')) {
+      throw tooCostly(path, 'cel.bind is not allowed: chained binds can double a value\'s size at every step, which no cost bound sees');
+    }
+    if (node.op === 'comprehension') {
+      const comprehension = comprehensionOf(node);
+      const { iterable, init, step } = comprehension;
+      const [it, first] = [visit(iterable), visit(init)];
+      inLoop++;
+      const body = visit(step);
+      inLoop--;
+      const items = contains(iterable, (n) => calls(n, 'split')) ? bounds.maxStringLength + 1 : bounds.maxListItems;
+      loops.push({ step, cost: body.own, finish: finishOf(comprehension) });
+      return { total: 1 + it.total + first.total + items * body.total, own: 1 + it.own + first.own };
+    }
+    // A `+` run once per item builds a list or string each time: the meter counts what it builds.
+    if (node.op === '+' && inLoop > 0) growth.push(node);
+    let total = 1;
+    let own = 1;
+    for (const child of children(node.args)) {
+      const c = visit(child);
+      total += c.total;
+      own += c.own;
+    }
+    return { total, own };
+  };
+  return { cost: visit(root), loops, growth };
+}
+
+/** The body result that ends a quantifier's loop (see `Loop.finish`); undefined for a loop an error ends. */
+function finishOf(c: Comprehension): Loop['finish'] {
+  const { condition } = c;
+  if (c.errorsAreFatal === true || typeof condition !== 'function') return undefined;
+  if (!condition(true)) return { value: true };
+  if (!condition(false)) return { value: false };
+  return undefined;
+}
+
+/** The function that runs a node, as cel-js's `ASTNode.evaluate` would pick it on first use. */
+function runnerOf(node: CelNode): EvaluateFn {
+  const { alternate, evaluate } = node.meta;
+  if (alternate !== undefined) return (ev, _ast, ctx) => alternate.evaluate(ev, alternate, ctx);
+  if (typeof evaluate !== 'function') throw new InternalError('cel-js AST node without an evaluate function: the CEL cost meter does not know this cel-js version');
+  return evaluate;
+}
+
+/** A parsed expression whose depth and cost bound passed: what `meter` instruments once it is type-checked. */
+export interface CostBound {
+  /** The compile-time bound, in AST node evaluations. */
+  readonly estimated: number;
+  readonly own: number;
+  readonly loops: readonly Loop[];
+  /** The `+` nodes inside comprehension bodies. */
+  readonly growth: readonly CelNode[];
+  readonly max: number;
+  readonly path: string;
+}
+
+/**
+ * Bounds a parsed expression before it is type-checked: RuleTooLargeError (CONFIG_RULE_TOO_LARGE) when its
+ * AST is deeper than `CEL_MAX_TREE_DEPTH`, when it uses `cel.bind`, or when its cost bound is above
+ * `maxEvaluationCost`. `root` is cel-js's parsed AST.
+ */
+export function boundCost(root: unknown, bounds: CelBounds, path: string): CostBound {
+  if (!isNode(root)) throw new InternalError('cel-js parse result without an AST: the CEL cost meter does not know this cel-js version');
+  const depth = depthOf(root, CEL_MAX_TREE_DEPTH);
+  if (depth > CEL_MAX_TREE_DEPTH) {
+    throw tooCostly(path, `the expression nests more than ${CEL_MAX_TREE_DEPTH} operators deep`, { maxTreeDepth: CEL_MAX_TREE_DEPTH });
+  }
+  const { cost, loops, growth } = analyse(root, bounds, path);
+  const max = bounds.maxEvaluationCost;
+  if (cost.total > max) {
+    throw tooCostly(
+      path,
+      `its evaluation cost can reach ${cost.total}, above limits.maxEvaluationCost (${max}); a comprehension counts its body once per item, up to ${bounds.maxListItems} items a list (${bounds.maxStringLength + 1} after split), so nested comprehensions multiply`,
+      { estimatedCost: cost.total, maxEvaluationCost: max },
+    );
+  }
+  return { estimated: cost.total, own: cost.own, loops, growth, max, path };
+}
+
+/**
+ * `evaluate` with a meter, once the expression is type-checked (the check fixes each node's evaluate
+ * function). Each iteration of a comprehension adds its body's cost, and each `+` inside one adds the
+ * length of the list or string it built (which the compile-time bound counts as one node). Past
+ * `maxEvaluationCost` the evaluation throws RuleCostExceededError (RULE_COST_EXCEEDED): every loop then
+ * ends at its next iteration, so the overshoot is at most one body, or one `+`, per loop in progress.
+ * Without comprehensions, `evaluate` itself: its cost is its size, already bounded.
+ */
+export function meter<C, R>(bound: CostBound, evaluate: (context: C) => R): (context: C) => R {
+  const { loops, growth, max, path } = bound;
+  if (loops.length === 0) return evaluate;
+  // One meter per compiled expression: evaluation is synchronous and never re-enters the same expression.
+  let spent = 0;
+  let stopped: RuleCostExceededError | null = null;
+  const charge = (units: number): void => {
+    if (stopped === null && (spent += units) > max) {
+      stopped = new RuleCostExceededError(`${path}: evaluation stopped at ${spent} cost units, above limits.maxEvaluationCost (${max})`, {
+        details: { path, maxEvaluationCost: max },
+      });
+    }
+  };
+  // An own property shadows ASTNode.prototype.evaluate, which would otherwise cache the unmetered function.
+  for (const loop of loops) {
+    const inner = runnerOf(loop.step);
+    const { cost, finish } = loop;
+    loop.step.evaluate = function metered(this: unknown, ev, ast, ctx) {
+      charge(cost);
+      if (stopped !== null) {
+        // A quantifier goes on past an error (CEL's `exists` is true if any item is); the value that
+        // ends it is returned instead, and the evaluation fails below all the same.
+        if (finish !== undefined) return finish.value;
+        throw stopped;
+      }
+      return inner.call(this, ev, ast, ctx);
+    };
+  }
+  for (const node of growth) {
+    const inner = runnerOf(node);
+    node.evaluate = function measured(this: unknown, ev, ast, ctx) {
+      const built = inner.call(this, ev, ast, ctx);
+      if (typeof built === 'string' || Array.isArray(built)) charge(built.length);
+      return built;
+    };
+  }
+  return (context: C): R => {
+    spent = bound.own;
+    stopped = null;
+    let result: R;
+    try {
+      result = evaluate(context);
+    } catch (error) {
+      if (stopped !== null) throw stopped;
+      throw error;
+    }
+    // CEL's `||` and `&&` absorb an error when the other side decides, and a stopped quantifier returns
+    // whatever ends it: a stopped evaluation fails all the same.
+    if (stopped !== null) throw stopped;
+    return result;
+  };
+}
