@@ -276,6 +276,8 @@ export function meter<C, R>(bound: CostBound, evaluate: (context: C) => R): (con
       return built;
     };
   }
+  // Read through a call: the evaluation sets it from inside cel-js, which control-flow narrowing cannot see.
+  const stoppedBy = (): RuleCostExceededError | null => stopped;
   return (context: C): R => {
     spent = bound.own;
     stopped = null;
@@ -283,12 +285,12 @@ export function meter<C, R>(bound: CostBound, evaluate: (context: C) => R): (con
     try {
       result = evaluate(context);
     } catch (error) {
-      if (stopped !== null) throw stopped;
-      throw error;
+      throw stoppedBy() ?? error;
     }
     // CEL's `||` and `&&` absorb an error when the other side decides, and a stopped quantifier returns
     // whatever ends it: a stopped evaluation fails all the same.
-    if (stopped !== null) throw stopped;
+    const cutOff = stoppedBy();
+    if (cutOff !== null) throw cutOff;
     return result;
   };
 }

@@ -6,7 +6,9 @@
 import { cpus } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { celLimitsOf, compileExpression, type CelLimits, type ExpressionKind } from './rules.js';
-import { ConfigError, TooManyFeaturesError, TooManyRulesError, TooManyStepsError, isVerdictError } from '../core/errors.js';
+import {
+  ConfigError, ModelFileTooLargeError, RegistryPathError, TooManyFeaturesError, TooManyRulesError, TooManyStepsError, isVerdictError,
+} from '../core/errors.js';
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import { checkCelEventRefs, checkInputContract } from './input-contract.js';
 import { featureColumns } from './feature-columns.js';
@@ -113,7 +115,7 @@ function topologicalOrder(steps: readonly StepSpec[], deps: ReadonlyMap<string, 
  * the working directory); `options.cores` sizes the default placement (default the machine's CPU count).
  * Rejects with `ConfigError` (CONFIG_INVALID) naming the config path: an unknown schema, step, feature set,
  * field, model, output or state aggregate; an invalid `state` section (config/compile-state.ts); a duplicate step id; a dependency cycle; a shape mismatch; a model that cannot
- * be resolved (its code in the message). Over its `limits`: CONFIG_TOO_MANY_STEPS, CONFIG_TOO_MANY_FEATURES,
+ * be resolved (its code in the message; but REGISTRY_PATH_INVALID and MODEL_FILE_TOO_LARGE keep their codes). Over its `limits`: CONFIG_TOO_MANY_STEPS, CONFIG_TOO_MANY_FEATURES,
  * CONFIG_TOO_MANY_RULES, CONFIG_RULE_TOO_LARGE (a CEL expression too long, too deep or too costly).
  */
 export async function compilePipeline(
@@ -152,6 +154,10 @@ export async function compilePipeline(
     try {
       return await registry.resolve(id);
     } catch (err) {
+      // A limit keeps its own code (README "Limits"); any other failure is the config's, its code in the message.
+      for (const Limit of [RegistryPathError, ModelFileTooLargeError]) {
+        if (err instanceof Limit) throw new Limit(`${path}: ${err.message}`, { cause: err, details: { ...err.details, config: path } });
+      }
       const code = isVerdictError(err) ? `${err.code}: ` : '';
       throw new ConfigError(`${path}: ${code}${(err as Error).message}`, { cause: err, details: { path } });
     }
