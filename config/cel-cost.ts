@@ -248,7 +248,8 @@ export function meter<C, R>(bound: CostBound, evaluate: (context: C) => R): (con
   let stopped: RuleCostExceededError | null = null;
   const charge = (units: number): void => {
     if (stopped === null && (spent += units) > max) {
-      stopped = new RuleCostExceededError(`${path}: evaluation stopped at ${spent} cost units, above limits.maxEvaluationCost (${max})`, {
+      // Without the path: whoever reports it (a rule's verdict, a step's `when`) puts the path first.
+      stopped = new RuleCostExceededError(`evaluation stopped at ${spent} cost units, above limits.maxEvaluationCost (${max})`, {
         details: { path, maxEvaluationCost: max },
       });
     }

@@ -3,7 +3,7 @@
  * validated on every read, and a failure names the file and the field, because they are edited by people and
  * written by training scripts as well as by the registry.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { formatZodError } from '../core/zod-error.js';
@@ -60,10 +60,31 @@ function parseJson(text: string, file: string): unknown {
   }
 }
 
+/**
+ * 16 MiB: far above any manifest or alias history a registry writes (an alias move is about 100 bytes), and
+ * small enough that a wrong file is refused before it is read into memory.
+ */
+export const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A registry document's text, once `stat` shows a regular file within MAX_DOCUMENT_BYTES: a FIFO would
+ * block the read for ever, a device or a huge file would fill memory. ConfigError (CONFIG_INVALID) when
+ * it is not; the read's own error (ENOENT…) as the cause of one otherwise.
+ */
+async function readDocument(file: string): Promise<string> {
+  const info = await stat(file);
+  if (!info.isFile()) throw new ConfigError(`${file} is not a regular file`, { details: { file } });
+  if (info.size > MAX_DOCUMENT_BYTES) {
+    throw new ConfigError(`${file} is ${info.size} bytes, above the ${MAX_DOCUMENT_BYTES}-byte bound of a registry document`, { details: { file } });
+  }
+  return readFile(file, 'utf8');
+}
+
 async function readText(file: string): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    return await readDocument(file);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`, { cause: err, details: { file } });
   }
 }
@@ -82,9 +103,10 @@ export async function readManifest(file: string): Promise<ModelManifest> {
 export async function readAliasFile(file: string): Promise<AliasFile> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readDocument(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyAliasFile();
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`, { cause: err, details: { file } });
   }
   const parsed = aliasFileSchema.safeParse(parseJson(text, file));

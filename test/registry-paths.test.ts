@@ -6,12 +6,13 @@
  * API's promote and rollback over HTTP. Real files and symlinks in a temporary directory, real ONNX models.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { RegistryPathError, isVerdictError } from '../core/errors.js';
+import { ConfigError, RegistryPathError, isVerdictError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import { createMetrics } from '../core/metrics.js';
 import { serveHttp, type HttpEndpoint } from '../core/metrics-server.js';
@@ -165,6 +166,20 @@ void describe('symlinks that lead out of the registry', () => {
     assert.equal((await reg.promote('demo', 3)).to, 3);
     assert.equal((await reg.rollback('demo')).to, 1);
     assert.deepEqual(await reg.list(), [{ name: 'demo', versions: [1, 2, 3], aliases: { production: 1 } }]);
+  });
+});
+
+void describe('registry documents that are not plain files', () => {
+  void test('a manifest.json or aliases.json that is a FIFO is refused, not read (which would block for ever)', async () => {
+    await rm(join(root, 'demo', '2', 'manifest.json'));
+    execFileSync('mkfifo', [join(root, 'demo', '2', 'manifest.json')]);
+    const reg = new ModelRegistry(root);
+    const notRegular = (e: unknown): boolean => e instanceof ConfigError && /is not a regular file/.test(e.message);
+    await assert.rejects(reg.resolve('demo@2'), notRegular);
+    await rm(join(root, 'demo', 'aliases.json'));
+    execFileSync('mkfifo', [join(root, 'demo', 'aliases.json')]);
+    await assert.rejects(reg.resolve('demo@1'), notRegular);
+    await assert.rejects(reg.list(), notRegular);
   });
 });
 

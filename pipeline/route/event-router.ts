@@ -208,8 +208,9 @@ export class EventRouter {
       try {
         applies = routed.condition({ event: ev.event, steps: outputs, state: ev.state });
       } catch (err) {
-        // A cost cut-off keeps its code (and names the path already); anything CEL throws is a RuleError.
-        const error = err instanceof RuleCostExceededError ? err : new RuleError(`steps.${step.id}.when: ${(err as Error).message}`, { cause: err });
+        // A cost cut-off keeps its code; anything else CEL throws is a RuleError.
+        const Failure = err instanceof RuleCostExceededError ? RuleCostExceededError : RuleError;
+        const error = new Failure(`steps.${step.id}.when: ${(err as Error).message}`, { cause: err });
         return { status: 'error', error: error.toJSON(), model: versionFor(binding, ev.key).ref };
       }
       if (applies !== true) return CONDITION_FALSE;
