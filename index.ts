@@ -62,6 +62,11 @@ export {
   type SerializedError,
 } from './core/errors.js';
 export { IntegerRangeError, NonFiniteNumberError, UnsupportedValueError } from './core/errors.js';
+// Configuration limits (README "Limits").
+export {
+  ModelFileTooLargeError, RegistryPathError, RuleTooLargeError, TooManyStepsError, TooManyFeaturesError, TooManyRulesError,
+  RuleCostExceededError,
+} from './core/errors.js';
 
 let defaultInstance: Verdict | undefined;
 
