@@ -21,6 +21,9 @@ import { modelsCommand } from '../cli/models-command.js';
 import { createAdminHandler } from '../runtime/admin/admin-handler.js';
 import type { AdminTarget } from '../runtime/admin/admin-target.js';
 import { promoteModel, rollbackModel } from '../runtime/admin/model-actions.js';
+import { compilePipeline } from '../config/compile-pipeline.js';
+import { samplePipeline } from './helpers/pipelines.js';
+import { shippedRegistry } from './helpers/registry-copy.js';
 
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/registry/', import.meta.url));
 const fixture = (file: string): string => join(FIXTURES, file);
@@ -166,6 +169,18 @@ void describe('symlinks that lead out of the registry', () => {
     assert.equal((await reg.promote('demo', 3)).to, 3);
     assert.equal((await reg.rollback('demo')).to, 1);
     assert.deepEqual(await reg.list(), [{ name: 'demo', versions: [1, 2, 3], aliases: { production: 1 } }]);
+  });
+});
+
+void describe('a pipeline naming a model by a path', () => {
+  void test('does not compile: REGISTRY_PATH_INVALID, with the step\'s config path', async () => {
+    const file = await samplePipeline();
+    for (const model of ['../../etc', 'fraud_gbt@../../x', '/etc/passwd']) {
+      const steps = file.steps.map((s, i) => (i === 1 ? { ...s, model } : s));
+      // The shipped registry (only read): every other step resolves, so the refusal is this step's.
+      await assert.rejects(compilePipeline({ ...file, steps }, new ModelRegistry(shippedRegistry)), (e: unknown) =>
+        isPathError(e) && (e as Error).message.startsWith('steps[1].model: '), model);
+    }
   });
 });
 
