@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { z } from 'zod';
+import { censorSecrets } from './log-censor.js';
 import { parseOptions } from './options.js';
 
 export type { Logger };
@@ -10,32 +11,15 @@ export const loggerOptionsSchema = z.object({
   level: z.string().min(1).default('info'),
 });
 
-/** What a redacted log field shows (the admin API's effective config shows the same: config/redact.ts). */
-const CENSOR = '[redacted]';
-const SECRET_FIELDS = ['password', 'passphrase', 'token', 'authorization'];
-const TLS_FIELDS = ['key', 'cert', 'ca', 'pfx', 'passphrase'];
-// The top and three levels down: deep enough for `{ config: { kafka: { sasl: { password } } } }`.
-const LEVELS = ['', '*.', '*.*.', '*.*.*.'];
-
-/**
- * Log fields censored whatever logs them, at the top and three levels down: a secret-named field (`password`,
- * `passphrase`, `token`, `authorization`), and TLS material under `ssl` or `tls`. No Verdict log line carries
- * one today; this keeps a future `logger.info({ kafka })` or a library's log of its options from printing
- * one. A `key` field elsewhere (a record's key) is not touched.
- */
-export const LOG_REDACT_PATHS: readonly string[] = [
-  ...LEVELS.flatMap((at) => SECRET_FIELDS.map((f) => `${at}${f}`)),
-  ...LEVELS.flatMap((at) => ['ssl', 'tls'].flatMap((block) => TLS_FIELDS.map((f) => `${at}${block}.${f}`))),
-];
-
 /**
  * The root logger. Structured JSON on stderr, so stdout stays free for a command's own output (the demo's
  * progress line, `models list`, reports). Components take a child logger through `componentLogger`.
- * `level`: a pino level; default `VERDICT_LOG_LEVEL`, else info. `name`: default verdict.
+ * `level`: a pino level; default `VERDICT_LOG_LEVEL`, else info. `name`: default verdict. Secret-named fields
+ * are censored in every line (core/log-censor.ts).
  */
 export function createLogger(options: { level?: string; name?: string } = {}): Logger {
   const { name, level } = parseOptions(loggerOptionsSchema, { name: options.name, level: options.level ?? process.env['VERDICT_LOG_LEVEL'] }, 'logger options');
-  return pino({ name, level, redact: { paths: [...LOG_REDACT_PATHS], censor: CENSOR } }, pino.destination(2));
+  return pino({ name, level, formatters: { log: censorSecrets } }, pino.destination(2));
 }
 
 /** A logger that drops everything: for tests and library callers that pass none. */

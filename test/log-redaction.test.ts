@@ -1,5 +1,5 @@
 /**
- * The root logger censors secret-named fields wherever a log line carries them (core/log.ts LOG_REDACT_PATHS):
+ * The root logger censors secret-named fields wherever a log line carries them (core/log-censor.ts):
  * checked on `createLogger`'s own output (stderr of a child process), since that is what every command uses.
  */
 import assert from 'node:assert/strict';
