@@ -28,10 +28,11 @@ export function censorSecrets(fields: Record<string, unknown>): Record<string, u
 function censor(node: unknown, underTls: boolean, depth: number): unknown {
   if (typeof node !== 'object' || node === null || depth > MAX_DEPTH || ArrayBuffer.isView(node)) return node;
   if (Array.isArray(node)) {
+    const items: readonly unknown[] = node;
     let copy: unknown[] | undefined;
-    node.forEach((item: unknown, i) => {
+    items.forEach((item, i) => {
       const next = censor(item, false, depth + 1);
-      if (next !== item) (copy ??= [...node])[i] = next;
+      if (next !== item) (copy ??= [...items])[i] = next;
     });
     return copy ?? node;
   }
