@@ -18,12 +18,12 @@ test('secret-named fields and TLS material are censored in log lines, a record k
     const root = createLogger({ level: 'info' });
     root.info({ token: 'T0', password: 'P0', key: 'record-key' }, 'top');
     componentLogger(root, 'daemon').info({ config: { kafka: { sasl: { password: 'P3', username: 'u' }, ssl: { key: 'K3', cert: 'C3', ca: 'A3', passphrase: 'F3' } }, admin: { token: 'T2' } } }, 'deep');
-    root.warn({ headers: { authorization: 'Bearer B1' }, tls: { key: 'K1' } }, 'request');
+    root.warn({ headers: { Authorization: 'Bearer B1' }, tls: { key: 'K1' }, clients: [{ sasl: { password: 'P4' } }] }, 'request');
   `;
   const { stderr } = await run(process.execPath, ['--input-type=module', '-e', script]);
   const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.length, 3);
-  for (const secret of ['T0', 'P0', 'P3', 'K3', 'C3', 'A3', 'F3', 'T2', 'B1', 'K1']) assert.ok(!stderr.includes(`"${secret}"`), `${secret} censored: ${stderr}`);
+  for (const secret of ['T0', 'P0', 'P3', 'K3', 'C3', 'A3', 'F3', 'T2', 'Bearer B1', 'K1', 'P4']) assert.ok(!stderr.includes(`"${secret}"`), `${secret} censored: ${stderr}`);
   assert.equal(lines[0]?.['key'], 'record-key', 'a key field outside ssl/tls is kept');
   assert.deepEqual((lines[1]?.['config'] as { kafka: { sasl: unknown } }).kafka.sasl, { password: '[redacted]', username: 'u' });
   assert.equal(lines[1]?.['component'], 'daemon');
