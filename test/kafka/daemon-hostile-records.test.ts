@@ -19,7 +19,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import type { IHeaders } from 'kafkajs';
 import { pack } from 'msgpackr';
 import { NestingTooDeepError, RecordTooLargeError, StringTooLongError, TooManyFieldsError } from '../../core/errors.js';
 import { pipelineFileSchema } from '../../config/pipeline-schema.js';
@@ -254,7 +253,7 @@ describe('hostile records through one daemon over Kafka', { timeout: 240_000 }, 
         topic: topics.input, acks: -1,
         messages: records.map((r) => ({
           partition: r.partition, key: r.key, value: r.value,
-          headers: { [WIRE_HEADERS]: r.headers } as unknown as IHeaders,
+          headers: { [WIRE_HEADERS]: r.headers },
         })),
       });
       await waitForCommittedToEnd(h.admin, groupId, topics.input, 60_000);
