@@ -56,13 +56,19 @@ export const DEFAULT_CEL_LIMITS: CelLimits = {
   maxStringLength: 65_536,
 };
 
-/** The CEL bounds of a pipeline: its `limits`, and the list and string sizes its events can have. */
-export function celLimitsOf(limits: Pick<CelLimits, 'maxExpressionLength' | 'maxEvaluationCost'>): CelLimits {
+/**
+ * The CEL bounds of a pipeline: its `limits`, and the list and string sizes its events can have (the
+ * input limits' `maxFields` and `maxStringLength`; their defaults when not given).
+ */
+export function celLimitsOf(
+  limits: Pick<CelLimits, 'maxExpressionLength' | 'maxEvaluationCost'>,
+  input: { readonly maxFields?: number; readonly maxStringLength?: number } = {},
+): CelLimits {
   return {
     maxExpressionLength: limits.maxExpressionLength,
     maxEvaluationCost: limits.maxEvaluationCost,
-    maxListItems: DEFAULT_CEL_LIMITS.maxListItems,
-    maxStringLength: DEFAULT_CEL_LIMITS.maxStringLength,
+    maxListItems: input.maxFields ?? DEFAULT_CEL_LIMITS.maxListItems,
+    maxStringLength: input.maxStringLength ?? DEFAULT_CEL_LIMITS.maxStringLength,
   };
 }
 
