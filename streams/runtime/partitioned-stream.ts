@@ -225,6 +225,10 @@ export class PartitionedStream {
   start(): void {
     const { source, sink, process, logger } = this.#deps;
     if (this.#deps.pipeline !== undefined) this.#endToEnd = this.#deps.metrics?.endToEndSeconds.labels({ pipeline: this.#deps.pipeline });
+    const { metrics } = this.#deps;
+    metrics?.streamBound.set({ bound: 'max_inflight' }, this.#options.maxInflight);
+    metrics?.streamBound.set({ bound: 'max_buffered' }, this.#options.maxBuffered);
+    metrics?.streamBound.set({ bound: 'max_buffered_per_partition' }, this.#options.maxBufferedPerPartition);
     const sendRetrying = (records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]> =>
       retry(() => sink.send(records), {
         ...SINK_RETRY,
@@ -253,6 +257,7 @@ export class PartitionedStream {
         filter((event) => event.type === 'batch'),
         map((event) => this.#intake(event.batch)),
         this.#admission.operator,
+        tap(() => this.#deps.metrics?.admittedEvents.set(this.#admission.inflight)),
         groupBy((block) => tpKey(block)),
         mergeMap((partition$) =>
           partition$.pipe(
@@ -445,6 +450,7 @@ export class PartitionedStream {
       if (onDelivered !== undefined) onDelivered(encoded[i]!, records[i]!);
     }
     this.#admission.release(records.length);
+    this.#deps.metrics?.admittedEvents.set(this.#admission.inflight);
     if (changelog === undefined || !this.#assigned.has(tpKey(batch))) this.#committable(batch);
     else this.#changelog!.delivered(changelog);
     if (this.#lifecycle.state === 'running') this.#backpressure.relieve();
