@@ -11,6 +11,7 @@ import { EventPool } from './events.js';
 import { MOCK_RETENTION_BYTES_PER_PARTITION } from './retention.js';
 import { gitInfo, machineInfo } from './machine.js';
 import { runOverload } from './overload.js';
+import { runSoak } from './soak.js';
 import { predictOverload } from './overload-plan.js';
 import { Progress, type ProgressSink } from './progress.js';
 import { ratios } from './report.js';
@@ -61,6 +62,7 @@ export interface BenchOptions {
    */
   readonly targetWarmup: { readonly rate: number; readonly durationS: number };
   readonly overload?: OverloadOptions;
+  readonly soak?: SoakOptions;
   readonly command: string;
   readonly logger?: Logger;
   readonly logLevel?: string;
@@ -81,6 +83,16 @@ export interface OverloadOptions {
    * whose retention is per partition. Absent: `partitions`.
    */
   readonly partitions?: number;
+}
+
+export interface SoakOptions {
+  readonly target: TargetName;
+  /** Absent: half the target's max sustainable rate, searched first. */
+  readonly rate?: number;
+  readonly durationS: number;
+  readonly sampleS: number;
+  /** Left out of the slopes. */
+  readonly warmupS: number;
 }
 
 /**
@@ -124,9 +136,13 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
   const reports: TargetReport[] = [];
   let overload: BenchReport['overload'] = null;
+  let soak: BenchReport['soak'];
   for (const name of options.targets) {
     // A level's backlog is bounded (maxBacklogS), an overload's is not: keep everything for that one.
     const overloaded = options.overload?.target === name ? options.overload : undefined;
+    const soaked = options.soak?.target === name ? options.soak : undefined;
+    // A soak at a given rate needs no search (unless an overload on the same target needs its rate).
+    const searching = options.rates === undefined && !(soaked?.rate !== undefined && overloaded === undefined);
     const partitions = overloaded?.partitions ?? options.partitions;
     const retention = overloaded !== undefined ? Number.MAX_SAFE_INTEGER : embeddedRetention(partitions);
     const target = createTarget(name, { ...targetContext, partitions, embeddedRetention: retention });
@@ -146,7 +162,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       let max: number | null = null;
       let firstFailing: number | null = null;
       let limitedBy: TargetReport['limitedBy'] = [];
-      if (options.rates === undefined) {
+      if (searching) {
         const search = await searchSaturation((rate) => runLevel(plan(rate, target.transport), ctx), options.saturation, (judged) => {
           progress.level(name, judged);
           levels.push({ ...judged.result, judgement: judged.judgement, role: 'search' });
@@ -155,7 +171,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         firstFailing = search.firstFailingRate;
         limitedBy = search.limitedBy;
       } else {
-        for (const rate of options.rates) {
+        for (const rate of options.rates ?? []) {
           const result = await runLevel(plan(rate, target.transport), ctx);
           const judgement = judgeLevel(result, options.saturation);
           progress.level(name, { result, judgement });
@@ -174,6 +190,21 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         progress.level(`${name} ½`, judged);
         half = { ...result, judgement: judged.judgement, role: 'half-saturation' };
         levels.push(half);
+      }
+      if (soaked !== undefined) {
+        const rate = soaked.rate ?? (max === null ? null : Math.max(1, Math.round(max / 2)));
+        if (rate === null) progress.line(`${name}: no sustainable rate found, so no soak`);
+        else {
+          const tickMs = options.tickMs[target.transport];
+          const rateSource = soaked.rate !== undefined ? 'given (--soak-rate)' : `half the max sustainable rate found in this run (${max ?? 0}/s)`;
+          progress.line(`${name}: soak at ${rate}/s (${rateSource}) for ${Math.round(soaked.durationS / 6) / 10} min, sampled every ${soaked.sampleS} s`);
+          const result = await runSoak({
+            rate, durationS: soaked.durationS, sampleS: soaked.sampleS, warmupS: soaked.warmupS, tickMs,
+            // Half the saturation rate keeps up with a wide margin: a backlog of 30 s of load is a failed soak.
+            maxBacklogS: 30, drainTimeoutS: Math.max(60, options.drainTimeoutS), drainIdleS: 20, note: (t) => progress.line(t),
+          }, withoutWindows(ctx));
+          soak = { target: name, rateSource, partitions, tickMs, ...result };
+        }
       }
       if (overloaded !== undefined) {
         const rate = overloaded.rate ?? (max === null ? null : 2 * max);
@@ -250,6 +281,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     targets: reports,
     ratios: ratios(reports),
     overload,
+    ...(soak === undefined ? {} : { soak }),
     loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

@@ -5,7 +5,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderChart } from './chart.js';
-import type { BenchReport, OverloadReport, TargetReport } from './report-types.js';
+import type { BenchReport, OverloadReport, SoakReport, TargetReport } from './report-types.js';
+import { renderSoakChart } from './soak-chart.js';
+import type { Trend } from './soak-trend.js';
 import type { TargetName } from './targets/target.js';
 
 export const RATIO_PAIRS: ReadonlyArray<readonly [TargetName, TargetName]> = [
@@ -75,6 +77,7 @@ export function renderMarkdown(r: BenchReport): string {
     }
   }
   if (r.overload !== null) lines.push('', ...overloadMarkdown(r.overload));
+  if (r.soak !== undefined) lines.push('', ...soakMarkdown(r.soak));
   lines.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`), '', 'Chart: `chart.svg` (latency and throughput against the offered rate). Raw figures: `report.json`.', '');
   return lines.join('\n');
 }
@@ -105,11 +108,45 @@ function overloadMarkdown(o: OverloadReport): string[] {
   ];
 }
 
+/** A slope per hour in the series' unit (bytes shown as MiB), with its standard error. */
+function slopeText(t: Trend): string {
+  const [div, unit, digits] = t.unit === 'bytes' ? [2 ** 20, 'MiB', 2] : [1, t.unit, 2];
+  const v = t.slopePerHour / div;
+  return `${v >= 0 ? '+' : ''}${num(v, digits)} ± ${num(t.slopeStdErrPerHour / div, digits)} ${unit}/h`;
+}
+
+function meanText(t: Trend): string {
+  return t.unit === 'bytes' ? mib(t.mean) : `${num(t.mean, t.unit === 'ms' ? 2 : 0)} ${t.unit}`;
+}
+
+function soakMarkdown(o: SoakReport): string[] {
+  const rows: Array<[string, Trend]> = [
+    ['resident memory (RSS)', o.trends.rssBytes], ['V8 heap used', o.trends.heapUsedBytes], ['event-loop delay p99', o.trends.eventLoopP99Ms],
+    ['latency p99 per window', o.trends.latencyP99Ms], ['throughput', o.trends.throughput], ['lag', o.trends.lag],
+  ];
+  const l = o.level;
+  return [
+    `## Soak: ${o.target} at ${num(o.rate)}/s for ${num(o.durationS / 60, 1)} min on ${o.partitions} partitions`,
+    '',
+    `Rate: ${o.rateSource}. Sampled every ${o.sampleS} s; the first ${num(o.warmupS)} s (warm-up) are left out of the slopes. Memory and event-loop delay: ${o.measuredIn}. Overall: **${o.verdict}**.`,
+    '',
+    '| series | mean after warm-up | slope (least squares ± 1 SE) | slope / mean | verdict |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...rows.map(([name, t]) => `| ${name} | ${meanText(t)} | ${slopeText(t)} | ${num(t.relativeSlopePerHour * 100, 2)}%/h | ${t.thresholdPerHour === Infinity ? 'not judged' : `${t.verdict}: ${t.why}`} |`),
+    '',
+    `- sent ${num(l.sent)}, decided ${num(l.decided)}, dead letters ${num(l.deadLetters)}, lost ${num(l.lost)}, duplicates ${num(l.duplicates)}; latency after the warm-up p50 ${num(l.latency.p50Ms, 1)} / p99 ${num(l.latency.p99Ms, 1)} / p99.9 ${num(l.latency.p999Ms, 1)} / max ${num(l.latency.maxMs, 1)} ms${l.cutShort === null ? '' : `; **cut short**: ${l.cutShort}`}.`,
+    `- Flat means: ${o.rules.join('; ')}. A series is flat when slope + 2 SE is within its threshold, rising when slope − 2 SE is beyond it, inconclusive in between (the SE assumes independent residuals, so it is optimistic for correlated samples).`,
+    '- A harness scenario, not a CI test: the figures depend on the machine and on what else runs on it. Chart: `soak.svg`; samples: `report.json` (soak.samples, soak.windows).',
+  ];
+}
+
 export interface WrittenReport {
   readonly dir: string;
   readonly json: string;
   readonly markdown: string;
   readonly chart: string;
+  /** The soak's chart, when a soak ran. */
+  readonly soakChart?: string;
 }
 
 export async function writeReport(report: BenchReport, dir: string): Promise<WrittenReport> {
@@ -118,5 +155,9 @@ export async function writeReport(report: BenchReport, dir: string): Promise<Wri
   await writeFile(files.json, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(files.markdown, renderMarkdown(report));
   await writeFile(files.chart, renderChart(report));
-  return { dir, ...files };
+  if (report.soak === undefined) return { dir, ...files };
+  const soakChart = join(dir, 'soak.svg');
+  const m = report.machine;
+  await writeFile(soakChart, renderSoakChart(report.soak, `${report.soak.target} · ${report.config.pipeline.name} · ${m.cpuCount} × ${m.cpuModel} · Node ${m.node} · ${report.startedAt} · generator and system under test share the machine`));
+  return { dir, ...files, soakChart };
 }

@@ -3,6 +3,7 @@
  * member) and a KafkaSink, on topics of the bench's own.
  */
 import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
 import { Engine } from '../../runtime/engine.js';
 import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../../streams/kafka/kafka-source.js';
@@ -10,11 +11,12 @@ import type { KafkaSutConfig, RunningSut } from './kafka-sut.js';
 import { loadBenchPipeline } from './pipeline.js';
 import { withoutState } from './without-state.js';
 
-export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger): Promise<RunningSut> {
+/** `metrics`: where the engine, the stream and the source count (the child serves it); default their own. */
+export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger, metrics?: Metrics): Promise<RunningSut> {
   const loaded = await loadBenchPipeline(config.pipelinePath, config.topics);
   const { baseDir } = loaded;
   const file = config.withoutState === true ? withoutState(loaded.file) : loaded.file;
-  const engine = await Engine.create(file, { baseDir, logger });
+  const engine = await Engine.create(file, { baseDir, logger, ...(metrics === undefined ? {} : { metrics }) });
   const connection = { brokers: config.brokers, clientId: config.clientId, logLevel: 'nothing' as const, logger };
   const source = new KafkaSource({
     ...connection,
@@ -24,7 +26,7 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger):
     ...config.timings,
     maxBytesPerPartition: 1_048_576,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
-  });
+  }, metrics === undefined ? {} : { metrics });
   const sink = new KafkaSink(connection);
   await sink.connect();
   await engine.prepareStream();
@@ -42,6 +44,7 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger):
       partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
       state: p.state === null ? null : p.state.aggregates.map((a) => a.name),
     },
+    workerMetrics: () => engine.workerMetrics(),
     stop: async () => {
       await stream.drain(5_000);
       await source.close();
