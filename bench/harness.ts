@@ -19,6 +19,7 @@ import type { BenchReport, ReportedLevel, TargetReport } from './report-types.js
 import { OutputRouter, primeTarget, runLevel, withoutWindows, type LevelContext, type LevelPlan } from './run-level.js';
 import { judgeLevel, searchSaturation, type SaturationOptions } from './saturation.js';
 import { createTarget } from './targets/create-target.js';
+import { VERDICT_KAFKA_MAX_BYTES_PER_PARTITION } from './targets/verdict-kafka.js';
 import { compileBenchPipeline } from './targets/pipeline.js';
 import type { BenchTarget, TargetName } from './targets/target.js';
 
@@ -225,6 +226,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           const result = await runOverload({
             rate, durationS: overloaded.durationS, catchUpTimeoutS: overloaded.catchUpTimeoutS, stallS: overloaded.stallS, sampleS: 1, tickMs,
             recordBytes: fit.recordBytes, note: (t) => progress.line(t),
+            inflightAllowance: Math.ceil(VERDICT_KAFKA_MAX_BYTES_PER_PARTITION / fit.recordBytes),
+            retentionBytesPerPartition: target.transport === 'kafka' && options.brokers === undefined ? MOCK_RETENTION_BYTES_PER_PARTITION : null,
             ...(embedded ? { memoryNotJudged: 'the embedded log lives in the same process and keeps the whole backlog: this memory cannot show Verdict\'s backpressure (run the overload on verdict-kafka)' } : {}),
           }, ctx);
           overload = { target: name, rssOf, partitions, tickMs, recordBytes: fit.recordBytes, prediction: fit.prediction, worstCase: fit.worstCase, predictionNote: fit.note, ...result };

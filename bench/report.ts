@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderChart } from './chart.js';
+import type { BoundUse } from './overload-bounds.js';
 import type { BenchReport, OverloadReport, SoakReport, TargetReport } from './report-types.js';
 import { renderSoakChart } from './soak-chart.js';
 import type { Trend } from './soak-trend.js';
@@ -98,7 +99,12 @@ function overloadMarkdown(o: OverloadReport): string[] {
     `| nothing lost | ${o.lost === 0 ? `yes: all ${num(o.sent)} events answered` : `NO: ${num(o.lost)} of ${num(o.sent)} unanswered; ${o.lostBySut === null ? 'this target cannot tell who lost them' : `lost by the system under test ${num(o.lostBySut)}, deleted by broker retention ${num(o.deletedByBroker)}${o.neverAccepted > 0 ? `, never accepted by the broker ${num(o.neverAccepted)}` : ''}`}`} |`,
     `| broker kept the backlog | ${check(o.checks.brokerKeptBacklog, 'yes: its log start offset never passed the consumer group\'s committed offset', `NO: retention overtook the consumer at ${num(o.retentionOvertookAtS, 0)} s`, 'cannot tell on this target')} |`,
     `| caught up | ${o.catchUpS === null ? `NO: ${o.catchUpEnd.reason}` : `${num(o.catchUpS, 1)} s after the load stopped`} |`,
+    ...boundsRows(o),
     '',
+    `- resident memory of the system under test before the load ${o.rssBeforeBytes === null ? '–' : mib(o.rssBeforeBytes)}, during it (peak) ${mib(Math.max(0, ...o.samples.filter((s) => s.phase === 'load').map((s) => s.rssBytes)))}, after the catch-up ${o.rssAfterBytes === null ? '–' : mib(o.rssAfterBytes)}.`,
+    `- accounting: ${num(o.sent)} sent = ${num(o.level.decided)} decided + ${num(o.level.deadLetters)} dead-lettered + ${num(o.lost)} unanswered; ${num(o.duplicates)} outputs were second outputs of an event already answered (at-least-once redelivery, not counted twice).`,
+    o.retention === null ? '- retention headroom: not measured on this target.'
+      : `- retention headroom (measured): the busiest partition held at most ${num(o.retention.busiestUnreadMax)} unread records ≈ ${num(o.retention.bytes / 2 ** 20, 2)} MiB of record batches, ${num(o.retention.fill * 100)}% of the ${num(o.retention.retentionBytesPerPartition / 2 ** 20)} MiB per partition: ${num(o.retention.headroom * 100)}% headroom.`,
     `- resident memory of ${o.rssOf}: start ${mib(m.startBytes)}, peak of the first ${m.referenceS} s ${mib(m.referenceBytes)}, peak of the second half of the load ${mib(m.secondHalfPeakBytes)} `
       + `(slope ${num(m.slopeMiBPerMin, 1)} MiB/min), peak overall ${mib(m.peakBytes)}, end of catch-up ${mib(m.endBytes)}.`
       + (m.verdict === 'not judged' ? '' : ` Flat means the second half's peak within ${mib(m.toleranceBytes)} of it (10% of it, at least 24 MiB); `
@@ -137,6 +143,19 @@ function soakMarkdown(o: SoakReport): string[] {
     `- sent ${num(l.sent)}, decided ${num(l.decided)}, dead letters ${num(l.deadLetters)}, lost ${num(l.lost)}, duplicates ${num(l.duplicates)}; latency after the warm-up p50 ${num(l.latency.p50Ms, 1)} / p99 ${num(l.latency.p99Ms, 1)} / p99.9 ${num(l.latency.p999Ms, 1)} / max ${num(l.latency.maxMs, 1)} ms${l.cutShort === null ? '' : `; **cut short**: ${l.cutShort}`}.`,
     `- Flat means: ${o.rules.join('; ')}. A series is flat when slope + 2 SE is within its threshold, rising when slope − 2 SE is beyond it, inconclusive in between (the SE assumes independent residuals, so it is optimistic for correlated samples).`,
     '- A harness scenario, not a CI test: the figures depend on the machine and on what else runs on it. Chart: `soak.svg`; samples: `report.json` (soak.samples, soak.windows).',
+  ];
+}
+
+function boundsRows(o: OverloadReport): string[] {
+  const b = o.bounds;
+  if (b === null) return ['| within bounds | not measured: the target has no metrics endpoint of its own |'];
+  const use = (name: string, u: BoundUse): string =>
+    `${name} ${num(u.max)} of ${u.bound === null ? '–' : num(u.bound)}${u.allowance > 0 ? ` (+${num(u.allowance)})` : ''}${u.within === false ? ' (**over**)' : ''}`;
+  const mailboxes = Object.entries(b.mailboxes).map(([model, u]) => use(`mailbox ${model}`, u));
+  const yes = (ok: boolean | null): string => (ok === null ? 'not measured' : ok ? 'yes' : 'NO');
+  return [
+    `| within bounds (max seen in ${b.samples} scrapes) | ${yes(b.withinBounds)}: ${[use('in flight (read, not acknowledged) against maxBuffered (+ one fetch)', b.inflight), use('admitted against maxInflight', b.admitted), ...mailboxes].join('; ')} |`,
+    `| consumer paused and resumed | ${yes(b.pausedAndResumed)}: ${b.pauses === null ? '–' : num(b.pauses)} partition pauses, ${b.resumes === null ? '–' : num(b.resumes)} resumes by backpressure; at most ${b.pausedPartitionsMax === null ? '–' : num(b.pausedPartitionsMax)} of ${o.partitions} partitions paused at once |`,
   ];
 }
 

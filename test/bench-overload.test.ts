@@ -8,7 +8,9 @@ import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { drainStop, type LogState } from '../bench/drain.js';
 import { judgeMemory, type MemorySample } from '../bench/memory.js';
-import { attributeLoss } from '../bench/overload.js';
+import { attributeLoss, retentionUse } from '../bench/overload.js';
+import { judgeBounds } from '../bench/overload-bounds.js';
+import type { SutMetrics } from '../bench/sut-metrics.js';
 import { busiestPartitionShare, kafkajsPartitioner, predictBacklog, recordBytes, RECORD_BATCH_OVERHEAD_BYTES } from '../bench/retention.js';
 import { OffsetBook } from '../bench/targets/offset-book.js';
 
@@ -171,5 +173,53 @@ describe('offset book', () => {
     book.accepted(b, pb, [{ partition: 0, baseOffset: '0' }]);
     assert.equal(book.size, 1);
     assert.deepEqual(book.place(['a', 'b'], new Map([[0, 5]])), { deleted: 0, neverAccepted: 1 });
+  });
+});
+
+describe('bounded queues under overload', () => {
+  const scrape = (o: Partial<SutMetrics> = {}): SutMetrics => ({
+    rssBytes: 200 * MiB, heapUsedBytes: 60 * MiB, eventLoopP99Ms: 5, inflight: 0, admitted: 0, pausedPartitions: 0,
+    backpressurePauses: 0, backpressureResumes: 0, mailboxes: { 'm@1': { depth: 0, capacity: 8192 } },
+    bounds: { maxInflight: 512, maxBuffered: 8192, maxBufferedPerPartition: 4096 }, ...o,
+  });
+
+  test('within bounds: the largest sample of each queue against its bound, pauses and resumes counted from before to after', () => {
+    const b = judgeBounds(scrape({ backpressurePauses: 3, backpressureResumes: 3 }), [
+      scrape({ inflight: 8000, admitted: 512, pausedPartitions: 7, mailboxes: { 'm@1': { depth: 600, capacity: 8192 } } }),
+      null,
+      scrape({ inflight: 9000, admitted: 384, pausedPartitions: 16 }),
+    ], scrape({ backpressurePauses: 40, backpressureResumes: 40 }), { inflightAllowance: 3000 });
+    assert.equal(b.samples, 4, 'a failed scrape is not a sample');
+    assert.deepEqual([b.inflight.max, b.inflight.bound, b.inflight.allowance, b.inflight.within], [9000, 8192, 3000, true]);
+    assert.deepEqual([b.admitted.max, b.admitted.within], [512, true]);
+    assert.deepEqual(b.mailboxes['m@1'], { max: 600, bound: 8192, allowance: 0, within: true, meaning: b.mailboxes['m@1']?.meaning });
+    assert.deepEqual([b.pauses, b.resumes, b.pausedPartitionsMax, b.withinBounds, b.pausedAndResumed], [37, 37, 16, true, true]);
+  });
+
+  test('a queue past its bound fails the check; no pause at all fails the other', () => {
+    const over = judgeBounds(scrape(), [scrape({ inflight: 11_193 }), scrape({ admitted: 513 })], scrape(), { inflightAllowance: 3000 });
+    assert.equal(over.inflight.within, false);
+    assert.equal(over.admitted.within, false);
+    assert.equal(over.withinBounds, false);
+    assert.equal(over.pausedAndResumed, false);
+    const blind = judgeBounds(null, [null], null, { inflightAllowance: 0 });
+    assert.deepEqual([blind.withinBounds, blind.pausedAndResumed, blind.samples], [null, null, 0]);
+  });
+
+  test('retention use: the busiest partition\'s peak unread records in record-batch bytes, and the headroom left', () => {
+    const sample = (atS: number, lag: number, busiestUnread: number | null) => ({
+      atS, rssBytes: 1, lag, phase: 'load' as const, overtakenPartitions: 0, busiestUnread,
+      heapUsedBytes: null, inflight: null, admitted: null, pausedPartitions: null, mailboxDepth: null,
+    });
+    // 100,000 records of lag at 10,000/s span 10 s = 200 ticks of 50 ms; the busiest partition holds 5,000 of them.
+    const use = retentionUse([sample(1, 10_000, 500), sample(2, 100_000, 5_000), sample(3, 50_000, 2_500)], {
+      recordBytes: 340, retentionBytesPerPartition: 5 * MiB, rate: 10_000, tickMs: 50,
+    });
+    assert.deepEqual(use, {
+      busiestUnreadMax: 5_000, bytes: 5_000 * 340 + 200 * RECORD_BATCH_OVERHEAD_BYTES, retentionBytesPerPartition: 5 * MiB,
+      fill: 0.327, headroom: 0.673,
+    });
+    assert.equal(retentionUse([sample(1, 10, null)], { recordBytes: 340, retentionBytesPerPartition: 5 * MiB, rate: 1, tickMs: 50 }), null);
+    assert.equal(retentionUse([sample(1, 10, 10)], { recordBytes: 340, retentionBytesPerPartition: null, rate: 1, tickMs: 50 }), null);
   });
 });

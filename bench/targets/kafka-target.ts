@@ -123,7 +123,8 @@ export class KafkaTarget implements BenchTarget {
     const at = new Map(committed.map((c) => [c.partition, c.offset]));
     const overtakenPartitions = offsets.filter((p) => p.low > (at.get(p.partition) ?? 0)).length;
     const placed = pending === undefined ? { deleted: 0, neverAccepted: 0 } : this.#book.place(pending, new Map(offsets.map((p) => [p.partition, p.low])));
-    return { overtakenPartitions, ...placed, outputsDeleted: this.#outputsDeleted };
+    const busiestUnread = Math.max(0, ...offsets.map((p) => p.high - Math.max(p.low, at.get(p.partition) ?? p.low)));
+    return { overtakenPartitions, ...placed, outputsDeleted: this.#outputsDeleted, busiestUnread };
   }
 
   async lag(): Promise<number> {

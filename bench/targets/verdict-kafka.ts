@@ -12,6 +12,9 @@ import { loadBenchPipeline } from './pipeline.js';
 import { withoutState } from './without-state.js';
 
 /** `metrics`: where the engine, the stream and the source count (the child serves it); default their own. */
+/** The consumer's fetch size per partition: one batch holds at most this many bytes of records. */
+export const VERDICT_KAFKA_MAX_BYTES_PER_PARTITION = 1_048_576;
+
 export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger, metrics?: Metrics): Promise<RunningSut> {
   const loaded = await loadBenchPipeline(config.pipelinePath, config.topics);
   const { baseDir } = loaded;
@@ -24,7 +27,7 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger, 
     topics: [config.topics.input],
     fromBeginning: true,
     ...config.timings,
-    maxBytesPerPartition: 1_048_576,
+    maxBytesPerPartition: VERDICT_KAFKA_MAX_BYTES_PER_PARTITION,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
   }, metrics === undefined ? {} : { metrics });
   const sink = new KafkaSink(connection);
