@@ -17,7 +17,7 @@ import { Progress, type ProgressSink } from './progress.js';
 import { ratios } from './report.js';
 import type { BenchReport, ReportedLevel, TargetReport } from './report-types.js';
 import { OutputRouter, primeTarget, runLevel, withoutWindows, type LevelContext, type LevelPlan } from './run-level.js';
-import { judgeLevel, searchSaturation, type SaturationOptions } from './saturation.js';
+import { judgeLevel, roundRate, searchSaturation, type SaturationOptions } from './saturation.js';
 import { createTarget } from './targets/create-target.js';
 import { VERDICT_KAFKA_MAX_BYTES_PER_PARTITION } from './targets/verdict-kafka.js';
 import { compileBenchPipeline } from './targets/pipeline.js';
@@ -208,8 +208,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         }
       }
       if (overloaded !== undefined) {
-        const rate = overloaded.rate ?? (max === null ? null : 2 * max);
-        if (rate === null) progress.line(`${name}: no sustainable rate found, so no overload check`);
+        const { rate, rateBasis } = overloadRate(overloaded.rate, max, levels);
+        if (rate === null) progress.line(`${name}: ${rateBasis}, so no overload check`);
         else {
           const tickMs = options.tickMs[target.transport];
           const fit = predictOverload({
@@ -217,7 +217,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             ...consumption(levels),
             retentionBytesPerPartition: target.transport === 'kafka' && options.brokers === undefined ? MOCK_RETENTION_BYTES_PER_PARTITION : null,
           });
-          progress.line(`${name}: overload at ${rate}/s for ${overloaded.durationS} s on ${partitions} partitions, then no load until caught up`);
+          progress.line(`${name}: overload at ${rate}/s (${rateBasis}) for ${overloaded.durationS} s on ${partitions} partitions, then no load until caught up`);
           for (const l of fit.lines) progress.line(`  ${l}`);
           const embedded = target.transport === 'embedded';
           const rssOf = embedded
@@ -230,7 +230,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             retentionBytesPerPartition: target.transport === 'kafka' && options.brokers === undefined ? MOCK_RETENTION_BYTES_PER_PARTITION : null,
             ...(embedded ? { memoryNotJudged: 'the embedded log lives in the same process and keeps the whole backlog: this memory cannot show Verdict\'s backpressure (run the overload on verdict-kafka)' } : {}),
           }, ctx);
-          overload = { target: name, rssOf, partitions, tickMs, recordBytes: fit.recordBytes, prediction: fit.prediction, worstCase: fit.worstCase, predictionNote: fit.note, ...result };
+          overload = { target: name, rateBasis, rssOf, partitions, tickMs, recordBytes: fit.recordBytes, prediction: fit.prediction, worstCase: fit.worstCase, predictionNote: fit.note, ...result };
         }
       }
       report = {
@@ -303,6 +303,21 @@ async function startTarget(target: BenchTarget, outputs: OutputRouter, options: 
       drainTimeoutS: options.drainTimeoutS, tickMs: options.tickMs[target.transport],
     }, withoutWindows(ctx));
   }
+}
+
+/**
+ * The overload's rate: given, else twice the max sustainable rate. On a machine so busy that no level meets
+ * the latency objective there is no such rate, yet the overload's questions (backpressure, memory, loss,
+ * catch-up) do not depend on latency: it then runs at twice the most the target achieved in any level, which
+ * is more than it can consume in the same conditions. Null when no level ran.
+ */
+export function overloadRate(given: number | undefined, max: number | null, levels: readonly ReportedLevel[]): { rate: number | null; rateBasis: string } {
+  if (given !== undefined) return { rate: given, rateBasis: 'given (--overload-rate)' };
+  if (max !== null) return { rate: 2 * max, rateBasis: `2× the max sustainable rate, ${max}/s` };
+  const achieved = Math.max(0, ...levels.map((l) => l.achievedRate));
+  if (achieved <= 0) return { rate: null, rateBasis: 'no sustainable rate and no throughput measured' };
+  const rate = roundRate(2 * achieved);
+  return { rate, rateBasis: `no level met the latency objective: 2× the highest throughput achieved in a level, ${Math.round(achieved)}/s` };
 }
 
 /**

@@ -71,6 +71,8 @@ export interface BenchReport {
 
 export interface OverloadReport extends OverloadResult {
   readonly target: TargetName;
+  /** How the rate was chosen (see harness.ts overloadRate). */
+  readonly rateBasis: string;
   /** Whose memory was sampled. */
   readonly rssOf: string;
   readonly partitions: number;

@@ -91,6 +91,8 @@ function overloadMarkdown(o: OverloadReport): string[] {
   return [
     `## Overload: ${o.target} at ${num(o.rate)}/s for ${o.durationS} s on ${o.partitions} partitions, then no load`,
     '',
+    `Rate: ${o.rateBasis}.`,
+    '',
     o.invalidBecause === null ? '' : `**Not a valid overload check:** ${o.invalidBecause}.\n`,
     `| check | result |`,
     '| --- | --- |',

@@ -10,6 +10,8 @@ import { drainStop, type LogState } from '../bench/drain.js';
 import { judgeMemory, type MemorySample } from '../bench/memory.js';
 import { attributeLoss, retentionUse } from '../bench/overload.js';
 import { judgeBounds } from '../bench/overload-bounds.js';
+import { overloadRate } from '../bench/harness.js';
+import type { ReportedLevel } from '../bench/report-types.js';
 import type { SutMetrics } from '../bench/sut-metrics.js';
 import { busiestPartitionShare, kafkajsPartitioner, predictBacklog, recordBytes, RECORD_BATCH_OVERHEAD_BYTES } from '../bench/retention.js';
 import { OffsetBook } from '../bench/targets/offset-book.js';
@@ -221,5 +223,17 @@ describe('bounded queues under overload', () => {
     });
     assert.equal(retentionUse([sample(1, 10, null)], { recordBytes: 340, retentionBytesPerPartition: 5 * MiB, rate: 1, tickMs: 50 }), null);
     assert.equal(retentionUse([sample(1, 10, 10)], { recordBytes: 340, retentionBytesPerPartition: null, rate: 1, tickMs: 50 }), null);
+  });
+});
+
+describe('overload rate', () => {
+  const level = (offeredRate: number, achievedRate: number) => ({ offeredRate, achievedRate }) as unknown as ReportedLevel;
+  test('given, else twice the max sustainable rate, else twice the best throughput any level achieved', () => {
+    assert.deepEqual(overloadRate(5000, 3000, []), { rate: 5000, rateBasis: 'given (--overload-rate)' });
+    assert.equal(overloadRate(undefined, 3000, [level(6000, 4100)]).rate, 6000);
+    const busy = overloadRate(undefined, null, [level(500, 85.2), level(250, 98.4), level(130, 80)]);
+    assert.equal(busy.rate, 200);
+    assert.match(busy.rateBasis, /no level met the latency objective: 2× the highest throughput achieved in a level, 98\/s/);
+    assert.equal(overloadRate(undefined, null, []).rate, null);
   });
 });
