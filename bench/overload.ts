@@ -47,6 +47,8 @@ export interface OverloadSample extends MemorySample {
   readonly pausedPartitions: number | null;
   /** Rows waiting in every model mailbox together. */
   readonly mailboxDepth: number | null;
+  /** Partitions backpressure has paused since the system under test started (a counter). */
+  readonly backpressurePauses: number | null;
 }
 
 /** How much of the broker's per-partition retention the busiest partition's unread records took, at their peak. */
@@ -136,6 +138,7 @@ export async function runOverload(plan: OverloadPlan, ctx: LevelContext & { read
         busiestUnread: state?.busiestUnread ?? null,
         heapUsedBytes: sut?.heapUsedBytes ?? null, inflight: sut?.inflight ?? null, admitted: sut?.admitted ?? null,
         pausedPartitions: sut?.pausedPartitions ?? null, mailboxDepth: sut === null ? null : mailboxes.reduce((sum, m) => sum + m.depth, 0),
+        backpressurePauses: sut?.backpressurePauses ?? null,
       });
     }, () => undefined));
     this.schedule(undefined, plan.sampleS * 1000);
@@ -155,6 +158,7 @@ export async function runOverload(plan: OverloadPlan, ctx: LevelContext & { read
 
   const memory = judgeMemory(samples, {
     durationS: plan.durationS, recordBytes: plan.recordBytes,
+    ...(target.sutMetrics === undefined ? {} : { buffersFullAtS: buffersFullAt(samples, before?.backpressurePauses ?? null) }),
     ...(plan.memoryNotJudged === undefined ? {} : { notJudged: plan.memoryNotJudged }),
   });
   const during = samples.filter((s) => s.phase === 'load');
@@ -212,6 +216,15 @@ export function retentionUse(samples: readonly OverloadSample[], plan: Pick<Over
   const bytes = Math.round(unread * plan.recordBytes + batches * RECORD_BATCH_OVERHEAD_BYTES);
   const fill = Math.round((bytes / retention) * 1000) / 1000;
   return { busiestUnreadMax: unread, bytes, retentionBytesPerPartition: retention, fill, headroom: Math.round((1 - fill) * 1000) / 1000 };
+}
+
+/**
+ * When backpressure first paused a partition during the load (its pause counter passed the value before the
+ * load): the stream's read-ahead was full. Null when it never did, or when the counter was not read.
+ */
+export function buffersFullAt(samples: readonly OverloadSample[], pausesBefore: number | null): number | null {
+  if (pausesBefore === null) return null;
+  return samples.find((s) => s.phase === 'load' && s.backpressurePauses !== null && s.backpressurePauses > pausesBefore)?.atS ?? null;
 }
 
 const NOTHING_LOST = { deletedByBroker: 0, neverAccepted: 0, inBroker: 0, outputsDeleted: 0 };

@@ -107,10 +107,10 @@ function overloadMarkdown(o: OverloadReport): string[] {
     `- accounting: ${num(o.sent)} sent = ${num(o.level.decided)} decided + ${num(o.level.deadLetters)} dead-lettered + ${num(o.lost)} unanswered; ${num(o.duplicates)} outputs were second outputs of an event already answered (at-least-once redelivery, not counted twice).`,
     o.retention === null ? '- retention headroom: not measured on this target.'
       : `- retention headroom (measured): the busiest partition held at most ${num(o.retention.busiestUnreadMax)} unread records ≈ ${num(o.retention.bytes / 2 ** 20, 2)} MiB of record batches, ${num(o.retention.fill * 100)}% of the ${num(o.retention.retentionBytesPerPartition / 2 ** 20)} MiB per partition: ${num(o.retention.headroom * 100)}% headroom.`,
-    `- resident memory of ${o.rssOf}: start ${mib(m.startBytes)}, peak of the first ${m.referenceS} s ${mib(m.referenceBytes)}, peak of the second half of the load ${mib(m.secondHalfPeakBytes)} `
+    `- resident memory of ${o.rssOf}: start ${mib(m.startBytes)}, peak of the first ${num(m.referenceS)} s ${mib(m.referenceBytes)}, peak of the load after ${num(m.judgedFromS)} s ${mib(m.secondHalfPeakBytes)} `
       + `(slope ${num(m.slopeMiBPerMin, 1)} MiB/min), peak overall ${mib(m.peakBytes)}, end of catch-up ${mib(m.endBytes)}.`
-      + (m.verdict === 'not judged' ? '' : ` Flat means the second half's peak within ${mib(m.toleranceBytes)} of it (10% of it, at least 24 MiB); `
-        + `the check can tell a queue from noise only when the lag's growth over the second half, at ${num(o.recordBytes)} bytes a record, is at least twice that (here ${mib(m.queueGrowthBytes)}).`),
+      + (m.verdict === 'not judged' ? '' : ` Flat means that peak within ${mib(m.toleranceBytes)} of it (10% of it, at least 24 MiB); `
+        + `the check can tell a queue from noise only when the lag's growth over that part, at ${num(o.recordBytes)} bytes a record, is at least twice that (here ${mib(m.queueGrowthBytes)}).`),
     `- ${p === null ? o.predictionNote : `backlog forecast before the run: ${num(p.backlogRecords)} records at ${num(p.consumeRate)}/s consumed; busiest partition ${num(p.busiestPartitionBytes / 2 ** 20, 2)} MiB = ${num(p.fill * 100)}% of the ${num(p.retentionBytesPerPartition / 2 ** 20)} MiB retention (${p.fits ? 'fits' : 'does not fit'}); if nothing were consumed ${num((o.worstCase?.fill ?? 0) * 100)}%. Measured: lag ${num(peakLag)} records when the load stopped`}.`,
     `- generator tick ${o.tickMs} ms; lag and memory sampled every second (report.json: overload.samples).`,
   ];

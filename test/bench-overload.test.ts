@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { drainStop, type LogState } from '../bench/drain.js';
 import { judgeMemory, type MemorySample } from '../bench/memory.js';
-import { attributeLoss, retentionUse } from '../bench/overload.js';
+import { attributeLoss, buffersFullAt, retentionUse } from '../bench/overload.js';
 import { judgeBounds } from '../bench/overload-bounds.js';
 import { overloadRate } from '../bench/harness.js';
 import type { ReportedLevel } from '../bench/report-types.js';
@@ -123,6 +123,39 @@ describe('memory flatness', () => {
     assert.ok(m.slopeMiBPerMin > 170 && m.slopeMiBPerMin < 190);
   });
 
+  test('buffers that fill slowly: the reference runs until backpressure first paused, and only the rest is judged', () => {
+    // As measured at 510/s on 128 partitions with a consumer at about 250/s: the read-ahead (8,192 records)
+    // filled at 1 MiB a second and was full 46 s in; after that memory stayed within a few MiB.
+    const rss = (t: number): number => (t <= 46 ? 306 + t : 352 + (t % 3)) * MiB;
+    const early = judgeMemory(run(rss, 180), { durationS: 60, recordBytes: 285 });
+    assert.equal(early.verdict, 'growing', 'judged from 10 s, the filling buffers look like a leak');
+    const full = judgeMemory(run(rss, 30_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 46 });
+    // Full at 46 s, settled 5 s later, but the last quarter of the load (from 45 s) is always judged.
+    assert.equal(full.referenceS, 45);
+    assert.equal(full.judgedFromS, 45);
+    assert.equal(full.referenceBytes, 351 * MiB);
+    assert.equal(full.verdict, 'flat', full.why);
+    assert.match(full.why, /^the load after 45 s's peak is within/);
+    assert.equal(judgeMemory(run(rss, 10_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 20 }).referenceS, 25);
+    // Growth that goes on after the buffers are full is still growth.
+    const leak = judgeMemory(run((t) => rss(t) + Math.max(0, t - 46) * 4 * MiB, 30_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 46 });
+    assert.equal(leak.verdict, 'growing');
+    // Never paused during the load: memory may still have been filling bounded buffers.
+    const never = judgeMemory(run(rss, 180), { durationS: 60, recordBytes: 285, buffersFullAtS: null });
+    assert.equal(never.verdict, 'inconclusive');
+    assert.match(never.why, /backpressure never paused a partition/);
+  });
+
+  test('the first pause during the load marks the buffers full', () => {
+    const at = (atS: number, pauses: number | null, phase: 'load' | 'catch-up' = 'load') => ({
+      atS, rssBytes: 1, lag: 0, phase, overtakenPartitions: 0, busiestUnread: 0,
+      heapUsedBytes: null, inflight: null, admitted: null, pausedPartitions: null, mailboxDepth: null, backpressurePauses: pauses,
+    });
+    assert.equal(buffersFullAt([at(1, 4), at(2, null), at(3, 4), at(4, 9), at(5, 12)], 4), 4);
+    assert.equal(buffersFullAt([at(1, 4), at(61, 9, 'catch-up')], 4), null, 'a pause in the catch-up is not during the load');
+    assert.equal(buffersFullAt([at(1, 9)], null), null);
+  });
+
   test('inconclusive when the lag grew too little to tell a queue from noise; not judged when told why', () => {
     assert.equal(judgeMemory(run(() => 250 * MiB, 100), { durationS: 60, recordBytes: 340 }).verdict, 'inconclusive');
     assert.equal(judgeMemory([], { durationS: 60, recordBytes: 340 }).verdict, 'inconclusive');
@@ -211,7 +244,7 @@ describe('bounded queues under overload', () => {
   test('retention use: the busiest partition\'s peak unread records in record-batch bytes, and the headroom left', () => {
     const sample = (atS: number, lag: number, busiestUnread: number | null) => ({
       atS, rssBytes: 1, lag, phase: 'load' as const, overtakenPartitions: 0, busiestUnread,
-      heapUsedBytes: null, inflight: null, admitted: null, pausedPartitions: null, mailboxDepth: null,
+      heapUsedBytes: null, inflight: null, admitted: null, pausedPartitions: null, mailboxDepth: null, backpressurePauses: null,
     });
     // 100,000 records of lag at 10,000/s span 10 s = 200 ticks of 50 ms; the busiest partition holds 5,000 of them.
     const use = retentionUse([sample(1, 10_000, 500), sample(2, 100_000, 5_000), sample(3, 50_000, 2_500)], {
