@@ -9,7 +9,7 @@ import type { SoakResult } from './soak.js';
 import { fitLine, type Trend } from './soak-trend.js';
 
 const W = 1200;
-const H = 760;
+const H = 790;
 const PANEL = { width: 470, height: 250 };
 const LEFT = [90, 680] as const;
 const TOP = [70, 410] as const;
@@ -73,9 +73,11 @@ function panel(col: 0 | 1, row: 0 | 1, title: string, yTitle: string, lines: rea
     }
     const t = l.trend;
     const legend = t === undefined ? l.name : `${l.name}: ${slopeLabel(t, scale)} (${t.verdict})`;
+    // Under the axis title, clear of the data.
+    const ly = bottom + 54 + i * 16;
     out.push(
-      `<line x1="${left + 8}" y1="${top + 14 + i * 16}" x2="${left + 28}" y2="${top + 14 + i * 16}" stroke="${l.colour}" stroke-width="3"/>`,
-      `<text x="${left + 34}" y="${top + 14 + i * 16}" dominant-baseline="middle" class="legend">${escapeXml(legend)}</text>`,
+      `<line x1="${left + 8}" y1="${ly}" x2="${left + 28}" y2="${ly}" stroke="${l.colour}" stroke-width="3"/>`,
+      `<text x="${left + 34}" y="${ly}" dominant-baseline="middle" class="legend">${escapeXml(legend)}</text>`,
     );
   });
   return out;
