@@ -193,11 +193,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         levels.push(half);
       }
       if (soaked !== undefined) {
-        const rate = soaked.rate ?? (max === null ? null : Math.max(1, Math.round(max / 2)));
-        if (rate === null) progress.line(`${name}: no sustainable rate found, so no soak`);
+        const { rate, rateBasis: rateSource } = soakRate(soaked.rate, max, levels);
+        if (rate === null) progress.line(`${name}: ${rateSource}, so no soak`);
         else {
           const tickMs = options.tickMs[target.transport];
-          const rateSource = soaked.rate !== undefined ? 'given (--soak-rate)' : `half the max sustainable rate found in this run (${max ?? 0}/s)`;
           progress.line(`${name}: soak at ${rate}/s (${rateSource}) for ${Math.round(soaked.durationS / 6) / 10} min, sampled every ${soaked.sampleS} s`);
           const result = await runSoak({
             rate, durationS: soaked.durationS, sampleS: soaked.sampleS, warmupS: soaked.warmupS, tickMs,
@@ -320,6 +319,19 @@ export function overloadRate(given: number | undefined, max: number | null, leve
   if (achieved <= 0) return { rate: null, rateBasis: 'no sustainable rate and no throughput measured' };
   const rate = roundRate(2 * achieved);
   return { rate, rateBasis: `no level met the latency objective: 2× the highest throughput achieved in a level, ${Math.round(achieved)}/s` };
+}
+
+/**
+ * The soak's rate: given, else half the max sustainable rate; on a machine too busy for any level to meet
+ * the latency objective, half the highest throughput a level achieved (as for the overload). Null when no
+ * level ran.
+ */
+export function soakRate(given: number | undefined, max: number | null, levels: readonly ReportedLevel[]): { rate: number | null; rateBasis: string } {
+  if (given !== undefined) return { rate: given, rateBasis: 'given (--soak-rate)' };
+  if (max !== null) return { rate: Math.max(1, Math.round(max / 2)), rateBasis: `half the max sustainable rate found in this run, ${max}/s` };
+  const achieved = Math.max(0, ...levels.map((l) => l.achievedRate));
+  if (achieved <= 0) return { rate: null, rateBasis: 'no sustainable rate and no throughput measured' };
+  return { rate: roundRate(achieved / 2), rateBasis: `no level met the latency objective: half the highest throughput achieved in a level, ${Math.round(achieved)}/s` };
 }
 
 /**

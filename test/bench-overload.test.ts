@@ -10,7 +10,7 @@ import { drainStop, type LogState } from '../bench/drain.js';
 import { judgeMemory, type MemorySample } from '../bench/memory.js';
 import { attributeLoss, buffersFullAt, retentionUse } from '../bench/overload.js';
 import { judgeBounds } from '../bench/overload-bounds.js';
-import { overloadRate } from '../bench/harness.js';
+import { overloadRate, soakRate } from '../bench/harness.js';
 import type { ReportedLevel } from '../bench/report-types.js';
 import type { SutMetrics } from '../bench/sut-metrics.js';
 import { busiestPartitionShare, kafkajsPartitioner, predictBacklog, recordBytes, RECORD_BATCH_OVERHEAD_BYTES } from '../bench/retention.js';
@@ -259,7 +259,7 @@ describe('bounded queues under overload', () => {
   });
 });
 
-describe('overload rate', () => {
+describe('overload and soak rates', () => {
   const level = (offeredRate: number, achievedRate: number) => ({ offeredRate, achievedRate }) as unknown as ReportedLevel;
   test('given, else twice the max sustainable rate, else twice the best throughput any level achieved', () => {
     assert.deepEqual(overloadRate(5000, 3000, []), { rate: 5000, rateBasis: 'given (--overload-rate)' });
@@ -268,5 +268,12 @@ describe('overload rate', () => {
     assert.equal(busy.rate, 200);
     assert.match(busy.rateBasis, /no level met the latency objective: 2× the highest throughput achieved in a level, 98\/s/);
     assert.equal(overloadRate(undefined, null, []).rate, null);
+  });
+
+  test('the soak runs at half of the same', () => {
+    assert.equal(soakRate(300, 3000, []).rate, 300);
+    assert.deepEqual(soakRate(undefined, 3000, []), { rate: 1500, rateBasis: 'half the max sustainable rate found in this run, 3000/s' });
+    assert.equal(soakRate(undefined, null, [level(500, 254.4)]).rate, 130);
+    assert.equal(soakRate(undefined, null, []).rate, null);
   });
 });
