@@ -5,6 +5,7 @@
  * sizing and GC timing. Without backpressure the backlog would queue in the process, and memory would grow
  * with the lag for as long as the load lasts. Pure, so the rule is tested on made-up samples.
  */
+import { fitLine } from './soak-trend.js';
 
 export interface MemorySample {
   /** Seconds since the load started. */
@@ -46,6 +47,8 @@ export interface MemoryJudgement {
 }
 
 export const REFERENCE_S = 10;
+/** Samples over the judged part needed to call memory levelled off (a slope's error needs a few). */
+export const LEVEL_OFF_MIN_SAMPLES = 10;
 /** After the read-ahead is full, the seconds V8's heap takes to reach its size for it (GC cycles under load). */
 export const BUFFERS_SETTLE_S = 5;
 /**
@@ -114,6 +117,12 @@ export function judgeMemory(
   // Within the tolerance now, but rising fast enough to leave it had the second half lasted twice as long.
   const rising = growthBytes + slopeMiBPerMin * MiB * ((o.durationS - judgedFromS) / 60) > toleranceBytes;
   const judged = judgedFromS === o.durationS / 2 ? 'the second half' : `the load after ${Math.round(judgedFromS)} s`;
+  const untilFull = typeof full === 'number' ? ' (until the buffers were full)' : '';
+  // A step before the judged part that memory then stays under (V8 growing its heap once, under load) is not
+  // a queue: a queue grows with the lag, all through the load. Levelled off: even the slope's upper bound
+  // (+ 2 standard errors) over the judged part is not positive.
+  const fit = fitLine(secondHalf.map((s) => [s.atS / 60, s.rssBytes / MiB] as const));
+  const levelledOff = secondHalf.length >= LEVEL_OFF_MIN_SAMPLES && fit.slope + 2 * fit.slopeStdErr <= 0;
 
   let verdict: MemoryVerdict;
   let why: string;
@@ -126,15 +135,19 @@ export function judgeMemory(
   } else if (growthBytes > toleranceBytes && full === null) {
     verdict = 'inconclusive';
     why = `${judged}'s peak is ${mib(growthBytes)} above the first ${referenceS} s's, but backpressure never paused a partition during the load: the stream was still filling its bounded read-ahead (stream.maxBuffered records), so growth was expected`;
+  } else if (growthBytes > toleranceBytes && levelledOff) {
+    const step = `${judged}'s peak is ${mib(growthBytes)} above the first ${Math.round(referenceS)} s's${untilFull}, but memory levelled off: over ${judged} it moved ${slopeMiBPerMin.toFixed(1)} ± ${(2 * fit.slopeStdErr).toFixed(1)} MiB/min while the lag grew by ${mib(queueGrowthBytes)} of records`;
+    verdict = queueGrowthBytes < 2 * toleranceBytes ? 'inconclusive' : 'flat';
+    why = verdict === 'flat' ? `${step}: a step (heap sizing), not a queue` : `${step}, too little to tell a queue from noise`;
   } else if (growthBytes > toleranceBytes) {
     verdict = 'growing';
-    why = `${judged}'s peak is ${mib(growthBytes)} above the first ${Math.round(referenceS)} s's (until the buffers were full), more than the ${mib(toleranceBytes)} tolerance`;
+    why = `${judged}'s peak is ${mib(growthBytes)} above the first ${Math.round(referenceS)} s's${untilFull}, more than the ${mib(toleranceBytes)} tolerance`;
   } else if (queueGrowthBytes < 2 * toleranceBytes) {
     verdict = 'inconclusive';
     why = `within the ${mib(toleranceBytes)} tolerance, but the lag grew by only ${mib(queueGrowthBytes)} of records over ${judged}: too little to tell a queue from noise`;
   } else {
     verdict = 'flat';
-    why = `${judged}'s peak is within ${mib(toleranceBytes)} of the first ${Math.round(referenceS)} s's (until the buffers were full) (${growthBytes >= 0 ? '+' : ''}${mib(growthBytes)}), while the lag grew by ${mib(queueGrowthBytes)} of records`
+    why = `${judged}'s peak is within ${mib(toleranceBytes)} of the first ${Math.round(referenceS)} s's${untilFull} (${growthBytes >= 0 ? '+' : ''}${mib(growthBytes)}), while the lag grew by ${mib(queueGrowthBytes)} of records`
       + (rising ? `; but it still rose ${Math.round(slopeMiBPerMin)} MiB/min over ${judged}, so a longer overload would tell whether it levels off` : '');
   }
   return {

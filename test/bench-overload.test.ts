@@ -146,6 +146,21 @@ describe('memory flatness', () => {
     assert.match(never.why, /backpressure never paused a partition/);
   });
 
+  test('a step that memory then stays under is not growth: as measured at 1,500/s on 128 partitions', () => {
+    // V8 grew its heap once, 20–26 s into the load, and memory then stayed flat and fell while the lag grew.
+    const rss = (t: number): number => (t < 20 ? 330 + t * 0.7 : t < 26 ? 344 + (t - 20) * 7.5 : t < 55 ? 390 - (t % 2) : 370 + (t % 2)) * MiB;
+    const levelled = judgeMemory(run(rss, 1_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 7 });
+    assert.ok(levelled.growthBytes > levelled.toleranceBytes, 'the peak is beyond the tolerance');
+    assert.equal(levelled.verdict, 'inconclusive', 'a lag of 30,000 raw records is too little to rule out a queue');
+    assert.match(levelled.why, /levelled off: over the second half it moved -\d/);
+    const conclusive = judgeMemory(run(rss, 30_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 7 });
+    assert.equal(conclusive.verdict, 'flat', conclusive.why);
+    assert.match(conclusive.why, /a step \(heap sizing\), not a queue/);
+    // The same step with memory still climbing after it is growth.
+    const climbing = judgeMemory(run((t) => rss(t) + Math.max(0, t - 26) * MiB, 30_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 7 });
+    assert.equal(climbing.verdict, 'growing');
+  });
+
   test('the first pause during the load marks the buffers full', () => {
     const at = (atS: number, pauses: number | null, phase: 'load' | 'catch-up' = 'load') => ({
       atS, rssBytes: 1, lag: 0, phase, overtakenPartitions: 0, busiestUnread: 0,
