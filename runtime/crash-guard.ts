@@ -201,6 +201,7 @@ export function openCrashGuard(options: {
     pipeline, groupSize: config.groupSize, childTimeoutMs: config.childTimeoutMs, clock: options.clock,
     logger, logLevel: options.logLevel,
   });
+  if (journal.suspects.length > 0) isolation.prewarm();
   return new CrashGuard({
     journal, isolation, steps: pipeline.steps.map((s) => s.id), pipeline: pipeline.name, logger,
     ...(metrics === undefined ? {} : { metrics }),

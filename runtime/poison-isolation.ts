@@ -137,10 +137,19 @@ export class PoisonIsolation {
   #shared: IsolationChild | undefined;
   /** Runs one at a time: isolation is slow and rare, and two would double the children. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** Whether the shared child was counted in an isolation's `children` (a prewarmed one is counted at first use). */
+  #sharedCounted = false;
   #closed = false;
 
   constructor(options: PoisonIsolationOptions) {
     this.#options = options;
+  }
+
+  /** Starts the shared child now (its engine loads while the stream starts), when isolation is known to come. */
+  prewarm(): void {
+    if (this.#closed) return;
+    this.#child(false);
+    this.#sharedCounted = false;
   }
 
   /**
@@ -184,9 +193,16 @@ export class PoisonIsolation {
 
   /** The shared child (started if there is none alive), or a fresh one. */
   #child(fresh: boolean): { child: IsolationChild; started: boolean } {
-    if (!fresh && this.#shared !== undefined && !this.#shared.dead) return { child: this.#shared, started: false };
+    if (!fresh && this.#shared !== undefined && !this.#shared.dead) {
+      const started = !this.#sharedCounted;
+      this.#sharedCounted = true;
+      return { child: this.#shared, started };
+    }
     const child = new IsolationChild(this.#options);
-    if (!fresh) this.#shared = child;
+    if (!fresh) {
+      this.#shared = child;
+      this.#sharedCounted = true;
+    }
     return { child, started: true };
   }
 
@@ -194,8 +210,12 @@ export class PoisonIsolation {
     try {
       const encoded = await child.run(piece, bindings, this.#options.clock, this.#options.childTimeoutMs);
       // A fresh child that survived is healthy: it serves the next groups rather than starting another.
-      if (fresh && (this.#shared === undefined || this.#shared.dead) && !this.#closed) this.#shared = child;
-      else if (fresh) child.kill();
+      if (fresh && (this.#shared === undefined || this.#shared.dead) && !this.#closed) {
+        this.#shared = child;
+        this.#sharedCounted = true;
+      } else if (fresh) {
+        child.kill();
+      }
       return encoded;
     } catch (error) {
       if (fresh) child.kill();

@@ -29,6 +29,8 @@ export interface DaemonFilesOptions {
   readonly logLevel?: string;
   /** Changes to the pipeline file (the sample on the test's topics) before it is written. */
   readonly editPipeline?: (pipeline: Record<string, unknown> & { models: Record<string, unknown> }) => void;
+  /** Merged over the `crashJournal` block, whose `dir` is the config's own directory's `crash-journal` (not the working directory). */
+  readonly crashJournal?: Record<string, unknown>;
 }
 
 /** Writes a pipeline (the sample, on the test's topics) and a daemon config; returns the config's path. */
@@ -74,6 +76,7 @@ export function daemonConfigObject(options: DaemonFilesOptions): { dir: string; 
     shutdown: { drainTimeoutMs: options.drainTimeoutMs ?? 20_000 },
     metrics: { port: 0, host: '127.0.0.1' },
     log: { level: (options.logLevel ?? 'info') as LogLevel },
+    crashJournal: { dir: join(dir, 'crash-journal'), ...options.crashJournal },
   };
   return { dir, config };
 }
@@ -120,11 +123,12 @@ export class DaemonProcess {
     }
   }
 
-  static async start(configPath: string, name: string, timeoutMs = 30_000): Promise<DaemonProcess> {
+  /** `env`: added to the daemon's environment (e.g. `VERDICT_FAILPOINTS`), after the test's own `VERDICT_*` are removed. */
+  static async start(configPath: string, name: string, timeoutMs = 30_000, env: Readonly<Record<string, string>> = {}): Promise<DaemonProcess> {
     const child = spawn(process.execPath, [cli, 'run', '--config', configPath, '--env-file', '/dev/null'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       // The tests' own environment must not leak config overrides into the daemon.
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VERDICT_'))),
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VERDICT_'))), ...env },
     });
     const daemon = new DaemonProcess(name, child);
     const running = new Promise<number>((resolveRunning, rejectRunning) => {
