@@ -48,7 +48,7 @@ describe('crash history', () => {
       const s = startRun(content, { pipeline: 'p', threshold: 3, pid: i, now: i });
       content = { ...s.content, run: { ...s.content.run, inflight: [{ topic: 't', partition: 0, from: i * 10, to: i * 10 + 9 }] } };
     }
-    assert.equal(content!.crashes.length, 16, 'at most HISTORY crashes are kept');
+    assert.equal(content.crashes.length, 16, 'at most HISTORY crashes are kept');
   });
 
   test('a suspect is cleared once the committed offset passes its end', () => {
