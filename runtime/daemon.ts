@@ -156,7 +156,7 @@ export class Daemon {
       await this.#sink.connect();
       await this.#engine.prepareStream();
       this.#guard = openCrashGuard({
-        config: config.crashJournal, groupId: kafka.groupId, pipeline: this.#engine.pipeline, margin: config.stream.blockSize,
+        config: config.crashJournal, groupId: kafka.groupId, pipeline: this.#engine.pipeline, blockSize: config.stream.blockSize,
         clock: this.#clock, logger: this.#logger, metrics: this.metrics,
         logLevel: this.#logger.isLevelEnabled('info') ? this.#logger.level : null,
       });

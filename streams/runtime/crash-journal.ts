@@ -7,7 +7,8 @@
  * journaled for its partition, the journal is rewritten first, with that partition's range running from its
  * first offset still in processing to the block's last offset plus a margin (`margin`, records), so the next
  * blocks usually fit without a write. Every partition's range is refreshed in the same write (its start moves
- * up to its first block still in processing; a partition with nothing in processing drops out). So the
+ * up to its first block still in processing, or past its last block when none is; a range wholly done
+ * drops out). So the
  * journaled ranges always hold every record being processed, and a write costs one small file per
  * `margin` records of a partition, never one per event.
  *
@@ -57,6 +58,8 @@ export interface Running {
 interface PartitionMarks {
   readonly tp: TopicPartition;
   readonly blocks: Array<readonly [first: number, last: number]>;
+  /** The last offset handed to processing: with no block in processing, everything up to it is done. */
+  lastHanded: number;
   journaled: { from: number; to: number } | undefined;
 }
 
@@ -129,10 +132,11 @@ export class CrashJournal {
     const key = tpKey(first);
     let marks = this.#marks.get(key);
     if (marks === undefined) {
-      marks = { tp: { topic: first.topic, partition: first.partition }, blocks: [], journaled: undefined };
+      marks = { tp: { topic: first.topic, partition: first.partition }, blocks: [], lastHanded: -1, journaled: undefined };
       this.#marks.set(key, marks);
     }
     marks.blocks.push([first.offset, last.offset]);
+    marks.lastHanded = last.offset;
     const covered = marks.journaled !== undefined && first.offset >= marks.journaled.from && last.offset <= marks.journaled.to;
     if (covered && running.generation === this.#generation) return;
     const to = marks.journaled === undefined || last.offset > marks.journaled.to ? last.offset + this.#options.margin : marks.journaled.to;
@@ -174,13 +178,14 @@ export class CrashJournal {
   #refresh(models: readonly string[]): void {
     const inflight: OffsetRange[] = [];
     for (const [key, marks] of this.#marks) {
-      if (marks.blocks.length === 0 || marks.journaled === undefined) {
+      // Everything below its first block still in processing is done (all of it, with none in processing):
+      // the range starts there, and still covers the blocks to come up to its end, which then cost no write.
+      let from = marks.lastHanded + 1;
+      for (const [first] of marks.blocks) from = Math.min(from, first);
+      if (marks.journaled === undefined || from > marks.journaled.to) {
         this.#marks.delete(key);
         continue;
       }
-      // Everything below its first block still in processing is done: the range starts there.
-      let from = Infinity;
-      for (const [first] of marks.blocks) from = Math.min(from, first);
       marks.journaled = { from, to: marks.journaled.to };
       inflight.push({ ...marks.tp, from, to: marks.journaled.to });
     }
