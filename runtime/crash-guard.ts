@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import type { CompiledPipeline } from '../config/compiled.js';
 import type { Clock } from '../core/clock.js';
 import { PoisonSuspectedError } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
+import { componentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord, TopicPartition } from '../pipeline/record.js';
@@ -34,10 +34,12 @@ export interface StreamGuard {
   committed(offsets: readonly (TopicPartition & { readonly offset: number })[]): void;
 }
 
-/** A suspect range as the admin status shows it: its records isolated so far, and how many were poison. */
+/** A suspect range as the admin status shows it: its records isolated so far, how many were poison, whether it is cleared. */
 export interface SuspectStatus extends SuspectRange {
   readonly isolated: number;
   readonly poison: number;
+  /** The committed offset passed it: it is out of the journal. */
+  readonly cleared: boolean;
 }
 
 export interface CrashGuardStatus {
@@ -45,8 +47,12 @@ export interface CrashGuardStatus {
   readonly journal: string;
   /** Runs in a row that crashed before this one. */
   readonly consecutiveCrashes: number;
+  /** The journal's suspect ranges, and the last ones this run cleared (at most 16 kept). */
   readonly suspects: readonly SuspectStatus[];
 }
+
+/** Cleared suspect ranges the status keeps showing. */
+const CLEARED_KEPT = 16;
 
 export interface CrashGuardOptions {
   readonly journal: CrashJournal;
@@ -64,6 +70,8 @@ export class CrashGuard implements StreamGuard {
   readonly #options: CrashGuardOptions;
   /** Per suspect range met: records isolated and poison found. */
   readonly #met = new Map<string, { isolated: number; poison: number }>();
+  /** Suspect ranges this run cleared, oldest first. */
+  readonly #cleared: SuspectStatus[] = [];
 
   constructor(options: CrashGuardOptions) {
     this.#options = options;
@@ -80,6 +88,8 @@ export class CrashGuard implements StreamGuard {
     for (const s of this.#options.journal.committed(offsets)) {
       const met = this.#met.get(rangeKey(s));
       this.#met.delete(rangeKey(s));
+      this.#cleared.push({ ...s, isolated: met?.isolated ?? 0, poison: met?.poison ?? 0, cleared: true });
+      if (this.#cleared.length > CLEARED_KEPT) this.#cleared.shift();
       this.#options.logger.info({ topic: s.topic, partition: s.partition, from: s.from, to: s.to, isolated: met?.isolated ?? 0, poison: met?.poison ?? 0 },
         'suspect range committed: cleared from the crash journal');
     }
@@ -96,7 +106,10 @@ export class CrashGuard implements StreamGuard {
     return {
       journal: journal.path,
       consecutiveCrashes: journal.startUp.consecutive,
-      suspects: journal.suspects.map((s) => ({ ...s, ...(this.#met.get(rangeKey(s)) ?? { isolated: 0, poison: 0 }) })),
+      suspects: [
+        ...this.#cleared,
+        ...journal.suspects.map((s) => ({ ...s, ...(this.#met.get(rangeKey(s)) ?? { isolated: 0, poison: 0 }), cleared: false })),
+      ],
     };
   }
 
@@ -183,8 +196,9 @@ export function openCrashGuard(options: {
   readonly metrics?: Metrics;
   readonly logLevel: string | null;
 }): CrashGuard | undefined {
-  const { config, logger, metrics, pipeline } = options;
+  const { config, metrics, pipeline } = options;
   if (!config.enabled) return undefined;
+  const logger = componentLogger(options.logger, 'crash_guard');
   const dir = resolve(config.dir);
   const journal = CrashJournal.open({
     dir, groupId: options.groupId, pipeline: pipeline.name, threshold: config.crashesBeforeIsolation, margin: JOURNAL_MARGIN_BLOCKS * options.blockSize,

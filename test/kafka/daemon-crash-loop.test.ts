@@ -13,6 +13,7 @@ import { PoisonSuspectedError } from '../../core/errors.js';
 import { FAILPOINTS_ENV } from '../../core/failpoints.js';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { HEADER } from '../../pipeline/encode-outcome.js';
+import type { AdminStatus } from '../../runtime/admin/admin-target.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { DaemonProcess, metricSum, writeDaemonConfig, type Exit } from './helpers/daemon-process.js';
 import { startHarness, type Harness } from './helpers/harness.js';
@@ -44,7 +45,12 @@ describe('a record that crashes the daemon process', { timeout: 170_000 }, () =>
     const config = writeDaemonConfig({
       bootstrap: h.broker.bootstrap, groupId, topics, crashJournal: { crashesBeforeIsolation: CRASHES_BEFORE_ISOLATION, groupSize: 8 },
     });
-    const env = { [FAILPOINTS_ENV]: JSON.stringify({ 'model.run': { action: 'abort', whenValue: POISON } }) };
+    // The admin API on a port of its own (any free one), for its status.
+    const token = 'crash-loop-admin-token';
+    const env = {
+      [FAILPOINTS_ENV]: JSON.stringify({ 'model.run': { action: 'abort', whenValue: POISON } }),
+      VERDICT_ADMIN__TOKEN: token, VERDICT_ADMIN__PORT: '0',
+    };
 
     // The supervisor: start the daemon, and start it again whenever it exits, until everything is committed.
     const runs: Array<{ daemon: DaemonProcess; exit?: Exit }> = [];
@@ -73,8 +79,10 @@ describe('a record that crashes the daemon process', { timeout: 170_000 }, () =>
     for (const r of crashed) assert.equal(r.exit?.signal, 'SIGABRT', `${r.daemon.name} died of the failpoint: ${r.daemon.describeErrors()}`);
     assert.ok(last.alive, `the last run is alive: ${last.describeErrors()}`);
 
-    // Counted and logged, with the offset.
+    // Counted and logged, with the offset, and shown in the admin status.
     const metrics = await last.scrapeMetrics();
+    const adminPort = (await last.waitForLog((l) => l.msg === 'admin API listening', 'the admin listener'))['port'];
+    const status = await (await fetch(`http://127.0.0.1:${String(adminPort)}/admin/status`, { headers: { authorization: `Bearer ${token}` } })).json() as AdminStatus;
     const stopped = await last.stop();
     assert.equal(stopped.code, 0, last.describeErrors());
 
@@ -94,6 +102,10 @@ describe('a record that crashes the daemon process', { timeout: 170_000 }, () =>
     assert.equal(logged['offset'], poison.offset);
     assert.equal(logged['partition'], poison.partition);
     assert.equal(logged['code'], PoisonSuspectedError.code);
+    assert.equal(status.crashJournal?.consecutiveCrashes, CRASHES_BEFORE_ISOLATION);
+    const shown = status.crashJournal?.suspects.find((s) => s.partition === poison.partition);
+    assert.ok(shown !== undefined && shown.from <= poison.offset && poison.offset <= shown.to, `the suspect range in the status: ${JSON.stringify(status.crashJournal)}`);
+    assert.equal(shown.poison, 1);
 
     // The partition's committed offset reached its end, like every other.
     assert.deepEqual(await committedOffsets(h.admin, groupId, topics.input), await endOffsets(h.admin, topics.input));
