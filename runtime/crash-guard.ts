@@ -12,7 +12,7 @@
 import { resolve } from 'node:path';
 import type { CompiledPipeline } from '../config/compiled.js';
 import type { Clock } from '../core/clock.js';
-import { PoisonSuspectedError } from '../core/errors.js';
+import { PoisonSuspectedError, asVerdictError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { EncodedOutcome } from '../pipeline/outcome.js';
@@ -183,8 +183,8 @@ const JOURNAL_MARGIN_BLOCKS = 8;
 /**
  * Opens the crash journal for `pipeline` in the consumer group, logs what the previous runs left (a crash,
  * suspect ranges) and returns the guard; undefined when the journal is off or every slot of its directory is
- * held by a live daemon (logged). `blockSize`: the stream's (records per block). Throws the file system's
- * error when the directory cannot be created or written.
+ * held by a live daemon, or its directory cannot be written (both logged: the daemon runs without it).
+ * `blockSize`: the stream's (records per block).
  */
 export function openCrashGuard(options: {
   readonly config: CrashJournalConfig;
@@ -200,10 +200,17 @@ export function openCrashGuard(options: {
   if (!config.enabled) return undefined;
   const logger = componentLogger(options.logger, 'crash_guard');
   const dir = resolve(config.dir);
-  const journal = CrashJournal.open({
-    dir, groupId: options.groupId, pipeline: pipeline.name, threshold: config.crashesBeforeIsolation, margin: JOURNAL_MARGIN_BLOCKS * options.blockSize,
-    logger, wallClock: Date.now, pid: process.pid,
-  });
+  let journal: CrashJournal | undefined;
+  try {
+    journal = CrashJournal.open({
+      dir, groupId: options.groupId, pipeline: pipeline.name, threshold: config.crashesBeforeIsolation, margin: JOURNAL_MARGIN_BLOCKS * options.blockSize,
+      logger, wallClock: Date.now, pid: process.pid,
+    });
+  } catch (err) {
+    // A read-only file system must not keep the daemon from deciding: it runs, unprotected, and says so.
+    logger.error({ err: asVerdictError(err).toJSON(), dir }, 'crash journal off: its directory cannot be written; a record that crashes the process would crash it on every restart');
+    return undefined;
+  }
   if (journal === undefined) {
     logger.warn({ dir }, 'crash journal off: every slot in its directory is held by a live daemon of this group and pipeline');
     return undefined;
