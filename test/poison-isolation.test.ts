@@ -6,7 +6,9 @@
  * killed and blamed the same way.
  */
 import assert from 'node:assert/strict';
-import { dirname } from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { preciseScheduler } from '../core/clock.js';
 import { PoisonSuspectedError } from '../core/errors.js';
@@ -16,6 +18,7 @@ import { HEADER } from '../pipeline/encode-outcome.js';
 import type { EncodedOutcome } from '../pipeline/outcome.js';
 import type { InboundRecord } from '../pipeline/record.js';
 import { Engine } from '../runtime/engine.js';
+import { openCrashGuard } from '../runtime/crash-guard.js';
 import { PoisonIsolation } from '../runtime/poison-isolation.js';
 import { headerMap } from './helpers/headers.js';
 import { relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
@@ -90,6 +93,18 @@ describe('poison isolation in child processes', { timeout: 120_000 }, () => {
     } finally {
       await isolator.close();
     }
+  });
+
+  test('a crash journal that cannot be written is off, and the daemon goes on without it', () => {
+    // Under a regular file: no directory can be made there (ENOTDIR), as on a read-only file system.
+    const file = join(mkdtempSync(join(tmpdir(), 'verdict-journal-')), 'file');
+    writeFileSync(file, '');
+    const config = { enabled: true, dir: join(file, 'crash-journal'), crashesBeforeIsolation: 2, groupSize: 8, childTimeoutMs: 1_000 };
+    const open = (c: typeof config): unknown => openCrashGuard({
+      config: c, groupId: 'g', pipeline: engine.pipeline, blockSize: 128, clock: preciseScheduler, logger: silentLogger, logLevel: null,
+    });
+    assert.equal(open(config), undefined);
+    assert.equal(open({ ...config, enabled: false, dir: mkdtempSync(join(tmpdir(), 'verdict-journal-')) }), undefined);
   });
 
   test('a child stuck on a record past childTimeoutMs is killed, and the record blamed', async () => {
