@@ -93,8 +93,16 @@ describe('crash journal file', () => {
     journal.finished(b2);
     journal.handing(block(1, 110, 120), running);
     assert.deepEqual(onDisk(journal).run.inflight, [{ topic: 't', partition: 1, from: 0, to: 220 }]);
+    // A partition with nothing in processing keeps the rest of its range: its next blocks inside it cost no write.
+    journal.finished(block(1, 0, 9));
+    journal.finished(block(1, 110, 120));
+    journal.handing(block(2, 0, 9), running);
+    assert.deepEqual(onDisk(journal).run.inflight, [{ topic: 't', partition: 1, from: 121, to: 220 }, { topic: 't', partition: 2, from: 0, to: 109 }]);
+    writeFileSync(journal.path, 'untouched');
+    journal.handing(block(1, 121, 130), running);
+    assert.equal(readFileSync(journal.path, 'utf8'), 'untouched');
     // Changed models are journaled even inside the range.
-    journal.handing(block(1, 121, 130), { generation: 1, describe: () => ['gbt=fraud_gbt@4'] });
+    journal.handing(block(1, 131, 140), { generation: 1, describe: () => ['gbt=fraud_gbt@4'] });
     assert.deepEqual(onDisk(journal).run.models, ['gbt=fraud_gbt@4']);
     journal.close();
     assert.deepEqual({ clean: onDisk(journal).run.clean, inflight: onDisk(journal).run.inflight }, { clean: true, inflight: [] });
