@@ -73,6 +73,9 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     stateRestoring: new Gauge({ name: 'verdict_state_restoring_partitions', help: 'Partitions whose state is being restored (their records wait; the daemon is not ready)', labelNames: ['pipeline'], registers: r }),
     changelogRecords: new Counter({ name: 'verdict_state_changelog_records_total', help: 'Changelog records written (key states, tombstones and meta records), after coalescing', labelNames: ['pipeline'], registers: r }),
     adminRequests: new Counter({ name: 'verdict_admin_requests_total', help: 'Admin API requests, by endpoint (its route, or "unknown") and HTTP status', labelNames: ['endpoint', 'status'], registers: r }),
+    consecutiveCrashes: new Gauge({ name: 'verdict_crash_journal_consecutive_crashes', help: 'Runs before this one that ended in a process crash, in a row (from the crash journal, at start-up; 0 after a clean stop)', registers: r }),
+    poisonIsolations: new Counter({ name: 'verdict_poison_isolations_total', help: 'Suspect offset ranges (in flight in consecutive crashes) processed in isolation, in child processes', labelNames: ['topic', 'partition'], registers: r }),
+    poisonRecords: new Counter({ name: 'verdict_poison_records_total', help: 'Records that killed their isolation process alone: dead-lettered with POISON_SUSPECTED', labelNames: ['topic', 'partition'], registers: r }),
     lifecycle: new Gauge({ name: 'verdict_lifecycle_state', help: 'Daemon lifecycle: 1 for the current state', labelNames: ['state'], registers: r }),
   };
 }

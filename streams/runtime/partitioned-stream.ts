@@ -77,6 +77,8 @@ export interface StreamDeps {
    * never changes the drain's report and must not reject. Not called after a forced stop.
    */
   readonly afterDrain?: (timeLeftMs: number) => Promise<void>;
+  /** Told the offsets of every commit the source accepted (the next offset per partition). Must not throw. */
+  readonly onCommitted?: (offsets: readonly CommitOffset[]) => void;
 }
 
 /** A batch as the stream tracks it: with the scheduler time it was read, for the end-to-end histogram. */
@@ -143,6 +145,7 @@ export class PartitionedStream {
     this.#commits = new OffsetCommits({
       source: deps.source, tracker: deps.tracker, scheduler: deps.scheduler, logger: deps.logger,
       owns: (key) => this.#assigned.has(key), ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+      ...(deps.onCommitted === undefined ? {} : { committed: deps.onCommitted }),
     });
     this.#backpressure = new Backpressure({
       source: deps.source, tracker: deps.tracker, bounds: this.#options, logger: deps.logger, assigned: this.#assigned,
