@@ -1,0 +1,230 @@
+/**
+ * The depth, fields and string-length limits (`input.limits`, README "Limits") on a JSON value's bytes,
+ * checked in one linear pass before JSON.parse builds anything, and stopping at the first limit passed.
+ *
+ * The pass follows the value's structure without building it: objects and arrays (depth; their members and
+ * items are the fields), strings skipped to their closing quote and measured only when their bytes outnumber
+ * `maxStringLength` (a JSON string never has more UTF-16 code units than bytes between its quotes: an
+ * escape is 2 or 6 bytes for 1 unit, a UTF-8 sequence 1 to 4 bytes for 1 or 2), numbers and literals
+ * skipped to their end. Keys as written count as fields: `{"a":1,"a":2}` has two, as it costs JSON.parse two.
+ *
+ * It judges only what it can count: a value that is not an object, or is malformed (a missing `:` or `,`,
+ * an unterminated string), is left to JSON.parse to refuse (the pass stops there), and a value over a limit
+ * before its first malformed byte gets the limit's code. It recurses once per level, at most `maxDepth` (≤ 256).
+ */
+import type { InputLimits } from '../../config/pipeline-schema.js';
+import { formatPath } from '../event-path.js';
+import { nestingTooDeep, stringTooLong, tooManyFields } from './limits.js';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const LOWER_U = 0x75;
+
+/** Returned by the pass where it stops and leaves the bytes to JSON.parse. */
+const MALFORMED = -1;
+
+/** A limit passed deep in the value; each container adds its key or index on the way out. */
+class Passed {
+  readonly path: Array<string | number> = [];
+  /** Set when the refused string is a key (its object is then the path). */
+  isKey = false;
+  constructor(readonly limit: 'maxDepth' | 'maxFields' | 'maxStringLength', readonly found: number) {}
+}
+
+// The scan in progress (one at a time on a thread: nothing in it yields), so the pass passes only offsets.
+const EMPTY = Buffer.alloc(0);
+let bytes: Buffer = EMPTY;
+let end = 0;
+let fields = 0;
+let maxDepth = 0;
+let maxFields = 0;
+let maxStringLength = 0;
+
+/**
+ * Throws NestingTooDeepError, TooManyFieldsError or StringTooLongError for the first limit `value` (from
+ * `start`, past any byte-order mark) passes; returns when it passes none, or is not a scannable object.
+ */
+export function scanJson(value: Buffer, start: number, limits: InputLimits): void {
+  if (cannotPass(value, start, limits)) return;
+  bytes = value;
+  end = value.length;
+  fields = 0;
+  ({ maxDepth, maxFields, maxStringLength } = limits);
+  try {
+    const i = whitespace(start);
+    if (i < end && value[i] === OPEN_BRACE) object(i + 1, 1);
+  } catch (err) {
+    if (!(err instanceof Passed)) throw err;
+    const path = formatPath(err.path);
+    // Found by stopping where the limit was passed: at least that many (a string is measured whole).
+    if (err.limit === 'maxDepth') throw nestingTooDeep('json', maxDepth, err.found, path);
+    if (err.limit === 'maxFields') throw tooManyFields('json', maxFields, err.found, path);
+    throw stringTooLong('json', maxStringLength, err.found, false, path, err.isKey);
+  } finally {
+    bytes = EMPTY; // do not keep the record alive
+  }
+}
+
+/**
+ * Whether the value is too short to pass any of the three limits, so the pass can be skipped (the usual
+ * event, a few hundred bytes). A string has no more UTF-16 code units than its bytes; every field takes two
+ * bytes at least (its value's first byte, and a comma or its container's closing bracket), so fields ≤
+ * (bytes − 1) / 2; and there are no more levels than `{` and `[` bytes, which native `indexOf` counts.
+ */
+function cannotPass(value: Buffer, start: number, limits: InputLimits): boolean {
+  const length = value.length - start;
+  if (length > limits.maxStringLength || length > 2 * limits.maxFields) return false;
+  let openers = 0;
+  for (const opener of [OPEN_BRACE, OPEN_BRACKET]) {
+    for (let i = value.indexOf(opener, start); i !== -1; i = value.indexOf(opener, i + 1)) {
+      if (++openers > limits.maxDepth) return false;
+    }
+  }
+  return true;
+}
+
+function whitespace(i: number): number {
+  const b = bytes;
+  while (i < end) {
+    const c = b[i]!;
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return i;
+    i++;
+  }
+  return i;
+}
+
+/** The value at `i` (whitespace skipped), at `level` if it is a container; the offset after it, or MALFORMED. */
+function value(i: number, level: number): number {
+  i = whitespace(i);
+  if (i >= end) return MALFORMED;
+  const c = bytes[i]!;
+  if (c === QUOTE) return string(i + 1);
+  if (c === OPEN_BRACE) return object(i + 1, level);
+  if (c === OPEN_BRACKET) return array(i + 1, level);
+  // A number or a literal: to the byte that ends it (JSON.parse judges its spelling).
+  const b = bytes;
+  while (i < end) {
+    const d = b[i]!;
+    if (d === COMMA || d === CLOSE_BRACE || d === CLOSE_BRACKET || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) return i;
+    i++;
+  }
+  return i;
+}
+
+/** The string whose content starts at `at`; the offset after its closing quote, or MALFORMED. */
+function string(at: number): number {
+  const b = bytes;
+  let j = at;
+  while (j < end) {
+    const d = b[j]!;
+    if (d === QUOTE) break;
+    j += d === BACKSLASH ? 2 : 1;
+  }
+  if (j >= end) return MALFORMED;
+  if (j - at > maxStringLength) {
+    const units = stringUnits(at, j);
+    if (units > maxStringLength) throw new Passed('maxStringLength', units);
+  }
+  return j + 1;
+}
+
+/** The object whose members start at `at` (after its `{`), at `level`. */
+function object(at: number, level: number): number {
+  if (level > maxDepth) throw new Passed('maxDepth', level);
+  let i = whitespace(at);
+  if (i < end && bytes[i] === CLOSE_BRACE) return i + 1;
+  let keyAt = i;
+  // Where a limit passed: in the key, in the value (under the key), or neither (the object's own count).
+  let inKey = false;
+  let inValue = false;
+  try {
+    for (;;) {
+      if (i >= end || bytes[i] !== QUOTE) return MALFORMED;
+      keyAt = i;
+      inKey = true;
+      i = string(i + 1);
+      inKey = false;
+      if (i === MALFORMED) return MALFORMED;
+      i = whitespace(i);
+      if (i >= end || bytes[i] !== COLON) return MALFORMED;
+      if (++fields > maxFields) throw new Passed('maxFields', fields);
+      inValue = true;
+      i = value(i + 1, level + 1);
+      inValue = false;
+      if (i === MALFORMED) return MALFORMED;
+      i = whitespace(i);
+      if (i >= end) return MALFORMED;
+      const c = bytes[i]!;
+      if (c === CLOSE_BRACE) return i + 1;
+      if (c !== COMMA) return MALFORMED;
+      i = whitespace(i + 1);
+    }
+  } catch (err) {
+    if (err instanceof Passed) {
+      if (inKey) err.isKey = true;
+      else if (inValue) err.path.unshift(keyText(keyAt));
+    }
+    throw err;
+  }
+}
+
+/** The array whose items start at `at` (after its `[`), at `level`. */
+function array(at: number, level: number): number {
+  if (level > maxDepth) throw new Passed('maxDepth', level);
+  let i = whitespace(at);
+  if (i < end && bytes[i] === CLOSE_BRACKET) return i + 1;
+  let k = 0;
+  // Whether a limit passed in an item (under its index), or in the array's own count.
+  let inItem = false;
+  try {
+    for (;; k++) {
+      if (++fields > maxFields) throw new Passed('maxFields', fields);
+      inItem = true;
+      i = value(i, level + 1);
+      inItem = false;
+      if (i === MALFORMED) return MALFORMED;
+      i = whitespace(i);
+      if (i >= end) return MALFORMED;
+      const c = bytes[i]!;
+      if (c === CLOSE_BRACKET) return i + 1;
+      if (c !== COMMA) return MALFORMED;
+      i++;
+    }
+  } catch (err) {
+    if (err instanceof Passed && inItem) err.path.unshift(k);
+    throw err;
+  }
+}
+
+/** UTF-16 code units of a JSON string's bytes between its quotes, escapes decoded (exact for valid UTF-8). */
+function stringUnits(from: number, to: number): number {
+  const b = bytes;
+  let units = 0;
+  for (let k = from; k < to; k++) {
+    const c = b[k]!;
+    if (c === BACKSLASH) {
+      units++;
+      k += b[k + 1] === LOWER_U ? 5 : 1;
+    } else if ((c & 0xc0) !== 0x80) {
+      units += c >= 0xf0 ? 2 : 1; // a 4-byte sequence is a surrogate pair
+    }
+  }
+  return units;
+}
+
+/** The key whose opening quote is at `at`, as JSON.parse reads it; only when throwing. */
+function keyText(at: number): string {
+  const next = string(at + 1);
+  const raw = bytes.toString('utf8', at, next === MALFORMED ? end : next);
+  try {
+    return JSON.parse(raw) as string;
+  } catch {
+    return raw; // a malformed escape: JSON.parse refuses the value anyway
+  }
+}
