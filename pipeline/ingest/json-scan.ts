@@ -218,10 +218,12 @@ function stringUnits(from: number, to: number): number {
   return units;
 }
 
-/** The key whose opening quote is at `at`, as JSON.parse reads it; only when throwing. */
+/** The key whose opening quote is at `at`, as JSON.parse reads it (escapes decoded); only when throwing. */
 function keyText(at: number): string {
   const next = string(at + 1);
-  const raw = bytes.toString('utf8', at, next === MALFORMED ? end : next);
+  if (next === MALFORMED) return bytes.toString('utf8', at + 1, end);
+  if (bytes.subarray(at, next).indexOf(BACKSLASH) === -1) return bytes.toString('utf8', at + 1, next - 1);
+  const raw = bytes.toString('utf8', at, next);
   try {
     return JSON.parse(raw) as string;
   } catch {
