@@ -183,6 +183,19 @@ describe('input limits on record bytes', () => {
     assert.deepEqual(byScan, { jsonParse: 0, unpack: 0 });
   });
 
+  test('a JSON record too short to pass a limit skips the pre-scan; the densest that can pass one is still refused', () => {
+    // Records within maxStringLength bytes and 2 × maxFields bytes: the pre-scan runs only if their `{` and `[`
+    // bytes could make more levels than maxDepth. These are at the edge of each bound.
+    const roomy = { maxRecordBytes: 4096, maxDepth: 3, maxFields: 10, maxStringLength: 100 };
+    accepted(Buffer.from('{"a":[[1]]}'), 'json', roomy); // 3 levels, 3 openers: skipped
+    accepted(Buffer.from('{"a":"[[[[[[[[{{{{{{"}'), 'json', roomy); // openers in a string: scanned, 1 level
+    assert.equal(thrown(() => decodeRecord(record(Buffer.from('{"a":[[{}]]}')), 'json', roomy)).code, NestingTooDeepError.code);
+    // Two bytes per field is the densest: 11 fields in 27 bytes (over 2 × 10), 10 fields in 20 bytes accepted.
+    assert.equal(thrown(() => decodeRecord(record(Buffer.from('{"a":[0,0,0,0,0,0,0,0,0,0]}')), 'json', roomy)).code, TooManyFieldsError.code);
+    accepted(Buffer.from('{"":[0,0,0,0,0,0,0]}'), 'json', { ...roomy, maxFields: 8 });
+    assert.equal(thrown(() => decodeRecord(record(Buffer.from('{"":[0,0,0,0,0,0,0]}')), 'json', { ...roomy, maxFields: 7 })).code, TooManyFieldsError.code);
+  });
+
   test('bytes within the limits keep their own errors: malformed, not an event, not UTF-8', () => {
     for (const [bytes, format] of [
       [Buffer.from('{"a": [1, 2'), 'json'], [Buffer.from('[[[[[[[[[[[[]]]]]]]]]]]]'), 'json'], [Buffer.from('{"a":"\xff"}', 'latin1'), 'json'],
