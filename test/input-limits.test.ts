@@ -238,7 +238,9 @@ describe('input limits on event objects (the programmatic API)', () => {
     const cyclic: Record<string, unknown> = { id: 'e' };
     cyclic['self'] = cyclic;
     assert.equal(thrown(() => checkEventLimits(cyclic, LIMITS)).code, NestingTooDeepError.code);
-    checkEventLimits({ at: new Date(0), bytes: Buffer.alloc(100), n: 1n as unknown }, LIMITS);
+    checkEventLimits({ at: new Date(0), bytes: Buffer.alloc(100), n: 1n }, LIMITS);
+    // Not an event at all: validation's to refuse, with INPUT_SCHEMA_MISMATCH.
+    for (const notAnEvent of [null, undefined, 'a string longer than eight', 7]) checkEventLimits(notAnEvent as unknown as Record<string, unknown>, LIMITS);
   });
 });
 
@@ -262,21 +264,29 @@ describe('input.limits in the pipeline file', () => {
 /** Counts JSON.parse and msgpackr unpack calls while `fn` runs. */
 function spyOnDecoders(fn: () => void): { jsonParse: number; unpack: number } {
   const counts = { jsonParse: 0, unpack: 0 };
-  const parse = JSON.parse;
-  const unpack = Unpackr.prototype.unpack;
-  JSON.parse = ((text: string, reviver?: (this: unknown, key: string, value: unknown) => unknown) => {
-    counts.jsonParse++;
-    return parse(text, reviver);
-  }) as typeof JSON.parse;
-  Unpackr.prototype.unpack = function (this: Unpackr, ...args: Parameters<Unpackr['unpack']>) {
-    counts.unpack++;
-    return unpack.apply(this, args);
-  } as Unpackr['unpack'];
+  const parse = Object.getOwnPropertyDescriptor(JSON, 'parse');
+  const unpack = Object.getOwnPropertyDescriptor(Unpackr.prototype, 'unpack');
+  assert.ok(parse !== undefined && unpack !== undefined);
+  const original = { parse: parse.value as (...args: unknown[]) => unknown, unpack: unpack.value as (...args: unknown[]) => unknown };
+  Object.defineProperty(JSON, 'parse', {
+    ...parse,
+    value(...args: unknown[]): unknown {
+      counts.jsonParse++;
+      return original.parse.apply(JSON, args);
+    },
+  });
+  Object.defineProperty(Unpackr.prototype, 'unpack', {
+    ...unpack,
+    value(this: Unpackr, ...args: unknown[]): unknown {
+      counts.unpack++;
+      return original.unpack.apply(this, args);
+    },
+  });
   try {
     fn();
   } finally {
-    JSON.parse = parse;
-    Unpackr.prototype.unpack = unpack;
+    Object.defineProperty(JSON, 'parse', parse);
+    Object.defineProperty(Unpackr.prototype, 'unpack', unpack);
   }
   return counts;
 }

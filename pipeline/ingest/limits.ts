@@ -80,9 +80,12 @@ export function stringTooLong(format: LimitFormat, max: number, found: number, a
 /**
  * The depth, fields and string-length limits on an event object (the programmatic API: it has no bytes, so
  * `maxRecordBytes` does not apply; these three bound its size). Walks plain objects and arrays only, and
- * stops at the first limit passed, so a cyclic object is refused as nested too deep. Throws the limit's error.
+ * stops at the first limit passed, so a cyclic object is refused as nested too deep. Throws the limit's error;
+ * passes anything that is not an object (null, a string), which validation refuses.
  */
 export function checkEventLimits(event: Record<string, unknown>, limits: InputLimits): void {
+  // The API's callers are not type-checked: what is not an object is the schema's to refuse (INPUT_SCHEMA_MISMATCH).
+  if (typeof event !== 'object' || (event as unknown) === null) return;
   const walk = { limits, fields: 0, path: [] as Array<string | number> };
   walkValue(walk, event, 1);
 }
