@@ -174,7 +174,8 @@ describe('input limits on record bytes', () => {
     const byScan = spyOnDecoders(() => {
       const j = thrown(() => decodeRecord(record(json), 'json', raised));
       assert.equal(j.code, StringTooLongError.code);
-      assert.equal(j.details['found'], fiftyMb - 8);
+      assert.equal(j.details['found'], Math.ceil((fiftyMb - 8) / 6));
+      assert.equal(j.details['atLeast'], true);
       const m = thrown(() => decodeRecord(record(msgpack), 'msgpack', raised));
       assert.equal(m.code, StringTooLongError.code);
       assert.equal(m.details['atLeast'], true);
@@ -194,6 +195,20 @@ describe('input limits on record bytes', () => {
     assert.equal(thrown(() => decodeRecord(record(Buffer.from('{"a":[0,0,0,0,0,0,0,0,0,0]}')), 'json', roomy)).code, TooManyFieldsError.code);
     accepted(Buffer.from('{"":[0,0,0,0,0,0,0]}'), 'json', { ...roomy, maxFields: 8 });
     assert.equal(thrown(() => decodeRecord(record(Buffer.from('{"":[0,0,0,0,0,0,0]}')), 'json', { ...roomy, maxFields: 7 })).code, TooManyFieldsError.code);
+  });
+
+  test('JSON: long strings with escaped quotes and backslashes anywhere are measured exactly', () => {
+    const roomy = { maxRecordBytes: 4096, maxDepth: 4, maxFields: 10, maxStringLength: 100 };
+    for (let at = 55; at < 75; at++) {
+      for (const escape of ['"', '\\', '\\"', '\u0000', '😀']) {
+        const s = 'a'.repeat(at) + escape + 'b'.repeat(10) + '"\\';
+        const fits = { k: s.slice(0, 100), after: 'x' };
+        assert.deepEqual(decodeRecord(record(encode('json', fits)), 'json', roomy), fits, `${at} ${escape}`);
+        const over = s + 'c'.repeat(101 - s.length);
+        const err = thrown(() => decodeRecord(record(encode('json', { k: over, after: 'x' })), 'json', roomy));
+        assert.deepEqual([err.code, err.details['found'], err.details['path']], [StringTooLongError.code, 101, 'k']);
+      }
+    }
   });
 
   test('bytes within the limits keep their own errors: malformed, not an event, not UTF-8', () => {

@@ -23,19 +23,26 @@ function records(values: readonly Buffer[]): InboundRecord[] {
   }));
 }
 
-/** Median CPU µs per event of `decode` over every record, `ROUNDS` times after two unmeasured rounds. */
-function usPerEvent(rs: readonly InboundRecord[], decode: (r: InboundRecord) => unknown): number {
+/**
+ * Median CPU µs per event of each decode over every record: `ROUNDS` rounds after two unmeasured ones, the
+ * variants interleaved within each round so that a busy neighbour slows them alike.
+ */
+function usPerEvent(rs: readonly InboundRecord[], variants: ReadonlyArray<(r: InboundRecord) => unknown>): number[] {
   let sink = 0;
-  const samples: number[] = [];
+  const samples: number[][] = variants.map(() => []);
   for (let round = -2; round < ROUNDS; round++) {
-    const t0 = cpuUsage();
-    for (const r of rs) if (decode(r) !== null) sink++;
-    const t = cpuUsage(t0);
-    if (round >= 0) samples.push((t.user + t.system) / rs.length);
+    variants.forEach((decode, v) => {
+      const t0 = cpuUsage();
+      for (const r of rs) if (decode(r) !== null) sink++;
+      const t = cpuUsage(t0);
+      if (round >= 0) samples[v]!.push((t.user + t.system) / rs.length);
+    });
   }
   if (sink === 0) throw new Error('nothing decoded');
-  samples.sort((a, b) => a - b);
-  return +(samples[samples.length >> 1] ?? NaN).toFixed(3);
+  return samples.map((s) => {
+    s.sort((a, b) => a - b);
+    return +(s[s.length >> 1] ?? NaN).toFixed(3);
+  });
 }
 
 function main(): void {
@@ -46,8 +53,7 @@ function main(): void {
   const limits = DEFAULT_INPUT_LIMITS;
   const results: Record<string, unknown> = {};
   for (const [name, rs, format] of [['json', json, 'json'], ['msgpack', msgpack, 'msgpack'], ['auto (json)', json, 'auto'], ['auto (msgpack)', msgpack, 'auto']] as const) {
-    const without = usPerEvent(rs, (r) => decodeValue(r.value, format));
-    const withLimits = usPerEvent(rs, (r) => decodeRecord(r, format, limits));
+    const [without = NaN, withLimits = NaN] = usPerEvent(rs, [(r) => decodeValue(r.value, format), (r) => decodeRecord(r, format, limits)]);
     results[name] = {
       valueBytes: Math.round(rs.reduce((s, r) => s + (r.value?.length ?? 0), 0) / rs.length),
       decoderUs: without,

@@ -5,7 +5,8 @@
  * The pass follows the value's structure without building it: objects and arrays (depth; their members and
  * items are the fields), strings skipped to their closing quote and measured only when their bytes outnumber
  * `maxStringLength` (a JSON string never has more UTF-16 code units than bytes between its quotes: an
- * escape is 2 or 6 bytes for 1 unit, a UTF-8 sequence 1 to 4 bytes for 1 or 2), numbers and literals
+ * escape is 2 or 6 bytes for 1 unit, a UTF-8 sequence 1 to 4 bytes for 1 or 2; and never fewer than a sixth
+ * of them, so one over 6 × the limit is refused uncounted, "at least" bytes / 6), numbers and literals
  * skipped to their end. Keys as written count as fields: `{"a":1,"a":2}` has two, as it costs JSON.parse two.
  *
  * It judges only what it can count: a value that is not an object, or is malformed (a missing `:` or `,`,
@@ -34,7 +35,7 @@ class Passed extends Error {
   readonly path: Array<string | number> = [];
   /** Set when the refused string is a key (its object is then the path). */
   isKey = false;
-  constructor(readonly limit: 'maxDepth' | 'maxFields' | 'maxStringLength', readonly found: number) {
+  constructor(readonly limit: 'maxDepth' | 'maxFields' | 'maxStringLength', readonly found: number, readonly atLeast = true) {
     super(limit);
   }
 }
@@ -64,10 +65,10 @@ export function scanJson(value: Buffer, start: number, limits: InputLimits): voi
   } catch (err) {
     if (!(err instanceof Passed)) throw err;
     const path = formatPath(err.path);
-    // Found by stopping where the limit was passed: at least that many (a string is measured whole).
+    // Found by stopping where the limit was passed: at least that many (a string is counted whole, unless very long).
     if (err.limit === 'maxDepth') throw nestingTooDeep('json', maxDepth, err.found, path);
     if (err.limit === 'maxFields') throw tooManyFields('json', maxFields, err.found, path);
-    throw stringTooLong('json', maxStringLength, err.found, false, path, err.isKey);
+    throw stringTooLong('json', maxStringLength, err.found, err.atLeast, path, err.isKey);
   } finally {
     bytes = EMPTY; // do not keep the record alive
   }
@@ -119,19 +120,39 @@ function value(i: number, level: number): number {
   return i;
 }
 
+/** Strings shorter than this are walked byte by byte; a longer one is searched natively for its closing quote. */
+const SHORT_STRING = 64;
+
 /** The string whose content starts at `at`; the offset after its closing quote, or MALFORMED. */
 function string(at: number): number {
   const b = bytes;
   let j = at;
-  while (j < end) {
+  let closed = false;
+  const walkTo = Math.min(end, at + SHORT_STRING);
+  while (j < walkTo) {
     const d = b[j]!;
-    if (d === QUOTE) break;
+    if (d === QUOTE) {
+      closed = true;
+      break;
+    }
     j += d === BACKSLASH ? 2 : 1;
   }
-  if (j >= end) return MALFORMED;
-  if (j - at > maxStringLength) {
-    const units = stringUnits(at, j);
-    if (units > maxStringLength) throw new Passed('maxStringLength', units);
+  while (!closed && j < end) {
+    const q = b.indexOf(QUOTE, j);
+    if (q === -1) return MALFORMED;
+    // Escaped when an odd run of backslashes precedes it.
+    let k = q - 1;
+    while (k >= at && b[k] === BACKSLASH) k--;
+    closed = (q - 1 - k) % 2 === 0;
+    j = closed ? q : q + 1;
+  }
+  if (!closed || j >= end) return MALFORMED;
+  const length = j - at;
+  if (length > maxStringLength) {
+    // Every code unit takes 6 bytes at most (`\uXXXX`): past 6 × the limit it is refused uncounted.
+    const uncounted = length > 6 * maxStringLength;
+    const units = uncounted ? Math.ceil(length / 6) : stringUnits(at, j);
+    if (units > maxStringLength) throw new Passed('maxStringLength', units, uncounted);
   }
   return j + 1;
 }
@@ -206,16 +227,13 @@ function array(at: number, level: number): number {
 
 /** UTF-16 code units of a JSON string's bytes between its quotes, escapes decoded (exact for valid UTF-8). */
 function stringUnits(from: number, to: number): number {
-  const b = bytes;
-  let units = 0;
-  for (let k = from; k < to; k++) {
-    const c = b[k]!;
-    if (c === BACKSLASH) {
-      units++;
-      k += b[k + 1] === LOWER_U ? 5 : 1;
-    } else if ((c & 0xc0) !== 0x80) {
-      units += c >= 0xf0 ? 2 : 1; // a 4-byte sequence is a surrogate pair
-    }
+  const raw = bytes.subarray(from, to);
+  // Decoded natively; each escape then stands for one unit, not its 2 or 6 characters.
+  let units = raw.toString('utf8').length;
+  for (let k = raw.indexOf(BACKSLASH); k !== -1; k = raw.indexOf(BACKSLASH, k)) {
+    const unicode = raw[k + 1] === LOWER_U;
+    units -= unicode ? 5 : 1;
+    k += unicode ? 6 : 2;
   }
   return units;
 }
