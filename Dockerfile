@@ -3,6 +3,9 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
+# onnxruntime-node's install script would download CUDA provider libraries (unused: the CPU binaries ship in
+# the package); it reads this variable itself, so the build needs no network beyond the npm registry.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci
 COPY . .
 RUN npm run build && npm prune --omit=dev

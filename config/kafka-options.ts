@@ -1,23 +1,51 @@
 /**
  * The `kafka` block of the daemon config, as users write it (loose, with defaults). Parsing yields the
  * fully defaulted `KafkaOptions`, which spreads straight into `KafkaSource` and `KafkaSink` options.
- * TLS material is PEM text (the daemon config may read it from files or the environment first).
+ * TLS material is PEM text inline (`ca`, `cert`, `key`) or a file (`caFile`, `certFile`, `keyFile`), read
+ * when the client is made (streams/kafka/kafkajs-client.ts); in the daemon config a relative file path is
+ * resolved against the config file's directory.
  */
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { formatZodError } from '../core/zod-error.js';
 
 const pem = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const file = z.string().min(1);
 
+/** Each PEM item: inline text or a file, not both. */
+const TLS_PAIRS = [['ca', 'caFile'], ['cert', 'certFile'], ['key', 'keyFile']] as const;
+
+/**
+ * TLS as Node's `tls.connect` takes it (what kafkajs passes on): `ca` (trusted CAs instead of the system's),
+ * `cert` and `key` (a client certificate, for mutual TLS), `passphrase` (of an encrypted `key`),
+ * `servername` (SNI and the name the broker's certificate is checked against, when it is not the broker's
+ * host), `rejectUnauthorized` (default true: false accepts any certificate, for tests only).
+ */
 export const kafkaTlsSchema = z.object({
   ca: pem.optional(),
+  caFile: file.optional(),
   cert: pem.optional(),
+  certFile: file.optional(),
   key: pem.optional(),
+  keyFile: file.optional(),
+  passphrase: z.string().min(1).optional(),
+  servername: z.string().min(1).optional(),
   rejectUnauthorized: z.boolean().optional(),
-}).strict();
+}).strict().superRefine((tls, ctx) => {
+  for (const [inline, fromFile] of TLS_PAIRS) {
+    if (tls[inline] !== undefined && tls[fromFile] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [fromFile], message: `give ${inline} or ${fromFile}, not both` });
+    }
+  }
+});
+
+/** The SASL mechanisms the config can express; oauthbearer and aws need code (a token provider, AWS credentials). */
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
 export const kafkaSaslSchema = z.object({
-  mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+  mechanism: z.enum(SASL_MECHANISMS, {
+    error: () => `must be one of ${SASL_MECHANISMS.join(', ')} (oauthbearer and aws are not supported: they need a token provider or AWS credentials in code)`,
+  }),
   username: z.string().min(1),
   password: z.string().min(1),
 }).strict();

@@ -5,20 +5,30 @@
  * SCREAMING_SNAKE_CASE; each segment maps to the camelCase key. `VERDICT_KAFKA__GROUP_ID=g` sets
  * `kafka.groupId`, `VERDICT_METRICS__PORT=0` sets `metrics.port`. Values are read as YAML scalars
  * (numbers, booleans), and a value for a list (`VERDICT_KAFKA__BROKERS=a:9092,b:9092`) is split on commas.
- * Secrets and names (`VERBATIM`) are taken as the exact string: a token of digits stays a string.
+ * Secrets (every key `isSecretKey` names: the SASL password, the admin token, TLS PEM material and its
+ * passphrase) and names (`VERBATIM`) are taken as the exact string: a token of digits stays a string, a PEM
+ * keeps its line breaks, and no parser ever sees (or quotes back) a secret.
+ *
+ * No error message quotes a value: YAML errors give a code and a position (config/secret-yaml.ts), schema
+ * errors a path and a rule (core/zod-error.ts).
  */
+import { accessSync, constants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { daemonFileSchema, type DaemonFile } from './daemon-schema.js';
 import { formatZodError } from '../core/zod-error.js';
+import { isSecretKey } from './redact.js';
+import { parseSecretYaml } from './secret-yaml.js';
 
 const PREFIX = 'VERDICT_';
 /** Variables with the prefix that are not config paths (the CLI's own: `verdict admin` reads the last two). */
 const NOT_CONFIG = new Set(['VERDICT_LOG_LEVEL', 'VERDICT_ADMIN_TOKEN', 'VERDICT_ADMIN_URL']);
-/** Paths whose value is kept verbatim: YAML would turn `0123…` into a number and `yes` into a boolean. */
-const VERBATIM = new Set(['admin.token', 'kafka.sasl.username', 'kafka.sasl.password']);
+/**
+ * Non-secret paths whose value is kept verbatim (YAML would turn `0123…` into a number and `yes` into a
+ * boolean); secret keys are kept verbatim wherever they are.
+ */
+const VERBATIM = new Set(['kafka.sasl.username']);
 
 const camel = (segment: string): string => segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
@@ -35,10 +45,10 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
     }
     const leaf = path.at(-1) ?? '';
     const dotted = path.join('.');
-    node[leaf] = VERBATIM.has(dotted) ? value
+    node[leaf] = VERBATIM.has(dotted) || isSecretKey(leaf) ? value
       : Array.isArray(node[leaf]) || (leaf === 'brokers')
         ? value.split(',').map((v) => v.trim()).filter((v) => v.length > 0)
-        : parseYaml(value) as unknown;
+        : parseSecretYaml(value, `${name} (${dotted})`);
     applied.push(dotted);
   }
   return applied;
@@ -66,8 +76,9 @@ export interface ResolveDaemonConfigOptions {
 
 /**
  * The one path from a raw config (parsed YAML, or an object from code) to a `LoadedDaemonConfig`: environment
- * overrides, then `daemonFileSchema`, then the pipeline path. `raw` is not modified (overrides go to a copy).
- * Throws `ConfigError` (CONFIG_INVALID) naming every invalid field path.
+ * overrides, then `daemonFileSchema`, then the pipeline path and the TLS file paths (absolute, readable). `raw`
+ * is not modified (overrides go to a copy). Throws `ConfigError` (CONFIG_INVALID) naming every invalid field
+ * path, or a TLS file that cannot be read.
  */
 export function resolveDaemonConfig(raw: unknown, options: ResolveDaemonConfigOptions): LoadedDaemonConfig {
   const { source, baseDir, env } = options;
@@ -85,9 +96,32 @@ export function resolveDaemonConfig(raw: unknown, options: ResolveDaemonConfigOp
     const from = overridden.length === 0 ? source : `${source} (with environment overrides: ${overridden.join(', ')})`;
     throw new ConfigError(formatZodError(parsed.error, from), { details: { overridden: overridden.join(',') } });
   }
-  const config = parsed.data;
+  const config = withTlsFiles(parsed.data, baseDir, source);
   const pipelinePath = isAbsolute(config.pipeline) ? config.pipeline : resolve(baseDir, config.pipeline);
   return { config, pipelinePath, overridden };
+}
+
+/**
+ * The config with `kafka.ssl`'s `caFile`, `certFile` and `keyFile` resolved against `baseDir`, each checked
+ * readable now so that a wrong path is refused at load, naming the field (they are read when the client is
+ * made: streams/kafka/kafkajs-client.ts).
+ */
+function withTlsFiles(config: DaemonFile, baseDir: string, source: string): DaemonFile {
+  const ssl = config.kafka.ssl;
+  if (typeof ssl !== 'object') return config;
+  const files: Record<string, string> = {};
+  for (const field of ['caFile', 'certFile', 'keyFile'] as const) {
+    const given = ssl[field];
+    if (given === undefined) continue;
+    const path = resolve(baseDir, given);
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      throw new ConfigError(`${source}: kafka.ssl.${field}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: err });
+    }
+    files[field] = path;
+  }
+  return { ...config, kafka: { ...config.kafka, ssl: { ...ssl, ...files } } };
 }
 
 /**
@@ -96,12 +130,13 @@ export function resolveDaemonConfig(raw: unknown, options: ResolveDaemonConfigOp
  * Throws `ConfigError` (CONFIG_INVALID) when the file cannot be read, is not a YAML mapping, or is invalid.
  */
 export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedDaemonConfig> {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = parseYaml(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
   } catch (err) {
     throw new ConfigError(`cannot read daemon config ${path}: ${(err as Error).message}`, { cause: err });
   }
+  const raw = parseSecretYaml(text, path);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${path}: must be a YAML mapping`);
   return resolveDaemonConfig(raw, { source: path, baseDir: dirname(resolve(path)), env });
 }

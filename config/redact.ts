@@ -14,6 +14,12 @@ export const REDACTED = '[redacted]';
  */
 const SECRET_KEY = /pass(word|phrase)|secret|token|credential|^(key|cert|ca|pfx)$|(private|api|access|signing)_?key$/i;
 
+/**
+ * Whether a config key's value is secret material (above). The one rule for redaction here and for taking an
+ * environment override verbatim (config/load-daemon.ts): a secret is never parsed, so never echoed by a parser.
+ */
+export const isSecretKey = (key: string): boolean => SECRET_KEY.test(key);
+
 /** A redacted copy and the dotted paths that were redacted (list items as `path.0`). */
 export interface Redacted<T> {
   readonly value: T;
@@ -33,7 +39,7 @@ export function redactSecrets<T>(value: T): Redacted<T> {
     const out: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(node)) {
       const at = path === '' ? key : `${path}.${key}`;
-      if (SECRET_KEY.test(key) && child !== undefined && child !== null && child !== false) {
+      if (isSecretKey(key) && child !== undefined && child !== null && child !== false) {
         out[key] = REDACTED;
         paths.push(at);
       } else {

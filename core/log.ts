@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { z } from 'zod';
+import { censorSecrets } from './log-censor.js';
 import { parseOptions } from './options.js';
 
 export type { Logger };
@@ -13,11 +14,12 @@ export const loggerOptionsSchema = z.object({
 /**
  * The root logger. Structured JSON on stderr, so stdout stays free for a command's own output (the demo's
  * progress line, `models list`, reports). Components take a child logger through `componentLogger`.
- * `level`: a pino level; default `VERDICT_LOG_LEVEL`, else info. `name`: default verdict.
+ * `level`: a pino level; default `VERDICT_LOG_LEVEL`, else info. `name`: default verdict. Secret-named fields
+ * are censored in every line (core/log-censor.ts).
  */
 export function createLogger(options: { level?: string; name?: string } = {}): Logger {
   const { name, level } = parseOptions(loggerOptionsSchema, { name: options.name, level: options.level ?? process.env['VERDICT_LOG_LEVEL'] }, 'logger options');
-  return pino({ name, level }, pino.destination(2));
+  return pino({ name, level, formatters: { log: censorSecrets } }, pino.destination(2));
 }
 
 /** A logger that drops everything: for tests and library callers that pass none. */

@@ -7,7 +7,8 @@
  *
  * The token is checked before the route is looked at, so an unauthenticated caller learns nothing about the
  * endpoints. Every request is counted in `verdict_admin_requests_total{endpoint,status}`; every mutating one
- * (promote, rollback, pause, resume) and every refused token is logged. Headers are never logged.
+ * (promote, rollback, pause, resume) and every refused token is logged. Headers are never logged, nor the
+ * path of a request whose token was refused.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -92,9 +93,12 @@ export function createAdminHandler(options: AdminHandlerOptions): RequestHandler
     res.end(`${JSON.stringify(body)}\n`);
     options.metrics?.adminRequests.inc({ endpoint, status: String(status) });
     if (route?.mutating === true || status === 401) {
-      // What was done (the alias move and its swaps, the pause) or why not; never the request's headers.
+      // What was done (the alias move and its swaps, the pause) or why not; never the request's headers. A
+      // refused token's request is logged by endpoint only: its path is whatever the caller sent, and a
+      // client that puts its token in the URL (`/admin/<token>`) would have it logged.
       const outcome = status === 200 ? { result: body } : { code: (body as { error?: { code?: string } }).error?.code };
-      logger[status < 400 ? 'info' : 'warn']({ endpoint, method: req.method, path, params, status, ...outcome, remote: req.socket.remoteAddress }, 'admin request');
+      const what = status === 401 ? {} : { path, params };
+      logger[status < 400 ? 'info' : 'warn']({ endpoint, method: req.method, ...what, status, ...outcome, remote: req.socket.remoteAddress }, 'admin request');
     }
   };
 

@@ -8,9 +8,10 @@ import {
   CompressionTypes, Kafka, Partitioners, logLevel as KafkajsLogLevel,
   type Admin, type Consumer, type EachBatchPayload, type KafkaConfig, type KafkaMessage, type LogEntry, type Message, type Producer,
 } from 'kafkajs';
+import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { kafkaLogLevelSchema } from '../../config/kafka-options.js';
-import { RecordConversionError, TransportError, asVerdictError } from '../../core/errors.js';
+import { kafkaLogLevelSchema, type KafkaTls } from '../../config/kafka-options.js';
+import { ConfigError, RecordConversionError, TransportError, asVerdictError } from '../../core/errors.js';
 import { componentLogger, type Logger } from '../../core/log.js';
 import { NO_HEADERS } from '../../pipeline/headers.js';
 import { toProduceError, toTransportError } from './kafkajs-errors.js';
@@ -48,14 +49,7 @@ export function kafkajsConfig(connection: KafkaConnection, logger: Logger): Kafk
   if (connection.requestTimeout !== undefined) config.requestTimeout = connection.requestTimeout;
   const ssl = connection.ssl;
   if (ssl === true) config.ssl = true;
-  else if (typeof ssl === 'object') {
-    const tls: TlsOptions = {};
-    if (ssl.ca !== undefined) tls.ca = typeof ssl.ca === 'string' ? ssl.ca : [...ssl.ca];
-    if (ssl.cert !== undefined) tls.cert = typeof ssl.cert === 'string' ? ssl.cert : [...ssl.cert];
-    if (ssl.key !== undefined) tls.key = typeof ssl.key === 'string' ? ssl.key : [...ssl.key];
-    if (ssl.rejectUnauthorized !== undefined) tls.rejectUnauthorized = ssl.rejectUnauthorized;
-    config.ssl = tls;
-  }
+  else if (typeof ssl === 'object') config.ssl = tlsOptions(ssl);
   const sasl = connection.sasl;
   if (sasl !== undefined && sasl !== null) {
     const { username, password } = sasl;
@@ -67,6 +61,35 @@ export function kafkajsConfig(connection: KafkaConnection, logger: Logger): Kafk
     }
   }
   return config;
+}
+
+/**
+ * Node's TLS options from ours: each PEM item inline or read from its file now (synchronously: a client is
+ * made once, at start). Throws `ConfigError` naming the field and path when a file cannot be read; the
+ * message never holds the file's content.
+ */
+export function tlsOptions(ssl: KafkaTls): TlsOptions {
+  const tls: TlsOptions = {};
+  const ca = pemOf(ssl.ca, ssl.caFile, 'caFile');
+  const cert = pemOf(ssl.cert, ssl.certFile, 'certFile');
+  const key = pemOf(ssl.key, ssl.keyFile, 'keyFile');
+  if (ca !== undefined) tls.ca = ca;
+  if (cert !== undefined) tls.cert = cert;
+  if (key !== undefined) tls.key = key;
+  if (ssl.passphrase !== undefined) tls.passphrase = ssl.passphrase;
+  if (ssl.servername !== undefined) tls.servername = ssl.servername;
+  if (ssl.rejectUnauthorized !== undefined) tls.rejectUnauthorized = ssl.rejectUnauthorized;
+  return tls;
+}
+
+function pemOf(inline: string | readonly string[] | undefined, path: string | undefined, field: string): string | string[] | undefined {
+  if (inline !== undefined) return typeof inline === 'string' ? inline : [...inline];
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`kafka.ssl.${field}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`, { cause: err });
+  }
 }
 
 function pinoLogCreator(logger: Logger): () => (entry: LogEntry) => void {

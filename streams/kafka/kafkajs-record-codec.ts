@@ -67,15 +67,18 @@ export function installRecordCodec(): void {
   for (const late of [resolved.batchDecoder, resolved.produceRequest]) {
     if (require.cache[late] !== undefined) throw new Error(`kafkajs loaded ${late} before Verdict's record codec was installed`);
   }
+  // The one computed require here, and it takes only a name from the constant `paths` table above.
+  // eslint-disable-next-line no-restricted-syntax -- the specifier is a kafkajs module from `paths`, never config or data
+  const load = (name: keyof typeof paths): unknown => require(resolved[name]);
   // The header decoder first: the record decoder captures it when it loads.
   let collecting: RecordHeader[] | undefined;
-  const decodeHeader = require(resolved.headerDecoder) as HeaderDecoder;
+  const decodeHeader = load('headerDecoder') as HeaderDecoder;
   replaceExports(resolved.headerDecoder, (decoder: unknown) => {
     const header = decodeHeader(decoder);
     collecting?.push({ key: header.key, value: header.value });
     return header;
   });
-  const decodeRecord = require(resolved.recordDecoder) as RecordDecoder;
+  const decodeRecord = load('recordDecoder') as RecordDecoder;
   replaceExports(resolved.recordDecoder, (decoder: unknown, context?: unknown) => {
     const headers: RecordHeader[] = [];
     collecting = headers;
@@ -87,8 +90,8 @@ export function installRecordCodec(): void {
       collecting = undefined;
     }
   });
-  require(resolved.recordEncoder); // loaded, so that its cache entry is the one replaced
-  replaceExports(resolved.recordEncoder, encodeRecord(require(resolved.encoder) as KafkajsEncoderClass));
+  load('recordEncoder'); // loaded, so that its cache entry is the one replaced
+  replaceExports(resolved.recordEncoder, encodeRecord(load('encoder') as KafkajsEncoderClass));
   installed = true;
 }
 

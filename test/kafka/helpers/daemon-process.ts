@@ -97,6 +97,9 @@ export class DaemonProcess {
   readonly logs: LogLine[] = [];
   /** stderr lines that are not JSON (a crash trace). */
   readonly rawErrors: string[] = [];
+  /** Every byte written to stdout and to stderr, as it arrived (what a secret-leak search reads). */
+  readonly stdout: Buffer[] = [];
+  readonly stderr: Buffer[] = [];
   readonly exited: Promise<Exit>;
   metricsPort = 0;
   #exit: Exit | undefined;
@@ -109,6 +112,8 @@ export class DaemonProcess {
       this.#exit = { code, signal };
       done(this.#exit);
     }));
+    child.stdout?.on('data', (chunk: Buffer) => this.stdout.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => this.stderr.push(chunk));
     if (child.stderr !== null) {
       createInterface({ input: child.stderr }).on('line', (line) => {
         try {
@@ -120,15 +125,26 @@ export class DaemonProcess {
     }
   }
 
-  static async start(configPath: string, name: string, timeoutMs = 30_000): Promise<DaemonProcess> {
+  /**
+   * Spawns `verdict run` without waiting for it to run (a daemon expected to fail, or to be watched from its
+   * first line). `env`: `VERDICT_*` overrides and the like, added to the tests' environment minus its own
+   * `VERDICT_*` variables.
+   */
+  static launch(configPath: string, name: string, env: Readonly<Record<string, string>> = {}): DaemonProcess {
     const child = spawn(process.execPath, [cli, 'run', '--config', configPath, '--env-file', '/dev/null'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       // The tests' own environment must not leak config overrides into the daemon.
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VERDICT_'))),
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VERDICT_'))), ...env },
     });
-    const daemon = new DaemonProcess(name, child);
+    return new DaemonProcess(name, child);
+  }
+
+  static async start(configPath: string, name: string, timeoutMs = 30_000, env: Readonly<Record<string, string>> = {}): Promise<DaemonProcess> {
+    const daemon = DaemonProcess.launch(configPath, name, env);
+    const stdout = daemon.#child.stdout;
+    if (stdout === null) throw new Error(`${name}: no stdout pipe`);
     const running = new Promise<number>((resolveRunning, rejectRunning) => {
-      createInterface({ input: child.stdout }).on('line', (line) => {
+      createInterface({ input: stdout }).on('line', (line) => {
         const m = /^verdict running metrics=(\d+)$/.exec(line);
         if (m !== null) resolveRunning(Number(m[1]));
       });
