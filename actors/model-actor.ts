@@ -27,7 +27,7 @@ import { parseOptions } from '../core/options.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { BatchResult, BatchTask, ModelRunner } from '../models/runner.js';
-import { allocate, checkRow, packRows, rowSize, unpackRows } from '../models/tensors.js';
+import { allocate, checkOutputShapes, checkRow, packRows, rowSize, unpackRows } from '../models/tensors.js';
 import type { ResolvedModel, RowInputs, RowOutputs, RowResults, TensorSpec } from '../models/types.js';
 import { Lifecycle, type LifecycleState } from '../core/lifecycle.js';
 import { batchPolicySchema, type CircuitBreakerPolicy } from '../config/pipeline-schema.js';
@@ -61,11 +61,15 @@ const MODEL_UNUSABLE: ReadonlySet<string> = new Set([
 // Errors one row's values can cause: only these are worth bisecting to find the row. Anything else (a closed
 // pool, a full queue after its retry) would fail every half the same way. A dead worker thread is among them:
 // a native crash is most often caused by one input, and bisection finds it (a crash that was not the rows'
-// fault costs a few more runs, each of which then succeeds).
-const ROW_SPECIFIC: ReadonlySet<string> = new Set([ModelInputError.code, ModelExecutionError.code, WorkerCrashedError.code]);
+// fault costs a few more runs, each of which then succeeds). So is an output that came back in another shape
+// than the manifest's (checkOutputShapes): a shape computed from an input value breaks only the batches
+// holding that value.
+const ROW_SPECIFIC: ReadonlySet<string> = new Set([
+  ModelInputError.code, ModelExecutionError.code, ModelOutputError.code, WorkerCrashedError.code,
+]);
 // Batch failures that count against the circuit breaker: the model (or its runtime) failed, not the rows'
 // input, and not a shutdown or a full queue.
-const BREAKER_FAILURES: ReadonlySet<string> = new Set([ModelExecutionError.code, WorkerCrashedError.code]);
+const BREAKER_FAILURES: ReadonlySet<string> = new Set([ModelExecutionError.code, ModelOutputError.code, WorkerCrashedError.code]);
 
 const COMPONENT = 'model_actor';
 
@@ -304,6 +308,7 @@ export class ModelActor {
       }
       failure = outcome.error;
       if (MODEL_UNUSABLE.has(outcome.error.code)) this.#fail(outcome.error);
+      if (outcome.error.code === ModelOutputError.code) this.#invalidOutputs?.inc(batchRows(piece));
       this.#rejectAll(piece, outcome.error);
     });
     // The batch as a whole: any rows with outputs mean the model works; none, with a model error, is a failure.
@@ -321,6 +326,8 @@ export class ModelActor {
     this.#batchSizes?.observe(rows.length);
     const { outputs } = await this.#runner.run(task);
     this.#inferenceSeconds?.observe((this.#clock.now() - started) / 1000);
+    // Checked here, inside the isolation, so that a batch whose shape one row broke is bisected down to it.
+    checkOutputShapes(this.#outputs, outputs, rows.length);
     return outputs;
   }
 

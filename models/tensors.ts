@@ -243,6 +243,34 @@ function invalidOutput(name: string, row: number, raw: unknown, type: ElementTyp
 }
 
 /**
+ * Checks that every output the manifest declares came back in the manifest's shape for a batch of `n` rows:
+ * as many dims, `n` first, and each fixed (numeric) per-row dim as declared (a symbolic one takes any size).
+ * A model can break this at run time only (a shape computed from an input value), for some batches and not
+ * others, so the error is the rows' (MODEL_OUTPUT_INVALID), which the model actor isolates by bisection like
+ * a run that throws. Outputs missing or of another type are left to `unpackRows`. Throws ModelOutputError,
+ * `details`: output, dims (as returned), declared (the manifest's shape), rows.
+ */
+export function checkOutputShapes(outputSpecs: readonly TensorSpec[], outputs: readonly PackedTensor[], n: number): void {
+  for (const spec of outputSpecs) {
+    const out = outputs.find((o) => o.name === spec.name);
+    if (out === undefined || spec.shape.length === 0) continue;
+    const { dims } = out;
+    let size = 1;
+    let fits = dims.length === spec.shape.length && dims[0] === n;
+    for (let i = 1; fits && i < dims.length; i++) {
+      const declared = spec.shape[i];
+      fits = typeof declared !== 'number' || declared === dims[i];
+      size *= dims[i]!;
+    }
+    if (fits && out.data.length === n * size) continue;
+    throw new ModelOutputError(
+      `output '${spec.name}' came back as [${dims.join(',')}] for a batch of ${n}; the manifest declares [${spec.shape.join(',')}]`,
+      { details: { output: spec.name, dims: dims.join(','), declared: spec.shape.join(','), rows: n } },
+    );
+  }
+}
+
+/**
  * Splits batch outputs into `n` rows: a scalar where an output holds one value per row, else an array. A row
  * holding a value rules cannot use (NaN, ±Infinity, an inexact int64) gets a ModelOutputError instead of
  * outputs. The per-row size comes from the returned data, so outputs with symbolic non-batch dims still split.

@@ -61,7 +61,7 @@ export interface BlockPoolOptions {
   /** pino level of the workers' logs, or null (the default) for none. */
   readonly logLevel?: string | null;
   readonly logger?: Logger;
-  /** Counts dead workers (`verdict_worker_restarts_total`). */
+  /** Counts dead workers (`verdict_worker_restarts_total`) and every block's outcomes (POOL_COUNTED_METRICS). */
   readonly metrics?: Metrics;
   /**
    * The task file; the compiled `block-worker.js` beside this module unless given. Tests pass one that wraps
@@ -74,16 +74,27 @@ export interface BlockPoolOptions {
 
 const WORKER = new URL('./block-worker.js', import.meta.url);
 
+/**
+ * The counters of what became of each record, counted here on the main thread from the encoded outcomes the
+ * pool hands back, and left out of the block workers' metrics (block-worker.ts removes them from its
+ * registry). A worker's registry dies with its thread: when a record kills its block worker, the outcomes of
+ * every block that thread had processed would leave the scrape with it (and the sums would go backwards);
+ * and a block retried or bisected would count its records once per attempt.
+ */
+export const POOL_COUNTED_METRICS: readonly string[] = ['verdict_events_in_total', 'verdict_decisions_total', 'verdict_dead_letters_total'];
+
 export class BlockPool {
   readonly #pool: WorkerPool<WireBlock | null, WireReply | null>;
   readonly #pipeline: CompiledPipeline;
   readonly #log: Logger;
+  readonly #metrics: Metrics | undefined;
   /** The last bindings sent and their wire form: every block of a generation shares one. */
   #wire: { readonly bindings: ModelBindings; readonly wire: WireBindings } | undefined;
 
   constructor(options: BlockPoolOptions) {
     this.#pipeline = options.pipeline;
     this.#log = componentLogger(options.logger ?? silentLogger, 'block_pool');
+    this.#metrics = options.metrics;
     this.#pool = new WorkerPool({
       kind: 'block',
       filename: options.taskFile ?? WORKER,
@@ -108,12 +119,30 @@ export class BlockPool {
    */
   process(records: readonly InboundRecord[], bindings?: ModelBindings, states?: readonly (StateRead | undefined)[]): Promise<EncodedOutcome[]> {
     const wire = bindings === undefined ? undefined : this.#wireOf(bindings);
-    return processIsolated({ records, states }, {
+    const encoded = processIsolated({ records, states }, {
       run: (piece) => this.#runOnce(piece, wire),
       deadLetterTopic: this.#pipeline.output.deadLetter,
       pipeline: this.#pipeline.name,
       onRetry: (error, attempt) => this.#log.warn({ err: error.toJSON(), attempt, records: records.length }, 'block failed in a worker; retrying once'),
     });
+    return this.#metrics === undefined ? encoded : encoded.then((outcomes) => this.#count(records.length, outcomes));
+  }
+
+  /** POOL_COUNTED_METRICS for one block: its records in, and each outcome by its label (action or error code). */
+  #count(records: number, outcomes: EncodedOutcome[]): EncodedOutcome[] {
+    const metrics = this.#metrics!;
+    const pipeline = this.#pipeline.name;
+    metrics.eventsIn.inc({ pipeline }, records);
+    // One labelled increment per label of the block, not per record: a labelled call hashes its label set.
+    const decisions = new Map<string, number>();
+    const deadLetters = new Map<string, number>();
+    for (const o of outcomes) {
+      const by = o.kind === 'decision' ? decisions : deadLetters;
+      by.set(o.label, (by.get(o.label) ?? 0) + 1);
+    }
+    for (const [action, n] of decisions) metrics.decisions.inc({ pipeline, action }, n);
+    for (const [code, n] of deadLetters) metrics.deadLetters.inc({ pipeline, code }, n);
+    return outcomes;
   }
 
   #wireOf(bindings: ModelBindings): WireBindings {

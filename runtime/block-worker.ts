@@ -19,12 +19,15 @@ import type { ResolvedModel } from '../models/types.js';
 import { boundModels, compiledBindings, type ModelBindings } from '../pipeline/route/bindings.js';
 import { outcomesToWire, fromWire, type WireBindings, type WireBlock, type WireReply } from './block-wire.js';
 import { Engine } from './engine.js';
-import type { BlockControl, BlockWorkerData } from './block-pool.js';
+import { POOL_COUNTED_METRICS, type BlockControl, type BlockWorkerData } from './block-pool.js';
 import type { WorkerReply } from './workers/protocol.js';
 import { answer, serveControl, serveMetrics } from './workers/worker-side.js';
 
 const data = workerData as BlockWorkerData;
 const metrics = createMetrics();
+// Counted by the pool on the main thread, from this worker's replies (see POOL_COUNTED_METRICS): the engine
+// still increments them here, but they are not exported, so nothing is counted twice or lost with the thread.
+for (const name of POOL_COUNTED_METRICS) metrics.registry.removeSingleMetric(name);
 serveMetrics(data.metricsChannel, metrics.registry);
 
 let engine: Promise<Engine> | undefined;

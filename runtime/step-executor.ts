@@ -14,6 +14,10 @@
  *     dropped by the join.
  * A row that crashes its worker after the join's deadline is therefore a timeout, like any slow model: the
  * join closed before the crash was known (see README "When a model fails").
+ *
+ * The bound is judged by the clock when the actor answers, not only by the timer: a model that runs on this
+ * thread (runtime.mode: blocks, or workers: 0) blocks the thread for the whole run, so its timer cannot fire
+ * before the late answer arrives; without the check, a step ten times slower than its timeout was `ok`.
  */
 import type { ModelActor } from '../actors/model-actor.js';
 import { Withdrawal } from '../actors/withdrawal.js';
@@ -52,6 +56,9 @@ export function stepExecutor(actor: ModelActor, clock: Clock, boundMs: number, o
           withdrawal.withdraw(timeout());
         });
         void actor.inferBlock(rows, withdrawal).then((result) => {
+          // Late by the clock is late, even when this thread was too busy to run the timer (a model run on this
+          // thread blocks it for as long as the run takes): the overdue deadline runs first, as it would have.
+          deadlines.expireDue();
           if (settled) return;
           settled = true;
           deadline.cancel();

@@ -229,13 +229,19 @@ export class Verdict {
   #withTimeout<T>(modelId: string, timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController();
     return new Promise<T>((resolvePromise, reject) => {
-      // setTimeout treats Infinity as 1 ms: no timer at all is what Infinity means here.
-      const timer = timeoutMs === Infinity ? undefined : this.#scheduler.schedule(() => {
+      const timeout = (): void => {
         const error = new ModelTimeoutError(`${modelId} did not answer within ${timeoutMs} ms`, { details: { model: modelId, timeoutMs } });
         reject(error);
         controller.abort(error);
-      }, timeoutMs);
-      work(controller.signal).then(resolvePromise, reject).finally(() => timer?.unsubscribe());
+      };
+      const started = this.#scheduler.now();
+      // setTimeout treats Infinity as 1 ms: no timer at all is what Infinity means here.
+      const timer = timeoutMs === Infinity ? undefined : this.#scheduler.schedule(timeout, timeoutMs);
+      work(controller.signal).then((value) => {
+        // Late by the clock is late: a model run on this thread blocks it, so the timer could not fire first.
+        if (timer !== undefined && this.#scheduler.now() - started >= timeoutMs) timeout();
+        else resolvePromise(value);
+      }, reject).finally(() => timer?.unsubscribe());
     });
   }
 

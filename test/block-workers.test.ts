@@ -11,12 +11,14 @@ import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadPipelineFile } from '../config/load.js';
 import { ModelNotFoundError } from '../core/errors.js';
+import { createMetrics } from '../core/metrics.js';
 import { BlockPool } from '../runtime/block-pool.js';
 import { Engine } from '../runtime/engine.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
 import { HEADER } from '../pipeline/encode-outcome.js';
 import type { InboundRecord, OutboundRecord } from '../pipeline/record.js';
 import { compiled, relaxedTimeouts, samplePipeline, samplePipelinePath, transactions } from './helpers/pipelines.js';
+import { seriesOf } from './helpers/exposition.js';
 import { headerMap, headersOf } from './helpers/headers.js';
 import { stateStage } from './helpers/state-reads.js';
 
@@ -126,7 +128,8 @@ describe('block workers', () => {
     assert.ok(!JSON.stringify(pipeline).includes(dir), 'no path of the pipeline file');
     rmSync(dir, { recursive: true, force: true });
     // Nor does a worker go back to the registry: model paths and hashes are already resolved.
-    const pool = new BlockPool({ pipeline: { ...pipeline, registryRoot: '/nonexistent/registry' } });
+    const metrics = createMetrics();
+    const pool = new BlockPool({ pipeline: { ...pipeline, registryRoot: '/nonexistent/registry' }, metrics });
     try {
       await pool.ready();
       const events = transactions(20, 5, 0);
@@ -136,11 +139,18 @@ describe('block workers', () => {
       // The state each event saw, as the stream's state stage hands it over (the sample pipeline keeps per-card state).
       const encoded = await pool.process(records, undefined, stateStage(pipeline)(records));
       assert.deepEqual(encoded.map((d) => d.kind), records.map(() => 'decision'));
-      // The metrics channel: the worker answers with its own registry, which counted these decisions.
-      const workers = (await pool.collectMetrics()) as Array<Array<{ name: string; values: Array<{ value: number }> }>>;
+      // The metrics channel: the worker answers with its own registry, which counted each event's steps.
+      const workers = (await pool.collectMetrics()) as Array<Array<{ name: string; values: Array<{ value: number; labels: Record<string, string> }> }>>;
       assert.equal(workers.length, 1);
-      const decided = workers.flat().filter((m) => m.name === 'verdict_decisions_total').flatMap((m) => m.values).reduce((n, v) => n + v.value, 0);
-      assert.equal(decided, events.length);
+      const sum = (name: string, match: (labels: Record<string, string>) => boolean = () => true): number =>
+        workers.flat().filter((m) => m.name === name).flatMap((m) => m.values).filter((v) => match(v.labels)).reduce((n, v) => n + v.value, 0);
+      assert.equal(sum('verdict_step_outcomes_total', (l) => l['step'] === 'gbt'), events.length);
+      // What became of each record is counted by the pool on this thread (POOL_COUNTED_METRICS), not exported
+      // by the worker, whose registry would die with its thread.
+      assert.equal(sum('verdict_decisions_total'), 0);
+      const text = await metrics.registry.metrics();
+      assert.equal([...seriesOf(text, 'verdict_decisions_total').values()].reduce((a, b) => a + b, 0), events.length);
+      assert.equal([...seriesOf(text, 'verdict_events_in_total').values()].reduce((a, b) => a + b, 0), events.length);
     } finally {
       await pool.close();
     }

@@ -148,6 +148,22 @@ describe('worker pool', () => {
     assert.equal(events, 4, 'what the workers counted, summed');
   });
 
+  test('a thread that dies keeps its counts: its counters as it last answered are summed into every later collection', async () => {
+    const pool = new WorkerPool<Uint8Array | null, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 1, concurrentTasksPerWorker: 1, workerData: {} });
+    pools.push(pool);
+    const events = (answers: unknown[]): number => (answers as Array<Array<{ name: string; values: Array<{ value: number }> }>>)
+      .flat().filter((m) => m.name === 'verdict_events_in_total').flatMap((m) => m.values).reduce((n, v) => n + v.value, 0);
+    for (let i = 0; i < 3; i++) await pool.run(new Uint8Array([1]));
+    assert.equal(events(await collectFromAll(pool, 1)), 3, 'the live thread counted 3');
+    await assert.rejects(pool.run(null, { name: 'exit' }), WorkerCrashedError);
+    await pool.run(new Uint8Array([1]));
+    // The replacement may miss a request while it loads: ask until it has answered too.
+    let answers: unknown[] = [];
+    for (let attempt = 0; attempt < 30 && answers.length < 2; attempt++) answers = await pool.collectMetrics(1_000);
+    assert.equal(answers.length, 2, 'the live thread, then the dead one\'s counts');
+    assert.equal(events(answers), 4, 'the dead thread\'s 3 and the replacement\'s 1: the sum never goes back');
+  });
+
   test('the control channel reaches every worker thread once; a typed error or a silent worker rejects', async () => {
     const pool = new WorkerPool<Uint8Array, Uint8Array>({ kind: 'test', filename: POOL_WORKER, threads: 3, concurrentTasksPerWorker: 1, workerData: {} });
     pools.push(pool);

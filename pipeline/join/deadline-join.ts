@@ -34,6 +34,12 @@ export interface JoinBlock {
   report(event: number, step: number, report: StepReport): void;
   /** One JoinResult per event, in block order, once every event has settled or the deadline passed. */
   readonly closed: Promise<JoinResult[]>;
+  /**
+   * Closes the window now if its deadline has passed by the clock, though its timer has not run (this thread
+   * was busy: a model run on it blocks it). Call before reporting results that may have arrived late, so that
+   * they are counted late rather than accepted.
+   */
+  expireIfDue(): void;
 }
 
 const STATUSES: readonly StepStatus[] = ['ok', 'skipped', 'error', 'timeout'];
@@ -52,6 +58,7 @@ class Window implements JoinBlock {
 
   constructor(
     readonly onReport: (window: Window, event: number, step: number, report: StepReport) => void,
+    readonly onExpireCheck: () => void,
     readonly eventIds: readonly string[],
     steps: number,
     openedAt: number,
@@ -65,6 +72,10 @@ class Window implements JoinBlock {
 
   report(event: number, step: number, report: StepReport): void {
     this.onReport(this, event, step, report);
+  }
+
+  expireIfDue(): void {
+    if (this.open) this.onExpireCheck();
   }
 }
 
@@ -80,6 +91,7 @@ export class DeadlineJoin {
   readonly #lateCounters: ReadonlyArray<{ inc(): void }> | undefined;
   readonly #incomplete: { inc(n?: number): void } | undefined;
   readonly #onReport = (window: Window, event: number, step: number, report: StepReport): void => this.#settle(window, event, step, report);
+  readonly #onExpireCheck = (): void => this.#deadlines.expireDue();
 
   constructor(options: DeadlineJoinOptions) {
     this.#steps = options.steps;
@@ -116,7 +128,7 @@ export class DeadlineJoin {
 
   /** Opens a window over `eventIds` (one block, in order); its `closed` resolves with one result per event. */
   open(eventIds: readonly string[]): JoinBlock {
-    const window = new Window(this.#onReport, eventIds, this.#steps.length, this.#scheduler.now());
+    const window = new Window(this.#onReport, this.#onExpireCheck, eventIds, this.#steps.length, this.#scheduler.now());
     if (window.events === 0) {
       this.#close(window);
     } else {

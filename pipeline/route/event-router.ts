@@ -41,6 +41,8 @@ export interface BlockJoin {
   open(eventIds: readonly string[]): {
     report(event: number, step: number, report: StepReport): void;
     readonly closed: Promise<JoinResult[]>;
+    /** Closes the window first if its deadline has passed by the clock (see JoinBlock.expireIfDue). */
+    expireIfDue(): void;
   };
 }
 
@@ -144,6 +146,8 @@ export class EventRouter {
     const decidingLatencyMs = shadow === null ? null : new Float64Array(rows.length).fill(NaN);
     const started = this.#clock.now();
     const done = Promise.all(calls.map((call) => this.#executors.executorFor(i, call.model).infer(call.rows).then(({ outputs, errors }) => {
+      // An answer after the join's deadline is late even if this thread was too busy to run the deadline's timer.
+      run.join.expireIfDue();
       const latencyMs = this.#clock.now() - started;
       const { model, positions } = call;
       for (let c = 0; c < call.rows.length; c++) {

@@ -4,7 +4,8 @@
  * - typed tasks and replies: a task answers in the `WorkerReply` envelope, and `run` resolves with its
  *   value or rejects with the typed error the worker sent, rebuilt;
  * - the classification of Piscina's own errors (below);
- * - the metrics channel: every worker answers `collectMetrics` with its registry;
+ * - the metrics channel: every worker answers `collectMetrics` with its registry; a thread that died is
+ *   still counted, its counters and histograms as it last answered (see `collectMetrics`);
  * - the control channel: `control(message)` reaches every worker thread, and resolves once each answered
  *   (a model version loaded everywhere before it takes traffic, runtime/live-models.ts).
  *
@@ -17,6 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { SchedulerAction } from 'rxjs';
 import { preciseScheduler, type Clock } from '../../core/clock.js';
 import {
@@ -58,6 +60,13 @@ export interface RunOptions {
   readonly name?: string;
 }
 
+type MetricJson = Array<MetricObjectWithValues<MetricValue<string>>>;
+
+/** What of a dead thread's metrics is kept: counters and histograms only (a gauge is a state, gone with it). */
+function countsOnly(json: unknown): MetricJson {
+  return (json as MetricJson).filter((m) => { const type = String(m.type); return type === 'counter' || type === 'histogram'; });
+}
+
 export class WorkerPool<Task, Result> {
   readonly #pool: Piscina<Task, WorkerReply<Result>>;
   readonly #channel: BroadcastChannel;
@@ -67,6 +76,10 @@ export class WorkerPool<Task, Result> {
   readonly #clock: Clock;
   #requests = 0;
   #closed = false;
+  /** Each thread's last metrics answer, by thread id, kept until the thread is gone. */
+  readonly #lastAnswers = new Map<number, unknown>();
+  /** The counters and histograms of the threads that died, as they last answered, folded into one. */
+  #retired: Promise<MetricJson | undefined> = Promise.resolve(undefined);
 
   constructor(options: WorkerPoolOptions<object>) {
     this.#options = options;
@@ -123,7 +136,13 @@ export class WorkerPool<Task, Result> {
     return Promise.all(Array.from({ length: threads }, () => this.run(task, { name })));
   }
 
-  /** Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer within `timeoutMs` is left out. */
+  /**
+   * Every worker's metrics (prom-client JSON), asked for now; a worker that does not answer within `timeoutMs`
+   * is left out. After the live threads' answers comes, once a thread has died, one more entry: the counters
+   * and histograms of every dead thread as it last answered. A registry dies with its thread, and without
+   * them the sums a scrape shows would go backwards when one does (Prometheus reads that as a reset); what a
+   * thread counted after its last answer is lost with it.
+   */
   collectMetrics(timeoutMs = 500): Promise<unknown[]> {
     const id = ++this.#requests;
     const expected = this.#pool.threads.length;
@@ -133,7 +152,7 @@ export class WorkerPool<Task, Result> {
       const done = (): void => {
         timer.unsubscribe();
         this.#channel.removeEventListener('message', onMessage);
-        resolve([...replies.values()]);
+        void this.#retire(replies).then((retired) => resolve(retired === undefined ? [...replies.values()] : [...replies.values(), retired]));
       };
       const onMessage = (event: unknown): void => {
         const reply = (event as { data?: MetricsReply }).data;
@@ -190,6 +209,26 @@ export class WorkerPool<Task, Result> {
       this.#control.addEventListener('message', onMessage);
       this.#control.postMessage(request);
     });
+  }
+
+  /**
+   * Keeps `replies` as their threads' last answers, and folds the last answer of every thread no longer in the
+   * pool into the retired counts (one entry however many died, so they take no more room than one registry).
+   */
+  #retire(replies: ReadonlyMap<number, unknown>): Promise<MetricJson | undefined> {
+    for (const [threadId, json] of replies) this.#lastAnswers.set(threadId, json);
+    const alive = new Set(this.#pool.threads.map((t) => t.threadId));
+    const dead: MetricJson[] = [];
+    for (const [threadId, json] of this.#lastAnswers) {
+      if (alive.has(threadId)) continue;
+      this.#lastAnswers.delete(threadId);
+      dead.push(countsOnly(json));
+    }
+    if (dead.length > 0) {
+      // Chained, so that two collections folding at once each fold onto the other's result.
+      this.#retired = this.#retired.then((retired) => AggregatorRegistry.aggregate(retired === undefined ? dead : [retired, ...dead]).getMetricsAsJSON() as Promise<MetricJson>);
+    }
+    return this.#retired;
   }
 
   /** Lets running and queued tasks finish, then stops the workers. */
