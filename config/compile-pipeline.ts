@@ -240,7 +240,7 @@ export async function compilePipeline(
   return {
     name: file.pipeline,
     description: file.description,
-    input: { topic: file.input.topic, format: file.input.format, schemaName: file.input.schema, schema, features: file.input.features },
+    input: { topic: file.input.topic, format: file.input.format, schemaName: file.input.schema, schema, features: file.input.features, limits: file.input.limits },
     steps,
     join: file.join,
     decision: {
