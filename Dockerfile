@@ -18,6 +18,9 @@ COPY --from=build /app/dist ./dist
 COPY --from=build /app/package.json ./
 COPY --from=build /app/config ./config
 COPY --from=build /app/models/registry ./models/registry
+# The crash journal's default directory (README "When the process itself crashes"), writable by the daemon's
+# user; on Kubernetes mount an emptyDir here so it survives container restarts.
+RUN mkdir -p /app/.verdict/crash-journal && chown -R node:node /app/.verdict
 USER node
 EXPOSE 9464
 ENTRYPOINT ["node", "dist/cli/main.js"]

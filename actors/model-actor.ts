@@ -127,6 +127,8 @@ export class ModelActor {
       onRetry: (error) => this.#log.warn({ err: error }, 'batch failed with a retryable error; retrying once'),
     };
     this.#capacity = policy.mailboxCapacity;
+    // Beside the depth gauge, so a scrape can hold each depth against its bound.
+    options.metrics?.mailboxCapacity.set(labels, policy.mailboxCapacity);
     this.#maxBatchSize = policy.maxBatchSize;
     const queueWait = options.metrics?.queueWait.labels(labels);
     this.#batcher = new MicroBatcher<RowRange>(
@@ -281,6 +283,7 @@ export class ModelActor {
       // reads the breaker gauge) must not show a version no longer loaded. Its counters stay, as counters do.
       const labels = { model: this.model.ref };
       this.#metrics?.mailboxDepth.remove(labels);
+      this.#metrics?.mailboxCapacity.remove(labels);
       this.#metrics?.circuitState.remove(labels);
       this.#log.info('model actor stopped');
     })();

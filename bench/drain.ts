@@ -19,6 +19,9 @@ export interface LogState {
   readonly neverAccepted: number;
   /** Output records deleted before the harness's reader got to them (gaps in the output offsets). */
   readonly outputsDeleted: number;
+  /** The most records any one input partition held unread (high watermark − committed offset), if known:
+   * the backlog the broker's per-partition retention must hold. */
+  readonly busiestUnread?: number;
 }
 
 export type DrainEnd = 'caught-up' | 'unreachable' | 'stalled' | 'timeout';

@@ -11,13 +11,15 @@ import { EventPool } from './events.js';
 import { MOCK_RETENTION_BYTES_PER_PARTITION } from './retention.js';
 import { gitInfo, machineInfo } from './machine.js';
 import { runOverload } from './overload.js';
+import { runSoak } from './soak.js';
 import { predictOverload } from './overload-plan.js';
 import { Progress, type ProgressSink } from './progress.js';
 import { ratios } from './report.js';
 import type { BenchReport, ReportedLevel, TargetReport } from './report-types.js';
 import { OutputRouter, primeTarget, runLevel, withoutWindows, type LevelContext, type LevelPlan } from './run-level.js';
-import { judgeLevel, searchSaturation, type SaturationOptions } from './saturation.js';
+import { judgeLevel, roundRate, searchSaturation, type SaturationOptions } from './saturation.js';
 import { createTarget } from './targets/create-target.js';
+import { VERDICT_KAFKA_MAX_BYTES_PER_PARTITION } from './targets/verdict-kafka.js';
 import { compileBenchPipeline } from './targets/pipeline.js';
 import type { BenchTarget, TargetName } from './targets/target.js';
 
@@ -61,6 +63,7 @@ export interface BenchOptions {
    */
   readonly targetWarmup: { readonly rate: number; readonly durationS: number };
   readonly overload?: OverloadOptions;
+  readonly soak?: SoakOptions;
   readonly command: string;
   readonly logger?: Logger;
   readonly logLevel?: string;
@@ -81,6 +84,16 @@ export interface OverloadOptions {
    * whose retention is per partition. Absent: `partitions`.
    */
   readonly partitions?: number;
+}
+
+export interface SoakOptions {
+  readonly target: TargetName;
+  /** Absent: half the target's max sustainable rate, searched first. */
+  readonly rate?: number;
+  readonly durationS: number;
+  readonly sampleS: number;
+  /** Left out of the slopes. */
+  readonly warmupS: number;
 }
 
 /**
@@ -124,9 +137,13 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
   const reports: TargetReport[] = [];
   let overload: BenchReport['overload'] = null;
+  let soak: BenchReport['soak'];
   for (const name of options.targets) {
     // A level's backlog is bounded (maxBacklogS), an overload's is not: keep everything for that one.
     const overloaded = options.overload?.target === name ? options.overload : undefined;
+    const soaked = options.soak?.target === name ? options.soak : undefined;
+    // A soak at a given rate needs no search (unless an overload on the same target needs its rate).
+    const searching = options.rates === undefined && !(soaked?.rate !== undefined && overloaded === undefined);
     const partitions = overloaded?.partitions ?? options.partitions;
     const retention = overloaded !== undefined ? Number.MAX_SAFE_INTEGER : embeddedRetention(partitions);
     const target = createTarget(name, { ...targetContext, partitions, embeddedRetention: retention });
@@ -146,7 +163,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       let max: number | null = null;
       let firstFailing: number | null = null;
       let limitedBy: TargetReport['limitedBy'] = [];
-      if (options.rates === undefined) {
+      if (searching) {
         const search = await searchSaturation((rate) => runLevel(plan(rate, target.transport), ctx), options.saturation, (judged) => {
           progress.level(name, judged);
           levels.push({ ...judged.result, judgement: judged.judgement, role: 'search' });
@@ -155,7 +172,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         firstFailing = search.firstFailingRate;
         limitedBy = search.limitedBy;
       } else {
-        for (const rate of options.rates) {
+        for (const rate of options.rates ?? []) {
           const result = await runLevel(plan(rate, target.transport), ctx);
           const judgement = judgeLevel(result, options.saturation);
           progress.level(name, { result, judgement });
@@ -175,9 +192,25 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         half = { ...result, judgement: judged.judgement, role: 'half-saturation' };
         levels.push(half);
       }
+      if (soaked !== undefined) {
+        const { rate, rateBasis: rateSource } = soakRate(soaked.rate, max, levels);
+        if (rate === null) progress.line(`${name}: ${rateSource}, so no soak`);
+        else {
+          const tickMs = options.tickMs[target.transport];
+          progress.line(`${name}: soak at ${rate}/s (${rateSource}) for ${Math.round(soaked.durationS / 6) / 10} min, sampled every ${soaked.sampleS} s`);
+          const result = await runSoak({
+            rate, durationS: soaked.durationS, sampleS: soaked.sampleS, warmupS: soaked.warmupS, tickMs,
+            // Half the saturation rate keeps up with a wide margin, but on a shared machine a neighbour's burst
+            // of work can hold the system under test back for a minute; two minutes of load unanswered is a
+            // failed soak (and at most 12,000 records at 100/s: well within the mock broker's retention).
+            maxBacklogS: 120, drainTimeoutS: Math.max(60, options.drainTimeoutS), drainIdleS: 20, note: (t) => progress.line(t),
+          }, withoutWindows(ctx));
+          soak = { target: name, rateSource, partitions, tickMs, ...result };
+        }
+      }
       if (overloaded !== undefined) {
-        const rate = overloaded.rate ?? (max === null ? null : 2 * max);
-        if (rate === null) progress.line(`${name}: no sustainable rate found, so no overload check`);
+        const { rate, rateBasis } = overloadRate(overloaded.rate, max, levels);
+        if (rate === null) progress.line(`${name}: ${rateBasis}, so no overload check`);
         else {
           const tickMs = options.tickMs[target.transport];
           const fit = predictOverload({
@@ -185,7 +218,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             ...consumption(levels),
             retentionBytesPerPartition: target.transport === 'kafka' && options.brokers === undefined ? MOCK_RETENTION_BYTES_PER_PARTITION : null,
           });
-          progress.line(`${name}: overload at ${rate}/s for ${overloaded.durationS} s on ${partitions} partitions, then no load until caught up`);
+          progress.line(`${name}: overload at ${rate}/s (${rateBasis}) for ${overloaded.durationS} s on ${partitions} partitions, then no load until caught up`);
           for (const l of fit.lines) progress.line(`  ${l}`);
           const embedded = target.transport === 'embedded';
           const rssOf = embedded
@@ -194,9 +227,11 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           const result = await runOverload({
             rate, durationS: overloaded.durationS, catchUpTimeoutS: overloaded.catchUpTimeoutS, stallS: overloaded.stallS, sampleS: 1, tickMs,
             recordBytes: fit.recordBytes, note: (t) => progress.line(t),
+            inflightAllowance: Math.ceil(VERDICT_KAFKA_MAX_BYTES_PER_PARTITION / fit.recordBytes),
+            retentionBytesPerPartition: target.transport === 'kafka' && options.brokers === undefined ? MOCK_RETENTION_BYTES_PER_PARTITION : null,
             ...(embedded ? { memoryNotJudged: 'the embedded log lives in the same process and keeps the whole backlog: this memory cannot show Verdict\'s backpressure (run the overload on verdict-kafka)' } : {}),
           }, ctx);
-          overload = { target: name, rssOf, partitions, tickMs, recordBytes: fit.recordBytes, prediction: fit.prediction, worstCase: fit.worstCase, predictionNote: fit.note, ...result };
+          overload = { target: name, rateBasis, rssOf, partitions, tickMs, recordBytes: fit.recordBytes, prediction: fit.prediction, worstCase: fit.worstCase, predictionNote: fit.note, ...result };
         }
       }
       report = {
@@ -250,6 +285,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     targets: reports,
     ratios: ratios(reports),
     overload,
+    ...(soak === undefined ? {} : { soak }),
     loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
@@ -268,6 +304,34 @@ async function startTarget(target: BenchTarget, outputs: OutputRouter, options: 
       drainTimeoutS: options.drainTimeoutS, tickMs: options.tickMs[target.transport],
     }, withoutWindows(ctx));
   }
+}
+
+/**
+ * The overload's rate: given, else twice the max sustainable rate. On a machine so busy that no level meets
+ * the latency objective there is no such rate, yet the overload's questions (backpressure, memory, loss,
+ * catch-up) do not depend on latency: it then runs at twice the most the target achieved in any level, which
+ * is more than it can consume in the same conditions. Null when no level ran.
+ */
+export function overloadRate(given: number | undefined, max: number | null, levels: readonly ReportedLevel[]): { rate: number | null; rateBasis: string } {
+  if (given !== undefined) return { rate: given, rateBasis: 'given (--overload-rate)' };
+  if (max !== null) return { rate: 2 * max, rateBasis: `2× the max sustainable rate, ${max}/s` };
+  const achieved = Math.max(0, ...levels.map((l) => l.achievedRate));
+  if (achieved <= 0) return { rate: null, rateBasis: 'no sustainable rate and no throughput measured' };
+  const rate = roundRate(2 * achieved);
+  return { rate, rateBasis: `no level met the latency objective: 2× the highest throughput achieved in a level, ${Math.round(achieved)}/s` };
+}
+
+/**
+ * The soak's rate: given, else half the max sustainable rate; on a machine too busy for any level to meet
+ * the latency objective, half the highest throughput a level achieved (as for the overload). Null when no
+ * level ran.
+ */
+export function soakRate(given: number | undefined, max: number | null, levels: readonly ReportedLevel[]): { rate: number | null; rateBasis: string } {
+  if (given !== undefined) return { rate: given, rateBasis: 'given (--soak-rate)' };
+  if (max !== null) return { rate: Math.max(1, Math.round(max / 2)), rateBasis: `half the max sustainable rate found in this run, ${max}/s` };
+  const achieved = Math.max(0, ...levels.map((l) => l.achievedRate));
+  if (achieved <= 0) return { rate: null, rateBasis: 'no sustainable rate and no throughput measured' };
+  return { rate: roundRate(achieved / 2), rateBasis: `no level met the latency objective: half the highest throughput achieved in a level, ${Math.round(achieved)}/s` };
 }
 
 /**

@@ -10,7 +10,10 @@
 import { asyncScheduler, type SchedulerAction, type SchedulerLike } from 'rxjs';
 import type { DrainStop } from './drain.js';
 import { judgeMemory, type MemoryJudgement, type MemorySample } from './memory.js';
+import { judgeBounds, type OverloadBounds } from './overload-bounds.js';
+import { RECORD_BATCH_OVERHEAD_BYTES } from './retention.js';
 import { runLevel, type LevelContext, type LevelResult } from './run-level.js';
+import type { SutMetrics } from './sut-metrics.js';
 
 export interface OverloadPlan {
   readonly rate: number;
@@ -24,6 +27,10 @@ export interface OverloadPlan {
   readonly recordBytes: number;
   /** Why memory is not judged on this target (embedded: the process also holds the log). */
   readonly memoryNotJudged?: string;
+  /** Records a fetch under way may add past stream.maxBuffered (see BoundsContext). */
+  readonly inflightAllowance: number;
+  /** The broker's retention per partition, bytes, to hold the busiest partition's unread records against; null: unknown. */
+  readonly retentionBytesPerPartition: number | null;
   /** Live notes for the progress display. */
   readonly note?: (text: string) => void;
 }
@@ -31,6 +38,28 @@ export interface OverloadPlan {
 export interface OverloadSample extends MemorySample {
   /** Partitions where broker retention had deleted records the consumer group had not committed; null: cannot tell. */
   readonly overtakenPartitions: number | null;
+  /** The most unread records in one input partition; null: cannot tell. */
+  readonly busiestUnread: number | null;
+  /** From the system under test's own endpoint (null when it has none or the scrape failed). */
+  readonly heapUsedBytes: number | null;
+  readonly inflight: number | null;
+  readonly admitted: number | null;
+  readonly pausedPartitions: number | null;
+  /** Rows waiting in every model mailbox together. */
+  readonly mailboxDepth: number | null;
+  /** Partitions backpressure has paused since the system under test started (a counter). */
+  readonly backpressurePauses: number | null;
+}
+
+/** How much of the broker's per-partition retention the busiest partition's unread records took, at their peak. */
+export interface RetentionUse {
+  readonly busiestUnreadMax: number;
+  /** Those records' bytes in record batches: records × mean record bytes, plus a batch header per generator tick they span. */
+  readonly bytes: number;
+  readonly retentionBytesPerPartition: number;
+  readonly fill: number;
+  /** 1 − fill: how much more backlog the busiest partition could have held. */
+  readonly headroom: number;
 }
 
 export interface OverloadResult {
@@ -52,6 +81,15 @@ export interface OverloadResult {
   readonly lostBySut: number | null;
   /** When a sample first saw the broker's log start offset pass the consumer group's committed offset. */
   readonly retentionOvertookAtS: number | null;
+  /** System-under-test resident memory just before the load and just after the catch-up (its own endpoint, else the target's rss()). */
+  readonly rssBeforeBytes: number | null;
+  readonly rssAfterBytes: number | null;
+  /** Queues and in-flight counts against their bounds, backpressure's pauses and resumes; null when the target has no endpoint. */
+  readonly bounds: OverloadBounds | null;
+  /** Measured retention use; null when the retention or the unread counts are unknown. */
+  readonly retention: RetentionUse | null;
+  /** Outputs per event answered more than once (at-least-once redelivery; counted apart, not as loss). */
+  readonly duplicates: number;
   /** From the end of the load to the last output; null when the target did not catch up. */
   readonly catchUpS: number | null;
   readonly catchUpEnd: DrainStop;
@@ -63,6 +101,10 @@ export interface OverloadResult {
     readonly memoryFlat: boolean | null;
     /** The broker kept every unread record; null when the target cannot tell. */
     readonly brokerKeptBacklog: boolean | null;
+    /** Every sampled queue and in-flight count within its bound; null when not measured. */
+    readonly withinBounds: boolean | null;
+    /** Backpressure paused partitions and resumed them; null when not measured. */
+    readonly pausedAndResumed: boolean | null;
   };
   /** Why the run says nothing about the system under test, if it does not. */
   readonly invalidBecause: string | null;
@@ -75,17 +117,30 @@ export async function runOverload(plan: OverloadPlan, ctx: LevelContext & { read
   const samples: OverloadSample[] = [];
   const target = ctx.target;
   let overtookAtS: number | null = null;
+  const scrape = (): Promise<SutMetrics | null> => target.sutMetrics?.().catch(() => null) ?? Promise.resolve(null);
+  const before = await scrape();
+  const rssBefore = before?.rssBytes ?? await target.rss().catch(() => null);
+  const scrapes: Array<SutMetrics | null> = [];
+  const pending: Promise<void>[] = [];
   const sampler = scheduler.schedule(function sample(this: SchedulerAction<undefined>) {
     const atS = (now() - start) / 1000;
     const log = target.logState?.().catch(() => null) ?? Promise.resolve(null);
-    void Promise.all([target.rss(), target.lag(), log]).then(([rssBytes, lag, state]) => {
+    pending.push(Promise.all([target.rss(), target.lag(), log, scrape()]).then(([rss, lag, state, sut]) => {
       const overtakenPartitions = state?.overtakenPartitions ?? null;
       if (overtakenPartitions !== null && overtakenPartitions > 0 && overtookAtS === null) {
         overtookAtS = atS;
         plan.note?.(`  broker retention is deleting records the consumer has not committed (${overtakenPartitions} partitions at ${Math.round(atS)} s): the backlog does not fit`);
       }
-      samples.push({ atS, rssBytes, lag, phase: atS <= plan.durationS ? 'load' : 'catch-up', overtakenPartitions });
-    }, () => undefined);
+      scrapes.push(sut);
+      const mailboxes = sut === null ? [] : Object.values(sut.mailboxes);
+      samples.push({
+        atS, rssBytes: sut?.rssBytes ?? rss, lag, phase: atS <= plan.durationS ? 'load' : 'catch-up', overtakenPartitions,
+        busiestUnread: state?.busiestUnread ?? null,
+        heapUsedBytes: sut?.heapUsedBytes ?? null, inflight: sut?.inflight ?? null, admitted: sut?.admitted ?? null,
+        pausedPartitions: sut?.pausedPartitions ?? null, mailboxDepth: sut === null ? null : mailboxes.reduce((sum, m) => sum + m.depth, 0),
+        backpressurePauses: sut?.backpressurePauses ?? null,
+      });
+    }, () => undefined));
     this.schedule(undefined, plan.sampleS * 1000);
   }, plan.sampleS * 1000);
 
@@ -95,10 +150,15 @@ export async function runOverload(plan: OverloadPlan, ctx: LevelContext & { read
     ...(plan.tickMs === undefined ? {} : { tickMs: plan.tickMs }),
   }, ctx);
   sampler.unsubscribe();
+  await Promise.all(pending);
+  const after = await scrape();
+  const rssAfter = after?.rssBytes ?? await target.rss().catch(() => null);
   samples.sort((a, b) => a.atS - b.atS);
+  const bounds = target.sutMetrics === undefined ? null : judgeBounds(before, scrapes, after, { inflightAllowance: plan.inflightAllowance });
 
   const memory = judgeMemory(samples, {
     durationS: plan.durationS, recordBytes: plan.recordBytes,
+    ...(target.sutMetrics === undefined ? {} : { buffersFullAtS: buffersFullAt(samples, before?.backpressurePauses ?? null) }),
     ...(plan.memoryNotJudged === undefined ? {} : { notJudged: plan.memoryNotJudged }),
   });
   const during = samples.filter((s) => s.phase === 'load');
@@ -118,6 +178,11 @@ export async function runOverload(plan: OverloadPlan, ctx: LevelContext & { read
     neverAccepted: loss.neverAccepted,
     lostBySut: loss.lostBySut,
     retentionOvertookAtS: overtookAtS,
+    rssBeforeBytes: rssBefore,
+    rssAfterBytes: rssAfter,
+    bounds,
+    retention: retentionUse(samples, plan),
+    duplicates: level.duplicates,
     catchUpS: caughtUp ? level.drainS : null,
     catchUpEnd: level.drainEnd,
     checks: {
@@ -126,11 +191,40 @@ export async function runOverload(plan: OverloadPlan, ctx: LevelContext & { read
       caughtUp,
       memoryFlat: memory.verdict === 'flat' ? true : memory.verdict === 'growing' ? false : null,
       brokerKeptBacklog: loss.brokerKept,
+      withinBounds: bounds?.withinBounds ?? null,
+      pausedAndResumed: bounds?.pausedAndResumed ?? null,
     },
     invalidBecause: loss.brokerKept === false
       ? `broker retention deleted records before the system under test read them (first seen ${Math.round(overtookAtS ?? 0)} s into the load${loss.deletedByBroker > 0 ? `; ${loss.deletedByBroker} events never answered` : ''}): the backlog outgrew the broker, so lag, loss and catch-up describe the broker, not the system`
       : null,
   };
+}
+
+/**
+ * The busiest partition's unread records at their peak, in the broker's unit. They were written over the
+ * last (unread ÷ its share of the rate) seconds, one batch per generator tick: the same sizing as the
+ * forecast (retention.ts), on measured counts.
+ */
+export function retentionUse(samples: readonly OverloadSample[], plan: Pick<OverloadPlan, 'recordBytes' | 'retentionBytesPerPartition' | 'rate' | 'tickMs'>): RetentionUse | null {
+  const retention = plan.retentionBytesPerPartition;
+  const peak = samples.reduce<OverloadSample | undefined>((a, s) => (s.busiestUnread !== null && (a === undefined || s.busiestUnread > (a.busiestUnread ?? 0)) ? s : a), undefined);
+  if (retention === null || peak === undefined || peak.busiestUnread === null) return null;
+  const unread = peak.busiestUnread;
+  // The total lag spans lag ÷ rate seconds of load; the busiest partition's unread records span the same.
+  const spanS = plan.rate <= 0 ? 0 : peak.lag / plan.rate;
+  const batches = Math.min(unread, spanS * (1000 / (plan.tickMs ?? 10)));
+  const bytes = Math.round(unread * plan.recordBytes + batches * RECORD_BATCH_OVERHEAD_BYTES);
+  const fill = Math.round((bytes / retention) * 1000) / 1000;
+  return { busiestUnreadMax: unread, bytes, retentionBytesPerPartition: retention, fill, headroom: Math.round((1 - fill) * 1000) / 1000 };
+}
+
+/**
+ * When backpressure first paused a partition during the load (its pause counter passed the value before the
+ * load): the stream's read-ahead was full. Null when it never did, or when the counter was not read.
+ */
+export function buffersFullAt(samples: readonly OverloadSample[], pausesBefore: number | null): number | null {
+  if (pausesBefore === null) return null;
+  return samples.find((s) => s.phase === 'load' && s.backpressurePauses !== null && s.backpressurePauses > pausesBefore)?.atS ?? null;
 }
 
 const NOTHING_LOST = { deletedByBroker: 0, neverAccepted: 0, inBroker: 0, outputsDeleted: 0 };

@@ -4,6 +4,7 @@ import type { OverloadResult } from './overload.js';
 import type { BacklogPrediction } from './retention.js';
 import type { LevelResult } from './run-level.js';
 import type { FailureReason, LevelJudgement } from './saturation.js';
+import type { SoakResult } from './soak.js';
 import type { TargetName } from './targets/target.js';
 
 export interface ReportedLevel extends LevelResult {
@@ -62,12 +63,16 @@ export interface BenchReport {
   /** Ratios of max sustainable rates; null when either side has none. */
   readonly ratios: Readonly<Record<string, number | null>>;
   readonly overload: OverloadReport | null;
+  /** `--soak`: the steady run and its slopes; absent when none ran. */
+  readonly soak?: SoakReport;
   /** Load averages when the run ended (the machine's, at the start, are in `machine`). */
   readonly loadAverageAtEnd: readonly number[];
 }
 
 export interface OverloadReport extends OverloadResult {
   readonly target: TargetName;
+  /** How the rate was chosen (see harness.ts overloadRate). */
+  readonly rateBasis: string;
   /** Whose memory was sampled. */
   readonly rssOf: string;
   readonly partitions: number;
@@ -78,4 +83,12 @@ export interface OverloadReport extends OverloadResult {
   readonly prediction: BacklogPrediction | null;
   readonly worstCase: BacklogPrediction | null;
   readonly predictionNote: string;
+}
+
+export interface SoakReport extends SoakResult {
+  readonly target: TargetName;
+  /** How the rate was chosen: half the saturation rate found here, or given. */
+  readonly rateSource: string;
+  readonly partitions: number;
+  readonly tickMs: number;
 }

@@ -5,7 +5,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderChart } from './chart.js';
-import type { BenchReport, OverloadReport, TargetReport } from './report-types.js';
+import type { BoundUse } from './overload-bounds.js';
+import type { BenchReport, OverloadReport, SoakReport, TargetReport } from './report-types.js';
+import { renderSoakChart } from './soak-chart.js';
+import type { Trend } from './soak-trend.js';
 import type { TargetName } from './targets/target.js';
 
 export const RATIO_PAIRS: ReadonlyArray<readonly [TargetName, TargetName]> = [
@@ -75,6 +78,7 @@ export function renderMarkdown(r: BenchReport): string {
     }
   }
   if (r.overload !== null) lines.push('', ...overloadMarkdown(r.overload));
+  if (r.soak !== undefined) lines.push('', ...soakMarkdown(r.soak));
   lines.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`), '', 'Chart: `chart.svg` (latency and throughput against the offered rate). Raw figures: `report.json`.', '');
   return lines.join('\n');
 }
@@ -87,6 +91,8 @@ function overloadMarkdown(o: OverloadReport): string[] {
   return [
     `## Overload: ${o.target} at ${num(o.rate)}/s for ${o.durationS} s on ${o.partitions} partitions, then no load`,
     '',
+    `Rate: ${o.rateBasis}.`,
+    '',
     o.invalidBecause === null ? '' : `**Not a valid overload check:** ${o.invalidBecause}.\n`,
     `| check | result |`,
     '| --- | --- |',
@@ -95,13 +101,63 @@ function overloadMarkdown(o: OverloadReport): string[] {
     `| nothing lost | ${o.lost === 0 ? `yes: all ${num(o.sent)} events answered` : `NO: ${num(o.lost)} of ${num(o.sent)} unanswered; ${o.lostBySut === null ? 'this target cannot tell who lost them' : `lost by the system under test ${num(o.lostBySut)}, deleted by broker retention ${num(o.deletedByBroker)}${o.neverAccepted > 0 ? `, never accepted by the broker ${num(o.neverAccepted)}` : ''}`}`} |`,
     `| broker kept the backlog | ${check(o.checks.brokerKeptBacklog, 'yes: its log start offset never passed the consumer group\'s committed offset', `NO: retention overtook the consumer at ${num(o.retentionOvertookAtS, 0)} s`, 'cannot tell on this target')} |`,
     `| caught up | ${o.catchUpS === null ? `NO: ${o.catchUpEnd.reason}` : `${num(o.catchUpS, 1)} s after the load stopped`} |`,
+    ...boundsRows(o),
     '',
-    `- resident memory of ${o.rssOf}: start ${mib(m.startBytes)}, peak of the first ${m.referenceS} s ${mib(m.referenceBytes)}, peak of the second half of the load ${mib(m.secondHalfPeakBytes)} `
+    `- resident memory of the system under test before the load ${o.rssBeforeBytes === null ? '–' : mib(o.rssBeforeBytes)}, during it (peak) ${mib(Math.max(0, ...o.samples.filter((s) => s.phase === 'load').map((s) => s.rssBytes)))}, after the catch-up ${o.rssAfterBytes === null ? '–' : mib(o.rssAfterBytes)}.`,
+    `- accounting: ${num(o.sent)} sent = ${num(o.level.decided)} decided + ${num(o.level.deadLetters)} dead-lettered + ${num(o.lost)} unanswered; ${num(o.duplicates)} outputs were second outputs of an event already answered (at-least-once redelivery, not counted twice).`,
+    o.retention === null ? '- retention headroom: not measured on this target.'
+      : `- retention headroom (measured): the busiest partition held at most ${num(o.retention.busiestUnreadMax)} unread records ≈ ${num(o.retention.bytes / 2 ** 20, 2)} MiB of record batches, ${num(o.retention.fill * 100)}% of the ${num(o.retention.retentionBytesPerPartition / 2 ** 20)} MiB per partition: ${num(o.retention.headroom * 100)}% headroom.`,
+    `- resident memory of ${o.rssOf}: start ${mib(m.startBytes)}, peak of the first ${num(m.referenceS)} s ${mib(m.referenceBytes)}, peak of the load after ${num(m.judgedFromS)} s ${mib(m.secondHalfPeakBytes)} `
       + `(slope ${num(m.slopeMiBPerMin, 1)} MiB/min), peak overall ${mib(m.peakBytes)}, end of catch-up ${mib(m.endBytes)}.`
-      + (m.verdict === 'not judged' ? '' : ` Flat means the second half's peak within ${mib(m.toleranceBytes)} of it (10% of it, at least 24 MiB); `
-        + `the check can tell a queue from noise only when the lag's growth over the second half, at ${num(o.recordBytes)} bytes a record, is at least twice that (here ${mib(m.queueGrowthBytes)}).`),
+      + (m.verdict === 'not judged' ? '' : ` Flat means that peak within ${mib(m.toleranceBytes)} of it (10% of it, at least 24 MiB); `
+        + `the check can tell a queue from noise only when the lag's growth over that part, at ${num(o.recordBytes)} bytes a record, is at least twice that (here ${mib(m.queueGrowthBytes)}).`),
     `- ${p === null ? o.predictionNote : `backlog forecast before the run: ${num(p.backlogRecords)} records at ${num(p.consumeRate)}/s consumed; busiest partition ${num(p.busiestPartitionBytes / 2 ** 20, 2)} MiB = ${num(p.fill * 100)}% of the ${num(p.retentionBytesPerPartition / 2 ** 20)} MiB retention (${p.fits ? 'fits' : 'does not fit'}); if nothing were consumed ${num((o.worstCase?.fill ?? 0) * 100)}%. Measured: lag ${num(peakLag)} records when the load stopped`}.`,
     `- generator tick ${o.tickMs} ms; lag and memory sampled every second (report.json: overload.samples).`,
+  ];
+}
+
+/** A slope per hour in the series' unit (bytes shown as MiB), with its standard error. */
+function slopeText(t: Trend): string {
+  const [div, unit, digits] = t.unit === 'bytes' ? [2 ** 20, 'MiB', 2] : [1, t.unit, 2];
+  const v = t.slopePerHour / div;
+  return `${v >= 0 ? '+' : ''}${num(v, digits)} ± ${num(t.slopeStdErrPerHour / div, digits)} ${unit}/h`;
+}
+
+function meanText(t: Trend): string {
+  return t.unit === 'bytes' ? mib(t.mean) : `${num(t.mean, t.unit === 'ms' ? 2 : 0)} ${t.unit}`;
+}
+
+function soakMarkdown(o: SoakReport): string[] {
+  const rows: Array<[string, Trend]> = [
+    ['resident memory (RSS)', o.trends.rssBytes], ['V8 heap used', o.trends.heapUsedBytes], ['event-loop delay p99', o.trends.eventLoopP99Ms],
+    ['latency p99 per window', o.trends.latencyP99Ms], ['throughput', o.trends.throughput], ['lag', o.trends.lag],
+  ];
+  const l = o.level;
+  return [
+    `## Soak: ${o.target} at ${num(o.rate)}/s for ${num(o.durationS / 60, 1)} min on ${o.partitions} partitions`,
+    '',
+    `Rate: ${o.rateSource}. Sampled every ${o.sampleS} s; the first ${num(o.warmupS)} s (warm-up) are left out of the slopes. Memory and event-loop delay: ${o.measuredIn}. Overall: **${o.verdict}**.`,
+    '',
+    '| series | mean after warm-up | slope (least squares ± 1 SE) | slope / mean | verdict |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...rows.map(([name, t]) => `| ${name} | ${meanText(t)} | ${slopeText(t)} | ${num(t.relativeSlopePerHour * 100, 2)}%/h | ${t.thresholdPerHour === Infinity ? 'not judged' : `${t.verdict}: ${t.why}`} |`),
+    '',
+    `- sent ${num(l.sent)}, decided ${num(l.decided)}, dead letters ${num(l.deadLetters)}, lost ${num(l.lost)}, duplicates ${num(l.duplicates)}; latency after the warm-up p50 ${num(l.latency.p50Ms, 1)} / p99 ${num(l.latency.p99Ms, 1)} / p99.9 ${num(l.latency.p999Ms, 1)} / max ${num(l.latency.maxMs, 1)} ms${l.cutShort === null ? '' : `; **cut short**: ${l.cutShort}`}.`,
+    `- Flat means: ${o.rules.join('; ')}. A series is flat when slope + 2 SE is within its threshold, rising when slope − 2 SE is beyond it, inconclusive in between (the SE assumes independent residuals, so it is optimistic for correlated samples).`,
+    '- A harness scenario, not a CI test: the figures depend on the machine and on what else runs on it. Chart: `soak.svg`; samples: `report.json` (soak.samples, soak.windows).',
+  ];
+}
+
+function boundsRows(o: OverloadReport): string[] {
+  const b = o.bounds;
+  if (b === null) return ['| within bounds | not measured: the target has no metrics endpoint of its own |'];
+  const use = (name: string, u: BoundUse): string =>
+    `${name} ${num(u.max)} of ${u.bound === null ? '–' : num(u.bound)}${u.allowance > 0 ? ` (+${num(u.allowance)})` : ''}${u.within === false ? ' (**over**)' : ''}`;
+  const mailboxes = Object.entries(b.mailboxes).map(([model, u]) => use(`mailbox ${model}`, u));
+  const yes = (ok: boolean | null): string => (ok === null ? 'not measured' : ok ? 'yes' : 'NO');
+  return [
+    `| within bounds (max seen in ${b.samples} scrapes) | ${yes(b.withinBounds)}: ${[use('in flight (read, not acknowledged) against maxBuffered (+ one fetch)', b.inflight), use('admitted against maxInflight', b.admitted), ...mailboxes].join('; ')} |`,
+    `| consumer paused and resumed | ${yes(b.pausedAndResumed)}: ${b.pauses === null ? '–' : num(b.pauses)} partition pauses, ${b.resumes === null ? '–' : num(b.resumes)} resumes by backpressure; at most ${b.pausedPartitionsMax === null ? '–' : num(b.pausedPartitionsMax)} of ${o.partitions} partitions paused at once |`,
   ];
 }
 
@@ -110,6 +166,8 @@ export interface WrittenReport {
   readonly json: string;
   readonly markdown: string;
   readonly chart: string;
+  /** The soak's chart, when a soak ran. */
+  readonly soakChart?: string;
 }
 
 export async function writeReport(report: BenchReport, dir: string): Promise<WrittenReport> {
@@ -118,5 +176,9 @@ export async function writeReport(report: BenchReport, dir: string): Promise<Wri
   await writeFile(files.json, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(files.markdown, renderMarkdown(report));
   await writeFile(files.chart, renderChart(report));
-  return { dir, ...files };
+  if (report.soak === undefined) return { dir, ...files };
+  const soakChart = join(dir, 'soak.svg');
+  const m = report.machine;
+  await writeFile(soakChart, renderSoakChart(report.soak, `${report.soak.target} · ${report.config.pipeline.name} · ${m.cpuCount} × ${m.cpuModel} · Node ${m.node} · ${report.startedAt} · generator and system under test share the machine`));
+  return { dir, ...files, soakChart };
 }

@@ -84,6 +84,12 @@ interface BenchFlags {
   overloadDuration: number;
   overloadPartitions?: number;
   shadow?: { step: string; model: string };
+  soak?: number;
+  soakRate?: number;
+  soakSample?: number;
+  soakWarmup?: number;
+  /** Whether --targets was given (set by the action): a soak alone runs verdict-kafka only. */
+  targetsGiven?: boolean;
 }
 
 export function benchCommand(): Command {
@@ -116,14 +122,18 @@ export function benchCommand(): Command {
     .option('--overload-rate <n>', 'overload rate instead of 2× saturation', positive('overload-rate'))
     .option('--overload-duration <s>', 'seconds of overload', positive('overload-duration'), 60)
     .option('--overload-partitions <n>', 'partitions of the overload target, for all its levels (the mock broker keeps 5 MiB per partition: a long backlog needs many)', wholePartitions)
+    .option('--soak <minutes>', 'a steady run at half the saturation rate (searched first) for this long, sampling memory, event-loop delay and p99 latency; reports their slopes and soak.svg. Runs the first of --targets (default: verdict-kafka alone)', positive('soak'))
+    .option('--soak-rate <n>', 'the soak\'s rate instead of half the saturation rate (no search then)', positive('soak-rate'))
+    .option('--soak-sample <s>', 'sampling interval and latency window of the soak (default 10 s; shorter for soaks under 200 s)', positive('soak-sample'))
+    .option('--soak-warmup <s>', 'first seconds of the soak left out of the slopes (default 10% of it, at most 300 s)', positive('soak-warmup'))
     .action(async (flags: BenchFlags, cmd: Command) => {
       const logLevel = cmd.optsWithGlobals<{ logLevel?: string }>().logLevel ?? DEFAULT_LOG_LEVEL;
       const logger = createLogger({ level: logLevel });
-      const options = benchOptions(flags, process.argv.slice(2).join(' '), logLevel);
+      const options = benchOptions({ ...flags, targetsGiven: cmd.getOptionValueSource('targets') !== 'default' }, process.argv.slice(2).join(' '), logLevel);
       const report = await runBench({ ...options, logger, progress: process.stderr });
       const stamp = report.startedAt.replace(/[:.]/g, '-');
       const written = await writeReport(report, resolve(flags.out ?? `bench/results/${stamp}`));
-      process.stdout.write(`${renderMarkdown(report)}\nWrote ${written.json}\n      ${written.markdown}\n      ${written.chart}\n`);
+      process.stdout.write(`${renderMarkdown(report)}\nWrote ${written.json}\n      ${written.markdown}\n      ${written.chart}\n${written.soakChart === undefined ? '' : `      ${written.soakChart}\n`}`);
       if (report.targets.some((t) => t.status === 'failed')) process.exitCode = 1;
     });
 }
@@ -133,7 +143,10 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = DEFA
   const quick = flags.quick === true;
   const overloadTarget = flags.overload === undefined || flags.overload === false ? undefined
     : flags.overload === true ? 'verdict-kafka' : parseTargets(flags.overload)[0];
-  const targets = overloadTarget !== undefined && !flags.targets.includes(overloadTarget) ? [...flags.targets, overloadTarget] : flags.targets;
+  // A soak alone is about the product: verdict-kafka, unless --targets says otherwise (it soaks the first).
+  const chosen = flags.soak !== undefined && flags.targetsGiven !== true ? ['verdict-kafka' as const] : flags.targets;
+  const soakTarget = flags.soak === undefined ? undefined : chosen[0];
+  const targets = overloadTarget !== undefined && !chosen.includes(overloadTarget) ? [...chosen, overloadTarget] : chosen;
   const rates = flags.rates ?? (quick && flags.saturate !== true ? [200, 500] : undefined);
   return {
     targets,
@@ -152,7 +165,7 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = DEFA
     drainTimeoutS: 30,
     drainIdleS: 5,
     tickMs: { embedded: flags.tickMs ?? DEFAULT_TICK_MS.embedded, kafka: flags.tickMs ?? DEFAULT_TICK_MS.kafka },
-    halfSaturation: flags.half && !quick,
+    halfSaturation: flags.half && !quick && soakTarget === undefined,
     pipelinePath: resolve(flags.pipeline),
     partitions: flags.partitions,
     seed: flags.seed,
@@ -175,7 +188,18 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = DEFA
         ...(flags.overloadRate === undefined ? {} : { rate: flags.overloadRate }),
       },
     }),
+    ...(soakTarget === undefined || flags.soak === undefined ? {} : { soak: soakOptions(soakTarget, flags.soak * 60, flags) }),
     command: `verdict ${command}`.trim(),
     logLevel,
   };
+}
+
+/**
+ * The soak's settings: samples every 10 s (a 30-minute soak gets 180), fewer for short soaks so they still
+ * get about 20; the first 10% (at most 5 minutes) left out of the slopes, while V8 sizes its heap.
+ */
+function soakOptions(target: TargetName, durationS: number, flags: BenchFlags): NonNullable<BenchOptions['soak']> {
+  const sampleS = flags.soakSample ?? Math.min(10, Math.max(0.5, durationS / 20));
+  const warmupS = Math.min(flags.soakWarmup ?? Math.min(300, durationS / 10), durationS / 2);
+  return { target, durationS, sampleS, warmupS, ...(flags.soakRate === undefined ? {} : { rate: flags.soakRate }) };
 }

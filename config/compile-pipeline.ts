@@ -135,7 +135,7 @@ export async function compilePipeline(
   checkStateFeatures(file.input.features, state, schema, file.input.schema);
   const featureWidths = new Map(Object.entries(file.input.features).map(([name, specs]) => [name, featureColumns(specs).length]));
   checkSize(file, featureWidths);
-  const celLimits = celLimitsOf(file.limits);
+  const celLimits = celLimitsOf(file.limits, file.input.limits);
   const checkEventRefs = (source: string, path: string): void => {
     checkCelEventRefs(source, path, schema, file.input.schema);
     checkCelStateRefs(source, path, state);
@@ -277,7 +277,7 @@ export async function compilePipeline(
   return {
     name: file.pipeline,
     description: file.description,
-    input: { topic: file.input.topic, format: file.input.format, schemaName: file.input.schema, schema, features: file.input.features },
+    input: { topic: file.input.topic, format: file.input.format, schemaName: file.input.schema, schema, features: file.input.features, limits: file.input.limits },
     steps,
     join: file.join,
     decision: {

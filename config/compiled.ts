@@ -2,7 +2,7 @@
 import type { ResolvedModel, TensorSpec } from '../models/types.js';
 import type { CompiledState } from './compiled-state.js';
 import type { Placement } from './placement.js';
-import type { CircuitBreakerPolicy, FeatureSpec, InputSchemaSpec, OptionalDecisionHeader, PipelineLimits, RuleSpec } from './pipeline-schema.js';
+import type { CircuitBreakerPolicy, FeatureSpec, InputLimits, InputSchemaSpec, OptionalDecisionHeader, PipelineLimits, RuleSpec } from './pipeline-schema.js';
 
 export type JoinMode = 'all' | 'any' | 'partial';
 
@@ -66,13 +66,15 @@ export interface CompiledDecision {
 export interface CompiledPipeline {
   readonly name: string;
   readonly description: string;
-  /** The input topic, its wire format, the event schema and the feature sets. */
+  /** The input topic, its wire format, the event schema, the feature sets and what one record may hold. */
   readonly input: {
     readonly topic: string;
     readonly format: 'json' | 'msgpack' | 'auto';
     readonly schemaName: string;
     readonly schema: InputSchemaSpec;
     readonly features: Readonly<Record<string, readonly FeatureSpec[]>>;
+    /** `input.limits`, every one defaulted (`inputLimitsSchema`). */
+    readonly limits: InputLimits;
   };
   /** In dependency order: every step comes after the steps it depends on. */
   readonly steps: readonly CompiledStep[];

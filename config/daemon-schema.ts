@@ -41,6 +41,27 @@ export const daemonFileSchema = z.object({
       z.string().min(16, 'must be at least 16 characters').regex(/^\S+$/, 'must not contain spaces or other whitespace (a bearer token is one word)').optional(),
     ),
   }).strict().prefault({}),
+  /**
+   * The crash journal (streams/runtime/crash-journal.ts, README "When the process itself crashes"): what was in
+   * flight when the process died, read at the next start; a range in flight in `crashesBeforeIsolation`
+   * consecutive crashes is processed in isolation, in child processes, in groups of `groupSize` records,
+   * bisected down to the record that kills its process (dead-lettered with POISON_SUSPECTED).
+   */
+  crashJournal: z.object({
+    enabled: z.boolean().default(true),
+    /**
+     * Where the journal files live, relative to the working directory unless absolute. It must outlive the
+     * process (on Kubernetes, a volume that survives container restarts, e.g. an emptyDir); without that every
+     * start looks like a first start and a crash loop is never broken.
+     */
+    dir: z.string().min(1).default('.verdict/crash-journal'),
+    /** Consecutive crashes a range must have been in flight in before it is isolated. */
+    crashesBeforeIsolation: z.number().int().min(1).max(16).default(2),
+    /** Records per isolated group, before a group whose process dies is bisected. */
+    groupSize: z.number().int().min(1).max(1_024).default(8),
+    /** How long an isolated group may run in its child process before the child is killed and the group counted as killing it, ms. */
+    childTimeoutMs: z.number().int().positive().default(30_000),
+  }).strict().prefault({}),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
 }).strict();
 

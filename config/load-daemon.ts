@@ -17,13 +17,17 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '../core/errors.js';
 import { daemonFileSchema, type DaemonFile } from './daemon-schema.js';
+import { FAILPOINTS_ENV } from '../core/failpoints.js';
 import { formatZodError } from '../core/zod-error.js';
 import { isSecretKey } from './redact.js';
 import { parseSecretYaml } from './secret-yaml.js';
 
 const PREFIX = 'VERDICT_';
-/** Variables with the prefix that are not config paths (the CLI's own: `verdict admin` reads the last two). */
-const NOT_CONFIG = new Set(['VERDICT_LOG_LEVEL', 'VERDICT_ADMIN_TOKEN', 'VERDICT_ADMIN_URL']);
+/**
+ * Variables with the prefix that are not config paths: the CLI's own (`verdict admin` reads the admin two)
+ * and the test-only failpoints (core/failpoints.ts), which every process of a daemon reads for itself.
+ */
+const NOT_CONFIG = new Set(['VERDICT_LOG_LEVEL', 'VERDICT_ADMIN_TOKEN', 'VERDICT_ADMIN_URL', FAILPOINTS_ENV]);
 /**
  * Non-secret paths whose value is kept verbatim (YAML would turn `0123…` into a number and `yes` into a
  * boolean); secret keys are kept verbatim wherever they are.

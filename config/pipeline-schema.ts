@@ -50,6 +50,35 @@ export const featureSchema = z.union([
   z.object({ state: identifier, equalsField: z.string() }).strict(),
 ]);
 
+/**
+ * The deepest nesting `input.limits.maxDepth` may allow: every stage that walks an event (the MessagePack
+ * normaliser, the JSON number check, the programmatic API's check) recurses once per level, and 256 keeps
+ * that far from the stack's end. No real event comes near it.
+ */
+export const MAX_NESTING_DEPTH = 256;
+
+/**
+ * What one record may hold (`input.limits`), enforced at ingestion before the work each bounds
+ * (pipeline/ingest/limits.ts; README "Limits"). A record over any of them is dead-lettered byte for byte
+ * with the limit's own code.
+ * - `maxRecordBytes` (1,048,576 = 1 MiB, Kafka's default `message.max.bytes`): the record's key, value and
+ *   every header's name and value, in bytes, checked before anything is decoded (INPUT_RECORD_TOO_LARGE).
+ * - `maxDepth` (32, at most 256): levels of objects and arrays, the event itself being level 1
+ *   (INPUT_NESTING_TOO_DEEP).
+ * - `maxFields` (1,000): every object's keys and every array's items, counted together over the whole event
+ *   (INPUT_TOO_MANY_FIELDS).
+ * - `maxStringLength` (65,536): UTF-16 code units of any string, a value or a key (INPUT_STRING_TOO_LONG).
+ */
+export const inputLimitsSchema = z.object({
+  maxRecordBytes: z.number().int().positive().default(1_048_576),
+  maxDepth: z.number().int().positive().max(MAX_NESTING_DEPTH).default(32),
+  maxFields: z.number().int().positive().default(1_000),
+  maxStringLength: z.number().int().positive().default(65_536),
+}).strict();
+export type InputLimits = Readonly<z.output<typeof inputLimitsSchema>>;
+/** Every input limit at its default. */
+export const DEFAULT_INPUT_LIMITS: InputLimits = Object.freeze(inputLimitsSchema.parse({}));
+
 /** `<whole number><unit>`, unit ms, s, m, h or d: `90s`, `1h`, `7d` (config/duration.ts reads it). */
 export const durationSchema = z.string().regex(/^[0-9]+(ms|s|m|h|d)$/, 'must be a duration: a whole number and a unit (ms, s, m, h, d), e.g. 90s, 1h, 7d');
 
@@ -204,6 +233,8 @@ export const pipelineFileSchema = z.object({
     schema: z.string(),
     format: z.enum(['json', 'msgpack', 'auto']).default('auto'),
     features: z.record(identifier, z.array(featureSchema).min(1)),
+    /** What one record may hold: see `inputLimitsSchema`. */
+    limits: inputLimitsSchema.prefault({}),
   }).strict(),
   steps: z.array(stepSchema).min(1),
   join: z.object({

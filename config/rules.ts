@@ -12,7 +12,7 @@
  * report; the compiler refuses names the `state` section does not declare (config/state-refs.ts).
  */
 import { Environment, type ParseResult } from '@marcbachmann/cel-js';
-import type { RuleSpec } from './pipeline-schema.js';
+import { DEFAULT_INPUT_LIMITS, type RuleSpec } from './pipeline-schema.js';
 import { ConfigError, RuleError, RuleTooLargeError, asVerdictError } from '../core/errors.js';
 import { boundCost, meter, type CelBounds } from './cel-cost.js';
 
@@ -52,8 +52,8 @@ export interface CelLimits extends CelBounds {
 export const DEFAULT_CEL_LIMITS: CelLimits = {
   maxExpressionLength: 4096,
   maxEvaluationCost: 10_000,
-  maxListItems: 1000,
-  maxStringLength: 65_536,
+  maxListItems: DEFAULT_INPUT_LIMITS.maxFields,
+  maxStringLength: DEFAULT_INPUT_LIMITS.maxStringLength,
 };
 
 /**

@@ -9,7 +9,10 @@
  *
  *   {"model.run": {"action": "abort", "whenValue": 666}}
  *
- * - `action`: `abort` (process.abort(): the whole process dies with SIGABRT, as a native crash would),
+ * - `action`: `abort` (the whole process dies with SIGABRT, as a native crash would, from any thread: Node
+ *   refuses `process.abort()` in a worker thread (ERR_WORKER_UNSUPPORTED_OPERATION, which would have made the
+ *   fault a mere exception there), so the process sends itself SIGABRT instead, whose default action is the
+ *   same abnormal termination),
  *   `exit` (process.exit(70): in a worker thread only that thread ends), `throw` (a ModelExecutionError),
  *   `delay` (waits `ms` milliseconds, default 1000, then goes on);
  * - `whenValue` (optional): the fault fires only when one of the point's values equals it (for `model.run`:
@@ -70,8 +73,9 @@ export async function failpoint(name: FailpointName, hasValue: (value: number) =
   if (fault.whenValue !== undefined && !hasValue(fault.whenValue)) return;
   switch (fault.action) {
     case 'abort':
-      process.abort();
-      break;
+      process.kill(process.pid, 'SIGABRT');
+      // The signal is delivered asynchronously: nothing of this batch may run meanwhile.
+      return new Promise<void>(() => undefined);
     case 'exit':
       process.exit(70);
       break;

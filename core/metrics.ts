@@ -35,6 +35,7 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     inferenceSeconds: new Histogram({ name: 'verdict_model_inference_seconds', help: 'Time to run one batch, including the worker round-trip', labelNames: ['model'], buckets: SECONDS, registers: r }),
     invalidOutputs: new Counter({ name: 'verdict_model_output_invalid_total', help: 'Rows whose model outputs held NaN, ±Infinity or an inexact int64, or came back in another shape than the manifest declares (the row\'s step fails with MODEL_OUTPUT_INVALID)', labelNames: ['model'], registers: r }),
     mailboxDepth: new Gauge({ name: 'verdict_model_mailbox_depth', help: 'Rows waiting in a model actor mailbox', labelNames: ['model'], registers: r }),
+    mailboxCapacity: new Gauge({ name: 'verdict_model_mailbox_capacity', help: 'Rows a model actor mailbox holds at most (its batching.mailboxCapacity; summed over the threads that run the model, like the depth)', labelNames: ['model'], registers: r }),
     circuitState: new Gauge({ name: 'verdict_model_circuit_state', help: 'Circuit breaker of a model version: 0 closed, 1 open (rows refused with MODEL_CIRCUIT_OPEN), 2 half-open (one probe batch)', labelNames: ['model'], registers: r }),
     circuitTransitions: new Counter({ name: 'verdict_model_circuit_transitions_total', help: 'Circuit breaker transitions of a model version, by the state entered (open, half-open, closed)', labelNames: ['model', 'to'], registers: r }),
     modelInfo: new Gauge({ name: 'verdict_model_info', help: 'Model versions in use: 1 for each step, role (primary, canary, shadow) and version (main thread only)', labelNames: ['pipeline', 'step', 'role', 'model', 'version'], registers: r }),
@@ -50,6 +51,10 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     endToEndSeconds: new Histogram({ name: 'verdict_end_to_end_seconds', help: 'From record read to its outcome (decision or dead letter) acknowledged by the sink', labelNames: ['pipeline'], buckets: SECONDS, registers: r }),
     inflight: new Gauge({ name: 'verdict_inflight_events', help: 'Events read and not yet acknowledged', registers: r }),
     pausedPartitions: new Gauge({ name: 'verdict_paused_partitions', help: 'Partitions paused by backpressure', registers: r }),
+    backpressurePauses: new Counter({ name: 'verdict_backpressure_pauses_total', help: 'Partitions paused by backpressure (stream.maxBufferedPerPartition or stream.maxBuffered reached), counted per partition paused', registers: r }),
+    backpressureResumes: new Counter({ name: 'verdict_backpressure_resumes_total', help: 'Partitions resumed by backpressure (back under half its bounds), counted per partition resumed', registers: r }),
+    admittedEvents: new Gauge({ name: 'verdict_admitted_events', help: 'Records released into processing and not yet acknowledged (bounded by stream.maxInflight, give or take one block)', registers: r }),
+    streamBound: new Gauge({ name: 'verdict_stream_bound', help: 'The stream\'s configured bounds, in records: max_inflight (admitted), max_buffered (read, all partitions), max_buffered_per_partition', labelNames: ['bound'], registers: r }),
     commits: new Counter({ name: 'verdict_commits_total', help: 'Offset commits sent', registers: r }),
     consumerLag: new Gauge({ name: 'verdict_consumer_lag', help: 'High watermark minus committed offset', labelNames: ['topic', 'partition'], registers: r }),
     shadowDecisions: new Counter({ name: 'verdict_shadow_decisions_total', help: 'Shadow decisions (the rules on a step\'s shadow output) beside the decision made, by both actions and whether they agree', labelNames: ['pipeline', 'step', 'primary_action', 'shadow_action', 'agree'], registers: r }),
@@ -68,6 +73,9 @@ export function createMetrics(options: { registry?: Registry; processMetrics?: b
     stateRestoring: new Gauge({ name: 'verdict_state_restoring_partitions', help: 'Partitions whose state is being restored (their records wait; the daemon is not ready)', labelNames: ['pipeline'], registers: r }),
     changelogRecords: new Counter({ name: 'verdict_state_changelog_records_total', help: 'Changelog records written (key states, tombstones and meta records), after coalescing', labelNames: ['pipeline'], registers: r }),
     adminRequests: new Counter({ name: 'verdict_admin_requests_total', help: 'Admin API requests, by endpoint (its route, or "unknown") and HTTP status', labelNames: ['endpoint', 'status'], registers: r }),
+    consecutiveCrashes: new Gauge({ name: 'verdict_crash_journal_consecutive_crashes', help: 'Runs before this one that ended in a process crash, in a row (from the crash journal, at start-up; 0 after a clean stop)', registers: r }),
+    poisonIsolations: new Counter({ name: 'verdict_poison_isolations_total', help: 'Suspect offset ranges (in flight in consecutive crashes) processed in isolation, in child processes', labelNames: ['topic', 'partition'], registers: r }),
+    poisonRecords: new Counter({ name: 'verdict_poison_records_total', help: 'Records that killed their isolation process alone: dead-lettered with POISON_SUSPECTED', labelNames: ['topic', 'partition'], registers: r }),
     lifecycle: new Gauge({ name: 'verdict_lifecycle_state', help: 'Daemon lifecycle: 1 for the current state', labelNames: ['state'], registers: r }),
   };
 }

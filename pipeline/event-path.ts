@@ -29,3 +29,10 @@ export function fieldGetter(path: string): FieldGetter {
     return cur;
   };
 }
+
+/** A field path as errors print it: `device.id`, `items[3].sku`, `(root)` for the event itself. */
+export function formatPath(path: ReadonlyArray<string | number>): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
+  return out === '' ? '(root)' : out;
+}

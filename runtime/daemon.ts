@@ -22,6 +22,7 @@ import { KafkaSource, type KafkaPartitionLag } from '../streams/kafka/kafka-sour
 import { adminMounts, adminPlacement, startAdminListener } from './admin/admin-endpoint.js';
 import { createAdminHandler } from './admin/admin-handler.js';
 import { DaemonAdmin } from './admin/daemon-admin.js';
+import { CrashGuard, openCrashGuard } from './crash-guard.js';
 import { Engine } from './engine.js';
 import type { LiveModels } from './live-models.js';
 
@@ -58,6 +59,8 @@ export class Daemon {
   #source: KafkaSource | undefined;
   #sink: KafkaSink | undefined;
   #stream: PartitionedStream | undefined;
+  /** The crash journal and poison isolation around the stream's blocks (config `crashJournal`). */
+  #guard: CrashGuard | undefined;
   #server: MetricsServer | undefined;
   /** The admin API's own listener (config `admin`), when it does not share the metrics endpoint. */
   #admin: HttpEndpoint | undefined;
@@ -126,6 +129,7 @@ export class Daemon {
       target: new DaemonAdmin({
         loaded: this.#loaded, metrics: this.metrics,
         lifecycle: () => this.#lifecycle.state, engine: () => this.#engine, stream: () => this.#stream, lag: () => this.#lag,
+        crashGuard: () => this.#guard,
         now: () => this.#clock.now(),
       }),
     });
@@ -151,7 +155,12 @@ export class Daemon {
       this.#sink = new KafkaSink({ ...kafka, producer: kafka.producer, logger: this.#logger });
       await this.#sink.connect();
       await this.#engine.prepareStream();
-      this.#stream = this.#engine.stream(this.#source, this.#sink, { stream: config.stream });
+      this.#guard = openCrashGuard({
+        config: config.crashJournal, groupId: kafka.groupId, pipeline: this.#engine.pipeline, blockSize: config.stream.blockSize,
+        clock: this.#clock, logger: this.#logger, metrics: this.metrics,
+        logLevel: this.#logger.isLevelEnabled('info') ? this.#logger.level : null,
+      });
+      this.#stream = this.#engine.stream(this.#source, this.#sink, { stream: config.stream, ...(this.#guard === undefined ? {} : { guard: this.#guard }) });
       this.#stream.state$.subscribe((s) => {
         if (s === 'failed') void this.#fail(this.#stream?.failure ?? new Error('decision stream failed'));
       });
@@ -219,6 +228,8 @@ export class Daemon {
       await this.#closeAll();
     });
     if (stop.forced) {
+      // A stop that ran out of time is still no crash: what was in flight did not kill the process.
+      void this.#guard?.close();
       report = { drained: false, abandoned: this.#stream?.inflight ?? 0 };
       this.#logger.warn({ ...report, drainTimeoutMs },
         'forced stop: drain, commit and close did not finish in time; what was not committed is re-read after restart');
@@ -234,6 +245,8 @@ export class Daemon {
       ['engine', this.#engine && (() => this.#engine!.close())],
       ['metrics server', this.#server && (() => this.#server!.close())],
       ['admin endpoint', this.#admin && (() => this.#admin!.close())],
+      // Last: a crash while closing the rest still counts as one at the next start.
+      ['crash journal', this.#guard && (() => this.#guard!.close())],
     ];
     for (const [what, close] of steps) {
       try {
@@ -253,7 +266,10 @@ export class Daemon {
       await this.#stopSampling();
       await this.#closeAll();
     }).then((stop) => {
-      if (stop.forced) this.#logger.warn({ drainTimeoutMs: timeoutMs }, 'forced stop: closing the failed daemon did not finish in time');
+      if (stop.forced) {
+        void this.#guard?.close();
+        this.#logger.warn({ drainTimeoutMs: timeoutMs }, 'forced stop: closing the failed daemon did not finish in time');
+      }
       return { drained: false, abandoned: this.#stream?.inflight ?? 0 };
     });
     await this.#stopping;

@@ -17,7 +17,7 @@ import { createMetrics, type Metrics } from '../core/metrics.js';
 import { ModelRegistry } from '../models/registry.js';
 import type { ModelRunner } from '../models/runner.js';
 import type { ResolvedModel, RowInputs, RowOutputs } from '../models/types.js';
-import { CommitTracker } from '../streams/runtime/commit-tracker.js';
+import { CommitTracker, type CommitOffset } from '../streams/runtime/commit-tracker.js';
 import type { StreamOptionsInput } from '../config/stream-options.js';
 import { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
 import { createIngestor, type Ingestor } from '../pipeline/ingest/ingest.js';
@@ -32,6 +32,7 @@ import type { InboundRecord } from '../pipeline/record.js';
 import type { StateRead } from '../pipeline/state/types.js';
 import type { ModelActor } from '../actors/model-actor.js';
 import { ActorCache } from './actor-cache.js';
+import type { StreamGuard } from './crash-guard.js';
 import { BlockPool } from './block-pool.js';
 import { LiveModels, type FollowMode } from './live-models.js';
 import type { ShadowRecord } from './shadow-topic.js';
@@ -186,7 +187,7 @@ export class Engine {
     const router = new EventRouter(pipeline, { executorFor: (i, model) => this.#executorFor(i, model) }, this.#join, this.scheduler);
     const decider = new DecisionActor({
       pipeline: pipeline.name, decision: pipeline.decision, metrics: this.metrics, logger: this.logger, clock: this.scheduler,
-      limits: celLimitsOf(pipeline.limits),
+      limits: celLimitsOf(pipeline.limits, pipeline.input.limits),
     });
     const shadowTopic = ShadowTopicOutput.of({
       pipeline, clock: this.scheduler, metrics: this.metrics, logger: this.logger,
@@ -364,9 +365,10 @@ export class Engine {
    * started at once, until drained (`drain(timeoutMs)` on the result). Each admitted block runs where the
    * placement says: in a block worker (`placement.blocks: workers`) or on this thread. `options.stream`: the
    * stream's bounds (config/stream-options.ts, where the defaults live); `onDelivered`: called once per
-   * outcome the sink acknowledged.
+   * outcome the sink acknowledged; `guard`: wraps each block's processing (the daemon's crash guard,
+   * runtime/crash-guard.ts) and hears of every commit.
    */
-  stream(source: Source, sink: Sink, options: { stream?: StreamOptionsInput; onDelivered?: (d: EncodedOutcome, record: InboundRecord) => void } = {}): PartitionedStream {
+  stream(source: Source, sink: Sink, options: { stream?: StreamOptionsInput; onDelivered?: (d: EncodedOutcome, record: InboundRecord) => void; guard?: StreamGuard } = {}): PartitionedStream {
     const blocks = this.pipeline.placement.blocks === 'workers' ? this.#blockPool() : undefined;
     // The shadow topic's writer (one stream at a time): the block workers' records, or this thread's own.
     // Per-key state (runtime/keyed-state.ts) on the source's changelog store, when the pipeline declares it.
@@ -381,8 +383,11 @@ export class Engine {
       // until its outcomes are in (old versions are unloaded once no block holds them).
       process: (records, states) => {
         const lease = this.models.lease();
-        const run = blocks === undefined ? this.processBlock(records, lease.bindings, states) : blocks.process(records, lease.bindings, states);
-        return run.finally(() => lease.release());
+        const run = (r: readonly InboundRecord[], s: readonly (StateRead | undefined)[] | undefined): Promise<EncodedOutcome[]> =>
+          (blocks === undefined ? this.processBlock(r, lease.bindings, s) : blocks.process(r, lease.bindings, s));
+        // The daemon's crash guard (runtime/crash-guard.ts) journals the block first and isolates suspect records.
+        const { guard } = options;
+        return (guard === undefined ? run(records, states) : guard.process(records, states, lease.bindings, run)).finally(() => lease.release());
       },
       ...(state === undefined ? {} : { state }),
       tracker: new CommitTracker(),
@@ -394,6 +399,7 @@ export class Engine {
       ...(options.stream === undefined ? {} : { options: options.stream }),
       ...(options.onDelivered === undefined ? {} : { onDelivered: options.onDelivered }),
       ...(writer === undefined ? {} : { afterDrain: (timeLeftMs: number) => writer.flush(timeLeftMs) }),
+      ...(options.guard === undefined ? {} : { onCommitted: (offsets: readonly CommitOffset[]) => options.guard?.committed(offsets) }),
     });
     stream.start();
     return stream;

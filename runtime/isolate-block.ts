@@ -29,10 +29,16 @@ export interface BlockIsolation {
   run(piece: BlockPiece): Promise<EncodedOutcome[]>;
   readonly deadLetterTopic: string;
   readonly pipeline: string;
+  /**
+   * The error that says the thread or process running a piece died (the one worth bisecting, and what an
+   * unrecognised rejection of `run` becomes). Default WorkerCrashedError (a block worker thread); crash-loop
+   * isolation (runtime/poison-isolation.ts) runs pieces in child processes and passes PoisonSuspectedError.
+   */
+  readonly crash?: typeof VerdictError;
   onRetry?(error: VerdictError, attempt: number): void;
 }
 
-const pieces: Pick<Isolation<BlockPiece, EncodedOutcome[]>, 'size' | 'halve' | 'isolatable'> = {
+const pieces: Pick<Isolation<BlockPiece, EncodedOutcome[]>, 'size' | 'halve'> = {
   size: (block) => block.records.length,
   // A record's StateRead goes with it into its half.
   halve: ({ records, states }) => {
@@ -42,9 +48,6 @@ const pieces: Pick<Isolation<BlockPiece, EncodedOutcome[]>, 'size' | 'halve' | '
       { records: records.slice(mid), states: states?.slice(mid) },
     ];
   },
-  // Only a dead thread is worth bisecting: the records' own failures come back as dead letters inside the
-  // worker's encoded, and an engine that cannot start would fail every half the same way.
-  isolatable: (error) => error.code === WorkerCrashedError.code,
 };
 
 /** One encoded outcome per record of `block`, in order. Never rejects. */
@@ -52,10 +55,14 @@ export async function processIsolated(block: BlockPiece, how: BlockIsolation): P
   const encoded = new Array<EncodedOutcome | undefined>(block.records.length).fill(undefined);
   // Pieces are contiguous and settle in order, so each one's encoded outcomes go at the next position.
   let at = 0;
+  const crash = how.crash ?? WorkerCrashedError;
   await runIsolated(block, {
     ...pieces,
     run: (piece) => how.run(piece),
-    fallback: WorkerCrashedError,
+    // Only a dead thread (or process) is worth bisecting: the records' own failures come back as dead letters
+    // inside the worker's encoded, and an engine that cannot start would fail every half the same way.
+    isolatable: (error) => error.code === crash.code,
+    fallback: crash,
     onRetry: (error, attempt) => how.onRetry?.(error, attempt),
   }, (piece, outcome) => {
     if (outcome.ok) {

@@ -8,7 +8,11 @@ import { createRequire } from 'node:module';
 import { describe, test } from 'node:test';
 import { drainStop, type LogState } from '../bench/drain.js';
 import { judgeMemory, type MemorySample } from '../bench/memory.js';
-import { attributeLoss } from '../bench/overload.js';
+import { attributeLoss, buffersFullAt, retentionUse } from '../bench/overload.js';
+import { judgeBounds } from '../bench/overload-bounds.js';
+import { overloadRate, soakRate } from '../bench/harness.js';
+import type { ReportedLevel } from '../bench/report-types.js';
+import type { SutMetrics } from '../bench/sut-metrics.js';
 import { busiestPartitionShare, kafkajsPartitioner, predictBacklog, recordBytes, RECORD_BATCH_OVERHEAD_BYTES } from '../bench/retention.js';
 import { OffsetBook } from '../bench/targets/offset-book.js';
 
@@ -119,6 +123,54 @@ describe('memory flatness', () => {
     assert.ok(m.slopeMiBPerMin > 170 && m.slopeMiBPerMin < 190);
   });
 
+  test('buffers that fill slowly: the reference runs until backpressure first paused, and only the rest is judged', () => {
+    // As measured at 510/s on 128 partitions with a consumer at about 250/s: the read-ahead (8,192 records)
+    // filled at 1 MiB a second and was full 46 s in; after that memory stayed within a few MiB.
+    const rss = (t: number): number => (t <= 46 ? 306 + t : 352 + (t % 3)) * MiB;
+    const early = judgeMemory(run(rss, 180), { durationS: 60, recordBytes: 285 });
+    assert.equal(early.verdict, 'growing', 'judged from 10 s, the filling buffers look like a leak');
+    const full = judgeMemory(run(rss, 30_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 46 });
+    // Full at 46 s, settled 5 s later, but the last quarter of the load (from 45 s) is always judged.
+    assert.equal(full.referenceS, 45);
+    assert.equal(full.judgedFromS, 45);
+    assert.equal(full.referenceBytes, 351 * MiB);
+    assert.equal(full.verdict, 'flat', full.why);
+    assert.match(full.why, /^the load after 45 s's peak is within/);
+    assert.equal(judgeMemory(run(rss, 10_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 20 }).referenceS, 25);
+    // Growth that goes on after the buffers are full is still growth.
+    const leak = judgeMemory(run((t) => rss(t) + Math.max(0, t - 46) * 4 * MiB, 30_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 46 });
+    assert.equal(leak.verdict, 'growing');
+    // Never paused during the load: memory may still have been filling bounded buffers.
+    const never = judgeMemory(run(rss, 180), { durationS: 60, recordBytes: 285, buffersFullAtS: null });
+    assert.equal(never.verdict, 'inconclusive');
+    assert.match(never.why, /backpressure never paused a partition/);
+  });
+
+  test('a step that memory then stays under is not growth: as measured at 1,500/s on 128 partitions', () => {
+    // V8 grew its heap once, 20–26 s into the load, and memory then stayed flat and fell while the lag grew.
+    const rss = (t: number): number => (t < 20 ? 330 + t * 0.7 : t < 26 ? 344 + (t - 20) * 7.5 : t < 55 ? 390 - (t % 2) : 370 + (t % 2)) * MiB;
+    const levelled = judgeMemory(run(rss, 1_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 7 });
+    assert.ok(levelled.growthBytes > levelled.toleranceBytes, 'the peak is beyond the tolerance');
+    assert.equal(levelled.verdict, 'inconclusive', 'a lag of 30,000 raw records is too little to rule out a queue');
+    assert.match(levelled.why, /levelled off: over the second half it moved -\d/);
+    const conclusive = judgeMemory(run(rss, 30_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 7 });
+    assert.equal(conclusive.verdict, 'flat', conclusive.why);
+    assert.match(conclusive.why, /a step \(heap sizing\), not a queue/);
+    // The same step with memory still climbing after it is growth.
+    const climbing = judgeMemory(run((t) => rss(t) + Math.max(0, t - 26) * MiB, 30_000), { durationS: 60, recordBytes: 285, buffersFullAtS: 7 });
+    assert.equal(climbing.verdict, 'growing');
+  });
+
+  test('the first pause during the load marks the buffers full', () => {
+    const at = (atS: number, pauses: number | null, phase: 'load' | 'catch-up' = 'load') => ({
+      atS, rssBytes: 1, lag: 0, phase, overtakenPartitions: 0, busiestUnread: 0,
+      heapUsedBytes: null, inflight: null, admitted: null, pausedPartitions: null, mailboxDepth: null, backpressurePauses: pauses,
+    });
+    assert.equal(buffersFullAt([at(1, 4), at(2, null), at(3, 4), at(4, 9), at(5, 12)], 4), 4);
+    assert.equal(buffersFullAt([at(1, 4), at(61, 9, 'catch-up')], 4), null, 'a pause in the catch-up is not during the load');
+    assert.equal(buffersFullAt([at(1, 9)], null), null);
+  });
+
   test('inconclusive when the lag grew too little to tell a queue from noise; not judged when told why', () => {
     assert.equal(judgeMemory(run(() => 250 * MiB, 100), { durationS: 60, recordBytes: 340 }).verdict, 'inconclusive');
     assert.equal(judgeMemory([], { durationS: 60, recordBytes: 340 }).verdict, 'inconclusive');
@@ -171,5 +223,72 @@ describe('offset book', () => {
     book.accepted(b, pb, [{ partition: 0, baseOffset: '0' }]);
     assert.equal(book.size, 1);
     assert.deepEqual(book.place(['a', 'b'], new Map([[0, 5]])), { deleted: 0, neverAccepted: 1 });
+  });
+});
+
+describe('bounded queues under overload', () => {
+  const scrape = (o: Partial<SutMetrics> = {}): SutMetrics => ({
+    rssBytes: 200 * MiB, heapUsedBytes: 60 * MiB, eventLoopP99Ms: 5, inflight: 0, admitted: 0, pausedPartitions: 0,
+    backpressurePauses: 0, backpressureResumes: 0, mailboxes: { 'm@1': { depth: 0, capacity: 8192 } },
+    bounds: { maxInflight: 512, maxBuffered: 8192, maxBufferedPerPartition: 4096 }, ...o,
+  });
+
+  test('within bounds: the largest sample of each queue against its bound, pauses and resumes counted from before to after', () => {
+    const b = judgeBounds(scrape({ backpressurePauses: 3, backpressureResumes: 3 }), [
+      scrape({ inflight: 8000, admitted: 512, pausedPartitions: 7, mailboxes: { 'm@1': { depth: 600, capacity: 8192 } } }),
+      null,
+      scrape({ inflight: 9000, admitted: 384, pausedPartitions: 16 }),
+    ], scrape({ backpressurePauses: 40, backpressureResumes: 40 }), { inflightAllowance: 3000 });
+    assert.equal(b.samples, 4, 'a failed scrape is not a sample');
+    assert.deepEqual([b.inflight.max, b.inflight.bound, b.inflight.allowance, b.inflight.within], [9000, 8192, 3000, true]);
+    assert.deepEqual([b.admitted.max, b.admitted.within], [512, true]);
+    assert.deepEqual(b.mailboxes['m@1'], { max: 600, bound: 8192, allowance: 0, within: true, meaning: b.mailboxes['m@1']?.meaning });
+    assert.deepEqual([b.pauses, b.resumes, b.pausedPartitionsMax, b.withinBounds, b.pausedAndResumed], [37, 37, 16, true, true]);
+  });
+
+  test('a queue past its bound fails the check; no pause at all fails the other', () => {
+    const over = judgeBounds(scrape(), [scrape({ inflight: 11_193 }), scrape({ admitted: 513 })], scrape(), { inflightAllowance: 3000 });
+    assert.equal(over.inflight.within, false);
+    assert.equal(over.admitted.within, false);
+    assert.equal(over.withinBounds, false);
+    assert.equal(over.pausedAndResumed, false);
+    const blind = judgeBounds(null, [null], null, { inflightAllowance: 0 });
+    assert.deepEqual([blind.withinBounds, blind.pausedAndResumed, blind.samples], [null, null, 0]);
+  });
+
+  test('retention use: the busiest partition\'s peak unread records in record-batch bytes, and the headroom left', () => {
+    const sample = (atS: number, lag: number, busiestUnread: number | null) => ({
+      atS, rssBytes: 1, lag, phase: 'load' as const, overtakenPartitions: 0, busiestUnread,
+      heapUsedBytes: null, inflight: null, admitted: null, pausedPartitions: null, mailboxDepth: null, backpressurePauses: null,
+    });
+    // 100,000 records of lag at 10,000/s span 10 s = 200 ticks of 50 ms; the busiest partition holds 5,000 of them.
+    const use = retentionUse([sample(1, 10_000, 500), sample(2, 100_000, 5_000), sample(3, 50_000, 2_500)], {
+      recordBytes: 340, retentionBytesPerPartition: 5 * MiB, rate: 10_000, tickMs: 50,
+    });
+    assert.deepEqual(use, {
+      busiestUnreadMax: 5_000, bytes: 5_000 * 340 + 200 * RECORD_BATCH_OVERHEAD_BYTES, retentionBytesPerPartition: 5 * MiB,
+      fill: 0.327, headroom: 0.673,
+    });
+    assert.equal(retentionUse([sample(1, 10, null)], { recordBytes: 340, retentionBytesPerPartition: 5 * MiB, rate: 1, tickMs: 50 }), null);
+    assert.equal(retentionUse([sample(1, 10, 10)], { recordBytes: 340, retentionBytesPerPartition: null, rate: 1, tickMs: 50 }), null);
+  });
+});
+
+describe('overload and soak rates', () => {
+  const level = (offeredRate: number, achievedRate: number) => ({ offeredRate, achievedRate }) as unknown as ReportedLevel;
+  test('given, else twice the max sustainable rate, else twice the best throughput any level achieved', () => {
+    assert.deepEqual(overloadRate(5000, 3000, []), { rate: 5000, rateBasis: 'given (--overload-rate)' });
+    assert.equal(overloadRate(undefined, 3000, [level(6000, 4100)]).rate, 6000);
+    const busy = overloadRate(undefined, null, [level(500, 85.2), level(250, 98.4), level(130, 80)]);
+    assert.equal(busy.rate, 200);
+    assert.match(busy.rateBasis, /no level met the latency objective: 2× the highest throughput achieved in a level, 98\/s/);
+    assert.equal(overloadRate(undefined, null, []).rate, null);
+  });
+
+  test('the soak runs at half of the same', () => {
+    assert.equal(soakRate(300, 3000, []).rate, 300);
+    assert.deepEqual(soakRate(undefined, 3000, []), { rate: 1500, rateBasis: 'half the max sustainable rate found in this run, 3000/s' });
+    assert.equal(soakRate(undefined, null, [level(500, 254.4)]).rate, 130);
+    assert.equal(soakRate(undefined, null, []).rate, null);
   });
 });

@@ -291,6 +291,14 @@ void describe('the pipeline\'s size', () => {
     assert.equal(DEFAULT_CEL_LIMITS.maxExpressionLength, file.limits.maxExpressionLength);
   });
 
+  void test('the compile-time cost bound takes lists at input.limits.maxFields: fewer fields, a nested comprehension fits', async () => {
+    const nested = "event.device.tags.exists(a, event.device.tags.exists(b, a == b + 'x'))";
+    const withRule = (f: PipelineFile): PipelineFile => ({ ...f, decision: { ...f.decision, rules: [{ when: nested, action: 'x', reason: 'y' }, ...f.decision.rules] } });
+    refusedWith(await sample(withRule), RuleTooLargeError, 'decision.rules[0].when');
+    const few = await sample((f) => ({ ...withRule(f), input: { ...f.input, limits: { ...f.input.limits, maxFields: 30 } } }));
+    assert.ok(!(few instanceof Error), String(few));
+  });
+
   void test('a rule over maxExpressionLength in a pipeline file is refused with its path; raising the limit accepts it', async () => {
     const long = `event.amount > 0.0 && event.country != '${'x'.repeat(4100)}'`;
     const withRule = (f: PipelineFile): PipelineFile => ({ ...f, decision: { ...f.decision, rules: [...f.decision.rules, { when: long, action: 'x', reason: 'y' }] } });

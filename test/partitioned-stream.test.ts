@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { silentLogger } from '../core/log.js';
+import { createMetrics } from '../core/metrics.js';
 import { CommitTracker } from '../streams/runtime/commit-tracker.js';
 import { PartitionedStream } from '../streams/runtime/partitioned-stream.js';
 import { EmbeddedLog } from '../streams/embedded/embedded-log.js';
@@ -79,6 +80,54 @@ describe('decision stream', () => {
     assert.deepEqual(result, { drained: true, abandoned: 0 });
     assert.deepEqual(log.committed('g', 'in'), log.endOffsets('in'), 'everything committed');
     assert.ok(gate.maxConcurrent <= 300);
+  });
+
+  test('backpressure is counted: the bounds, the records admitted, and every partition paused and resumed', async () => {
+    const log = new EmbeddedLog();
+    log.createTopic('in', 2);
+    log.createTopic('out', 1);
+    const N = 3000;
+    await log.producer().send(Array.from({ length: N }, (_, i) => ({ topic: 'in', key: `k${i % 50}`, value: `v${i}`, headers: [] })));
+    const gate = gatedProcessor();
+    const scheduler = new ManualScheduler();
+    const metrics = createMetrics();
+    const stream = new PartitionedStream({
+      deadLetter: { topic: 'dlq', pipeline: 'p' },
+      source: log.consumer({ groupId: 'g', topics: ['in'], maxBatchSize: 200 }),
+      sink: log.producer(),
+      process: perRecord(gate.process),
+      tracker: new CommitTracker(),
+      scheduler,
+      logger: silentLogger,
+      metrics,
+      options: { maxInflight: 300, blockSize: 100, maxBuffered: 1000, maxBufferedPerPartition: 600, commitIntervalMs: 50 },
+    });
+    const value = async (name: string, labels: Record<string, string> = {}): Promise<number | undefined> => {
+      const m = await metrics.registry.getSingleMetric(name)?.get();
+      return m?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+    };
+    stream.start();
+    assert.deepEqual(await Promise.all(['max_inflight', 'max_buffered', 'max_buffered_per_partition'].map((bound) => value('verdict_stream_bound', { bound }))), [300, 1000, 600]);
+    for (let i = 0; i < 50; i++) await turn(scheduler);
+    assert.equal(await value('verdict_admitted_events'), gate.pending, 'the records in processing');
+    assert.ok(gate.pending > 0 && gate.pending <= 300);
+    const paused = await value('verdict_backpressure_pauses_total') ?? 0;
+    assert.ok(paused >= 2, `both partitions paused (${paused} pauses)`);
+    assert.equal(await value('verdict_paused_partitions'), 2);
+    assert.equal(await value('verdict_backpressure_resumes_total'), 0);
+
+    let guard = 0;
+    while (log.endOffsets('out').reduce((a, b) => a + b, 0) < N && guard++ < 2000) {
+      gate.releaseAll();
+      await turn(scheduler);
+    }
+    assert.equal(log.read('out', 0, 0).length, N);
+    const pauses = await value('verdict_backpressure_pauses_total') ?? 0;
+    const resumes = await value('verdict_backpressure_resumes_total') ?? 0;
+    assert.ok(resumes >= 2, `both partitions resumed (${resumes} resumes)`);
+    assert.equal(pauses - resumes, await value('verdict_paused_partitions'), 'every pause not resumed is a partition paused now');
+    assert.equal(await value('verdict_admitted_events'), 0, 'nothing in processing once all is acknowledged');
+    await stream.drain(1000);
   });
 
   test('outcomes of a partition are produced in offset order even when they finish out of order', async () => {

@@ -29,6 +29,8 @@ export interface BaselineModels {
   readonly features: FeatureMapper;
   readonly validate: EventValidator;
   readonly format: CompiledPipeline['input']['format'];
+  /** `input.limits`: the baseline refuses what Verdict refuses, at the same cost. */
+  readonly limits: CompiledPipeline['input']['limits'];
   readonly output: CompiledPipeline['output'];
   /**
    * The per-card state an event sees (card-risk's `state` section), kept per input partition in offset
@@ -80,6 +82,7 @@ export async function loadBaselineModels(pipeline: CompiledPipeline): Promise<Ba
     features: compileFeatures(specs),
     validate: compileValidator(pipeline.input.schema, pipeline.input.schemaName),
     format: pipeline.input.format,
+    limits: pipeline.input.limits,
     output: pipeline.output,
     state,
     close: async () => {

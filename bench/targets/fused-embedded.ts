@@ -9,7 +9,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../../core/log.js';
 import { EmbeddedLog } from '../../streams/embedded/embedded-log.js';
-import { decodeValue } from '../../pipeline/ingest/decode.js';
+import { decodeRecord } from '../../pipeline/ingest/decode.js';
 import type { InboundRecord, OutboundRecord } from '../../pipeline/record.js';
 import type { StateValues } from '../../pipeline/state/types.js';
 import { headerList, type BenchEvent } from '../events.js';
@@ -137,7 +137,7 @@ export class FusedEmbeddedTarget implements BenchTarget {
     const accepted: Accepted[] = [];
     for (const record of batch) {
       try {
-        const event = models.validate(decodeValue(record.value, models.format));
+        const event = models.validate(decodeRecord(record, models.format, models.limits));
         const state = models.state(record.partition, record.offset, record.key, event);
         models.features.map(event, rows, accepted.length * width, state);
         accepted.push({ record, id: event['id'] as string, key: event['key'] as string, event, state });

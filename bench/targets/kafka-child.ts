@@ -4,12 +4,15 @@
  * parent goes away.
  */
 import { createLogger } from '../../core/log.js';
+import { createMetrics } from '../../core/metrics.js';
+import { startMetricsServer, type MetricsServer } from '../../core/metrics-server.js';
 import type { ChildMessage, KafkaSutConfig, ParentMessage, RunningSut } from './kafka-sut.js';
 import { startNaive } from './naive-kafka.js';
 import { startPassthrough } from './passthrough-kafka.js';
 import { startVerdictKafka } from './verdict-kafka.js';
 
 let running: RunningSut | undefined;
+let server: MetricsServer | undefined;
 
 const reply = (m: ChildMessage): void => {
   process.send?.(m);
@@ -17,12 +20,21 @@ const reply = (m: ChildMessage): void => {
 
 async function start(config: KafkaSutConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: `bench-${config.kind}` });
+  // Served over HTTP as the daemon serves its own (process metrics included, `verdict_` prefix), so the
+  // harness reads the system under test's memory, event-loop delay and bounds the way an operator would.
+  // The baselines record nothing of Verdict's: they serve the process metrics only.
+  const metrics = createMetrics({ processMetrics: true });
   switch (config.kind) {
-    case 'verdict': running = await startVerdictKafka(config, logger); break;
+    case 'verdict': running = await startVerdictKafka(config, logger, metrics); break;
     case 'passthrough': running = await startPassthrough(config); break;
     case 'naive': running = await startNaive(config, logger); break;
   }
-  reply({ type: 'started', settings: running.settings });
+  const sut = running;
+  server = await startMetricsServer({
+    registry: metrics.registry, host: '127.0.0.1', port: 0, ready: () => running !== undefined,
+    ...(sut.workerMetrics === undefined ? {} : { remote: sut.workerMetrics }),
+  });
+  reply({ type: 'started', settings: sut.settings, metricsPort: server.port });
 }
 
 async function stop(): Promise<void> {
@@ -30,6 +42,7 @@ async function stop(): Promise<void> {
   running = undefined;
   try {
     await sut?.stop();
+    await server?.close();
   } finally {
     reply({ type: 'stopped' });
     process.disconnect?.();

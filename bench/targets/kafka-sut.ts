@@ -37,13 +37,16 @@ export type ParentMessage =
   | { readonly type: 'stop' };
 
 export type ChildMessage =
-  | { readonly type: 'started'; readonly settings: Readonly<Record<string, unknown>> }
+  /** `metricsPort`: the child's Prometheus endpoint on 127.0.0.1 (`/metrics`, process metrics included). */
+  | { readonly type: 'started'; readonly settings: Readonly<Record<string, unknown>>; readonly metricsPort: number }
   | { readonly type: 'stats'; readonly seq: number; readonly rssBytes: number; readonly cpuUs: number }
   | { readonly type: 'stopped' }
   | { readonly type: 'error'; readonly message: string };
 
 export interface RunningSut {
   readonly settings: Readonly<Record<string, unknown>>;
+  /** Metrics kept in worker threads (Verdict's block workers), merged into each scrape as the daemon does. */
+  readonly workerMetrics?: () => Promise<unknown[]>;
   stop(): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ import type { Consumer, Producer } from 'kafkajs';
 import { TransportError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { LogState } from '../drain.js';
+import { sutMetricsOf, type SutMetrics } from '../sut-metrics.js';
 import type { AdminLike } from '../../streams/kafka/kafka-client.js';
 import { kafkajsClientFactory } from '../../streams/kafka/kafkajs-client.js';
 import { BENCH_ID_HEADER, type BenchEvent } from '../events.js';
@@ -41,6 +42,7 @@ export interface KafkaTargetOptions {
 
 const CHILD_START_TIMEOUT_MS = 60_000;
 const CHILD_STOP_TIMEOUT_MS = 15_000;
+const SCRAPE_TIMEOUT_MS = 5_000;
 
 export class KafkaTarget implements BenchTarget {
   readonly name: KafkaTargetOptions['name'];
@@ -53,6 +55,7 @@ export class KafkaTarget implements BenchTarget {
   #changelog: string | null = null;
   #child: ChildProcess | undefined;
   #childSettings: Readonly<Record<string, unknown>> = {};
+  #metricsPort: number | undefined;
   #producer: Producer | undefined;
   #reader: Consumer | undefined;
   #admin: AdminLike | undefined;
@@ -120,7 +123,8 @@ export class KafkaTarget implements BenchTarget {
     const at = new Map(committed.map((c) => [c.partition, c.offset]));
     const overtakenPartitions = offsets.filter((p) => p.low > (at.get(p.partition) ?? 0)).length;
     const placed = pending === undefined ? { deleted: 0, neverAccepted: 0 } : this.#book.place(pending, new Map(offsets.map((p) => [p.partition, p.low])));
-    return { overtakenPartitions, ...placed, outputsDeleted: this.#outputsDeleted };
+    const busiestUnread = Math.max(0, ...offsets.map((p) => p.high - Math.max(p.low, at.get(p.partition) ?? p.low)));
+    return { overtakenPartitions, ...placed, outputsDeleted: this.#outputsDeleted, busiestUnread };
   }
 
   async lag(): Promise<number> {
@@ -130,6 +134,19 @@ export class KafkaTarget implements BenchTarget {
     const [ends, committed] = await Promise.all([admin.topicOffsets(topic), admin.committedOffsets(this.#groupId, [topic])]);
     const at = new Map(committed.map((c) => [c.partition, c.offset]));
     return ends.reduce((sum, p) => sum + Math.max(0, p.high - (at.get(p.partition) ?? p.low)), 0);
+  }
+
+  async sutMetrics(): Promise<SutMetrics | null> {
+    const port = this.#metricsPort;
+    if (port === undefined) return null;
+    try {
+      // A scrape that takes longer than this is a stalled system under test: the sample is missing, not late.
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(SCRAPE_TIMEOUT_MS) });
+      if (!response.ok) return null;
+      return sutMetricsOf(await response.text());
+    } catch {
+      return null;
+    }
   }
 
   async rss(): Promise<number> {
@@ -186,6 +203,7 @@ export class KafkaTarget implements BenchTarget {
           case 'started':
             clearTimeout(timer);
             this.#childSettings = m.settings;
+            this.#metricsPort = m.metricsPort;
             resolve();
             break;
           case 'error':

@@ -5,6 +5,7 @@
  */
 import type { LogState } from '../drain.js';
 import type { BenchEvent } from '../events.js';
+import type { SutMetrics } from '../sut-metrics.js';
 
 export const TARGET_NAMES = [
   'verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive', 'verdict-embedded-shadow', 'verdict-embedded-no-state', 'verdict-kafka-no-state',
@@ -38,6 +39,12 @@ export interface BenchTarget {
   rss(): Promise<number>;
   /** CPU time (user + system, µs) of the system under test's own process; null when it is the harness's. */
   sutCpuUs(): Promise<number | null>;
+  /**
+   * One scrape of the system under test's Prometheus endpoint (memory, heap, event-loop delay, bounded
+   * queues and their bounds); null when it cannot be read. Absent on targets without one of their own
+   * (embedded: the system under test is the harness process).
+   */
+  sutMetrics?(): Promise<SutMetrics | null>;
   /**
    * Where unanswered events stand in the broker: deleted by retention, never accepted, or still there.
    * Without `pending`, only the partitions and outputs (the event counts are 0). Absent on targets that

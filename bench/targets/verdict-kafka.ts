@@ -3,6 +3,7 @@
  * member) and a KafkaSink, on topics of the bench's own.
  */
 import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
 import { Engine } from '../../runtime/engine.js';
 import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../../streams/kafka/kafka-source.js';
@@ -10,11 +11,15 @@ import type { KafkaSutConfig, RunningSut } from './kafka-sut.js';
 import { loadBenchPipeline } from './pipeline.js';
 import { withoutState } from './without-state.js';
 
-export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger): Promise<RunningSut> {
+/** `metrics`: where the engine, the stream and the source count (the child serves it); default their own. */
+/** The consumer's fetch size per partition: one batch holds at most this many bytes of records. */
+export const VERDICT_KAFKA_MAX_BYTES_PER_PARTITION = 1_048_576;
+
+export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger, metrics?: Metrics): Promise<RunningSut> {
   const loaded = await loadBenchPipeline(config.pipelinePath, config.topics);
   const { baseDir } = loaded;
   const file = config.withoutState === true ? withoutState(loaded.file) : loaded.file;
-  const engine = await Engine.create(file, { baseDir, logger });
+  const engine = await Engine.create(file, { baseDir, logger, ...(metrics === undefined ? {} : { metrics }) });
   const connection = { brokers: config.brokers, clientId: config.clientId, logLevel: 'nothing' as const, logger };
   const source = new KafkaSource({
     ...connection,
@@ -22,9 +27,9 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger):
     topics: [config.topics.input],
     fromBeginning: true,
     ...config.timings,
-    maxBytesPerPartition: 1_048_576,
+    maxBytesPerPartition: VERDICT_KAFKA_MAX_BYTES_PER_PARTITION,
     partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
-  });
+  }, metrics === undefined ? {} : { metrics });
   const sink = new KafkaSink(connection);
   await sink.connect();
   await engine.prepareStream();
@@ -42,6 +47,7 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger):
       partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
       state: p.state === null ? null : p.state.aggregates.map((a) => a.name),
     },
+    workerMetrics: () => engine.workerMetrics(),
     stop: async () => {
       await stream.drain(5_000);
       await source.close();

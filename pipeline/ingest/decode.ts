@@ -9,21 +9,54 @@
  * - auto: JSON when the first byte after an optional BOM and JSON whitespace can start a JSON value
  *   (`{ [ " - 0-9 t f n`), MessagePack otherwise; an event in MessagePack is a map, whose first byte
  *   (0x80–0x8f, 0xde, 0xdf) can never start JSON. Errors then name the format that was recognised.
+ *
+ * Ingestion decodes with `decodeRecord`, which enforces `input.limits` first (README "Limits"): the
+ * record's size before anything is read, then depth, fields and string length on the bytes of the format
+ * recognised (json-scan.ts, msgpack-scan.ts), and only then the decoder.
  */
 import { isUtf8 } from 'node:buffer';
+import type { InputLimits } from '../../config/pipeline-schema.js';
 import { DecodeError, IntegerRangeError, NonFiniteNumberError } from '../../core/errors.js';
-import { decodeMsgpack, formatPath } from './msgpack-normalise.js';
+import { formatPath } from '../event-path.js';
+import type { InboundRecord } from '../record.js';
+import { scanJson } from './json-scan.js';
+import { checkRecordSize } from './limits.js';
+import { decodeMsgpack, MAX_DEPTH } from './msgpack-normalise.js';
+import { scanMsgpack } from './msgpack-scan.js';
 
 export type WireFormat = 'json' | 'msgpack' | 'auto';
 
 const OPEN_BRACE = 0x7b;
 
+/**
+ * A record's value as an event, within `limits`: RecordTooLargeError when its key, value and headers exceed
+ * `maxRecordBytes` (nothing read); NestingTooDeepError, TooManyFieldsError or StringTooLongError from the
+ * pre-scan of the value's bytes (nothing built); else what `decodeValue` returns or throws.
+ */
+export function decodeRecord(record: Pick<InboundRecord, 'key' | 'value' | 'headers'>, format: WireFormat, limits: InputLimits): Record<string, unknown> {
+  checkRecordSize(record, limits);
+  return decode(record.value, format, limits);
+}
+
+/**
+ * The decoder alone, with no limits (tests, and the bench's baseline): ingestion calls `decodeRecord`.
+ * Throws DecodeError (no value, malformed, not an event) or its subclasses for values with no exact event.
+ */
 export function decodeValue(value: Buffer | null, format: WireFormat): Record<string, unknown> {
+  return decode(value, format, null);
+}
+
+function decode(value: Buffer | null, format: WireFormat, limits: InputLimits | null): Record<string, unknown> {
   if (value === null || value.length === 0) throw new DecodeError('record has no value');
-  if (format === 'msgpack') return decodeMsgpack(value);
-  const start = hasBom(value) ? 3 : 0;
-  if (format === 'auto' && start === 0 && value[0] !== OPEN_BRACE && !startsLikeJson(value)) return decodeMsgpack(value);
-  return decodeJson(value, start);
+  if (format !== 'msgpack') {
+    const start = hasBom(value) ? 3 : 0;
+    if (format === 'json' || start !== 0 || value[0] === OPEN_BRACE || startsLikeJson(value)) {
+      if (limits !== null) scanJson(value, start, limits);
+      return decodeJson(value, start);
+    }
+  }
+  if (limits !== null) scanMsgpack(value, limits);
+  return decodeMsgpack(value);
 }
 
 function hasBom(b: Buffer): boolean {
@@ -55,18 +88,20 @@ function decodeJson(value: Buffer, start: number): Record<string, unknown> {
   }
   // JSON.parse has already rounded or overflowed such a literal, so the text is the judge; but only a number
   // beyond ±(2^53−1) can have been, and finding none in the tree is much cheaper than rescanning the text.
-  if (hasHugeNumber(decoded)) checkJsonNumbers(text);
+  if (hasHugeNumber(decoded, 1)) checkJsonNumbers(text);
   return decoded as Record<string, unknown>;
 }
 
-function hasHugeNumber(v: unknown): boolean {
+/** `depth`: v's level (the event is 1). Past the decoder's stack guard (as for MessagePack) the value is refused. */
+function hasHugeNumber(v: unknown, depth: number): boolean {
   if (typeof v === 'number') return v > Number.MAX_SAFE_INTEGER || v < -Number.MAX_SAFE_INTEGER;
   if (typeof v !== 'object' || v === null) return false;
+  if (depth > MAX_DEPTH) throw new DecodeError(`JSON value nested deeper than ${MAX_DEPTH}`, { details: { format: 'json' } });
   if (Array.isArray(v)) {
-    for (const item of v) if (hasHugeNumber(item)) return true;
+    for (const item of v) if (hasHugeNumber(item, depth + 1)) return true;
     return false;
   }
-  for (const k in v) if (hasHugeNumber((v as Record<string, unknown>)[k])) return true;
+  for (const k in v) if (hasHugeNumber((v as Record<string, unknown>)[k], depth + 1)) return true;
   return false;
 }
 

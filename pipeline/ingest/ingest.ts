@@ -1,12 +1,15 @@
 /**
  * Ingestion: record bytes → decoded event → validated event → feature vectors. Anything wrong throws a
- * typed error, which the pipeline turns into a dead letter carrying the original bytes.
+ * typed error, which the pipeline turns into a dead letter carrying the original bytes. Every way an event
+ * comes in passes `input.limits` first (README "Limits"): a record's bytes through `decodeRecord` (size,
+ * then depth, fields and string length on the bytes), an API event object through `checkEventLimits`.
  */
 import type { CompiledPipeline } from '../../config/compiled.js';
 import type { Clock } from '../../core/clock.js';
 import type { InboundRecord } from '../record.js';
 import { identify, resolveIdentity } from '../../config/input-contract.js';
-import { decodeValue } from './decode.js';
+import { decodeRecord } from './decode.js';
+import { checkEventLimits } from './limits.js';
 import { compileFeatures, type FeatureRow } from './features.js';
 import { compileValidator } from './validate.js';
 import { declaredValues } from './state-read.js';
@@ -40,8 +43,8 @@ export interface Ingestor {
    */
   readEvent(record: InboundRecord): Readonly<Record<string, unknown>>;
   /**
-   * An event object (the programmatic path) validated and identified: with its decision key, which keys its
-   * state there. Throws as `readEvent`.
+   * An event object (the programmatic path) checked against `input.limits` (depth, fields, string length),
+   * validated and identified: with its decision key, which keys its state there. Throws as `readEvent`.
    */
   identifyEvent(raw: Record<string, unknown>, recordKey: Buffer | null): { readonly event: Readonly<Record<string, unknown>>; readonly key: string };
   /**
@@ -49,7 +52,10 @@ export interface Ingestor {
    * state (without them an event that ingests fine throws InternalError: a record the stage never read).
    */
   fromRecord(record: InboundRecord, now: number, state?: StateValues): IngestedEvent;
-  /** The programmatic path: an already-decoded event object. `state` as for `fromRecord`. */
+  /**
+   * The programmatic path: an event object, checked against `input.limits` (depth, fields, string length:
+   * it has no bytes to size) before anything else. `state` as for `fromRecord`.
+   */
   fromEvent(event: Record<string, unknown>, record: InboundRecord, now: number, state?: StateValues): IngestedEvent;
 }
 
@@ -65,7 +71,7 @@ export function createIngestor(pipeline: CompiledPipeline, clock: Pick<Clock, 'n
     .map(([name, specs]) => [name, compileFeatures(specs), wide.has(name)] as const);
   // The same contract the compiler checked (contract.ts): string or integer ids and keys.
   const identity = resolveIdentity(pipeline.input.schema, pipeline.input.schemaName);
-  const format = pipeline.input.format;
+  const { format, limits } = pipeline.input;
   const names = pipeline.state?.aggregates.map((a) => a.name) ?? null;
   const nullState: StateValues = Object.freeze(Object.fromEntries((names ?? []).map((n) => [n, null])));
   // Scratch rows for that check, float32 or float64 as the core builds each set (range checks differ).
@@ -82,7 +88,8 @@ export function createIngestor(pipeline: CompiledPipeline, clock: Pick<Clock, 'n
       else mapper.map(event, narrow.length >= mapper.width ? narrow : (narrow = new Float32Array(mapper.width)), 0, nullState);
     }
   };
-  const fromEvent = (raw: Record<string, unknown>, record: InboundRecord, now: number, read?: StateValues): IngestedEvent => {
+  /** A decoded event within the limits, through validation, identity and features. */
+  const ingest = (raw: Record<string, unknown>, record: InboundRecord, now: number, read?: StateValues): IngestedEvent => {
     const event = validate(raw);
     const { id, key } = identify(event, identity, record.key);
     // No state read for an event that ingests: the stage refused its columns (that error first), or a bug.
@@ -94,19 +101,23 @@ export function createIngestor(pipeline: CompiledPipeline, clock: Pick<Clock, 'n
   };
   return {
     readEvent: (record) => {
-      const event = validate(decodeValue(record.value, format));
+      const event = validate(decodeRecord(record, format, limits));
       identify(event, identity, record.key);
       checkColumns(event);
       return event;
     },
     identifyEvent: (raw, recordKey) => {
+      checkEventLimits(raw, limits);
       const event = validate(raw);
       const { key } = identify(event, identity, recordKey);
       checkColumns(event);
       return { event, key };
     },
-    fromEvent,
-    fromRecord: (record, now, state) => fromEvent(decodeValue(record.value, format), record, now, state),
+    fromEvent: (raw, record, now, state) => {
+      checkEventLimits(raw, limits);
+      return ingest(raw, record, now, state);
+    },
+    fromRecord: (record, now, state) => ingest(decodeRecord(record, format, limits), record, now, state),
   };
 }
 

@@ -18,10 +18,15 @@
  * Every error names the field path.
  */
 import { addExtension, Unpackr } from 'msgpackr';
+import { MAX_NESTING_DEPTH } from '../../config/pipeline-schema.js';
 import { DecodeError, IntegerRangeError, NonFiniteNumberError, UnsupportedValueError } from '../../core/errors.js';
+import { formatPath } from '../event-path.js';
 
-/** Deeper nesting is refused rather than risking the stack in validation: no real event comes near it. */
-export const MAX_DEPTH = 256;
+/**
+ * The decoder's own stack guard: deeper nesting is refused rather than risking the stack. Ingestion never
+ * gets here with deeper input: `input.limits.maxDepth`, at most this, is checked on the bytes first.
+ */
+export const MAX_DEPTH = MAX_NESTING_DEPTH;
 
 // Plain maps (not msgpackr records) and no structured-clone references: input comes from other producers.
 // `structures` is ours only to see whether the bytes declared a msgpackr record (fixext 0x72), which msgpackr
@@ -77,12 +82,6 @@ function timestamp(data: Uint8Array): number | Refused {
   const ms = seconds * 1000 + Math.floor(nanos / 1_000_000);
   if (!Number.isSafeInteger(ms)) return new Refused(IntegerRangeError, `timestamp of ${seconds} s is beyond ±(2^53−1) milliseconds`);
   return ms;
-}
-
-export function formatPath(path: ReadonlyArray<string | number>): string {
-  let out = '';
-  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? part : `.${part}`;
-  return out === '' ? '(root)' : out;
 }
 
 /** A failure deep in the value; containers add their key on the way out so the error names the field. */

@@ -93,7 +93,7 @@ export class EventRouter {
     const index = new Map(pipeline.steps.map((s, i) => [s.id, i]));
     this.#executors = executors;
     this.#compiled = compiledBindings(pipeline);
-    const limits = celLimitsOf(pipeline.limits);
+    const limits = celLimitsOf(pipeline.limits, pipeline.input.limits);
     this.#steps = pipeline.steps.map((step): RoutedStep => {
       return {
         step,

@@ -5,6 +5,7 @@
 import type { LifecycleState } from '../../core/lifecycle.js';
 import type { SerializedError } from '../../core/errors.js';
 import type { AliasChange, ModelSummary } from '../../models/registry.js';
+import type { CrashGuardStatus } from '../crash-guard.js';
 
 /** One model role of a step, in force now. */
 export interface RoleInUse {
@@ -56,6 +57,8 @@ export interface AdminStatus {
   readonly lagAgeMs: number | null;
   readonly versions: VersionsInUse;
   readonly breakers: readonly BreakerState[];
+  /** The crash journal (README "When the process itself crashes"): consecutive crashes before this run, suspect ranges. Absent when off. */
+  readonly crashJournal?: CrashGuardStatus;
 }
 
 /** GET /admin/models: the registry's models, each with the steps and roles that use it. */

@@ -9,6 +9,7 @@ import type { LifecycleState } from '../../core/lifecycle.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { KafkaPartitionLag } from '../../streams/kafka/kafka-source.js';
 import type { PartitionedStream } from '../../streams/runtime/partitioned-stream.js';
+import type { CrashGuard } from '../crash-guard.js';
 import type { Engine } from '../engine.js';
 import type { AdminConfig, AdminConsumption, AdminModelChange, AdminModels, AdminStatus, AdminTarget, VersionsInUse } from './admin-target.js';
 import { breakerStates } from './breaker-states.js';
@@ -25,6 +26,8 @@ export interface DaemonView {
   lag(): { readonly at: number; readonly partitions: readonly KafkaPartitionLag[] } | undefined;
   /** The daemon's clock, ms (not wall-clock time: only differences mean something). */
   now(): number;
+  /** The crash guard, once the stream is set up with a crash journal. */
+  crashGuard?(): CrashGuard | undefined;
 }
 
 const tpKey = (tp: { topic: string; partition: number }): string => `${tp.topic}\u0000${tp.partition}`;
@@ -47,6 +50,7 @@ export class DaemonAdmin implements AdminTarget {
     const sample = this.#view.lag();
     const lag = new Map((sample?.partitions ?? []).map((l) => [tpKey(l), l.lag]));
     const halted = new Map((stream?.halted() ?? []).map((h) => [tpKey(h), h.offset]));
+    const guard = this.#view.crashGuard?.();
     const registries = [await this.#view.metrics.registry.getMetricsAsJSON(), ...(await engine?.workerMetrics() ?? [])];
     return {
       lifecycle: this.#view.lifecycle(),
@@ -61,6 +65,7 @@ export class DaemonAdmin implements AdminTarget {
       lagAgeMs: sample === undefined ? null : Math.max(0, Math.round(this.#view.now() - sample.at)),
       versions: versionsInUse(engine),
       breakers: breakerStates(registries),
+      ...(guard === undefined ? {} : { crashJournal: guard.status() }),
     };
   }
 

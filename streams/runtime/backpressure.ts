@@ -92,11 +92,13 @@ export class Backpressure {
     if (!this.#paused.has(key) && tracker.inflight(tp) >= bounds.maxBufferedPerPartition) {
       this.#paused.add(key);
       source.pause([tp]);
+      this.#deps.metrics?.backpressurePauses.inc();
     }
     if (tracker.inflight() >= bounds.maxBuffered) {
       const toPause = [...assigned.entries()].filter(([k]) => !this.#paused.has(k));
       for (const [k] of toPause) this.#paused.add(k);
       source.pause(toPause.map(([, p]) => p));
+      if (toPause.length > 0) this.#deps.metrics?.backpressurePauses.inc(toPause.length);
     }
     this.#report();
   }
@@ -125,6 +127,7 @@ export class Backpressure {
     }
     // Under the operator's pause the partitions are no longer throttled, but they stay paused at the source.
     if (resumed.length > 0 && !this.#operator) source.resume(resumed);
+    if (resumed.length > 0) this.#deps.metrics?.backpressureResumes.inc(resumed.length);
     this.#report();
   }
 

@@ -25,6 +25,8 @@ export interface OffsetCommitsDeps {
   readonly metrics?: Metrics;
   /** Whether the stream still owns a partition (`tpKey` form): a failed commit is kept only for those. */
   readonly owns: (key: string) => boolean;
+  /** Told the offsets of every commit the source accepted (the crash journal clears suspect ranges they passed). */
+  readonly committed?: (offsets: readonly CommitOffset[]) => void;
 }
 
 export const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
@@ -68,6 +70,7 @@ export class OffsetCommits {
         await this.#deps.source.commit(offsets);
         for (const o of offsets) this.#committed.set(tpKey(o), Math.max(o.offset, this.#committed.get(tpKey(o)) ?? -1));
         this.#deps.metrics?.commits.inc();
+        this.#deps.committed?.(offsets);
       } catch (err) {
         // A partition that has been revoked meanwhile is its new owner's to commit.
         for (const o of offsets) {

@@ -77,6 +77,8 @@ export interface StreamDeps {
    * never changes the drain's report and must not reject. Not called after a forced stop.
    */
   readonly afterDrain?: (timeLeftMs: number) => Promise<void>;
+  /** Told the offsets of every commit the source accepted (the next offset per partition). Must not throw. */
+  readonly onCommitted?: (offsets: readonly CommitOffset[]) => void;
 }
 
 /** A batch as the stream tracks it: with the scheduler time it was read, for the end-to-end histogram. */
@@ -143,6 +145,7 @@ export class PartitionedStream {
     this.#commits = new OffsetCommits({
       source: deps.source, tracker: deps.tracker, scheduler: deps.scheduler, logger: deps.logger,
       owns: (key) => this.#assigned.has(key), ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+      ...(deps.onCommitted === undefined ? {} : { committed: deps.onCommitted }),
     });
     this.#backpressure = new Backpressure({
       source: deps.source, tracker: deps.tracker, bounds: this.#options, logger: deps.logger, assigned: this.#assigned,
@@ -225,6 +228,10 @@ export class PartitionedStream {
   start(): void {
     const { source, sink, process, logger } = this.#deps;
     if (this.#deps.pipeline !== undefined) this.#endToEnd = this.#deps.metrics?.endToEndSeconds.labels({ pipeline: this.#deps.pipeline });
+    const { metrics } = this.#deps;
+    metrics?.streamBound.set({ bound: 'max_inflight' }, this.#options.maxInflight);
+    metrics?.streamBound.set({ bound: 'max_buffered' }, this.#options.maxBuffered);
+    metrics?.streamBound.set({ bound: 'max_buffered_per_partition' }, this.#options.maxBufferedPerPartition);
     const sendRetrying = (records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]> =>
       retry(() => sink.send(records), {
         ...SINK_RETRY,
@@ -253,6 +260,7 @@ export class PartitionedStream {
         filter((event) => event.type === 'batch'),
         map((event) => this.#intake(event.batch)),
         this.#admission.operator,
+        tap(() => this.#deps.metrics?.admittedEvents.set(this.#admission.inflight)),
         groupBy((block) => tpKey(block)),
         mergeMap((partition$) =>
           partition$.pipe(
@@ -445,6 +453,7 @@ export class PartitionedStream {
       if (onDelivered !== undefined) onDelivered(encoded[i]!, records[i]!);
     }
     this.#admission.release(records.length);
+    this.#deps.metrics?.admittedEvents.set(this.#admission.inflight);
     if (changelog === undefined || !this.#assigned.has(tpKey(batch))) this.#committable(batch);
     else this.#changelog!.delivered(changelog);
     if (this.#lifecycle.state === 'running') this.#backpressure.relieve();

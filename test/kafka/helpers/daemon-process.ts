@@ -29,6 +29,8 @@ export interface DaemonFilesOptions {
   readonly logLevel?: string;
   /** Changes to the pipeline file (the sample on the test's topics) before it is written. */
   readonly editPipeline?: (pipeline: Record<string, unknown> & { models: Record<string, unknown> }) => void;
+  /** Merged over the `crashJournal` block, whose `dir` is the config's own directory's `crash-journal` (not the working directory). */
+  readonly crashJournal?: Record<string, unknown>;
 }
 
 /** Writes a pipeline (the sample, on the test's topics) and a daemon config; returns the config's path. */
@@ -74,6 +76,7 @@ export function daemonConfigObject(options: DaemonFilesOptions): { dir: string; 
     shutdown: { drainTimeoutMs: options.drainTimeoutMs ?? 20_000 },
     metrics: { port: 0, host: '127.0.0.1' },
     log: { level: (options.logLevel ?? 'info') as LogLevel },
+    crashJournal: { dir: join(dir, 'crash-journal'), ...options.crashJournal },
   };
   return { dir, config };
 }

@@ -1,0 +1,144 @@
+/**
+ * The crash journal's contents and what a start-up concludes from them (pure: no file, no clock). The file
+ * itself, its write-ahead marks and its lock are crash-journal.ts's.
+ *
+ * A run writes, ahead of processing, the offset ranges it has in flight per partition (`run.inflight`) and
+ * marks itself `clean` when it stops under control. The next start reads it: an unclean run is a crash, and
+ * its ranges join a short history of consecutive crashes (a clean run empties it). A partition whose ranges
+ * in the last N crashes (N = `crashesBeforeIsolation`) all overlap has a suspect range: their intersection,
+ * which held whatever was being processed at every one of those crashes. Suspects stay in the journal until
+ * the partition's committed offset passes them.
+ */
+import { z } from 'zod';
+import type { TopicPartition } from '../../pipeline/record.js';
+
+/** Offsets `from`..`to` (both included) of one partition. */
+export interface OffsetRange extends TopicPartition {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** A range in flight in `crashes` consecutive crashes: processed in isolation before anything else sees it. */
+export interface SuspectRange extends OffsetRange {
+  readonly crashes: number;
+  /** Epoch ms of the start-up that found it. */
+  readonly foundAt: number;
+}
+
+/** What one run that crashed had in flight, as its last journal write said. */
+export interface CrashEntry {
+  readonly pid: number;
+  /** Epoch ms: when the crashed run started, and when the next start found it crashed. */
+  readonly startedAt: number;
+  readonly detectedAt: number;
+  /** The model steps it was running (`step=name@version`). */
+  readonly models: readonly string[];
+  readonly inflight: readonly OffsetRange[];
+}
+
+/** The run writing the journal now (or the last one, as the next start reads it). */
+export interface RunEntry {
+  readonly pid: number;
+  readonly startedAt: number;
+  /** True once the run stopped under control (drained, forced stop, failed): its end was no crash. */
+  readonly clean: boolean;
+  readonly models: readonly string[];
+  readonly inflight: readonly OffsetRange[];
+}
+
+export interface JournalContent {
+  readonly version: 1;
+  readonly pipeline: string;
+  readonly run: RunEntry;
+  /** Consecutive crashes, oldest first, at most HISTORY. */
+  readonly crashes: readonly CrashEntry[];
+  /** At most MAX_SUSPECTS, oldest first. */
+  readonly suspects: readonly SuspectRange[];
+}
+
+/** Crashes kept in the history (at least `crashesBeforeIsolation`, which is at most 16). */
+export const HISTORY = 16;
+/** Suspect ranges kept; the oldest go first (a partition long since moved to another daemon). */
+export const MAX_SUSPECTS = 64;
+
+const offset = z.number().int().nonnegative();
+const range = z.object({ topic: z.string(), partition: z.number().int().nonnegative(), from: offset, to: offset });
+const models = z.array(z.string());
+export const journalSchema = z.object({
+  version: z.literal(1),
+  pipeline: z.string(),
+  run: z.object({ pid: z.number().int(), startedAt: z.number(), clean: z.boolean(), models, inflight: z.array(range) }),
+  crashes: z.array(z.object({ pid: z.number().int(), startedAt: z.number(), detectedAt: z.number(), models, inflight: z.array(range) })),
+  suspects: z.array(range.extend({ crashes: z.number().int().positive(), foundAt: z.number() })),
+});
+
+const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
+
+/**
+ * Per partition present in every one of `crashes`, the intersection of its ranges, when not empty. A
+ * partition with several ranges in one crash (it cannot have: one range per partition) would use its first.
+ */
+export function intersectRanges(crashes: readonly CrashEntry[]): OffsetRange[] {
+  const [first, ...rest] = crashes;
+  if (first === undefined) return [];
+  const result: OffsetRange[] = [];
+  for (const r of first.inflight) {
+    let from = r.from;
+    let to = r.to;
+    for (const crash of rest) {
+      const other = crash.inflight.find((o) => tpKey(o) === tpKey(r));
+      if (other === undefined) { to = -1; break; }
+      from = Math.max(from, other.from);
+      to = Math.min(to, other.to);
+    }
+    if (from <= to) result.push({ topic: r.topic, partition: r.partition, from, to });
+  }
+  return result;
+}
+
+/** What a start-up makes of the journal it found. */
+export interface StartUp {
+  /** The journal as this run starts it: a fresh unclean run, the updated history and suspects. */
+  readonly content: JournalContent;
+  /** The previous run's crash, if it crashed. */
+  readonly crash: CrashEntry | undefined;
+  /** Consecutive crashes before this run (0 after a clean stop or with no journal). */
+  readonly consecutive: number;
+  /** Suspect ranges found now (also in `content.suspects`). */
+  readonly found: readonly SuspectRange[];
+}
+
+/**
+ * The start of a run. `previous`: the journal read (undefined: none, or unreadable). `threshold`: crashes in a
+ * row before a common range becomes suspect. The crashes that produced suspects are consumed: the next
+ * suspect needs `threshold` new crashes.
+ */
+export function startRun(previous: JournalContent | undefined, options: { pipeline: string; threshold: number; pid: number; now: number }): StartUp {
+  const { pipeline, threshold, pid, now } = options;
+  let crashes: CrashEntry[] = [];
+  let crash: CrashEntry | undefined;
+  if (previous !== undefined && !previous.run.clean) {
+    const { run } = previous;
+    crash = { pid: run.pid, startedAt: run.startedAt, detectedAt: now, models: run.models, inflight: run.inflight };
+    crashes = [...previous.crashes, crash].slice(-HISTORY);
+  }
+  const consecutive = crashes.length;
+  const found: SuspectRange[] = crashes.length >= threshold
+    ? intersectRanges(crashes.slice(-threshold)).map((r) => ({ ...r, crashes: threshold, foundAt: now }))
+    : [];
+  if (found.length > 0) crashes = [];
+  const suspects = [...(previous?.suspects ?? []), ...found].slice(-MAX_SUSPECTS);
+  return {
+    content: { version: 1, pipeline, run: { pid, startedAt: now, clean: false, models: [], inflight: [] }, crashes, suspects },
+    crash, consecutive, found,
+  };
+}
+
+/** The suspects whose range the committed offsets have passed (their records are done), and those left. */
+export function clearCommitted(suspects: readonly SuspectRange[], committed: readonly (TopicPartition & { readonly offset: number })[]): { cleared: SuspectRange[]; left: SuspectRange[] } {
+  const next = new Map(committed.map((c) => [tpKey(c), c.offset]));
+  const cleared: SuspectRange[] = [];
+  const left: SuspectRange[] = [];
+  for (const s of suspects) ((next.get(tpKey(s)) ?? -1) > s.to ? cleared : left).push(s);
+  return { cleared, left };
+}
