@@ -155,6 +155,7 @@ function analyse(root: CelNode, bounds: CelBounds, path: string): { cost: Cost; 
     if (macro !== undefined && calls(node, 'bind')) {
       throw tooCostly(path, 'cel.bind is not allowed: chained binds can double a value\'s size at every step, which no cost bound sees');
     }
+    if (calls(node, 'matches')) checkPattern(node, path);
     if (node.op === 'comprehension') {
       const comprehension = comprehensionOf(node);
       const { iterable, init, step } = comprehension;
@@ -178,6 +179,63 @@ function analyse(root: CelNode, bounds: CelBounds, path: string): { cost: Cost; 
     return { total, own };
   };
   return { cost: visit(root), loops, growth };
+}
+
+/**
+ * `matches` runs a JavaScript RegExp, which backtracks: a pattern such as `(a+)+$` takes exponential time
+ * on a crafted string, and one node of cost could stall the thread. So the pattern must be a string literal
+ * (never event data), without backreferences, and no repeated group may itself contain a repetition or an
+ * alternation (`(a+)+`, `(a|ab)*`): the nested repetition behind exponential backtracking. Not caught:
+ * polynomial patterns such as `a*a*a*b` (quadratic or cubic in the string's length, bounded by
+ * `maxStringLength`).
+ */
+function checkPattern(node: CelNode, path: string): void {
+  const args = node.args as unknown[];
+  const operands = node.op === 'rcall' ? args[2] : args[1];
+  const pattern = Array.isArray(operands) ? (operands[operands.length - 1] as unknown) : undefined;
+  if (!isNode(pattern) || pattern.op !== 'value' || typeof pattern.args !== 'string') {
+    throw tooCostly(path, 'matches() needs a string literal as its pattern: a pattern from the event could backtrack for ever');
+  }
+  const problem = backtrackingRisk(pattern.args);
+  if (problem !== null) throw tooCostly(path, `matches() pattern ${JSON.stringify(pattern.args)} ${problem}`);
+}
+
+/** Why a regular expression may backtrack exponentially (see `checkPattern`), or null. */
+export function backtrackingRisk(pattern: string): string | null {
+  // Per open group: whether it holds a repetition or an alternation so far.
+  const groups: Array<{ risky: boolean }> = [{ risky: false }];
+  let closed: { risky: boolean } | null = null;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    const top = groups[groups.length - 1]!;
+    if (c === '\\') {
+      if (/[1-9k]/.test(pattern[i + 1] ?? '')) return 'uses a backreference, which no regular expression engine runs in bounded time';
+      i++;
+      closed = null;
+    } else if (c === '[') {
+      // A character class is one character: skip to its end.
+      for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
+      closed = null;
+    } else if (c === '(') {
+      groups.push({ risky: false });
+      closed = null;
+    } else if (c === ')') {
+      closed = groups.length > 1 ? groups.pop()! : null;
+      if (closed?.risky === true) groups[groups.length - 1]!.risky = true;
+    } else if (c === '|') {
+      top.risky = true;
+      closed = null;
+    } else if (c === '*' || c === '+' || c === '?' || c === '{') {
+      const repeats = c !== '?' || pattern[i - 1] === '*' || pattern[i - 1] === '+';
+      if (repeats && c !== '?' && closed?.risky === true) return 'repeats a group that itself repeats or alternates, which can backtrack exponentially';
+      if (c !== '?') top.risky = true;
+      if (c === '{') while (i < pattern.length && pattern[i] !== '}') i++;
+      closed = null;
+    } else {
+      closed = null;
+    }
+  }
+  return null;
 }
 
 /** The body result that ends a quantifier's loop (see `Loop.finish`); undefined for a loop an error ends. */

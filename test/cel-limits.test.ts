@@ -95,6 +95,21 @@ void describe('CEL cost at compile time', () => {
     assert.ok(estimatedCost('event.items.exists(a, event.items.exists(b, a == b))') > 1_000_000);
   });
 
+  void test('matches(): a literal pattern without nested repetition compiles; a backtracking or non-literal pattern is refused', () => {
+    const f = compileExpression("event.s.matches('^[a-z]+-(\\\\d{3})$')", 'r', 'condition');
+    assert.equal(outcome(f, { s: 'abc-123' }), true);
+    for (const source of [
+      "event.s.matches('(a+)+$')",
+      "event.s.matches('^(\\\\w+\\\\s?)*$')",
+      "event.s.matches('(a|ab)*c')",
+      "event.s.matches('(x)\\\\1')",
+      'event.s.matches(event.p)',
+      "event.s.matches('a' + event.p)",
+    ]) {
+      assert.throws(() => compileExpression(source, 'decision.rules[0].when', 'condition'), tooLarge('decision.rules[0].when'), source);
+    }
+  });
+
   void test('expressions without comprehensions cost their size and run unmetered', () => {
     const f = compileExpression("event.amount > 100.0 && event.country != 'FR'", 'r', 'condition');
     assert.equal(outcome(f, { amount: 500, country: 'DE' }), true);
