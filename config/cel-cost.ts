@@ -25,7 +25,8 @@
  * for expanded macros, and a per-node `evaluate`). If a future version changes that shape, `meterFor`
  * throws at compile time rather than leaving an expression unmetered (test/cel-limits.test.ts pins it).
  */
-import { InternalError, RuleCostExceededError, RuleTooLargeError } from '../core/errors.js';
+import { RE2JS } from 're2js';
+import { ConfigError, InternalError, RuleCostExceededError, RuleError, RuleTooLargeError } from '../core/errors.js';
 
 /** The bounds one expression is compiled and run under. */
 export interface CelBounds {
@@ -145,9 +146,10 @@ function depthOf(root: CelNode, limit: number): number {
 }
 
 /** The expression's cost bound, and its comprehensions' bodies with their per-iteration costs. */
-function analyse(root: CelNode, bounds: CelBounds, path: string): { cost: Cost; loops: Loop[]; growth: CelNode[] } {
+function analyse(root: CelNode, bounds: CelBounds, path: string): { cost: Cost; loops: Loop[]; growth: CelNode[]; regexes: RegexCall[] } {
   const loops: Loop[] = [];
   const growth: CelNode[] = [];
+  const regexes: RegexCall[] = [];
   let inLoop = 0;
   const visit = (node: CelNode): Cost => {
     const { alternate, macro } = node.meta;
@@ -155,7 +157,7 @@ function analyse(root: CelNode, bounds: CelBounds, path: string): { cost: Cost; 
     if (macro !== undefined && calls(node, 'bind')) {
       throw tooCostly(path, 'cel.bind is not allowed: chained binds can double a value\'s size at every step, which no cost bound sees');
     }
-    if (calls(node, 'matches')) checkPattern(node, path);
+    if (calls(node, 'matches')) regexes.push(regexCall(node, path));
     if (node.op === 'comprehension') {
       const comprehension = comprehensionOf(node);
       const { iterable, init, step } = comprehension;
@@ -178,64 +180,52 @@ function analyse(root: CelNode, bounds: CelBounds, path: string): { cost: Cost; 
     }
     return { total, own };
   };
-  return { cost: visit(root), loops, growth };
+  return { cost: visit(root), loops, growth, regexes };
+}
+
+/** A `matches` call: its node, the node giving the string, and its pattern compiled by RE2JS. */
+interface RegexCall {
+  readonly node: CelNode;
+  readonly subject: CelNode;
+  readonly pattern: RE2JS;
+  readonly source: string;
 }
 
 /**
- * `matches` runs a JavaScript RegExp, which backtracks: a pattern such as `(a+)+$` takes exponential time
- * on a crafted string, and one node of cost could stall the thread. So the pattern must be a string literal
- * (never event data), without backreferences, and no repeated group may itself contain a repetition or an
- * alternation (`(a+)+`, `(a|ab)*`): the nested repetition behind exponential backtracking. Not caught:
- * polynomial patterns such as `a*a*a*b` (quadratic or cubic in the string's length, bounded by
- * `maxStringLength`).
+ * `matches` is run by RE2 (RE2JS, the JavaScript port of Google's RE2), not by cel-js's JavaScript RegExp.
+ * A backtracking engine takes exponential or polynomial time on crafted strings (`(a+)+$`, `(a|aa)*b`,
+ * `a*a*a*b`), so one rule could stall the thread for seconds; RE2 matches in time linear in the string's
+ * length for every pattern. It is also what CEL specifies: `matches` takes RE2 syntax
+ * (https://github.com/google/cel-spec/blob/master/doc/langdef.md#regular-expressions). The pattern must be a
+ * string literal, compiled once here: a pattern RE2 refuses (a backreference, a lookaround) is a config
+ * error, and no pattern ever comes from event data.
  */
-function checkPattern(node: CelNode, path: string): void {
+function regexCall(node: CelNode, path: string): RegexCall {
   const args = node.args as unknown[];
-  const operands = node.op === 'rcall' ? args[2] : args[1];
-  const pattern = Array.isArray(operands) ? (operands[operands.length - 1] as unknown) : undefined;
-  if (!isNode(pattern) || pattern.op !== 'value' || typeof pattern.args !== 'string') {
-    throw tooCostly(path, 'matches() needs a string literal as its pattern: a pattern from the event could backtrack for ever');
+  const operands = node.op === 'rcall' ? [args[1], ...(Array.isArray(args[2]) ? (args[2] as unknown[]) : [])] : args[1];
+  const [subject, pattern]: readonly unknown[] = Array.isArray(operands) && operands.length === 2 ? (operands as unknown[]) : [];
+  if (!isNode(subject) || !isNode(pattern) || pattern.op !== 'value' || typeof pattern.args !== 'string') {
+    throw tooCostly(path, 'matches() needs a string and a string literal as its pattern: a pattern from the event is never compiled');
   }
-  const problem = backtrackingRisk(pattern.args);
-  if (problem !== null) throw tooCostly(path, `matches() pattern ${JSON.stringify(pattern.args)} ${problem}`);
+  try {
+    return { node, subject, pattern: RE2JS.compile(pattern.args), source: pattern.args };
+  } catch (error) {
+    throw new ConfigError(`${path}: matches() pattern ${JSON.stringify(pattern.args)} is not an RE2 regular expression (CEL's syntax; no backreferences or lookarounds): ${(error as Error).message}`, {
+      cause: error, details: { path, pattern: pattern.args },
+    });
+  }
 }
 
-/** Why a regular expression may backtrack exponentially (see `checkPattern`), or null. */
-export function backtrackingRisk(pattern: string): string | null {
-  // Per open group: whether it holds a repetition or an alternation so far.
-  const groups: Array<{ risky: boolean }> = [{ risky: false }];
-  let closed: { risky: boolean } | null = null;
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i];
-    const top = groups[groups.length - 1]!;
-    if (c === '\\') {
-      if (/[1-9k]/.test(pattern[i + 1] ?? '')) return 'uses a backreference, which no regular expression engine runs in bounded time';
-      i++;
-      closed = null;
-    } else if (c === '[') {
-      // A character class is one character: skip to its end.
-      for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
-      closed = null;
-    } else if (c === '(') {
-      groups.push({ risky: false });
-      closed = null;
-    } else if (c === ')') {
-      closed = groups.length > 1 ? groups.pop()! : null;
-      if (closed?.risky === true) groups[groups.length - 1]!.risky = true;
-    } else if (c === '|') {
-      top.risky = true;
-      closed = null;
-    } else if (c === '*' || c === '+' || c === '?' || c === '{') {
-      const repeats = c !== '?' || pattern[i - 1] === '*' || pattern[i - 1] === '+';
-      if (repeats && c !== '?' && closed?.risky === true) return 'repeats a group that itself repeats or alternates, which can backtrack exponentially';
-      if (c !== '?') top.risky = true;
-      if (c === '{') while (i < pattern.length && pattern[i] !== '}') i++;
-      closed = null;
-    } else {
-      closed = null;
-    }
+/** Makes each `matches` call run its RE2 pattern (after the type check, which fixes the nodes' evaluate functions). */
+function useRe2(regexes: readonly RegexCall[]): void {
+  for (const { node, subject, pattern, source } of regexes) {
+    // An own property shadows ASTNode.prototype.evaluate, which would otherwise run the RegExp.
+    node.evaluate = function re2(this: unknown, ev, _ast, ctx) {
+      const value = subject.evaluate(ev, subject, ctx);
+      if (typeof value !== 'string') throw new RuleError(`no such overload: matches(${source}) on a ${value === null ? 'null' : typeof value}`);
+      return pattern.matcher(value).find();
+    };
   }
-  return null;
 }
 
 /** The body result that ends a quantifier's loop (see `Loop.finish`); undefined for a loop an error ends. */
@@ -263,6 +253,8 @@ export interface CostBound {
   readonly loops: readonly Loop[];
   /** The `+` nodes inside comprehension bodies. */
   readonly growth: readonly CelNode[];
+  /** The `matches` calls, run by RE2. */
+  readonly regexes: readonly RegexCall[];
   readonly max: number;
   readonly path: string;
 }
@@ -278,7 +270,7 @@ export function boundCost(root: unknown, bounds: CelBounds, path: string): CostB
   if (depth > CEL_MAX_TREE_DEPTH) {
     throw tooCostly(path, `the expression nests more than ${CEL_MAX_TREE_DEPTH} operators deep`, { maxTreeDepth: CEL_MAX_TREE_DEPTH });
   }
-  const { cost, loops, growth } = analyse(root, bounds, path);
+  const { cost, loops, growth, regexes } = analyse(root, bounds, path);
   const max = bounds.maxEvaluationCost;
   if (cost.total > max) {
     throw tooCostly(
@@ -287,11 +279,11 @@ export function boundCost(root: unknown, bounds: CelBounds, path: string): CostB
       { estimatedCost: cost.total, maxEvaluationCost: max },
     );
   }
-  return { estimated: cost.total, own: cost.own, loops, growth, max, path };
+  return { estimated: cost.total, own: cost.own, loops, growth, regexes, max, path };
 }
 
 /**
- * `evaluate` with a meter, once the expression is type-checked (the check fixes each node's evaluate
+ * `evaluate` with its `matches` calls on RE2 and a meter, once the expression is type-checked (the check fixes each node's evaluate
  * function). Each iteration of a comprehension adds its body's cost, and each `+` inside one adds the
  * length of the list or string it built (which the compile-time bound counts as one node). Past
  * `maxEvaluationCost` the evaluation throws RuleCostExceededError (RULE_COST_EXCEEDED): every loop then
@@ -299,7 +291,8 @@ export function boundCost(root: unknown, bounds: CelBounds, path: string): CostB
  * Without comprehensions, `evaluate` itself: its cost is its size, already bounded.
  */
 export function meter<C, R>(bound: CostBound, evaluate: (context: C) => R): (context: C) => R {
-  const { loops, growth, max, path } = bound;
+  const { loops, growth, regexes, max, path } = bound;
+  useRe2(regexes);
   if (loops.length === 0) return evaluate;
   // One meter per compiled expression: evaluation is synchronous and never re-enters the same expression.
   let spent = 0;

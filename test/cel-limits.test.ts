@@ -14,7 +14,7 @@ import { CEL_MAX_TREE_DEPTH } from '../config/cel-cost.js';
 import { DEFAULT_CEL_LIMITS, compileExpression, type CelLimits } from '../config/rules.js';
 import { pipelineFileSchema, type PipelineFile } from '../config/pipeline-schema.js';
 import {
-  ConfigError, RuleCostExceededError, RuleTooLargeError, TooManyFeaturesError, TooManyRulesError, TooManyStepsError, isVerdictError,
+  ConfigError, RuleCostExceededError, RuleError, RuleTooLargeError, TooManyFeaturesError, TooManyRulesError, TooManyStepsError, isVerdictError,
 } from '../core/errors.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { ModelRegistry } from '../models/registry.js';
@@ -95,19 +95,35 @@ void describe('CEL cost at compile time', () => {
     assert.ok(estimatedCost('event.items.exists(a, event.items.exists(b, a == b))') > 1_000_000);
   });
 
-  void test('matches(): a literal pattern without nested repetition compiles; a backtracking or non-literal pattern is refused', () => {
+  void test('matches() runs RE2: patterns that backtrack for seconds in a JavaScript RegExp match in linear time; RE2 syntax only, literal patterns only', () => {
     const f = compileExpression("event.s.matches('^[a-z]+-(\\\\d{3})$')", 'r', 'condition');
     assert.equal(outcome(f, { s: 'abc-123' }), true);
-    for (const source of [
-      "event.s.matches('(a+)+$')",
-      "event.s.matches('^(\\\\w+\\\\s?)*$')",
-      "event.s.matches('(a|ab)*c')",
-      "event.s.matches('(x)\\\\1')",
-      'event.s.matches(event.p)',
-      "event.s.matches('a' + event.p)",
-    ]) {
+    assert.equal(outcome(f, { s: 'abc-12' }), false);
+    // Partial match, as CEL specifies (RE2's find): unanchored patterns match anywhere.
+    assert.equal(outcome(compileExpression("event.s.matches('b+c')", 'r', 'condition'), { s: 'abbbcd' }), true);
+    // Exponential ((a+)+, (a|aa)*) and polynomial (a*a*a*) backtracking patterns, on strings that make a
+    // backtracking engine take seconds to minutes (measured: (a|aa)*b on 30 'a's ≈ 1 s with RegExp): RE2
+    // answers, so these tests finish; under a RegExp they would hang the suite.
+    const hostile = 'a'.repeat(20_000);
+    for (const [pattern, s, expected] of [
+      ['(a+)+$', hostile, true],
+      ['^(a+)+$', `${hostile}!`, false],
+      ['(a|aa)*b', hostile, false],
+      ['^(\\\\w+\\\\s?)*$', `${'w '.repeat(5_000)}!`, false],
+      ['a*a*a*a*b', hostile, false],
+    ] as const) {
+      assert.equal(outcome(compileExpression(`event.s.matches('${pattern}')`, 'r', 'condition'), { s }), expected, pattern);
+    }
+    // A backreference or a lookahead is not RE2: refused at compile time with the path; a pattern from the event is refused too.
+    for (const source of ["event.s.matches('(x)\\\\1')", "event.s.matches('a(?=b)')"]) {
+      assert.throws(() => compileExpression(source, 'decision.rules[0].when', 'condition'), (e: unknown) =>
+        e instanceof ConfigError && e.code === ConfigError.code && e.message.startsWith('decision.rules[0].when: ') && /RE2/.test(e.message), source);
+    }
+    for (const source of ['event.s.matches(event.p)', "event.s.matches('a' + event.p)"]) {
       assert.throws(() => compileExpression(source, 'decision.rules[0].when', 'condition'), tooLarge('decision.rules[0].when'), source);
     }
+    // A subject that is not a string fails the evaluation (counted as a rule error), as cel-js's own overload does.
+    assert.equal(outcome(compileExpression("event.s.matches('a')", 'r', 'condition'), { s: 42 }), RuleError.code);
   });
 
   void test('expressions without comprehensions cost their size and run unmetered', () => {
