@@ -123,11 +123,13 @@ export function modelsCommand(io: ModelsCommandIo = {}): Command {
               ['NAME', 'VERSIONS', 'ALIASES'],
               list.map((m) => [
                 m.name,
-                m.versions.join(', ') || '-',
+                m.problem === undefined ? m.versions.join(', ') || '-' : `unreadable: ${m.problem.code}`,
                 Object.entries(m.aliases).map(([a, v]) => `${a}=${v}`).join(' ') || '-',
               ]),
             ),
       );
+      // The others are listed; each model that could not be is an error line, and the exit status says so.
+      for (const m of list) if (m.problem !== undefined) fail(asVerdictError(m.problem));
     }),
   );
 

@@ -18,7 +18,7 @@ import type { Dirent } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Clock } from '../core/clock.js';
-import { ConfigError, ModelIntegrityError, ModelNotFoundError, isVerdictError } from '../core/errors.js';
+import { ConfigError, ModelIntegrityError, ModelNotFoundError, RegistryPathError, asVerdictError, isVerdictError } from '../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../core/log.js';
 import { syncDirectory, writeDurable, writeFileAtomic } from './atomic-write.js';
 import { HashCache, sha256Bytes } from './integrity.js';
@@ -35,6 +35,12 @@ export interface ModelSummary {
   /** Ascending. */
   readonly versions: readonly number[];
   readonly aliases: Readonly<Record<string, number>>;
+  /**
+   * Set when the model could not be listed (a directory or aliases file that escapes the registry,
+   * REGISTRY_PATH_INVALID; an unreadable aliases file): its code and message. Versions and aliases are then
+   * empty. One broken model does not hide the others.
+   */
+  readonly problem?: { readonly code: string; readonly message: string };
 }
 
 export interface ModelInspection {
@@ -120,15 +126,21 @@ export class ModelRegistry {
     this.hashes = options.hashCache ?? new HashCache();
   }
 
-  /** Every model in the registry (by name) with its versions (ascending) and aliases. CONFIG_INVALID when the directory cannot be read. */
+  /**
+   * Every model in the registry (by name) with its versions (ascending) and aliases; a model that cannot be
+   * listed carries its `problem` instead. CONFIG_INVALID when the registry directory itself cannot be read.
+   */
   async list(): Promise<ModelSummary[]> {
     const names = await this.modelNames();
     return Promise.all(
-      names.map(async (name) => ({
-        name,
-        versions: (await this.versionsOf(name)) ?? [],
-        aliases: (await this.aliasFile(name)).aliases,
-      })),
+      names.map(async (name): Promise<ModelSummary> => {
+        try {
+          return { name, versions: (await this.versionsOf(name)) ?? [], aliases: (await this.aliasFile(name)).aliases };
+        } catch (error) {
+          const { code, message } = asVerdictError(error);
+          return { name, versions: [], aliases: {}, problem: { code, message } };
+        }
+      }),
     );
   }
 
@@ -278,11 +290,25 @@ export class ModelRegistry {
    * The entries of a registry directory that can hold a model or a version: directories, and symlinks that
    * stay inside the registry and lead to a directory (one leading out throws REGISTRY_PATH_INVALID).
    */
-  private async directories(dir: string, entries: readonly Dirent[]): Promise<string[]> {
+  /**
+   * The entries that are directories (or symlinks to directories inside the registry). A symlink that leads
+   * out throws REGISTRY_PATH_INVALID, unless `escaping: 'keep'`, which keeps its name so that the caller
+   * reports it per entry (list) rather than failing for all.
+   */
+  private async directories(dir: string, entries: readonly Dirent[], escaping: 'throw' | 'keep' = 'throw'): Promise<string[]> {
     const names: string[] = [];
     for (const e of entries.filter(visible)) {
       if (e.isSymbolicLink()) {
-        const target = await this.paths.inside(join(dir, e.name));
+        let target: string;
+        try {
+          target = await this.paths.inside(join(dir, e.name));
+        } catch (error) {
+          if (escaping === 'keep' && isVerdictError(error) && error.code === RegistryPathError.code) {
+            names.push(e.name);
+            continue;
+          }
+          throw error;
+        }
         if (!(await stat(target).then((s) => s.isDirectory(), () => false))) continue;
       }
       names.push(e.name);
@@ -303,7 +329,7 @@ export class ModelRegistry {
     } catch (err) {
       throw new ConfigError(`cannot read model registry ${this.root}: ${(err as Error).message}`, { cause: err, details: { path: this.root } });
     }
-    return (await this.directories(this.root, entries)).sort();
+    return (await this.directories(this.root, entries, 'keep')).sort();
   }
 
   /** The model's versions, ascending; undefined when the model does not exist. */

@@ -73,6 +73,11 @@ async function versionOutside(version: number): Promise<string> {
   return dir;
 }
 
+/** The problem `list()` reports for a model, undefined when it listed normally (or is absent). */
+async function problemOf(reg: ModelRegistry, name: string): Promise<{ code: string; message: string } | undefined> {
+  return (await reg.list()).find((m) => m.name === name)?.problem;
+}
+
 void describe('registry names that read as paths', () => {
   void test('are refused by every registry method with REGISTRY_PATH_INVALID, and nothing is written anywhere', async () => {
     const before = await tree(base);
@@ -100,7 +105,7 @@ void describe('symlinks that lead out of the registry', () => {
     await assert.rejects(reg.resolve('demo@3'), isPathError);
     await assert.rejects(reg.resolve('demo'), isPathError, 'the latest version is looked for among all of them');
     await assert.rejects(reg.inspect('demo@1'), isPathError);
-    await assert.rejects(reg.list(), isPathError);
+    assert.equal((await problemOf(reg, 'demo'))?.code, RegistryPathError.code, 'listed with its problem, not followed');
     await assert.rejects(reg.promote('demo', 3), isPathError);
     await assert.rejects(reg.register('demo', fixture('linear4.onnx')), isPathError);
     assert.deepEqual(await readdir(join(outside, 'v3')), ['manifest.json', 'model.onnx'], 'nothing was written outside');
@@ -113,7 +118,9 @@ void describe('symlinks that lead out of the registry', () => {
     await symlink(evil, join(root, 'evil'));
     const reg = new ModelRegistry(root);
     await assert.rejects(reg.resolve('evil'), isPathError);
-    await assert.rejects(reg.list(), isPathError);
+    assert.equal((await problemOf(reg, 'evil'))?.code, RegistryPathError.code);
+    const demo = (await reg.list()).find((m) => m.name === 'demo');
+    assert.ok(demo !== undefined && demo.problem === undefined && demo.versions.length > 0, 'one broken model does not hide the others');
     await assert.rejects(reg.register('evil', fixture('linear4.onnx')), isPathError);
     assert.deepEqual(await tree(evil), ['1', '1/manifest.json', '1/model.onnx'], 'no staging directory or version appeared outside');
   });
@@ -194,7 +201,8 @@ void describe('registry documents that are not plain files', () => {
     await rm(join(root, 'demo', 'aliases.json'));
     execFileSync('mkfifo', [join(root, 'demo', 'aliases.json')]);
     await assert.rejects(reg.resolve('demo@1'), notRegular);
-    await assert.rejects(reg.list(), notRegular);
+    const problem = await problemOf(reg, 'demo');
+    assert.ok(problem !== undefined && problem.code === ConfigError.code && /is not a regular file/.test(problem.message), JSON.stringify(problem));
   });
 });
 
@@ -230,6 +238,8 @@ void describe('the models CLI', () => {
       assert.match(r.stderr, /^error REGISTRY_PATH_INVALID: /, args.join(' '));
     }
     await symlink(await versionOutside(3), join(root, 'demo', '3'));
+    const listed = await run('list');
+    assert.match(listed.stdout, /demo\s+unreadable: REGISTRY_PATH_INVALID/, 'the model is listed with its problem, the others as usual');
     for (const args of [['list'], ['inspect', 'demo@3'], ['promote', 'demo', '3']]) {
       const r = await run(...args);
       assert.equal(r.exitCode, 1, args.join(' '));

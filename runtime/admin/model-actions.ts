@@ -3,7 +3,7 @@
  * roll back (checked first, so an unknown model is a 404 and an unknown version a 400), then the live
  * swap, when the daemon follows aliases.
  */
-import { AdminConflictError, AdminRequestError, ModelNotFoundError } from '../../core/errors.js';
+import { AdminConflictError, AdminRequestError, ModelNotFoundError, asVerdictError } from '../../core/errors.js';
 import { assertModelName } from '../../models/model-id.js';
 import type { ModelRegistry } from '../../models/registry.js';
 import type { AdminModelChange, AdminModels, SwapOutcome, VersionsInUse } from './admin-target.js';
@@ -31,6 +31,8 @@ async function versionsOf(registry: ModelRegistry, name: string): Promise<readon
   assertModelName(name);
   const model = (await registry.list()).find((m) => m.name === name);
   if (model === undefined) throw new ModelNotFoundError(`model ${name} is not in the registry ${registry.root}`, { details: { name } });
+  // A model the registry could not list (a path that leads out of it): its own typed error, rebuilt from its code.
+  if (model.problem !== undefined) throw asVerdictError(model.problem);
   return model.versions;
 }
 
