@@ -7,7 +7,9 @@
  *   2. Records in a suspect range (in flight in N consecutive crashes) are not processed here but in
  *      isolation, in child processes (runtime/poison-isolation.ts); the block's other records run as usual.
  *      A record that kills its child alone is dead-lettered with POISON_SUSPECTED, counted and logged.
- *   3. Once the committed offsets pass a suspect range, it is cleared from the journal.
+ *   3. A poison record found ends its suspect range there (the range was written ahead, past what was in
+ *      flight): later records run normally. Once the committed offsets pass a range, it is cleared from the
+ *      journal. Records isolated and poison found are counted in the journal, so the status survives restarts.
  */
 import { resolve } from 'node:path';
 import type { CompiledPipeline } from '../config/compiled.js';
@@ -56,7 +58,8 @@ const CLEARED_KEPT = 16;
 
 export interface CrashGuardOptions {
   readonly journal: CrashJournal;
-  readonly isolation: PoisonIsolation;
+  /** The child processes (a fake in unit tests of this logic). */
+  readonly isolation: Pick<PoisonIsolation, 'isolate' | 'close'>;
   /** Step ids, in pipeline order, to name the versions running in the journal. */
   readonly steps: readonly string[];
   readonly pipeline: string;
@@ -64,12 +67,14 @@ export interface CrashGuardOptions {
   readonly metrics?: Metrics;
 }
 
-const rangeKey = (s: SuspectRange): string => `${s.topic}\u0000${s.partition}\u0000${s.from}\u0000${s.to}`;
+/** A suspect range's identity: its end moves down when its poison is found. */
+const rangeKey = (s: SuspectRange): string => `${s.topic}\u0000${s.partition}\u0000${s.from}\u0000${s.foundAt}`;
+const counted = (s: SuspectRange): { isolated: number; poison: number } => ({ isolated: s.isolated ?? 0, poison: s.poison ?? 0 });
 
 export class CrashGuard implements StreamGuard {
   readonly #options: CrashGuardOptions;
-  /** Per suspect range met: records isolated and poison found. */
-  readonly #met = new Map<string, { isolated: number; poison: number }>();
+  /** Suspect ranges this run has isolated records of (announced once per run). */
+  readonly #met = new Set<string>();
   /** Suspect ranges this run cleared, oldest first. */
   readonly #cleared: SuspectStatus[] = [];
 
@@ -86,11 +91,10 @@ export class CrashGuard implements StreamGuard {
 
   committed(offsets: readonly (TopicPartition & { readonly offset: number })[]): void {
     for (const s of this.#options.journal.committed(offsets)) {
-      const met = this.#met.get(rangeKey(s));
       this.#met.delete(rangeKey(s));
-      this.#cleared.push({ ...s, isolated: met?.isolated ?? 0, poison: met?.poison ?? 0, cleared: true });
+      this.#cleared.push({ ...s, ...counted(s), cleared: true });
       if (this.#cleared.length > CLEARED_KEPT) this.#cleared.shift();
-      this.#options.logger.info({ topic: s.topic, partition: s.partition, from: s.from, to: s.to, isolated: met?.isolated ?? 0, poison: met?.poison ?? 0 },
+      this.#options.logger.info({ topic: s.topic, partition: s.partition, from: s.from, to: s.to, ...counted(s) },
         'suspect range committed: cleared from the crash journal');
     }
   }
@@ -108,7 +112,7 @@ export class CrashGuard implements StreamGuard {
       consecutiveCrashes: journal.startUp.consecutive,
       suspects: [
         ...this.#cleared,
-        ...journal.suspects.map((s) => ({ ...s, ...(this.#met.get(rangeKey(s)) ?? { isolated: 0, poison: 0 }), cleared: false })),
+        ...journal.suspects.map((s) => ({ ...s, ...counted(s), cleared: false })),
       ],
     };
   }
@@ -131,13 +135,11 @@ export class CrashGuard implements StreamGuard {
   }
 
   async #isolate(suspect: SuspectRange, records: readonly InboundRecord[], states: States, bindings: ModelBindings): Promise<EncodedOutcome[]> {
-    const { logger, metrics, isolation, pipeline } = this.#options;
+    const { logger, metrics, isolation, pipeline, journal } = this.#options;
     const { topic, partition } = suspect;
     const labels = { topic, partition: String(partition) };
-    let met = this.#met.get(rangeKey(suspect));
-    if (met === undefined) {
-      met = { isolated: 0, poison: 0 };
-      this.#met.set(rangeKey(suspect), met);
+    if (!this.#met.has(rangeKey(suspect))) {
+      this.#met.add(rangeKey(suspect));
       metrics?.poisonIsolations.inc(labels);
       logger.warn({ topic, partition, from: suspect.from, to: suspect.to, crashes: suspect.crashes },
         'isolating a suspect range: it was in flight in consecutive crashes; its records run in child processes');
@@ -145,8 +147,11 @@ export class CrashGuard implements StreamGuard {
     const first = records[0]!.offset;
     const last = records[records.length - 1]!.offset;
     const result = await isolation.isolate(records, states, bindings);
-    met.isolated += records.length;
-    met.poison += result.poison.length;
+    const now = journal.isolated(suspect, records.length, result.poison.map((r) => r.offset));
+    if (now.to < suspect.to) {
+      logger.warn({ topic, partition, from: now.from, to: now.to, was: suspect.to },
+        'suspect range ends at its poison record: the records after it run normally');
+    }
     for (const record of result.poison) {
       metrics?.poisonRecords.inc(labels);
       metrics?.deadLetters.inc({ pipeline, code: PoisonSuspectedError.code });

@@ -7,7 +7,8 @@
  * its ranges join a short history of consecutive crashes (a clean run empties it). A partition whose ranges
  * in the last N crashes (N = `crashesBeforeIsolation`) all overlap has a suspect range: their intersection,
  * which held whatever was being processed at every one of those crashes. Suspects stay in the journal until
- * the partition's committed offset passes them.
+ * the partition's committed offset passes them; one ends at its poison record once isolation found it
+ * (`afterIsolation`), since the ranges are written ahead and reach past what was really in flight.
  */
 import { z } from 'zod';
 import type { TopicPartition } from '../../pipeline/record.js';
@@ -23,6 +24,9 @@ export interface SuspectRange extends OffsetRange {
   readonly crashes: number;
   /** Epoch ms of the start-up that found it. */
   readonly foundAt: number;
+  /** Records of it processed in isolation, and of those dead-lettered as poison, over every run (absent: none yet). */
+  readonly isolated?: number | undefined;
+  readonly poison?: number | undefined;
 }
 
 /** What one run that crashed had in flight, as its last journal write said. */
@@ -69,7 +73,7 @@ export const journalSchema = z.object({
   pipeline: z.string(),
   run: z.object({ pid: z.number().int(), startedAt: z.number(), clean: z.boolean(), models, inflight: z.array(range) }),
   crashes: z.array(z.object({ pid: z.number().int(), startedAt: z.number(), detectedAt: z.number(), models, inflight: z.array(range) })),
-  suspects: z.array(range.extend({ crashes: z.number().int().positive(), foundAt: z.number() })),
+  suspects: z.array(range.extend({ crashes: z.number().int().positive(), foundAt: z.number(), isolated: offset.optional(), poison: offset.optional() })),
 });
 
 const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
@@ -141,4 +145,17 @@ export function clearCommitted(suspects: readonly SuspectRange[], committed: rea
   const left: SuspectRange[] = [];
   for (const s of suspects) ((next.get(tpKey(s)) ?? -1) > s.to ? cleared : left).push(s);
   return { cleared, left };
+}
+
+/**
+ * A suspect after `isolated` of its records ran in isolation, `poison` (offsets) of them dead-lettered: the
+ * counts added, and its end moved down to the highest poison offset. The range is written ahead of processing
+ * (up to 8 blocks past the last record handed), so it reaches past what the crashes can have had in flight,
+ * often past the partition's end; the poison found is what crashed them, and a record after it runs
+ * normally (should another one crash the process, N more crashes isolate it: bounded).
+ */
+export function afterIsolation(s: SuspectRange, isolated: number, poison: readonly number[]): SuspectRange {
+  const inRange = poison.filter((o) => o >= s.from && o <= s.to);
+  const to = inRange.length === 0 ? s.to : Math.max(...inRange);
+  return { ...s, to, isolated: (s.isolated ?? 0) + isolated, poison: (s.poison ?? 0) + poison.length };
 }

@@ -26,7 +26,7 @@ import { asVerdictError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { InboundRecord, TopicPartition } from '../../pipeline/record.js';
 import {
-  clearCommitted, journalSchema, startRun, type JournalContent, type OffsetRange, type StartUp, type SuspectRange,
+  afterIsolation, clearCommitted, journalSchema, startRun, type JournalContent, type OffsetRange, type StartUp, type SuspectRange,
 } from './crash-history.js';
 
 const SLOTS = 8;
@@ -64,6 +64,9 @@ interface PartitionMarks {
 }
 
 const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
+/** The same suspect range, whatever its end became since (isolation moves it down). */
+export const sameSuspect = (a: SuspectRange, b: SuspectRange): boolean =>
+  a.topic === b.topic && a.partition === b.partition && a.from === b.from && a.foundAt === b.foundAt;
 const safe = (s: string): string => s.replace(/[^A-Za-z0-9._-]/g, '_');
 
 export class CrashJournal {
@@ -152,6 +155,23 @@ export class CrashJournal {
     const marks = this.#marks.get(tpKey(first));
     const at = marks?.blocks.findIndex(([from]) => from === first.offset) ?? -1;
     if (at >= 0) marks!.blocks.splice(at, 1);
+  }
+
+  /**
+   * `records` of `suspect` ran in isolation, the `poison` offsets among them dead-lettered: counted in the
+   * journal (the status survives restarts) and the range ends at its last poison (`afterIsolation`). One write
+   * per isolated piece, which took child processes anyway. Returns the range as it is now.
+   */
+  isolated(suspect: SuspectRange, records: number, poison: readonly number[]): SuspectRange {
+    const at = this.#content.suspects.findIndex((s) => sameSuspect(s, suspect));
+    const current = this.#content.suspects[at];
+    if (current === undefined || this.#closed) return suspect;
+    const next = afterIsolation(current, records, poison);
+    const suspects = [...this.#content.suspects];
+    suspects[at] = next;
+    this.#content = { ...this.#content, suspects };
+    this.#write();
+    return next;
   }
 
   /** Offsets committed (the next offset to read, per partition): suspect ranges they passed are cleared. */
