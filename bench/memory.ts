@@ -59,21 +59,6 @@ export const BUFFERS_SETTLE_S = 5;
 export const TOLERANCE_SHARE = 0.1;
 export const TOLERANCE_FLOOR_BYTES = 24 * 2 ** 20;
 
-/** Least-squares slope of y over x. */
-export function slope(points: ReadonlyArray<readonly [number, number]>): number {
-  const n = points.length;
-  if (n < 2) return 0;
-  const mx = points.reduce((s, [x]) => s + x, 0) / n;
-  const my = points.reduce((s, [, y]) => s + y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const [x, y] of points) {
-    num += (x - mx) * (y - my);
-    den += (x - mx) ** 2;
-  }
-  return den === 0 ? 0 : num / den;
-}
-
 const MiB = 2 ** 20;
 const mib = (b: number): string => `${Math.round(b / MiB)} MiB`;
 
@@ -113,7 +98,7 @@ export function judgeMemory(
   const toleranceBytes = Math.max(TOLERANCE_SHARE * referenceBytes, TOLERANCE_FLOOR_BYTES);
   const lagGrowth = Math.max(0, ...secondHalf.map((s) => s.lag)) - (secondHalf[0]?.lag ?? 0);
   const queueGrowthBytes = Math.max(0, lagGrowth) * o.recordBytes;
-  const slopeMiBPerMin = Math.round(slope(secondHalf.map((s) => [s.atS / 60, s.rssBytes / MiB] as const)) * 100) / 100;
+  const slopeMiBPerMin = Math.round(fitLine(secondHalf.map((s) => [s.atS / 60, s.rssBytes / MiB] as const)).slope * 100) / 100;
   // Within the tolerance now, but rising fast enough to leave it had the second half lasted twice as long.
   const rising = growthBytes + slopeMiBPerMin * MiB * ((o.durationS - judgedFromS) / 60) > toleranceBytes;
   const judged = judgedFromS === o.durationS / 2 ? 'the second half' : `the load after ${Math.round(judgedFromS)} s`;

@@ -14,7 +14,6 @@ import { defaultPipelinePath } from '../core/paths.js';
 import { renderChart } from '../bench/chart.js';
 import { EventPool } from '../bench/events.js';
 import { runBench } from '../bench/harness.js';
-import { slope } from '../bench/memory.js';
 import { renderMarkdown, writeReport } from '../bench/report.js';
 import type { BenchReport, TargetReport } from '../bench/report-types.js';
 import type { LevelResult, WindowStat } from '../bench/run-level.js';
@@ -127,10 +126,6 @@ describe('bench inputs', () => {
     assert.throws(() => parseTargets('verdict,fused'), /unknown target verdict/);
   });
 
-  test('the least-squares slope of a straight line is its gradient', () => {
-    assert.equal(slope([[0, 1], [1, 3], [2, 5]]), 2);
-    assert.equal(slope([[0, 4]]), 0);
-  });
 });
 
 describe('verdict bench, smoke run', () => {

@@ -15,7 +15,7 @@
  */
 import type { InputLimits } from '../../config/pipeline-schema.js';
 import { formatPath } from '../event-path.js';
-import { nestingTooDeep, stringTooLong, tooManyFields } from './limits.js';
+import { LimitPassed as Passed, nestingTooDeep, stringTooLong, tooManyFields } from './limits.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -29,16 +29,6 @@ const LOWER_U = 0x75;
 
 /** Returned by the pass where it stops and leaves the bytes to JSON.parse. */
 const MALFORMED = -1;
-
-/** A limit passed deep in the value; each container adds its key or index on the way out. Never leaves the scan. */
-class Passed extends Error {
-  readonly path: Array<string | number> = [];
-  /** Set when the refused string is a key (its object is then the path). */
-  isKey = false;
-  constructor(readonly limit: 'maxDepth' | 'maxFields' | 'maxStringLength', readonly found: number, readonly atLeast = true) {
-    super(limit);
-  }
-}
 
 // The scan in progress (one at a time on a thread: nothing in it yields), so the pass passes only offsets.
 const EMPTY = Buffer.alloc(0);

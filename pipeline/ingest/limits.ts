@@ -117,3 +117,16 @@ function walkValue(w: Walk, v: object, depth: number): void {
     }
   }
 }
+
+/**
+ * A limit passed deep in a value during a byte pre-scan (json-scan.ts, msgpack-scan.ts); each container adds
+ * its key or index to `path` on the way out. Never leaves the scan: it becomes the limit's typed error there.
+ */
+export class LimitPassed extends Error {
+  readonly path: Array<string | number> = [];
+  /** Set when the refused string is a key (its object or map is then the path). */
+  isKey = false;
+  constructor(readonly limit: 'maxDepth' | 'maxFields' | 'maxStringLength', readonly found: number, readonly atLeast = true) {
+    super(limit);
+  }
+}

@@ -17,20 +17,10 @@
 import { unpack } from 'msgpackr';
 import type { InputLimits } from '../../config/pipeline-schema.js';
 import { formatPath } from '../event-path.js';
-import { nestingTooDeep, stringTooLong, tooManyFields } from './limits.js';
+import { LimitPassed as Passed, nestingTooDeep, stringTooLong, tooManyFields } from './limits.js';
 
 /** Returned by the walk for bytes it leaves to msgpackr (truncated, or 0xc1). */
 const MALFORMED = -1;
-
-/** A limit passed deep in the value; each container adds its key or index on the way out. Never leaves the scan. */
-class Passed extends Error {
-  readonly path: Array<string | number> = [];
-  /** Set when the refused string is a map key (its map is then the path). */
-  isKey = false;
-  constructor(readonly limit: 'maxDepth' | 'maxFields' | 'maxStringLength', readonly found: number, readonly atLeast: boolean) {
-    super(limit);
-  }
-}
 
 // The scan in progress (one at a time on a thread: nothing in it yields), so the walk passes only offsets.
 const EMPTY = Buffer.alloc(0);
