@@ -5,12 +5,21 @@
  *
  * The rule is an equivalence test, not a bare comparison: a series is flat when even the upper end of its
  * slope's ≈95% interval (slope + 2 standard errors) is within the threshold, rising when even the lower end
- * (slope − 2 SE) is beyond it, and inconclusive in between: a short or noisy run cannot tell. The standard
+ * (slope − 2 SE) is beyond it, falling when even the upper end is below minus the threshold (not a leak,
+ * but not a settled run either: the warm-up was too short, or the load changed), and inconclusive in
+ * between: a noisy run cannot tell. Fewer than `MIN_JUDGED_SPAN_S` seconds of samples are too short to judge. The standard
  * error assumes independent residuals; consecutive samples of a GC'd heap or a tail latency are correlated,
  * so it is optimistic, and a verdict near the boundary deserves a longer run.
  */
 
-export type TrendVerdict = 'flat' | 'rising' | 'inconclusive' | 'no data';
+export type TrendVerdict = 'flat' | 'rising' | 'falling' | 'inconclusive' | 'too short' | 'no data';
+
+/**
+ * The shortest span of samples (after the warm-up) a slope per hour is judged on: 5 minutes. A line through
+ * 30 s of samples extrapolated to an hour says more about the noise of those 30 s (a collection, a heap
+ * resize) than about a trend.
+ */
+export const MIN_JUDGED_SPAN_S = 300;
 
 export interface TrendRule {
   /** Flat: slope per hour within this share of the series' mean (after the warm-up). */
@@ -93,12 +102,17 @@ export function trendOf(points: ReadonlyArray<readonly [number, number]>, fromS:
     relativeSlopePerHour: mean === 0 ? 0 : round(fit.slope / Math.abs(mean), 3), thresholdPerHour: round(threshold, 3),
   };
   if (n < 3 || !Number.isFinite(fit.slopeStdErr)) return { ...base, verdict: 'no data', why: `${n} samples after the warm-up: too few to fit a line` };
+  const spanS = used[n - 1]![0] - used[0]![0];
+  if (spanS < MIN_JUDGED_SPAN_S) {
+    return { ...base, verdict: 'too short', why: `${round(spanS, 3)} s of samples after the warm-up: at least ${MIN_JUDGED_SPAN_S} s are needed to judge a slope per hour` };
+  }
   const pct = (x: number): string => `${round(x * 100, 2)}%`;
   const rel = mean === 0 ? 0 : 1 / Math.abs(mean);
   const upper = fit.slope + 2 * fit.slopeStdErr;
   const lower = fit.slope - 2 * fit.slopeStdErr;
   const range = `${pct(lower * rel)} to ${pct(upper * rel)} of the mean per hour (slope ± 2 SE)`;
-  if (upper <= threshold) return { ...base, verdict: 'flat', why: `${range}: within ${pct(rule.maxRelativeSlopePerHour)}` };
+  if (upper < -threshold) return { ...base, verdict: 'falling', why: `${range}: falls by more than ${pct(rule.maxRelativeSlopePerHour)} (not a leak; the run had not settled: a longer warm-up would tell)` };
+  if (upper <= threshold) return { ...base, verdict: 'flat', why: `${range}: rises by at most ${pct(rule.maxRelativeSlopePerHour)}, and does not surely fall by more` };
   if (lower > threshold) return { ...base, verdict: 'rising', why: `${range}: beyond ${pct(rule.maxRelativeSlopePerHour)}` };
   return { ...base, verdict: 'inconclusive', why: `${range}: straddles ${pct(rule.maxRelativeSlopePerHour)}; a longer or quieter run would tell` };
 }

@@ -123,7 +123,7 @@ export async function runSoak(plan: SoakPlan, ctx: LevelContext & { readonly sch
     lag: trendOf(of((s) => s.lag), from, 'records', REPORTED_ONLY),
   };
   const judged = [trends.rssBytes, trends.heapUsedBytes, trends.eventLoopP99Ms, trends.latencyP99Ms];
-  const order: readonly Trend['verdict'][] = ['rising', 'inconclusive', 'no data', 'flat'];
+  const order: readonly Trend['verdict'][] = ['rising', 'inconclusive', 'too short', 'no data', 'falling', 'flat'];
   const verdict = order.find((v) => judged.some((t) => t.verdict === v)) ?? 'flat';
   return {
     rate: plan.rate,

@@ -5,9 +5,9 @@
  * `exists`, `all`, `exists_one`, `map` and `filter` macros) counts its body once per item of the list it
  * walks, so nesting multiplies: `l.exists(a, l.exists(b, a == b))` over 1,000 items is about 10^6 × 5.
  *
- * At compile time each list is taken at its largest: `maxListItems` (an event holds at most the input
- * limits' `maxFields` values, so no list in it is longer) or, for a list made by `split`,
- * `maxStringLength + 1`. An expression whose bound is above `maxEvaluationCost` is refused
+ * At compile time each list is taken at its largest: a list literal at its own length, any other list at
+ * `maxListItems` (an event holds at most the input limits' `maxFields` values, so no list in it is longer)
+ * or, for a list made by `split`, `maxStringLength + 1`. An expression whose bound is above `maxEvaluationCost` is refused
  * (CONFIG_RULE_TOO_LARGE). At run time, lists the bound could not see (a model output wider than assumed)
  * are caught by a meter: each iteration of a comprehension adds its body's cost, and past
  * `maxEvaluationCost` the evaluation stops with RuleCostExceededError (RULE_COST_EXCEEDED). An expression
@@ -165,7 +165,11 @@ function analyse(root: CelNode, bounds: CelBounds, path: string): { cost: Cost; 
       inLoop++;
       const body = visit(step);
       inLoop--;
-      const items = contains(iterable, (n) => calls(n, 'split')) ? bounds.maxStringLength + 1 : bounds.maxListItems;
+      // A list literal has exactly its items (maxListItems could under- or over-count it); a list made by
+      // `split` has at most one more item than the longest string; any other list is at most maxListItems.
+      const items = iterable.op === 'list' && Array.isArray(iterable.args)
+        ? iterable.args.length
+        : contains(iterable, (n) => calls(n, 'split')) ? bounds.maxStringLength + 1 : bounds.maxListItems;
       loops.push({ step, cost: body.own, finish: finishOf(comprehension) });
       return { total: 1 + it.total + first.total + items * body.total, own: 1 + it.own + first.own };
     }

@@ -55,10 +55,19 @@ describe('soak slopes', () => {
     assert.equal(trendOf([], 0, 'ms', LATENCY_RULE).points, 0);
   });
 
-  test('a falling latency is flat: only growth is a finding', () => {
+  test('a steeply falling latency is falling, not flat: the run had not settled', () => {
     const t = trendOf(series((s) => 20 - s / 600), 0, 'ms', LATENCY_RULE);
-    assert.equal(t.verdict, 'flat');
+    assert.equal(t.verdict, 'falling', t.why);
     assert.ok(t.slopePerHour < 0);
+    // A slight fall within the threshold is flat.
+    assert.equal(trendOf(series((s, i) => 20 - s / 360_000 + 0.1 * noise(i)), 0, 'ms', LATENCY_RULE).verdict, 'flat');
+  });
+
+  test('a slope per hour is not judged on less than 5 minutes of samples', () => {
+    const short = series((s) => 100 + s).filter(([t]) => t < 240);
+    const t = trendOf(short, 0, 'bytes', MEMORY_RULE);
+    assert.equal(t.verdict, 'too short', t.why);
+    assert.ok(t.slopePerHour > 0, 'the slope is still reported');
   });
 });
 
@@ -137,7 +146,7 @@ describe('verdict bench --soak', () => {
     assert.ok(soak.windows.every((w) => w.atS > soak.warmupS));
     for (const [name, t] of Object.entries(soak.trends)) {
       assert.ok(Number.isFinite(t.slopePerHour), `${name} has a slope`);
-      assert.ok(['flat', 'rising', 'inconclusive', 'no data'].includes(t.verdict));
+      assert.ok(['flat', 'rising', 'falling', 'inconclusive', 'too short', 'no data'].includes(t.verdict));
     }
     assert.equal(soak.trends.rssBytes.unit, 'bytes');
     assert.equal(soak.trends.latencyP99Ms.unit, 'ms');

@@ -95,6 +95,15 @@ void describe('CEL cost at compile time', () => {
     assert.ok(estimatedCost('event.items.exists(a, event.items.exists(b, a == b))') > 1_000_000);
   });
 
+  void test('a list literal is costed at its own length, longer or shorter than maxFields', () => {
+    // 100 × 100 iterations under the small limits' maxFields of 20 items: costed as 100 each, refused (found by the trial).
+    const hundred = `[${Array.from({ length: 100 }, (_, i) => i).join(',')}]`;
+    const limits: CelLimits = { ...DEFAULT_CEL_LIMITS, maxListItems: 20 };
+    assert.throws(() => compileExpression(`${hundred}.all(a, ${hundred}.all(b, a + b >= 0))`, 'decision.rules[0].when', 'condition', limits), tooLarge('decision.rules[0].when'));
+    // A short literal nested in an event list stays cheap.
+    assert.ok(estimatedCost('event.items.exists(a, [1.0, 2.0, 3.0].exists(b, a == b))') < estimatedCost('event.items.exists(a, event.items.exists(b, a == b))') / 100);
+  });
+
   void test('matches() runs RE2: patterns that backtrack for seconds in a JavaScript RegExp match in linear time; RE2 syntax only, literal patterns only', () => {
     const f = compileExpression("event.s.matches('^[a-z]+-(\\\\d{3})$')", 'r', 'condition');
     assert.equal(outcome(f, { s: 'abc-123' }), true);
