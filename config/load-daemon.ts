@@ -21,6 +21,7 @@ import { FAILPOINTS_ENV } from '../core/failpoints.js';
 import { formatZodError } from '../core/zod-error.js';
 import { isSecretKey } from './redact.js';
 import { parseSecretYaml } from './secret-yaml.js';
+import { checkTlsMaterial } from './tls-material.js';
 
 const PREFIX = 'VERDICT_';
 /**
@@ -82,7 +83,7 @@ export interface ResolveDaemonConfigOptions {
  * The one path from a raw config (parsed YAML, or an object from code) to a `LoadedDaemonConfig`: environment
  * overrides, then `daemonFileSchema`, then the pipeline path and the TLS file paths (absolute, readable). `raw`
  * is not modified (overrides go to a copy). Throws `ConfigError` (CONFIG_INVALID) naming every invalid field
- * path, or a TLS file that cannot be read.
+ * path, a TLS file that cannot be read, or TLS material Node cannot use (config/tls-material.ts).
  */
 export function resolveDaemonConfig(raw: unknown, options: ResolveDaemonConfigOptions): LoadedDaemonConfig {
   const { source, baseDir, env } = options;
@@ -108,7 +109,8 @@ export function resolveDaemonConfig(raw: unknown, options: ResolveDaemonConfigOp
 /**
  * The config with `kafka.ssl`'s `caFile`, `certFile` and `keyFile` resolved against `baseDir`, each checked
  * readable now so that a wrong path is refused at load, naming the field (they are read when the client is
- * made: streams/kafka/kafkajs-client.ts).
+ * made: streams/kafka/kafkajs-client.ts). Then the PEM material itself is checked (config/tls-material.ts): a
+ * key that does not parse or decrypt, a bad certificate, or a key not the cert's is refused naming the field.
  */
 function withTlsFiles(config: DaemonFile, baseDir: string, source: string): DaemonFile {
   const ssl = config.kafka.ssl;
@@ -125,7 +127,9 @@ function withTlsFiles(config: DaemonFile, baseDir: string, source: string): Daem
     }
     files[field] = path;
   }
-  return { ...config, kafka: { ...config.kafka, ssl: { ...ssl, ...files } } };
+  const resolved = { ...ssl, ...files };
+  checkTlsMaterial(resolved, source);
+  return { ...config, kafka: { ...config.kafka, ssl: resolved } };
 }
 
 /**

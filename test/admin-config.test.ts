@@ -3,17 +3,22 @@
  * shows, with every secret redacted.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { resolveDaemonConfig } from '../config/load-daemon.js';
 import { REDACTED, redactSecrets } from '../config/redact.js';
 import { DaemonAdmin } from '../runtime/admin/daemon-admin.js';
 import { createMetrics } from '../core/metrics.js';
+import { packageRoot } from '../core/paths.js';
 
+// Real PEM (the throwaway fixtures, test/fixtures/tls/README.md): the config's TLS material is parsed at load.
+const TLS_DIR = resolve(packageRoot, 'test/fixtures/tls');
 const SECRETS = {
   saslPassword: 'sasl-Pa55word-!@#',
-  tlsKey: '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----',
-  tlsCert: '-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkq\n-----END CERTIFICATE-----',
-  tlsCa: '-----BEGIN CERTIFICATE-----\nCAcertificateBYTES0123456789abcd\n-----END CERTIFICATE-----',
+  tlsKey: readFileSync(resolve(TLS_DIR, 'client.key'), 'utf8'),
+  tlsCert: readFileSync(resolve(TLS_DIR, 'client.crt'), 'utf8'),
+  tlsCa: readFileSync(resolve(TLS_DIR, 'ca.crt'), 'utf8'),
   adminToken: '0123456789012345678901234567',
 };
 

@@ -283,6 +283,20 @@ describe('secrets never appear in output', { timeout: 400_000 }, () => {
         name: 'a key file that does not exist', write: () => writeConfig('no-key-file', { ssl: { keyFile: 'missing.key', passphrase: PASSPHRASE } }, { token: ADMIN_TOKEN }).path,
         message: /kafka\.ssl\.keyFile: cannot read .*missing\.key: ENOENT/, secrets: [SECRETS.passphrase, SECRETS.token],
       },
+      {
+        // Parsed at load (config/tls-material.ts), not first met as broker connect failures.
+        name: 'a wrong passphrase for the inline key',
+        write: () => writeConfig('wrong-passphrase', { ssl: { key: INLINE_KEY, certFile: join(TLS_DIR, 'client.crt') } }, { token: ADMIN_TOKEN }).path,
+        env: { VERDICT_KAFKA__SSL__PASSPHRASE: `${PASSPHRASE}x` },
+        message: /kafka\.ssl\.key: cannot be decrypted with kafka\.ssl\.passphrase/,
+        secrets: [SECRETS.passphrase, SECRETS.inlineKey, SECRETS.fileCert, SECRETS.token],
+      },
+      {
+        name: 'a key that is not the certificate\'s',
+        write: () => writeConfig('key-mismatch', { ssl: { key: INLINE_KEY, passphrase: PASSPHRASE, certFile: join(TLS_DIR, 'client.crt') } }, { token: ADMIN_TOKEN }).path,
+        message: /kafka\.ssl\.key: is not the private key of the certificate in kafka\.ssl\.certFile/,
+        secrets: [SECRETS.passphrase, SECRETS.inlineKey, SECRETS.fileCert, SECRETS.token],
+      },
     ];
     for (const c of cases) {
       const { code, stderr, places } = await refused(c.name, c.write(), c.env);
