@@ -20,8 +20,12 @@ clone="$tmp/verdict"
 # Nothing below may reach the internet: a download by onnxruntime-node's script would go to this closed port.
 export GLOBAL_AGENT_HTTP_PROXY=http://127.0.0.1:9
 export GLOBAL_AGENT_HTTPS_PROXY=http://127.0.0.1:9
-# The caller's own settings must not help (or hinder) the check.
-unset ONNXRUNTIME_NODE_INSTALL ONNXRUNTIME_NODE_INSTALL_CUDA npm_config_onnxruntime_node_install
+# The caller's own settings must not help (or hinder) the check. Under `npm test` npm exports its config and
+# package as npm_* variables; onnxruntime-node's script reads npm_config_local_prefix and npm_package_json to
+# skip a "local install", which would make the control below pass for the wrong reason. So every npm_*
+# variable goes, and the check runs as it would from a plain shell.
+unset ONNXRUNTIME_NODE_INSTALL ONNXRUNTIME_NODE_INSTALL_CUDA
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -i '^npm_')
 
 step() { echo "check-offline-install: $*"; }
 started=$SECONDS
