@@ -29,25 +29,26 @@ export interface SuspectRange extends OffsetRange {
   readonly poison?: number | undefined;
 }
 
-/** What one run that crashed had in flight, as its last journal write said. */
-export interface CrashEntry {
+/** What a run had in flight, as its last journal write said. */
+interface RunInFlight {
   readonly pid: number;
-  /** Epoch ms: when the crashed run started, and when the next start found it crashed. */
+  /** Epoch ms: when the run started. */
   readonly startedAt: number;
-  readonly detectedAt: number;
   /** The model steps it was running (`step=name@version`). */
   readonly models: readonly string[];
   readonly inflight: readonly OffsetRange[];
 }
 
+/** A run that crashed. */
+export interface CrashEntry extends RunInFlight {
+  /** Epoch ms: when the next start found it crashed. */
+  readonly detectedAt: number;
+}
+
 /** The run writing the journal now (or the last one, as the next start reads it). */
-export interface RunEntry {
-  readonly pid: number;
-  readonly startedAt: number;
+export interface RunEntry extends RunInFlight {
   /** True once the run stopped under control (drained, forced stop, failed): its end was no crash. */
   readonly clean: boolean;
-  readonly models: readonly string[];
-  readonly inflight: readonly OffsetRange[];
 }
 
 export interface JournalContent {
