@@ -52,7 +52,24 @@ export const kafkaSaslSchema = z.object({
 
 const positiveInt = z.number().int().positive();
 
+/**
+ * Which client library produces (streams/kafka/client-factory.ts; README "Choosing the producer"):
+ * - `kafkajs` (default): the design card's client, pure JavaScript, always installed;
+ * - `librdkafka`: @confluentinc/kafka-javascript's native producer, an optional dependency built at install;
+ *   the daemon refuses to start (CONFIG_INVALID) when it is not installed;
+ * - `auto`: librdkafka when installed, else kafkajs with a warning in the log.
+ * The consumer is kafkajs in every case.
+ */
+export const PRODUCER_CLIENTS = ['kafkajs', 'librdkafka', 'auto'] as const;
+export type ProducerClient = (typeof PRODUCER_CLIENTS)[number];
+
 export const kafkaProducerSchema = z.object({
+  client: z.enum(PRODUCER_CLIENTS).default('kafkajs'),
+  /**
+   * librdkafka only: ms a partition's queued records may wait to fill a produce request (its `linger.ms`).
+   * kafkajs sends each round at once; the sink already merges what arrives while rounds are out.
+   */
+  lingerMs: z.number().nonnegative().max(1_000).default(1),
   /** -1 waits for every in-sync replica: a decision counts as delivered only then. */
   acks: z.union([z.literal(-1), z.literal(1)]).default(-1),
   compression: z.enum(['none', 'gzip']).default('none'),

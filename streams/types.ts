@@ -50,13 +50,21 @@ export interface RejectedRecord {
 }
 
 /** Where outcomes go: `KafkaSink`, or the embedded log's producer (`EmbeddedLog.producer`). */
+export interface SendOptions {
+  /**
+   * Each partition's records of this send land whole or not at all (Kafka appends one record batch
+   * atomically; the embedded log appends a send at once). The state changelog's writes ask for it. Default false.
+   */
+  readonly whole?: boolean;
+}
+
 export interface Sink {
   /**
    * Resolves once the transport has acknowledged every record except those it refused for themselves, which
    * it lists (none, usually). Rejects with a TransportError when the send failed as a whole (a connection,
    * a leader, a timeout); its `retryable` says whether sending again can help.
    */
-  send(records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]>;
+  send(records: readonly OutboundRecord[], options?: SendOptions): Promise<readonly RejectedRecord[]>;
   /** Refuses later sends (TRANSPORT_FAILED, not retryable); `KafkaSink` first waits for the sends in flight, then disconnects. */
   close(): Promise<void>;
 }

@@ -19,8 +19,8 @@ function fakeProducer(auto: boolean) {
     disconnect: () => Promise.resolve(),
     sendBatch: (batch) => {
       rounds.push([...batch]);
-      if (auto) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => settle.push((err) => (err === undefined ? resolve() : reject(err))));
+      if (auto) return Promise.resolve([]);
+      return new Promise((resolve, reject) => settle.push((err) => (err === undefined ? resolve([]) : reject(err))));
     },
   };
   const sizes = (): number[] => rounds.map((r) => r.reduce((n, t) => n + t.records.length, 0));

@@ -34,7 +34,7 @@ import { FakeAdmin, FakeConsumer, settle } from './kafka/helpers/fake-kafka.js';
 function recordingFactory(admin?: FakeAdmin) {
   const consumers: ConsumerSettings[] = [];
   const producers: ProducerSettings[] = [];
-  const producer: ProducerLike = { connect: () => Promise.resolve(), sendBatch: () => Promise.resolve(), disconnect: () => Promise.resolve() };
+  const producer: ProducerLike = { connect: () => Promise.resolve(), sendBatch: () => Promise.resolve([]), disconnect: () => Promise.resolve() };
   const factory: KafkaClientFactory = {
     consumer: (settings) => { consumers.push(settings); return new FakeConsumer(); },
     producer: (settings) => { producers.push(settings); return producer; },

@@ -13,7 +13,7 @@ export class EmbeddedSink implements Sink {
 
   constructor(private readonly append: (records: readonly OutboundRecord[]) => void) {}
 
-  /** The embedded log accepts any record, so nothing is ever rejected record by record. */
+  /** The embedded log accepts any record, so nothing is ever rejected record by record; every send is whole (`SendOptions`). */
   send(records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]> {
     if (this.closed) return Promise.reject(new TransportError('send after close', { retryable: false }));
     try {

@@ -2,9 +2,10 @@
  * The narrow seam between Verdict's Kafka transport and a Kafka client library. `KafkaSource` and
  * `KafkaSink` only see these interfaces, in Verdict's own types, so a different client (a librdkafka
  * binding, platformatic/kafka) can be plugged in by writing one factory. kafkajs is the default
- * (kafkajs-client.ts); no kafkajs type crosses this file.
+ * (kafkajs-client.ts); librdkafka can produce instead (librdkafka-producer.ts, chosen in client-factory.ts);
+ * no client library's type crosses this file.
  */
-import type { TransportError } from '../../core/errors.js';
+import type { RecordRejectedError, TransportError } from '../../core/errors.js';
 import type { InboundRecord, OutboundRecord, TopicPartition } from '../../pipeline/record.js';
 import type { KafkaLogLevel, KafkaProducerOptions, KafkaSasl, KafkaTls } from '../../config/kafka-options.js';
 
@@ -87,15 +88,33 @@ export interface TopicRecords {
 
 export type ProducerSettings = KafkaProducerOptions;
 
+export interface SendBatchOptions {
+  /**
+   * Each partition's records of the round must land whole or not at all: one record batch a partition,
+   * which Kafka appends atomically (the state changelog's writes rely on it: pipeline/state/partition-state.ts).
+   * kafkajs always sends that way; librdkafka may split a partition's records over requests, so its
+   * producer sends such a round through kafkajs (streams/kafka/librdkafka-producer.ts).
+   */
+  readonly whole?: boolean;
+}
+
+/** A record the brokers refused for itself, by its place in the round: `batch[topicIndex].records[recordIndex]`. */
+export interface RefusedRecord {
+  readonly topicIndex: number;
+  readonly recordIndex: number;
+  readonly error: RecordRejectedError;
+}
+
 export interface ProducerLike {
   connect(): Promise<void>;
   /**
-   * One produce round for all topics; resolves when the brokers acknowledged every record. Rejects with a
-   * `RecordRejectedError` when the brokers refused some record for itself (too large, invalid: see
-   * `RECORD_ERRORS`; which one is not said), otherwise with a TransportError. Either way some records of
-   * the round may have been written.
+   * One produce round for all topics; resolves when the brokers acknowledged every record but the ones
+   * listed as refused for themselves (too large, invalid: see `RECORD_ERRORS`), when the client can tell
+   * which (librdkafka's delivery reports can). A client that cannot tell (kafkajs) rejects with a
+   * `RecordRejectedError` instead, and the caller isolates the records by halves. Any other failure rejects
+   * with a TransportError. Either way some records of the round may have been written.
    */
-  sendBatch(batch: readonly TopicRecords[]): Promise<void>;
+  sendBatch(batch: readonly TopicRecords[], options?: SendBatchOptions): Promise<readonly RefusedRecord[]>;
   disconnect(): Promise<void>;
 }
 

@@ -18,11 +18,11 @@
 import { RecordRejectedError, TransportError, type VerdictError } from '../../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
 import { parseOptions } from '../../core/options.js';
-import type { RejectedRecord, Sink } from '../types.js';
+import type { RejectedRecord, SendOptions, Sink } from '../types.js';
 import type { OutboundRecord } from '../../pipeline/record.js';
 import type { KafkaClientFactory, KafkaConnection, ProducerLike, TopicRecords } from './kafka-client.js';
 import { kafkaSinkSchema, type KafkaProducerOptions } from '../../config/kafka-options.js';
-import { kafkajsClientFactory } from './kafkajs-client.js';
+import { kafkaClientFactory } from './client-factory.js';
 
 /**
  * Loose: what is left out is `kafkaSinkSchema`'s default (config/kafka-options.ts, the one place they live);
@@ -41,25 +41,32 @@ export interface KafkaSinkOptions extends KafkaConnection {
 
 interface QueuedSend {
   readonly records: readonly OutboundRecord[];
+  readonly whole: boolean;
   readonly resolve: (rejected: readonly RejectedRecord[]) => void;
   readonly reject: (err: unknown) => void;
 }
 
 export interface KafkaSinkDeps {
-  /** The client library. Default: kafkajs, connected with the options' connection fields. */
+  /** The client library. Default: `kafkaClientFactory` (kafkajs; the producer `producer.client` names), connected with the options' connection fields. */
   readonly factory?: KafkaClientFactory;
 }
 
 
 /** Records grouped by topic, each group in send order (per-key order depends on it). */
 export function groupByTopic(records: readonly OutboundRecord[]): TopicRecords[] {
-  const topics = new Map<string, OutboundRecord[]>();
-  for (const record of records) {
-    const list = topics.get(record.topic);
-    if (list === undefined) topics.set(record.topic, [record]);
-    else list.push(record);
-  }
-  return [...topics].map(([topic, list]) => ({ topic, records: list }));
+  return groupByTopicWithPositions(records).batch;
+}
+
+/** `groupByTopic`, and where each grouped record was in `records`: `positions[topicIndex][recordIndex]`. */
+function groupByTopicWithPositions(records: readonly OutboundRecord[]): { batch: TopicRecords[]; positions: number[][] } {
+  const topics = new Map<string, { records: OutboundRecord[]; positions: number[] }>();
+  records.forEach((record, i) => {
+    const group = topics.get(record.topic);
+    if (group === undefined) topics.set(record.topic, { records: [record], positions: [i] });
+    else { group.records.push(record); group.positions.push(i); }
+  });
+  const groups = [...topics];
+  return { batch: groups.map(([topic, g]) => ({ topic, records: g.records })), positions: groups.map(([, g]) => g.positions) };
 }
 
 /**
@@ -84,7 +91,7 @@ export class KafkaSink implements Sink {
     this.#maxOutstanding = maxOutstandingRounds;
     this.#maxRecordsPerRound = maxRecordsPerRound;
     this.#logger = componentLogger(logger, 'kafka_sink');
-    const factory = deps.factory ?? kafkajsClientFactory(options, logger);
+    const factory = deps.factory ?? kafkaClientFactory(options, logger);
     this.#producer = factory.producer(producer);
   }
 
@@ -101,10 +108,11 @@ export class KafkaSink implements Sink {
     return this.#connected;
   }
 
-  send(records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]> {
+  send(records: readonly OutboundRecord[], options: SendOptions = {}): Promise<readonly RejectedRecord[]> {
     if (this.#closed !== undefined) return Promise.reject(new TransportError('send after close', { retryable: false }));
     if (records.length === 0) return Promise.resolve([]);
-    const sent = new Promise<readonly RejectedRecord[]>((resolve, reject) => this.#queue.push({ records, resolve, reject }));
+    const whole = options.whole === true;
+    const sent = new Promise<readonly RejectedRecord[]>((resolve, reject) => this.#queue.push({ records, whole, resolve, reject }));
     this.#inflight.add(sent);
     const forget = (): void => { this.#inflight.delete(sent); };
     sent.then(forget, forget);
@@ -116,8 +124,10 @@ export class KafkaSink implements Sink {
   #pump(): void {
     while (this.#outstanding < this.#maxOutstanding && this.#queue.length > 0) {
       const round: QueuedSend[] = [this.#queue.shift()!];
+      const whole = round[0]!.whole;
       let count = round[0]!.records.length;
-      while (this.#queue.length > 0 && count + this.#queue[0]!.records.length <= this.#maxRecordsPerRound) {
+      // Whole sends are merged only with whole sends: a producer may send those another way (see SendBatchOptions).
+      while (this.#queue.length > 0 && this.#queue[0]!.whole === whole && count + this.#queue[0]!.records.length <= this.#maxRecordsPerRound) {
         const next = this.#queue.shift()!;
         round.push(next);
         count += next.records.length;
@@ -125,7 +135,7 @@ export class KafkaSink implements Sink {
       const records = round.length === 1 ? round[0]!.records : round.flatMap((q) => q.records);
       this.#outstanding++;
       void this.connect()
-        .then(() => this.#isolating(records))
+        .then(() => this.#isolating(records, whole))
         .then(
           (refused) => {
             let at = 0;
@@ -152,13 +162,22 @@ export class KafkaSink implements Sink {
   }
 
   /**
-   * Sends records; where the brokers refuse some record for itself, sends the halves again, one after the
-   * other, down to single records. Returns the refusal of each refused record by position (sparse).
+   * Sends records. The producer lists the records the brokers refused for themselves when it can tell which;
+   * when it cannot (it rejects with a RecordRejectedError), the halves are sent again, one after the other,
+   * down to single records. Returns the refusal of each refused record by position (sparse).
    */
-  async #isolating(records: readonly OutboundRecord[]): Promise<Array<VerdictError | undefined>> {
+  async #isolating(records: readonly OutboundRecord[], whole: boolean): Promise<Array<VerdictError | undefined>> {
     try {
-      await this.#producer.sendBatch(groupByTopic(records));
-      return [];
+      const { batch, positions } = groupByTopicWithPositions(records);
+      const refusals = await this.#producer.sendBatch(batch, { whole });
+      const refused = new Array<VerdictError | undefined>(records.length);
+      for (const { topicIndex, recordIndex, error } of refusals) {
+        const at = positions[topicIndex]?.[recordIndex];
+        if (at === undefined) continue;
+        this.#logger.warn({ err: error.toJSON(), topic: records[at]!.topic }, 'record refused by the broker');
+        refused[at] = error;
+      }
+      return refused;
     } catch (err) {
       if (!(err instanceof RecordRejectedError)) throw err;
       if (records.length === 1) {
@@ -166,8 +185,8 @@ export class KafkaSink implements Sink {
         return [err];
       }
       const half = Math.ceil(records.length / 2);
-      const head = await this.#isolating(records.slice(0, half));
-      const tail = await this.#isolating(records.slice(half));
+      const head = await this.#isolating(records.slice(0, half), whole);
+      const tail = await this.#isolating(records.slice(half), whole);
       const refused = new Array<VerdictError | undefined>(records.length);
       head.forEach((e, i) => { refused[i] = e; });
       tail.forEach((e, i) => { refused[half + i] = e; });

@@ -23,7 +23,7 @@ import type { Metrics } from '../../core/metrics.js';
 import type { Source, SourceEvent } from '../types.js';
 import type { TopicPartition } from '../../pipeline/record.js';
 import type { AdminLike, ConsumerLike, ConsumerSettings, FetchedBatch, KafkaClientFactory, KafkaConnection } from './kafka-client.js';
-import { kafkajsClientFactory } from './kafkajs-client.js';
+import { kafkaClientFactory } from './client-factory.js';
 import { KafkaChangelog } from './kafka-changelog.js';
 import { CrashLoopDetector, type CrashLoop } from './crash-loop.js';
 import { StallWatchdog, type StalledPartition } from './stall-watchdog.js';
@@ -147,7 +147,7 @@ export class KafkaSource implements Source {
     this.#settings = { groupId: options.groupId, topics: [...options.topics], ...consuming };
     const logger = options.logger ?? silentLogger;
     this.#logger = componentLogger(logger, 'kafka_source', { groupId: options.groupId, topics: this.#settings.topics });
-    this.#factory = deps.factory ?? kafkajsClientFactory(options, logger);
+    this.#factory = deps.factory ?? kafkaClientFactory(options, logger);
     this.groupId = options.groupId;
     this.changelog = new KafkaChangelog(this.#factory);
     this.#scheduler = deps.scheduler ?? preciseScheduler;

@@ -19,7 +19,7 @@ import { KafkajsPartitionReader } from './kafkajs-partition-reader.js';
 import type { Headers, InboundRecord, OutboundRecord, RecordHeader, TopicPartition } from '../../pipeline/record.js';
 import type {
   AdminLike, ConsumerHandlers, ConsumerLike, ConsumerSettings, KafkaClientFactory, KafkaConnection, PartitionOffsets,
-  ProducerLike, ProducerSettings, TopicRecords,
+  ProducerLike, ProducerSettings, RefusedRecord, TopicRecords,
 } from './kafka-client.js';
 
 installRecordCodec();
@@ -82,7 +82,8 @@ export function tlsOptions(ssl: KafkaTls): TlsOptions {
   return tls;
 }
 
-function pemOf(inline: string | readonly string[] | undefined, path: string | undefined, field: string): string | string[] | undefined {
+/** One PEM item of `KafkaTls`: inline, or read from its file now; ConfigError naming `field` when unreadable. */
+export function pemOf(inline: string | readonly string[] | undefined, path: string | undefined, field: string): string | string[] | undefined {
   if (inline !== undefined) return typeof inline === 'string' ? inline : [...inline];
   if (path === undefined) return undefined;
   try {
@@ -297,6 +298,8 @@ function toMessage(r: OutboundRecord): Message {
   return message;
 }
 
+const NOTHING_REFUSED: readonly RefusedRecord[] = Object.freeze([]);
+
 class KafkajsProducer implements ProducerLike {
   readonly #producer: Producer;
   readonly #settings: ProducerSettings;
@@ -324,13 +327,15 @@ class KafkajsProducer implements ProducerLike {
     }
   }
 
-  async sendBatch(batch: readonly TopicRecords[]): Promise<void> {
+  /** Always whole: kafkajs writes one record batch per partition in one produce request per broker. */
+  async sendBatch(batch: readonly TopicRecords[]): Promise<readonly RefusedRecord[]> {
     try {
       await this.#producer.sendBatch({
         topicMessages: batch.map((t) => ({ topic: t.topic, messages: t.records.map(toMessage) })),
         acks: this.#settings.acks,
         compression: this.#settings.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
       });
+      return NOTHING_REFUSED;
     } catch (err) {
       throw toProduceError(err);
     }

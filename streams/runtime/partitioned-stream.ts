@@ -38,7 +38,7 @@ import { Backpressure } from './backpressure.js';
 import { OffsetCommits, tpKey } from './offset-commits.js';
 import type { EncodedOutcome } from '../../pipeline/outcome.js';
 import { replaceRefused, type DeadLetterTarget } from './refusals.js';
-import type { RecordBatch, RejectedRecord, Sink, Source, StreamState } from '../types.js';
+import type { RecordBatch, RejectedRecord, SendOptions, Sink, Source, StreamState } from '../types.js';
 import type { StateRead } from '../../pipeline/state/types.js';
 import { ChangelogWrites, type ChangelogBlock } from './changelog-writes.js';
 import { RestoreGate } from './restore-gate.js';
@@ -232,8 +232,8 @@ export class PartitionedStream {
     metrics?.streamBound.set({ bound: 'max_inflight' }, this.#options.maxInflight);
     metrics?.streamBound.set({ bound: 'max_buffered' }, this.#options.maxBuffered);
     metrics?.streamBound.set({ bound: 'max_buffered_per_partition' }, this.#options.maxBufferedPerPartition);
-    const sendRetrying = (records: readonly OutboundRecord[]): Promise<readonly RejectedRecord[]> =>
-      retry(() => sink.send(records), {
+    const sendRetrying = (records: readonly OutboundRecord[], options?: SendOptions): Promise<readonly RejectedRecord[]> =>
+      retry(() => sink.send(records, options), {
         ...SINK_RETRY,
         clock: this.#deps.scheduler,
         // A stop that runs out of time aborts it: a send retried against a broker that is away would
@@ -245,7 +245,8 @@ export class PartitionedStream {
     // Before the source is subscribed: a block may start as soon as a partition is restored.
     if (this.#deps.state !== undefined) {
       this.#changelog = new ChangelogWrites<ReadBatch>({
-        send: sendRetrying,
+        // A changelog write must land whole per partition (the state's exactness invariant).
+        send: (records) => sendRetrying(records, { whole: true }),
         written: (batch) => this.#committable(batch),
         refused: (batch, error) => this.#halt(batch.records[0]!, error),
         failed: (err) => logger.warn({ err: asVerdictError(err).toJSON() }, 'changelog write abandoned: its blocks stay uncommitted and are read again'),

@@ -85,7 +85,7 @@ function fakeKafka(log: Map<number, InboundRecord[]>, lateArrivals: InboundRecor
     },
     producer: (): ProducerLike => ({
       connect: () => Promise.resolve(),
-      sendBatch: (batch) => { sent.push(...batch); return Promise.resolve(); },
+      sendBatch: (batch) => { sent.push(...batch); return Promise.resolve([]); },
       disconnect: () => Promise.resolve(),
     }),
     partitionReader: () => { throw new Error('not used'); },

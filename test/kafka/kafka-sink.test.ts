@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { RecordRejectedError, TransportError } from '../../core/errors.js';
 import { createLogger, silentLogger } from '../../core/log.js';
-import type { AdminLike, ConsumerLike, KafkaClientFactory, ProducerLike, ProducerSettings, TopicRecords } from '../../streams/kafka/kafka-client.js';
+import type { AdminLike, ConsumerLike, KafkaClientFactory, ProducerLike, ProducerSettings, RefusedRecord, TopicRecords } from '../../streams/kafka/kafka-client.js';
 import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../../streams/kafka/kafka-source.js';
 import type { InboundRecord, OutboundRecord } from '../../pipeline/record.js';
@@ -36,10 +36,10 @@ class FakeProducer implements ProducerLike {
   /** While set, each round waits for the test to settle it. */
   hold = false;
   readonly held: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
-  sendBatch(batch: readonly TopicRecords[]): Promise<void> {
+  sendBatch(batch: readonly TopicRecords[]): Promise<readonly RefusedRecord[]> {
     this.batches.push(batch);
-    if (!this.hold) return Promise.resolve();
-    return new Promise((resolve, reject) => this.held.push({ resolve, reject }));
+    if (!this.hold) return Promise.resolve([]);
+    return new Promise((resolve, reject) => this.held.push({ resolve: () => resolve([]), reject }));
   }
   disconnect(): Promise<void> { this.disconnected = true; return Promise.resolve(); }
 }

@@ -1,0 +1,276 @@
+/**
+ * A `ProducerLike` on librdkafka's native producer (@confluentinc/kafka-javascript), for throughput: it
+ * costs the main thread a fraction of what kafkajs does per record (README "Choosing the producer").
+ *
+ * Acknowledgement is exact, record by record. Each record is produced with an opaque naming its round and
+ * place, and librdkafka reports each record's delivery (`dr_cb`); a round resolves when every one of its
+ * records has been reported. A report with an error the brokers gave for the record itself (too large,
+ * invalid) lists that record as refused, and the others stand acknowledged: unlike kafkajs, nothing is sent
+ * twice to find out which. Any other error fails the round (retryable unless only an operator can cure it).
+ * Measured against "errors only, and one flush() per round" (bench/micro/producer-acks.ts): a report per
+ * record costs more CPU, but the binding hands error reports to the event loop on their own schedule, so a
+ * flush can return before the report of a record it failed, and that record would count as written.
+ *
+ * Bytes stay exact where librdkafka would change them. The binding passes a zero-length Buffer to librdkafka
+ * as a null pointer, which librdkafka writes as null: empty values, keys and header values are given as an
+ * empty view into a non-empty buffer instead, which it writes as empty. A null header value cannot be given
+ * at all, and librdkafka may split one partition's records of a round over produce requests; so a round with
+ * a null header value, and a round that must land whole per partition (`SendBatchOptions.whole`: the state
+ * changelog), go through a kafkajs producer kept beside it (`companion`). A round with a null header value
+ * waits for the rounds before it and holds back those after it, so records keep their order.
+ */
+import { ConfigError, RecordRejectedError, TransportError } from '../../core/errors.js';
+import { componentLogger, type Logger } from '../../core/log.js';
+import type { OutboundHeader, OutboundRecord } from '../../pipeline/record.js';
+import type { KafkaConnection, ProducerLike, ProducerSettings, RefusedRecord, SendBatchOptions, TopicRecords } from './kafka-client.js';
+import {
+  LIBRDKAFKA_PACKAGE, loadLibrdkafka, type LibrdkafkaDeliveryReport, type LibrdkafkaError, type LibrdkafkaHeader, type LibrdkafkaLoad, type LibrdkafkaProducerClient,
+} from './librdkafka-binding.js';
+import { librdkafkaConfig } from './librdkafka-config.js';
+import { toLibrdkafkaProduceError, toLibrdkafkaTransportError } from './librdkafka-errors.js';
+
+export interface LibrdkafkaProducerDeps {
+  /** The kafkajs producer for what librdkafka cannot write exactly, and for everything when falling back. */
+  readonly companion: ProducerLike;
+  readonly logger: Logger;
+  /** Loads the binding; default `loadLibrdkafka` (a test passes a load that finds nothing). */
+  readonly load?: () => Promise<LibrdkafkaLoad>;
+}
+
+/** A round's records get opaques `round * ROUND_SPAN + place`: a round carries fewer records than this. */
+const ROUND_SPAN = 2 ** 24;
+/** librdkafka's ERR__QUEUE_FULL: `queue.buffering.max.messages` records wait for their reports. */
+const QUEUE_FULL = -184;
+const NOTHING_REFUSED: readonly RefusedRecord[] = Object.freeze([]);
+
+/** An empty view into a non-empty buffer: its data pointer is not null, so librdkafka writes it as empty, not null. */
+const EMPTY: Buffer = Buffer.from([0]).subarray(1);
+
+function bytes(v: Buffer | string): Buffer {
+  const b = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+  return b.length === 0 ? EMPTY : b;
+}
+
+function headersOf(headers: readonly OutboundHeader[]): LibrdkafkaHeader[] {
+  // One object a header, in order: names may repeat. A computed key defines an own property, even `__proto__`.
+  return headers.map((h) => ({ [h.key]: bytes(h.value!) }));
+}
+
+const hasNullHeader = (batch: readonly TopicRecords[]): boolean =>
+  batch.some((t) => t.records.some((r) => r.headers.some((h) => h.value === null)));
+
+interface Round {
+  readonly batch: readonly TopicRecords[];
+  /** Records not yet reported. */
+  pending: number;
+  readonly refused: RefusedRecord[];
+  /** The first failure that is not a record's own. */
+  failure: TransportError | undefined;
+  readonly resolve: (refused: readonly RefusedRecord[]) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+export class LibrdkafkaProducer implements ProducerLike {
+  readonly #connection: KafkaConnection;
+  readonly #settings: ProducerSettings;
+  readonly #companion: ProducerLike;
+  readonly #logger: Logger;
+  readonly #load: () => Promise<LibrdkafkaLoad>;
+  #client: LibrdkafkaProducerClient | undefined;
+  /** Not installed and `client: auto`: the companion does everything. */
+  #fallback = false;
+  #companionConnected: Promise<void> | undefined;
+  readonly #rounds = new Map<number, Round>();
+  #nextRound = 0;
+  /** Settles when the rounds so far are over: an ordered round (null header values) waits for it. */
+  #settled: Promise<unknown> = Promise.resolve();
+  /** An ordered round in flight: later rounds wait for it. */
+  #ordered: Promise<unknown> | undefined;
+  /** Rounds waiting for room in librdkafka's queue. */
+  #roomWaiters: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
+
+  constructor(connection: KafkaConnection, settings: ProducerSettings, deps: LibrdkafkaProducerDeps) {
+    this.#connection = connection;
+    this.#settings = settings;
+    this.#companion = deps.companion;
+    this.#logger = componentLogger(deps.logger, 'librdkafka_producer');
+    this.#load = deps.load ?? loadLibrdkafka;
+  }
+
+  /**
+   * Loads the binding and connects. Rejects with ConfigError when the binding is missing and the settings
+   * demand it (`client: librdkafka`), or the configuration cannot be expressed; with TransportError when the
+   * brokers cannot be reached.
+   */
+  async connect(): Promise<void> {
+    if (this.#client !== undefined || this.#fallback) return;
+    const loaded = await this.#load();
+    if ('missing' in loaded) {
+      if (this.#settings.client === 'librdkafka') {
+        throw new ConfigError(`kafka.producer.client is librdkafka, but ${loaded.missing} (an optional dependency: README "Choosing the producer")`);
+      }
+      this.#logger.warn({ reason: loaded.missing }, `${LIBRDKAFKA_PACKAGE} unavailable: producing with kafkajs (kafka.producer.client: auto)`);
+      this.#fallback = true;
+      await this.#connectCompanion();
+      return;
+    }
+    const client = new loaded.module.Producer(librdkafkaConfig(this.#connection, this.#settings));
+    client.on('delivery-report', (err, report) => this.#reported(err, report));
+    client.on('event.error', (err) => this.#logger.warn({ code: err.code, message: err.message }, 'librdkafka error'));
+    await new Promise<void>((resolve, reject) => {
+      client.connect({ timeout: this.#connection.connectionTimeout ?? 10_000 }, (err) => {
+        if (err === null || err === undefined) resolve();
+        else {
+          // Its threads would outlive the failed attempt; the next connect makes a new client.
+          client.disconnect(() => undefined);
+          reject(toLibrdkafkaTransportError(err, 'producer connect failed'));
+        }
+      });
+    });
+    client.setPollInBackground(true);
+    this.#client = client;
+    this.#logger.info({ librdkafka: loaded.module.librdkafkaVersion }, 'librdkafka producer connected');
+  }
+
+  sendBatch(batch: readonly TopicRecords[], options: SendBatchOptions = {}): Promise<readonly RefusedRecord[]> {
+    if (this.#fallback) return this.#companionSend(batch);
+    // Whole rounds write the state changelog, a topic of their own: no order to keep with the others.
+    if (options.whole === true) return this.#companionSend(batch);
+    if (hasNullHeader(batch)) return this.#sendOrdered(batch);
+    if (this.#ordered !== undefined) return this.#ordered.then(() => this.#produceRound(batch));
+    return this.#produceRound(batch);
+  }
+
+  /** Through the companion, after every round before it, and before any after it. */
+  #sendOrdered(batch: readonly TopicRecords[]): Promise<readonly RefusedRecord[]> {
+    const run = Promise.allSettled([this.#settled, this.#ordered]).then(() => this.#companionSend(batch));
+    const done = run.then(() => undefined, () => undefined);
+    this.#ordered = done;
+    this.#settled = done;
+    void done.then(() => { if (this.#ordered === done) this.#ordered = undefined; });
+    return run;
+  }
+
+  async #companionSend(batch: readonly TopicRecords[]): Promise<readonly RefusedRecord[]> {
+    await this.#connectCompanion();
+    return this.#companion.sendBatch(batch, { whole: true });
+  }
+
+  #connectCompanion(): Promise<void> {
+    this.#companionConnected ??= this.#companion.connect().catch((err: unknown) => {
+      this.#companionConnected = undefined;
+      throw err;
+    });
+    return this.#companionConnected;
+  }
+
+  #produceRound(batch: readonly TopicRecords[]): Promise<readonly RefusedRecord[]> {
+    const client = this.#client;
+    if (client === undefined) return Promise.reject(new TransportError('send before the producer connected', { retryable: true }));
+    const count = batch.reduce((n, t) => n + t.records.length, 0);
+    if (count >= ROUND_SPAN) return Promise.reject(new TransportError(`a produce round of ${count} records (at most ${ROUND_SPAN - 1})`, { retryable: false }));
+    if (count === 0) return Promise.resolve(NOTHING_REFUSED);
+    const id = this.#nextRound;
+    this.#nextRound = (this.#nextRound + 1) % 2 ** 28;
+    const sent = new Promise<readonly RefusedRecord[]>((resolve, reject) => {
+      this.#rounds.set(id, { batch, pending: count, refused: [], failure: undefined, resolve, reject });
+    });
+    const settled = sent.then(() => undefined, () => undefined);
+    const before = this.#settled;
+    this.#settled = Promise.allSettled([before, settled]);
+    void this.#produceFrom(client, id, 0, 0);
+    return sent;
+  }
+
+  /**
+   * Queues the round's records from `topicIndex`/`recordIndex` on. A full queue waits for reports to free
+   * room and goes on where it stopped; a record librdkafka refuses to queue counts as reported with that error.
+   */
+  async #produceFrom(client: LibrdkafkaProducerClient, id: number, topicIndex: number, recordIndex: number): Promise<void> {
+    const round = this.#rounds.get(id);
+    if (round === undefined) return;
+    let place = 0;
+    for (let t = 0; t < topicIndex; t++) place += round.batch[t]!.records.length;
+    place += recordIndex;
+    for (let t = topicIndex; t < round.batch.length; t++) {
+      const { topic, records } = round.batch[t]!;
+      for (let r = t === topicIndex ? recordIndex : 0; r < records.length; r++, place++) {
+        const record: OutboundRecord = records[r]!;
+        try {
+          client.produce(topic, record.partition ?? null, record.value === null ? null : bytes(record.value),
+            record.key === null ? null : bytes(record.key), null, id * ROUND_SPAN + place, headersOf(record.headers));
+        } catch (err) {
+          const error = err as LibrdkafkaError;
+          if (error.code === QUEUE_FULL) {
+            // Every queued record gets a report, delivered or failed (message.timeout.ms bounds the wait).
+            await this.#room();
+            return this.#produceFrom(client, id, t, r);
+          }
+          this.#settle(id, round, t, r, error);
+        }
+      }
+    }
+  }
+
+  /** Resolves at the next delivery report, which frees a place in librdkafka's queue. */
+  #room(): Promise<void> {
+    if (this.#roomWaiters === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => { resolve = r; });
+      this.#roomWaiters = { promise, resolve };
+    }
+    return this.#roomWaiters.promise;
+  }
+
+  #reported(err: LibrdkafkaError | null, report: LibrdkafkaDeliveryReport): void {
+    if (this.#roomWaiters !== undefined) {
+      this.#roomWaiters.resolve();
+      this.#roomWaiters = undefined;
+    }
+    const opaque = report.opaque;
+    if (typeof opaque !== 'number') return;
+    const id = Math.floor(opaque / ROUND_SPAN);
+    const round = this.#rounds.get(id);
+    if (round === undefined) return;
+    if (err === null || err === undefined) {
+      if (--round.pending === 0) this.#finish(id, round);
+      return;
+    }
+    let place = opaque % ROUND_SPAN;
+    let t = 0;
+    while (place >= round.batch[t]!.records.length) place -= round.batch[t++]!.records.length;
+    this.#settle(id, round, t, place, err);
+  }
+
+  /** Record `topicIndex`/`recordIndex` of the round failed with `err`. */
+  #settle(id: number, round: Round, topicIndex: number, recordIndex: number, err: LibrdkafkaError): void {
+    const error = toLibrdkafkaProduceError(err);
+    if (error instanceof RecordRejectedError) round.refused.push({ topicIndex, recordIndex, error });
+    else round.failure ??= error;
+    if (--round.pending === 0) this.#finish(id, round);
+  }
+
+  #finish(id: number, round: Round): void {
+    this.#rounds.delete(id);
+    if (round.failure !== undefined) round.reject(round.failure);
+    else round.resolve(round.refused.length === 0 ? NOTHING_REFUSED : round.refused);
+  }
+
+  /** Waits for what is queued (up to the request timeout), then disconnects both producers. */
+  async disconnect(): Promise<void> {
+    const client = this.#client;
+    this.#client = undefined;
+    if (client !== undefined) {
+      await new Promise<void>((resolve) => client.flush(this.#connection.requestTimeout ?? 30_000, () => resolve()));
+      await new Promise<void>((resolve, reject) => client.disconnect((err) => {
+        if (err === null || err === undefined) resolve();
+        else reject(toLibrdkafkaTransportError(err, 'producer disconnect failed'));
+      }));
+    }
+    if (this.#companionConnected !== undefined) {
+      await this.#companionConnected.catch(() => undefined);
+      this.#companionConnected = undefined;
+      await this.#companion.disconnect();
+    }
+  }
+}
