@@ -3,12 +3,21 @@ import { stringify as toYaml } from 'yaml';
 import type { AdminConfig, AdminConsumption, AdminModelChange, AdminModels, AdminStatus } from '../runtime/admin/admin-target.js';
 import { formatTable } from './models-command.js';
 
+/** How `verdict admin status` names where the consumer's fetch wait came from. */
+const FETCH_WAIT_SOURCES: Readonly<Record<NonNullable<AdminStatus['fetchWait']>['source'], string>> = {
+  configured: 'kafka.maxWaitTimeInMs',
+  broker: 'Kafka\'s default: the broker answers as soon as records arrive',
+  'mock-broker': 'librdkafka\'s mock cluster detected: it answers a fetch only when its wait ends',
+  unknown: 'Kafka\'s default: the broker could not be asked what it is',
+};
+
 const dash = (v: string | number | null | undefined): string => (v === null || v === undefined || v === '' ? '-' : String(v));
 
 export function formatStatus(s: AdminStatus): string {
   const parts = [
     `lifecycle  ${s.lifecycle}${s.paused ? ' (consumption paused by the operator)' : ''}`,
     `lag        ${s.lagAgeMs === null ? 'not sampled yet' : `sampled ${(s.lagAgeMs / 1000).toFixed(1)} s ago`}`,
+    ...(s.fetchWait === undefined ? [] : [`fetch wait ${s.fetchWait.ms} ms (${FETCH_WAIT_SOURCES[s.fetchWait.source]})`]),
     '',
     s.assignment.length === 0 ? 'no partitions assigned\n' : formatTable(
       ['TOPIC', 'PARTITION', 'LAG', 'THROTTLED', 'HALTED AT'],

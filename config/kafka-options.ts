@@ -80,15 +80,37 @@ export const kafkaProducerSchema = z.object({
   maxRetryTime: positiveInt.default(5_000),
 }).strict();
 
+/**
+ * How long a fetch may wait for records on a real broker, ms: Kafka's own `fetch.max.wait.ms` default. A
+ * broker answers a waiting fetch as soon as records arrive, so this costs no latency there; it only bounds
+ * how often an idle consumer asks.
+ */
+export const BROKER_FETCH_WAIT_MS = 500;
+
+/**
+ * The same against librdkafka's mock cluster (the test broker, mock-kafka/), ms. The mock never wakes a
+ * waiting fetch: a fetch that found no records is answered, empty, when its wait ends, so every consumer hop
+ * costs up to the whole wait (README "The latency floor"). The bench's clients and a daemon that detects the
+ * mock (streams/kafka/fetch-wait.ts) use this.
+ */
+export const MOCK_FETCH_WAIT_MS = 5;
+
 /** A consumer's group and fetch timings (ms, bytes), with their defaults: a real cluster's. */
 export const kafkaConsumerTimingsSchema = z.object({
   sessionTimeout: positiveInt.default(30_000),
   heartbeatInterval: positiveInt.default(3_000),
   rebalanceTimeout: positiveInt.default(60_000),
   maxBytesPerPartition: positiveInt.default(1_048_576),
-  maxWaitTimeInMs: positiveInt.default(500),
+  maxWaitTimeInMs: positiveInt.default(BROKER_FETCH_WAIT_MS),
 });
 export type KafkaConsumerTimings = z.output<typeof kafkaConsumerTimingsSchema>;
+
+/**
+ * The daemon's and a `KafkaSource`'s fetch wait: absent means chosen at start from the broker
+ * (streams/kafka/fetch-wait.ts): `MOCK_FETCH_WAIT_MS` against librdkafka's mock cluster, else
+ * `BROKER_FETCH_WAIT_MS`. A value given always wins.
+ */
+const autoFetchWait = { maxWaitTimeInMs: positiveInt.optional() };
 
 /**
  * How a Kafka source consumes, beyond the timings: the one place these defaults live, for the daemon's
@@ -118,6 +140,7 @@ export const kafkaOptionsSchema = z.object({
   connectionTimeout: positiveInt.default(3_000),
   requestTimeout: positiveInt.default(30_000),
   ...kafkaConsumerTimingsSchema.shape,
+  ...autoFetchWait,
   ...kafkaConsumingSchema.shape,
   logLevel: kafkaLogLevelSchema,
   // Every field of the producer schema has its default, so an absent block parses to the defaults.
@@ -128,8 +151,11 @@ export const kafkaOptionsSchema = z.object({
     ctx.addIssue({ code: 'custom', path: ['heartbeatInterval'], message: `must be below sessionTimeout (${o.sessionTimeout})` });
   }
   // The watchdog first looks at half the timeout, and a fetch may wait maxWaitTimeInMs for records to arrive.
-  if (o.stallTimeoutMs !== 0 && o.stallTimeoutMs <= 2 * o.maxWaitTimeInMs) {
-    ctx.addIssue({ code: 'custom', path: ['stallTimeoutMs'], message: `must be 0 (off) or above twice maxWaitTimeInMs (${2 * o.maxWaitTimeInMs})` });
+  // Left to the broker, the wait is at most BROKER_FETCH_WAIT_MS, so the bound holds whichever is chosen.
+  const wait = o.maxWaitTimeInMs ?? BROKER_FETCH_WAIT_MS;
+  if (o.stallTimeoutMs !== 0 && o.stallTimeoutMs <= 2 * wait) {
+    const unset = o.maxWaitTimeInMs === undefined ? `: unset, the wait is chosen at start, ${BROKER_FETCH_WAIT_MS} ms at most` : '';
+    ctx.addIssue({ code: 'custom', path: ['stallTimeoutMs'], message: `must be 0 (off) or above twice maxWaitTimeInMs (${2 * wait})${unset}` });
   }
 });
 
@@ -139,6 +165,7 @@ export const kafkaOptionsSchema = z.object({
  */
 export const kafkaSourceSchema = z.object({
   ...kafkaConsumerTimingsSchema.shape,
+  ...autoFetchWait,
   ...kafkaConsumingSchema.shape,
   restartBackoff: z.object({
     initialDelayMs: positiveInt.default(500),

@@ -130,6 +130,7 @@ export class Daemon {
         loaded: this.#loaded, metrics: this.metrics,
         lifecycle: () => this.#lifecycle.state, engine: () => this.#engine, stream: () => this.#stream, lag: () => this.#lag,
         crashGuard: () => this.#guard,
+        fetchWait: () => this.#source?.fetchWait(),
         now: () => this.#clock.now(),
       }),
     });

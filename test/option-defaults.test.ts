@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import { VirtualTimeScheduler } from 'rxjs';
 import { daemonFileSchema } from '../config/daemon-schema.js';
 import {
-  dlqReplaySchema, kafkaConsumerTimingsSchema, kafkaConsumingSchema, kafkaOptionsSchema, kafkaProducerSchema, kafkaSinkSchema,
+  BROKER_FETCH_WAIT_MS, dlqReplaySchema, kafkaConsumerTimingsSchema, kafkaConsumingSchema, kafkaOptionsSchema, kafkaProducerSchema, kafkaSinkSchema,
   kafkaSourceSchema,
 } from '../config/kafka-options.js';
 import { batchPolicySchema, pipelineFileSchema } from '../config/pipeline-schema.js';
@@ -66,17 +66,23 @@ describe('option defaults come only from the schemas', () => {
   });
 
   test('a KafkaSource without tuning consumes with the timings and settings of kafkaSourceSchema, which the daemon shares', async () => {
-    const { factory, consumers } = recordingFactory();
+    // A real cluster's id: the fetch wait left open is then Kafka's default (fetch-wait.test.ts has the mock's).
+    const { factory, consumers } = recordingFactory(new FakeAdmin());
     const source = new KafkaSource({ brokers: ['unused:9092'], clientId: 'c', groupId: 'g', topics: ['t'] }, { factory, scheduler: new VirtualTimeScheduler() });
     const subscription = source.events$.subscribe({ next: (_: SourceEvent) => undefined });
     await settle();
-    const { restartBackoff: _backoff, stallTimeoutMs: _stall, crashLoopThreshold: _threshold, ...consuming } = kafkaSourceSchema.parse({});
-    assert.deepEqual(consumers, [{ groupId: 'g', topics: ['t'], ...consuming }]);
+    const { restartBackoff: _backoff, stallTimeoutMs: _stall, crashLoopThreshold: _threshold, maxWaitTimeInMs, ...consuming } = kafkaSourceSchema.parse({});
+    assert.equal(maxWaitTimeInMs, undefined, 'left open: chosen from the broker');
+    assert.deepEqual(consumers, [{ groupId: 'g', topics: ['t'], ...consuming, maxWaitTimeInMs: BROKER_FETCH_WAIT_MS }]);
     // The daemon's `kafka` block parses through the same shapes: the two cannot drift apart.
     const daemon = kafkaOptionsSchema.parse({ brokers: ['k:9092'] });
-    for (const [key, value] of Object.entries({ ...kafkaConsumerTimingsSchema.parse({}), ...kafkaConsumingSchema.parse({}) })) {
+    const { maxWaitTimeInMs: _replayWait, ...timings } = kafkaConsumerTimingsSchema.parse({});
+    for (const [key, value] of Object.entries({ ...timings, ...kafkaConsumingSchema.parse({}) })) {
       assert.equal(daemon[key as keyof typeof daemon], value, key);
     }
+    assert.equal(daemon.maxWaitTimeInMs, undefined, 'the daemon leaves the fetch wait to the broker too');
+    // The dead-letter replay's reader keeps Kafka's default: it reads up to watermarks it knows, so a fetch rarely waits.
+    assert.equal(kafkaConsumerTimingsSchema.parse({}).maxWaitTimeInMs, BROKER_FETCH_WAIT_MS);
     subscription.unsubscribe();
     await source.close();
   });

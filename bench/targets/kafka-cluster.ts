@@ -3,6 +3,7 @@
  * so every target starts from an empty broker), or an existing cluster given with `--brokers`.
  */
 import { Kafka, logLevel } from 'kafkajs';
+import { MOCK_FETCH_WAIT_MS } from '../../config/kafka-options.js';
 import { TransportError } from '../../core/errors.js';
 import type { ConsumerTimings } from './kafka-sut.js';
 
@@ -22,8 +23,8 @@ export interface KafkaCluster {
 /** Timings for a real cluster: quick rebalances, and a fetch wait short enough not to dominate latency. */
 const EXTERNAL_TIMINGS: ConsumerTimings = { sessionTimeout: 10_000, rebalanceTimeout: 10_000, heartbeatInterval: 1_000, maxWaitTimeInMs: 100 };
 
-/** The fetch wait of every Kafka client against the mock broker (see startMockCluster). */
-export const MOCK_FETCH_WAIT_MS = 5;
+/** The fetch wait of every Kafka client against the mock broker (see startMockCluster): the daemon's, when it detects the mock. */
+export { MOCK_FETCH_WAIT_MS };
 
 /**
  * Starts the mock broker. It lives in mock-kafka/ (shared with the tests) and needs librdkafka-dev to

@@ -5,6 +5,7 @@
 import type { LifecycleState } from '../../core/lifecycle.js';
 import type { SerializedError } from '../../core/errors.js';
 import type { AliasChange, ModelSummary } from '../../models/registry.js';
+import type { FetchWait } from '../../streams/kafka/fetch-wait.js';
 import type { CrashGuardStatus } from '../crash-guard.js';
 
 /** One model role of a step, in force now. */
@@ -59,6 +60,11 @@ export interface AdminStatus {
   readonly breakers: readonly BreakerState[];
   /** The crash journal (README "When the process itself crashes"): consecutive crashes before this run, suspect ranges. Absent when off. */
   readonly crashJournal?: CrashGuardStatus;
+  /**
+   * The consumer's fetch wait (`kafka.maxWaitTimeInMs`, ms) and where it came from: `configured`, or chosen
+   * from the broker (`broker`, `mock-broker`; `unknown` when it could not be asked). Absent until chosen.
+   */
+  readonly fetchWait?: FetchWait;
 }
 
 /** GET /admin/models: the registry's models, each with the steps and roles that use it. */

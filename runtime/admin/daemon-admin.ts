@@ -7,6 +7,7 @@ import { redactSecrets } from '../../config/redact.js';
 import { AdminConflictError } from '../../core/errors.js';
 import type { LifecycleState } from '../../core/lifecycle.js';
 import type { Metrics } from '../../core/metrics.js';
+import type { FetchWait } from '../../streams/kafka/fetch-wait.js';
 import type { KafkaPartitionLag } from '../../streams/kafka/kafka-source.js';
 import type { PartitionedStream } from '../../streams/runtime/partitioned-stream.js';
 import type { CrashGuard } from '../crash-guard.js';
@@ -28,6 +29,8 @@ export interface DaemonView {
   now(): number;
   /** The crash guard, once the stream is set up with a crash journal. */
   crashGuard?(): CrashGuard | undefined;
+  /** The consumer's fetch wait, once chosen (configured, or asked of the broker). */
+  fetchWait?(): FetchWait | undefined;
 }
 
 const tpKey = (tp: { topic: string; partition: number }): string => `${tp.topic}\u0000${tp.partition}`;
@@ -51,6 +54,7 @@ export class DaemonAdmin implements AdminTarget {
     const lag = new Map((sample?.partitions ?? []).map((l) => [tpKey(l), l.lag]));
     const halted = new Map((stream?.halted() ?? []).map((h) => [tpKey(h), h.offset]));
     const guard = this.#view.crashGuard?.();
+    const fetchWait = this.#view.fetchWait?.();
     const registries = [await this.#view.metrics.registry.getMetricsAsJSON(), ...(await engine?.workerMetrics() ?? [])];
     return {
       lifecycle: this.#view.lifecycle(),
@@ -66,6 +70,7 @@ export class DaemonAdmin implements AdminTarget {
       versions: versionsInUse(engine),
       breakers: breakerStates(registries),
       ...(guard === undefined ? {} : { crashJournal: guard.status() }),
+      ...(fetchWait === undefined ? {} : { fetchWait }),
     };
   }
 

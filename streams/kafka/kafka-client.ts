@@ -127,6 +127,8 @@ export interface PartitionOffsets {
 }
 
 export interface AdminLike {
+  /** The cluster's id, as its metadata reports it (what tells librdkafka's mock cluster apart: fetch-wait.ts). */
+  clusterId(): Promise<string>;
   topicOffsets(topic: string): Promise<PartitionOffsets[]>;
   /** The group's committed offsets; partitions without a commit are absent. */
   committedOffsets(groupId: string, topics: readonly string[]): Promise<Array<TopicPartition & { readonly offset: number }>>;

@@ -14,9 +14,9 @@
  * So is a stalled one, which kafkajs does not report: see stall-watchdog.ts.
  */
 import { Observable, type Subscriber, type Subscription } from 'rxjs';
-import { kafkaSourceSchema } from '../../config/kafka-options.js';
+import { BROKER_FETCH_WAIT_MS, kafkaSourceSchema } from '../../config/kafka-options.js';
 import { nextTurn, preciseScheduler, type Clock } from '../../core/clock.js';
-import { TransportError } from '../../core/errors.js';
+import { TransportError, asVerdictError } from '../../core/errors.js';
 import { parseOptions } from '../../core/options.js';
 import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
@@ -26,6 +26,7 @@ import type { AdminLike, ConsumerLike, ConsumerSettings, FetchedBatch, KafkaClie
 import { kafkaClientFactory } from './client-factory.js';
 import { KafkaChangelog } from './kafka-changelog.js';
 import { CrashLoopDetector, type CrashLoop } from './crash-loop.js';
+import { detectFetchWait, type FetchWait } from './fetch-wait.js';
 import { StallWatchdog, type StalledPartition } from './stall-watchdog.js';
 
 /**
@@ -47,8 +48,11 @@ export interface KafkaSourceOptions extends KafkaConnection {
   readonly rebalanceTimeout?: number;
   /** Bytes per partition in one fetch. Default 1 MiB. */
   readonly maxBytesPerPartition?: number;
-  /** How long a fetch may wait for records, ms. Default 500. */
-  readonly maxWaitTimeInMs?: number;
+  /**
+   * How long a fetch may wait for records, ms. Default: chosen from the broker before the first consumer
+   * starts (fetch-wait.ts): 5 against librdkafka's mock cluster, which never wakes a waiting fetch, else 500.
+   */
+  readonly maxWaitTimeInMs?: number | undefined;
   /** Default 4. */
   readonly partitionsConsumedConcurrently?: number;
   /** Default: silent. Logs as `component: kafka_source`. */
@@ -114,7 +118,8 @@ export class KafkaSource implements Source {
   /** Per-key state's changelog on the same cluster (a compacted topic; streams/kafka/kafka-changelog.ts). */
   readonly changelog: KafkaChangelog;
 
-  readonly #settings: ConsumerSettings;
+  /** The consumers' settings but the fetch wait, which may have to be asked of the broker first. */
+  readonly #settings: Omit<ConsumerSettings, 'maxWaitTimeInMs'>;
   readonly #factory: KafkaClientFactory;
   readonly #scheduler: Clock;
   readonly #random: () => number;
@@ -140,11 +145,16 @@ export class KafkaSource implements Source {
   readonly #commits = new Set<Promise<void>>();
   #admin: AdminLike | undefined;
   #closed: Promise<void> | undefined;
+  /** The consumers' fetch wait: configured, or chosen from the broker before the first consumer starts. */
+  #fetchWait: FetchWait | undefined;
+  /** The broker being asked for its cluster id. */
+  #detecting: Promise<void> | undefined;
 
   constructor(options: KafkaSourceOptions, deps: KafkaSourceDeps = {}) {
     if (options.topics.length === 0) throw new TransportError('a Kafka source needs at least one topic', { retryable: false });
-    const { restartBackoff, stallTimeoutMs, crashLoopThreshold, ...consuming } = parseOptions(kafkaSourceSchema, options, 'Kafka source options');
+    const { restartBackoff, stallTimeoutMs, crashLoopThreshold, maxWaitTimeInMs, ...consuming } = parseOptions(kafkaSourceSchema, options, 'Kafka source options');
     this.#settings = { groupId: options.groupId, topics: [...options.topics], ...consuming };
+    if (maxWaitTimeInMs !== undefined) this.#fetchWait = { ms: maxWaitTimeInMs, source: 'configured' };
     const logger = options.logger ?? silentLogger;
     this.#logger = componentLogger(logger, 'kafka_source', { groupId: options.groupId, topics: this.#settings.topics });
     this.#factory = deps.factory ?? kafkaClientFactory(options, logger);
@@ -203,6 +213,14 @@ export class KafkaSource implements Source {
     return this.#closed;
   }
 
+  /**
+   * The consumers' fetch wait (ms) and where it came from: the options, or the broker (asked before the first
+   * consumer starts); undefined until then. `unknown`: the broker could not be asked, so Kafka's default.
+   */
+  fetchWait(): FetchWait | undefined {
+    return this.#fetchWait;
+  }
+
   /** Set while consumers keep crashing at one position without delivering anything (see `crashLoopThreshold`). */
   crashLoop(): CrashLoop | undefined {
     return this.#crashLoops.loop;
@@ -212,7 +230,7 @@ export class KafkaSource implements Source {
   async lag(): Promise<KafkaPartitionLag[]> {
     // A sample started during close would connect the admin client again and keep the process alive.
     if (this.#status === 'closing' || this.#status === 'closed') throw new TransportError('the source is closed', { retryable: false });
-    const admin = (this.#admin ??= this.#factory.admin());
+    const admin = this.#adminClient();
     const { groupId, topics, fromBeginning } = this.#settings;
     const committed = new Map((await admin.committedOffsets(groupId, topics)).map((o) => [keyOf(o), o.offset]));
     const result: KafkaPartitionLag[] = [];
@@ -241,7 +259,7 @@ export class KafkaSource implements Source {
     this.#subscriber = subscriber;
     this.#status = 'running';
     // After a resubscription the previous consumer may still be leaving the group: let it go first.
-    void this.#stopping.then(() => {
+    void this.#beforeLaunch().then(() => {
       if (this.#subscriber === subscriber && this.#status === 'running' && this.#consumer === undefined) this.#launch();
     });
     return () => {
@@ -259,8 +277,37 @@ export class KafkaSource implements Source {
     };
   }
 
+  /** Resolves when a consumer may start: the one before it has left the group, and the fetch wait is known. */
+  #beforeLaunch(): Promise<unknown> {
+    const known = this.#fetchWait !== undefined && this.#fetchWait.source !== 'unknown';
+    return known ? this.#stopping : Promise.all([this.#stopping, this.#detectFetchWait()]);
+  }
+
+  /** Asks the broker what it is, once (again after a failed ask), and chooses the fetch wait from it. */
+  #detectFetchWait(): Promise<void> {
+    this.#detecting ??= detectFetchWait(this.#adminClient()).then(({ wait, error }) => {
+      this.#detecting = undefined;
+      this.#fetchWait = wait;
+      const fields = { maxWaitTimeInMs: wait.ms, clusterId: wait.clusterId, chosenFor: wait.source };
+      if (error !== undefined) {
+        this.#logger.warn({ ...fields, err: asVerdictError(error).toJSON() }, 'cannot ask the broker for its cluster id: fetches wait Kafka\'s default (asked again before the next consumer starts)');
+      } else if (wait.source === 'mock-broker') {
+        this.#logger.info(fields, 'librdkafka\'s mock cluster, which answers a fetch only when its wait ends: fetches wait the short mock wait (kafka.maxWaitTimeInMs sets another)');
+      } else {
+        this.#logger.info(fields, 'fetch wait: Kafka\'s default (a broker answers as soon as records arrive; kafka.maxWaitTimeInMs sets another)');
+      }
+    });
+    return this.#detecting;
+  }
+
+  #adminClient(): AdminLike {
+    this.#admin ??= this.#factory.admin();
+    return this.#admin;
+  }
+
   #launch(): void {
-    const consumer = this.#factory.consumer(this.#settings);
+    // #beforeLaunch has set the wait; Kafka's default stands in only to keep the types honest.
+    const consumer = this.#factory.consumer({ ...this.#settings, maxWaitTimeInMs: this.#fetchWait?.ms ?? BROKER_FETCH_WAIT_MS });
     this.#consumer = consumer;
     consumer.start({
       batch: (batch) => this.#onBatch(consumer, batch),
@@ -292,6 +339,8 @@ export class KafkaSource implements Source {
     if (this.#consumer !== undefined) this.#retire(this.#consumer);
     await this.#stopping;
     await this.#watchdog.settled();
+    // A cluster-id request still out would connect the admin client again after its disconnect.
+    await this.#detecting;
     await this.#admin?.disconnect().catch((err: unknown) => this.#logger.warn({ err }, 'admin disconnect failed'));
     await this.changelog.close().catch((err: unknown) => this.#logger.warn({ err }, 'changelog admin disconnect failed'));
     this.#status = 'closed';
@@ -370,7 +419,7 @@ export class KafkaSource implements Source {
     this.#metrics?.consumerRestarts.inc({ reason });
     this.#restartTimer = this.#scheduler.schedule(() => {
       this.#restartTimer = undefined;
-      void this.#stopping.then(() => {
+      void this.#beforeLaunch().then(() => {
         if (this.#status === 'running' && this.#consumer === undefined) this.#launch();
       });
     }, delayMs);

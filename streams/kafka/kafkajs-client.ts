@@ -360,6 +360,15 @@ class KafkajsAdmin implements AdminLike {
     this.#admin = kafka.admin();
   }
 
+  async clusterId(): Promise<string> {
+    await this.#connect();
+    try {
+      return (await this.#admin.describeCluster()).clusterId;
+    } catch (err) {
+      throw toTransportError(err, 'describing the cluster failed');
+    }
+  }
+
   async topicOffsets(topic: string): Promise<PartitionOffsets[]> {
     await this.#connect();
     try {

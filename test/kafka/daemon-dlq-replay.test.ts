@@ -52,6 +52,7 @@ function fakeKafka(log: Map<number, InboundRecord[]>, lateArrivals: InboundRecor
   let stopped = 0;
   const factory: KafkaClientFactory = {
     admin: (): AdminLike => ({
+      clusterId: () => Promise.reject(new Error('not used')),
       topicOffsets: (topic) => {
         assert.equal(topic, 'dlq');
         return Promise.resolve([...log].map(([partition, records]) => ({ partition, low: 0, high: records.length })));

@@ -55,6 +55,13 @@ export class FakeAdmin implements AdminLike {
   disconnects = 0;
   failure: Error | undefined;
   gate: Promise<void> | undefined;
+  /** What `clusterId()` answers (a real cluster's id by default), or rejects with; and how often it was asked. */
+  cluster: string | Error = 'MkU3OEVBNTcwNTJENDM2Qk';
+  clusterIdRequests = 0;
+  clusterId(): Promise<string> {
+    this.clusterIdRequests++;
+    return this.cluster instanceof Error ? Promise.reject(this.cluster) : Promise.resolve(this.cluster);
+  }
   async topicOffsets(): Promise<PartitionOffsets[]> {
     await this.#request();
     return [...this.ends].map(([partition, high]) => ({ partition, low: 0, high }));
