@@ -16,6 +16,7 @@ import { predictOverload } from './overload-plan.js';
 import { Progress, type ProgressSink } from './progress.js';
 import { ratios } from './report.js';
 import type { BenchReport, ReportedLevel, TargetReport } from './report-types.js';
+import { runLevelWithShare } from './latency-share.js';
 import { OutputRouter, primeTarget, runLevel, withoutWindows, type LevelContext, type LevelPlan } from './run-level.js';
 import { judgeLevel, roundRate, searchSaturation, type SaturationOptions } from './saturation.js';
 import { createTarget } from './targets/create-target.js';
@@ -164,7 +165,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       let firstFailing: number | null = null;
       let limitedBy: TargetReport['limitedBy'] = [];
       if (searching) {
-        const search = await searchSaturation((rate) => runLevel(plan(rate, target.transport), ctx), options.saturation, (judged) => {
+        const search = await searchSaturation((rate) => runLevelWithShare(plan(rate, target.transport), ctx), options.saturation, (judged) => {
           progress.level(name, judged);
           levels.push({ ...judged.result, judgement: judged.judgement, role: 'search' });
         });
@@ -173,7 +174,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         limitedBy = search.limitedBy;
       } else {
         for (const rate of options.rates ?? []) {
-          const result = await runLevel(plan(rate, target.transport), ctx);
+          const result = await runLevelWithShare(plan(rate, target.transport), ctx);
           const judgement = judgeLevel(result, options.saturation);
           progress.level(name, { result, judgement });
           levels.push({ ...result, judgement, role: 'fixed' });
@@ -186,7 +187,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       }
       let half: ReportedLevel | null = null;
       if (options.halfSaturation && max !== null) {
-        const result = await runLevel(plan(Math.max(1, Math.round(max / 2)), target.transport), ctx);
+        const result = await runLevelWithShare(plan(Math.max(1, Math.round(max / 2)), target.transport), ctx);
         const judged = { result, judgement: judgeLevel(result, options.saturation) };
         progress.level(`${name} ½`, judged);
         half = { ...result, judgement: judged.judgement, role: 'half-saturation' };

@@ -1,4 +1,5 @@
 /** The bench report's shape: what `verdict bench` writes as JSON, and what the chart and the Markdown read. */
+import type { VerdictShare } from './latency-share.js';
 import type { GitInfo, MachineInfo } from './machine.js';
 import type { OverloadResult } from './overload.js';
 import type { BacklogPrediction } from './retention.js';
@@ -11,6 +12,8 @@ export interface ReportedLevel extends LevelResult {
   readonly judgement: LevelJudgement;
   /** Why this level ran: a step of the search, a fixed rate, or the check at half the saturation rate. */
   readonly role: 'search' | 'fixed' | 'half-saturation';
+  /** Verdict's own share of the latency (latency-share.ts); null or absent where the target cannot tell. */
+  readonly verdictShare?: VerdictShare | null;
 }
 
 export interface TargetReport {

@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderChart } from './chart.js';
+import { latencyShareMarkdown } from './latency-share-report.js';
 import type { BoundUse } from './overload-bounds.js';
 import type { BenchReport, OverloadReport, SoakReport, TargetReport } from './report-types.js';
 import { renderSoakChart } from './soak-chart.js';
@@ -77,6 +78,8 @@ export function renderMarkdown(r: BenchReport): string {
       lines.push(`| ${t.name}${l.role === 'half-saturation' ? ' (½ sat.)' : ''} | ${num(l.offeredRate)}${Math.abs(l.offeredMeanRate - l.offeredRate) > 0.01 * l.offeredRate ? ` (mean ${num(l.offeredMeanRate)})` : ''} | ${num(l.achievedRate)} | ${num(l.latency.p50Ms, 1)} | ${num(l.latency.p90Ms, 1)} | ${num(l.latency.p99Ms, 1)} | ${num(l.latency.p999Ms, 1)} | ${num(l.latency.maxMs, 1)} | ${l.decided} | ${l.deadLetters} | ${l.lost} | ${num(l.lagMax)} | ${num(l.cpu.machineCores, 2)} / ${num(l.cpu.harnessCores, 2)} / ${t.transport === 'embedded' ? 'same' : num(l.cpu.sutCores, 2)} | ${num(l.eventLoopDelay.maxMs, 0)} | ${verdict} |`);
     }
   }
+  const share = latencyShareMarkdown(r);
+  if (share.length > 0) lines.push('', ...share);
   if (r.overload !== null) lines.push('', ...overloadMarkdown(r.overload));
   if (r.soak !== undefined) lines.push('', ...soakMarkdown(r.soak));
   lines.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`), '', 'Chart: `chart.svg` (latency and throughput against the offered rate). Raw figures: `report.json`.', '');

@@ -4,6 +4,7 @@
  * queues with their configured bounds. Parsed from the text exposition, so the harness depends on nothing
  * but the names an operator's scraper would see.
  */
+import { latencyHistogramsOf, type SutLatencyHistograms } from './sut-histograms.js';
 
 /** One sample line: metric name, labels, value. */
 export interface PromSample {
@@ -54,6 +55,8 @@ export interface SutMetrics {
   readonly backpressureResumes: number | null;
   readonly mailboxes: Readonly<Record<string, MailboxGauge>>;
   readonly bounds: { readonly maxInflight: number | null; readonly maxBuffered: number | null; readonly maxBufferedPerPartition: number | null };
+  /** Verdict's own latency histograms (cumulative): latency-share.ts reads a level's share from two scrapes. */
+  readonly latency?: SutLatencyHistograms;
 }
 
 /** The figures of one scrape (names as the daemon exposes them: `verdict_` prefix, process metrics included). */
@@ -86,5 +89,6 @@ export function sutMetricsOf(text: string): SutMetrics {
       maxBuffered: one('verdict_stream_bound', { bound: 'max_buffered' }),
       maxBufferedPerPartition: one('verdict_stream_bound', { bound: 'max_buffered_per_partition' }),
     },
+    latency: latencyHistogramsOf(samples),
   };
 }
