@@ -202,13 +202,12 @@ export class LibrdkafkaProducer implements ProducerLike {
       const { topic, records } = round.batch[t]!;
       for (let r = t === topicIndex ? recordIndex : 0; r < records.length; r++, place++) {
         const record: OutboundRecord = records[r]!;
-        if (failpointArmed('kafka.produce')) {
-          try {
-            await failpoint('kafka.produce', (text) => holdsUtf8(record.value, text));
-          } catch (err) {
-            this.#fail(id, round, asVerdictError(err));
-            continue;
-          }
+        try {
+          // One property read a record when unset; a malformed variable fails the round (CONFIG_INVALID).
+          if (failpointArmed('kafka.produce')) await failpoint('kafka.produce', (text) => holdsUtf8(record.value, text));
+        } catch (err) {
+          this.#fail(id, round, asVerdictError(err));
+          continue;
         }
         try {
           client.produce(topic, record.partition ?? null, record.value === null ? null : bytes(record.value),
