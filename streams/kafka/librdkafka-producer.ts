@@ -92,6 +92,8 @@ export class LibrdkafkaProducer implements ProducerLike {
   #settled: Promise<unknown> = Promise.resolve();
   /** An ordered round in flight: later rounds wait for it. */
   #ordered: Promise<unknown> | undefined;
+  /** The `kafka.produce` failpoint is set (read at connect: a malformed variable fails it with CONFIG_INVALID). */
+  #faultArmed = false;
   /** Rounds waiting for room in librdkafka's queue. */
   #roomWaiters: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 
@@ -105,11 +107,12 @@ export class LibrdkafkaProducer implements ProducerLike {
 
   /**
    * Loads the binding and connects. Rejects with ConfigError when the binding is missing and the settings
-   * demand it (`client: librdkafka`), or the configuration cannot be expressed; with TransportError when the
-   * brokers cannot be reached.
+   * demand it (`client: librdkafka`), the configuration cannot be expressed, or VERDICT_FAILPOINTS is
+   * malformed; with TransportError when the brokers cannot be reached.
    */
   async connect(): Promise<void> {
     if (this.#client !== undefined || this.#fallback) return;
+    this.#faultArmed = failpointArmed('kafka.produce');
     const loaded = await this.#load();
     if ('missing' in loaded) {
       if (this.#settings.client === 'librdkafka') {
@@ -202,12 +205,13 @@ export class LibrdkafkaProducer implements ProducerLike {
       const { topic, records } = round.batch[t]!;
       for (let r = t === topicIndex ? recordIndex : 0; r < records.length; r++, place++) {
         const record: OutboundRecord = records[r]!;
-        try {
-          // One property read a record when unset; a malformed variable fails the round (CONFIG_INVALID).
-          if (failpointArmed('kafka.produce')) await failpoint('kafka.produce', (text) => holdsUtf8(record.value, text));
-        } catch (err) {
-          this.#fail(id, round, asVerdictError(err));
-          continue;
+        if (this.#faultArmed) {
+          try {
+            await failpoint('kafka.produce', (text) => holdsUtf8(record.value, text));
+          } catch (err) {
+            this.#fail(id, round, asVerdictError(err));
+            continue;
+          }
         }
         try {
           client.produce(topic, record.partition ?? null, record.value === null ? null : bytes(record.value),

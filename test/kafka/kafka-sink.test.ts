@@ -71,7 +71,7 @@ describe('KafkaSink (fake producer)', () => {
       { topic: 'a', records: [records[0], records[2], records[4]] },
       { topic: 'b', records: [records[1], records[3]] },
     ]);
-    assert.deepEqual(settings, [{ acks: -1, compression: 'none', maxInFlightRequests: 5, retries: 2, initialRetryTime: 100, maxRetryTime: 5_000 }]);
+    assert.deepEqual(settings, [{ client: 'kafkajs', lingerMs: 1, acks: -1, compression: 'none', maxInFlightRequests: 5, retries: 2, initialRetryTime: 100, maxRetryTime: 5_000 }]);
     await sink.close();
     assert.equal(producer.disconnected, true);
     await assert.rejects(sink.send(records), (err: TransportError) => err instanceof TransportError && !err.retryable);
