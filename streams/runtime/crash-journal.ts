@@ -1,7 +1,7 @@
 /**
  * The crash journal: a small local file that says, at any moment, which offsets of each partition are being
- * processed or having their outputs produced, so that the next start knows what was in flight if this process dies (README "When the process
- * itself crashes"; what a start concludes is crash-history.ts's).
+ * processed or produced, so that the next start knows what was in flight if this process dies (README "When
+ * the process itself crashes"; what a start concludes is crash-history.ts's).
  *
  * Written ahead, cheaply. When a block is handed to processing and its offsets are not inside the range
  * journaled for its partition, the journal is rewritten first, with that partition's range running from its
