@@ -13,7 +13,14 @@ import { cpuPerEvent, type CpuMark } from '../bench/cpu.js';
 import { repeatsOf } from '../bench/harness.js';
 import { levelAtMax, ratios, renderMarkdown } from '../bench/report.js';
 import type { BenchReport, ReportedLevel, TargetReport } from '../bench/report-types.js';
+import { runBench } from '../bench/harness.js';
+import { defaultSaturationOptions } from '../bench/saturation.js';
+import { startMockCluster } from '../bench/targets/kafka-cluster.js';
 import { KafkaTarget } from '../bench/targets/kafka-target.js';
+import { LibrdkafkaRounds } from '../bench/targets/librdkafka-rounds.js';
+import { kafkaProducerSchema } from '../config/kafka-options.js';
+import { loadLibrdkafka, type LibrdkafkaModule } from '../streams/kafka/librdkafka-binding.js';
+import { librdkafkaConfig } from '../streams/kafka/librdkafka-config.js';
 import { DEFAULT_TARGETS, type TargetName } from '../bench/targets/target.js';
 import { clockTicks, mainThreadCpuUs, parseTaskStat } from '../bench/thread-cpu.js';
 
@@ -182,5 +189,77 @@ describe('a librdkafka target where the librdkafka producer is missing', () => {
     });
     assert.equal(clusters, 0);
     await target.stop();
+  });
+});
+
+async function librdkafka(): Promise<LibrdkafkaModule> {
+  const loaded = await loadLibrdkafka();
+  assert.ok('module' in loaded, `the librdkafka producer is needed for this test: ${'missing' in loaded ? loaded.missing : ''}`);
+  return loaded.module;
+}
+
+describe('librdkafka rounds, used directly (the baseline\'s producer)', () => {
+  test('a round resolves once every record is reported; a round with a failed record rejects; flush rounds count errors', { timeout: 60_000 }, async () => {
+    const module = await librdkafka();
+    const cluster = await startMockCluster();
+    try {
+      await cluster.createTopic('rounds', 2);
+      const config = librdkafkaConfig({ brokers: cluster.brokers, clientId: 'rounds-test' }, kafkaProducerSchema.parse({ client: 'librdkafka' }));
+      const record = (partition: number | null) => ({ key: Buffer.from('k'), value: Buffer.from('v'), headers: [{ h: Buffer.from('x') }], partition });
+      const perRecord = await LibrdkafkaRounds.connect(module, config, 'per-record');
+      try {
+        await perRecord.send('rounds', [record(null), record(0), record(1)]);
+        // Partition 99 does not exist: librdkafka reports it failed (or refuses it at once).
+        await assert.rejects(perRecord.send('rounds', [record(0), record(99)]), /librdkafka (delivery|produce): .*[Pp]artition/);
+        await perRecord.send('rounds', [record(1)]);
+      } finally {
+        await perRecord.disconnect();
+      }
+      const flushed = await LibrdkafkaRounds.connect(module, config, 'flush');
+      try {
+        await flushed.send('rounds', [record(0), record(1)]);
+        assert.equal(flushed.errors, 0);
+      } finally {
+        await flushed.disconnect();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
+describe('the librdkafka targets, smoke run', () => {
+  test('verdict-kafka-librdkafka and passthrough-librdkafka answer every event, name their producer, and report CPU per event', { timeout: 180_000 }, async () => {
+    await librdkafka();
+    const report = await runBench({
+      targets: ['passthrough-librdkafka', 'verdict-kafka-librdkafka'],
+      rates: [100],
+      saturation: defaultSaturationOptions,
+      durationS: 1, warmupS: 0.5, windowS: 0.5, maxBacklogS: 3, drainTimeoutS: 30, drainIdleS: 10, tickMs: { embedded: 2, kafka: 10 },
+      halfSaturation: false,
+      pipelinePath: defaultPipelinePath, partitions: 2, seed: 11, poolSize: 1000, poisonRate: 0.02,
+      primeEvents: 10, primeTimeoutS: 60, targetWarmup: { rate: 100, durationS: 0 },
+      command: 'test',
+    });
+    assert.deepEqual(report.targets.map((t) => [t.name, t.status, t.note]), [['passthrough-librdkafka', 'ok', null], ['verdict-kafka-librdkafka', 'ok', null]]);
+    for (const t of report.targets) {
+      assert.equal(t.settings['producerClient'], 'librdkafka');
+      assert.match(String(t.settings['producer']), /^librdkafka/);
+      assert.equal(t.settings['consumer'], 'kafkajs');
+      for (const l of t.levels) {
+        assert.equal(l.lost, 0, `${t.name} lost events`);
+        assert.equal(l.decided + l.deadLetters, l.sent);
+        assert.ok(l.cpuPerEvent.processUs !== null && l.cpuPerEvent.processUs > 0, `${t.name}: process CPU per event`);
+        if (process.platform === 'linux') {
+          assert.ok(l.cpuPerEvent.mainThreadUs !== null && l.cpuPerEvent.mainThreadUs > 0, `${t.name}: main-thread CPU per event`);
+          // One tick of slack on each of the two marks of the main thread's counter.
+          assert.ok(l.cpuPerEvent.mainThreadUs <= l.cpuPerEvent.processUs + (2 * 1e6 / clockTicks()) / Math.max(1, l.achievedRate * l.measuredS));
+        }
+      }
+    }
+    const [passthrough, verdict] = report.targets;
+    assert.ok(passthrough!.levels.every((l) => l.deadLetters === 0), 'passthrough forwards everything');
+    assert.ok(verdict!.levels.some((l) => l.deadLetters > 0), 'Verdict dead-letters the poison records');
+    assert.deepEqual(Object.keys(report.ratios).filter((k) => k.includes('librdkafka')), ['verdict-kafka-librdkafka/passthrough-librdkafka']);
   });
 });

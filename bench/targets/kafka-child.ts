@@ -6,7 +6,7 @@
 import { createLogger } from '../../core/log.js';
 import { createMetrics } from '../../core/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../core/metrics-server.js';
-import { mainThreadCpuUs } from '../thread-cpu.js';
+import { clockTicks, mainThreadCpuUs } from '../thread-cpu.js';
 import type { ChildMessage, KafkaSutConfig, ParentMessage, RunningSut } from './kafka-sut.js';
 import { startNaive } from './naive-kafka.js';
 import { startPassthrough } from './passthrough-kafka.js';
@@ -20,6 +20,8 @@ const reply = (m: ChildMessage): void => {
 };
 
 async function start(config: KafkaSutConfig): Promise<void> {
+  // Read once now (it runs `getconf`), not during a level's first stats request.
+  clockTicks();
   const logger = createLogger({ level: config.logLevel, name: `bench-${config.kind}` });
   // Served over HTTP as the daemon serves its own (process metrics included, `verdict_` prefix), so the
   // harness reads the system under test's memory, event-loop delay and bounds the way an operator would.

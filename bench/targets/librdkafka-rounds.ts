@@ -62,7 +62,13 @@ export class LibrdkafkaRounds {
     const id = this.#next;
     this.#next = (this.#next + 1) % Number.MAX_SAFE_INTEGER;
     const done = new Promise<void>((resolve, reject) => this.#rounds.set(id, { pending: records.length, failure: null, resolve, reject }));
-    for (const r of records) this.#client.produce(topic, r.partition ?? null, r.value, r.key, null, id, r.headers);
+    try {
+      for (const r of records) this.#client.produce(topic, r.partition ?? null, r.value, r.key, null, id, r.headers);
+    } catch (err) {
+      // Refused locally (queue full, unknown partition): the round fails; reports of its queued records find no round.
+      this.#rounds.delete(id);
+      return Promise.reject(new Error(`librdkafka produce: ${(err as LibrdkafkaError).message}`));
+    }
     return done;
   }
 

@@ -9,6 +9,7 @@ import type { Metrics } from '../../core/metrics.js';
 import { Engine } from '../../runtime/engine.js';
 import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../../streams/kafka/kafka-source.js';
+import { kafkaProducerSchema } from '../../config/kafka-options.js';
 import { loadLibrdkafka } from '../../streams/kafka/librdkafka-binding.js';
 import type { KafkaSutConfig, RunningSut } from './kafka-sut.js';
 import { loadBenchPipeline } from './pipeline.js';
@@ -55,7 +56,8 @@ export async function startVerdictKafka(config: KafkaSutConfig, logger: Logger, 
       batching: Object.fromEntries(p.steps.map((s) => [s.id, s.batching])),
       join: p.join,
       consumer: 'kafkajs',
-      producer: librdkafka === null ? config.producerClient : `librdkafka ${librdkafka} (kafka.producer.client: librdkafka, defaults: linger.ms 1, a delivery report per record)`,
+      producer: librdkafka === null ? config.producerClient
+        : `librdkafka ${librdkafka} (kafka.producer.client: librdkafka, linger.ms ${kafkaProducerSchema.parse({}).lingerMs}, a delivery report per record)`,
       acks: -1,
       partitionsConsumedConcurrently: config.partitionsConsumedConcurrently,
       state: p.state === null ? null : p.state.aggregates.map((a) => a.name),
