@@ -156,8 +156,9 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = DEFA
   const soakTarget = flags.soak === undefined ? undefined : chosen[0];
   const targets = overloadTarget !== undefined && !chosen.includes(overloadTarget) ? [...chosen, overloadTarget] : chosen;
   const rates = flags.rates ?? (quick && flags.saturate !== true ? [200, 500] : undefined);
-  const repeat = flags.repeat ?? 1;
-  if (repeat > 1 && (overloadTarget !== undefined || soakTarget !== undefined)) throw new InvalidArgumentError('--repeat measures levels only: run --overload and --soak without it');
+  // Absent: one run (no medians to take).
+  const repeat = flags.repeat;
+  if (repeat !== undefined && repeat > 1 && (overloadTarget !== undefined || soakTarget !== undefined)) throw new InvalidArgumentError('--repeat measures levels only: run --overload and --soak without it');
   return {
     targets,
     ...(rates === undefined ? {} : { rates }),
@@ -199,7 +200,7 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = DEFA
       },
     }),
     ...(soakTarget === undefined || flags.soak === undefined ? {} : { soak: soakOptions(soakTarget, flags.soak * 60, flags) }),
-    ...(repeat > 1 ? { repeat } : {}),
+    ...(repeat !== undefined && repeat > 1 ? { repeat } : {}),
     command: `verdict ${command}`.trim(),
     logLevel,
   };
