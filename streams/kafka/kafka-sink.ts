@@ -10,10 +10,11 @@
  * kafkajs spends less per record (measured here: ~28 µs of CPU a record at 10 records a request, ~17 µs at
  * 200). A failed round rejects every send in it; each caller retries its own records.
  *
- * A round the brokers refuse because of some record itself (a `RecordRejectedError`: too large, invalid) is
- * sent again in halves, and halves of halves, until every refused record is alone: the others are written
- * and each refused one is reported to its caller, as the Java producer splits a batch that is too large.
- * Records of a half already written may be written twice (at-least-once); none is dropped.
+ * A record the brokers refuse for itself (too large, invalid) is reported to its caller, and the others of
+ * its round are written. The librdkafka producer says which records were refused (a delivery report per
+ * record). kafkajs cannot: a round it reports refused (a `RecordRejectedError`) is sent again in halves, and
+ * halves of halves, until every refused record is alone, as the Java producer splits a batch that is too
+ * large; records of a half already written may then be written twice (at-least-once); none is dropped.
  */
 import { RecordRejectedError, TransportError, type VerdictError } from '../../core/errors.js';
 import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
@@ -70,7 +71,7 @@ function groupByTopicWithPositions(records: readonly OutboundRecord[]): { batch:
 }
 
 /**
- * A `Sink` on a Kafka producer (kafkajs by default, not idempotent). Construction checks the options
+ * A `Sink` on a Kafka producer (kafkajs by default, or librdkafka: `producer.client`; not idempotent). Construction checks the options
  * (`CONFIG_INVALID`) and connects nothing; `connect()` (or the first send) does, rejecting with
  * `TransportError` (TRANSPORT_FAILED) when the brokers cannot be reached.
  */
