@@ -56,6 +56,8 @@ describeEachProducer('a record that crashes the daemon process', { timeout: 170_
 
     // The supervisor: start the daemon, and start it again whenever it exits, until everything is committed.
     const runs: Array<{ daemon: DaemonProcess; exit?: Exit }> = [];
+    // Not the harness's daemons: a failed assertion would leave the last one running, and the file with it.
+    t.after(async () => { for (const r of runs) if (r.daemon.alive) await r.daemon.kill(); });
     let done = false;
     const committedToEnd = waitForCommittedToEnd(h.admin, groupId, topics.input, 140_000).finally(() => { done = true; });
     committedToEnd.catch(() => undefined);
