@@ -139,8 +139,13 @@ export class LibrdkafkaProducer implements ProducerLike {
     // Whole rounds write the state changelog, a topic of their own: no order to keep with the others.
     if (options.whole === true) return this.#companionSend(batch);
     if (hasNullHeader(batch)) return this.#sendOrdered(batch);
-    if (this.#ordered !== undefined) return this.#ordered.then(() => this.#produceConfirmed(batch));
-    return this.#produceConfirmed(batch);
+    const ordered = this.#ordered;
+    const sent = ordered === undefined ? this.#produceConfirmed(batch) : ordered.then(() => this.#produceConfirmed(batch));
+    // An ordered round sent later waits for this one from now on, also while it is held back behind an
+    // ordered round (it has produced nothing yet, but will before any later ordered round may).
+    const settled = sent.then(() => undefined, () => undefined);
+    this.#settled = Promise.allSettled([this.#settled, settled]);
+    return sent;
   }
 
   /**
@@ -197,9 +202,6 @@ export class LibrdkafkaProducer implements ProducerLike {
     const sent = new Promise<readonly RefusedRecord[]>((resolve, reject) => {
       this.#rounds.set(id, { batch, pending: count, refused: [], failure: undefined, resolve, reject });
     });
-    const settled = sent.then(() => undefined, () => undefined);
-    const before = this.#settled;
-    this.#settled = Promise.allSettled([before, settled]);
     void this.#produceFrom(client, id, 0, 0);
     return sent;
   }
