@@ -122,11 +122,10 @@ export class LibrdkafkaProducer implements ProducerLike {
     await new Promise<void>((resolve, reject) => {
       client.connect({ timeout: this.#connection.connectionTimeout ?? 10_000 }, (err) => {
         if (err === null || err === undefined) resolve();
-        else {
-          // Its threads would outlive the failed attempt; the next connect makes a new client.
-          client.disconnect(() => undefined);
-          reject(toLibrdkafkaTransportError(err, 'producer connect failed'));
-        }
+        // No disconnect here: the binding disconnects its native client itself when a connect fails (its
+        // client.js `fail`), and its disconnect() of a client not connected throws inside this callback,
+        // which killed the daemon. The next connect makes a new client.
+        else reject(toLibrdkafkaTransportError(err, 'producer connect failed'));
       });
     });
     client.setPollInBackground(true);

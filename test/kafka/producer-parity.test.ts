@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { RecordRejectedError, TransportError } from '../../core/errors.js';
@@ -192,6 +193,20 @@ describeEachProducer('one producer against the mock cluster', { timeout: 120_000
     const read = await readWritten(broker, [topic], 21);
     const values = read.map((r) => r.value?.toString());
     assert.deepEqual([...new Set(values)].sort(), ['w', ...records.map((r) => r.value as string)].sort(), 'nothing lost');
+  });
+
+  test('brokers that cannot be reached: connect rejects with a retryable TransportError, and the process lives on', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const sink = new KafkaSink({ brokers: [`127.0.0.1:${port}`], clientId: 'parity-closed', logLevel: 'nothing', logger: silentLogger, connectionTimeout: 1_000, requestTimeout: 2_000, producer: { client, retries: 0 } });
+    closers.push(() => sink.close());
+    await assert.rejects(sink.connect(), (err: unknown) => err instanceof TransportError && err.retryable);
+    // A throw inside the binding's callback would end this process before the next line (it did: see librdkafka-producer.ts).
+    await sleep(500);
+    // librdkafka's producer makes a new native client for each connect (kafkajs's retries its own, for ~10 s each).
+    if (client === 'librdkafka') await assert.rejects(sink.connect(), (err: unknown) => err instanceof TransportError, 'and again, with a new client');
   });
 
   if (client === 'librdkafka') {
