@@ -12,7 +12,9 @@ const COLOURS: Readonly<Record<TargetName, string>> = {
   'verdict-embedded': '#1f77b4',
   fused: '#ff7f0e',
   'verdict-kafka': '#2ca02c',
+  'verdict-kafka-librdkafka': '#8c564b',
   passthrough: '#7f7f7f',
+  'passthrough-librdkafka': '#e377c2',
   naive: '#d62728',
   'verdict-embedded-shadow': '#9467bd',
   'verdict-embedded-no-state': '#17becf',
@@ -107,8 +109,12 @@ function series(levels: readonly ReportedLevel[], x: Scale, y: Scale, value: (l:
   return out;
 }
 
+/** Legend entries a row; more targets wrap onto a second row. */
+const LEGEND_PER_ROW = 5;
+
 export function renderChart(report: BenchReport): string {
-  const targets = report.targets.filter((t) => t.levels.length > 0);
+  // With --repeat, the first run of each target (the medians are in the summary).
+  const targets = report.targets.filter((t) => t.levels.length > 0 && (t.run ?? 1) === 1);
   const all = targets.flatMap((t) => t.levels);
   const rates = all.map((l) => l.offeredRate);
   const achieved = all.map((l) => l.achievedRate).filter((v) => v > 0);
@@ -140,13 +146,14 @@ export function renderChart(report: BenchReport): string {
     body.push('</g>');
   }
   // Legend: one entry per target, with its max sustainable rate.
-  const legendY = bottom + 75;
+  const legendY = bottom + (targets.length > LEGEND_PER_ROW ? 62 : 75);
   targets.forEach((t, i) => {
-    const lx = 40 + i * 228;
+    const lx = 40 + (i % LEGEND_PER_ROW) * 228;
+    const ly = legendY + Math.floor(i / LEGEND_PER_ROW) * 20;
     const rate = t.maxSustainableRate === null ? 'none sustainable' : `max ${label(t.maxSustainableRate)}/s`;
     body.push(
-      `<line x1="${lx}" y1="${legendY}" x2="${lx + 26}" y2="${legendY}" stroke="${COLOURS[t.name]}" stroke-width="3"/>`,
-      `<text x="${lx + 32}" y="${legendY}" dominant-baseline="middle">${escapeXml(`${t.name} (${rate})`)}</text>`,
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 26}" y2="${ly}" stroke="${COLOURS[t.name]}" stroke-width="3"/>`,
+      `<text x="${lx + 32}" y="${ly}" dominant-baseline="middle">${escapeXml(`${t.name} (${rate})`)}</text>`,
     );
   });
   const m = report.machine;

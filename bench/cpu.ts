@@ -1,7 +1,8 @@
 /**
  * Where the CPU went during a level: the whole machine's busy cores, the harness process's and, when the
- * system under test runs in a process of its own, that process's. On a shared machine the difference
- * between the first and the others is what other work took (plus the mock broker's share, on Kafka).
+ * system under test runs in a process of its own, that process's, all its threads and its main thread
+ * alone. On a shared machine the difference between the first and the others is what other work took (plus
+ * the mock broker's share, on Kafka).
  */
 import { cpus } from 'node:os';
 
@@ -10,6 +11,19 @@ export interface CpuMark {
   readonly machineBusyMs: number;
   readonly harnessUs: number;
   readonly sutUs: number | null;
+  /** The system under test's main thread alone (bench/thread-cpu.ts); null or absent when not measured. */
+  readonly sutMainUs?: number | null;
+}
+
+/**
+ * The system under test's CPU time per output over an interval, µs: its whole process (every thread:
+ * workers, librdkafka's, GC helpers) and its main thread alone (the event loop, which every record's
+ * JavaScript work shares). Null when not measured: no process of its own (embedded targets), no outputs,
+ * an empty or backward interval (see CpuUse), or no main-thread figure (not Linux).
+ */
+export interface CpuPerEvent {
+  readonly processUs: number | null;
+  readonly mainThreadUs: number | null;
 }
 
 /**
@@ -30,9 +44,17 @@ function machineBusyMs(): number {
   return busy;
 }
 
-export function cpuMark(now: number, sutUs: number | null): CpuMark {
+export function cpuMark(now: number, sutUs: number | null, sutMainUs: number | null = null): CpuMark {
   const u = process.cpuUsage();
-  return { at: now, machineBusyMs: machineBusyMs(), harnessUs: u.user + u.system, sutUs };
+  return { at: now, machineBusyMs: machineBusyMs(), harnessUs: u.user + u.system, sutUs, sutMainUs };
+}
+
+/** CPU µs per output of the system under test between two marks, `events` outputs apart; one decimal. */
+export function cpuPerEvent(a: CpuMark, b: CpuMark, events: number): CpuPerEvent {
+  const per = (from: number | null | undefined, to: number | null | undefined): number | null =>
+    from === null || from === undefined || to === null || to === undefined || events <= 0 || b.at <= a.at || to < from
+      ? null : Math.round(((to - from) / events) * 10) / 10;
+  return { processUs: per(a.sutUs, b.sutUs), mainThreadUs: per(a.sutMainUs, b.sutMainUs) };
 }
 
 export function cpuBetween(a: CpuMark, b: CpuMark): CpuUse {

@@ -14,8 +14,8 @@ import { runOverload } from './overload.js';
 import { runSoak } from './soak.js';
 import { predictOverload } from './overload-plan.js';
 import { Progress, type ProgressSink } from './progress.js';
-import { ratios } from './report.js';
-import type { BenchReport, ReportedLevel, TargetReport } from './report-types.js';
+import { levelAtMax, ratios } from './report.js';
+import type { BenchReport, RepeatsReport, ReportedLevel, TargetReport } from './report-types.js';
 import { OutputRouter, primeTarget, runLevel, withoutWindows, type LevelContext, type LevelPlan } from './run-level.js';
 import { judgeLevel, roundRate, searchSaturation, type SaturationOptions } from './saturation.js';
 import { createTarget } from './targets/create-target.js';
@@ -64,6 +64,12 @@ export interface BenchOptions {
   readonly targetWarmup: { readonly rate: number; readonly durationS: number };
   readonly overload?: OverloadOptions;
   readonly soak?: SoakOptions;
+  /**
+   * Runs of every target, interleaved (all targets, then all again, every other run in reverse order, so
+   * no target always runs first or last); the report adds the medians over the runs. Default 1. Not with
+   * an overload or a soak.
+   */
+  readonly repeat?: number;
   readonly command: string;
   readonly logger?: Logger;
   readonly logLevel?: string;
@@ -135,10 +141,18 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     ...(options.burst === undefined ? {} : { burst: options.burst }),
   });
 
+  const repeat = options.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError(`repeat must be a whole number ≥ 1, not ${repeat}`);
+  if (repeat > 1 && (options.overload !== undefined || options.soak !== undefined)) throw new RangeError('repeat runs measure levels only: not with an overload or a soak');
+  const runs: Array<{ readonly name: TargetName; readonly run: number }> = [];
+  for (let run = 1; run <= repeat; run++) {
+    for (const name of run % 2 === 0 ? [...options.targets].reverse() : options.targets) runs.push({ name, run });
+  }
+
   const reports: TargetReport[] = [];
   let overload: BenchReport['overload'] = null;
   let soak: BenchReport['soak'];
-  for (const name of options.targets) {
+  for (const { name, run } of runs) {
     // A level's backlog is bounded (maxBacklogS), an overload's is not: keep everything for that one.
     const overloaded = options.overload?.target === name ? options.overload : undefined;
     const soaked = options.soak?.target === name ? options.soak : undefined;
@@ -146,8 +160,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const searching = options.rates === undefined && !(soaked?.rate !== undefined && overloaded === undefined);
     const partitions = overloaded?.partitions ?? options.partitions;
     const retention = overloaded !== undefined ? Number.MAX_SAFE_INTEGER : embeddedRetention(partitions);
-    const target = createTarget(name, { ...targetContext, partitions, embeddedRetention: retention });
-    progress.line(`${name}: ${target.description}`);
+    // Each run its own topics and groups (an external cluster keeps the last run's).
+    const target = createTarget(name, { ...targetContext, ...(repeat > 1 ? { runId: `${runId}r${run}` } : {}), partitions, embeddedRetention: retention });
+    progress.line(`${name}${repeat > 1 ? ` (run ${run} of ${repeat})` : ''}: ${target.description}`);
     const outputs = new OutputRouter();
     const ctx: LevelContext = {
       target, outputs, events: pool.sequence('e'),
@@ -237,16 +252,18 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       report = {
         name, transport: target.transport, description: target.description, status: 'ok', note: null, settings: target.settings(),
         levels, maxSustainableRate: max, firstFailingRate: firstFailing, limitedBy, halfSaturation: half,
+        ...(repeat > 1 ? { run } : {}),
       };
     } catch (err) {
-      const skipped = isUnavailableBroker(err);
-      const note = skipped
+      const skipped = isUnavailableBroker(err) || isUnavailableTarget(err);
+      const note = isUnavailableBroker(err)
         ? `Kafka targets need the mock broker (librdkafka-dev: scripts/ensure-system-deps.sh) or --brokers: ${(err as Error).message}`
         : (err as Error).message;
       progress.line(`${name}: ${skipped ? 'skipped' : 'FAILED'}: ${note}`);
       report = {
         name, transport: target.transport, description: target.description, status: skipped ? 'skipped' : 'failed', note,
         settings: safeSettings(target), levels, maxSustainableRate: null, firstFailingRate: null, limitedBy: [], halfSaturation: null,
+        ...(repeat > 1 ? { run } : {}),
       };
     } finally {
       await target.stop().catch((err: unknown) => logger.warn({ err, target: name }, 'target stop failed'));
@@ -255,6 +272,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   }
 
   const b = options.burst;
+  const repeats = repeat > 1 ? repeatsOf(options.targets, reports, repeat) : undefined;
+  const medianRate = (n: TargetName): number | null => repeats?.targets.find((t) => t.name === n)?.medianMaxSustainableRate ?? null;
   return {
     tool: 'verdict bench',
     startedAt,
@@ -281,9 +300,11 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       poisonRate: options.poisonRate,
       kafka: options.brokers === undefined ? 'mock broker (librdkafka mock cluster, 1 broker, loopback)' : options.brokers.join(','),
       targets: options.targets,
+      repeat,
     },
     targets: reports,
-    ratios: ratios(reports),
+    ...(repeats === undefined ? {} : { repeats }),
+    ratios: repeats === undefined ? ratios(reports) : ratios(reports, medianRate),
     overload,
     ...(soak === undefined ? {} : { soak }),
     loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
@@ -347,6 +368,42 @@ function consumption(levels: readonly ReportedLevel[]): { consumeRate: number; c
       ? `achieved at ${best.offeredRate}/s, which it sustained: its capacity is higher, so this forecast is pessimistic`
       : `achieved at ${best.offeredRate}/s, which it could not sustain: about its capacity`,
   };
+}
+
+/** The lower median (an odd count's middle); null for none. */
+function median(xs: readonly number[]): number | null {
+  if (xs.length === 0) return null;
+  return [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1] ?? null;
+}
+
+/**
+ * Medians over the runs of each target. A run that ran (status ok) without a sustainable rate counts as 0;
+ * skipped and failed runs are left out. CPU per event: at each run's highest sustainable level.
+ */
+export function repeatsOf(names: readonly TargetName[], reports: readonly TargetReport[], runs: number): RepeatsReport {
+  return {
+    runs,
+    targets: names.map((name) => {
+      const mine = reports.filter((r) => r.name === name).sort((a, b) => (a.run ?? 0) - (b.run ?? 0));
+      const ok = mine.filter((r) => r.status === 'ok');
+      const atMax = ok.map(levelAtMax).filter((l): l is ReportedLevel => l !== null);
+      const figures = (pick: (l: ReportedLevel) => number | null): number[] => atMax.map(pick).filter((x): x is number => x !== null);
+      return {
+        name,
+        maxSustainableRates: mine.map((r) => r.maxSustainableRate),
+        medianMaxSustainableRate: median(ok.map((r) => r.maxSustainableRate ?? 0)),
+        medianCpuPerEventAtMax: {
+          processUs: median(figures((l) => l.cpuPerEvent.processUs)),
+          mainThreadUs: median(figures((l) => l.cpuPerEvent.mainThreadUs)),
+        },
+      };
+    }),
+  };
+}
+
+/** The target needs what this machine does not have (the librdkafka producer): skipped, not failed. */
+function isUnavailableTarget(err: unknown): boolean {
+  return err instanceof Error && err.name === 'TargetUnavailableError';
 }
 
 /** The mock broker could not be built or started: Kafka targets are skipped, not failed. */

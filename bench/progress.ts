@@ -39,7 +39,9 @@ export class Progress {
     this.line(`${verdict.startsWith('ok') ? '✓' : '✗'} ${target.padEnd(16)} ${fmt(r.offeredRate).padStart(7)}/s offered → ${fmt(r.achievedRate).padStart(7)}/s `
       + `p50 ${fmt(r.latency.p50Ms, 1)} ms  p99 ${fmt(r.latency.p99Ms, 1)} ms  max ${fmt(r.latency.maxMs, 1)} ms  `
       + `dlq ${r.deadLetters}  lost ${r.lost}  lag≤${fmt(r.lagMax)}  cores ${fmt(r.cpu.machineCores, 1)}/${fmt(r.cpu.harnessCores, 1)}`
-      + `${r.cpu.sutCores === null ? '' : `/${fmt(r.cpu.sutCores, 1)}`}  loop delay≤${fmt(r.eventLoopDelay.maxMs)} ms  ${verdict}`);
+      + `${r.cpu.sutCores === null ? '' : `/${fmt(r.cpu.sutCores, 1)}`}`
+      + `${r.cpuPerEvent.processUs === null ? '' : `  SUT µs/ev ${fmt(r.cpuPerEvent.processUs, 1)}/${r.cpuPerEvent.mainThreadUs === null ? '–' : fmt(r.cpuPerEvent.mainThreadUs, 1)}`}`
+      + `  loop delay≤${fmt(r.eventLoopDelay.maxMs)} ms  ${verdict}`);
   }
 
   line(text: string): void {

@@ -1,4 +1,5 @@
 /** The bench report's shape: what `verdict bench` writes as JSON, and what the chart and the Markdown read. */
+import type { CpuPerEvent } from './cpu.js';
 import type { GitInfo, MachineInfo } from './machine.js';
 import type { OverloadResult } from './overload.js';
 import type { BacklogPrediction } from './retention.js';
@@ -27,6 +28,22 @@ export interface TargetReport {
   readonly firstFailingRate: number | null;
   readonly limitedBy: readonly (FailureReason | 'max-rate' | 'max-levels')[];
   readonly halfSaturation: ReportedLevel | null;
+  /** With `--repeat`: which run (1-based) this report is of; absent in a single run. */
+  readonly run?: number;
+}
+
+/** `--repeat N`: each target run N times, interleaved; medians over the runs. */
+export interface RepeatsReport {
+  readonly runs: number;
+  readonly targets: ReadonlyArray<{
+    readonly name: TargetName;
+    /** Per run, in run order; null where the run found none (or the target was skipped or failed). */
+    readonly maxSustainableRates: ReadonlyArray<number | null>;
+    /** Median of the runs' rates, a run without one counting as 0 (it sustained nothing); null if none has one. */
+    readonly medianMaxSustainableRate: number | null;
+    /** Medians over the runs with a measured figure of the CPU per event at each run's highest sustainable level. */
+    readonly medianCpuPerEventAtMax: CpuPerEvent;
+  }>;
 }
 
 export interface BenchConfigReport {
@@ -49,6 +66,8 @@ export interface BenchConfigReport {
   readonly poisonRate: number;
   readonly kafka: string;
   readonly targets: readonly TargetName[];
+  /** Runs of every target (`--repeat`); 1 without it. */
+  readonly repeat?: number;
 }
 
 export interface BenchReport {
@@ -60,6 +79,8 @@ export interface BenchReport {
   readonly notes: readonly string[];
   readonly config: BenchConfigReport;
   readonly targets: readonly TargetReport[];
+  /** `--repeat`: the runs' medians (ratios then use the median rates). */
+  readonly repeats?: RepeatsReport;
   /** Ratios of max sustainable rates; null when either side has none. */
   readonly ratios: Readonly<Record<string, number | null>>;
   readonly overload: OverloadReport | null;

@@ -6,7 +6,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderChart } from './chart.js';
 import type { BoundUse } from './overload-bounds.js';
-import type { BenchReport, OverloadReport, SoakReport, TargetReport } from './report-types.js';
+import type { CpuPerEvent } from './cpu.js';
+import type { BenchReport, OverloadReport, RepeatsReport, ReportedLevel, SoakReport, TargetReport } from './report-types.js';
 import { renderSoakChart } from './soak-chart.js';
 import type { Trend } from './soak-trend.js';
 import type { TargetName } from './targets/target.js';
@@ -18,16 +19,25 @@ export const RATIO_PAIRS: ReadonlyArray<readonly [TargetName, TargetName]> = [
 ];
 
 /**
- * Pairs reported only when both targets ran (neither is in the default run): the cost of per-key state, the
- * sample pipeline with it against the same pipeline without (targets/without-state.ts).
+ * Pairs reported only when both targets ran: the librdkafka producer's (Verdict with it against the
+ * passthrough with either producer, and against naive; the two passthroughs), and the cost of per-key
+ * state, the sample pipeline with it against the same pipeline without (targets/without-state.ts).
  */
 export const OPTIONAL_RATIO_PAIRS: ReadonlyArray<readonly [TargetName, TargetName]> = [
+  ['verdict-kafka-librdkafka', 'passthrough'],
+  ['verdict-kafka-librdkafka', 'passthrough-librdkafka'],
+  ['verdict-kafka-librdkafka', 'naive'],
+  ['passthrough-librdkafka', 'passthrough'],
   ['verdict-embedded', 'verdict-embedded-no-state'],
   ['verdict-kafka', 'verdict-kafka-no-state'],
 ];
 
-export function ratios(targets: readonly TargetReport[]): Record<string, number | null> {
-  const rate = (n: TargetName): number | null => targets.find((t) => t.name === n)?.maxSustainableRate ?? null;
+/**
+ * Ratios of max sustainable rates. `rateOf`: a target's rate; default the first report of that name (with
+ * `--repeat`, the harness passes the median over the runs).
+ */
+export function ratios(targets: readonly TargetReport[], rateOf?: (n: TargetName) => number | null): Record<string, number | null> {
+  const rate = rateOf ?? ((n: TargetName): number | null => targets.find((t) => t.name === n)?.maxSustainableRate ?? null);
   const ran = (n: TargetName): boolean => targets.some((t) => t.name === n);
   const out: Record<string, number | null> = {};
   for (const [a, b] of [...RATIO_PAIRS, ...OPTIONAL_RATIO_PAIRS.filter(([a, b]) => ran(a) && ran(b))]) {
@@ -41,6 +51,22 @@ export function ratios(targets: readonly TargetReport[]): Record<string, number 
 const num = (n: number | null | undefined, digits = 0): string =>
   n === null || n === undefined ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const mib = (bytes: number): string => `${num(bytes / 2 ** 20)} MiB`;
+
+/**
+ * The level a target's CPU per event is quoted at: the sustainable one at the highest offered rate (its max
+ * sustainable rate, or near it), the half-saturation check left out; null without a sustainable level.
+ */
+export function levelAtMax(t: TargetReport): ReportedLevel | null {
+  let best: ReportedLevel | null = null;
+  for (const l of t.levels) {
+    if (l.role === 'half-saturation' || !l.judgement.sustainable) continue;
+    if (best === null || l.offeredRate > best.offeredRate) best = l;
+  }
+  return best;
+}
+
+/** `process / main thread` µs per event, or – for what was not measured (embedded targets, off Linux). */
+const perEvent = (c: CpuPerEvent | undefined): string => (c === undefined ? '– / –' : `${num(c.processUs, 1)} / ${num(c.mainThreadUs, 1)}`);
 
 export function renderMarkdown(r: BenchReport): string {
   const c = r.config;
@@ -58,29 +84,45 @@ export function renderMarkdown(r: BenchReport): string {
     '',
     '## Maximum sustainable rate',
     '',
-    '| target | transport | max sustainable (ev/s) | limited by at next rate | p50 / p99 at half of it (ms) | what it is |',
-    '| --- | --- | ---: | --- | --- | --- |',
+    '| target | transport | max sustainable (ev/s) | limited by at next rate | p50 / p99 at half of it (ms) | SUT CPU µs/event at max: process / main thread | what it is |',
+    '| --- | --- | ---: | --- | --- | --- | --- |',
   ];
   for (const t of r.targets) {
     const half = t.halfSaturation;
     const limited = t.status !== 'ok' ? `${t.status}: ${t.note ?? ''}`
       : t.firstFailingRate === null ? (t.limitedBy.length === 0 ? '–' : t.limitedBy.join(', '))
       : `${num(t.firstFailingRate)}/s: ${t.limitedBy.join(', ')}`;
-    lines.push(`| ${t.name} | ${t.transport} | ${num(t.maxSustainableRate)} | ${limited} | ${half === null ? '–' : `${num(half.latency.p50Ms, 1)} / ${num(half.latency.p99Ms, 1)} at ${num(half.offeredRate)}/s`} | ${t.description} |`);
+    const atMax = levelAtMax(t);
+    const cpu = atMax === null ? '–' : `${perEvent(atMax.cpuPerEvent)} at ${num(atMax.offeredRate)}/s`;
+    lines.push(`| ${t.run === undefined ? t.name : `${t.name} (run ${t.run})`} | ${t.transport} | ${num(t.maxSustainableRate)} | ${limited} | ${half === null ? '–' : `${num(half.latency.p50Ms, 1)} / ${num(half.latency.p99Ms, 1)} at ${num(half.offeredRate)}/s`} | ${cpu} | ${t.description} |`);
   }
-  lines.push('', '## Ratios (max sustainable rates)', '');
+  if (r.repeats !== undefined) lines.push('', ...repeatsMarkdown(r.repeats));
+  lines.push('', `## Ratios (max sustainable rates${r.repeats === undefined ? '' : `, medians of ${r.repeats.runs} runs`})`, '');
   for (const [k, v] of Object.entries(r.ratios)) lines.push(`- ${k}: ${v === null ? '–' : `${num(v, 2)}×`}`);
-  lines.push('', '## Every level', '', '| target | offered | achieved | p50 | p90 | p99 | p99.9 | max | decided | dead letters | lost | lag max | cores: machine / harness / SUT | harness loop delay max (ms) | verdict |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |');
+  lines.push('', '## Every level', '', '| target | offered | achieved | p50 | p90 | p99 | p99.9 | max | decided | dead letters | lost | lag max | cores: machine / harness / SUT | SUT CPU µs/event: process / main thread | harness loop delay max (ms) | verdict |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- |');
   for (const t of r.targets) {
     for (const l of t.levels) {
       const verdict = l.judgement.sustainable ? 'ok' : l.judgement.reasons.join(', ');
-      lines.push(`| ${t.name}${l.role === 'half-saturation' ? ' (½ sat.)' : ''} | ${num(l.offeredRate)}${Math.abs(l.offeredMeanRate - l.offeredRate) > 0.01 * l.offeredRate ? ` (mean ${num(l.offeredMeanRate)})` : ''} | ${num(l.achievedRate)} | ${num(l.latency.p50Ms, 1)} | ${num(l.latency.p90Ms, 1)} | ${num(l.latency.p99Ms, 1)} | ${num(l.latency.p999Ms, 1)} | ${num(l.latency.maxMs, 1)} | ${l.decided} | ${l.deadLetters} | ${l.lost} | ${num(l.lagMax)} | ${num(l.cpu.machineCores, 2)} / ${num(l.cpu.harnessCores, 2)} / ${t.transport === 'embedded' ? 'same' : num(l.cpu.sutCores, 2)} | ${num(l.eventLoopDelay.maxMs, 0)} | ${verdict} |`);
+      lines.push(`| ${t.name}${t.run === undefined ? '' : ` (run ${t.run})`}${l.role === 'half-saturation' ? ' (½ sat.)' : ''} | ${num(l.offeredRate)}${Math.abs(l.offeredMeanRate - l.offeredRate) > 0.01 * l.offeredRate ? ` (mean ${num(l.offeredMeanRate)})` : ''} | ${num(l.achievedRate)} | ${num(l.latency.p50Ms, 1)} | ${num(l.latency.p90Ms, 1)} | ${num(l.latency.p99Ms, 1)} | ${num(l.latency.p999Ms, 1)} | ${num(l.latency.maxMs, 1)} | ${l.decided} | ${l.deadLetters} | ${l.lost} | ${num(l.lagMax)} | ${num(l.cpu.machineCores, 2)} / ${num(l.cpu.harnessCores, 2)} / ${t.transport === 'embedded' ? 'same' : num(l.cpu.sutCores, 2)} | ${t.transport === 'embedded' ? 'same' : perEvent(l.cpuPerEvent)} | ${num(l.eventLoopDelay.maxMs, 0)} | ${verdict} |`);
     }
   }
   if (r.overload !== null) lines.push('', ...overloadMarkdown(r.overload));
   if (r.soak !== undefined) lines.push('', ...soakMarkdown(r.soak));
   lines.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`), '', 'Chart: `chart.svg` (latency and throughput against the offered rate). Raw figures: `report.json`.', '');
   return lines.join('\n');
+}
+
+function repeatsMarkdown(rep: RepeatsReport): string[] {
+  const lines = [
+    `## Medians of ${rep.runs} runs (targets interleaved, every other run in reverse order)`,
+    '',
+    '| target | max sustainable per run (ev/s) | median | SUT CPU µs/event at max, median: process / main thread |',
+    '| --- | --- | ---: | --- |',
+  ];
+  for (const t of rep.targets) {
+    lines.push(`| ${t.name} | ${t.maxSustainableRates.map((x) => num(x)).join(', ')} | ${num(t.medianMaxSustainableRate)} | ${perEvent(t.medianCpuPerEventAtMax)} |`);
+  }
+  return lines;
 }
 
 function overloadMarkdown(o: OverloadReport): string[] {

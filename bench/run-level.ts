@@ -10,7 +10,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { asyncScheduler, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
-import { cpuBetween, cpuMark, type CpuUse } from './cpu.js';
+import { cpuBetween, cpuMark, cpuPerEvent, type CpuPerEvent, type CpuUse } from './cpu.js';
 import { drainStop, type DrainStop, type LogState } from './drain.js';
 import type { EventSequence } from './events.js';
 import { LatencyRecorder, type LatencySummary } from './latency-recorder.js';
@@ -100,6 +100,11 @@ export interface LevelResult {
   readonly cutShort: string | null;
   /** Cores in use over the measured period: the machine's, the harness's, the system under test's. */
   readonly cpu: CpuUse;
+  /**
+   * The system under test's CPU per output that arrived in the measured period (µs): its process and its main
+   * thread. Null figures on embedded targets (the system under test is the harness process).
+   */
+  readonly cpuPerEvent: CpuPerEvent;
   /**
    * The harness thread's event-loop delay over the level (p99 and max, ms): how late its timers fired.
    * A long one is a stall of the generator and reader (and, on embedded targets, of the system under
@@ -215,8 +220,8 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
   let cpuStart = cpuMark(now(), null);
   let cpuEnd = cpuStart;
   const markCpu = async (): Promise<ReturnType<typeof cpuMark>> => {
-    const sut = await target.sutCpuUs().catch(() => null);
-    return cpuMark(now(), sut);
+    const sut = await target.sutCpu().catch(() => null);
+    return cpuMark(now(), sut?.processUs ?? null, sut?.mainThreadUs ?? null);
   };
   const cpuMarks: Promise<void>[] = [];
   cpuMarks.push(new Promise<void>((resolve) => {
@@ -322,6 +327,7 @@ export async function runLevel(plan: LevelPlan, ctx: LevelContext): Promise<Leve
     drainEnd,
     cutShort,
     cpu: cpuBetween(cpuStart, cpuEnd),
+    cpuPerEvent: cpuPerEvent(cpuStart, cpuEnd, arrivalsMeasured),
     eventLoopDelay: { p99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100, maxMs: Math.round(loopDelay.max / 1e4) / 100 },
   };
 }

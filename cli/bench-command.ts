@@ -50,6 +50,12 @@ export function parseBurst(value: string): { factor: number; everyMs: number; le
   return { factor, everyMs, lengthMs };
 }
 
+function wholeRuns(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 20) throw new InvalidArgumentError('repeat must be a whole number in 1..20');
+  return n;
+}
+
 function wholePartitions(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 1024) throw new InvalidArgumentError('overload-partitions must be a whole number in 1..1024');
@@ -88,6 +94,7 @@ interface BenchFlags {
   soakRate?: number;
   soakSample?: number;
   soakWarmup?: number;
+  repeat?: number;
   /** Whether --targets was given (set by the action): a soak alone runs verdict-kafka only. */
   targetsGiven?: boolean;
 }
@@ -118,6 +125,7 @@ export function benchCommand(): Command {
     .option('--out <dir>', 'output directory (default bench/results/<timestamp>)')
     .option('--quick', 'a few seconds per target: rates 200,500, 1 s levels (a smoke run)')
     .option('--no-half', 'skip the level at half the saturation rate')
+    .option('--repeat <n>', 'run every target n times, interleaved (every other run in reverse order), and report the medians (not with --overload or --soak)', wholeRuns)
     .addOption(new Option('--overload [target]', 'then run the target at 2× its saturation rate, then no load until caught up').preset('verdict-kafka'))
     .option('--overload-rate <n>', 'overload rate instead of 2× saturation', positive('overload-rate'))
     .option('--overload-duration <s>', 'seconds of overload', positive('overload-duration'), 60)
@@ -148,6 +156,9 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = DEFA
   const soakTarget = flags.soak === undefined ? undefined : chosen[0];
   const targets = overloadTarget !== undefined && !chosen.includes(overloadTarget) ? [...chosen, overloadTarget] : chosen;
   const rates = flags.rates ?? (quick && flags.saturate !== true ? [200, 500] : undefined);
+  // Absent: one run (no medians to take).
+  const repeat = flags.repeat;
+  if (repeat !== undefined && repeat > 1 && (overloadTarget !== undefined || soakTarget !== undefined)) throw new InvalidArgumentError('--repeat measures levels only: run --overload and --soak without it');
   return {
     targets,
     ...(rates === undefined ? {} : { rates }),
@@ -189,6 +200,7 @@ export function benchOptions(flags: BenchFlags, command: string, logLevel = DEFA
       },
     }),
     ...(soakTarget === undefined || flags.soak === undefined ? {} : { soak: soakOptions(soakTarget, flags.soak * 60, flags) }),
+    ...(repeat !== undefined && repeat > 1 ? { repeat } : {}),
     command: `verdict ${command}`.trim(),
     logLevel,
   };

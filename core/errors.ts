@@ -229,7 +229,8 @@ export class WorkerCrashedError extends VerdictError {
 }
 /**
  * A record that was in flight in consecutive process crashes and, run alone in a short-lived child process,
- * killed that process (runtime crash-loop isolation). Dead-lettered byte for byte with its provenance, never decided.
+ * killed that process, or whose output, produced alone, crashed the process (runtime crash-loop isolation).
+ * Dead-lettered byte for byte with its provenance, never decided.
  */
 export class PoisonSuspectedError extends VerdictError {
   static override readonly code = 'POISON_SUSPECTED';

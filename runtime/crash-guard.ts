@@ -10,6 +10,13 @@
  *   3. A poison record found ends its suspect range there (the range was written ahead, past what was in
  *      flight): later records run normally. Once the committed offsets pass a range, it is cleared from the
  *      journal. Records isolated and poison found are counted in the journal, so the status survives restarts.
+ *   4. A block stays in the journal until its outputs are written (`written`), so a crash while producing
+ *      them is in a journaled range too. While any suspect range is left, every send goes through one
+ *      queue, and a suspect record's output is produced alone, in a round of its own, its offset journaled
+ *      ahead (`producing`): a native producer that crashes on that output names the record. The next start
+ *      makes it an output poison of its range (crash-history.ts): dead-lettered with POISON_SUSPECTED here,
+ *      without its output produced, and written without native code (`avoidNative`: the librdkafka
+ *      producer's kafkajs companion), since the dead letter carries the same input bytes.
  */
 import { resolve } from 'node:path';
 import type { CompiledPipeline } from '../config/compiled.js';
@@ -17,20 +24,26 @@ import type { Clock } from '../core/clock.js';
 import { PoisonSuspectedError, asVerdictError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
-import type { EncodedOutcome } from '../pipeline/outcome.js';
-import type { InboundRecord, TopicPartition } from '../pipeline/record.js';
+import { encodeDeadLetter } from '../pipeline/encode-outcome.js';
+import { toEncodedOutcome, type EncodedOutcome } from '../pipeline/outcome.js';
+import type { InboundRecord, OutboundRecord, TopicPartition } from '../pipeline/record.js';
 import type { ModelBindings } from '../pipeline/route/bindings.js';
 import type { StateRead } from '../pipeline/state/types.js';
 import type { SuspectRange } from '../streams/runtime/crash-history.js';
 import { CrashJournal } from '../streams/runtime/crash-journal.js';
+import type { DeliveryGuard, Send } from '../streams/runtime/partitioned-stream.js';
+import type { RejectedRecord } from '../streams/types.js';
 import { PoisonIsolation } from './poison-isolation.js';
 
 type States = readonly (StateRead | undefined)[] | undefined;
 type Run = (records: readonly InboundRecord[], states: States) => Promise<EncodedOutcome[]>;
 
-/** What `Engine.stream` asks of a guard around each block's processing. */
-export interface StreamGuard {
-  /** The block's encoded outcomes, one per record in order, processed by `run` or otherwise. Never rejects unless `run` does. */
+/** What `Engine.stream` asks of a guard around each block's processing, and of the writes of its outcomes. */
+export interface StreamGuard extends DeliveryGuard {
+  /**
+   * The block's encoded outcomes, one per record in order, processed by `run` or otherwise. Never rejects
+   * unless `run` does. The block is in flight until `written` is called with the same array.
+   */
   process(records: readonly InboundRecord[], states: States, bindings: ModelBindings, run: Run): Promise<EncodedOutcome[]>;
   /** Offsets the stream committed (the next offset per partition). */
   committed(offsets: readonly (TopicPartition & { readonly offset: number })[]): void;
@@ -63,6 +76,8 @@ export interface CrashGuardOptions {
   /** Step ids, in pipeline order, to name the versions running in the journal. */
   readonly steps: readonly string[];
   readonly pipeline: string;
+  /** Where an output poison's dead letter goes (the pipeline's dead-letter topic). */
+  readonly deadLetterTopic: string;
   readonly logger: Logger;
   readonly metrics?: Metrics;
 }
@@ -77,6 +92,8 @@ export class CrashGuard implements StreamGuard {
   readonly #met = new Set<string>();
   /** Suspect ranges this run cleared, oldest first. */
   readonly #cleared: SuspectStatus[] = [];
+  /** Sends while suspect ranges are left, one after the other (see the module comment, 4). */
+  #sending: Promise<unknown> = Promise.resolve();
 
   constructor(options: CrashGuardOptions) {
     this.#options = options;
@@ -85,8 +102,19 @@ export class CrashGuard implements StreamGuard {
   process(records: readonly InboundRecord[], states: States, bindings: ModelBindings, run: Run): Promise<EncodedOutcome[]> {
     const { journal } = this.#options;
     journal.handing(records, { generation: bindings.generation, describe: () => this.#describe(bindings) });
-    const processing = journal.suspects.length === 0 ? run(records, states) : this.#guarded(records, states, bindings, run);
-    return processing.finally(() => journal.finished(records));
+    return journal.suspects.length === 0 ? run(records, states) : this.#guarded(records, states, bindings, run);
+  }
+
+  send(records: readonly InboundRecord[], outputs: readonly OutboundRecord[], send: Send): Promise<readonly RejectedRecord[]> {
+    if (this.#options.journal.suspects.length === 0) return send(outputs);
+    // One send at a time while suspects are left: a suspect record's output must be alone in the producer.
+    const sent = this.#sending.then(() => this.#sendGuarded(records, outputs, send));
+    this.#sending = sent.catch(() => undefined);
+    return sent;
+  }
+
+  written(records: readonly InboundRecord[]): void {
+    this.#options.journal.finished(records);
   }
 
   committed(offsets: readonly (TopicPartition & { readonly offset: number })[]): void {
@@ -117,25 +145,92 @@ export class CrashGuard implements StreamGuard {
     };
   }
 
-  /** Cuts the block into runs of records with the same suspect range (or none) and processes each its way. */
-  async #guarded(records: readonly InboundRecord[], states: States, bindings: ModelBindings, run: Run): Promise<EncodedOutcome[]> {
-    const parts: Array<Promise<EncodedOutcome[]>> = [];
+  /**
+   * Outside suspect ranges the outputs go in one send; each suspect record's alone, journaled ahead, except
+   * an output poison's dead letter, which avoids native code instead. Refusals are mapped back to `records`.
+   */
+  async #sendGuarded(records: readonly InboundRecord[], outputs: readonly OutboundRecord[], send: Send): Promise<RejectedRecord[]> {
+    const { journal } = this.#options;
+    const rejected: RejectedRecord[] = [];
+    const sendFrom = async (at: number, part: readonly OutboundRecord[], options?: { avoidNative: true }): Promise<void> => {
+      if (part.length === 0) return;
+      for (const r of await send(part, options)) rejected.push({ index: at + r.index, error: r.error });
+    };
     let start = 0;
-    let suspect = this.#options.journal.suspectOf(records[0]!);
+    try {
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i]!;
+        if (journal.suspectOf(record) === undefined) continue;
+        await sendFrom(start, outputs.slice(start, i));
+        if (journal.outputPoison(record)) {
+          // Not journaled: should the JS client crash on it, that is a crash like any other, counted.
+          journal.producing(undefined);
+          await sendFrom(i, [outputs[i]!], { avoidNative: true });
+        } else {
+          journal.producing(record);
+          await sendFrom(i, [outputs[i]!]);
+        }
+        start = i + 1;
+      }
+      await sendFrom(start, outputs.slice(start));
+    } finally {
+      journal.producing(undefined);
+    }
+    return rejected;
+  }
+
+  /**
+   * Cuts the block into runs of records with the same suspect range (or none), output poisons apart, and
+   * processes each its way.
+   */
+  async #guarded(records: readonly InboundRecord[], states: States, bindings: ModelBindings, run: Run): Promise<EncodedOutcome[]> {
+    const { journal } = this.#options;
+    const parts: Array<Promise<EncodedOutcome[]>> = [];
+    const kindOf = (r: InboundRecord): { suspect: SuspectRange | undefined; poison: boolean } => {
+      const suspect = journal.suspectOf(r);
+      return { suspect, poison: suspect !== undefined && journal.outputPoison(r) };
+    };
+    let start = 0;
+    let kind = kindOf(records[0]!);
     for (let i = 1; i <= records.length; i++) {
-      const next = i < records.length ? this.#options.journal.suspectOf(records[i]!) : undefined;
-      if (i < records.length && next === suspect) continue;
+      const next = i < records.length ? kindOf(records[i]!) : undefined;
+      if (next !== undefined && next.suspect === kind.suspect && next.poison === kind.poison) continue;
       const piece = records.slice(start, i);
       const pieceStates = states?.slice(start, i);
-      parts.push(suspect === undefined ? run(piece, pieceStates) : this.#isolate(suspect, piece, pieceStates, bindings));
+      const { suspect } = kind;
+      parts.push(suspect === undefined ? run(piece, pieceStates)
+        : kind.poison ? Promise.resolve(this.#outputPoison(suspect, piece))
+        : this.#isolate(suspect, piece, pieceStates, bindings));
       start = i;
-      suspect = next;
+      if (next !== undefined) kind = next;
     }
     return (await Promise.all(parts)).flat();
   }
 
+  /** Records whose output crashed the process when produced alone: dead-lettered, their outputs never produced. */
+  #outputPoison(suspect: SuspectRange, records: readonly InboundRecord[]): EncodedOutcome[] {
+    const { pipeline, deadLetterTopic } = this.#options;
+    return records.map((record) => {
+      const error = new PoisonSuspectedError('its output crashed the process when produced alone (the native producer)', {
+        details: { topic: record.topic, partition: record.partition, offset: record.offset },
+      });
+      const deadLetter = { kind: 'dead-letter', record, error, attempts: 1 } as const;
+      this.#poisonFound(suspect, record, 'poison record: its output crashed the process when produced alone; dead-lettered without it');
+      return toEncodedOutcome(deadLetter, encodeDeadLetter(deadLetter, deadLetterTopic, pipeline));
+    });
+  }
+
+  /** Counts and logs a poison record of `suspect`. */
+  #poisonFound(suspect: SuspectRange, record: InboundRecord, message: string): void {
+    const { logger, metrics, pipeline } = this.#options;
+    const { topic, partition } = suspect;
+    metrics?.poisonRecords.inc({ topic, partition: String(partition) });
+    metrics?.deadLetters.inc({ pipeline, code: PoisonSuspectedError.code });
+    logger.error({ topic, partition, offset: record.offset, code: PoisonSuspectedError.code, range: { from: suspect.from, to: suspect.to } }, message);
+  }
+
   async #isolate(suspect: SuspectRange, records: readonly InboundRecord[], states: States, bindings: ModelBindings): Promise<EncodedOutcome[]> {
-    const { logger, metrics, isolation, pipeline, journal } = this.#options;
+    const { logger, metrics, isolation, journal } = this.#options;
     const { topic, partition } = suspect;
     const labels = { topic, partition: String(partition) };
     if (!this.#met.has(rangeKey(suspect))) {
@@ -152,12 +247,7 @@ export class CrashGuard implements StreamGuard {
       logger.warn({ topic, partition, from: now.from, to: now.to, was: suspect.to },
         'suspect range ends at its poison record: the records after it run normally');
     }
-    for (const record of result.poison) {
-      metrics?.poisonRecords.inc(labels);
-      metrics?.deadLetters.inc({ pipeline, code: PoisonSuspectedError.code });
-      logger.error({ topic, partition, offset: record.offset, code: PoisonSuspectedError.code, range: { from: suspect.from, to: suspect.to } },
-        'poison record: it killed its isolation process alone; dead-lettered');
-    }
+    for (const record of result.poison) this.#poisonFound(suspect, record, 'poison record: it killed its isolation process alone; dead-lettered');
     logger.info({ topic, partition, from: first, to: last, records: records.length, poison: result.poison.length, children: result.children },
       'suspect records isolated');
     return result.encoded;
@@ -226,6 +316,10 @@ export function openCrashGuard(options: {
     logger.warn({ pid: crash.pid, startedAt: new Date(crash.startedAt).toISOString(), inflight: crash.inflight, models: crash.models, consecutive },
       'the previous run crashed; what it had in flight is in the crash journal');
   }
+  if (journal.startUp.outputPoison !== undefined) {
+    logger.warn({ ...journal.startUp.outputPoison },
+      'the previous run crashed producing one suspect record\'s output alone: the record is dead-lettered without it');
+  }
   for (const s of found) {
     logger.warn({ topic: s.topic, partition: s.partition, from: s.from, to: s.to, crashes: s.crashes },
       'suspect range: in flight in consecutive crashes; its records will be processed in isolation');
@@ -237,7 +331,7 @@ export function openCrashGuard(options: {
   });
   if (journal.suspects.length > 0) isolation.prewarm();
   return new CrashGuard({
-    journal, isolation, steps: pipeline.steps.map((s) => s.id), pipeline: pipeline.name, logger,
+    journal, isolation, steps: pipeline.steps.map((s) => s.id), pipeline: pipeline.name, deadLetterTopic: pipeline.output.deadLetter, logger,
     ...(metrics === undefined ? {} : { metrics }),
   });
 }

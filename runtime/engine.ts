@@ -399,7 +399,7 @@ export class Engine {
       ...(options.stream === undefined ? {} : { options: options.stream }),
       ...(options.onDelivered === undefined ? {} : { onDelivered: options.onDelivered }),
       ...(writer === undefined ? {} : { afterDrain: (timeLeftMs: number) => writer.flush(timeLeftMs) }),
-      ...(options.guard === undefined ? {} : { onCommitted: (offsets: readonly CommitOffset[]) => options.guard?.committed(offsets) }),
+      ...(options.guard === undefined ? {} : { onCommitted: (offsets: readonly CommitOffset[]) => options.guard?.committed(offsets), delivery: options.guard }),
     });
     stream.start();
     return stream;

@@ -56,6 +56,11 @@ export interface SendOptions {
    * atomically; the embedded log appends a send at once). The state changelog's writes ask for it. Default false.
    */
   readonly whole?: boolean;
+  /**
+   * Written without native code (with the librdkafka producer: through its kafkajs companion), for the dead
+   * letter of a record whose output crashed the native producer (runtime/crash-guard.ts). Default false.
+   */
+  readonly avoidNative?: boolean;
 }
 
 export interface Sink {

@@ -21,7 +21,7 @@ function fakeTarget(answering: number): BenchTarget & { sent: number } {
     },
     lag: () => Promise.resolve(0),
     rss: () => Promise.resolve(0),
-    sutCpuUs: () => Promise.resolve(null),
+    sutCpu: () => Promise.resolve(null),
     settings: () => ({}),
     stop: () => Promise.resolve(),
   };

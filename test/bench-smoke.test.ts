@@ -30,7 +30,7 @@ function levelAt(rate: number, capacity: number): LevelResult {
     latency: { count: rate * 2, p50Ms: 2, p90Ms: 4, p99Ms: behind ? 900 : 8, p999Ms: behind ? 950 : 9, maxMs: behind ? 1000 : 10, meanMs: 2.5 },
     lagMax: behind ? rate - capacity : 0, backlogMax: 0, rssMaxBytes: 0,
     windows: [window(achieved), window(achieved), window(achieved), window(achieved)],
-    lostWhere: null, drainS: 0, drainEnd: { end: 'caught-up', reason: '' }, cutShort: null, cpu: { machineCores: 1, harnessCores: 0.5, sutCores: null },
+    lostWhere: null, drainS: 0, drainEnd: { end: 'caught-up', reason: '' }, cutShort: null, cpu: { machineCores: 1, harnessCores: 0.5, sutCores: null }, cpuPerEvent: { processUs: null, mainThreadUs: null },
     eventLoopDelay: { p99Ms: 6, maxMs: 8 },
   };
 }

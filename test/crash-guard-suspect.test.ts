@@ -70,7 +70,7 @@ test('a suspect range ends at its poison: later offsets of the old range run nor
   assert.deepEqual(journal.suspects.map((s) => [s.from, s.to]), [[0, 8 * BLOCK + BLOCK - 1]], 'the written-ahead range, far past the block in flight');
 
   const first = paths();
-  const guard = new CrashGuard({ journal, isolation: first.isolation, steps: [], pipeline: 'p', logger: silentLogger });
+  const guard = new CrashGuard({ journal, isolation: first.isolation, steps: [], pipeline: 'p', deadLetterTopic: 'dlq', logger: silentLogger });
   const outcomes = await guard.process(block(0, BLOCK - 1), undefined, bindings, first.run);
   assert.deepEqual(first.isolated, block(0, BLOCK - 1).map((r) => r.offset), 'the block in flight at the crashes is isolated');
   assert.equal(outcomes[POISON_AT]?.label, PoisonSuspectedError.code);
@@ -80,7 +80,7 @@ test('a suspect range ends at its poison: later offsets of the old range run nor
   await guard.close();
   const reopened = CrashJournal.open(options)!;
   const second = paths();
-  const restarted = new CrashGuard({ journal: reopened, isolation: second.isolation, steps: [], pipeline: 'p', logger: silentLogger });
+  const restarted = new CrashGuard({ journal: reopened, isolation: second.isolation, steps: [], pipeline: 'p', deadLetterTopic: 'dlq', logger: silentLogger });
   assert.deepEqual(restarted.status().suspects.map((s) => ({ from: s.from, to: s.to, isolated: s.isolated, poison: s.poison, cleared: s.cleared })),
     [{ from: 0, to: POISON_AT, isolated: BLOCK, poison: 1, cleared: false }]);
   // Offsets of the old range after the poison (and new ones) run normally.
@@ -108,7 +108,7 @@ test('without a poison found, the range keeps its end and its records stay isola
   CrashJournal.open(options)!.handing(block(500, 500 + BLOCK - 1), running);
   const journal = CrashJournal.open(options)!;
   const p = paths();
-  const guard = new CrashGuard({ journal, isolation: p.isolation, steps: [], pipeline: 'p', logger: silentLogger });
+  const guard = new CrashGuard({ journal, isolation: p.isolation, steps: [], pipeline: 'p', deadLetterTopic: 'dlq', logger: silentLogger });
   await guard.process(block(500, 500 + BLOCK - 1), undefined, bindings, p.run);
   assert.deepEqual(journal.suspects.map((s) => [s.from, s.to, s.isolated, s.poison]), [[500, 500 + 2 * BLOCK - 1, BLOCK, 0]]);
   await guard.process(block(500 + BLOCK, 500 + BLOCK + 9), undefined, bindings, p.run);

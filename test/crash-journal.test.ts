@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { silentLogger } from '../core/log.js';
 import type { InboundRecord } from '../pipeline/record.js';
-import { clearCommitted, intersectRanges, startRun, type CrashEntry, type JournalContent } from '../streams/runtime/crash-history.js';
+import { clearCommitted, intersectRanges, startRun, withOutputPoison, type CrashEntry, type JournalContent } from '../streams/runtime/crash-history.js';
 import { CrashJournal, type CrashJournalOptions } from '../streams/runtime/crash-journal.js';
 
 const crash = (inflight: CrashEntry['inflight']): CrashEntry => ({ pid: 1, startedAt: 0, detectedAt: 0, models: [], inflight });
@@ -49,6 +49,29 @@ describe('crash history', () => {
       content = { ...s.content, run: { ...s.content.run, inflight: [{ topic: 't', partition: 0, from: i * 10, to: i * 10 + 9 }] } };
     }
     assert.equal(content.crashes.length, 16, 'at most HISTORY crashes are kept');
+  });
+
+  test('a crash while one record\'s output was produced alone names it: an output poison of its range, which ends there; the crash makes no new suspect', () => {
+    const suspect = { topic: 't', partition: 0, from: 100, to: 1_000, crashes: 2, foundAt: 7 };
+    const producing = { topic: 't', partition: 0, offset: 117 };
+    const previous: JournalContent = {
+      ...unclean([{ topic: 't', partition: 0, from: 100, to: 1_000 }], [crash([{ topic: 't', partition: 0, from: 100, to: 1_000 }])]),
+      run: { pid: 9, startedAt: 5, clean: false, models: [], inflight: [{ topic: 't', partition: 0, from: 100, to: 1_000 }], producing },
+      suspects: [suspect],
+    };
+    // Threshold 1: an ordinary crash would make its range suspect at once; this one is explained.
+    const s = startRun(previous, { pipeline: 'p', threshold: 1, pid: 2, now: 20 });
+    assert.deepEqual(s.outputPoison, producing);
+    assert.deepEqual(s.found, []);
+    assert.equal(s.content.crashes.length, 1, 'not added to the history');
+    assert.equal(s.consecutive, 2);
+    assert.deepEqual(s.content.suspects, [{ ...suspect, to: 117, poison: 1, outputPoison: [117] }]);
+    assert.equal(s.content.run.producing, undefined, 'the new run produces nothing alone yet');
+    // Named again (its dead letter's run crashed there too): counted once. A second one keeps the end.
+    assert.deepEqual(withOutputPoison(s.content.suspects, producing, 30), s.content.suspects);
+    assert.deepEqual(withOutputPoison(s.content.suspects, { ...producing, offset: 110 }, 30)[0], { ...suspect, to: 117, poison: 2, outputPoison: [117, 110] });
+    // Held by no suspect range (a journal edited by hand): a range of its own.
+    assert.deepEqual(withOutputPoison([], producing, 30), [{ topic: 't', partition: 0, from: 117, to: 117, crashes: 1, foundAt: 30, poison: 1, outputPoison: [117] }]);
   });
 
   test('a suspect is cleared once the committed offset passes its end', () => {
@@ -129,6 +152,35 @@ describe('crash journal file', () => {
     const fourth = CrashJournal.open(options(dir))!;
     assert.equal(fourth.startUp.consecutive, 0);
     fourth.close();
+  });
+
+  test('a block stays in flight until finished; the record produced alone is journaled ahead, and a clean stop drops it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'verdict-journal-'));
+    const first = CrashJournal.open(options(dir))!;
+    first.handing(block(0, 0, 9), running);
+    const second = CrashJournal.open(options(dir))!;
+    second.handing(block(0, 0, 9), running);
+    const journal = CrashJournal.open(options(dir))!;
+    assert.equal(journal.suspects.length, 1);
+    const b = block(0, 0, 9);
+    journal.handing(b, running);
+    // Processed but not written: still in flight when another partition's block forces a write.
+    journal.handing(block(1, 0, 9), running);
+    assert.deepEqual(onDisk(journal).run.inflight[0], { topic: 't', partition: 0, from: 0, to: 109 });
+    journal.producing(b[3]);
+    assert.deepEqual(onDisk(journal).run.producing, { topic: 't', partition: 0, offset: 3 });
+    assert.equal(journal.outputPoison(b[3]!), false);
+    journal.producing(undefined);
+    assert.equal(onDisk(journal).run.producing, undefined);
+    journal.producing(b[4]);
+    // The process "dies" producing offset 4 alone: the next start makes it an output poison.
+    const next = CrashJournal.open(options(dir))!;
+    assert.deepEqual(next.startUp.outputPoison, { topic: 't', partition: 0, offset: 4 });
+    assert.equal(next.outputPoison(b[4]!), true);
+    assert.equal(next.outputPoison(b[3]!), false);
+    next.producing(b[5]);
+    next.close();
+    assert.equal(onDisk(next).run.producing, undefined, 'a clean stop names no record');
   });
 
   test('a second live daemon of the same group and pipeline takes the next slot', () => {

@@ -38,6 +38,14 @@ const check = (value: number): string => `
   } catch (e) { console.log('threw ' + e.code); }
 `;
 
+const checkProduce = (value: string): string => `
+  import { failpoint, failpointArmed, holdsUtf8 } from ${JSON.stringify(failpoints)};
+  try {
+    if (failpointArmed('kafka.produce')) await failpoint('kafka.produce', (text) => holdsUtf8(Buffer.from(${JSON.stringify(value)}), text));
+    console.log('went on');
+  } catch (e) { console.log('threw ' + e.code + ' ' + e.retryable); }
+`;
+
 describe('failpoints', () => {
   test('abort kills the whole process with SIGABRT on the trigger value only', async () => {
     const spec = { 'model.run': { action: 'abort', whenValue: 0.123 } };
@@ -66,7 +74,17 @@ describe('failpoints', () => {
     assert.equal((await run(check(1), { 'model.run': { action: 'delay', ms: 10 } })).out.trim(), 'went on');
   });
 
+  test('kafka.produce aborts on a record whose value holds the UTF-8 bytes only; throw is a retryable TRANSPORT_FAILED', async () => {
+    const spec = { 'kafka.produce': { action: 'abort', whenBytes: '"eventId":"é-7"' } };
+    assert.deepEqual(await run(checkProduce('{"eventId":"é-8"}'), spec).then((r) => [r.signal, r.out.trim()]), [null, 'went on']);
+    assert.equal((await run(checkProduce('{"a":1,"eventId":"é-7"}'), spec)).signal, 'SIGABRT');
+    assert.equal((await run(checkProduce('x'), { 'kafka.produce': { action: 'throw' } })).out.trim(), 'threw TRANSPORT_FAILED true');
+    assert.equal((await run(checkProduce('x'), { 'model.run': { action: 'abort' } })).out.trim(), 'went on', 'another point is not armed here');
+  });
+
   test('a malformed spec is a ConfigError at first use', async () => {
+    assert.equal((await run(checkProduce('x'), '{"kafka.produce": {"action": "abort", "whenValue": 1}}')).out.trim(), 'threw CONFIG_INVALID false',
+      'each point takes its own trigger');
     assert.equal((await run(check(1), '{"model.run": {"action": "explode"}}')).out.trim(), 'threw CONFIG_INVALID');
     assert.equal((await run(check(1), 'not json')).out.trim(), 'threw CONFIG_INVALID');
   });

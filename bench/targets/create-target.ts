@@ -31,15 +31,34 @@ export function createTarget(name: TargetName, ctx: TargetContext): BenchTarget 
     case 'verdict-embedded-no-state': return new VerdictEmbeddedTarget({ ...embedded, withoutState: true });
     case 'fused': return new FusedEmbeddedTarget(embedded);
     case 'verdict-kafka':
-      return new KafkaTarget({ ...kafka, name, kind: 'verdict', description: 'Verdict: Engine.stream over KafkaSource/KafkaSink (kafkajs), blocks in its worker thread (runtime.mode blocks)' });
+      return new KafkaTarget({
+        ...kafka, name, kind: 'verdict', producerClient: 'kafkajs',
+        description: 'Verdict: Engine.stream over KafkaSource/KafkaSink (kafkajs consumer and producer), blocks in its worker thread (runtime.mode blocks)',
+      });
+    case 'verdict-kafka-librdkafka':
+      return new KafkaTarget({
+        ...kafka, name, kind: 'verdict', producerClient: 'librdkafka',
+        description: 'Verdict: verdict-kafka with kafka.producer.client librdkafka (kafkajs consumer, librdkafka native producer)',
+      });
     case 'verdict-kafka-no-state':
       return new KafkaTarget({
-        ...kafka, name, kind: 'verdict', withoutState: true,
+        ...kafka, name, kind: 'verdict', producerClient: 'kafkajs', withoutState: true,
         description: 'Verdict: verdict-kafka with the pipeline without its per-key state (state features read event fields)',
       });
     case 'passthrough':
-      return new KafkaTarget({ ...kafka, name, kind: 'passthrough', description: 'Baseline: kafkajs eachBatch → sendBatch of the same records, no models (the I/O ceiling)' });
+      return new KafkaTarget({
+        ...kafka, name, kind: 'passthrough', producerClient: 'kafkajs',
+        description: 'Baseline: kafkajs eachBatch → kafkajs sendBatch of the same records, no models (the I/O ceiling)',
+      });
+    case 'passthrough-librdkafka':
+      return new KafkaTarget({
+        ...kafka, name, kind: 'passthrough', producerClient: 'librdkafka',
+        description: 'Baseline: kafkajs eachBatch → librdkafka native Producer (Verdict\'s settings, a delivery report per record) of the same records, no models',
+      });
     case 'naive':
-      return new KafkaTarget({ ...kafka, name, kind: 'naive', description: 'Baseline: kafkajs eachMessage, models one row at a time on the main thread, send per decision' });
+      return new KafkaTarget({
+        ...kafka, name, kind: 'naive', producerClient: 'kafkajs',
+        description: 'Baseline: kafkajs eachMessage, models one row at a time on the main thread, send per decision',
+      });
   }
 }

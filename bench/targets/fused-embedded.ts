@@ -16,7 +16,7 @@ import { headerList, type BenchEvent } from '../events.js';
 import { MLP_THRESHOLD, deadLetterRecord, decide, decisionRecord, loadBaselineModels, runModel, type BaselineModels } from './baseline-models.js';
 import { EmbeddedOutputReader } from './embedded-reader.js';
 import { compileBenchPipeline } from './pipeline.js';
-import type { BenchTarget, OutputListener } from './target.js';
+import type { BenchTarget, OutputListener, SutCpu } from './target.js';
 import { OUTPUT_RETENTION, type EmbeddedTargetOptions } from './verdict-embedded.js';
 
 interface Accepted {
@@ -80,7 +80,7 @@ export class FusedEmbeddedTarget implements BenchTarget {
     return Promise.resolve(process.memoryUsage.rss());
   }
 
-  sutCpuUs(): Promise<number | null> {
+  sutCpu(): Promise<SutCpu | null> {
     return Promise.resolve(null);
   }
 

@@ -1,11 +1,12 @@
 /**
  * Entry point of the child process that runs one Kafka system under test (see kafka-sut.ts). It starts the
- * system on `start`, answers `stats` with its own resident memory and CPU time, and stops and exits on `stop` or when the
+ * system on `start`, answers `stats` with its own resident memory and CPU time (the process's and its main thread's), and stops and exits on `stop` or when the
  * parent goes away.
  */
 import { createLogger } from '../../core/log.js';
 import { createMetrics } from '../../core/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../core/metrics-server.js';
+import { clockTicks, mainThreadCpuUs } from '../thread-cpu.js';
 import type { ChildMessage, KafkaSutConfig, ParentMessage, RunningSut } from './kafka-sut.js';
 import { startNaive } from './naive-kafka.js';
 import { startPassthrough } from './passthrough-kafka.js';
@@ -19,6 +20,8 @@ const reply = (m: ChildMessage): void => {
 };
 
 async function start(config: KafkaSutConfig): Promise<void> {
+  // Read once now (it runs `getconf`), not during a level's first stats request.
+  clockTicks();
   const logger = createLogger({ level: config.logLevel, name: `bench-${config.kind}` });
   // Served over HTTP as the daemon serves its own (process metrics included, `verdict_` prefix), so the
   // harness reads the system under test's memory, event-loop delay and bounds the way an operator would.
@@ -57,7 +60,7 @@ process.on('message', (m: ParentMessage) => {
       break;
     case 'stats': {
       const cpu = process.cpuUsage();
-      reply({ type: 'stats', seq: m.seq, rssBytes: process.memoryUsage.rss(), cpuUs: cpu.user + cpu.system });
+      reply({ type: 'stats', seq: m.seq, rssBytes: process.memoryUsage.rss(), cpuUs: cpu.user + cpu.system, mainThreadCpuUs: mainThreadCpuUs() });
       break;
     }
     case 'stop':

@@ -5,6 +5,7 @@
  */
 import { Kafka, Partitioners, logLevel, type Consumer, type Producer } from 'kafkajs';
 import type { BenchTopics } from './pipeline.js';
+import type { ProducerClientName } from './target.js';
 
 export type KafkaSutKind = 'verdict' | 'passthrough' | 'naive';
 
@@ -27,6 +28,12 @@ export interface KafkaSutConfig {
   /** Partitions whose batches kafkajs hands over concurrently (Verdict's default, for passthrough too). */
   readonly partitionsConsumedConcurrently: number;
   readonly logLevel: string;
+  /**
+   * The client that produces: Verdict's `kafka.producer.client` (verdict), or the raw client the passthrough
+   * produces with (kafkajs `sendBatch`, or librdkafka's native Producer: passthrough-librdkafka.ts). The
+   * consumer is kafkajs in every case; naive takes kafkajs only.
+   */
+  readonly producerClient: ProducerClientName;
   /** Verdict only: run the pipeline without its per-key state (targets/without-state.ts). */
   readonly withoutState?: boolean;
 }
@@ -39,7 +46,8 @@ export type ParentMessage =
 export type ChildMessage =
   /** `metricsPort`: the child's Prometheus endpoint on 127.0.0.1 (`/metrics`, process metrics included). */
   | { readonly type: 'started'; readonly settings: Readonly<Record<string, unknown>>; readonly metricsPort: number }
-  | { readonly type: 'stats'; readonly seq: number; readonly rssBytes: number; readonly cpuUs: number }
+  /** `cpuUs`: the whole process (all threads); `mainThreadCpuUs`: its main thread alone, null off Linux (bench/thread-cpu.ts). */
+  | { readonly type: 'stats'; readonly seq: number; readonly rssBytes: number; readonly cpuUs: number; readonly mainThreadCpuUs: number | null }
   | { readonly type: 'stopped' }
   | { readonly type: 'error'; readonly message: string };
 
@@ -62,11 +70,15 @@ export function baselineKafka(config: Pick<KafkaSutConfig, 'brokers' | 'clientId
 
 /** The baselines' client pair: a connected producer and a connected consumer subscribed to the input topic. */
 export async function connectBaseline(config: KafkaSutConfig): Promise<{ consumer: Consumer; producer: Producer }> {
-  const { kafka, producer: makeProducer } = baselineKafka(config);
-  const producer = makeProducer();
-  const consumer = kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, ...config.timings });
+  const producer = baselineKafka(config).producer();
   await producer.connect();
+  return { consumer: await connectBaselineConsumer(config), producer };
+}
+
+/** The baselines' consumer alone, connected and subscribed to the input topic. */
+export async function connectBaselineConsumer(config: KafkaSutConfig): Promise<Consumer> {
+  const consumer = baselineKafka(config).kafka.consumer({ groupId: config.groupId, allowAutoTopicCreation: false, ...config.timings });
   await consumer.connect();
   await consumer.subscribe({ topics: [config.topics.input], fromBeginning: true });
-  return { consumer, producer };
+  return consumer;
 }

@@ -15,6 +15,7 @@ import type { LogState } from '../drain.js';
 import { sutMetricsOf, type SutMetrics } from '../sut-metrics.js';
 import type { AdminLike } from '../../streams/kafka/kafka-client.js';
 import { kafkajsClientFactory } from '../../streams/kafka/kafkajs-client.js';
+import { loadLibrdkafka, type LibrdkafkaLoad } from '../../streams/kafka/librdkafka-binding.js';
 import { BENCH_ID_HEADER, type BenchEvent } from '../events.js';
 import type { KafkaCluster } from './kafka-cluster.js';
 import { createKafkaTargetTopics } from './kafka-topics.js';
@@ -23,11 +24,15 @@ import { loadBenchPipeline } from './pipeline.js';
 import { withoutState } from './without-state.js';
 import { baselineKafka, type ChildMessage, type KafkaSutConfig, type KafkaSutKind, type ParentMessage } from './kafka-sut.js';
 import type { BenchTopics } from './pipeline.js';
-import { DECISION_ID_HEADER, type BenchTarget, type OutputListener, type TargetName } from './target.js';
+import {
+  DECISION_ID_HEADER, TargetUnavailableError, type BenchTarget, type OutputListener, type ProducerClientName, type SutCpu, type TargetName,
+} from './target.js';
 
 export interface KafkaTargetOptions {
-  readonly name: Extract<TargetName, 'verdict-kafka' | 'verdict-kafka-no-state' | 'passthrough' | 'naive'>;
+  readonly name: Extract<TargetName, 'verdict-kafka' | 'verdict-kafka-librdkafka' | 'verdict-kafka-no-state' | 'passthrough' | 'passthrough-librdkafka' | 'naive'>;
   readonly kind: KafkaSutKind;
+  /** The system under test's producer (KafkaSutConfig.producerClient). librdkafka: skipped where it is not installed. */
+  readonly producerClient: ProducerClientName;
   readonly description: string;
   /** Made when the target starts (a mock broker per target), stopped with it. */
   readonly cluster: () => Promise<KafkaCluster>;
@@ -38,11 +43,15 @@ export interface KafkaTargetOptions {
   readonly logLevel: string;
   /** Verdict only: the pipeline without its per-key state (`verdict-kafka-no-state`). */
   readonly withoutState?: boolean;
+  /** How the librdkafka producer is looked for; default `loadLibrdkafka` (a test passes one that finds nothing). */
+  readonly loadLibrdkafka?: () => Promise<LibrdkafkaLoad>;
 }
 
 const CHILD_START_TIMEOUT_MS = 60_000;
 const CHILD_STOP_TIMEOUT_MS = 15_000;
 const SCRAPE_TIMEOUT_MS = 5_000;
+
+interface ChildStats { readonly rssBytes: number; readonly cpu: SutCpu }
 
 export class KafkaTarget implements BenchTarget {
   readonly name: KafkaTargetOptions['name'];
@@ -60,7 +69,7 @@ export class KafkaTarget implements BenchTarget {
   #reader: Consumer | undefined;
   #admin: AdminLike | undefined;
   #statsSeq = 0;
-  readonly #statsWaiters = new Map<number, (stats: { rssBytes: number; cpuUs: number } | null) => void>();
+  readonly #statsWaiters = new Map<number, (stats: ChildStats | null) => void>();
   #sendErrors = 0;
   readonly #book: OffsetBook;
   /** Next expected offset per output partition; a jump is records deleted before the reader got them. */
@@ -74,8 +83,13 @@ export class KafkaTarget implements BenchTarget {
     this.#book = new OffsetBook(options.partitions);
   }
 
+  /** Rejects with TargetUnavailableError, before starting anything, when its producer is not installed. */
   async start(onOutput: OutputListener): Promise<void> {
     const o = this.#options;
+    if (o.producerClient === 'librdkafka') {
+      const loaded = await (o.loadLibrdkafka ?? loadLibrdkafka)();
+      if ('missing' in loaded) throw new TargetUnavailableError(`needs the librdkafka producer: ${loaded.missing} (an optional dependency: README "Choosing the producer")`);
+    }
     const cluster = (this.#cluster = await o.cluster());
     const prefix = `bench-${o.runId}-${o.name}`;
     const stateless = o.withoutState === true;
@@ -90,6 +104,7 @@ export class KafkaTarget implements BenchTarget {
     const config: KafkaSutConfig = {
       kind: o.kind, brokers: cluster.brokers, clientId: `${prefix}-sut`, groupId, topics,
       pipelinePath: o.pipelinePath, timings: cluster.timings, partitionsConsumedConcurrently: 4, logLevel: o.logLevel,
+      producerClient: o.producerClient,
       ...(stateless ? { withoutState: true } : {}),
     };
     const { kafka, producer } = baselineKafka({ brokers: cluster.brokers, clientId: `${prefix}-harness` });
@@ -153,11 +168,11 @@ export class KafkaTarget implements BenchTarget {
     return (await this.#stats())?.rssBytes ?? 0;
   }
 
-  async sutCpuUs(): Promise<number | null> {
-    return (await this.#stats())?.cpuUs ?? null;
+  async sutCpu(): Promise<SutCpu | null> {
+    return (await this.#stats())?.cpu ?? null;
   }
 
-  #stats(): Promise<{ rssBytes: number; cpuUs: number } | null> {
+  #stats(): Promise<ChildStats | null> {
     const child = this.#child;
     if (child === undefined || !child.connected) return Promise.resolve(null);
     const seq = this.#statsSeq++;
@@ -169,6 +184,7 @@ export class KafkaTarget implements BenchTarget {
 
   settings(): Readonly<Record<string, unknown>> {
     return {
+      producerClient: this.#options.producerClient,
       ...this.#childSettings,
       partitions: this.#options.partitions,
       broker: this.#cluster?.kind,
@@ -210,7 +226,7 @@ export class KafkaTarget implements BenchTarget {
             fail(m.message);
             break;
           case 'stats':
-            this.#statsWaiters.get(m.seq)?.({ rssBytes: m.rssBytes, cpuUs: m.cpuUs });
+            this.#statsWaiters.get(m.seq)?.({ rssBytes: m.rssBytes, cpu: { processUs: m.cpuUs, mainThreadUs: m.mainThreadCpuUs } });
             this.#statsWaiters.delete(m.seq);
             break;
           case 'stopped':

@@ -8,16 +8,38 @@ import type { BenchEvent } from '../events.js';
 import type { SutMetrics } from '../sut-metrics.js';
 
 export const TARGET_NAMES = [
-  'verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive', 'verdict-embedded-shadow', 'verdict-embedded-no-state', 'verdict-kafka-no-state',
+  'verdict-embedded', 'fused', 'verdict-kafka', 'verdict-kafka-librdkafka', 'passthrough', 'passthrough-librdkafka', 'naive',
+  'verdict-embedded-shadow', 'verdict-embedded-no-state', 'verdict-kafka-no-state',
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 /**
- * What `verdict bench` runs without `--targets`. `verdict-embedded-shadow` (verdict-embedded with a shadow
- * step, see `--shadow`) is there to be run beside `verdict-embedded` when asked for, and so are the
- * `-no-state` targets (the pipeline with its per-key state taken out: targets/without-state.ts) beside
- * `verdict-embedded` and `verdict-kafka`.
+ * What `verdict bench` runs without `--targets`: both Kafka producers side by side (`-librdkafka`: the
+ * librdkafka producer; skipped, with the reason, where @confluentinc/kafka-javascript is not installed).
+ * `verdict-embedded-shadow` (verdict-embedded with a shadow step, see `--shadow`) is there to be run beside
+ * `verdict-embedded` when asked for, and so are the `-no-state` targets (the pipeline with its per-key state
+ * taken out: targets/without-state.ts) beside `verdict-embedded` and `verdict-kafka`.
  */
-export const DEFAULT_TARGETS: readonly TargetName[] = ['verdict-embedded', 'fused', 'verdict-kafka', 'passthrough', 'naive'];
+export const DEFAULT_TARGETS: readonly TargetName[] = [
+  'verdict-embedded', 'fused', 'verdict-kafka', 'verdict-kafka-librdkafka', 'passthrough', 'passthrough-librdkafka', 'naive',
+];
+
+/** The Kafka producer client of a target: named as `kafka.producer.client` names it. */
+export type ProducerClientName = 'kafkajs' | 'librdkafka';
+
+/** CPU time of the system under test's own process, µs since it started: all its threads, and its main thread alone. */
+export interface SutCpu {
+  readonly processUs: number;
+  /** null where the platform cannot tell (bench/thread-cpu.ts: Linux only). */
+  readonly mainThreadUs: number | null;
+}
+
+/**
+ * A target that cannot run on this machine (an optional dependency missing): the harness skips it with
+ * this message instead of failing the run. `name` is what the harness checks.
+ */
+export class TargetUnavailableError extends Error {
+  override readonly name = 'TargetUnavailableError';
+}
 
 export type OutputKind = 'decision' | 'dead-letter';
 
@@ -37,8 +59,8 @@ export interface BenchTarget {
   lag(): Promise<number>;
   /** Resident memory of the process the system under test runs in, in bytes. */
   rss(): Promise<number>;
-  /** CPU time (user + system, µs) of the system under test's own process; null when it is the harness's. */
-  sutCpuUs(): Promise<number | null>;
+  /** CPU time (user + system) of the system under test's own process; null when it is the harness's. */
+  sutCpu(): Promise<SutCpu | null>;
   /**
    * One scrape of the system under test's Prometheus endpoint (memory, heap, event-loop delay, bounded
    * queues and their bounds); null when it cannot be read. Absent on targets without one of their own

@@ -12,7 +12,7 @@ import { EmbeddedOutputReader } from './embedded-reader.js';
 import type { PipelineFile } from '../../config/pipeline-schema.js';
 import { loadBenchPipeline } from './pipeline.js';
 import { withoutState } from './without-state.js';
-import type { BenchTarget, OutputListener } from './target.js';
+import type { BenchTarget, OutputListener, SutCpu } from './target.js';
 
 export interface EmbeddedTargetOptions {
   readonly pipelinePath: string;
@@ -112,7 +112,7 @@ export class VerdictEmbeddedTarget implements BenchTarget {
     return Promise.resolve(process.memoryUsage.rss());
   }
 
-  sutCpuUs(): Promise<number | null> {
+  sutCpu(): Promise<SutCpu | null> {
     return Promise.resolve(null);
   }
 

@@ -96,6 +96,12 @@ export interface SendBatchOptions {
    * producer sends such a round through kafkajs (streams/kafka/librdkafka-producer.ts).
    */
   readonly whole?: boolean;
+  /**
+   * Written without native code: a producer on a native client sends the round through a JS one (the
+   * librdkafka producer's kafkajs companion), in order with its other rounds. The crash guard asks it for the
+   * dead letter of a record whose output crashed the native producer (runtime/crash-guard.ts). Default false.
+   */
+  readonly avoidNative?: boolean;
 }
 
 /** A record the brokers refused for itself, by its place in the round: `batch[topicIndex].records[recordIndex]`. */

@@ -21,7 +21,7 @@ import { componentLogger, silentLogger, type Logger } from '../../core/log.js';
 import { parseOptions } from '../../core/options.js';
 import type { RejectedRecord, SendOptions, Sink } from '../types.js';
 import type { OutboundRecord } from '../../pipeline/record.js';
-import type { KafkaClientFactory, KafkaConnection, ProducerLike, TopicRecords } from './kafka-client.js';
+import type { KafkaClientFactory, KafkaConnection, ProducerLike, SendBatchOptions, TopicRecords } from './kafka-client.js';
 import { kafkaSinkSchema, type KafkaProducerOptions } from '../../config/kafka-options.js';
 import { kafkaClientFactory } from './client-factory.js';
 
@@ -43,6 +43,7 @@ export interface KafkaSinkOptions extends KafkaConnection {
 interface QueuedSend {
   readonly records: readonly OutboundRecord[];
   readonly whole: boolean;
+  readonly avoidNative: boolean;
   readonly resolve: (rejected: readonly RejectedRecord[]) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -113,7 +114,8 @@ export class KafkaSink implements Sink {
     if (this.#closed !== undefined) return Promise.reject(new TransportError('send after close', { retryable: false }));
     if (records.length === 0) return Promise.resolve([]);
     const whole = options.whole === true;
-    const sent = new Promise<readonly RejectedRecord[]>((resolve, reject) => this.#queue.push({ records, whole, resolve, reject }));
+    const avoidNative = options.avoidNative === true;
+    const sent = new Promise<readonly RejectedRecord[]>((resolve, reject) => this.#queue.push({ records, whole, avoidNative, resolve, reject }));
     this.#inflight.add(sent);
     const forget = (): void => { this.#inflight.delete(sent); };
     sent.then(forget, forget);
@@ -125,10 +127,12 @@ export class KafkaSink implements Sink {
   #pump(): void {
     while (this.#outstanding < this.#maxOutstanding && this.#queue.length > 0) {
       const round: QueuedSend[] = [this.#queue.shift()!];
-      const whole = round[0]!.whole;
+      const { whole, avoidNative } = round[0]!;
       let count = round[0]!.records.length;
-      // Whole sends are merged only with whole sends: a producer may send those another way (see SendBatchOptions).
-      while (this.#queue.length > 0 && this.#queue[0]!.whole === whole && count + this.#queue[0]!.records.length <= this.#maxRecordsPerRound) {
+      // Whole sends are merged only with whole sends, and sends that avoid native code with their like: a
+      // producer may send those another way (see SendBatchOptions).
+      const alike = (q: QueuedSend): boolean => q.whole === whole && q.avoidNative === avoidNative;
+      while (this.#queue.length > 0 && alike(this.#queue[0]!) && count + this.#queue[0]!.records.length <= this.#maxRecordsPerRound) {
         const next = this.#queue.shift()!;
         round.push(next);
         count += next.records.length;
@@ -136,7 +140,7 @@ export class KafkaSink implements Sink {
       const records = round.length === 1 ? round[0]!.records : round.flatMap((q) => q.records);
       this.#outstanding++;
       void this.connect()
-        .then(() => this.#isolating(records, whole))
+        .then(() => this.#isolating(records, { whole, avoidNative }))
         .then(
           (refused) => {
             let at = 0;
@@ -167,10 +171,10 @@ export class KafkaSink implements Sink {
    * when it cannot (it rejects with a RecordRejectedError), the halves are sent again, one after the other,
    * down to single records. Returns the refusal of each refused record by position (sparse).
    */
-  async #isolating(records: readonly OutboundRecord[], whole: boolean): Promise<Array<VerdictError | undefined>> {
+  async #isolating(records: readonly OutboundRecord[], options: SendBatchOptions): Promise<Array<VerdictError | undefined>> {
     try {
       const { batch, positions } = groupByTopicWithPositions(records);
-      const refusals = await this.#producer.sendBatch(batch, { whole });
+      const refusals = await this.#producer.sendBatch(batch, options);
       const refused = new Array<VerdictError | undefined>(records.length);
       for (const { topicIndex, recordIndex, error } of refusals) {
         const at = positions[topicIndex]?.[recordIndex];
@@ -186,8 +190,8 @@ export class KafkaSink implements Sink {
         return [err];
       }
       const half = Math.ceil(records.length / 2);
-      const head = await this.#isolating(records.slice(0, half), whole);
-      const tail = await this.#isolating(records.slice(half), whole);
+      const head = await this.#isolating(records.slice(0, half), options);
+      const tail = await this.#isolating(records.slice(half), options);
       const refused = new Array<VerdictError | undefined>(records.length);
       head.forEach((e, i) => { refused[i] = e; });
       tail.forEach((e, i) => { refused[half + i] = e; });

@@ -19,9 +19,15 @@
  * at all, and librdkafka may split one partition's records of a round over produce requests; so a round with
  * a null header value, and a round that must land whole per partition (`SendBatchOptions.whole`: the state
  * changelog), go through a kafkajs producer kept beside it (`companion`). A round with a null header value
- * waits for the rounds before it and holds back those after it, so records keep their order.
+ * waits for the rounds before it and holds back those after it, so records keep their order. So does a
+ * round that must not touch native code (`SendBatchOptions.avoidNative`: the dead letter of a record whose
+ * output crashed this producer, runtime/crash-guard.ts).
+ *
+ * The `kafka.produce` failpoint (core/failpoints.ts) is checked right before each record goes to the native
+ * produce(), where a native crash on a record would happen.
  */
-import { ConfigError, RecordRejectedError, TransportError } from '../../core/errors.js';
+import { ConfigError, RecordRejectedError, TransportError, asVerdictError, type VerdictError } from '../../core/errors.js';
+import { failpoint, failpointArmed, holdsUtf8 } from '../../core/failpoints.js';
 import { componentLogger, type Logger } from '../../core/log.js';
 import type { OutboundHeader, OutboundRecord } from '../../pipeline/record.js';
 import type { KafkaConnection, ProducerLike, ProducerSettings, RefusedRecord, SendBatchOptions, TopicRecords } from './kafka-client.js';
@@ -88,6 +94,8 @@ export class LibrdkafkaProducer implements ProducerLike {
   #settled: Promise<unknown> = Promise.resolve();
   /** An ordered round in flight: later rounds wait for it. */
   #ordered: Promise<unknown> | undefined;
+  /** The `kafka.produce` failpoint is set (read at connect: a malformed variable fails it with CONFIG_INVALID). */
+  #faultArmed = false;
   /** Rounds waiting for room in librdkafka's queue. */
   #roomWaiters: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 
@@ -101,11 +109,12 @@ export class LibrdkafkaProducer implements ProducerLike {
 
   /**
    * Loads the binding and connects. Rejects with ConfigError when the binding is missing and the settings
-   * demand it (`client: librdkafka`), or the configuration cannot be expressed; with TransportError when the
-   * brokers cannot be reached.
+   * demand it (`client: librdkafka`), the configuration cannot be expressed, or VERDICT_FAILPOINTS is
+   * malformed; with TransportError when the brokers cannot be reached.
    */
   async connect(): Promise<void> {
     if (this.#client !== undefined || this.#fallback) return;
+    this.#faultArmed = failpointArmed('kafka.produce');
     const loaded = await this.#load();
     if ('missing' in loaded) {
       if (this.#settings.client === 'librdkafka') {
@@ -137,7 +146,7 @@ export class LibrdkafkaProducer implements ProducerLike {
     if (this.#fallback) return this.#companionSend(batch);
     // Whole rounds write the state changelog, a topic of their own: no order to keep with the others.
     if (options.whole === true) return this.#companionSend(batch);
-    if (hasNullHeader(batch)) return this.#sendOrdered(batch);
+    if (hasNullHeader(batch) || options.avoidNative === true) return this.#sendOrdered(batch);
     const ordered = this.#ordered;
     const sent = ordered === undefined ? this.#produceConfirmed(batch) : ordered.then(() => this.#produceConfirmed(batch));
     // An ordered round sent later waits for this one from now on, also while it is held back behind an
@@ -219,6 +228,14 @@ export class LibrdkafkaProducer implements ProducerLike {
       const { topic, records } = round.batch[t]!;
       for (let r = t === topicIndex ? recordIndex : 0; r < records.length; r++, place++) {
         const record: OutboundRecord = records[r]!;
+        if (this.#faultArmed) {
+          try {
+            await failpoint('kafka.produce', (text) => holdsUtf8(record.value, text));
+          } catch (err) {
+            this.#fail(id, round, asVerdictError(err));
+            continue;
+          }
+        }
         try {
           client.produce(topic, record.partition ?? null, record.value === null ? null : bytes(record.value),
             record.key === null ? null : bytes(record.key), null, id * ROUND_SPAN + place, headersOf(record.headers));
@@ -270,6 +287,12 @@ export class LibrdkafkaProducer implements ProducerLike {
     const error = toLibrdkafkaProduceError(err);
     if (error instanceof RecordRejectedError) round.refused.push({ topicIndex, recordIndex, error });
     else round.failure ??= error;
+    if (--round.pending === 0) this.#finish(id, round);
+  }
+
+  /** A record of the round failed for a reason that is not its own (an injected fault): the round fails. */
+  #fail(id: number, round: Round, error: VerdictError): void {
+    round.failure ??= error instanceof TransportError ? error : new TransportError(error.message, { cause: error });
     if (--round.pending === 0) this.#finish(id, round);
   }
 

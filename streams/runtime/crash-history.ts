@@ -9,6 +9,11 @@
  * which held whatever was being processed at every one of those crashes. Suspects stay in the journal until
  * the partition's committed offset passes them; one ends at its poison record once isolation found it
  * (`afterIsolation`), since the ranges are written ahead and reach past what was really in flight.
+ *
+ * Records of a suspect range are also produced one per round, the run naming the record it is producing
+ * (`run.producing`) ahead of each. A run that crashed while producing one record alone names it: the crash
+ * is explained, not counted towards a new suspect range, and the record becomes an output poison of its
+ * range (`outputPoison`), which the next run dead-letters without producing its output.
  */
 import { z } from 'zod';
 import type { TopicPartition } from '../../pipeline/record.js';
@@ -27,6 +32,13 @@ export interface SuspectRange extends OffsetRange {
   /** Records of it processed in isolation, and of those dead-lettered as poison, over every run (absent: none yet). */
   readonly isolated?: number | undefined;
   readonly poison?: number | undefined;
+  /** Offsets whose output crashed the process while produced alone (absent: none): dead-lettered, never produced. */
+  readonly outputPoison?: readonly number[] | undefined;
+}
+
+/** One record of a partition. */
+export interface OffsetOf extends TopicPartition {
+  readonly offset: number;
 }
 
 /** What a run had in flight, as its last journal write said. */
@@ -49,6 +61,8 @@ export interface CrashEntry extends RunInFlight {
 export interface RunEntry extends RunInFlight {
   /** True once the run stopped under control (drained, forced stop, failed): its end was no crash. */
   readonly clean: boolean;
+  /** The record of a suspect range whose output alone is being produced (absent: none). */
+  readonly producing?: OffsetOf | undefined;
 }
 
 export interface JournalContent {
@@ -72,9 +86,14 @@ const models = z.array(z.string());
 export const journalSchema = z.object({
   version: z.literal(1),
   pipeline: z.string(),
-  run: z.object({ pid: z.number().int(), startedAt: z.number(), clean: z.boolean(), models, inflight: z.array(range) }),
+  run: z.object({
+    pid: z.number().int(), startedAt: z.number(), clean: z.boolean(), models, inflight: z.array(range),
+    producing: z.object({ topic: z.string(), partition: z.number().int().nonnegative(), offset }).optional(),
+  }),
   crashes: z.array(z.object({ pid: z.number().int(), startedAt: z.number(), detectedAt: z.number(), models, inflight: z.array(range) })),
-  suspects: z.array(range.extend({ crashes: z.number().int().positive(), foundAt: z.number(), isolated: offset.optional(), poison: offset.optional() })),
+  suspects: z.array(range.extend({
+    crashes: z.number().int().positive(), foundAt: z.number(), isolated: offset.optional(), poison: offset.optional(), outputPoison: z.array(offset).optional(),
+  })),
 });
 
 const tpKey = (tp: TopicPartition): string => `${tp.topic}\u0000${tp.partition}`;
@@ -107,6 +126,8 @@ export interface StartUp {
   readonly content: JournalContent;
   /** The previous run's crash, if it crashed. */
   readonly crash: CrashEntry | undefined;
+  /** The record the previous run crashed producing alone (an output poison now), if it did. */
+  readonly outputPoison: OffsetOf | undefined;
   /** Consecutive crashes before this run (0 after a clean stop or with no journal). */
   readonly consecutive: number;
   /** Suspect ranges found now (also in `content.suspects`). */
@@ -120,23 +141,49 @@ export interface StartUp {
  */
 export function startRun(previous: JournalContent | undefined, options: { pipeline: string; threshold: number; pid: number; now: number }): StartUp {
   const { pipeline, threshold, pid, now } = options;
-  let crashes: CrashEntry[] = [];
+  let crashes: CrashEntry[] = [...(previous?.crashes ?? [])];
   let crash: CrashEntry | undefined;
-  if (previous !== undefined && !previous.run.clean) {
+  let outputPoison: OffsetOf | undefined;
+  let suspects = [...(previous?.suspects ?? [])];
+  if (previous === undefined || previous.run.clean) crashes = [];
+  else {
     const { run } = previous;
     crash = { pid: run.pid, startedAt: run.startedAt, detectedAt: now, models: run.models, inflight: run.inflight };
-    crashes = [...previous.crashes, crash].slice(-HISTORY);
+    // A crash while one record's output was produced alone is explained by that record: it is not counted
+    // towards a new suspect range (its in-flight ranges held whatever else happened to be in flight).
+    if (run.producing === undefined) crashes = [...crashes, crash].slice(-HISTORY);
+    else {
+      outputPoison = run.producing;
+      suspects = withOutputPoison(suspects, run.producing, now);
+    }
   }
-  const consecutive = crashes.length;
-  const found: SuspectRange[] = crashes.length >= threshold
+  const consecutive = crashes.length + (outputPoison === undefined ? 0 : 1);
+  const found: SuspectRange[] = outputPoison === undefined && crashes.length >= threshold
     ? intersectRanges(crashes.slice(-threshold)).map((r) => ({ ...r, crashes: threshold, foundAt: now }))
     : [];
   if (found.length > 0) crashes = [];
-  const suspects = [...(previous?.suspects ?? []), ...found].slice(-MAX_SUSPECTS);
+  suspects = [...suspects, ...found].slice(-MAX_SUSPECTS);
   return {
     content: { version: 1, pipeline, run: { pid, startedAt: now, clean: false, models: [], inflight: [] }, crashes, suspects },
-    crash, consecutive, found,
+    crash, outputPoison, consecutive, found,
   };
+}
+
+/**
+ * `suspects` with `record` an output poison of the range holding it, counted as a poison; the range ends
+ * there when it is the first poison found in it (as after isolation: `afterIsolation`). A record produced alone is always of a suspect range; should
+ * none hold it (a journal edited by hand), it gets a range of its own.
+ */
+export function withOutputPoison(suspects: readonly SuspectRange[], record: OffsetOf, now: number): SuspectRange[] {
+  const at = suspects.findIndex((s) => tpKey(s) === tpKey(record) && record.offset >= s.from && record.offset <= s.to);
+  const s: SuspectRange = suspects[at] ?? { topic: record.topic, partition: record.partition, from: record.offset, to: record.offset, crashes: 1, foundAt: now };
+  const known = s.outputPoison ?? [];
+  if (known.includes(record.offset)) return [...suspects];
+  // The first poison found ends the range (written ahead, it reached past the crashes); once one has, its
+  // end is that poison's, at or past this one (records are produced in offset order).
+  const poison = s.poison ?? 0;
+  const next: SuspectRange = { ...s, to: poison === 0 ? record.offset : s.to, poison: poison + 1, outputPoison: [...known, record.offset] };
+  return at < 0 ? [...suspects, next] : suspects.map((x, i) => (i === at ? next : x));
 }
 
 /** The suspects whose range the committed offsets have passed (their records are done), and those left. */

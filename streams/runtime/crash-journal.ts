@@ -1,16 +1,20 @@
 /**
  * The crash journal: a small local file that says, at any moment, which offsets of each partition are being
- * processed, so that the next start knows what was in flight if this process dies (README "When the process
- * itself crashes"; what a start concludes is crash-history.ts's).
+ * processed or produced, so that the next start knows what was in flight if this process dies (README "When
+ * the process itself crashes"; what a start concludes is crash-history.ts's).
  *
  * Written ahead, cheaply. When a block is handed to processing and its offsets are not inside the range
  * journaled for its partition, the journal is rewritten first, with that partition's range running from its
- * first offset still in processing to the block's last offset plus a margin (`margin`, records), so the next
- * blocks usually fit without a write. Every partition's range is refreshed in the same write (its start moves
- * up to its first block still in processing, or past its last block when none is; a range wholly done
- * drops out). So the
- * journaled ranges always hold every record being processed, and a write costs one small file per
- * `margin` records of a partition, never one per event.
+ * first offset still in flight to the block's last offset plus a margin (`margin`, records), so the next
+ * blocks usually fit without a write. A block is in flight from `handing` until `finished`, which the crash
+ * guard calls once the block's outputs are written (acknowledged by the sink), not when it is processed: a
+ * crash while producing them is inside the range too. Every partition's range is refreshed in the same
+ * write (its start moves up to its first block still in flight, or past its last block when none is; a
+ * range wholly done drops out). So the journaled ranges always hold every record being processed or
+ * produced, and a write costs one small file per `margin` records of a partition, never one per event.
+ *
+ * `producing` names, ahead, the one record of a suspect range whose output is being produced alone: a
+ * crash then is that record's (crash-history.ts). One write a record, on that rare path only.
  *
  * Atomic: the JSON is written to a temporary file and renamed over the journal. Not fsynced: the journal is
  * for process crashes, and the kernel keeps a written page when a process dies; a machine crash loses the
@@ -26,7 +30,7 @@ import { asVerdictError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { InboundRecord, TopicPartition } from '../../pipeline/record.js';
 import {
-  afterIsolation, clearCommitted, journalSchema, startRun, type JournalContent, type OffsetRange, type StartUp, type SuspectRange,
+  afterIsolation, clearCommitted, journalSchema, startRun, type JournalContent, type OffsetOf, type OffsetRange, type StartUp, type SuspectRange,
 } from './crash-history.js';
 
 const SLOTS = 8;
@@ -148,7 +152,25 @@ export class CrashJournal {
     this.#refresh(running.describe());
   }
 
-  /** The block handed with `records` is processed (its outcomes are in, whatever they are). */
+  /** Whether this record's output crashed the process when produced alone (an output poison of its suspect range). */
+  outputPoison(record: OffsetOf): boolean {
+    return this.suspectOf(record)?.outputPoison?.includes(record.offset) === true;
+  }
+
+  /**
+   * The output of `record` (of a suspect range) alone is about to be produced: written first, so that a crash
+   * now names it; `undefined` when that is over. One write each.
+   */
+  producing(record: OffsetOf | undefined): void {
+    if (this.#closed) return;
+    const producing = record === undefined ? undefined : { topic: record.topic, partition: record.partition, offset: record.offset };
+    if (producing === undefined && this.#content.run.producing === undefined) return;
+    const { producing: _was, ...run } = this.#content.run;
+    this.#content = { ...this.#content, run: producing === undefined ? run : { ...run, producing } };
+    this.#write();
+  }
+
+  /** The block handed with `records` is done: its outputs are written (or it will never be), whatever they are. */
   finished(records: readonly InboundRecord[]): void {
     const first = records[0];
     if (first === undefined) return;
@@ -189,7 +211,8 @@ export class CrashJournal {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#content = { ...this.#content, run: { ...this.#content.run, clean: true, inflight: [] } };
+    const { producing: _was, ...run } = this.#content.run;
+    this.#content = { ...this.#content, run: { ...run, clean: true, inflight: [] } };
     this.#write();
     rmSync(this.#lock, { force: true });
   }

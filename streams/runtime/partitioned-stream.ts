@@ -79,7 +79,23 @@ export interface StreamDeps {
   readonly afterDrain?: (timeLeftMs: number) => Promise<void>;
   /** Told the offsets of every commit the source accepted (the next offset per partition). Must not throw. */
   readonly onCommitted?: (offsets: readonly CommitOffset[]) => void;
+  /** Wraps the writes of each block's outcomes (the daemon's crash guard). Absent: they go straight to `send`. */
+  readonly delivery?: DeliveryGuard;
 }
+
+/** How a block's outcomes are written through a guard (runtime/crash-guard.ts, which produces suspect records one per round). */
+export interface DeliveryGuard {
+  /**
+   * Writes `outputs` through `send`, `outputs[i]` being `records[i]`'s outcome (a decision or dead letter),
+   * in order; resolves with the records refused, by position, as `Sink.send` does, and rejects as it does.
+   */
+  send(records: readonly InboundRecord[], outputs: readonly OutboundRecord[], send: Send): Promise<readonly RejectedRecord[]>;
+  /** A processed block's outcomes are all written (acknowledged, refusals replaced, or its partition halted). Must not throw. */
+  written(records: readonly InboundRecord[]): void;
+}
+
+/** The sink's send, with the stream's retry of whole-send failures. */
+export type Send = (records: readonly OutboundRecord[], options?: SendOptions) => Promise<readonly RejectedRecord[]>;
 
 /** A batch as the stream tracks it: with the scheduler time it was read, for the end-to-end histogram. */
 interface ReadBatch extends RecordBatch {
@@ -232,7 +248,7 @@ export class PartitionedStream {
     metrics?.streamBound.set({ bound: 'max_inflight' }, this.#options.maxInflight);
     metrics?.streamBound.set({ bound: 'max_buffered' }, this.#options.maxBuffered);
     metrics?.streamBound.set({ bound: 'max_buffered_per_partition' }, this.#options.maxBufferedPerPartition);
-    const sendRetrying = (records: readonly OutboundRecord[], options?: SendOptions): Promise<readonly RejectedRecord[]> =>
+    const sendRetrying: Send = (records, options) =>
       retry(() => sink.send(records, options), {
         ...SINK_RETRY,
         clock: this.#deps.scheduler,
@@ -410,15 +426,19 @@ export class PartitionedStream {
   }
 
   /** Sends a processed block; an outcome the sink refuses is replaced (refusals.ts) before the block is acknowledged. */
-  async #deliver(processed: Processed, send: (records: readonly OutboundRecord[]) => Promise<readonly RejectedRecord[]>): Promise<Processed> {
-    const rejected = await send(processed.encoded.map((d) => d.output));
-    if (rejected.length === 0) return processed;
+  async #deliver(processed: Processed, send: Send): Promise<Processed> {
+    const { delivery } = this.#deps;
     const { batch } = processed;
+    const outputs = processed.encoded.map((d) => d.output);
+    const rejected = await (delivery === undefined ? send(outputs) : delivery.send(batch.records, outputs, send));
+    if (rejected.length === 0) return processed;
     const encoded = [...processed.encoded];
     for (const { index, error } of rejected) {
       const record = batch.records[index]!;
+      // The replacements are the record's outputs too: through the guard, as the record's own.
+      const sendOne = delivery === undefined ? send : (records: readonly OutboundRecord[]) => delivery.send([record], records, send);
       const replaced = await replaceRefused(record, encoded[index]!, error, {
-        send, target: this.#deps.deadLetter, logger: this.#deps.logger, metrics: this.#deps.metrics,
+        send: sendOne, target: this.#deps.deadLetter, logger: this.#deps.logger, metrics: this.#deps.metrics,
       });
       if (replaced.kind === 'halted') this.#halt(record, replaced.error);
       else encoded[index] = replaced.encoded;
@@ -443,6 +463,7 @@ export class PartitionedStream {
   /** A block's outcomes are acknowledged: observed and handed on, then committable (after its changelog, with state). */
   #acknowledge({ batch, encoded, changelog }: Processed): void {
     const { onDelivered, scheduler } = this.#deps;
+    this.#deps.delivery?.written(batch.records);
     // Read to acknowledged, queueing in admission and the sink included: what the histogram promises.
     const seconds = (scheduler.now() - batch.readAt) / 1000;
     const { records } = batch;

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { RecordRejectedError, TransportError } from '../../core/errors.js';
 import { createLogger, silentLogger } from '../../core/log.js';
-import type { AdminLike, ConsumerLike, KafkaClientFactory, ProducerLike, ProducerSettings, RefusedRecord, TopicRecords } from '../../streams/kafka/kafka-client.js';
+import type { AdminLike, ConsumerLike, KafkaClientFactory, ProducerLike, ProducerSettings, RefusedRecord, SendBatchOptions, TopicRecords } from '../../streams/kafka/kafka-client.js';
 import { KafkaSink } from '../../streams/kafka/kafka-sink.js';
 import { KafkaSource } from '../../streams/kafka/kafka-source.js';
 import type { InboundRecord, OutboundRecord } from '../../pipeline/record.js';
@@ -37,8 +37,10 @@ class FakeProducer implements ProducerLike {
   /** While set, each round waits for the test to settle it. */
   hold = false;
   readonly held: Array<{ resolve: () => void; reject: (err: unknown) => void }> = [];
-  sendBatch(batch: readonly TopicRecords[]): Promise<readonly RefusedRecord[]> {
+  readonly options: SendBatchOptions[] = [];
+  sendBatch(batch: readonly TopicRecords[], options: SendBatchOptions = {}): Promise<readonly RefusedRecord[]> {
     this.batches.push(batch);
+    this.options.push(options);
     if (!this.hold) return Promise.resolve([]);
     return new Promise((resolve, reject) => this.held.push({ resolve: () => resolve([]), reject }));
   }
@@ -94,6 +96,24 @@ describe('KafkaSink (fake producer)', () => {
     producer.hold = false;
     await sink.send([rec('a', 'k5', '5')]);
     assert.equal(producer.batches.length, 3);
+    await sink.close();
+  });
+
+  test('a send that avoids native code is merged only with its like, and the producer is told', async () => {
+    const producer = new FakeProducer();
+    producer.hold = true;
+    const sink = new KafkaSink({ brokers: ['unused:9092'], clientId: 'c', maxOutstandingRounds: 1 }, { factory: fakeFactory(producer) });
+    const sends = [
+      sink.send([rec('a', null, '1')]), sink.send([rec('a', null, '2')]), sink.send([rec('dlq', null, '3')], { avoidNative: true }),
+      sink.send([rec('dlq', null, '4')], { avoidNative: true }), sink.send([rec('a', null, '5')]),
+    ];
+    for (let round = 0; round < 4; round++) {
+      await waitUntil(() => producer.held.length === 1, `round ${round + 1}`);
+      producer.held.shift()?.resolve();
+    }
+    await Promise.all(sends);
+    assert.deepEqual(producer.batches.map((b) => b.flatMap((t) => t.records.map((r) => r.value))), [['1'], ['2'], ['3', '4'], ['5']]);
+    assert.deepEqual(producer.options.map((o) => o.avoidNative), [false, false, true, false]);
     await sink.close();
   });
 

@@ -135,10 +135,10 @@ export class DaemonProcess {
   /**
    * Spawns `verdict run` without waiting for it to run (a daemon expected to fail, or to be watched from its
    * first line). `env`: `VERDICT_*` overrides and the like, added to the tests' environment minus its own
-   * `VERDICT_*` variables.
+   * `VERDICT_*` variables. `cliPath`: another build's `dist/cli/main.js` (default this package's).
    */
-  static launch(configPath: string, name: string, env: Readonly<Record<string, string>> = {}): DaemonProcess {
-    const child = spawn(process.execPath, [cli, 'run', '--config', configPath, '--env-file', '/dev/null'], {
+  static launch(configPath: string, name: string, env: Readonly<Record<string, string>> = {}, cliPath = cli): DaemonProcess {
+    const child = spawn(process.execPath, [cliPath, 'run', '--config', configPath, '--env-file', '/dev/null'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       // The tests' own environment must not leak config overrides into the daemon.
       env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VERDICT_'))), ...env },
@@ -146,8 +146,10 @@ export class DaemonProcess {
     return new DaemonProcess(name, child);
   }
 
-  static async start(configPath: string, name: string, timeoutMs = 30_000, env: Readonly<Record<string, string>> = {}): Promise<DaemonProcess> {
-    const daemon = DaemonProcess.launch(configPath, name, env);
+  static async start(
+    configPath: string, name: string, timeoutMs = 30_000, env: Readonly<Record<string, string>> = {}, cliPath = cli,
+  ): Promise<DaemonProcess> {
+    const daemon = DaemonProcess.launch(configPath, name, env, cliPath);
     const stdout = daemon.#child.stdout;
     if (stdout === null) throw new Error(`${name}: no stdout pipe`);
     const running = new Promise<number>((resolveRunning, rejectRunning) => {
