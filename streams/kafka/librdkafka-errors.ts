@@ -49,7 +49,8 @@ export function toLibrdkafkaTransportError(err: LibrdkafkaError, what: string): 
   return new TransportError(`${what}: ${err.message}`, {
     cause: err,
     retryable: !FINAL.has(err.code),
-    details: { librdkafkaCode: err.code, ...(FINAL.has(err.code) ? { kafkaError: FINAL.get(err.code) } : {}) },
+    // `kafkaType` as kafkajs's transport errors name Kafka's error (kafkajs-errors.ts): one key for both producers.
+    details: { librdkafkaCode: err.code, ...(FINAL.has(err.code) ? { kafkaType: FINAL.get(err.code) } : {}) },
   });
 }
 

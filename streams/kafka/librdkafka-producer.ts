@@ -4,9 +4,11 @@
  *
  * Acknowledgement is exact, record by record. Each record is produced with an opaque naming its round and
  * place, and librdkafka reports each record's delivery (`dr_cb`); a round resolves when every one of its
- * records has been reported. A report with an error the brokers gave for the record itself (too large,
- * invalid) lists that record as refused, and the others stand acknowledged: unlike kafkajs, nothing is sent
- * twice to find out which. Any other error fails the round (retryable unless only an operator can cure it).
+ * records has been reported. A report with an error the brokers give for records themselves (too large,
+ * invalid) marks the record refused, and the others stand acknowledged: unlike kafkajs, nothing acknowledged
+ * is sent twice to find out which. Since a broker refuses a whole record batch, each refused record is sent
+ * again alone before it is reported (`#produceConfirmed`). Any other error fails the round (retryable
+ * unless only an operator can cure it).
  * Measured against "errors only, and one flush() per round" (bench/micro/producer-acks.ts): a report per
  * record costs more CPU, but the binding hands error reports to the event loop on their own schedule, so a
  * flush can return before the report of a record it failed, and that record would count as written.
@@ -129,11 +131,10 @@ export class LibrdkafkaProducer implements ProducerLike {
     await new Promise<void>((resolve, reject) => {
       client.connect({ timeout: this.#connection.connectionTimeout ?? 10_000 }, (err) => {
         if (err === null || err === undefined) resolve();
-        else {
-          // Its threads would outlive the failed attempt; the next connect makes a new client.
-          client.disconnect(() => undefined);
-          reject(toLibrdkafkaTransportError(err, 'producer connect failed'));
-        }
+        // No disconnect here: the binding disconnects its native client itself when a connect fails (its
+        // client.js `fail`), and its disconnect() of a client not connected throws inside this callback,
+        // which killed the daemon. The next connect makes a new client.
+        else reject(toLibrdkafkaTransportError(err, 'producer connect failed'));
       });
     });
     client.setPollInBackground(true);
@@ -146,8 +147,33 @@ export class LibrdkafkaProducer implements ProducerLike {
     // Whole rounds write the state changelog, a topic of their own: no order to keep with the others.
     if (options.whole === true) return this.#companionSend(batch);
     if (hasNullHeader(batch) || options.avoidNative === true) return this.#sendOrdered(batch);
-    if (this.#ordered !== undefined) return this.#ordered.then(() => this.#produceRound(batch));
-    return this.#produceRound(batch);
+    const ordered = this.#ordered;
+    const sent = ordered === undefined ? this.#produceConfirmed(batch) : ordered.then(() => this.#produceConfirmed(batch));
+    // An ordered round sent later waits for this one from now on, also while it is held back behind an
+    // ordered round (it has produced nothing yet, but will before any later ordered round may).
+    const settled = sent.then(() => undefined, () => undefined);
+    this.#settled = Promise.allSettled([this.#settled, settled]);
+    return sent;
+  }
+
+  /**
+   * A round, its refusals confirmed record by record. librdkafka puts a partition's records into one record
+   * batch, and a broker refuses a batch whole (MESSAGE_TOO_LARGE for a batch over the topic's
+   * max.message.bytes; any refusal of a batch on a broker that does not name the record), so every record
+   * of it is reported refused. Each refused record is sent again alone, one after the other: one the brokers
+   * accept alone is written (it was not before: a refused batch is not appended), and only one refused again
+   * is reported. Alone means in a round of its own; records of rounds in flight at the same time may still
+   * share its batch, and are confirmed the same way in theirs.
+   */
+  async #produceConfirmed(batch: readonly TopicRecords[]): Promise<readonly RefusedRecord[]> {
+    const refused = await this.#produceRound(batch);
+    if (refused.length === 0) return refused;
+    const confirmed: RefusedRecord[] = [];
+    for (const r of refused) {
+      const again = await this.#produceRound([{ topic: batch[r.topicIndex]!.topic, records: [batch[r.topicIndex]!.records[r.recordIndex]!] }]);
+      if (again.length > 0) confirmed.push({ ...r, error: again[0]!.error });
+    }
+    return confirmed.length === 0 ? NOTHING_REFUSED : confirmed;
   }
 
   /** Through the companion, after every round before it, and before any after it. */
@@ -184,9 +210,6 @@ export class LibrdkafkaProducer implements ProducerLike {
     const sent = new Promise<readonly RefusedRecord[]>((resolve, reject) => {
       this.#rounds.set(id, { batch, pending: count, refused: [], failure: undefined, resolve, reject });
     });
-    const settled = sent.then(() => undefined, () => undefined);
-    const before = this.#settled;
-    this.#settled = Promise.allSettled([before, settled]);
     void this.#produceFrom(client, id, 0, 0);
     return sent;
   }

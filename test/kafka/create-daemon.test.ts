@@ -4,23 +4,24 @@
  * and a graceful stop that reports everything drained.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { createDaemon } from '../../index.js';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { daemonConfigObject, metricSum } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { createTopics, produce, readTopic, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';
 
 let h: Harness;
 
-describe('createDaemon', { timeout: 120_000 }, () => {
+describeEachProducer('createDaemon', { timeout: 120_000 }, (producer) => {
   before(async () => { h = await startHarness('embed', 1); });
   after(async () => { await h.close(); });
 
   test('a daemon from a config object decides transactions, serves /metrics and stops drained', { timeout: 100_000 }, async () => {
     const topics = await createTopics(h.broker, 'embed', 2);
     const groupId = uniqueTopic('g-embed');
-    const { config } = daemonConfigObject({ bootstrap: h.broker.bootstrap, groupId, topics });
+    const { config } = daemonConfigObject({ producer, bootstrap: h.broker.bootstrap, groupId, topics });
     const messages = transactionMessages(2, 11);
 
     const daemon = await createDaemon(config);

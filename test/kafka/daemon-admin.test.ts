@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createDaemon, type Daemon } from '../../index.js';
 import { ModelSignatureError } from '../../core/errors.js';
@@ -19,6 +19,7 @@ import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import type { AdminStatus } from '../../runtime/admin/admin-target.js';
 import { shippedModel, writeVersionByHand } from '../helpers/registry-copy.js';
 import { daemonConfigObject, metricSum } from './helpers/daemon-process.js';
+import { describeEachProducer, type TestProducerClient } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { committedOffsets, createTopics, produce, total, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';
 
@@ -29,10 +30,10 @@ const run = promisify(execFile);
 let h: Harness;
 
 /** A daemon config on fresh topics and a private copy of the registry (promote writes to it). */
-async function daemonConfig(name: string, admin: Record<string, unknown>) {
+async function daemonConfig(name: string, admin: Record<string, unknown>, producer: TestProducerClient) {
   const topics = await createTopics(h.broker, name, 2);
   const groupId = uniqueTopic(`g-${name}`);
-  const { dir, config } = daemonConfigObject({ bootstrap: h.broker.bootstrap, groupId, topics, logLevel: 'silent' });
+  const { dir, config } = daemonConfigObject({ producer, bootstrap: h.broker.bootstrap, groupId, topics, logLevel: 'silent' });
   const registry = join(dir, 'registry');
   cpSync(resolve(packageRoot, 'models/registry'), registry, { recursive: true });
   const pipelinePath = config.pipeline;
@@ -64,13 +65,13 @@ async function verdictAdmin(args: readonly string[], env: Record<string, string>
   }
 }
 
-describe('admin API on a running daemon', { timeout: 180_000 }, () => {
+describeEachProducer('admin API on a running daemon', { timeout: 180_000 }, (producer) => {
   before(async () => { h = await startHarness('admin', 1); });
   after(async () => { await h.close(); });
 
   test('status, pause and resume, models, promote, config, and the CLI', { timeout: 150_000 }, async () => {
     // Its own listener: the admin host differs from the metrics host.
-    const { topics, groupId, registry, config } = await daemonConfig('admin', { host: '127.0.0.1', port: 0 });
+    const { topics, groupId, registry, config } = await daemonConfig('admin', { host: '127.0.0.1', port: 0 }, producer);
     const daemon = await createDaemon({ ...config, metrics: { host: 'localhost', port: 0 } }, { env: { VERDICT_ADMIN__TOKEN: TOKEN } });
     let stopped = false;
     try {
@@ -192,7 +193,7 @@ describe('admin API on a running daemon', { timeout: 180_000 }, () => {
   });
 
   test('without a token the admin API is off: 403 on the metrics endpoint, no listener of its own', { timeout: 100_000 }, async () => {
-    const { config } = await daemonConfig('admin-off', { host: '127.0.0.1', port: 0 });
+    const { config } = await daemonConfig('admin-off', { host: '127.0.0.1', port: 0 }, producer);
     const daemon = await createDaemon(config);
     try {
       await daemon.start();

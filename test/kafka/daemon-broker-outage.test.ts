@@ -5,11 +5,12 @@
  * come back. Nothing may be lost.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { writeDaemonConfig } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import {
   committedOffsets, createTopics, produceSteadily, readTopic, total, transactionMessages, waitForCommittedProgress, waitForCommittedToEnd,
@@ -21,7 +22,7 @@ const OUTAGE_MS = 5_000;
 
 let h: Harness;
 
-describe('broker outage', { timeout: 150_000 }, () => {
+describeEachProducer('broker outage', { timeout: 150_000 }, (producer) => {
   before(async () => { h = await startHarness('outage', 3); });
   after(async () => { await h.close(); });
 
@@ -33,7 +34,7 @@ describe('broker outage', { timeout: 150_000 }, () => {
       for (let p = 0; p < PARTITIONS; p++) await h.broker.setLeader(topic, p, LEADER);
     }
     await h.broker.setCoordinator('group', groupId, LEADER);
-    const daemon = await h.daemon(writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics }), 'outage');
+    const daemon = await h.daemon(writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics }), 'outage');
     await daemon.waitForLog((l) => l.msg === 'partitions assigned', 'an assignment');
 
     // The test's own producer waits out the outage too (its input partitions are on the same broker).

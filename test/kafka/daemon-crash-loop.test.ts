@@ -8,7 +8,7 @@
  * provenance, and goes on.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { PoisonSuspectedError } from '../../core/errors.js';
 import { FAILPOINTS_ENV } from '../../core/failpoints.js';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
@@ -16,6 +16,7 @@ import { HEADER } from '../../pipeline/encode-outcome.js';
 import type { AdminStatus } from '../../runtime/admin/admin-target.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { DaemonProcess, metricSum, writeDaemonConfig, type Exit } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { committedOffsets, createTopics, endOffsets, produce, readTopic, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';
 import { lastHeader, readRaw } from './helpers/kcat-raw.js';
@@ -28,7 +29,7 @@ const MAX_RESTARTS = 6;
 
 let h: Harness;
 
-describe('a record that crashes the daemon process', { timeout: 170_000 }, () => {
+describeEachProducer('a record that crashes the daemon process', { timeout: 170_000 }, (producer) => {
   before(async () => { h = await startHarness('crash-loop', 1); });
   after(async () => { await h.close(); });
 
@@ -43,6 +44,7 @@ describe('a record that crashes the daemon process', { timeout: 170_000 }, () =>
     await produce(h.producer, topics.input, messages);
 
     const config = writeDaemonConfig({
+      producer,
       bootstrap: h.broker.bootstrap, groupId, topics, crashJournal: { crashesBeforeIsolation: CRASHES_BEFORE_ISOLATION, groupSize: 8 },
     });
     // The admin API on a port of its own (any free one), for its status.
@@ -54,6 +56,8 @@ describe('a record that crashes the daemon process', { timeout: 170_000 }, () =>
 
     // The supervisor: start the daemon, and start it again whenever it exits, until everything is committed.
     const runs: Array<{ daemon: DaemonProcess; exit?: Exit }> = [];
+    // Not the harness's daemons: a failed assertion would leave the last one running, and the file with it.
+    t.after(async () => { for (const r of runs) if (r.daemon.alive) await r.daemon.kill(); });
     let done = false;
     const committedToEnd = waitForCommittedToEnd(h.admin, groupId, topics.input, 140_000).finally(() => { done = true; });
     committedToEnd.catch(() => undefined);

@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiKey, KafkaErrorCode, uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { metricSum, writeDaemonConfig } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import {
   createTopics, produce, produceSteadily, readTopic, transactionMessages, waitForCommittedToEnd,
@@ -17,7 +18,7 @@ import {
 
 let h: Harness;
 
-describe('daemon delivery over Kafka', { timeout: 170_000 }, () => {
+describeEachProducer('daemon delivery over Kafka', { timeout: 170_000 }, (producer) => {
   before(async () => { h = await startHarness('delivery'); });
   after(async () => { await h.close(); });
 
@@ -28,7 +29,7 @@ describe('daemon delivery over Kafka', { timeout: 170_000 }, () => {
     const messages = transactionMessages(n, 11);
     await produce(h.producer, topics.input, messages);
 
-    const daemon = await h.daemon(writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics }), 'normal');
+    const daemon = await h.daemon(writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics }), 'normal');
     await waitForCommittedToEnd(h.admin, groupId, topics.input, 45_000);
 
     // The metrics endpoint, scraped over HTTP while the daemon runs.
@@ -93,7 +94,7 @@ describe('daemon delivery over Kafka', { timeout: 170_000 }, () => {
       await h.broker.setLeader(topics.output, p, 2);
       await h.broker.setLeader(topics.dlq, p, 2);
     }
-    const daemon = await h.daemon(writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics }), 'produce-errors');
+    const daemon = await h.daemon(writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics }), 'produce-errors');
     await daemon.waitForLog((l) => l.msg === 'partitions assigned', 'an assignment');
 
     // Eight failures in a row outlast kafkajs's own five retries, so the pipeline's retry is exercised too.
@@ -125,8 +126,17 @@ describe('daemon delivery over Kafka', { timeout: 170_000 }, () => {
     const a = account(inputs, decisions, deadLetters);
     t.diagnostic(`${injected.length} produce errors injected; ${failedRequests.length} failed Produce requests retried by kafkajs, ` +
       `${retried.length} produce rounds retried by the pipeline; ${describeAccounting(a)}`);
-    // Every injected error failed one of the daemon's Produce requests, which was then retried.
-    assert.equal(failedRequests.length, injected.length);
+    // Every injected error failed one of the daemon's Produce requests (the only ones broker 2 serves), which
+    // was then retried: a producer that may not retry gets through to broker 2 only once none is left.
+    const probe = h.kafka.producer({ idempotent: false, allowAutoTopicCreation: false, retry: { retries: 0 } });
+    await probe.connect();
+    try {
+      await probe.send({ topic: topics.output, acks: -1, messages: [{ partition: 0, key: 'probe', value: 'probe' }] });
+    } finally {
+      await probe.disconnect();
+    }
+    // kafkajs logs each failed Produce request; librdkafka retries without a log line Verdict sees.
+    if (producer === 'kafkajs') assert.equal(failedRequests.length, injected.length);
     assert.ok(retried.every((l) => l['code'] === 'TRANSPORT_FAILED'));
     assert.equal(inputs.length, n);
     assert.equal(a.lost.length, 0, describeAccounting(a));
@@ -146,7 +156,7 @@ describe('daemon delivery over Kafka', { timeout: 170_000 }, () => {
     await kcat(['-P', '-b', h.broker.bootstrap.join(','), '-t', topics.input, '-K:', '-H', `traceparent=${traceparent}`],
       messages.map((m) => `${m.key}:${m.value}\n`).join(''));
 
-    const daemon = await h.daemon(writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics }), 'kcat');
+    const daemon = await h.daemon(writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics }), 'kcat');
     await waitForCommittedToEnd(h.admin, groupId, topics.input, 45_000);
     assert.equal((await daemon.stop()).code, 0, daemon.describeErrors());
 

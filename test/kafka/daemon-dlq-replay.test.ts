@@ -18,6 +18,7 @@ import type { InboundRecord, TopicPartition } from '../../pipeline/record.js';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { writeDaemonConfig } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { headerBytesOf, headerMap } from '../helpers/headers.js';
 import {
@@ -242,7 +243,7 @@ function poison(seed: number): { decode: InputMessage[]; schema: InputMessage[] 
   return { decode, schema };
 }
 
-describe('poison messages and dlq replay through a daemon', { timeout: 120_000 }, () => {
+describeEachProducer('poison messages and dlq replay through a daemon', { timeout: 120_000 }, (producer) => {
   before(async () => { h = await startHarness('dlq'); });
   after(async () => { await h.close(); });
 
@@ -256,7 +257,7 @@ describe('poison messages and dlq replay through a daemon', { timeout: 120_000 }
     [...decode, ...schema].forEach((p, i) => messages.splice(50 + i * 80, 0, p));
     await produce(h.producer, topics.input, messages);
 
-    const daemon = await h.daemon(writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics }), 'dlq');
+    const daemon = await h.daemon(writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics }), 'dlq');
     await waitForCommittedToEnd(h.admin, groupId, topics.input, 45_000);
 
     const inputs = await readTopic(h.broker, topics.input);

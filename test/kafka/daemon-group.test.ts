@@ -4,11 +4,12 @@
  * take several seconds, hence the generous per-test timeouts.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { writeDaemonConfig, type DaemonProcess } from './helpers/daemon-process.js';
+import { describeEachProducer, type TestProducerClient } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import {
   committedOffsets, createTopics, endOffsets, produceSteadily, readTopic, total, transactionMessages, waitForCommittedProgress,
@@ -29,8 +30,8 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs: number
 }
 
 /** Starts two daemons in one group and waits until each owns a share and together they own every partition. */
-async function startPair(topics: Topics, groupId: string): Promise<[DaemonProcess, DaemonProcess]> {
-  const config = writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics });
+async function startPair(topics: Topics, groupId: string, producer: TestProducerClient): Promise<[DaemonProcess, DaemonProcess]> {
+  const config = writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics });
   const [a, b] = await Promise.all([h.daemon(config, 'a'), h.daemon(config, 'b')]);
   const split = (): boolean => {
     const [x, y] = [a.currentAssignment(topics.input), b.currentAssignment(topics.input)];
@@ -49,7 +50,7 @@ async function settle(topics: Topics, groupId: string, n: number) {
   return account(inputs, decisions, deadLetters);
 }
 
-describe('two daemons in one group', { timeout: 170_000 }, () => {
+describeEachProducer('two daemons in one group', { timeout: 170_000 }, (producer) => {
   before(async () => { h = await startHarness('group'); });
   after(async () => { await h.close(); });
 
@@ -57,7 +58,7 @@ describe('two daemons in one group', { timeout: 170_000 }, () => {
     const n = 12_000;
     const topics = await createTopics(h.broker, 'group-stop', PARTITIONS);
     const groupId = uniqueTopic('g-group-stop');
-    const [a, b] = await startPair(topics, groupId);
+    const [a, b] = await startPair(topics, groupId, producer);
     const shares = `a ${a.currentAssignment(topics.input).join(',')} | b ${b.currentAssignment(topics.input).join(',')}`;
 
     const load = produceSteadily(h.producer, topics.input, transactionMessages(n, 41), { batch: 150, pauseMs: 50 });
@@ -88,7 +89,7 @@ describe('two daemons in one group', { timeout: 170_000 }, () => {
     const n = 12_000;
     const topics = await createTopics(h.broker, 'group-kill', PARTITIONS);
     const groupId = uniqueTopic('g-group-kill');
-    const [a, b] = await startPair(topics, groupId);
+    const [a, b] = await startPair(topics, groupId, producer);
 
     const load = produceSteadily(h.producer, topics.input, transactionMessages(n, 42), { batch: 150, pauseMs: 50 });
     await waitForCommittedProgress(h.admin, groupId, topics.input, 3_000, 30_000);

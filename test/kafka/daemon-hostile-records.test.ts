@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { pack } from 'msgpackr';
 import { NestingTooDeepError, RecordTooLargeError, StringTooLongError, TooManyFieldsError } from '../../core/errors.js';
@@ -26,6 +26,7 @@ import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { installRecordCodec, WIRE_HEADERS } from '../../streams/kafka/kafkajs-record-codec.js';
 import { transactions } from '../helpers/pipelines.js';
 import { metricSum, writeDaemonConfig, type DaemonProcess } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { createTopics, waitForCommittedToEnd, type Topics } from './helpers/kafka-io.js';
 import { lastHeader, readRaw, type RawHeader, type RawRecord } from './helpers/kcat-raw.js';
@@ -225,7 +226,7 @@ function rssBytes(pid: number): number {
 
 let h: Harness;
 
-describe('hostile records through one daemon over Kafka', { timeout: 240_000 }, () => {
+describeEachProducer('hostile records through one daemon over Kafka', { timeout: 240_000 }, (producer) => {
   before(async () => { h = await startHarness('hostile', 1); });
   after(async () => { await h.close(); });
 
@@ -233,6 +234,7 @@ describe('hostile records through one daemon over Kafka', { timeout: 240_000 }, 
     const topics: Topics = await createTopics(h.broker, 'hostile', 2);
     const groupId = uniqueTopic('g-hostile');
     const config = writeDaemonConfig({
+      producer,
       bootstrap: h.broker.bootstrap, groupId, topics, logLevel: 'warn',
       editPipeline: (p) => {
         if (HAS_LIMITS) (p as unknown as { input: Record<string, unknown> }).input['limits'] = { ...LIMITS };

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { createDaemon } from '../../index.js';
@@ -20,6 +20,7 @@ import { copyRegistry, shippedModel, writeAlias, writeVersionByHand } from '../h
 import { waitUntil } from '../helpers/wait.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { daemonConfigObject, metricSum, writeDaemonConfig } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import {
   createTopics, produceSteadily, readTopic, transactionMessages, waitForCommittedToEnd, type ReadRecord,
@@ -51,7 +52,7 @@ interface DecisionValue { eventId: string; policy: string; models: Record<string
 
 const parse = (d: ReadRecord): DecisionValue => JSON.parse(d.value ?? '') as DecisionValue;
 
-describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
+describeEachProducer('hot-swap over Kafka', { timeout: 240_000 }, (producer) => {
   before(async () => { h = await startHarness('hot-swap'); });
   after(async () => { await h.close(); });
 
@@ -61,7 +62,7 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
     const registry = new ModelRegistry(root);
     const topics = await createTopics(h.broker, 'swap', 4);
     const groupId = uniqueTopic('g-swap');
-    const daemon = await h.daemon(writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics, editPipeline: swapPipeline(root) }), 'swap');
+    const daemon = await h.daemon(writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics, editPipeline: swapPipeline(root) }), 'swap');
     await daemon.waitForLog((l) => l.msg === 'partitions assigned', 'an assignment');
 
     // Every 7th round of 100 events, 50 ms apart: promote fraud_gbt@4, roll back to 1, ten times in all.
@@ -153,7 +154,7 @@ describe('hot-swap over Kafka', { timeout: 240_000 }, () => {
     const root = await copyRegistry();
     const topics = await createTopics(h.broker, 'corrupt', 2);
     const groupId = uniqueTopic('g-corrupt');
-    const { config } = daemonConfigObject({ bootstrap: h.broker.bootstrap, groupId, topics, editPipeline: swapPipeline(root) });
+    const { config } = daemonConfigObject({ producer, bootstrap: h.broker.bootstrap, groupId, topics, editPipeline: swapPipeline(root) });
     const lines: Array<Record<string, unknown>> = [];
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done): void {

@@ -5,11 +5,12 @@
  * in /metrics; a record within them is decided; the partition's committed offset reaches the end.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { pack } from 'msgpackr';
 import { NestingTooDeepError, RecordTooLargeError, StringTooLongError, TooManyFieldsError } from '../../core/errors.js';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { writeDaemonConfig } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { createTopics, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';
 import { lastHeader, produceRaw, readRaw, type RawHeader, type RawRecord } from './helpers/kcat-raw.js';
@@ -18,7 +19,7 @@ const LIMITS = { maxRecordBytes: 4096, maxDepth: 4, maxFields: 40, maxStringLeng
 
 let h: Harness;
 
-describe('input limits through a daemon on Kafka', { timeout: 120_000 }, () => {
+describeEachProducer('input limits through a daemon on Kafka', { timeout: 120_000 }, (producer) => {
   before(async () => { h = await startHarness('limits', 1); });
   after(async () => { await h.close(); });
 
@@ -38,6 +39,7 @@ describe('input limits through a daemon on Kafka', { timeout: 120_000 }, () => {
     for (const r of inputs) await produceRaw(h.broker, topics.input, 0, r);
 
     const daemon = await h.daemon(writeDaemonConfig({
+      producer,
       bootstrap: h.broker.bootstrap, groupId, topics,
       editPipeline: (p) => { (p['input'] as Record<string, unknown>)['limits'] = LIMITS; },
     }), 'limits');

@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { packageRoot } from '../../core/paths.js';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { metricSum, writeDaemonConfig } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { createTopics, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';
 import { lastHeader, produceRaw, readRaw, type RawHeader, type RawRecord } from './helpers/kcat-raw.js';
@@ -27,7 +28,7 @@ function originalHeaders(d: RawRecord): readonly RawHeader[] {
   return d.headers.slice(0, Number(lastHeader(d, 'verdict-original-headers')));
 }
 
-describe('records byte for byte through a daemon', { timeout: 120_000 }, () => {
+describeEachProducer('records byte for byte through a daemon', { timeout: 120_000 }, (producer) => {
   before(async () => { h = await startHarness('fidelity', 1); });
   after(async () => { await h.close(); });
 
@@ -56,7 +57,7 @@ describe('records byte for byte through a daemon', { timeout: 120_000 }, () => {
     ];
     for (const r of inputs) await produceRaw(h.broker, topics.input, 0, r);
 
-    const daemon = await h.daemon(writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics }), 'fidelity');
+    const daemon = await h.daemon(writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics }), 'fidelity');
     await waitForCommittedToEnd(h.admin, groupId, topics.input, 45_000);
     assert.equal((await fetch(`http://127.0.0.1:${daemon.metricsPort}/readyz`)).status, 200);
     const metrics = await daemon.scrapeMetrics();

@@ -4,11 +4,12 @@
  * commits exactly what was processed, and the next daemon decides nothing twice).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
 import { writeDaemonConfig } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import {
   committedOffsets, createTopics, endOffsets, produceSteadily, readTopic, total, transactionMessages,
@@ -17,7 +18,7 @@ import {
 
 let h: Harness;
 
-describe('daemon stopped mid-stream', { timeout: 170_000 }, () => {
+describeEachProducer('daemon stopped mid-stream', { timeout: 170_000 }, (producer) => {
   before(async () => { h = await startHarness('restart'); });
   after(async () => { await h.close(); });
 
@@ -26,7 +27,7 @@ describe('daemon stopped mid-stream', { timeout: 170_000 }, () => {
     const topics = await createTopics(h.broker, 'sigkill', 4);
     const groupId = uniqueTopic('g-sigkill');
     // Commits a second apart leave a window of decided but uncommitted records for the kill to land in.
-    const config = writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics, stream: { commitIntervalMs: 1_000 } });
+    const config = writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics, stream: { commitIntervalMs: 1_000 } });
     const first = await h.daemon(config, 'first');
     await first.waitForLog((l) => l.msg === 'partitions assigned', 'an assignment');
 
@@ -66,7 +67,7 @@ describe('daemon stopped mid-stream', { timeout: 170_000 }, () => {
     const n = 8_000;
     const topics = await createTopics(h.broker, 'sigterm', 4);
     const groupId = uniqueTopic('g-sigterm');
-    const config = writeDaemonConfig({ bootstrap: h.broker.bootstrap, groupId, topics });
+    const config = writeDaemonConfig({ producer, bootstrap: h.broker.bootstrap, groupId, topics });
     const first = await h.daemon(config, 'first');
     await first.waitForLog((l) => l.msg === 'partitions assigned', 'an assignment');
 

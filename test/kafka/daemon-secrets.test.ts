@@ -21,12 +21,13 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { stringify as stringifyYaml } from 'yaml';
 import { REDACTED } from '../../config/redact.js';
 import { packageRoot } from '../../core/paths.js';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { DaemonProcess } from './helpers/daemon-process.js';
+import { describeEachProducer, type TestProducerClient } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { createTopics, type Topics } from './helpers/kafka-io.js';
 import { daemonConfigObject } from './helpers/daemon-process.js';
@@ -75,10 +76,12 @@ async function closedPort(): Promise<number> {
 
 let h: Harness;
 let topics: Topics;
+/** The producer of the suite running (set by its `before`): every config written here names it. */
+let producer: TestProducerClient;
 
 /** A daemon config (the sample pipeline on this file's topics) with this `kafka` block merged in and `admin` as given; returns its path. */
 function writeConfig(name: string, kafka: Record<string, unknown>, admin: Record<string, unknown>, extra: Record<string, unknown> = {}): { path: string; dir: string } {
-  const { dir, config } = daemonConfigObject({ bootstrap: h.broker.bootstrap, groupId: uniqueTopic(`g-${name}`), topics, logLevel: 'trace', kafka: {
+  const { dir, config } = daemonConfigObject({ producer, bootstrap: h.broker.bootstrap, groupId: uniqueTopic(`g-${name}`), topics, logLevel: 'trace', kafka: {
     logLevel: 'debug',
     // Producer connect retries keep the daemon up a few seconds before it gives up: time for the admin calls.
     producer: { retries: 4, initialRetryTime: 500, maxRetryTime: 1_500 },
@@ -173,8 +176,9 @@ async function refused(name: string, configPath: string, env: Record<string, str
   return { code: exit.code, stderr, places: [{ where: `${name} stdout`, text: stdout }, { where: `${name} stderr`, text: stderr }] };
 }
 
-describe('secrets never appear in output', { timeout: 400_000 }, () => {
+describeEachProducer('secrets never appear in output', { timeout: 400_000 }, (client) => {
   before(async () => {
+    producer = client;
     h = await startHarness('secrets', 1);
     topics = await createTopics(h.broker, 'secrets', 1);
   });

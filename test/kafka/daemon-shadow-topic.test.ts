@@ -4,18 +4,19 @@
  * The shadow topic is read with kcat, an independent client.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import type { Decision } from '../../pipeline/decide/decision-actor.js';
 import type { ShadowTopicValue } from '../../runtime/shadow-topic.js';
 import { metricSum, writeDaemonConfig } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import { createTopics, produce, readTopic, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';
 
 let h: Harness;
 
-describe('shadow topic over Kafka', { timeout: 120_000 }, () => {
+describeEachProducer('shadow topic over Kafka', { timeout: 120_000 }, (producer) => {
   before(async () => { h = await startHarness('shadow-topic', 1); });
   after(async () => { await h.close(); });
 
@@ -27,6 +28,7 @@ describe('shadow topic over Kafka', { timeout: 120_000 }, () => {
     const groupId = uniqueTopic('g-shadow');
     await produce(h.producer, topics.input, transactionMessages(n, 23));
     const config = writeDaemonConfig({
+      producer,
       bootstrap: h.broker.bootstrap, groupId, topics,
       editPipeline: (p) => {
         const pipeline = p as unknown as { steps: Array<{ id: string; shadow?: string; timeoutMs?: number }>; join: { deadlineMs: number }; output: { shadowTopic?: string } };

@@ -16,7 +16,7 @@
  * latency here, so a decision depends only on the event, the models and the state, never on timing.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { loadPipelineFile } from '../../config/load.js';
@@ -30,10 +30,12 @@ import type { StateValues } from '../../pipeline/state/types.js';
 import { KafkaChangelog } from '../../streams/kafka/kafka-changelog.js';
 import { kafkajsClientFactory } from '../../streams/kafka/kafkajs-client.js';
 import { writeDaemonConfig } from './helpers/daemon-process.js';
+import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 import {
-  produceSteadily, readTopic, transactionMessages, waitForCommittedProgress, waitForCommittedToEnd, type ReadRecord, type Topics,
+  produceSteadily, readTopic, transactionMessages, waitForCommittedProgress, waitForCommittedToEnd, type ReadRecord, type Topics, endOffsets, total,
 } from './helpers/kafka-io.js';
+import { readWritten } from './helpers/written.js';
 
 const PARTITIONS = 4;
 const EVENTS = 6_000;
@@ -78,7 +80,7 @@ function compare(name: string, actual: Map<string, Record<string, unknown>>, ref
   assert.equal(differing, 0, `${name}: ${differing} first decisions differ from the uninterrupted run, e.g. ${example}`);
 }
 
-describe('per-key state across SIGKILL and rebalances', { timeout: 240_000 }, () => {
+describeEachProducer('per-key state across SIGKILL and rebalances', { timeout: 240_000 }, (producer) => {
   before(async () => { h = await startHarness('state-exactness'); });
   after(async () => { await h.close(); });
 
@@ -94,6 +96,7 @@ describe('per-key state across SIGKILL and rebalances', { timeout: 240_000 }, ()
       return { groupId, topics, changelog };
     };
     const config = (g: { groupId: string; topics: Topics }): string => writeDaemonConfig({
+      producer,
       bootstrap: h.broker.bootstrap, groupId: g.groupId, topics: g.topics,
       // Commits a second apart leave decided but uncommitted records for the kill to land among.
       stream: { commitIntervalMs: 1_000 },
@@ -164,6 +167,15 @@ describe('per-key state across SIGKILL and rebalances', { timeout: 240_000 }, ()
     t.diagnostic(`decisions written: K ${kOut!.length}, G ${gOut!.length} (duplicates from replays), R ${rOut!.length}`);
     compare('SIGKILL run', decisionsByEvent(kOut!), reference);
     compare('rebalanced run', decisionsByEvent(gOut!), reference);
+
+    // Who wrote what (the record batches say): decisions the configured producer; the changelog, whose
+    // writes must land whole per partition, kafkajs always (librdkafka's producer hands them to its companion).
+    const changelogRecords = total(await endOffsets(h.admin, r.changelog));
+    const written = await readWritten(h.broker, [r.topics.output, r.changelog], rOut!.length + changelogRecords, 60_000);
+    const writers = (topic: string): string[] => [...new Set(written.filter((w) => w.topic === topic).map((w) => w.writer))];
+    assert.deepEqual(writers(r.topics.output), [producer], 'the decisions\' producer');
+    assert.ok(changelogRecords > 0);
+    assert.deepEqual(writers(r.changelog), ['kafkajs'], 'the changelog\'s producer');
 
     // The final state of every key, read back from each group's changelog.
     const file = await loadPipelineFile(defaultPipelinePath);

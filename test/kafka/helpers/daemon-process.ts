@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { DaemonConfigInput } from '../../../config/daemon-schema.js';
+import type { ProducerClient } from '../../../config/kafka-options.js';
 import { defaultPipelinePath, packageRoot } from '../../../core/paths.js';
 import { MOCK_CONSUMER_TIMINGS } from '../../../mock-kafka/mock-broker.js';
 import type { Topics } from './kafka-io.js';
@@ -23,6 +24,8 @@ export interface DaemonFilesOptions {
   readonly topics: Topics;
   /** Merged over the `kafka` block (after the mock timings). */
   readonly kafka?: Record<string, unknown>;
+  /** `kafka.producer.client` (merged into `kafka.producer`); absent: the daemon's default (kafkajs). */
+  readonly producer?: ProducerClient;
   readonly stream?: Record<string, number>;
   readonly drainTimeoutMs?: number;
   /** Default info: the tests read lifecycle, assignment and drain lines. */
@@ -71,6 +74,7 @@ export function daemonConfigObject(options: DaemonFilesOptions): { dir: string; 
       connectionTimeout: 1_000,
       requestTimeout: 10_000,
       ...options.kafka,
+      ...(options.producer === undefined ? {} : { producer: { ...(options.kafka?.['producer'] as object | undefined), client: options.producer } }),
     },
     stream: options.stream ?? {},
     shutdown: { drainTimeoutMs: options.drainTimeoutMs ?? 20_000 },
