@@ -146,6 +146,10 @@ export const kafkaOptionsSchema = z.object({
   // Every field of the producer schema has its default, so an absent block parses to the defaults.
   producer: kafkaProducerSchema.prefault({}),
 }).strict().superRefine((o, ctx) => {
+  // librdkafka has no setting for the TLS server name (SNI): only the kafkajs producer can honour it.
+  if (o.producer.client !== 'kafkajs' && typeof o.ssl === 'object' && o.ssl.servername !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['ssl', 'servername'], message: `needs producer.client kafkajs: the librdkafka producer cannot set the TLS server name (producer.client is ${o.producer.client})` });
+  }
   // kafkajs refuses this at run time; saying so at load time names the field.
   if (o.heartbeatInterval >= o.sessionTimeout) {
     ctx.addIssue({ code: 'custom', path: ['heartbeatInterval'], message: `must be below sessionTimeout (${o.sessionTimeout})` });

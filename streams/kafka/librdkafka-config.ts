@@ -6,6 +6,7 @@ import { ConfigError } from '../../core/errors.js';
 import type { LibrdkafkaConfig } from './librdkafka-binding.js';
 import type { KafkaConnection, ProducerSettings } from './kafka-client.js';
 import { pemOf } from './kafkajs-client.js';
+import { librdkafkaLogLevel } from './librdkafka-log.js';
 
 const SASL_MECHANISMS = { 'plain': 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
 
@@ -33,6 +34,9 @@ export function librdkafkaConfig(connection: KafkaConnection, settings: Producer
     'socket.nagle.disable': true,
     // One delivery report per record, without its value: the report is how a record counts as acknowledged.
     'dr_cb': true,
+    // Its log as events (librdkafka-log.ts forwards them at kafka.logLevel; the producer reads failures).
+    'event_cb': true,
+    'log_level': librdkafkaLogLevel(connection.logLevel),
   };
   if (connection.connectionTimeout !== undefined) config['socket.connection.setup.timeout.ms'] = Math.max(1_000, connection.connectionTimeout);
   if (connection.requestTimeout !== undefined) {
@@ -57,9 +61,13 @@ export function librdkafkaConfig(connection: KafkaConnection, settings: Producer
     const key = pem(pemOf(ssl.key, ssl.keyFile, 'keyFile'));
     if (ca !== undefined) config['ssl.ca.pem'] = ca;
     else config['ssl.ca.location'] = 'probe';
-    if (cert !== undefined) config['ssl.certificate.pem'] = cert;
-    if (key !== undefined) config['ssl.key.pem'] = key;
-    if (ssl.passphrase !== undefined) config['ssl.key.password'] = ssl.passphrase;
+    // A client certificate is presented only as a pair, as Node's TLS does (a key alone is not used there);
+    // librdkafka refuses a key without a certificate when it connects ("no certificate assigned").
+    if (cert !== undefined && key !== undefined) {
+      config['ssl.certificate.pem'] = cert;
+      config['ssl.key.pem'] = key;
+      if (ssl.passphrase !== undefined) config['ssl.key.password'] = ssl.passphrase;
+    }
     if (ssl.rejectUnauthorized === false) {
       config['enable.ssl.certificate.verification'] = false;
       config['ssl.endpoint.identification.algorithm'] = 'none';

@@ -29,12 +29,15 @@
 import { ConfigError, RecordRejectedError, TransportError, asVerdictError, type VerdictError } from '../../core/errors.js';
 import { failpoint, failpointArmed, holdsUtf8 } from '../../core/failpoints.js';
 import { componentLogger, type Logger } from '../../core/log.js';
+import { retry, RetryExhaustedError } from '../../core/retry.js';
 import type { OutboundHeader, OutboundRecord } from '../../pipeline/record.js';
 import type { KafkaConnection, ProducerLike, ProducerSettings, RefusedRecord, SendBatchOptions, TopicRecords } from './kafka-client.js';
 import {
   LIBRDKAFKA_PACKAGE, loadLibrdkafka, type LibrdkafkaDeliveryReport, type LibrdkafkaError, type LibrdkafkaHeader, type LibrdkafkaLoad, type LibrdkafkaProducerClient,
+  type LibrdkafkaConfig, type LibrdkafkaModule,
 } from './librdkafka-binding.js';
 import { librdkafkaConfig } from './librdkafka-config.js';
+import { forwardLog, LOG_ERR } from './librdkafka-log.js';
 import { toLibrdkafkaProduceError, toLibrdkafkaTransportError } from './librdkafka-errors.js';
 
 export interface LibrdkafkaProducerDeps {
@@ -83,6 +86,8 @@ export class LibrdkafkaProducer implements ProducerLike {
   readonly #settings: ProducerSettings;
   readonly #companion: ProducerLike;
   readonly #logger: Logger;
+  /** librdkafka's own log, at `kafka.logLevel` (librdkafka-config.ts sets its log_level to match). */
+  readonly #librdkafkaLogger: Logger;
   readonly #load: () => Promise<LibrdkafkaLoad>;
   #client: LibrdkafkaProducerClient | undefined;
   /** Not installed and `client: auto`: the companion does everything. */
@@ -104,6 +109,7 @@ export class LibrdkafkaProducer implements ProducerLike {
     this.#settings = settings;
     this.#companion = deps.companion;
     this.#logger = componentLogger(deps.logger, 'librdkafka_producer');
+    this.#librdkafkaLogger = componentLogger(deps.logger, 'librdkafka');
     this.#load = deps.load ?? loadLibrdkafka;
   }
 
@@ -125,21 +131,48 @@ export class LibrdkafkaProducer implements ProducerLike {
       await this.#connectCompanion();
       return;
     }
-    const client = new loaded.module.Producer(librdkafkaConfig(this.#connection, this.#settings));
+    const { module } = loaded;
+    const config = librdkafkaConfig(this.#connection, this.#settings);
+    // Brokers away at start: tried again as kafkajs's producer tries its connect (`retries`, backoff from
+    // initialRetryTime up to maxRetryTime), so both producers give a broker the same time to appear.
+    const client = await retry(() => this.#connectOnce(module, config), {
+      attempts: this.#settings.retries + 1,
+      initialDelayMs: this.#settings.initialRetryTime,
+      maxDelayMs: this.#settings.maxRetryTime,
+      onRetry: (error, attempt, delayMs) => this.#logger.warn({ err: error.toJSON(), attempt, delayMs }, 'librdkafka producer connect failed; retrying'),
+    }).catch((err: unknown) => { throw err instanceof RetryExhaustedError ? asVerdictError(err.cause) : err; });
+    client.setPollInBackground(true);
+    this.#client = client;
+    this.#logger.info({ librdkafka: module.librdkafkaVersion }, 'librdkafka producer connected');
+  }
+
+  /**
+   * One connect of a new client. librdkafka's own answer to a failed connect is a bare "broker transport
+   * failure"; the reason (connection refused, a name that does not resolve, SASL refused) is in its log, so
+   * the last broker failure it logged is added to the error.
+   */
+  async #connectOnce(module: LibrdkafkaModule, config: LibrdkafkaConfig): Promise<LibrdkafkaProducerClient> {
+    const client = new module.Producer(config);
+    let lastFailure: string | undefined;
     client.on('delivery-report', (err, report) => this.#reported(err, report));
     client.on('event.error', (err) => this.#logger.warn({ code: err.code, message: err.message }, 'librdkafka error'));
+    client.on('event.log', (log) => {
+      if (log.severity <= LOG_ERR) lastFailure = log.message.replace(/^\[thrd:[^\]]*\]: /, '');
+      forwardLog(this.#librdkafkaLogger, this.#connection.logLevel, log);
+    });
     await new Promise<void>((resolve, reject) => {
       client.connect({ timeout: this.#connection.connectionTimeout ?? 10_000 }, (err) => {
         if (err === null || err === undefined) resolve();
         // No disconnect here: the binding disconnects its native client itself when a connect fails (its
         // client.js `fail`), and its disconnect() of a client not connected throws inside this callback,
         // which killed the daemon. The next connect makes a new client.
-        else reject(toLibrdkafkaTransportError(err, 'producer connect failed'));
+        else {
+          const reason = lastFailure === undefined ? '' : ` (${lastFailure})`;
+          reject(toLibrdkafkaTransportError({ code: err.code, message: `${err.message}${reason}` }, 'producer connect failed'));
+        }
       });
     });
-    client.setPollInBackground(true);
-    this.#client = client;
-    this.#logger.info({ librdkafka: loaded.module.librdkafkaVersion }, 'librdkafka producer connected');
+    return client;
   }
 
   sendBatch(batch: readonly TopicRecords[], options: SendBatchOptions = {}): Promise<readonly RefusedRecord[]> {

@@ -75,6 +75,11 @@ describe('librdkafka producer configuration', () => {
     const files = librdkafkaConfig({ ...base, ssl: { caFile: join(TLS_DIR, 'ca.crt'), certFile: join(TLS_DIR, 'client.crt'), keyFile: join(TLS_DIR, 'client.key'), passphrase: 'pw' } }, producer);
     assert.equal(files['ssl.ca.pem'], CA);
     assert.equal(files['ssl.key.password'], 'pw');
+    // A key without its certificate is not presented (as Node's TLS), so librdkafka does not refuse the connect.
+    const keyOnly = librdkafkaConfig({ ...base, ssl: { ca: CA, key: KEY, passphrase: 'pw' } }, producer);
+    assert.equal(keyOnly['ssl.key.pem'], undefined);
+    assert.equal(keyOnly['ssl.key.password'], undefined);
+    assert.equal(keyOnly['ssl.ca.pem'], CA);
     const loose = librdkafkaConfig({ ...base, ssl: { rejectUnauthorized: false } }, producer);
     assert.equal(loose['enable.ssl.certificate.verification'], false);
     assert.equal(loose['ssl.endpoint.identification.algorithm'], 'none');
@@ -83,6 +88,12 @@ describe('librdkafka producer configuration', () => {
   });
 
   test('what librdkafka cannot express, or cannot read, is refused by name', () => {
+    // At load, for librdkafka and auto alike; kafkajs takes it.
+    for (const client of ['librdkafka', 'auto'] as const) {
+      const parsed = kafkaOptionsSchema.safeParse({ ...base, ssl: { servername: 'kafka.internal' }, producer: { client } });
+      assert.ok(!parsed.success && parsed.error.issues.some((i) => i.path.join('.') === 'ssl.servername'), `${client}: servername refused at load`);
+    }
+    assert.ok(kafkaOptionsSchema.safeParse({ ...base, ssl: { servername: 'kafka.internal' } }).success, 'kafkajs takes a server name');
     assert.throws(() => librdkafkaConfig({ ...base, ssl: { servername: 'kafka.internal' } }, producer),
       (err: unknown) => err instanceof ConfigError && err.code === ConfigError.code && /kafka\.ssl\.servername/.test(err.message));
     assert.throws(() => librdkafkaConfig({ ...base, ssl: { caFile: join(TLS_DIR, 'no-such.crt') } }, producer),
