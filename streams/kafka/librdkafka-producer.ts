@@ -101,6 +101,8 @@ export class LibrdkafkaProducer implements ProducerLike {
   #ordered: Promise<unknown> | undefined;
   /** The `kafka.produce` failpoint is set (read at connect: a malformed variable fails it with CONFIG_INVALID). */
   #faultArmed = false;
+  /** The rounds' produce loops, one after the other (see #produceRound). */
+  #queueing: Promise<void> = Promise.resolve();
   /** Rounds waiting for room in librdkafka's queue. */
   #roomWaiters: { readonly promise: Promise<void>; readonly resolve: () => void } | undefined;
 
@@ -243,7 +245,15 @@ export class LibrdkafkaProducer implements ProducerLike {
     const sent = new Promise<readonly RefusedRecord[]>((resolve, reject) => {
       this.#rounds.set(id, { batch, pending: count, refused: [], failure: undefined, resolve, reject });
     });
-    void this.#produceFrom(client, id, 0, 0);
+    // Rounds are queued one after the other: one waiting for room in librdkafka's queue holds back the rounds
+    // after it, so a partition's records are queued (and written) in the order they were sent.
+    this.#queueing = this.#queueing.then(() => this.#produceFrom(client, id, 0, 0)).catch((err: unknown) => {
+      // Not a record's failure (those are settled in the loop): the round fails whole; late reports are ignored.
+      const round = this.#rounds.get(id);
+      if (round === undefined) return;
+      this.#rounds.delete(id);
+      round.reject(asVerdictError(err));
+    });
     return sent;
   }
 
