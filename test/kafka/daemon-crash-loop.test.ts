@@ -15,10 +15,11 @@ import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { HEADER } from '../../pipeline/encode-outcome.js';
 import type { AdminStatus } from '../../runtime/admin/admin-target.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
-import { DaemonProcess, metricSum, writeDaemonConfig, type Exit } from './helpers/daemon-process.js';
+import { metricSum, writeDaemonConfig } from './helpers/daemon-process.js';
+import { supervise } from './helpers/supervisor.js';
 import { describeEachProducer } from '../helpers/producers.js';
 import { startHarness, type Harness } from './helpers/harness.js';
-import { committedOffsets, createTopics, endOffsets, produce, readTopic, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';
+import { committedOffsets, createTopics, endOffsets, produce, readTopic, transactionMessages } from './helpers/kafka-io.js';
 import { lastHeader, readRaw } from './helpers/kcat-raw.js';
 
 /** ip_risk is generated with two decimals: three never collide with a generated value, even as float32. */
@@ -55,28 +56,9 @@ describeEachProducer('a record that crashes the daemon process', { timeout: 170_
     };
 
     // The supervisor: start the daemon, and start it again whenever it exits, until everything is committed.
-    const runs: Array<{ daemon: DaemonProcess; exit?: Exit }> = [];
-    // Not the harness's daemons: a failed assertion would leave the last one running, and the file with it.
-    t.after(async () => { for (const r of runs) if (r.daemon.alive) await r.daemon.kill(); });
-    let done = false;
-    const committedToEnd = waitForCommittedToEnd(h.admin, groupId, topics.input, 140_000).finally(() => { done = true; });
-    committedToEnd.catch(() => undefined);
-    try {
-      while (!done) {
-        assert.ok(runs.length <= MAX_RESTARTS, `more than ${MAX_RESTARTS} restarts: ${runs.map((r) => JSON.stringify(r.exit)).join(', ')}`);
-        const daemon = await DaemonProcess.start(config, `run-${runs.length}`, 60_000, env);
-        const run: { daemon: DaemonProcess; exit?: Exit } = { daemon };
-        runs.push(run);
-        const ended = await Promise.race([daemon.exited, committedToEnd.then(() => undefined, () => undefined)]);
-        if (ended !== undefined) run.exit = ended;
-      }
-      await committedToEnd;
-    } finally {
-      for (const r of runs) if (r.daemon.alive && r !== runs[runs.length - 1]) await r.daemon.kill();
-    }
-    const last = runs[runs.length - 1]!.daemon;
-    const crashed = runs.slice(0, -1);
-    t.diagnostic(`runs: ${runs.map((r) => (r.exit === undefined ? 'alive' : r.exit.signal ?? `exit ${r.exit.code}`)).join(', ')}`);
+    const { crashed, last } = await supervise(t, {
+      admin: h.admin, groupId, inputTopic: topics.input, configPath: config, env, maxRestarts: MAX_RESTARTS, timeoutMs: 140_000,
+    });
 
     // Every run but the last died of the record; the last one is alive, isolated it and went on.
     assert.equal(crashed.length, CRASHES_BEFORE_ISOLATION, `a crash per run until the range was in flight in ${CRASHES_BEFORE_ISOLATION} crashes`);

@@ -20,9 +20,10 @@ import { uniqueTopic } from '../../mock-kafka/mock-broker.js';
 import { HEADER } from '../../pipeline/encode-outcome.js';
 import type { AdminStatus } from '../../runtime/admin/admin-target.js';
 import { account, describe as describeAccounting } from './helpers/accounting.js';
-import { DaemonProcess, metricSum, writeDaemonConfig, type Exit } from './helpers/daemon-process.js';
+import { metricSum, writeDaemonConfig } from './helpers/daemon-process.js';
+import { supervise } from './helpers/supervisor.js';
 import { startHarness, type Harness } from './helpers/harness.js';
-import { committedOffsets, createTopics, endOffsets, produce, readTopic, transactionMessages, waitForCommittedToEnd } from './helpers/kafka-io.js';
+import { committedOffsets, createTopics, endOffsets, produce, readTopic, transactionMessages } from './helpers/kafka-io.js';
 import { lastHeader, readRaw } from './helpers/kcat-raw.js';
 
 /** The poison event's id: no generated id or value holds it. */
@@ -60,26 +61,9 @@ describe('a record whose output crashes the native producer', { timeout: 200_000
     };
 
     // The supervisor: start the daemon, and start it again whenever it exits, until everything is committed.
-    const runs: Array<{ daemon: DaemonProcess; exit?: Exit }> = [];
-    let done = false;
-    const committedToEnd = waitForCommittedToEnd(h.admin, groupId, topics.input, 170_000).finally(() => { done = true; });
-    committedToEnd.catch(() => undefined);
-    try {
-      while (!done) {
-        assert.ok(runs.length <= MAX_RESTARTS, `more than ${MAX_RESTARTS} restarts: ${runs.map((r) => JSON.stringify(r.exit)).join(', ')}`);
-        const daemon = await DaemonProcess.start(config, `run-${runs.length}`, 60_000, env);
-        const run: { daemon: DaemonProcess; exit?: Exit } = { daemon };
-        runs.push(run);
-        const ended = await Promise.race([daemon.exited, committedToEnd.then(() => undefined, () => undefined)]);
-        if (ended !== undefined) run.exit = ended;
-      }
-      await committedToEnd;
-    } finally {
-      for (const r of runs) if (r.daemon.alive && r !== runs[runs.length - 1]) await r.daemon.kill();
-    }
-    const last = runs[runs.length - 1]!.daemon;
-    const crashed = runs.slice(0, -1);
-    t.diagnostic(`runs: ${runs.map((r) => (r.exit === undefined ? 'alive' : r.exit.signal ?? `exit ${r.exit.code}`)).join(', ')}`);
+    const { crashed, last } = await supervise(t, {
+      admin: h.admin, groupId, inputTopic: topics.input, configPath: config, env, maxRestarts: MAX_RESTARTS, timeoutMs: 170_000,
+    });
 
     // N crashes make its range suspect; one more, while its output alone was produced, names it.
     assert.equal(crashed.length, CRASHES_BEFORE_ISOLATION + 1, `${CRASHES_BEFORE_ISOLATION} crashes to a suspect range, one to name the record`);
