@@ -98,6 +98,8 @@ describe('system-under-test scrape', () => {
       backpressurePauses: 17, backpressureResumes: 14,
       mailboxes: { 'fraud_gbt@3': { depth: 40, capacity: 8192 }, 'fraud_mlp@2': { depth: 0, capacity: 8192 } },
       bounds: { maxInflight: 512, maxBuffered: 8192, maxBufferedPerPartition: 4096 },
+      // The exposition carries no latency histograms: none read.
+      latency: { endToEnd: null, stages: {} },
     });
     assert.deepEqual(parsePrometheus(text).at(-1), { name: 'verdict_model_batch_size_bucket', labels: { le: '+Inf', model: 'a"b' }, value: 3 });
     assert.equal(sutMetricsOf('').rssBytes, null);

@@ -27,9 +27,10 @@ export function librdkafkaConfig(connection: KafkaConnection, settings: Producer
     'retry.backoff.ms': settings.initialRetryTime,
     'retry.backoff.max.ms': Math.max(settings.initialRetryTime, settings.maxRetryTime),
     'linger.ms': settings.lingerMs,
-    // Kafka's broker default for a record batch (message.max.bytes = 1,048,588); librdkafka's own default
-    // (1,000,000) would refuse, client-side, records a default broker accepts and kafkajs sends.
-    'message.max.bytes': 1_048_588,
+    // The broker decides what is too large (its max.message.bytes), as with kafkajs, which has no limit of its
+    // own: librdkafka's default (1,000,000) would refuse, client-side, records a broker accepts. 100 MB is
+    // librdkafka's receive.message.max.bytes default, which bounds this one.
+    'message.max.bytes': 100_000_000,
     // A decision is one small record: Nagle's delay would sit on every produce request.
     'socket.nagle.disable': true,
     // One delivery report per record, without its value: the report is how a record counts as acknowledged.

@@ -70,15 +70,36 @@ function headersOf(headers: readonly OutboundHeader[]): LibrdkafkaHeader[] {
 const hasNullHeader = (batch: readonly TopicRecords[]): boolean =>
   batch.some((t) => t.records.some((r) => r.headers.some((h) => h.value === null)));
 
-interface Round {
+/** A record's place in a round: `batch[topicIndex].records[recordIndex]`. */
+interface Place { readonly topicIndex: number; readonly recordIndex: number }
+
+/** How one round ended: the records refused for themselves, and those that failed for another reason. */
+interface RoundOutcome {
+  readonly refused: RefusedRecord[];
+  readonly failed: Place[];
+  /** The first failure that is not a record's own; undefined when every other record was acknowledged. */
+  failure: TransportError | undefined;
+}
+
+interface Round extends RoundOutcome {
   readonly batch: readonly TopicRecords[];
   /** Records not yet reported. */
   pending: number;
-  readonly refused: RefusedRecord[];
-  /** The first failure that is not a record's own. */
-  failure: TransportError | undefined;
-  readonly resolve: (refused: readonly RefusedRecord[]) => void;
+  readonly resolve: (outcome: RoundOutcome) => void;
   readonly reject: (err: unknown) => void;
+}
+
+/** The records at `places`, as a round of their own, and where each came from. */
+function subRound(batch: readonly TopicRecords[], places: readonly Place[]): { batch: TopicRecords[]; from: Place[][] } {
+  const topics = new Map<number, { records: OutboundRecord[]; from: Place[] }>();
+  for (const p of places) {
+    let group = topics.get(p.topicIndex);
+    if (group === undefined) topics.set(p.topicIndex, (group = { records: [], from: [] }));
+    group.records.push(batch[p.topicIndex]!.records[p.recordIndex]!);
+    group.from.push(p);
+  }
+  const groups = [...topics];
+  return { batch: groups.map(([t, g]) => ({ topic: batch[t]!.topic, records: g.records })), from: groups.map(([, g]) => g.from) };
 }
 
 export class LibrdkafkaProducer implements ProducerLike {
@@ -201,14 +222,43 @@ export class LibrdkafkaProducer implements ProducerLike {
    * share its batch, and are confirmed the same way in theirs.
    */
   async #produceConfirmed(batch: readonly TopicRecords[]): Promise<readonly RefusedRecord[]> {
-    const refused = await this.#produceRound(batch);
-    if (refused.length === 0) return refused;
+    const first = await this.#produceRound(batch);
+    const refused = [...first.refused];
+    if (first.failure !== undefined) await this.#retryFailed(batch, first, refused);
+    if (refused.length === 0) return NOTHING_REFUSED;
     const confirmed: RefusedRecord[] = [];
     for (const r of refused) {
       const again = await this.#produceRound([{ topic: batch[r.topicIndex]!.topic, records: [batch[r.topicIndex]!.records[r.recordIndex]!] }]);
-      if (again.length > 0) confirmed.push({ ...r, error: again[0]!.error });
+      if (again.failure !== undefined) throw again.failure;
+      if (again.refused.length > 0) confirmed.push({ ...r, error: again.refused[0]!.error });
     }
     return confirmed.length === 0 ? NOTHING_REFUSED : confirmed;
+  }
+
+  /**
+   * Records that failed for the transport after librdkafka's own retries (a delivery timeout, brokers away)
+   * are sent again, only they, as kafkajs retries a request (`retries`, backoff): the records of the round
+   * already acknowledged are not written twice, as they would be if the caller sent the whole round again.
+   * Rejects with the last failure when it is final or the retries run out; adds refusals met on the way.
+   */
+  async #retryFailed(batch: readonly TopicRecords[], first: RoundOutcome, refused: RefusedRecord[]): Promise<void> {
+    const failure = first.failure;
+    if (failure === undefined) return;
+    if (!failure.retryable) throw failure;
+    let failed = first.failed;
+    await retry(async () => {
+      const sub = subRound(batch, failed);
+      const again = await this.#produceRound(sub.batch);
+      const back = (p: Place): Place => sub.from[p.topicIndex]![p.recordIndex]!;
+      for (const r of again.refused) refused.push({ ...back(r), error: r.error });
+      failed = again.failed.map(back);
+      if (again.failure !== undefined) throw again.failure;
+    }, {
+      attempts: Math.max(1, this.#settings.retries),
+      initialDelayMs: this.#settings.initialRetryTime,
+      maxDelayMs: this.#settings.maxRetryTime,
+      onRetry: (error, attempt, delayMs) => this.#logger.warn({ err: error.toJSON(), records: failed.length, attempt, delayMs }, 'records not delivered; sending them again'),
+    }).catch((err: unknown) => { throw err instanceof RetryExhaustedError ? asVerdictError(err.cause) : err; });
   }
 
   /** Through the companion, after every round before it, and before any after it. */
@@ -234,16 +284,16 @@ export class LibrdkafkaProducer implements ProducerLike {
     return this.#companionConnected;
   }
 
-  #produceRound(batch: readonly TopicRecords[]): Promise<readonly RefusedRecord[]> {
+  #produceRound(batch: readonly TopicRecords[]): Promise<RoundOutcome> {
     const client = this.#client;
     if (client === undefined) return Promise.reject(new TransportError('send before the producer connected', { retryable: true }));
     const count = batch.reduce((n, t) => n + t.records.length, 0);
     if (count >= ROUND_SPAN) return Promise.reject(new TransportError(`a produce round of ${count} records (at most ${ROUND_SPAN - 1})`, { retryable: false }));
-    if (count === 0) return Promise.resolve(NOTHING_REFUSED);
+    if (count === 0) return Promise.resolve({ refused: [], failed: [], failure: undefined });
     const id = this.#nextRound;
     this.#nextRound = (this.#nextRound + 1) % 2 ** 28;
-    const sent = new Promise<readonly RefusedRecord[]>((resolve, reject) => {
-      this.#rounds.set(id, { batch, pending: count, refused: [], failure: undefined, resolve, reject });
+    const sent = new Promise<RoundOutcome>((resolve, reject) => {
+      this.#rounds.set(id, { batch, pending: count, refused: [], failed: [], failure: undefined, resolve, reject });
     });
     // Rounds are queued one after the other: one waiting for room in librdkafka's queue holds back the rounds
     // after it, so a partition's records are queued (and written) in the order they were sent.
@@ -275,7 +325,7 @@ export class LibrdkafkaProducer implements ProducerLike {
           try {
             await failpoint('kafka.produce', (text) => holdsUtf8(record.value, text));
           } catch (err) {
-            this.#fail(id, round, asVerdictError(err));
+            this.#fail(id, round, t, r, asVerdictError(err));
             continue;
           }
         }
@@ -329,20 +379,23 @@ export class LibrdkafkaProducer implements ProducerLike {
   #settle(id: number, round: Round, topicIndex: number, recordIndex: number, err: LibrdkafkaError): void {
     const error = toLibrdkafkaProduceError(err);
     if (error instanceof RecordRejectedError) round.refused.push({ topicIndex, recordIndex, error });
-    else round.failure ??= error;
+    else {
+      round.failure ??= error;
+      round.failed.push({ topicIndex, recordIndex });
+    }
     if (--round.pending === 0) this.#finish(id, round);
   }
 
   /** A record of the round failed for a reason that is not its own (an injected fault): the round fails. */
-  #fail(id: number, round: Round, error: VerdictError): void {
+  #fail(id: number, round: Round, topicIndex: number, recordIndex: number, error: VerdictError): void {
     round.failure ??= error instanceof TransportError ? error : new TransportError(error.message, { cause: error });
+    round.failed.push({ topicIndex, recordIndex });
     if (--round.pending === 0) this.#finish(id, round);
   }
 
   #finish(id: number, round: Round): void {
     this.#rounds.delete(id);
-    if (round.failure !== undefined) round.reject(round.failure);
-    else round.resolve(round.refused.length === 0 ? NOTHING_REFUSED : round.refused);
+    round.resolve({ refused: round.refused, failed: round.failed, failure: round.failure });
   }
 
   /** Waits for what is queued (up to the request timeout), then disconnects both producers. */
