@@ -7,8 +7,10 @@
  * records has been reported. A report with an error the brokers give for records themselves (too large,
  * invalid) marks the record refused, and the others stand acknowledged: unlike kafkajs, nothing acknowledged
  * is sent twice to find out which. Since a broker refuses a whole record batch, each refused record is sent
- * again alone before it is reported (`#produceConfirmed`). Any other error fails the round (retryable
- * unless only an operator can cure it).
+ * again alone before it is reported (`#produceConfirmed`). Records that fail for another reason after
+ * librdkafka's own retries (a delivery timeout, brokers away) are sent again, only they, with the `retries`
+ * and backoff of the settings (`#retryFailed`); then the round fails (retryable unless only an operator can
+ * cure it), and only then may the caller's retry of the whole round write records twice.
  * Measured against "errors only, and one flush() per round" (bench/micro/producer-acks.ts): a report per
  * record costs more CPU, but the binding hands error reports to the event loop on their own schedule, so a
  * flush can return before the report of a record it failed, and that record would count as written.
