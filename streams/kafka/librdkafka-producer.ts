@@ -32,14 +32,15 @@ import { ConfigError, RecordRejectedError, TransportError, asVerdictError, type 
 import { failpoint, failpointArmed, holdsUtf8 } from '../../core/failpoints.js';
 import { componentLogger, type Logger } from '../../core/log.js';
 import { retry, RetryExhaustedError } from '../../core/retry.js';
-import type { OutboundHeader, OutboundRecord } from '../../pipeline/record.js';
+import type { OutboundRecord } from '../../pipeline/record.js';
 import type { KafkaConnection, ProducerLike, ProducerSettings, RefusedRecord, SendBatchOptions, TopicRecords } from './kafka-client.js';
 import {
-  LIBRDKAFKA_PACKAGE, loadLibrdkafka, type LibrdkafkaDeliveryReport, type LibrdkafkaError, type LibrdkafkaHeader, type LibrdkafkaLoad, type LibrdkafkaProducerClient,
+  LIBRDKAFKA_PACKAGE, loadLibrdkafka, type LibrdkafkaDeliveryReport, type LibrdkafkaError, type LibrdkafkaLoad, type LibrdkafkaProducerClient,
   type LibrdkafkaConfig, type LibrdkafkaModule,
 } from './librdkafka-binding.js';
 import { librdkafkaConfig } from './librdkafka-config.js';
 import { forwardLog, LOG_ERR } from './librdkafka-log.js';
+import { bytes, hasNullHeader, headersOf, subRound, type Place } from './librdkafka-records.js';
 import { toLibrdkafkaProduceError, toLibrdkafkaTransportError } from './librdkafka-errors.js';
 
 export interface LibrdkafkaProducerDeps {
@@ -56,25 +57,6 @@ const ROUND_SPAN = 2 ** 24;
 const QUEUE_FULL = -184;
 const NOTHING_REFUSED: readonly RefusedRecord[] = Object.freeze([]);
 
-/** An empty view into a non-empty buffer: its data pointer is not null, so librdkafka writes it as empty, not null. */
-const EMPTY: Buffer = Buffer.from([0]).subarray(1);
-
-function bytes(v: Buffer | string): Buffer {
-  const b = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-  return b.length === 0 ? EMPTY : b;
-}
-
-function headersOf(headers: readonly OutboundHeader[]): LibrdkafkaHeader[] {
-  // One object a header, in order: names may repeat. A computed key defines an own property, even `__proto__`.
-  return headers.map((h) => ({ [h.key]: bytes(h.value!) }));
-}
-
-const hasNullHeader = (batch: readonly TopicRecords[]): boolean =>
-  batch.some((t) => t.records.some((r) => r.headers.some((h) => h.value === null)));
-
-/** A record's place in a round: `batch[topicIndex].records[recordIndex]`. */
-interface Place { readonly topicIndex: number; readonly recordIndex: number }
-
 /** How one round ended: the records refused for themselves, and those that failed for another reason. */
 interface RoundOutcome {
   readonly refused: RefusedRecord[];
@@ -89,19 +71,6 @@ interface Round extends RoundOutcome {
   pending: number;
   readonly resolve: (outcome: RoundOutcome) => void;
   readonly reject: (err: unknown) => void;
-}
-
-/** The records at `places`, as a round of their own, and where each came from. */
-function subRound(batch: readonly TopicRecords[], places: readonly Place[]): { batch: TopicRecords[]; from: Place[][] } {
-  const topics = new Map<number, { records: OutboundRecord[]; from: Place[] }>();
-  for (const p of places) {
-    let group = topics.get(p.topicIndex);
-    if (group === undefined) topics.set(p.topicIndex, (group = { records: [], from: [] }));
-    group.records.push(batch[p.topicIndex]!.records[p.recordIndex]!);
-    group.from.push(p);
-  }
-  const groups = [...topics];
-  return { batch: groups.map(([t, g]) => ({ topic: batch[t]!.topic, records: g.records })), from: groups.map(([, g]) => g.from) };
 }
 
 export class LibrdkafkaProducer implements ProducerLike {
